@@ -1,0 +1,38 @@
+// swift-tools-version:6.0
+// Croupier has no package dependencies, by design: only the toolchain's
+// Foundation/Dispatch/XCTest and C system libraries through systemLibrary
+// targets. Never add a `.package(...)` line here.
+import PackageDescription
+
+let package = Package(
+    name: "Croupier",
+    products: [
+        .executable(name: "croupier", targets: ["Croupier"]),
+        .executable(name: "croupier-protogen", targets: ["CroupierProtoGen"]),
+    ],
+    targets: [
+        // C system libraries (Debian providers named so SwiftPM can say what to install).
+        .systemLibrary(
+            name: "CNGHTTP2", path: "Sources/CNGHTTP2", pkgConfig: "libnghttp2",
+            providers: [.apt(["libnghttp2-dev"])]),
+        .systemLibrary(
+            name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(
+            name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]),
+
+        // The protocol: protobuf codec, RPC model, generated standard protos.
+        .target(name: "Wire", path: "Sources/Wire"),
+
+        // Development-time code generator: FileDescriptorSet -> Swift.
+        .target(name: "ProtoGen", dependencies: ["Wire"], path: "Sources/ProtoGen"),
+        .executableTarget(
+            name: "CroupierProtoGen", dependencies: ["ProtoGen"], path: "Sources/CroupierProtoGen"),
+
+        // The one executable: serve, up, token, bench ...
+        .executableTarget(name: "Croupier", dependencies: ["Wire"], path: "Sources/Croupier"),
+
+        .testTarget(name: "WireTests", dependencies: ["Wire"], path: "Tests/WireTests"),
+    ]
+)

@@ -1,0 +1,89 @@
+/// One open call as a client transport exposes it: send encoded requests,
+/// half-close, receive encoded responses. `receive` returns nil when the
+/// call ended with OK and throws `RPCError` when it ended otherwise.
+public protocol RawClientCall: Sendable {
+    func send(_ message: [UInt8]) async throws
+    /// No more requests (half-close).
+    func finishSending() async throws
+    func receive() async throws -> [UInt8]?
+}
+
+/// Something that can carry calls to a server: a Wire connection pool, the
+/// in-process channel used in tests, ...
+public protocol RPCChannel: Sendable {
+    /// Starts a call, runs `body` with it, and releases the call afterwards
+    /// (cancelling it if `body` left it unfinished).
+    func withCall<Result: Sendable>(
+        _ method: MethodDescriptor, options: CallOptions,
+        _ body: @Sendable (any RawClientCall) async throws -> Result
+    ) async throws -> Result
+}
+
+// The four call kinds, typed. Generated client stubs call these.
+extension RPCChannel {
+    public func unary<Request: ProtoMessage, Response: ProtoMessage>(
+        _ method: MethodDescriptor, _ request: Request, options: CallOptions
+    ) async throws -> Response {
+        try await withCall(method, options: options) { call in
+            try await call.send(request.serializedBytes())
+            try await call.finishSending()
+            return try await Self.singleResponse(Response.self, call, method)
+        }
+    }
+
+    public func serverStreaming<Request: ProtoMessage, Response: ProtoMessage>(
+        _ method: MethodDescriptor, _ request: Request, options: CallOptions,
+        onResponse: @Sendable (Response) async throws -> Void
+    ) async throws {
+        try await withCall(method, options: options) { call in
+            try await call.send(request.serializedBytes())
+            try await call.finishSending()
+            while let bytes = try await call.receive() {
+                try await onResponse(try RPCCodec.decode(Response.self, bytes, failure: .internal))
+            }
+        }
+    }
+
+    public func clientStreaming<Request: ProtoMessage, Response: ProtoMessage>(
+        _ method: MethodDescriptor, options: CallOptions,
+        requests: @Sendable (RPCWriter<Request>) async throws -> Void
+    ) async throws -> Response {
+        try await withCall(method, options: options) { call in
+            try await requests(RPCWriter(sendBytes: { try await call.send($0) }))
+            try await call.finishSending()
+            return try await Self.singleResponse(Response.self, call, method)
+        }
+    }
+
+    /// Requests are produced concurrently with responses being consumed.
+    public func bidirectionalStreaming<Request: ProtoMessage, Response: ProtoMessage>(
+        _ method: MethodDescriptor, options: CallOptions,
+        requests: @escaping @Sendable (RPCWriter<Request>) async throws -> Void,
+        onResponse: @Sendable (Response) async throws -> Void
+    ) async throws {
+        try await withCall(method, options: options) { call in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    try await requests(RPCWriter(sendBytes: { try await call.send($0) }))
+                    try await call.finishSending()
+                }
+                while let bytes = try await call.receive() {
+                    try await onResponse(try RPCCodec.decode(Response.self, bytes, failure: .internal))
+                }
+                try await group.waitForAll()
+            }
+        }
+    }
+
+    private static func singleResponse<Response: ProtoMessage>(
+        _: Response.Type, _ call: any RawClientCall, _ method: MethodDescriptor
+    ) async throws -> Response {
+        guard let bytes = try await call.receive() else {
+            throw RPCError(.internal, "\(method) ended with OK but sent no response message")
+        }
+        guard try await call.receive() == nil else {
+            throw RPCError(.internal, "\(method) sent more than one response message")
+        }
+        return try RPCCodec.decode(Response.self, bytes, failure: .internal)
+    }
+}

@@ -1,0 +1,17 @@
+/// A call that ended with a non-OK status. Handlers throw it to choose the
+/// status a caller sees; clients receive it when a call fails.
+public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var code: StatusCode
+    public var message: String
+    /// Trailing metadata sent with the status.
+    public var metadata: Metadata
+
+    public init(_ code: StatusCode, _ message: String, metadata: Metadata = Metadata()) {
+        precondition(code != .ok, "an RPCError cannot carry OK")
+        self.code = code
+        self.message = message
+        self.metadata = metadata
+    }
+
+    public var description: String { "\(code.name): \(message)" }
+}
