@@ -34,5 +34,9 @@ let package = Package(
         .executableTarget(name: "Croupier", dependencies: ["Wire"], path: "Sources/Croupier"),
 
         .testTarget(name: "WireTests", dependencies: ["Wire"], path: "Tests/WireTests"),
+        .testTarget(name: "ProtoGenTests", dependencies: ["ProtoGen"], path: "Tests/ProtoGenTests"),
+        .testTarget(
+            name: "SystemLibraryTests", dependencies: ["CNGHTTP2", "COpenSSL", "CSQLite"],
+            path: "Tests/SystemLibraryTests"),
     ]
 )

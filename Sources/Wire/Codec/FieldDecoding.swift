@@ -32,8 +32,10 @@ extension ProtoReader {
     ) throws {
         if tag.wireType == K.wireType {
             values.append(try K.read(from: &self, fieldNumber: tag.fieldNumber))
-        } else if tag.wireType == .lengthDelimited {
-            try readPacked { values.append(try K.read(from: &$0, fieldNumber: tag.fieldNumber)) }
+        } else if tag.wireType == .lengthDelimited && K.wireType != .lengthDelimited {
+            try readPacked(elementSize: K.wireType.fixedSize, fieldNumber: tag.fieldNumber, into: &values) {
+                try K.read(from: &$0, fieldNumber: tag.fieldNumber)
+            }
         } else {
             try keepUnknown(tag, in: &unknown)
         }

@@ -174,13 +174,20 @@ public struct ProtoReader {
         unknown.append(UnsafeRawBufferPointer(start: base + start, count: position - start))
     }
 
-    /// Reads a packed run: calls `element` until the run's bytes are used up.
+    /// Reads a packed run of scalars. Fixed-width runs must be a whole number
+    /// of elements; capacity is reserved only for elements actually present.
     @inlinable
-    mutating func readPacked(_ element: (inout ProtoReader) throws -> Void) throws {
+    mutating func readPacked<T>(
+        elementSize: Int?, fieldNumber: Int, into values: inout [T], _ element: (inout ProtoReader) throws -> T
+    ) throws {
         let n = try readLength()
+        if let elementSize {
+            guard n % elementSize == 0 else { throw ProtoDecodingError.invalidPackedLength(fieldNumber: fieldNumber) }
+            values.reserveCapacity(values.count + n / elementSize)
+        }
         let savedEnd = end
         end = position &+ n
-        while position < end { try element(&self) }
+        while position < end { values.append(try element(&self)) }
         end = savedEnd
     }
 }

@@ -9,6 +9,15 @@ public enum ProtoWireType: UInt8, Sendable {
     case startGroup = 3
     case endGroup = 4
     case fixed32 = 5
+
+    /// Bytes per value for fixed-width wire types.
+    @inlinable public var fixedSize: Int? {
+        switch self {
+        case .fixed32: return 4
+        case .fixed64: return 8
+        default: return nil
+        }
+    }
 }
 
 /// A decoded field key: field number and wire type.
