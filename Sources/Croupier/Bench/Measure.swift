@@ -1,0 +1,37 @@
+import Foundation
+
+/// Operations per second of `body`, best of `runs` runs lasting at least
+/// `seconds` each. `body` returns a value folded into a checksum so the
+/// optimizer cannot drop the work.
+func operationsPerSecond(seconds: Double, runs: Int = 3, _ body: () throws -> Int) rethrows -> Double {
+    var best = 0.0
+    var checksum = 0
+    for _ in 0..<runs {
+        var n = 0
+        var batch = 16
+        let clock = ContinuousClock()
+        let start = clock.now
+        var elapsed = 0.0
+        repeat {
+            for _ in 0..<batch { checksum &+= try body() }
+            n += batch
+            let d = clock.now - start
+            elapsed = Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+            batch = min(batch * 2, 1 << 16)
+        } while elapsed < seconds
+        best = max(best, Double(n) / elapsed)
+    }
+    if checksum == 42 { print("") }  // keeps `checksum` alive
+    return best
+}
+
+/// Formats a rate with thousands separators, e.g. `1,234,567`.
+func formatRate(_ value: Double) -> String {
+    let digits = String(Int(value.rounded()))
+    var out = ""
+    for (i, ch) in digits.reversed().enumerated() {
+        if i > 0 && i % 3 == 0 { out.append(",") }
+        out.append(ch)
+    }
+    return String(out.reversed())
+}
