@@ -73,13 +73,11 @@ public struct FileDescriptor {
             guard tag.fieldNumber == 1 else { try reader.skipValue(tag); continue }
             var path: [Int32] = []
             var leading = ""
-            try reader.readNested { loc in
-                while let t = try loc.nextTag() {
-                    switch t.fieldNumber {
-                    case 1: try loc.decodeRepeated(ProtoInt32.self, t, into: &path, unknown: &unknown)
-                    case 3: try loc.decodeSingular(ProtoString.self, t, into: &leading, unknown: &unknown)
-                    default: try loc.skipValue(t)
-                    }
+            try reader.forEachNestedField { t, loc in
+                switch t.fieldNumber {
+                case 1: try loc.decodeRepeated(ProtoInt32.self, t, into: &path, unknown: &unknown)
+                case 3: try loc.decodeSingular(ProtoString.self, t, into: &leading, unknown: &unknown)
+                default: try loc.skipValue(t)
                 }
             }
             if !leading.isEmpty { result[path] = leading }
@@ -105,21 +103,17 @@ public struct MessageDescriptor {
             case 3: nestedMessages.append(try reader.readNested { try MessageDescriptor(reader: &$0) })
             case 4: enums.append(try reader.readNested { try EnumDescriptor(reader: &$0) })
             case 7:  // MessageOptions; map_entry = 7
-                try reader.readNested { options in
-                    while let t = try options.nextTag() {
-                        if t.fieldNumber == 7 {
-                            try options.decodeSingular(ProtoBool.self, t, into: &isMapEntry, unknown: &unknown)
-                        } else { try options.skipValue(t) }
-                    }
+                try reader.forEachNestedField { t, options in
+                    if t.fieldNumber == 7 {
+                        try options.decodeSingular(ProtoBool.self, t, into: &isMapEntry, unknown: &unknown)
+                    } else { try options.skipValue(t) }
                 }
             case 8:  // OneofDescriptorProto; name = 1
                 var oneof = ""
-                try reader.readNested { o in
-                    while let t = try o.nextTag() {
-                        if t.fieldNumber == 1 {
-                            try o.decodeSingular(ProtoString.self, t, into: &oneof, unknown: &unknown)
-                        } else { try o.skipValue(t) }
-                    }
+                try reader.forEachNestedField { t, o in
+                    if t.fieldNumber == 1 {
+                        try o.decodeSingular(ProtoString.self, t, into: &oneof, unknown: &unknown)
+                    } else { try o.skipValue(t) }
                 }
                 oneofNames.append(oneof)
             default: try reader.skipValue(tag)
@@ -159,14 +153,12 @@ public struct FieldDescriptor {
             case 5: try reader.decodeSingular(ProtoInt32.self, tag, into: &kindRaw, unknown: &unknown)
             case 6: try reader.decodeSingular(ProtoString.self, tag, into: &typeName, unknown: &unknown)
             case 8:  // FieldOptions; packed = 2
-                try reader.readNested { options in
-                    while let t = try options.nextTag() {
-                        if t.fieldNumber == 2 {
-                            var p = false
-                            try options.decodeSingular(ProtoBool.self, t, into: &p, unknown: &unknown)
-                            packed = p
-                        } else { try options.skipValue(t) }
-                    }
+                try reader.forEachNestedField { t, options in
+                    if t.fieldNumber == 2 {
+                        var p = false
+                        try options.decodeSingular(ProtoBool.self, t, into: &p, unknown: &unknown)
+                        packed = p
+                    } else { try options.skipValue(t) }
                 }
             case 9: try reader.decodeOptional(ProtoInt32.self, tag, into: &oneofIndex, unknown: &unknown)
             case 17: try reader.decodeSingular(ProtoBool.self, tag, into: &proto3Optional, unknown: &unknown)
@@ -192,13 +184,11 @@ public struct EnumDescriptor {
             case 2:
                 var valueName = ""
                 var number: Int32 = 0
-                try reader.readNested { v in
-                    while let t = try v.nextTag() {
-                        switch t.fieldNumber {
-                        case 1: try v.decodeSingular(ProtoString.self, t, into: &valueName, unknown: &unknown)
-                        case 2: try v.decodeSingular(ProtoInt32.self, t, into: &number, unknown: &unknown)
-                        default: try v.skipValue(t)
-                        }
+                try reader.forEachNestedField { t, v in
+                    switch t.fieldNumber {
+                    case 1: try v.decodeSingular(ProtoString.self, t, into: &valueName, unknown: &unknown)
+                    case 2: try v.decodeSingular(ProtoInt32.self, t, into: &number, unknown: &unknown)
+                    default: try v.skipValue(t)
                     }
                 }
                 values.append((valueName, number))
@@ -227,16 +217,14 @@ public struct ServiceDescriptor {
             case 1: try reader.decodeSingular(ProtoString.self, tag, into: &name, unknown: &unknown)
             case 2:
                 var m = Method()
-                try reader.readNested { r in
-                    while let t = try r.nextTag() {
-                        switch t.fieldNumber {
-                        case 1: try r.decodeSingular(ProtoString.self, t, into: &m.name, unknown: &unknown)
-                        case 2: try r.decodeSingular(ProtoString.self, t, into: &m.inputType, unknown: &unknown)
-                        case 3: try r.decodeSingular(ProtoString.self, t, into: &m.outputType, unknown: &unknown)
-                        case 5: try r.decodeSingular(ProtoBool.self, t, into: &m.clientStreaming, unknown: &unknown)
-                        case 6: try r.decodeSingular(ProtoBool.self, t, into: &m.serverStreaming, unknown: &unknown)
-                        default: try r.skipValue(t)
-                        }
+                try reader.forEachNestedField { t, r in
+                    switch t.fieldNumber {
+                    case 1: try r.decodeSingular(ProtoString.self, t, into: &m.name, unknown: &unknown)
+                    case 2: try r.decodeSingular(ProtoString.self, t, into: &m.inputType, unknown: &unknown)
+                    case 3: try r.decodeSingular(ProtoString.self, t, into: &m.outputType, unknown: &unknown)
+                    case 5: try r.decodeSingular(ProtoBool.self, t, into: &m.clientStreaming, unknown: &unknown)
+                    case 6: try r.decodeSingular(ProtoBool.self, t, into: &m.serverStreaming, unknown: &unknown)
+                    default: try r.skipValue(t)
                     }
                 }
                 methods.append(m)
@@ -256,6 +244,16 @@ public enum GeneratorError: Error, CustomStringConvertible {
         case .unsupported(let s): return "unsupported: \(s)"
         case .unknownType(let s): return "unknown type \(s)"
         case .missingFile(let s): return "file \(s) is not in the descriptor set"
+        }
+    }
+}
+
+extension ProtoReader {
+    /// Calls `field` with each field of the next length-delimited (nested)
+    /// message; `field` must read or skip the value.
+    mutating func forEachNestedField(_ field: (ProtoTag, inout ProtoReader) throws -> Void) throws {
+        try readNested { nested in
+            while let tag = try nested.nextTag() { try field(tag, &nested) }
         }
     }
 }
