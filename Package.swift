@@ -25,6 +25,9 @@ let package = Package(
         // The protocol: protobuf codec, RPC model, generated standard protos.
         .target(name: "Wire", path: "Sources/Wire"),
 
+        // SQLite store with group commit, durable FIFO queue, event log, consumer offsets.
+        .target(name: "Storage", dependencies: ["CSQLite", "COpenSSL"], path: "Sources/Storage"),
+
         // Development-time code generator: FileDescriptorSet -> Swift.
         .target(name: "ProtoGen", dependencies: ["Wire"], path: "Sources/ProtoGen"),
         .executableTarget(
@@ -34,6 +37,7 @@ let package = Package(
         .executableTarget(name: "Croupier", dependencies: ["Wire"], path: "Sources/Croupier"),
 
         .testTarget(name: "WireTests", dependencies: ["Wire"], path: "Tests/WireTests"),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "CSQLite"], path: "Tests/StorageTests"),
         .testTarget(name: "ProtoGenTests", dependencies: ["ProtoGen"], path: "Tests/ProtoGenTests"),
         .testTarget(
             name: "SystemLibraryTests", dependencies: ["CNGHTTP2", "COpenSSL", "CSQLite"],

@@ -1,0 +1,32 @@
+/// One caller's unit of work inside the writer's current commit group.
+///
+/// Everything done through a transaction commits together or not at all. A
+/// transaction is valid only inside the `Database.write` closure that
+/// received it; it must not escape.
+public final class Transaction {
+    public let connection: SQLiteConnection
+    var afterCommitHooks: [@Sendable () -> Void] = []
+
+    init(connection: SQLiteConnection) { self.connection = connection }
+
+    @discardableResult
+    public func execute(_ sql: String, _ arguments: [any SQLBindable] = []) throws -> Int {
+        try connection.execute(sql, arguments)
+    }
+
+    public func query<T>(_ sql: String, _ arguments: [any SQLBindable] = [], _ map: (Row) throws -> T) throws -> [T] {
+        try connection.query(sql, arguments, map)
+    }
+
+    public func queryFirst<T>(_ sql: String, _ arguments: [any SQLBindable] = [], _ map: (Row) throws -> T) throws -> T? {
+        try connection.queryFirst(sql, arguments, map)
+    }
+
+    public var lastInsertRowID: Int64 { connection.lastInsertRowID }
+
+    /// Runs `hook` once this transaction is durably committed; never if it rolls back.
+    /// Used to wake consumers and subscribers of what the transaction wrote.
+    public func afterCommit(_ hook: @escaping @Sendable () -> Void) {
+        afterCommitHooks.append(hook)
+    }
+}

@@ -1,0 +1,229 @@
+/// A durable queue with Amazon SQS FIFO semantics, stored in its owner's
+/// SQLite database.
+///
+/// Guarantees:
+/// - within a message group, messages are delivered in send order and one at
+///   a time: a group's next message is invisible while its head is in flight;
+///   different groups are delivered independently;
+/// - a send with a de-duplication id (explicit, or SHA-256 of the body) seen
+///   inside the window enqueues nothing and returns the original id;
+/// - a received message that is not deleted reappears when its visibility
+///   timeout passes, including after the consumer process died;
+/// - a message received `maxReceiveCount` times moves to the dead-letter
+///   queue on its next delivery attempt instead of being delivered;
+/// - `send(_:…)` inside the caller's transaction is an outbox: the message
+///   exists if and only if the caller's transaction committed.
+public struct DurableQueue: Sendable {
+    public let configuration: QueueConfiguration
+    let database: Database
+    let clock: any StorageClock
+    let signal: ChangeSignal
+
+    /// The queue's tables; include them in the owning database's migrations.
+    public static let migrations = [
+        Migration("queue", 1, "messages and de-duplication", """
+            CREATE TABLE queue_messages (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                queue TEXT NOT NULL,
+                group_id TEXT NOT NULL,
+                body BLOB NOT NULL,
+                sent_at INTEGER NOT NULL,
+                visible_at INTEGER NOT NULL,
+                receive_count INTEGER NOT NULL DEFAULT 0,
+                receipt TEXT,
+                dead INTEGER NOT NULL DEFAULT 0,
+                died_at INTEGER
+            );
+            CREATE INDEX queue_messages_group ON queue_messages (queue, dead, group_id, id);
+            CREATE INDEX queue_messages_visible ON queue_messages (queue, dead, visible_at);
+            CREATE TABLE queue_dedup (
+                queue TEXT NOT NULL,
+                dedup_id TEXT NOT NULL,
+                message_id INTEGER NOT NULL,
+                expires_at INTEGER NOT NULL,
+                PRIMARY KEY (queue, dedup_id)
+            );
+            """),
+    ]
+
+    public init(database: Database, configuration: QueueConfiguration, clock: any StorageClock = SystemClock()) {
+        self.configuration = configuration
+        self.database = database
+        self.clock = clock
+        self.signal = database.signal("queue:" + configuration.name)
+    }
+
+    var name: String { configuration.name }
+
+    // MARK: Sending
+
+    /// Enqueues inside the caller's transaction (outbox).
+    @discardableResult
+    public func send(_ tx: Transaction, group: String, body: [UInt8], deduplicationID: String? = nil) throws -> SendResult {
+        guard !group.isEmpty else { throw QueueError.emptyGroupID }
+        guard body.count <= configuration.maxMessageBytes else {
+            throw QueueError.messageTooLarge(size: body.count, max: configuration.maxMessageBytes)
+        }
+        let now = clock.nowMillis()
+        let dedup = deduplicationID ?? sha256Hex(body)
+        if let original = try tx.queryFirst(
+            "SELECT message_id FROM queue_dedup WHERE queue = ? AND dedup_id = ? AND expires_at > ?", [name, dedup, now],
+            { $0.int64(0) })
+        {
+            return SendResult(messageID: original, duplicate: true)
+        }
+        try tx.execute(
+            "INSERT INTO queue_messages (queue, group_id, body, sent_at, visible_at) VALUES (?, ?, ?, ?, ?)",
+            [name, group, body, now, now])
+        let id = tx.lastInsertRowID
+        try tx.execute(
+            "INSERT OR REPLACE INTO queue_dedup (queue, dedup_id, message_id, expires_at) VALUES (?, ?, ?, ?)",
+            [name, dedup, id, now + configuration.deduplicationWindowMillis])
+        let signal = self.signal
+        tx.afterCommit { signal.signal() }
+        return SendResult(messageID: id, duplicate: false)
+    }
+
+    /// Enqueues in a transaction of its own.
+    @discardableResult
+    public func send(group: String, body: [UInt8], deduplicationID: String? = nil) async throws -> SendResult {
+        try await database.write { tx in try self.send(tx, group: group, body: body, deduplicationID: deduplicationID) }
+    }
+
+    // MARK: Receiving
+
+    /// Up to `max` messages, each the head of a different group whose head is
+    /// not in flight; each becomes invisible for the visibility timeout.
+    public func receive(max: Int, visibilityTimeoutMillis: Int64? = nil) async throws -> [ReceivedMessage] {
+        guard max > 0 else { return [] }
+        let timeout = visibilityTimeoutMillis ?? configuration.visibilityTimeoutMillis
+        return try await database.write { tx in
+            let now = self.clock.nowMillis()
+            try self.dropExpired(tx, now: now)
+            var delivered: [ReceivedMessage] = []
+            while delivered.count < max {
+                let heads = try tx.query("""
+                    SELECT id, group_id, body, receive_count, sent_at FROM queue_messages m
+                    WHERE queue = ?1 AND dead = 0 AND visible_at <= ?2
+                      AND id = (SELECT min(id) FROM queue_messages
+                                WHERE queue = ?1 AND dead = 0 AND group_id = m.group_id)
+                    ORDER BY id LIMIT ?3
+                    """, [self.name, now, max - delivered.count]) {
+                    (id: $0.int64(0), group: $0.string(1), body: $0.blob(2), count: $0.int(3), sentAt: $0.int64(4))
+                }
+                var killed = false
+                for h in heads {
+                    if h.count >= self.configuration.maxReceiveCount {
+                        try tx.execute("UPDATE queue_messages SET dead = 1, died_at = ?, receipt = NULL WHERE id = ?", [now, h.id])
+                        killed = true  // the group's next message may now be its head
+                        continue
+                    }
+                    let receipt = "\(h.id).\(h.count + 1).\(randomHex(8))"
+                    try tx.execute(
+                        "UPDATE queue_messages SET receive_count = receive_count + 1, visible_at = ?, receipt = ? WHERE id = ?",
+                        [now + timeout, receipt, h.id])
+                    delivered.append(ReceivedMessage(
+                        id: h.id, groupID: h.group, body: h.body, receiveCount: h.count + 1, receipt: receipt, sentAtMillis: h.sentAt))
+                }
+                if !killed || heads.isEmpty { break }
+            }
+            return delivered
+        }
+    }
+
+    /// Acknowledges a message: it is gone for good.
+    public func delete(_ message: ReceivedMessage) async throws {
+        try await database.write { tx in
+            let n = try tx.execute("DELETE FROM queue_messages WHERE id = ? AND receipt = ? AND dead = 0", [message.id, message.receipt])
+            guard n == 1 else { throw QueueError.receiptInvalid(messageID: message.id) }
+            let signal = self.signal
+            tx.afterCommit { signal.signal() }  // the group's next message is now deliverable
+        }
+    }
+
+    /// Hides the message for `timeoutMillis` from now (a heartbeat for long
+    /// jobs, or a retry delay); 0 makes it visible at once.
+    public func changeVisibility(_ message: ReceivedMessage, timeoutMillis: Int64) async throws {
+        try await database.write { tx in
+            let n = try tx.execute(
+                "UPDATE queue_messages SET visible_at = ? WHERE id = ? AND receipt = ? AND dead = 0",
+                [self.clock.nowMillis() + timeoutMillis, message.id, message.receipt])
+            guard n == 1 else { throw QueueError.receiptInvalid(messageID: message.id) }
+            if timeoutMillis == 0 {
+                let signal = self.signal
+                tx.afterCommit { signal.signal() }
+            }
+        }
+    }
+
+    // MARK: Observing and dead letters
+
+    public func stats() async throws -> QueueStats {
+        let now = clock.nowMillis()
+        return try await database.read { db in
+            try db.queryFirst("""
+                SELECT
+                  coalesce(sum(dead = 0 AND visible_at <= ?2), 0),
+                  coalesce(sum(dead = 0 AND visible_at > ?2), 0),
+                  min(CASE WHEN dead = 0 THEN sent_at END),
+                  coalesce(sum(dead = 1), 0)
+                FROM queue_messages WHERE queue = ?1
+                """, [self.name, now]) {
+                QueueStats(depth: $0.int(0), inFlight: $0.int(1),
+                    oldestAgeMillis: $0.optionalInt64(2).map { max(0, now - $0) } ?? 0, deadLetters: $0.int(3))
+            }!
+        }
+    }
+
+    /// Dead letters oldest first, after `afterID` for paging.
+    public func deadLetters(limit: Int = 100, afterID: Int64 = 0) async throws -> [DeadLetter] {
+        try await database.read { db in
+            try db.query("""
+                SELECT id, group_id, body, receive_count, sent_at, died_at FROM queue_messages
+                WHERE queue = ? AND dead = 1 AND id > ? ORDER BY id LIMIT ?
+                """, [self.name, afterID, limit]) {
+                DeadLetter(id: $0.int64(0), groupID: $0.string(1), body: $0.blob(2), receiveCount: $0.int(3),
+                    sentAtMillis: $0.int64(4), diedAtMillis: $0.int64(5))
+            }
+        }
+    }
+
+    /// Moves dead letters back to the queue with a fresh receive count;
+    /// `ids` nil means all. A redriven message keeps its place in its group's
+    /// send order. Returns how many moved.
+    @discardableResult
+    public func redrive(ids: [Int64]? = nil) async throws -> Int {
+        try await database.write { tx in
+            let now = self.clock.nowMillis()
+            var moved = 0
+            if let ids {
+                for id in ids {
+                    moved += try tx.execute("""
+                        UPDATE queue_messages SET dead = 0, died_at = NULL, receive_count = 0, visible_at = ?
+                        WHERE queue = ? AND id = ? AND dead = 1
+                        """, [now, self.name, id])
+                }
+            } else {
+                moved = try tx.execute("""
+                    UPDATE queue_messages SET dead = 0, died_at = NULL, receive_count = 0, visible_at = ?
+                    WHERE queue = ? AND dead = 1
+                    """, [now, self.name])
+            }
+            let signal = self.signal
+            tx.afterCommit { signal.signal() }
+            return moved
+        }
+    }
+
+    /// Retention: live messages older than the retention period and dead
+    /// letters that died longer ago than it are dropped, as are expired
+    /// de-duplication entries.
+    func dropExpired(_ tx: Transaction, now: Int64) throws {
+        let cutoff = now - configuration.retentionMillis
+        try tx.execute("""
+            DELETE FROM queue_messages WHERE queue = ?1
+              AND ((dead = 0 AND sent_at < ?2) OR (dead = 1 AND died_at < ?2))
+            """, [name, cutoff])
+        try tx.execute("DELETE FROM queue_dedup WHERE queue = ? AND expires_at <= ?", [name, now])
+    }
+}

@@ -1,0 +1,40 @@
+/// Why a storage operation failed.
+public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// SQLite reported an error; `code` is the extended result code.
+    case sqlite(code: Int32, message: String, sql: String?)
+    /// The file is not a SQLite database, or is one that Croupier did not create.
+    case notACroupierDatabase(path: String, reason: String)
+    /// The database belongs to another service.
+    case wrongOwner(path: String, expected: String, found: String)
+    /// The database was migrated by a newer build than this one.
+    case schemaTooNew(component: String, found: Int, known: Int)
+    /// The database has been closed.
+    case closed
+
+    public var description: String {
+        switch self {
+        case .sqlite(let code, let message, let sql):
+            return "SQLite error \(code): \(message)" + (sql.map { " (in: \($0.prefix(120)))" } ?? "")
+        case .notACroupierDatabase(let path, let reason):
+            return "\(path) is not a Croupier database: \(reason)"
+        case .wrongOwner(let path, let expected, let found):
+            return "\(path) belongs to '\(found)', not '\(expected)'"
+        case .schemaTooNew(let component, let found, let known):
+            return "the \(component) schema is at version \(found) but this build knows only up to \(known); use a newer build"
+        case .closed:
+            return "the database is closed"
+        }
+    }
+
+    /// SQLITE_BUSY / SQLITE_LOCKED: another connection holds a lock.
+    public var isBusy: Bool {
+        if case .sqlite(let code, _, _) = self { return code & 0xFF == 5 || code & 0xFF == 6 }
+        return false
+    }
+
+    /// SQLITE_CONSTRAINT: a UNIQUE, CHECK, FOREIGN KEY or NOT NULL rule was broken.
+    public var isConstraintViolation: Bool {
+        if case .sqlite(let code, _, _) = self { return code & 0xFF == 19 }
+        return false
+    }
+}

@@ -1,0 +1,148 @@
+import CSQLite
+import Foundation
+import Storage
+import XCTest
+
+final class DatabaseTests: XCTestCase {
+    func testMigrationsAreAppliedOnceAndRecorded() async throws {
+        let path = try temporaryDatabasePath()
+        do {
+            let db = try openTestDatabase(path)
+            try await db.write { try $0.execute("INSERT INTO items (label) VALUES ('a')") }
+            db.close()
+        }
+        let db = try openTestDatabase(path)  // reopening must not re-run migration 1
+        let rows = try await db.read { c in
+            try c.query("SELECT component, version FROM croupier_migrations ORDER BY component") { "\($0.string(0))/\($0.int(1))" }
+        }
+        XCTAssertEqual(rows, ["events/1", "offsets/1", "queue/1", "test/1"])
+        let count = try await db.read { try $0.queryFirst("SELECT count(*) FROM items") { $0.int(0) } }
+        XCTAssertEqual(count, 1)
+        let mode = try await db.read { try $0.queryFirst("PRAGMA journal_mode") { $0.string(0) } }
+        XCTAssertEqual(mode, "wal")
+    }
+
+    func testRefusesAFileThatIsNotADatabase() throws {
+        let path = try temporaryDatabasePath()
+        try Data(repeating: 0x41, count: 4096).write(to: URL(fileURLWithPath: path))
+        XCTAssertThrowsError(try openTestDatabase(path)) { error in
+            guard case StorageError.notACroupierDatabase = error else { return XCTFail("got \(error)") }
+        }
+    }
+
+    func testRefusesAForeignSQLiteDatabase() throws {
+        let path = try temporaryDatabasePath()
+        var raw: OpaquePointer?
+        sqlite3_open(path, &raw)
+        sqlite3_exec(raw, "CREATE TABLE other (x)", nil, nil, nil)
+        sqlite3_close(raw)
+        XCTAssertThrowsError(try openTestDatabase(path)) { error in
+            XCTAssertEqual(error as? StorageError, .notACroupierDatabase(path: path, reason: "it has tables but no Croupier identity"))
+        }
+    }
+
+    func testRefusesAnotherServicesDatabase() throws {
+        let path = try temporaryDatabasePath()
+        try openTestDatabase(path, owner: "loyalty").close()
+        XCTAssertThrowsError(try openTestDatabase(path, owner: "staging")) { error in
+            XCTAssertEqual(error as? StorageError, .wrongOwner(path: path, expected: "staging", found: "loyalty"))
+        }
+    }
+
+    func testRefusesASchemaNewerThanTheCode() throws {
+        let path = try temporaryDatabasePath()
+        try Database(path: path, owner: "test", migrations: [itemsMigration, Migration("test", 2, "more", "CREATE TABLE more (x);")]).close()
+        XCTAssertThrowsError(try Database(path: path, owner: "test", migrations: [itemsMigration])) { error in
+            XCTAssertEqual(error as? StorageError, .schemaTooNew(component: "test", found: 2, known: 1))
+        }
+    }
+
+    func testAThrowingWriteChangesNothing() async throws {
+        let db = try openTestDatabase(try temporaryDatabasePath())
+        do {
+            try await db.write { tx in
+                try tx.execute("INSERT INTO items (label) VALUES ('half')")
+                throw Boom()
+            }
+            XCTFail("expected the error to propagate")
+        } catch is Boom {}
+        let count = try await db.read { try $0.queryFirst("SELECT count(*) FROM items") { $0.int(0) } }
+        XCTAssertEqual(count, 0)
+    }
+
+    /// 64 concurrent callers share commits; the ones that fail roll back alone.
+    func testGroupCommitIsolatesEachCallersTransaction() async throws {
+        let db = try openTestDatabase(try temporaryDatabasePath())
+        let outcomes = await withTaskGroup(of: (Int, Bool).self) { group in
+            for i in 0..<64 {
+                group.addTask {
+                    do {
+                        try await db.write { tx in
+                            try tx.execute("INSERT INTO items (label) VALUES (?)", ["item-\(i)"])
+                            try tx.execute("INSERT INTO items (label) VALUES (?)", ["second-\(i)"])
+                            if i % 8 == 0 { throw Boom() }
+                        }
+                        return (i, true)
+                    } catch { return (i, false) }
+                }
+            }
+            return await group.reduce(into: [Int: Bool]()) { $0[$1.0] = $1.1 }
+        }
+        XCTAssertEqual(outcomes.values.filter { !$0 }.count, 8)
+        let labels = Set(try await db.read { try $0.query("SELECT label FROM items") { $0.string(0) } })
+        for i in 0..<64 {
+            XCTAssertEqual(labels.contains("item-\(i)"), i % 8 != 0, "item-\(i)")
+            XCTAssertEqual(labels.contains("second-\(i)"), i % 8 != 0, "second-\(i)")
+        }
+    }
+
+    func testConstraintViolationIsReportedAndRolledBack() async throws {
+        let db = try openTestDatabase(try temporaryDatabasePath())
+        try await db.write { try $0.execute("INSERT INTO items (label) VALUES ('x')") }
+        do {
+            try await db.write { tx in
+                try tx.execute("INSERT INTO items (label) VALUES ('y')")
+                try tx.execute("INSERT INTO items (label) VALUES ('x')")
+            }
+            XCTFail("expected a constraint violation")
+        } catch let error as StorageError {
+            XCTAssertTrue(error.isConstraintViolation, "\(error)")
+        }
+        let labels = try await db.read { try $0.query("SELECT label FROM items ORDER BY label") { $0.string(0) } }
+        XCTAssertEqual(labels, ["x"])
+    }
+
+    func testAfterCommitHooksRunOnlyForCommittedWork() async throws {
+        let db = try openTestDatabase(try temporaryDatabasePath())
+        let fired = Received()
+        try await db.write { tx in tx.afterCommit { Task { await fired.add(1) } } }
+        _ = try? await db.write { tx in
+            tx.afterCommit { Task { await fired.add(2) } }
+            throw Boom()
+        }
+        try await Task.sleep(for: .milliseconds(50))
+        let values = await fired.values
+        XCTAssertEqual(values, [1])
+    }
+
+    func testReadsSeeOneCommittedSnapshot() async throws {
+        let db = try openTestDatabase(try temporaryDatabasePath())
+        try await db.write { tx in for i in 0..<100 { try tx.execute("INSERT INTO items (label) VALUES (?)", ["r\(i)"]) } }
+        async let writes: Void = {
+            for i in 0..<50 { _ = try? await db.write { try $0.execute("INSERT INTO items (label) VALUES (?)", ["w\(i)"]) } }
+        }()
+        for _ in 0..<20 {
+            // Two counts in one read are always equal: same snapshot.
+            let (a, b) = try await db.read { c in
+                (try c.queryFirst("SELECT count(*) FROM items") { $0.int(0) }!, try c.queryFirst("SELECT count(*) FROM items") { $0.int(0) }!)
+            }
+            XCTAssertEqual(a, b)
+        }
+        await writes
+    }
+}
+
+actor Received {
+    var values: [Int] = []
+    func add(_ v: Int) { values.append(v) }
+}

@@ -1,0 +1,221 @@
+import Storage
+import XCTest
+
+final class DurableQueueTests: XCTestCase {
+    var clock: ManualClock!
+    var db: Database!
+    var queue: DurableQueue!
+
+    override func setUp() async throws {
+        clock = ManualClock()
+        db = try openTestDatabase(try temporaryDatabasePath())
+        var config = QueueConfiguration(name: "diffs")
+        config.visibilityTimeoutMillis = 30_000
+        queue = DurableQueue(database: db, configuration: config, clock: clock)
+    }
+
+    private func body(_ s: String) -> [UInt8] { Array(s.utf8) }
+    private func text(_ m: ReceivedMessage) -> String { String(decoding: m.body, as: UTF8.self) }
+
+    func testGroupDeliversInOrderOneAtATime() async throws {
+        for i in 1...3 { try await queue.send(group: "game-a", body: body("a\(i)")) }
+        var first = try await queue.receive(max: 10)
+        XCTAssertEqual(first.map(text), ["a1"], "only the group's head may be in flight")
+        let v1 = try await queue.receive(max: 10)
+        XCTAssertEqual(v1, [], "the group is blocked while its head is in flight")
+        try await queue.delete(first[0])
+        first = try await queue.receive(max: 10)
+        XCTAssertEqual(first.map(text), ["a2"])
+        try await queue.delete(first[0])
+        let v2 = try await queue.receive(max: 10).map(text)
+        XCTAssertEqual(v2, ["a3"])
+    }
+
+    func testDifferentGroupsAreDeliveredTogether() async throws {
+        for g in ["a", "b", "c"] { for i in 1...2 { try await queue.send(group: g, body: body("\(g)\(i)")) } }
+        let batch = try await queue.receive(max: 10)
+        XCTAssertEqual(batch.map(text), ["a1", "b1", "c1"])
+        let v3 = try await queue.receive(max: 2).count
+        XCTAssertEqual(v3, 0)
+    }
+
+    func testContentBasedDeduplicationInsideAndOutsideTheWindow() async throws {
+        let first = try await queue.send(group: "g", body: body("same"))
+        let again = try await queue.send(group: "g", body: body("same"))
+        XCTAssertEqual(again, SendResult(messageID: first.messageID, duplicate: true))
+        clock.advance(millis: 5 * 60 * 1000 + 1)
+        let later = try await queue.send(group: "g", body: body("same"))
+        XCTAssertFalse(later.duplicate)
+        XCTAssertNotEqual(later.messageID, first.messageID)
+        let v4 = try await queue.stats().depth
+        XCTAssertEqual(v4, 2)
+    }
+
+    func testExplicitDeduplicationID() async throws {
+        let a = try await queue.send(group: "g", body: body("one"), deduplicationID: "run-1")
+        let b = try await queue.send(group: "g", body: body("two"), deduplicationID: "run-1")
+        XCTAssertTrue(b.duplicate)
+        XCTAssertEqual(b.messageID, a.messageID)
+        let v5 = try await queue.send(group: "g", body: body("one"), deduplicationID: "run-2").duplicate
+        XCTAssertFalse(v5)
+    }
+
+    func testUnackedMessageReappearsAfterVisibilityTimeout() async throws {
+        try await queue.send(group: "g", body: body("job"))
+        let first = try await queue.receive(max: 1)[0]
+        clock.advance(millis: 29_999)
+        let v6 = try await queue.receive(max: 1)
+        XCTAssertEqual(v6, [])
+        clock.advance(millis: 2)
+        let second = try await queue.receive(max: 1)[0]
+        XCTAssertEqual(second.id, first.id)
+        XCTAssertEqual(second.receiveCount, 2)
+        // The first receipt died with the redelivery.
+        do {
+            try await queue.delete(first)
+            XCTFail("expected receiptInvalid")
+        } catch let error as QueueError {
+            XCTAssertEqual(error, .receiptInvalid(messageID: first.id))
+        }
+        try await queue.delete(second)
+        let v7 = try await queue.stats()
+        XCTAssertEqual(v7, QueueStats(depth: 0, inFlight: 0, oldestAgeMillis: 0, deadLetters: 0))
+    }
+
+    func testHeartbeatExtendsVisibility() async throws {
+        try await queue.send(group: "g", body: body("long"))
+        let m = try await queue.receive(max: 1)[0]
+        clock.advance(millis: 25_000)
+        try await queue.changeVisibility(m, timeoutMillis: 30_000)
+        clock.advance(millis: 25_000)
+        let v8 = try await queue.receive(max: 1)
+        XCTAssertEqual(v8, [], "extended: still hidden 50 s after receive")
+        clock.advance(millis: 5_001)
+        let v9 = try await queue.receive(max: 1).first?.id
+        XCTAssertEqual(v9, m.id)
+    }
+
+    func testDeadLetterAfterMaxReceivesThenRedrive() async throws {
+        try await queue.send(group: "g", body: body("poison"))
+        try await queue.send(group: "g", body: body("next"))
+        for attempt in 1...3 {
+            let m = try await queue.receive(max: 1)
+            XCTAssertEqual(m.map(text), ["poison"])
+            XCTAssertEqual(m.first?.receiveCount, attempt)
+            clock.advance(millis: 30_001)
+        }
+        // Fourth attempt: poison goes to the DLQ and the group moves on.
+        let m = try await queue.receive(max: 1)
+        XCTAssertEqual(m.map(text), ["next"])
+        let dead = try await queue.deadLetters()
+        XCTAssertEqual(dead.map { String(decoding: $0.body, as: UTF8.self) }, ["poison"])
+        XCTAssertEqual(dead.first?.receiveCount, 3)
+        let v10 = try await queue.stats().deadLetters
+        XCTAssertEqual(v10, 1)
+
+        try await queue.delete(m[0])
+        let v11 = try await queue.redrive()
+        XCTAssertEqual(v11, 1)
+        let again = try await queue.receive(max: 1)
+        XCTAssertEqual(again.map(text), ["poison"])
+        XCTAssertEqual(again.first?.receiveCount, 1, "redrive resets the receive count")
+        let v12 = try await queue.stats().deadLetters
+        XCTAssertEqual(v12, 0)
+    }
+
+    func testRetentionDropsOldMessages() async throws {
+        try await queue.send(group: "g", body: body("old"))
+        clock.advance(millis: 23 * 60 * 60 * 1000)
+        try await queue.send(group: "h", body: body("young"))
+        clock.advance(millis: 60 * 60 * 1000 + 1)
+        let v13 = try await queue.receive(max: 10).map(text)
+        XCTAssertEqual(v13, ["young"])
+    }
+
+    func testLimitsAreEnforcedWithClearErrors() async throws {
+        do {
+            try await queue.send(group: "g", body: [UInt8](repeating: 0, count: 4097))
+            XCTFail("expected messageTooLarge")
+        } catch let error as QueueError {
+            XCTAssertEqual(error, .messageTooLarge(size: 4097, max: 4096))
+        }
+        do {
+            try await queue.send(group: "", body: body("x"))
+            XCTFail("expected emptyGroupID")
+        } catch let error as QueueError {
+            XCTAssertEqual(error, .emptyGroupID)
+        }
+        _ = try await queue.send(group: "g", body: [UInt8](repeating: 0, count: 4096))
+    }
+
+    func testStatsReportDepthInFlightAndAge() async throws {
+        try await queue.send(group: "a", body: body("1"))
+        try await queue.send(group: "a", body: body("2"))
+        try await queue.send(group: "b", body: body("3"))
+        clock.advance(millis: 1_500)
+        _ = try await queue.receive(max: 1)
+        let v15 = try await queue.stats()
+        XCTAssertEqual(v15, QueueStats(depth: 2, inFlight: 1, oldestAgeMillis: 1_500, deadLetters: 0))
+    }
+
+    /// Outbox: the message exists if and only if the caller's transaction committed.
+    func testSendInsideTransactionCommitsWithIt() async throws {
+        let queue = self.queue!
+        _ = try? await db.write { tx in
+            try tx.execute("INSERT INTO items (label) VALUES ('rolled back')")
+            try queue.send(tx, group: "g", body: Array("lost".utf8))
+            throw Boom()
+        }
+        try await db.write { tx in
+            try tx.execute("INSERT INTO items (label) VALUES ('kept')")
+            try queue.send(tx, group: "g", body: Array("kept".utf8))
+        }
+        let v16 = try await queue.receive(max: 10).map(text)
+        XCTAssertEqual(v16, ["kept"])
+        let labels = try await db.read { try $0.query("SELECT label FROM items") { $0.string(0) } }
+        XCTAssertEqual(labels, ["kept"])
+    }
+
+    func testConsumerDeletesOnSuccessRetriesOnFailureAndRunsGroupsInParallel() async throws {
+        var config = QueueConfiguration(name: "work")
+        config.visibilityTimeoutMillis = 2_000
+        let real = DurableQueue(database: db, configuration: config)  // real clock: the consumer sleeps
+        for g in ["a", "b", "c", "d"] {
+            for i in 1...3 { try await real.send(group: g, body: Array("\(g)\(i)".utf8)) }
+        }
+        try await real.send(group: "flaky", body: Array("flaky".utf8))
+        let log = Received()
+        let concurrent = Concurrency()
+        let consumer = QueueConsumer(queue: real, concurrency: 4, retryBaseMillis: 20, idlePoll: .milliseconds(20), report: { _ in }) {
+            message in
+            let name = String(decoding: message.body, as: UTF8.self)
+            await concurrent.enter()
+            defer { Task { await concurrent.leave() } }
+            try await Task.sleep(for: .milliseconds(20))
+            if name == "flaky" && message.receiveCount < 2 { throw Boom() }
+            await log.add(Int(message.id))
+        }
+        let task = Task { await consumer.run() }
+        for _ in 0..<300 {
+            let stats = try await real.stats()
+            if stats.depth + stats.inFlight == 0 { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        task.cancel()
+        await task.value
+        let handled = await log.values
+        XCTAssertEqual(handled.count, 13, "every message handled once, the flaky one on its second receive")
+        let v17 = try await real.stats()
+        XCTAssertEqual(v17, QueueStats(depth: 0, inFlight: 0, oldestAgeMillis: 0, deadLetters: 0))
+        let peak = await concurrent.peak
+        XCTAssertGreaterThan(peak, 1, "groups were handled in parallel")
+        XCTAssertLessThanOrEqual(peak, 4, "never more than the configured concurrency")
+    }
+}
+
+actor Concurrency {
+    var now = 0
+    var peak = 0
+    func enter() { now += 1; peak = max(peak, now) }
+    func leave() { now -= 1 }
+}
