@@ -37,7 +37,10 @@ let package = Package(
         .executableTarget(name: "Croupier", dependencies: ["Wire"], path: "Sources/Croupier"),
 
         .testTarget(name: "WireTests", dependencies: ["Wire"], path: "Tests/WireTests"),
-        .testTarget(name: "StorageTests", dependencies: ["Storage", "CSQLite"], path: "Tests/StorageTests"),
+        .testTarget(
+            name: "StorageTests", dependencies: ["Storage", "CSQLite", "StorageCrashHelper"], path: "Tests/StorageTests"),
+        // Child process for StorageTests' SIGKILL crash tests.
+        .executableTarget(name: "StorageCrashHelper", dependencies: ["Storage"], path: "Tests/StorageCrashHelper"),
         .testTarget(name: "ProtoGenTests", dependencies: ["ProtoGen"], path: "Tests/ProtoGenTests"),
         .testTarget(
             name: "SystemLibraryTests", dependencies: ["CNGHTTP2", "COpenSSL", "CSQLite"],
