@@ -34,7 +34,7 @@ let package = Package(
             name: "CroupierProtoGen", dependencies: ["ProtoGen"], path: "Sources/CroupierProtoGen"),
 
         // The one executable: serve, up, token, bench ...
-        .executableTarget(name: "Croupier", dependencies: ["Wire"], path: "Sources/Croupier"),
+        .executableTarget(name: "Croupier", dependencies: ["Wire", "Storage"], path: "Sources/Croupier"),
 
         .testTarget(name: "WireTests", dependencies: ["Wire"], path: "Tests/WireTests"),
         .testTarget(

@@ -12,6 +12,7 @@ let usage = """
     commands:
       up                 start the whole platform locally (not yet: see `croupier up --help`)
       bench codec        benchmark the protobuf codec against Python protobuf (upb)
+      bench storage      benchmark durable writes (group commit vs not), queue, event log
       version            print the version
       help               this text
 
@@ -45,8 +46,20 @@ case "bench":
         } else {
             do { exit(try CodecBenchmark.run(arguments: Array(rest.dropFirst()))) } catch { fail("\(error)") }
         }
+    case "storage":
+        if rest.contains("--help") {
+            print("""
+                usage: croupier bench storage [--seconds S] [--out FILE]
+                  Durable (synchronous=FULL) single-row transactions from 64 callers with group commit
+                  and with one commit each (same run), queue send+receive+delete, event-log append and tail.
+                  --seconds S   total time for the write comparison (default 3)
+                  --out FILE    where to record the table (default bench/results/storage.md)
+                """)
+        } else {
+            do { exit(try await StorageBenchmark.run(arguments: Array(rest.dropFirst()))) } catch { fail("\(error)") }
+        }
     default:
-        fail("unknown benchmark '\(rest.first ?? "")'; available: codec")
+        fail("unknown benchmark '\(rest.first ?? "")'; available: codec, storage")
     }
 case "up":
     // The launcher arrives with the Wire transport (issue: Wire runtime and launcher).

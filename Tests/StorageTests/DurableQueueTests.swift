@@ -123,6 +123,30 @@ final class DurableQueueTests: XCTestCase {
         XCTAssertEqual(v12, 0)
     }
 
+    /// A redriven message is sent again at the end of its group: the group's
+    /// in-flight message stays the only one out.
+    func testRedriveRespectsTheGroupsInFlightMessage() async throws {
+        try await queue.send(group: "g", body: body("first"))
+        for _ in 1...3 {
+            _ = try await queue.receive(max: 1)
+            clock.advance(millis: 30_001)
+        }
+        try await queue.send(group: "g", body: body("second"))
+        try await queue.send(group: "g", body: body("third"))
+        let second = try await queue.receive(max: 1)  // "first" dies here; "second" is delivered
+        XCTAssertEqual(second.map(text), ["second"])
+        try await queue.redrive()
+        let blocked = try await queue.receive(max: 5)
+        XCTAssertEqual(blocked, [], "\"second\" is still in flight, so its group is blocked")
+        try await queue.delete(second[0])
+        var next = try await queue.receive(max: 5)
+        XCTAssertEqual(next.map(text), ["third"])
+        try await queue.delete(next[0])
+        next = try await queue.receive(max: 5)
+        XCTAssertEqual(next.map(text), ["first"], "the redriven message comes after the messages sent before its redrive")
+        XCTAssertEqual(next.first?.receiveCount, 1)
+    }
+
     func testRetentionDropsOldMessages() async throws {
         try await queue.send(group: "g", body: body("old"))
         clock.advance(millis: 23 * 60 * 60 * 1000)

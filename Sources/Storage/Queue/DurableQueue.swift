@@ -10,7 +10,8 @@
 /// - a received message that is not deleted reappears when its visibility
 ///   timeout passes, including after the consumer process died;
 /// - a message received `maxReceiveCount` times moves to the dead-letter
-///   queue on its next delivery attempt instead of being delivered;
+///   queue on its next delivery attempt instead of being delivered; redrive
+///   sends it again at the end of its group;
 /// - `send(_:…)` inside the caller's transaction is an outbox: the message
 ///   exists if and only if the caller's transaction committed.
 public struct DurableQueue: Sendable {
@@ -32,10 +33,13 @@ public struct DurableQueue: Sendable {
                 receive_count INTEGER NOT NULL DEFAULT 0,
                 receipt TEXT,
                 dead INTEGER NOT NULL DEFAULT 0,
-                died_at INTEGER
+                died_at INTEGER,
+                -- 1 on the oldest live message of its group: the only one deliverable.
+                head INTEGER NOT NULL DEFAULT 0
             );
-            CREATE INDEX queue_messages_group ON queue_messages (queue, dead, group_id, id);
-            CREATE INDEX queue_messages_visible ON queue_messages (queue, dead, visible_at);
+            CREATE INDEX queue_messages_group ON queue_messages (queue, group_id, dead, id);
+            CREATE INDEX queue_messages_heads ON queue_messages (queue, visible_at) WHERE head = 1;
+            CREATE INDEX queue_messages_dead ON queue_messages (queue, dead, id);
             CREATE TABLE queue_dedup (
                 queue TEXT NOT NULL,
                 dedup_id TEXT NOT NULL,
@@ -72,9 +76,11 @@ public struct DurableQueue: Sendable {
         {
             return SendResult(messageID: original, duplicate: true)
         }
+        let groupIsEmpty = try tx.queryFirst(
+            "SELECT 1 FROM queue_messages WHERE queue = ? AND group_id = ? AND dead = 0 LIMIT 1", [name, group], { _ in true }) == nil
         try tx.execute(
-            "INSERT INTO queue_messages (queue, group_id, body, sent_at, visible_at) VALUES (?, ?, ?, ?, ?)",
-            [name, group, body, now, now])
+            "INSERT INTO queue_messages (queue, group_id, body, sent_at, visible_at, head) VALUES (?, ?, ?, ?, ?, ?)",
+            [name, group, body, now, now, groupIsEmpty])
         let id = tx.lastInsertRowID
         try tx.execute(
             "INSERT OR REPLACE INTO queue_dedup (queue, dedup_id, message_id, expires_at) VALUES (?, ?, ?, ?)",
@@ -103,18 +109,17 @@ public struct DurableQueue: Sendable {
             var delivered: [ReceivedMessage] = []
             while delivered.count < max {
                 let heads = try tx.query("""
-                    SELECT id, group_id, body, receive_count, sent_at FROM queue_messages m
-                    WHERE queue = ?1 AND dead = 0 AND visible_at <= ?2
-                      AND id = (SELECT min(id) FROM queue_messages
-                                WHERE queue = ?1 AND dead = 0 AND group_id = m.group_id)
-                    ORDER BY id LIMIT ?3
+                    SELECT id, group_id, body, receive_count, sent_at FROM queue_messages INDEXED BY queue_messages_heads
+                    WHERE queue = ? AND head = 1 AND visible_at <= ? ORDER BY id LIMIT ?
                     """, [self.name, now, max - delivered.count]) {
                     (id: $0.int64(0), group: $0.string(1), body: $0.blob(2), count: $0.int(3), sentAt: $0.int64(4))
                 }
                 var killed = false
                 for h in heads {
                     if h.count >= self.configuration.maxReceiveCount {
-                        try tx.execute("UPDATE queue_messages SET dead = 1, died_at = ?, receipt = NULL WHERE id = ?", [now, h.id])
+                        try tx.execute(
+                            "UPDATE queue_messages SET dead = 1, died_at = ?, receipt = NULL, head = 0 WHERE id = ?", [now, h.id])
+                        try self.promoteHead(tx, group: h.group)
                         killed = true  // the group's next message may now be its head
                         continue
                     }
@@ -136,6 +141,7 @@ public struct DurableQueue: Sendable {
         try await database.write { tx in
             let n = try tx.execute("DELETE FROM queue_messages WHERE id = ? AND receipt = ? AND dead = 0", [message.id, message.receipt])
             guard n == 1 else { throw QueueError.receiptInvalid(messageID: message.id) }
+            try self.promoteHead(tx, group: message.groupID)
             let signal = self.signal
             tx.afterCommit { signal.signal() }  // the group's next message is now deliverable
         }
@@ -188,26 +194,28 @@ public struct DurableQueue: Sendable {
         }
     }
 
-    /// Moves dead letters back to the queue with a fresh receive count;
-    /// `ids` nil means all. A redriven message keeps its place in its group's
-    /// send order. Returns how many moved.
+    /// Sends dead letters again, with a fresh receive count, at the end of
+    /// their groups and under new ids (as SQS redrive does); `ids` nil means
+    /// all. Re-sending rather than reviving keeps FIFO's rule that a group's
+    /// in-flight message is its oldest. Returns how many moved.
     @discardableResult
     public func redrive(ids: [Int64]? = nil) async throws -> Int {
         try await database.write { tx in
             let now = self.clock.nowMillis()
+            let selected = try ids ?? tx.query(
+                "SELECT id FROM queue_messages WHERE queue = ? AND dead = 1 ORDER BY id", [self.name]) { $0.int64(0) }
             var moved = 0
-            if let ids {
-                for id in ids {
-                    moved += try tx.execute("""
-                        UPDATE queue_messages SET dead = 0, died_at = NULL, receive_count = 0, visible_at = ?
-                        WHERE queue = ? AND id = ? AND dead = 1
-                        """, [now, self.name, id])
-                }
-            } else {
-                moved = try tx.execute("""
-                    UPDATE queue_messages SET dead = 0, died_at = NULL, receive_count = 0, visible_at = ?
-                    WHERE queue = ? AND dead = 1
-                    """, [now, self.name])
+            for id in selected {
+                guard let (group, body) = try tx.queryFirst(
+                    "SELECT group_id, body FROM queue_messages WHERE queue = ? AND id = ? AND dead = 1", [self.name, id],
+                    { ($0.string(0), $0.blob(1)) })
+                else { continue }
+                try tx.execute("DELETE FROM queue_messages WHERE id = ?", [id])
+                try tx.execute(
+                    "INSERT INTO queue_messages (queue, group_id, body, sent_at, visible_at) VALUES (?, ?, ?, ?, ?)",
+                    [self.name, group, body, now, now])
+                try self.promoteHeadIfNone(tx, group: group)
+                moved += 1
             }
             let signal = self.signal
             tx.afterCommit { signal.signal() }
@@ -220,10 +228,40 @@ public struct DurableQueue: Sendable {
     /// de-duplication entries.
     func dropExpired(_ tx: Transaction, now: Int64) throws {
         let cutoff = now - configuration.retentionMillis
-        try tx.execute("""
+        let dropped = try tx.execute("""
             DELETE FROM queue_messages WHERE queue = ?1
               AND ((dead = 0 AND sent_at < ?2) OR (dead = 1 AND died_at < ?2))
             """, [name, cutoff])
+        if dropped > 0 { try recomputeHeads(tx) }  // a dropped message may have been a head
         try tx.execute("DELETE FROM queue_dedup WHERE queue = ? AND expires_at <= ?", [name, now])
+    }
+
+    // Head bookkeeping. Invariant: every group with live messages has exactly
+    // one head, its oldest live message. Only heads are ever delivered, so a
+    // receive reads the heads index instead of searching every group.
+
+    /// After a group's head left (deleted or dead-lettered), its next message becomes head.
+    func promoteHead(_ tx: Transaction, group: String) throws {
+        try tx.execute("""
+            UPDATE queue_messages SET head = 1 WHERE id =
+              (SELECT min(id) FROM queue_messages WHERE queue = ? AND group_id = ? AND dead = 0)
+            """, [name, group])
+    }
+
+    /// Makes the group's oldest live message head if the group has none.
+    func promoteHeadIfNone(_ tx: Transaction, group: String) throws {
+        let hasHead = try tx.queryFirst(
+            "SELECT 1 FROM queue_messages WHERE queue = ? AND group_id = ? AND dead = 0 AND head = 1", [name, group], { _ in true })
+        if hasHead == nil { try promoteHead(tx, group: group) }
+    }
+
+    /// Rebuilds every head of the queue (after retention dropped messages, which is rare).
+    func recomputeHeads(_ tx: Transaction) throws {
+        try tx.execute("""
+            UPDATE queue_messages SET head = (dead = 0 AND id =
+              (SELECT min(id) FROM queue_messages m WHERE m.queue = queue_messages.queue
+                 AND m.group_id = queue_messages.group_id AND m.dead = 0))
+            WHERE queue = ?
+            """, [name])
     }
 }
