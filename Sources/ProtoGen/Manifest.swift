@@ -23,6 +23,7 @@ public struct GenerationTarget: Sendable {
                 "grpc/testing/empty.proto",
                 "grpc/testing/messages.proto",
                 "grpc/testing/test.proto",
+                "croupier/wire/v1/wire.proto",
             ],
             access: "public"),
         GenerationTarget(

@@ -1,0 +1,60 @@
+/// Splits a byte stream into frames, incrementally: feed whatever a read
+/// returned, then take every complete frame.
+///
+/// Guarantees: a length above `maxFrameSize` is rejected as soon as the
+/// header is seen, before any payload is buffered, so a hostile length costs
+/// nothing; bytes after an error are never interpreted.
+public struct FrameDecoder: Sendable {
+    public let maxFrameSize: UInt32
+    private var buffer: [UInt8] = []
+    private var start = 0
+    private var expectPreface: Bool
+
+    public init(maxFrameSize: UInt32, expectPreface: Bool = true) {
+        self.maxFrameSize = maxFrameSize
+        self.expectPreface = expectPreface
+    }
+
+    /// Bytes received but not yet part of a returned frame.
+    public var bufferedCount: Int { buffer.count - start }
+
+    public mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        if start > 0 && start == buffer.count {
+            buffer.removeAll(keepingCapacity: true)
+            start = 0
+        } else if start > 65_536 && start * 2 > buffer.count {
+            buffer.removeFirst(start)
+            start = 0
+        }
+        buffer.append(contentsOf: bytes)
+    }
+
+    public mutating func append(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { append($0) }
+    }
+
+    /// The next complete frame, or nil until more bytes arrive.
+    public mutating func next() throws -> Frame? {
+        if expectPreface {
+            guard bufferedCount >= WirePreface.bytes.count else { return nil }
+            let got = Array(buffer[start..<(start + 8)])
+            guard got == WirePreface.bytes else { throw FrameError.badPreface(got) }
+            start += 8
+            expectPreface = false
+        }
+        guard bufferedCount >= Frame.headerSize else { return nil }
+        let (length, typeByte, flags, stream) = buffer.withUnsafeBytes { raw -> (UInt32, UInt8, UInt8, UInt32) in
+            let p = raw.baseAddress! + start
+            return (UInt32(bigEndian: p.loadUnaligned(as: UInt32.self)), p.load(fromByteOffset: 4, as: UInt8.self),
+                p.load(fromByteOffset: 5, as: UInt8.self), UInt32(bigEndian: p.loadUnaligned(fromByteOffset: 6, as: UInt32.self)))
+        }
+        guard length <= maxFrameSize else { throw FrameError.frameTooLarge(length: length, max: maxFrameSize) }
+        guard let type = FrameType(rawValue: typeByte) else { throw FrameError.unknownType(typeByte) }
+        guard flags == 0 else { throw FrameError.nonzeroFlags(type: typeByte, flags: flags) }
+        let total = Frame.headerSize + Int(length)
+        guard bufferedCount >= total else { return nil }
+        let payload = Array(buffer[(start + Frame.headerSize)..<(start + total)])
+        start += total
+        return Frame(type, stream: stream, payload: payload)
+    }
+}
