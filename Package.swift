@@ -22,8 +22,11 @@ let package = Package(
             name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]),
 
-        // The protocol: protobuf codec, RPC model, generated standard protos.
-        .target(name: "Wire", path: "Sources/Wire"),
+        // epoll and eventfd, which Swift's Glibc module does not expose.
+        .target(name: "CLinux", path: "Sources/CLinux"),
+
+        // The protocol: protobuf codec, RPC model, frames, epoll transport, generated standard protos.
+        .target(name: "Wire", dependencies: ["CLinux", "COpenSSL"], path: "Sources/Wire"),
 
         // SQLite store with group commit, durable FIFO queue, event log, consumer offsets.
         .target(name: "Storage", dependencies: ["CSQLite", "COpenSSL"], path: "Sources/Storage"),

@@ -1,0 +1,10 @@
+// Linux interfaces Swift's Glibc module does not expose: epoll and eventfd.
+#ifndef CROUPIER_CLINUX_H
+#define CROUPIER_CLINUX_H
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+
+// accept4 is a GNU extension the Glibc module hides.
+int accept4(int sockfd, struct sockaddr *addr, socklen_t *addrlen, int flags);
+#endif

@@ -1,0 +1,20 @@
+/// Limits a Wire endpoint enforces (docs/wire.md, "Limits").
+public struct WireLimits: Sendable {
+    /// Largest frame payload accepted: a 4 MiB message plus room for nothing else.
+    public var maxFrameSize: UInt32 = 4 * 1024 * 1024 + 64
+    public var maxConcurrentStreams: UInt32 = 1024
+    public var initialWindow: UInt32 = 1024 * 1024
+    public var handshakeTimeoutMillis: Int64 = 5_000
+    public var idleTimeoutMillis: Int64 = 5 * 60 * 1000
+    public var maxPingsPerSecond: Int = 100
+
+    public init() {}
+
+    var settings: Croupier_Wire_V1_Settings {
+        .with {
+            $0.maxFrameSize = maxFrameSize
+            $0.maxConcurrentStreams = maxConcurrentStreams
+            $0.initialWindow = initialWindow
+        }
+    }
+}

@@ -1,0 +1,241 @@
+import Synchronization
+
+/// The client side of one Wire connection.
+final class ClientConnection: SocketConnection, @unchecked Sendable {
+    // @unchecked: `connecting`, `peerSettings` and `clientNonce` are loop-thread only.
+    private enum Readiness {
+        case pending([CheckedContinuation<Void, Error>])
+        case ready
+        case failed(RPCError)
+    }
+
+    let target: String
+    private let secret: [UInt8]
+    private let peerName: String
+    private var connecting = true
+    private let clientNonce = PeerAuthentication.nonce()
+    private var serverNonce: [UInt8] = []
+    private(set) var peerSettings = Croupier_Wire_V1_Settings()
+    private let readiness = Mutex(Readiness.pending([]))
+    private let streams = Mutex<(open: [UInt32: ClientStream], nextID: UInt32, draining: Bool)>(([:], 1, false))
+    let limits: WireLimits
+
+    init(fd: Int32, loop: EventLoop, target: String, secret: [UInt8], peerName: String, limits: WireLimits) {
+        self.target = target
+        self.secret = secret
+        self.peerName = peerName
+        self.limits = limits
+        super.init(fd: fd, loop: loop, peer: target, decoder: FrameDecoder(maxFrameSize: limits.maxFrameSize))
+    }
+
+    // MARK: Readiness
+
+    func waitReady() async throws {
+        try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, Error>) in
+            let outcome = readiness.withLock { r -> Result<Void, Error>? in
+                switch r {
+                case .ready: return .success(())
+                case .failed(let e): return .failure(e)
+                case .pending(var waiters):
+                    waiters.append(c)
+                    r = .pending(waiters)
+                    return nil
+                }
+            }
+            if let outcome { c.resume(with: outcome) }
+        }
+    }
+
+    private func settle(_ outcome: Result<Void, RPCError>) {
+        let waiters = readiness.withLock { r -> [CheckedContinuation<Void, Error>] in
+            guard case .pending(let w) = r else { return [] }
+            switch outcome {
+            case .success: r = .ready
+            case .failure(let e): r = .failed(e)
+            }
+            return w
+        }
+        for w in waiters { w.resume(with: outcome.mapError { $0 as Error }) }
+    }
+
+    /// Usable for new calls: authenticated, open, not draining.
+    var acceptsCalls: Bool {
+        guard case .ready = readiness.withLock({ $0 }) else { return false }
+        return !streams.withLock { $0.draining }
+    }
+
+    var isDead: Bool {
+        if case .failed = readiness.withLock({ $0 }) { return true }
+        return false
+    }
+
+    // MARK: Calls
+
+    /// Registers a new stream; nil when the connection no longer takes calls.
+    func openStream(kind: CallKind) -> ClientStream? {
+        let peerWindow = Int(peerSettings.initialWindow == 0 ? WireLimits().initialWindow : peerSettings.initialWindow)
+        return streams.withLock { s -> ClientStream? in
+            guard !s.draining else { return nil }
+            let id = s.nextID
+            s.nextID += 2
+            let stream = ClientStream(id: id, kind: kind, connection: self, peerWindow: peerWindow, ourWindow: Int(limits.initialWindow))
+            s.open[id] = stream
+            return stream
+        }
+    }
+
+    func streamEnded(_ id: UInt32) {
+        streams.withLock { _ = $0.open.removeValue(forKey: id) }
+    }
+
+    // MARK: Loop thread
+
+    override func writable() {
+        if connecting {
+            connecting = false
+            let err = Posix.socketError(fd)
+            guard err == 0 else {
+                fail(RPCError(.unavailable, "cannot connect to \(target): \(Posix.Failure(call: "connect", errno: err).description)"))
+                return
+            }
+            write { buffer in
+                buffer.append(contentsOf: WirePreface.bytes)
+                Frame(.settings, message: limits.settings).encode(into: &buffer)
+            }
+        }
+        super.writable()
+    }
+
+    override func handle(_ frame: Frame) throws {
+        switch frame.type {
+        case .settings: peerSettings = try decode(frame)
+        case .authChallenge:
+            let challenge: Croupier_Wire_V1_AuthChallenge = try decode(frame)
+            serverNonce = challenge.serverNonce
+            let mac = PeerAuthentication.mac(secret: secret, label: PeerAuthentication.clientLabel, serverNonce, clientNonce)
+            write(Frame(.authResponse, message: Croupier_Wire_V1_AuthResponse.with {
+                $0.clientNonce = clientNonce
+                $0.mac = mac
+                $0.peerName = peerName
+            }))
+        case .authOK:
+            let ok: Croupier_Wire_V1_AuthOk = try decode(frame)
+            let expected = PeerAuthentication.mac(secret: secret, label: PeerAuthentication.serverLabel, clientNonce, serverNonce)
+            guard PeerAuthentication.equal(expected, ok.mac) else {
+                throw RPCError(.unauthenticated, "\(target) did not prove the internal secret")
+            }
+            settle(.success(()))
+        case .ping: write(Frame(.pong, payload: frame.payload))
+        case .pong: break
+        case .goAway:
+            let g: Croupier_Wire_V1_GoAway = try decode(frame)
+            if g.reason == .noError {
+                streams.withLock { $0.draining = true }
+            } else {
+                let code: StatusCode = g.reason == .unauthenticated ? .unauthenticated : .unavailable
+                throw RPCError(code, "\(target) closed the connection: \(g.detail)")
+            }
+        case .responseHeaders:
+            let h: Croupier_Wire_V1_ResponseHeaders = try decode(frame)
+            stream(frame.streamID)?.setHeaders(Metadata(wire: h.metadata))
+        case .message:
+            guard let s = stream(frame.streamID) else { return }
+            guard s.receiveWindow.received(frame.payload.count) else {
+                throw RPCError(.internal, "\(target) exceeded the flow-control window on stream \(frame.streamID)")
+            }
+            s.responses.push(frame.payload)
+        case .trailers:
+            let t: Croupier_Wire_V1_Trailers = try decode(frame)
+            stream(frame.streamID)?.end(t)
+        case .windowUpdate:
+            guard frame.payload.count == 4 else { throw RPCError(.internal, "malformed WINDOW_UPDATE from \(target)") }
+            stream(frame.streamID)?.sendWindow.credit(Int(frame.payload.withUnsafeBytes { UInt32(bigEndian: $0.loadUnaligned(as: UInt32.self)) }))
+        case .callStart, .endStream, .cancel, .authResponse:
+            throw RPCError(.internal, "\(target) sent \(frame.type), which only clients send")
+        }
+    }
+
+    private func stream(_ id: UInt32) -> ClientStream? { streams.withLock { $0.open[id] } }
+
+    private func decode<M: ProtoMessage>(_ frame: Frame) throws -> M {
+        do { return try M(serializedBytes: frame.payload) } catch {
+            throw RPCError(.internal, "\(target) sent a malformed \(frame.type): \(error)")
+        }
+    }
+
+    override func fail(_ error: Error) {
+        let status = (error as? RPCError) ?? RPCError(.unavailable, "connection to \(target) failed: \(error)")
+        if !(error is RPCError) || status.code == .internal {
+            write(Frame(.goAway, message: Croupier_Wire_V1_GoAway.with { $0.reason = .protocolError; $0.detail = status.message }))
+        }
+        settle(.failure(status))
+        failStreams(status)
+        closeAfterFlush()
+    }
+
+    override func didClose() {
+        let status = RPCError(.unavailable, "connection to \(target) closed")
+        settle(.failure(status))
+        failStreams(status)
+    }
+
+    private func failStreams(_ status: RPCError) {
+        let open = streams.withLock { s -> [ClientStream] in
+            s.draining = true
+            defer { s.open = [:] }
+            return Array(s.open.values)
+        }
+        for s in open { s.responses.abort(status) }
+    }
+}
+
+/// One call seen from the client.
+final class ClientStream: Sendable {
+    let id: UInt32
+    let kind: CallKind
+    let responses: MessageQueue
+    let sendWindow: SendWindow
+    let receiveWindow: ReceiveWindow
+    private let state = Mutex<(ended: Bool, headers: Metadata?, trailers: Metadata?)>((false, nil, nil))
+
+    init(id: UInt32, kind: CallKind, connection: ClientConnection, peerWindow: Int, ourWindow: Int) {
+        self.id = id
+        self.kind = kind
+        sendWindow = SendWindow(initial: peerWindow)
+        let receiveWindow = ReceiveWindow(window: ourWindow)
+        self.receiveWindow = receiveWindow
+        responses = MessageQueue(onConsume: { [weak connection] bytes in
+            if let increment = receiveWindow.consumed(bytes) {
+                connection?.write(Frame(.windowUpdate, stream: id, payload: withUnsafeBytes(of: UInt32(increment).bigEndian, Array.init)))
+            }
+        })
+    }
+
+    var hasEnded: Bool { state.withLock { $0.ended } }
+
+    func setHeaders(_ m: Metadata) { state.withLock { $0.headers = m } }
+
+    /// TRAILERS arrived: the response stream ends with the status.
+    func end(_ t: Croupier_Wire_V1_Trailers) {
+        state.withLock { $0.ended = true; $0.trailers = Metadata(wire: t.metadata) }
+        sendWindow.close()
+        if t.code == 0 {
+            responses.finish()
+        } else {
+            responses.finish(RPCError(StatusCode(wireValue: Int(t.code)), t.message, metadata: Metadata(wire: t.metadata)))
+        }
+    }
+
+    /// Ended locally (deadline, cancel); returns false if the server had already ended it.
+    func endLocally(_ status: RPCError) -> Bool {
+        let first = state.withLock { s -> Bool in
+            defer { s.ended = true }
+            return !s.ended
+        }
+        if first {
+            sendWindow.close()
+            responses.abort(status)
+        }
+        return first
+    }
+}

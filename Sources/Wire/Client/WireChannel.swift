@@ -1,0 +1,210 @@
+import Foundation
+import Synchronization
+
+/// Calls a Wire server: one authenticated connection (or a few) reused by
+/// every call, connected on first use and again after a failure, with
+/// exponential backoff. While the peer is down, calls fail at once with
+/// UNAVAILABLE naming the peer and the error.
+public final class WireChannel: RPCChannel {
+    private struct State {
+        var connections: [ClientConnection?]
+        var connecting: [Task<ClientConnection, Error>?]
+        var next = 0
+        var failures = 0
+        var retryAt: ContinuousClock.Instant = .now
+        var lastError: RPCError?
+        var closed = false
+    }
+
+    public let host: String
+    public let port: UInt16
+    private let secret: [UInt8]
+    private let peerName: String
+    private let limits: WireLimits
+    private let group: EventLoopGroup
+    private let state: Mutex<State>
+
+    /// - Parameters:
+    ///   - peerName: how this client names itself to the server (logs).
+    ///   - connections: connections to spread calls over.
+    public init(
+        host: String, port: UInt16, secret: [UInt8], peerName: String, connections: Int = 1,
+        limits: WireLimits = WireLimits(), group: EventLoopGroup = .shared
+    ) {
+        self.host = host
+        self.port = port
+        self.secret = secret
+        self.peerName = peerName
+        self.limits = limits
+        self.group = group
+        state = Mutex(State(connections: Array(repeating: nil, count: max(1, connections)),
+            connecting: Array(repeating: nil, count: max(1, connections))))
+    }
+
+    public var target: String { "\(host):\(port)" }
+
+    /// A connection that takes calls, connecting if needed.
+    private func connection() async throws -> ClientConnection {
+        enum Pick { case ready(ClientConnection), wait(Task<ClientConnection, Error>), fail(RPCError) }
+        let pick = state.withLock { s -> Pick in
+            if s.closed { return .fail(RPCError(.unavailable, "channel to \(target) is closed")) }
+            let i = s.next % s.connections.count
+            s.next &+= 1
+            if let c = s.connections[i], c.acceptsCalls { return .ready(c) }
+            if let t = s.connecting[i] { return .wait(t) }
+            if ContinuousClock.now < s.retryAt, let e = s.lastError {
+                return .fail(RPCError(.unavailable, "\(e.message); next attempt in \(s.retryAt - .now)"))
+            }
+            let task = Task { try await self.connect(slot: i) }
+            s.connecting[i] = task
+            return .wait(task)
+        }
+        switch pick {
+        case .ready(let c): return c
+        case .wait(let t): return try await t.value
+        case .fail(let e): throw e
+        }
+    }
+
+    private func connect(slot: Int) async throws -> ClientConnection {
+        do {
+            let loop = group.nextLoop()
+            let fd = try Posix.startConnect(host: host, port: port)
+            let c = ClientConnection(fd: fd, loop: loop, target: target, secret: secret, peerName: peerName, limits: limits)
+            loop.execute { loop.register(c, writable: true) }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await c.waitReady() }
+                group.addTask {
+                    try await Task.sleep(for: .milliseconds(self.limits.handshakeTimeoutMillis))
+                    throw RPCError(.unavailable, "connecting to \(self.target) timed out")
+                }
+                defer { group.cancelAll() }
+                try await group.next()
+            }
+            state.withLock { s in
+                s.connections[slot] = c
+                s.connecting[slot] = nil
+                s.failures = 0
+                s.lastError = nil
+            }
+            return c
+        } catch {
+            let status = (error as? RPCError) ?? RPCError(.unavailable, "cannot connect to \(target): \(error)")
+            state.withLock { s in
+                s.connecting[slot] = nil
+                s.failures += 1
+                s.retryAt = .now + .milliseconds(min(5_000, 50 << min(s.failures, 7)))
+                s.lastError = status
+            }
+            throw status
+        }
+    }
+
+    public func withCall<Result: Sendable>(
+        _ method: MethodDescriptor, options: CallOptions,
+        _ body: @Sendable (any RawClientCall) async throws -> Result
+    ) async throws -> Result {
+        if let d = options.deadline, d <= .now { throw RPCError(.deadlineExceeded, "deadline passed before the call started") }
+        let connection = try await connection()
+        guard let stream = connection.openStream(kind: method.kind) else {
+            throw RPCError(.unavailable, "connection to \(target) is draining")
+        }
+        let timeoutMicros: UInt64 = options.deadline.map { d in
+            let c = (d - .now).components
+            return UInt64(max(1, c.seconds * 1_000_000 + c.attoseconds / 1_000_000_000_000))
+        } ?? 0
+        let start = Frame(.callStart, stream: stream.id, message: Croupier_Wire_V1_CallStart.with {
+            $0.method = method.path
+            $0.timeoutMicros = timeoutMicros
+            $0.metadata = options.metadata.wireEntries
+        })
+        let call = ClientCall(stream: stream, connection: connection, callStart: start)
+        let timer = options.deadline.map { d in
+            Task {
+                try await Task.sleep(until: d, clock: .continuous)
+                if stream.endLocally(RPCError(.deadlineExceeded, "deadline exceeded calling \(method)")) {
+                    call.cancel()
+                }
+            }
+        }
+        defer {
+            timer?.cancel()
+            if stream.endLocally(RPCError(.cancelled, "call abandoned")) { call.cancel() }
+            connection.streamEnded(stream.id)
+        }
+        do {
+            return try await body(call)
+        } catch is CancellationError {
+            throw RPCError(.cancelled, "the call to \(method) was cancelled")
+        }
+    }
+
+    /// Closes every connection; later calls fail with UNAVAILABLE.
+    public func close() {
+        let conns = state.withLock { s -> [ClientConnection] in
+            s.closed = true
+            return s.connections.compactMap { $0 }
+        }
+        for c in conns { c.closeAfterFlush() }
+    }
+}
+
+/// `RawClientCall` over a Wire stream. Single-request calls are corked: the
+/// CALL_START, the request and END_STREAM leave in one write.
+final class ClientCall: RawClientCall {
+    private let stream: ClientStream
+    private let connection: ClientConnection
+    private let corked = Mutex<[UInt8]?>(nil)
+
+    init(stream: ClientStream, connection: ClientConnection, callStart: Frame) {
+        self.stream = stream
+        self.connection = connection
+        if stream.kind.clientStreams {
+            connection.write(callStart)
+        } else {
+            corked.withLock { $0 = callStart.encoded }
+        }
+    }
+
+    func send(_ message: [UInt8]) async throws {
+        guard !stream.hasEnded else { return }  // the server already answered; requests are moot
+        try await stream.sendWindow.acquire(message.count)
+        let appended = corked.withLock { c -> Bool in
+            guard c != nil else { return false }
+            Frame.appendHeader(type: .message, stream: stream.id, length: message.count, to: &c!)
+            c!.append(contentsOf: message)
+            return true
+        }
+        if !appended {
+            connection.write { buffer in
+                Frame.appendHeader(type: .message, stream: stream.id, length: message.count, to: &buffer)
+                buffer.append(contentsOf: message)
+            }
+        }
+    }
+
+    func finishSending() async throws {
+        var frames = corked.withLock { c -> [UInt8] in
+            defer { c = nil }
+            return c ?? []
+        }
+        Frame(.endStream, stream: stream.id).encode(into: &frames)
+        connection.write { $0.append(contentsOf: frames) }
+    }
+
+    func receive() async throws -> [UInt8]? {
+        if let pending = corked.withLock({ c -> [UInt8]? in defer { c = nil }; return c }) {
+            connection.write { $0.append(contentsOf: pending) }
+        }
+        return try await stream.responses.next()
+    }
+
+    /// Tells the server to stop; nothing at all if the call never left the cork.
+    func cancel() {
+        let neverSent = corked.withLock { c -> Bool in
+            defer { c = nil }
+            return c != nil
+        }
+        if !neverSent { connection.write(Frame(.cancel, stream: stream.id)) }
+    }
+}

@@ -1,0 +1,231 @@
+import Synchronization
+
+/// The server side of one Wire connection: handshake, authentication, call
+/// dispatch, limits. Frame handling runs on the loop thread; handlers run as
+/// tasks and write their responses directly.
+final class ServerConnection: SocketConnection, @unchecked Sendable {
+    // @unchecked: the `var`s below are loop-thread only; `streams` is behind a Mutex.
+    private enum Phase { case handshake, active }
+
+    private let server: WireServer.Shared
+    private var phase = Phase.handshake
+    private let serverNonce = PeerAuthentication.nonce()
+    private var peerSettings = Croupier_Wire_V1_Settings()
+    private var peerName = ""
+    private var lastStreamID: UInt32 = 0
+    private let streams = Mutex<(open: [UInt32: ServerStream], draining: Bool)>(([:], false))
+    private let createdAt = EventLoop.nowMillis()
+    private var lastActivity = EventLoop.nowMillis()
+    private var pingWindowStart: Int64 = 0
+    private var pingsInWindow = 0
+
+    init(fd: Int32, loop: EventLoop, peer: String, server: WireServer.Shared) {
+        self.server = server
+        super.init(fd: fd, loop: loop, peer: peer, decoder: FrameDecoder(maxFrameSize: server.limits.maxFrameSize))
+        write { buffer in
+            buffer.append(contentsOf: WirePreface.bytes)
+            Frame(.settings, message: server.limits.settings).encode(into: &buffer)
+            Frame(.authChallenge, message: Croupier_Wire_V1_AuthChallenge.with { $0.serverNonce = serverNonce }).encode(into: &buffer)
+        }
+    }
+
+    // MARK: Frames (loop thread)
+
+    override func handle(_ frame: Frame) throws {
+        lastActivity = EventLoop.nowMillis()
+        switch (phase, frame.type) {
+        case (_, .ping): try ping(frame)
+        case (_, .pong): break
+        case (_, .goAway): beginDrain(announce: false)
+        case (.handshake, .settings): peerSettings = try decode(frame)
+        case (.handshake, .authResponse): try authenticate(try decode(frame))
+        case (.handshake, _):
+            throw WireProtocolError(.protocolError, "\(frame.type) before authentication completed")
+        case (.active, .callStart): try start(frame)
+        case (.active, .message): try message(frame)
+        case (.active, .endStream): try stream(frame)?.requests.finish()
+        case (.active, .cancel): try stream(frame)?.cancelByPeer()
+        case (.active, .windowUpdate):
+            guard frame.payload.count == 4 else { throw WireProtocolError(.protocolError, "WINDOW_UPDATE payload must be 4 bytes") }
+            let n = frame.payload.withUnsafeBytes { UInt32(bigEndian: $0.loadUnaligned(as: UInt32.self)) }
+            guard n > 0 else { throw WireProtocolError(.protocolError, "WINDOW_UPDATE increment must be positive") }
+            try stream(frame)?.sendWindow.credit(Int(n))
+        case (.active, let t):
+            throw WireProtocolError(.protocolError, "a client may not send \(t)")
+        }
+    }
+
+    private func decode<M: ProtoMessage>(_ frame: Frame) throws -> M {
+        do { return try M(serializedBytes: frame.payload) } catch {
+            throw WireProtocolError(.protocolError, "\(frame.type) payload is not a valid \(M.protoMessageName): \(error)")
+        }
+    }
+
+    private func authenticate(_ response: Croupier_Wire_V1_AuthResponse) throws {
+        let expected = PeerAuthentication.mac(
+            secret: server.secret, label: PeerAuthentication.clientLabel, serverNonce, response.clientNonce)
+        guard response.clientNonce.count == 32, PeerAuthentication.equal(expected, response.mac) else {
+            throw WireProtocolError(.unauthenticated, "peer did not prove the internal secret")
+        }
+        peerName = response.peerName
+        phase = .active
+        let proof = PeerAuthentication.mac(secret: server.secret, label: PeerAuthentication.serverLabel, response.clientNonce, serverNonce)
+        write(Frame(.authOK, message: Croupier_Wire_V1_AuthOk.with { $0.mac = proof }))
+    }
+
+    private func ping(_ frame: Frame) throws {
+        guard frame.payload.count == 8 else { throw WireProtocolError(.protocolError, "PING payload must be 8 bytes") }
+        let now = EventLoop.nowMillis()
+        if now - pingWindowStart >= 1000 {
+            pingWindowStart = now
+            pingsInWindow = 0
+        }
+        pingsInWindow += 1
+        guard pingsInWindow <= server.limits.maxPingsPerSecond else {
+            throw WireProtocolError(.enhanceYourCalm, "more than \(server.limits.maxPingsPerSecond) PINGs in one second")
+        }
+        write(Frame(.pong, payload: frame.payload))
+    }
+
+    /// The open stream a frame is for; nil if it already ended; an error if it never existed.
+    private func stream(_ frame: Frame) throws -> ServerStream? {
+        guard frame.streamID != 0, frame.streamID <= lastStreamID else {
+            throw WireProtocolError(.protocolError, "\(frame.type) for stream \(frame.streamID), which was never started")
+        }
+        return streams.withLock { $0.open[frame.streamID] }
+    }
+
+    private func message(_ frame: Frame) throws {
+        guard let s = try stream(frame) else { return }
+        guard s.receiveWindow.received(frame.payload.count) else {
+            throw WireProtocolError(.flowControl, "stream \(frame.streamID) exceeded its flow-control window")
+        }
+        s.requests.push(frame.payload)
+    }
+
+    private func start(_ frame: Frame) throws {
+        let id = frame.streamID
+        guard id != 0, id > lastStreamID else {
+            throw WireProtocolError(.protocolError, "CALL_START reuses stream id \(id) (last was \(lastStreamID))")
+        }
+        lastStreamID = id
+        let callStart: Croupier_Wire_V1_CallStart = try decode(frame)
+        let (draining, count) = streams.withLock { ($0.draining, $0.open.count) }
+        if draining { return refuse(id, RPCError(.unavailable, "server is shutting down; retry on another connection")) }
+        if count >= Int(server.limits.maxConcurrentStreams) {
+            return refuse(id, RPCError(.resourceExhausted, "more than \(server.limits.maxConcurrentStreams) concurrent calls on one connection"))
+        }
+        guard let handler = server.handlers[callStart.method] else {
+            return refuse(id, RPCError(.unimplemented, "method \(callStart.method) is not implemented by \(server.name)"))
+        }
+        let stream = ServerStream(
+            id: id, kind: handler.method.kind, connection: self,
+            peerWindow: Int(peerSettings.initialWindow == 0 ? WireLimits().initialWindow : peerSettings.initialWindow),
+            ourWindow: Int(server.limits.initialWindow))
+        streams.withLock { $0.open[id] = stream }
+        let deadline: ContinuousClock.Instant? =
+            callStart.timeoutMicros > 0 ? .now + .microseconds(Int64(clamping: callStart.timeoutMicros)) : nil
+        let context = ServerContext(
+            method: handler.method, metadata: Metadata(wire: callStart.metadata), deadline: deadline,
+            peer: peerName.isEmpty ? peer : "\(peerName)@\(peer)")
+        let call = RawServerCall(
+            context: context, nextRequest: { try await stream.requests.next() },
+            sendResponse: { try await stream.sendResponse($0) })
+        stream.attach(Task {
+            let timer = deadline.map { d in
+                Task {
+                    try? await Task.sleep(until: d, clock: .continuous)
+                    if !Task.isCancelled { stream.finish(RPCError(.deadlineExceeded, "deadline exceeded")) }
+                }
+            }
+            do {
+                try await handler.handle(call)
+                stream.finish(nil)
+            } catch {
+                stream.finish(RPCError.from(error))
+            }
+            timer?.cancel()
+        })
+    }
+
+    private func refuse(_ id: UInt32, _ status: RPCError) {
+        write(Frame(.trailers, stream: id, message: Croupier_Wire_V1_Trailers.with {
+            $0.code = Int32(status.code.rawValue)
+            $0.message = status.message
+        }))
+    }
+
+    // MARK: Lifecycle
+
+    /// Called by a stream when it ended (any thread).
+    func streamEnded(_ id: UInt32) {
+        let closeNow = streams.withLock { s -> Bool in
+            s.open[id] = nil
+            return s.draining && s.open.isEmpty
+        }
+        if closeNow { closeAfterFlush() }
+    }
+
+    /// Graceful drain: refuse new calls, finish open ones, then close.
+    func beginDrain(announce: Bool = true) {
+        let empty = streams.withLock { s -> Bool in
+            s.draining = true
+            return s.open.isEmpty
+        }
+        if announce {
+            write(Frame(.goAway, message: Croupier_Wire_V1_GoAway.with {
+                $0.lastStreamId = lastStreamID
+                $0.reason = .noError
+                $0.detail = "server is shutting down"
+            }))
+        }
+        if empty { closeAfterFlush() }
+    }
+
+    override func tick(nowMillis now: Int64) {
+        if phase == .handshake && now - createdAt > server.limits.handshakeTimeoutMillis {
+            fail(WireProtocolError(.timeout, "authentication did not complete within \(server.limits.handshakeTimeoutMillis) ms"))
+        } else if phase == .active && now - lastActivity > server.limits.idleTimeoutMillis
+            && streams.withLock({ $0.open.isEmpty })
+        {
+            fail(WireProtocolError(.timeout, "idle for \(server.limits.idleTimeoutMillis) ms"))
+        }
+    }
+
+    override func fail(_ error: Error) {
+        let reason: Croupier_Wire_V1_GoAwayReason
+        let detail: String
+        switch error {
+        case let e as WireProtocolError: (reason, detail) = (e.reason, e.detail)
+        case let e as FrameError: (reason, detail) = (e.goAwayReason, e.description)
+        default: (reason, detail) = (.protocolError, "\(error)")
+        }
+        server.log("closing connection from \(peer): \(detail)")
+        write(Frame(.goAway, message: Croupier_Wire_V1_GoAway.with {
+            $0.lastStreamId = lastStreamID
+            $0.reason = reason
+            $0.detail = detail
+        }))
+        closeAfterFlush()
+    }
+
+    override func didClose() {
+        let open = streams.withLock { s -> [ServerStream] in
+            defer { s.open = [:] }
+            return Array(s.open.values)
+        }
+        for s in open { s.cancelByPeer() }
+        server.connectionClosed(self)
+    }
+}
+
+/// A connection-level protocol violation, reported in GOAWAY.
+struct WireProtocolError: Error, CustomStringConvertible {
+    let reason: Croupier_Wire_V1_GoAwayReason
+    let detail: String
+    init(_ reason: Croupier_Wire_V1_GoAwayReason, _ detail: String) {
+        self.reason = reason
+        self.detail = detail
+    }
+    var description: String { detail }
+}

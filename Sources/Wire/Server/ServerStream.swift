@@ -1,0 +1,104 @@
+import Synchronization
+
+/// One call on a server connection. Exactly one TRAILERS (or none, after a
+/// CANCEL) ends it: `finish` is first-wins between the handler, the deadline
+/// timer and cancellation.
+final class ServerStream: Sendable {
+    let id: UInt32
+    let kind: CallKind
+    let requests: MessageQueue
+    let sendWindow: SendWindow
+    let receiveWindow: ReceiveWindow
+    private let connection: ServerConnection
+    private let state = Mutex<(finished: Bool, pendingResponse: [UInt8]?, task: Task<Void, Never>?)>((false, nil, nil))
+
+    init(id: UInt32, kind: CallKind, connection: ServerConnection, peerWindow: Int, ourWindow: Int) {
+        self.id = id
+        self.kind = kind
+        self.connection = connection
+        self.sendWindow = SendWindow(initial: peerWindow)
+        let receiveWindow = ReceiveWindow(window: ourWindow)
+        self.receiveWindow = receiveWindow
+        self.requests = MessageQueue(onConsume: { [weak connection] bytes in
+            if let increment = receiveWindow.consumed(bytes) {
+                connection?.write(Frame(.windowUpdate, stream: id, payload: withUnsafeBytes(of: UInt32(increment).bigEndian, Array.init)))
+            }
+        })
+    }
+
+    func attach(_ task: Task<Void, Never>) {
+        let cancelled = state.withLock { s -> Bool in
+            s.task = task
+            return s.finished
+        }
+        if cancelled { task.cancel() }
+    }
+
+    var isFinished: Bool { state.withLock { $0.finished } }
+
+    /// Sends a response message. Single-response calls hold it back so it
+    /// leaves together with the TRAILERS in one write.
+    func sendResponse(_ bytes: [UInt8]) async throws {
+        guard !isFinished else { throw CancellationError() }
+        try await sendWindow.acquire(bytes.count)
+        if !kind.serverStreams {
+            let accepted = state.withLock { s -> Bool in
+                guard !s.finished, s.pendingResponse == nil else { return false }
+                s.pendingResponse = bytes
+                return true
+            }
+            guard accepted else { throw RPCError(.internal, "a single-response call sent a second response") }
+            return
+        }
+        connection.write { buffer in
+            Frame.appendHeader(type: .message, stream: id, length: bytes.count, to: &buffer)
+            buffer.append(contentsOf: bytes)
+        }
+    }
+
+    /// Ends the call with `status` (nil = OK); false if it had already ended.
+    @discardableResult
+    func finish(_ status: RPCError?) -> Bool {
+        let (first, pending, task) = state.withLock { s -> (Bool, [UInt8]?, Task<Void, Never>?) in
+            guard !s.finished else { return (false, nil, nil) }
+            s.finished = true
+            defer { s.pendingResponse = nil }
+            return (true, s.pendingResponse, s.task)
+        }
+        guard first else { return false }
+        let trailers = Croupier_Wire_V1_Trailers.with {
+            if let status {
+                $0.code = Int32(status.code.rawValue)
+                $0.message = status.message
+                $0.metadata = status.metadata.wireEntries
+            }
+        }
+        connection.write { buffer in
+            if let pending, status == nil {
+                Frame.appendHeader(type: .message, stream: id, length: pending.count, to: &buffer)
+                buffer.append(contentsOf: pending)
+            }
+            Frame(.trailers, stream: id, message: trailers).encode(into: &buffer)
+        }
+        if status != nil { task?.cancel() }
+        close()
+        return true
+    }
+
+    /// The client cancelled: stop the handler, send nothing more.
+    func cancelByPeer() {
+        let task = state.withLock { s -> Task<Void, Never>? in
+            guard !s.finished else { return nil }
+            s.finished = true
+            return s.task
+        }
+        task?.cancel()
+        close()
+    }
+
+    private func close() {
+        requests.abort(CancellationError())
+        sendWindow.close()
+        connection.streamEnded(id)
+    }
+}

@@ -1,0 +1,102 @@
+import CLinux
+import Glibc
+
+/// Thin, checked wrappers over the POSIX socket calls the transport uses.
+enum Posix {
+    struct Failure: Error, CustomStringConvertible {
+        let call: String
+        let errno: Int32
+        var description: String { "\(call): \(String(cString: strerror(errno)))" }
+    }
+
+    static func check(_ result: Int32, _ call: String) throws -> Int32 {
+        guard result >= 0 else { throw Failure(call: call, errno: errno) }
+        return result
+    }
+
+    static func address(host: String, port: UInt16) throws -> sockaddr_in {
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = port.bigEndian
+        guard inet_pton(AF_INET, host == "localhost" ? "127.0.0.1" : host, &addr.sin_addr) == 1 else {
+            throw Failure(call: "inet_pton(\(host))", errno: EINVAL)
+        }
+        return addr
+    }
+
+    /// A non-blocking listening socket; port 0 picks a free port.
+    static func listen(host: String, port: UInt16, backlog: Int32 = 1024) throws -> (fd: Int32, port: UInt16) {
+        let fd = try check(socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0), "socket")
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var addr = try address(host: host, port: port)
+        do {
+            _ = try withUnsafePointer(to: &addr) {
+                try $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    try check(bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)), "bind(\(host):\(port))")
+                }
+            }
+            _ = try check(Glibc.listen(fd, backlog), "listen")
+        } catch {
+            close(fd)
+            throw error
+        }
+        var bound = sockaddr_in()
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &bound) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        return (fd, UInt16(bigEndian: bound.sin_port))
+    }
+
+    /// Accepts one pending connection (non-blocking, no-delay), nil when none is pending.
+    static func accept(_ listener: Int32) -> (fd: Int32, peer: String)? {
+        var addr = sockaddr_in()
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let fd = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                accept4(listener, $0, &len, Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue))
+            }
+        }
+        guard fd >= 0 else { return nil }
+        setNoDelay(fd)
+        return (fd, describe(addr))
+    }
+
+    /// Starts a non-blocking connect; completion is signalled by writability.
+    static func startConnect(host: String, port: UInt16) throws -> Int32 {
+        let fd = try check(socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0), "socket")
+        setNoDelay(fd)
+        var addr = try address(host: host, port: port)
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        if rc < 0 && errno != EINPROGRESS {
+            let e = errno
+            close(fd)
+            throw Failure(call: "connect(\(host):\(port))", errno: e)
+        }
+        return fd
+    }
+
+    /// The outcome of a non-blocking connect (0 = connected).
+    static func socketError(_ fd: Int32) -> Int32 {
+        var err: Int32 = 0
+        var len = socklen_t(MemoryLayout<Int32>.size)
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len)
+        return err
+    }
+
+    static func setNoDelay(_ fd: Int32) {
+        var one: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+    }
+
+    static func describe(_ addr: sockaddr_in) -> String {
+        var a = addr.sin_addr
+        var buf = [UInt8](repeating: 0, count: Int(INET_ADDRSTRLEN))
+        buf.withUnsafeMutableBufferPointer { p in
+            p.baseAddress!.withMemoryRebound(to: CChar.self, capacity: p.count) { _ = inet_ntop(AF_INET, &a, $0, socklen_t(INET_ADDRSTRLEN)) }
+        }
+        let text = String(decoding: buf.prefix { $0 != 0 }, as: UTF8.self)
+        return "\(text):\(UInt16(bigEndian: addr.sin_port))"
+    }
+}

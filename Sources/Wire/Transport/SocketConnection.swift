@@ -1,0 +1,141 @@
+import Glibc
+import Synchronization
+
+/// The byte-moving half of a Wire connection: reads on its loop thread,
+/// writes from any thread.
+///
+/// Writes: callers append frames under a lock; the first writer becomes the
+/// flusher and sends until the buffer is empty, so frames appended by other
+/// threads meanwhile leave in the same `send` (natural batching) and a
+/// response needs no hop to the loop thread. If the socket is full, the
+/// loop finishes the flush when it becomes writable.
+class SocketConnection: LoopHandler, @unchecked Sendable {
+    // @unchecked: `decoder` is loop-thread only; outbound state is behind `out`.
+    private struct Outbound {
+        var buffer: [UInt8] = []
+        var flushing = false
+        var closed = false
+        var closeWhenFlushed = false
+    }
+
+    let fd: Int32
+    let loop: EventLoop
+    let peer: String
+    var decoder: FrameDecoder
+    private let out = Mutex(Outbound())
+    private(set) var isClosed = false  // loop thread
+
+    init(fd: Int32, loop: EventLoop, peer: String, decoder: FrameDecoder) {
+        self.fd = fd
+        self.loop = loop
+        self.peer = peer
+        self.decoder = decoder
+    }
+
+    // MARK: Writing (any thread)
+
+    /// Appends bytes built by `build` and sends them.
+    final func write(_ build: (inout [UInt8]) -> Void) {
+        let startFlush = out.withLock { o -> Bool in
+            guard !o.closed else { return false }
+            build(&o.buffer)
+            if o.flushing { return false }
+            o.flushing = true
+            return true
+        }
+        if startFlush { flush() }
+    }
+
+    final func write(_ frame: Frame) { write { frame.encode(into: &$0) } }
+
+    /// Sends what is buffered, then closes (used after GOAWAY with an error).
+    final func closeAfterFlush() {
+        let closeNow = out.withLock { o -> Bool in
+            o.closeWhenFlushed = true
+            return !o.flushing
+        }
+        if closeNow { loop.execute { [self] in close() } }
+    }
+
+    private func flush() {
+        while true {
+            var chunk = out.withLock { o -> [UInt8] in
+                if o.buffer.isEmpty { o.flushing = false }
+                defer { o.buffer = [] }
+                return o.buffer
+            }
+            if chunk.isEmpty {
+                if out.withLock({ $0.closeWhenFlushed && !$0.flushing }) { loop.execute { [self] in close() } }
+                return
+            }
+            var sent = 0
+            while sent < chunk.count {
+                let n = chunk.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL)) }
+                if n > 0 { sent += n; continue }
+                if n < 0 && errno == EINTR { continue }
+                if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+                    // Socket full: keep the rest first in line; the loop resumes on EPOLLOUT.
+                    chunk.removeFirst(sent)
+                    out.withLock { o in o.buffer = chunk + o.buffer }
+                    loop.setWriteInterest(fd, true)
+                    return
+                }
+                // The peer is gone; reading will notice and close.
+                out.withLock { o in o.buffer = []; o.flushing = false; o.closed = true }
+                return
+            }
+        }
+    }
+
+    /// Bytes waiting to be sent.
+    final var pendingOutput: Int { out.withLock { $0.buffer.count } }
+
+    // MARK: Loop thread
+
+    func writable() {
+        loop.setWriteInterest(fd, false)
+        flush()
+    }
+
+    func readable() {
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while !isClosed {
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress!, $0.count) }
+            if n > 0 {
+                buffer.withUnsafeBytes { decoder.append(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+                do {
+                    while !isClosed, let frame = try decoder.next() { try handle(frame) }
+                } catch {
+                    fail(error)
+                    return
+                }
+                if n < buffer.count { return }
+            } else if n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+                close()
+                return
+            } else if errno != EINTR {
+                return
+            }
+        }
+    }
+
+    func tick(nowMillis: Int64) {}
+
+    /// A frame arrived (loop thread). Throwing fails the connection.
+    func handle(_ frame: Frame) throws {}
+
+    /// A framing or protocol error (loop thread): report and close.
+    func fail(_ error: Error) { close() }
+
+    /// Closes the socket now (loop thread).
+    func close() {
+        guard !isClosed else { return }
+        isClosed = true
+        out.withLock { $0.closed = true; $0.buffer = [] }
+        loop.deregisterAndClose(fd)
+        didClose()
+    }
+
+    /// Hook for subclasses: the connection is gone (loop thread).
+    func didClose() {}
+}
