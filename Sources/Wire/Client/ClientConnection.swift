@@ -71,17 +71,25 @@ final class ClientConnection: SocketConnection, @unchecked Sendable {
 
     // MARK: Calls
 
-    /// Registers a new stream; nil when the connection no longer takes calls.
-    func openStream(kind: CallKind) -> ClientStream? {
+    /// Opens a stream and writes its first frames (built by `frames` for the
+    /// new id) in one step under the write lock, so CALL_STARTs reach the wire
+    /// in id order however many threads open calls at once. Nil when the
+    /// connection no longer takes calls.
+    func openStream(kind: CallKind, frames: (UInt32, inout [UInt8]) -> Void) -> ClientStream? {
         let peerWindow = Int(peerSettings.initialWindow == 0 ? WireLimits().initialWindow : peerSettings.initialWindow)
-        return streams.withLock { s -> ClientStream? in
-            guard !s.draining else { return nil }
-            let id = s.nextID
-            s.nextID += 2
-            let stream = ClientStream(id: id, kind: kind, connection: self, peerWindow: peerWindow, ourWindow: Int(limits.initialWindow))
-            s.open[id] = stream
-            return stream
+        var opened: ClientStream?
+        write { buffer in
+            opened = streams.withLock { s -> ClientStream? in
+                guard !s.draining else { return nil }
+                let id = s.nextID
+                s.nextID += 2
+                let stream = ClientStream(id: id, kind: kind, connection: self, peerWindow: peerWindow, ourWindow: Int(limits.initialWindow))
+                s.open[id] = stream
+                return stream
+            }
+            if let opened { frames(opened.id, &buffer) }
         }
+        return opened
     }
 
     func streamEnded(_ id: UInt32) {

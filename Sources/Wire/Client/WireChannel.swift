@@ -106,31 +106,17 @@ public final class WireChannel: RPCChannel {
     ) async throws -> Result {
         if let d = options.deadline, d <= .now { throw RPCError(.deadlineExceeded, "deadline passed before the call started") }
         let connection = try await connection()
-        guard let stream = connection.openStream(kind: method.kind) else {
-            throw RPCError(.unavailable, "connection to \(target) is draining")
-        }
-        let timeoutMicros: UInt64 = options.deadline.map { d in
-            let c = (d - .now).components
-            return UInt64(max(1, c.seconds * 1_000_000 + c.attoseconds / 1_000_000_000_000))
-        } ?? 0
-        let start = Frame(.callStart, stream: stream.id, message: Croupier_Wire_V1_CallStart.with {
-            $0.method = method.path
-            $0.timeoutMicros = timeoutMicros
-            $0.metadata = options.metadata.wireEntries
-        })
-        let call = ClientCall(stream: stream, connection: connection, callStart: start)
+        let call = ClientCall(method: method, options: options, connection: connection)
+        if method.kind.clientStreams { try call.open() }
         let timer = options.deadline.map { d in
             Task {
                 try await Task.sleep(until: d, clock: .continuous)
-                if stream.endLocally(RPCError(.deadlineExceeded, "deadline exceeded calling \(method)")) {
-                    call.cancel()
-                }
+                call.end(RPCError(.deadlineExceeded, "deadline exceeded calling \(method)"))
             }
         }
         defer {
             timer?.cancel()
-            if stream.endLocally(RPCError(.cancelled, "call abandoned")) { call.cancel() }
-            connection.streamEnded(stream.id)
+            call.end(RPCError(.cancelled, "call abandoned"))
         }
         do {
             return try await body(call)
@@ -150,61 +136,107 @@ public final class WireChannel: RPCChannel {
 }
 
 /// `RawClientCall` over a Wire stream. Single-request calls are corked: the
-/// CALL_START, the request and END_STREAM leave in one write.
+/// stream opens only when the request is complete, and CALL_START, the
+/// request and END_STREAM leave in one write.
 final class ClientCall: RawClientCall {
-    private let stream: ClientStream
-    private let connection: ClientConnection
-    private let corked = Mutex<[UInt8]?>(nil)
+    private enum Phase {
+        case corked(messages: [[UInt8]])
+        case open(ClientStream)
+        case ended(RPCError)
+    }
 
-    init(stream: ClientStream, connection: ClientConnection, callStart: Frame) {
-        self.stream = stream
+    private let method: MethodDescriptor
+    private let connection: ClientConnection
+    private let callStart: Croupier_Wire_V1_CallStart
+    private let phase = Mutex(Phase.corked(messages: []))
+
+    init(method: MethodDescriptor, options: CallOptions, connection: ClientConnection) {
+        self.method = method
         self.connection = connection
-        if stream.kind.clientStreams {
-            connection.write(callStart)
-        } else {
-            corked.withLock { $0 = callStart.encoded }
+        let timeoutMicros: UInt64 = options.deadline.map { d in
+            let c = (d - .now).components
+            return UInt64(max(1, c.seconds * 1_000_000 + c.attoseconds / 1_000_000_000_000))
+        } ?? 0
+        callStart = .with {
+            $0.method = method.path
+            $0.timeoutMicros = timeoutMicros
+            $0.metadata = options.metadata.wireEntries
         }
     }
 
-    func send(_ message: [UInt8]) async throws {
-        guard !stream.hasEnded else { return }  // the server already answered; requests are moot
-        try await stream.sendWindow.acquire(message.count)
-        let appended = corked.withLock { c -> Bool in
-            guard c != nil else { return false }
-            Frame.appendHeader(type: .message, stream: stream.id, length: message.count, to: &c!)
-            c!.append(contentsOf: message)
-            return true
-        }
-        if !appended {
-            connection.write { buffer in
-                Frame.appendHeader(type: .message, stream: stream.id, length: message.count, to: &buffer)
-                buffer.append(contentsOf: message)
+    /// Opens the stream, sending CALL_START and any corked messages (plus END_STREAM if `halfClose`).
+    @discardableResult
+    func open(halfClose: Bool = false) throws -> ClientStream {
+        try phase.withLock { p -> ClientStream in
+            switch p {
+            case .open(let s): return s
+            case .ended(let e): throw e
+            case .corked(let messages):
+                guard let s = connection.openStream(kind: method.kind, frames: { id, buffer in
+                    Frame(.callStart, stream: id, message: callStart).encode(into: &buffer)
+                    for m in messages {
+                        Frame.appendHeader(type: .message, stream: id, length: m.count, to: &buffer)
+                        buffer.append(contentsOf: m)
+                    }
+                    if halfClose { Frame(.endStream, stream: id).encode(into: &buffer) }
+                }) else {
+                    throw RPCError(.unavailable, "connection to \(connection.target) is closing")
+                }
+                p = .open(s)
+                return s
             }
         }
     }
 
-    func finishSending() async throws {
-        var frames = corked.withLock { c -> [UInt8] in
-            defer { c = nil }
-            return c ?? []
+    func send(_ message: [UInt8]) async throws {
+        let stream: ClientStream? = try phase.withLock { p in
+            switch p {
+            case .corked(var messages):
+                messages.append(message)
+                p = .corked(messages: messages)
+                return nil
+            case .open(let s): return s
+            case .ended(let e): throw e
+            }
         }
-        Frame(.endStream, stream: stream.id).encode(into: &frames)
-        connection.write { $0.append(contentsOf: frames) }
+        guard let stream, !stream.hasEnded else { return }  // corked, or answered already
+        try await stream.sendWindow.acquire(message.count)
+        connection.write { buffer in
+            Frame.appendHeader(type: .message, stream: stream.id, length: message.count, to: &buffer)
+            buffer.append(contentsOf: message)
+        }
+    }
+
+    func finishSending() async throws {
+        let wasCorked = phase.withLock { p -> Bool in
+            if case .corked = p { return true }
+            return false
+        }
+        if wasCorked {
+            try open(halfClose: true)
+        } else if case .open(let s) = phase.withLock({ $0 }), !s.hasEnded {
+            connection.write(Frame(.endStream, stream: s.id))
+        }
     }
 
     func receive() async throws -> [UInt8]? {
-        if let pending = corked.withLock({ c -> [UInt8]? in defer { c = nil }; return c }) {
-            connection.write { $0.append(contentsOf: pending) }
-        }
-        return try await stream.responses.next()
+        try await open().responses.next()
     }
 
-    /// Tells the server to stop; nothing at all if the call never left the cork.
-    func cancel() {
-        let neverSent = corked.withLock { c -> Bool in
-            defer { c = nil }
-            return c != nil
+    /// Ends the call locally (deadline, abandonment): the stream's reader gets
+    /// `status`, and the server a CANCEL if it ever saw the call.
+    func end(_ status: RPCError) {
+        let stream = phase.withLock { p -> ClientStream? in
+            switch p {
+            case .corked:
+                p = .ended(status)
+                return nil
+            case .open(let s): return s
+            case .ended: return nil
+            }
         }
-        if !neverSent { connection.write(Frame(.cancel, stream: stream.id)) }
+        guard let stream else { return }
+        if stream.endLocally(status) { connection.write(Frame(.cancel, stream: stream.id)) }
+        connection.streamEnded(stream.id)
     }
 }
