@@ -166,3 +166,76 @@ final class WireTransportTests: XCTestCase {
         }
     }
 }
+
+/// A service whose one method waits, and records how its wait ended.
+struct WaitingService: RPCService {
+    static let wait = MethodDescriptor(service: "probe.Probe", method: "Wait", kind: .unary)
+    let outcomes: Outcomes
+
+    actor Outcomes {
+        var values: [String] = []
+        func add(_ v: String) { values.append(v) }
+    }
+
+    var rpcHandlers: [RPCHandler] {
+        [.unary(Self.wait) { (_: Grpc_Testing_Empty, _: ServerContext) async throws -> Grpc_Testing_Empty in
+            do {
+                try await Task.sleep(for: .seconds(20))
+                await outcomes.add("finished")
+            } catch {
+                await outcomes.add("cancelled")
+                throw error
+            }
+            return Grpc_Testing_Empty()
+        }]
+    }
+}
+
+final class WireCancellationTests: XCTestCase {
+    func waitFor(_ outcomes: WaitingService.Outcomes, _ expected: [String]) async throws {
+        for _ in 0..<200 {
+            if await outcomes.values == expected { return }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        let got = await outcomes.values
+        XCTAssertEqual(got, expected)
+    }
+
+    func testClientCancellationReachesTheHandler() async throws {
+        let outcomes = WaitingService.Outcomes()
+        let server = WireServer(name: "probe", services: [WaitingService(outcomes: outcomes)], secret: WireTransportTests.secret)
+        let port = try server.start(port: 0)
+        let channel = WireChannel(host: "127.0.0.1", port: port, secret: WireTransportTests.secret, peerName: "tests")
+        let call = Task { () -> StatusCode? in
+            do {
+                let _: Grpc_Testing_Empty = try await channel.unary(WaitingService.wait, Grpc_Testing_Empty(), options: CallOptions())
+                return nil
+            } catch let e as RPCError {
+                return e.code
+            } catch {
+                return .unknown
+            }
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        call.cancel()
+        let code = await call.value
+        XCTAssertEqual(code, .cancelled)
+        try await waitFor(outcomes, ["cancelled"])
+        await server.shutdown()
+    }
+
+    func testDeadlineCancelsTheServerHandler() async throws {
+        let outcomes = WaitingService.Outcomes()
+        let server = WireServer(name: "probe", services: [WaitingService(outcomes: outcomes)], secret: WireTransportTests.secret)
+        let port = try server.start(port: 0)
+        let channel = WireChannel(host: "127.0.0.1", port: port, secret: WireTransportTests.secret, peerName: "tests")
+        do {
+            let _: Grpc_Testing_Empty = try await channel.unary(WaitingService.wait, Grpc_Testing_Empty(), options: .timeout(.milliseconds(100)))
+            XCTFail("expected DEADLINE_EXCEEDED")
+        } catch let e as RPCError {
+            XCTAssertEqual(e.code, .deadlineExceeded)
+        }
+        try await waitFor(outcomes, ["cancelled"])
+        await server.shutdown()
+    }
+}
