@@ -13,6 +13,7 @@ let usage = """
       up                 start the whole platform locally (not yet: see `croupier up --help`)
       bench codec        benchmark the protobuf codec against Python protobuf (upb)
       bench storage      benchmark durable writes (group commit vs not), queue, event log
+      bench wire         benchmark Wire unary/streaming calls against a raw epoll echo (echo.c)
       version            print the version
       help               this text
 
@@ -58,8 +59,21 @@ case "bench":
         } else {
             do { exit(try await StorageBenchmark.run(arguments: Array(rest.dropFirst()))) } catch { fail("\(error)") }
         }
+    case "wire":
+        if rest.contains("--help") {
+            print("""
+                usage: croupier bench wire [--calls N] [--echo-source FILE] [--out FILE]
+                  Unary calls/s and p50/p99 at 1/16/64 in flight on 1 and 4 connections, streamed msg/s,
+                  server RSS with 1,000 idle connections; beside the raw echo anchor built from
+                  --echo-source (default ../shared/anchors/echo.c) in the same run.
+                """)
+        } else {
+            do { exit(try await WireBenchmark.run(arguments: Array(rest.dropFirst()))) } catch { fail("\(error)") }
+        }
+    case "wire-server":
+        do { try await WireBenchmark.serve(port: UInt16(rest.dropFirst().first ?? "0") ?? 0) } catch { fail("\(error)") }
     default:
-        fail("unknown benchmark '\(rest.first ?? "")'; available: codec, storage")
+        fail("unknown benchmark '\(rest.first ?? "")'; available: codec, storage, wire")
     }
 case "up":
     // The launcher arrives with the Wire transport (issue: Wire runtime and launcher).

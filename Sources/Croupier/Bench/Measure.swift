@@ -35,3 +35,10 @@ func formatRate(_ value: Double) -> String {
     }
     return String(out.reversed())
 }
+
+import Synchronization
+
+/// A counter shared by benchmark tasks.
+final class SharedCounter: Sendable {
+    let value = Atomic<Int>(0)
+}

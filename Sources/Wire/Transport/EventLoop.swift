@@ -26,6 +26,8 @@ final class EventLoop: @unchecked Sendable {
     private var handlers: [Int32: LoopHandler] = [:]
     private var lastTick: Int64 = 0
     let name: String
+    /// One read buffer per loop, reused by every socket read on this thread.
+    let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 16)
 
     init(name: String) {
         self.name = name

@@ -98,11 +98,11 @@ class SocketConnection: LoopHandler, @unchecked Sendable {
     }
 
     func readable() {
-        var buffer = [UInt8](repeating: 0, count: 65_536)
+        let buffer = loop.readBuffer  // loop thread only, so one buffer serves every connection
         while !isClosed {
-            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress!, $0.count) }
+            let n = Glibc.read(fd, buffer.baseAddress!, buffer.count)
             if n > 0 {
-                buffer.withUnsafeBytes { decoder.append(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+                decoder.append(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
                 do {
                     while !isClosed, let frame = try decoder.next() { try handle(frame) }
                 } catch {

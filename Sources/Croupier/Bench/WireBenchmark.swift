@@ -1,0 +1,254 @@
+import Foundation
+import Synchronization
+import Wire
+
+/// `croupier bench wire`: unary calls/s and latency at 1, 16 and 64 calls in
+/// flight on 1 and 4 connections, streamed messages/s, and the server's RSS
+/// with 1,000 idle authenticated connections — next to a bare
+/// length-prefixed echo on raw sockets (the anchor `echo.c`) measured in the
+/// same run as the ceiling. Server and client are separate processes.
+enum WireBenchmark {
+    static let secret = Array("bench-secret".utf8)
+    static let echo = MethodDescriptor(service: "bench.Bench", method: "Echo", kind: .unary)
+
+    /// Echoes a 32-byte payload: the same work as the echo anchor plus RPC machinery.
+    struct EchoService: RPCService {
+        var rpcHandlers: [RPCHandler] {
+            [.unary(WireBenchmark.echo) { (request: Grpc_Testing_Payload, _: ServerContext) async throws -> Grpc_Testing_Payload in request }]
+        }
+    }
+
+    /// Streams `response_parameters.count` messages for the streaming figure.
+    struct StreamService: Grpc_Testing_TestService.ServiceProtocol {
+        func emptyCall(request: Grpc_Testing_Empty, context: ServerContext) async throws -> Grpc_Testing_Empty { .init() }
+        func unaryCall(request: Grpc_Testing_SimpleRequest, context: ServerContext) async throws -> Grpc_Testing_SimpleResponse { .init() }
+        func cacheableUnaryCall(request: Grpc_Testing_SimpleRequest, context: ServerContext) async throws -> Grpc_Testing_SimpleResponse { .init() }
+        func streamingOutputCall(request: Grpc_Testing_StreamingOutputCallRequest, response: RPCWriter<Grpc_Testing_StreamingOutputCallResponse>, context: ServerContext) async throws {
+            let message = Grpc_Testing_StreamingOutputCallResponse.with { $0.payload = .with { $0.body = .init(repeating: 1, count: 32) } }
+            for _ in request.responseParameters { try await response.write(message) }
+        }
+        func streamingInputCall(request: RPCAsyncSequence<Grpc_Testing_StreamingInputCallRequest>, context: ServerContext) async throws -> Grpc_Testing_StreamingInputCallResponse { .init() }
+        func fullDuplexCall(request: RPCAsyncSequence<Grpc_Testing_StreamingOutputCallRequest>, response: RPCWriter<Grpc_Testing_StreamingOutputCallResponse>, context: ServerContext) async throws {}
+        func halfDuplexCall(request: RPCAsyncSequence<Grpc_Testing_StreamingOutputCallRequest>, response: RPCWriter<Grpc_Testing_StreamingOutputCallResponse>, context: ServerContext) async throws {}
+        func unimplementedCall(request: Grpc_Testing_Empty, context: ServerContext) async throws -> Grpc_Testing_Empty { .init() }
+    }
+
+    /// `croupier bench wire-server PORT`: the benchmark's server process.
+    static func serve(port: UInt16) async throws -> Never {
+        raiseFileLimit()
+        let server = WireServer(name: "bench", services: [EchoService(), StreamService()], secret: secret)
+        let bound = try server.start(port: port)
+        FileHandle.standardOutput.write(Data("READY \(bound)\n".utf8))
+        while true { try await Task.sleep(for: .seconds(3600)) }
+    }
+
+    struct Result {
+        let rps: Double
+        let p50: Double
+        let p99: Double
+    }
+
+    /// `total` echo calls with `inflight` outstanding over `conns` connections, after a warm-up.
+    static func measure(port: UInt16, conns: Int, inflight: Int, total: Int) async throws -> Result {
+        let channel = WireChannel(host: "127.0.0.1", port: port, secret: secret, peerName: "bench", connections: conns)
+        defer { channel.close() }
+        let request = Grpc_Testing_Payload.with { $0.body = Array(repeating: 7, count: 32) }
+        let remaining = SharedCounter()
+        func run(_ count: Int) async throws -> [Double] {
+            remaining.value.store(count, ordering: .relaxed)
+            return try await withThrowingTaskGroup(of: [Double].self) { group in
+                for _ in 0..<inflight {
+                    group.addTask {
+                        var latencies: [Double] = []
+                        while remaining.value.subtract(1, ordering: .relaxed).newValue >= 0 {
+                            let start = ContinuousClock.now
+                            let _: Grpc_Testing_Payload = try await channel.unary(echo, request, options: CallOptions())
+                            let d = (ContinuousClock.now - start).components
+                            latencies.append(Double(d.seconds) * 1e6 + Double(d.attoseconds) / 1e12)
+                        }
+                        return latencies
+                    }
+                }
+                return try await group.reduce(into: []) { $0 += $1 }
+            }
+        }
+        progress("shape \(conns)x\(inflight): warm-up")
+        _ = try await run(min(total / 5, 20_000))  // warm-up: connections, caches, allocator
+        progress("shape \(conns)x\(inflight): measuring")
+        let start = ContinuousClock.now
+        var latencies = try await run(total)
+        let d = (ContinuousClock.now - start).components
+        let seconds = Double(d.seconds) + Double(d.attoseconds) / 1e18
+        latencies.sort()
+        return Result(rps: Double(total) / seconds, p50: latencies[latencies.count / 2], p99: latencies[latencies.count * 99 / 100])
+    }
+
+    static func streamRate(port: UInt16, messages: Int) async throws -> Double {
+        let channel = WireChannel(host: "127.0.0.1", port: port, secret: secret, peerName: "bench")
+        defer { channel.close() }
+        let client = Grpc_Testing_TestService.Client(channel: channel)
+        let request = Grpc_Testing_StreamingOutputCallRequest.with {
+            $0.responseParameters = Array(repeating: .with { $0.size = 32 }, count: messages)
+        }
+        let count = SharedCounter()
+        try await client.streamingOutputCall(request) { _ in count.value.add(1, ordering: .relaxed) }  // warm-up
+        count.value.store(0, ordering: .relaxed)
+        let start = ContinuousClock.now
+        try await client.streamingOutputCall(request) { _ in count.value.add(1, ordering: .relaxed) }
+        let d = (ContinuousClock.now - start).components
+        return Double(count.value.load(ordering: .relaxed)) / (Double(d.seconds) + Double(d.attoseconds) / 1e18)
+    }
+
+    /// Server RSS before and after 1,000 authenticated connections that then sit idle.
+    static func idleMemory(port: UInt16, serverPID: Int32, connections: Int) async throws -> (before: Int, after: Int) {
+        let before = rssKiB(serverPID)
+        var channels: [WireChannel] = []
+        for _ in 0..<connections {
+            let ch = WireChannel(host: "127.0.0.1", port: port, secret: secret, peerName: "idle")
+            let _: Grpc_Testing_Payload = try await ch.unary(echo, Grpc_Testing_Payload(), options: CallOptions())
+            channels.append(ch)
+        }
+        try await Task.sleep(for: .milliseconds(500))
+        let after = rssKiB(serverPID)
+        for ch in channels { ch.close() }
+        return (before, after)
+    }
+
+    static func rssKiB(_ pid: Int32) -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
+        else { return -1 }
+        return Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" })[1]) ?? -1
+    }
+
+    static func progress(_ line: String) {
+        FileHandle.standardError.write(Data("bench wire: \(line)\n".utf8))
+    }
+
+    static func raiseFileLimit() {
+        var limit = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        limit.rlim_cur = limit.rlim_max
+        setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    }
+
+    /// Starts a child process and waits for its "READY <port>" line.
+    static func spawn(_ executable: String, _ arguments: [String], ready: String) throws -> (Process, String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: executable)
+        p.arguments = arguments
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        var text = ""
+        while !text.contains("\n") {
+            let chunk = out.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            text += String(decoding: chunk, as: UTF8.self)
+        }
+        guard text.hasPrefix(ready) else { throw CocoaError(.executableLoad) }
+        return (p, text.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    /// The echo anchor for one shape: "rps p50 p99" parsed from its RESULT line.
+    static func echoCeiling(binary: String, port: UInt16, conns: Int, inflight: Int, total: Int) throws -> Result? {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = ["client", String(port), String(conns), String(inflight), String(total), String(min(total / 5, 20_000)), "60"]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        func field(_ name: String) -> Double? {
+            guard let r = text.range(of: name + "=") else { return nil }
+            return Double(text[r.upperBound...].prefix { !$0.isWhitespace })
+        }
+        guard let rps = field("rps"), let p50 = field("p50_us"), let p99 = field("p99_us") else { return nil }
+        return Result(rps: rps, p50: p50, p99: p99)
+    }
+
+    static func run(arguments: [String]) async throws -> Int32 {
+        raiseFileLimit()
+        let total = Int(option("--calls", in: arguments) ?? "") ?? 100_000
+        let outputPath = option("--out", in: arguments) ?? "bench/results/wire.md"
+        let echoSource = option("--echo-source", in: arguments) ?? "../shared/anchors/echo.c"
+        let me = CommandLine.arguments[0].hasPrefix("/") ? CommandLine.arguments[0]
+            : FileManager.default.currentDirectoryPath + "/" + CommandLine.arguments[0]
+
+        // The ceiling: echo.c, built now, beside our server on the same machine.
+        var echoBinary: String?
+        if FileManager.default.fileExists(atPath: echoSource) {
+            let bin = FileManager.default.temporaryDirectory.appendingPathComponent("croupier-echo-\(getpid())").path
+            let cc = Process()
+            cc.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            cc.arguments = ["cc", "-O2", "-o", bin, echoSource]
+            try cc.run()
+            cc.waitUntilExit()
+            if cc.terminationStatus == 0 { echoBinary = bin }
+        }
+        if echoBinary == nil { print("warning: echo anchor not available (\(echoSource)); reporting Wire figures alone") }
+        let echoPort: UInt16 = 17_000 + UInt16(getpid() % 1000)
+        var echoServer: Process?
+        if let echoBinary {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: echoBinary)
+            p.arguments = ["server", String(echoPort)]
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            echoServer = p
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        progress("echo anchor: \(echoBinary ?? "none")")
+        let (server, ready) = try spawn(me, ["bench", "wire-server", "0"], ready: "READY")
+        progress("server: \(ready)")
+        let port = UInt16(ready.split(separator: " ")[1])!
+        defer {
+            server.terminate()
+            echoServer?.terminate()
+        }
+
+        var rows: [String] = []
+        var figures: [String: (wire: Result, echo: Result?)] = [:]
+        for conns in [1, 4] {
+            for inflight in [1, 16, 64] where inflight >= conns {
+                let calls = inflight == 1 ? total / 4 : total
+                let w = try await measure(port: port, conns: conns, inflight: inflight, total: calls)
+                let e = try echoBinary.flatMap { try echoCeiling(binary: $0, port: echoPort, conns: conns, inflight: inflight, total: calls) }
+                figures["\(conns)x\(inflight)"] = (w, e)
+                let ratio = e.map { String(format: "%.0f%%", 100 * w.rps / $0.rps) } ?? "n/a"
+                let echoText = e.map { "\(formatRate($0.rps))/s, p50 \(Int($0.p50)) µs, p99 \(Int($0.p99)) µs" } ?? "n/a"
+                rows.append("| \(conns) | \(inflight) | \(formatRate(w.rps))/s, p50 \(Int(w.p50)) µs, p99 \(Int(w.p99)) µs | \(echoText) | \(ratio) |")
+                print(rows.last!)
+            }
+        }
+        let streamed = try await streamRate(port: port, messages: 100_000)
+        let memory = try await idleMemory(port: port, serverPID: server.processIdentifier, connections: 1_000)
+        let perConnection = Double(memory.after - memory.before) / 1_000
+        let report = """
+            # croupier bench wire
+
+            - date: \(ISO8601DateFormatter().string(from: Date()))
+            - machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; loopback; server and client are separate processes on the same cores
+            - Wire: `bench.Bench/Echo`, a 32-byte payload each way (34-byte protobuf message), authenticated connections;
+              ceiling: the anchor `echo.c` (4-byte length + 32 bytes, epoll, no RPC machinery), same shapes, same run
+            - \(formatRate(Double(total))) measured calls per shape (a quarter at 1 in flight) after a warm-up
+
+            | connections | calls in flight | Wire | raw echo ceiling | Wire / ceiling |
+            | --- | --- | --- | --- | --- |
+            \(rows.joined(separator: "\n"))
+
+            | what | figure |
+            | --- | --- |
+            | server-streamed messages (32-byte payload), one call | \(formatRate(streamed)) msg/s |
+            | server RSS before / after 1,000 idle authenticated connections | \(memory.before / 1024) MiB / \(memory.after / 1024) MiB (\(String(format: "%.1f", perConnection)) KiB per connection) |
+
+            """
+        print(report)
+        try FileManager.default.createDirectory(at: URL(fileURLWithPath: outputPath).deletingLastPathComponent(), withIntermediateDirectories: true)
+        try report.write(toFile: outputPath, atomically: true, encoding: .utf8)
+        print("recorded in \(outputPath)")
+        return 0
+    }
+}
