@@ -44,6 +44,7 @@ let package = Package(
             name: "StorageTests", dependencies: ["Storage", "CSQLite", "StorageCrashHelper"], path: "Tests/StorageTests"),
         // Child process for StorageTests' SIGKILL crash tests.
         .executableTarget(name: "StorageCrashHelper", dependencies: ["Storage"], path: "Tests/StorageCrashHelper"),
+        .testTarget(name: "LauncherTests", dependencies: ["Wire", "Croupier"], path: "Tests/LauncherTests"),
         .testTarget(name: "ProtoGenTests", dependencies: ["ProtoGen"], path: "Tests/ProtoGenTests"),
         .testTarget(
             name: "SystemLibraryTests", dependencies: ["CNGHTTP2", "COpenSSL", "CSQLite"],

@@ -10,7 +10,8 @@ let usage = """
     usage: croupier <command> [options]
 
     commands:
-      up                 start the whole platform locally (not yet: see `croupier up --help`)
+      up                 start every component as its own supervised process
+      serve <component>  run one component in the foreground
       bench codec        benchmark the protobuf codec against Python protobuf (upb)
       bench storage      benchmark durable writes (group commit vs not), queue, event log
       bench wire         benchmark Wire unary/streaming calls against a raw epoll echo (echo.c)
@@ -76,15 +77,29 @@ case "bench":
         fail("unknown benchmark '\(rest.first ?? "")'; available: codec, storage, wire")
     }
 case "up":
-    // The launcher arrives with the Wire transport (issue: Wire runtime and launcher).
-    print("""
-        croupier up will start, each as its own process with SQLite under ./var:
-          gateway  127.0.0.1:7000 (h2c), 127.0.0.1:7443 (TLS, when a certificate is configured)
-          staging, loyalty, games, rgs  (Wire ports printed at start)
-        Not implemented yet: the Wire transport and the services do not exist so far.
-        What works today: the protobuf codec and code generator (see README, `croupier bench codec`).
-        """)
-    exit(arguments.contains("--help") ? 0 : 1)
+    if arguments.contains("--help") {
+        print("""
+            usage: croupier up [--config FILE]
+              Starts every component as its own process, waits until each is ready, restarts a
+              crashed one with backoff, and on Ctrl-C/SIGTERM stops them gracefully.
+              Data directory ./var (CROUPIER_DATA_DIR); internal secret generated into it
+              (CROUPIER_INTERNAL_SECRET). Components today: \(Configuration.components.joined(separator: ", ")).
+            """)
+    } else {
+        do { exit(try await Supervisor.run(arguments: Array(arguments.dropFirst()))) } catch { fail("\(error)") }
+    }
+case "serve":
+    let rest = Array(arguments.dropFirst())
+    if rest.isEmpty || rest.contains("--help") {
+        print("""
+            usage: croupier serve <component> [--config FILE]
+              Runs one component in the foreground until SIGTERM/SIGINT, then drains.
+              Components: \(Configuration.components.joined(separator: ", ")); ports from the config
+              file ("ports": {"interop": 7100}) or CROUPIER_<COMPONENT>_PORT.
+            """)
+    } else {
+        do { exit(try await Serve.run(component: rest[0], arguments: Array(rest.dropFirst()))) } catch { fail("\(error)") }
+    }
 default:
     fail("unknown command '\(arguments[0])'\n\(usage)")
 }

@@ -5,70 +5,7 @@ import XCTest
 /// exercised through the in-process channel: all four call kinds, errors,
 /// unimplemented methods and deadlines.
 final class GeneratedServiceTests: XCTestCase {
-    /// A small TestService: payloads of the requested sizes, status echo.
-    struct TestService: Grpc_Testing_TestService.ServiceProtocol {
-        func emptyCall(request: Grpc_Testing_Empty, context: ServerContext) async throws -> Grpc_Testing_Empty {
-            Grpc_Testing_Empty()
-        }
-
-        func unaryCall(request: Grpc_Testing_SimpleRequest, context: ServerContext) async throws -> Grpc_Testing_SimpleResponse {
-            if let status = request.responseStatus, status.code != 0 {
-                throw RPCError(StatusCode(wireValue: Int(status.code)), status.message)
-            }
-            return Grpc_Testing_SimpleResponse.with {
-                $0.payload = Grpc_Testing_Payload.with { $0.body = [UInt8](repeating: 0, count: Int(request.responseSize)) }
-                $0.username = context.metadata["x-user"] ?? ""
-            }
-        }
-
-        func cacheableUnaryCall(request: Grpc_Testing_SimpleRequest, context: ServerContext) async throws -> Grpc_Testing_SimpleResponse {
-            try await unaryCall(request: request, context: context)
-        }
-
-        func streamingOutputCall(
-            request: Grpc_Testing_StreamingOutputCallRequest, response: RPCWriter<Grpc_Testing_StreamingOutputCallResponse>,
-            context: ServerContext
-        ) async throws {
-            for p in request.responseParameters {
-                if p.intervalUs > 0 { try await Task.sleep(for: .microseconds(Int(p.intervalUs))) }
-                try await response.write(.with { $0.payload = .with { $0.body = [UInt8](repeating: 1, count: Int(p.size)) } })
-            }
-        }
-
-        func streamingInputCall(
-            request: RPCAsyncSequence<Grpc_Testing_StreamingInputCallRequest>, context: ServerContext
-        ) async throws -> Grpc_Testing_StreamingInputCallResponse {
-            var total = 0
-            for try await r in request { total += r.payload?.body.count ?? 0 }
-            return .with { $0.aggregatedPayloadSize = Int32(total) }
-        }
-
-        func fullDuplexCall(
-            request: RPCAsyncSequence<Grpc_Testing_StreamingOutputCallRequest>,
-            response: RPCWriter<Grpc_Testing_StreamingOutputCallResponse>, context: ServerContext
-        ) async throws {
-            for try await r in request {
-                for p in r.responseParameters {
-                    try await response.write(.with { $0.payload = .with { $0.body = [UInt8](repeating: 2, count: Int(p.size)) } })
-                }
-            }
-        }
-
-        func halfDuplexCall(
-            request: RPCAsyncSequence<Grpc_Testing_StreamingOutputCallRequest>,
-            response: RPCWriter<Grpc_Testing_StreamingOutputCallResponse>, context: ServerContext
-        ) async throws {
-            var all: [Grpc_Testing_StreamingOutputCallRequest] = []
-            for try await r in request { all.append(r) }
-            for r in all { for p in r.responseParameters { try await response.write(.with { $0.payload = .with { $0.body = .init(repeating: 3, count: Int(p.size)) } }) } }
-        }
-
-        func unimplementedCall(request: Grpc_Testing_Empty, context: ServerContext) async throws -> Grpc_Testing_Empty {
-            throw RPCError(.unimplemented, "UnimplementedCall is never implemented")
-        }
-    }
-
-    let client = Grpc_Testing_TestService.Client(channel: InProcessChannel(services: [TestService()]))
+    let client = Grpc_Testing_TestService.Client(channel: InProcessChannel(services: [InteropTestService()]))
 
     func testUnary() async throws {
         let response = try await client.unaryCall(

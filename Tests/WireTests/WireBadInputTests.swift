@@ -13,7 +13,7 @@ final class WireBadInputTests: XCTestCase {
         var limits = WireLimits()
         limits.handshakeTimeoutMillis = 300
         limits.maxFrameSize = 64 * 1024
-        server = WireServer(name: "test", services: [GeneratedServiceTests.TestService()], secret: WireTransportTests.secret, limits: limits)
+        server = WireServer(name: "test", services: [InteropTestService()], secret: WireTransportTests.secret, limits: limits)
         port = try server.start(port: 0)
     }
 

@@ -5,7 +5,7 @@ import XCTest
 /// calls a real WireServer: if the document were not enough, this would fail.
 final class WirePythonClientTests: XCTestCase {
     func testPythonClientFromTheSpecInteroperates() async throws {
-        let server = WireServer(name: "test", services: [GeneratedServiceTests.TestService()], secret: WireTransportTests.secret)
+        let server = WireServer(name: "test", services: [InteropTestService()], secret: WireTransportTests.secret)
         let port = try server.start(port: 0)
         let secret = String(decoding: WireTransportTests.secret, as: UTF8.self)
         let output = try await Task.detached {

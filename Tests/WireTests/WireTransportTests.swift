@@ -8,7 +8,7 @@ import XCTest
 final class WireTransportTests: XCTestCase {
     static let secret = Array("test-internal-secret".utf8)
 
-    func startServer(_ services: [any RPCService] = [GeneratedServiceTests.TestService()], limits: WireLimits = WireLimits())
+    func startServer(_ services: [any RPCService] = [InteropTestService()], limits: WireLimits = WireLimits())
         throws -> (WireServer, UInt16)
     {
         let server = WireServer(name: "test", services: services, secret: Self.secret, limits: limits)
@@ -137,7 +137,7 @@ final class WireTransportTests: XCTestCase {
             XCTAssertTrue(e.message.contains("127.0.0.1:\(port)"), e.message)
         }
         XCTAssertLessThan(ContinuousClock.now - start, .seconds(1), "fails fast")
-        let server = WireServer(name: "test", services: [GeneratedServiceTests.TestService()], secret: Self.secret)
+        let server = WireServer(name: "test", services: [InteropTestService()], secret: Self.secret)
         try server.start(port: port)
         defer { Task { await server.shutdown() } }
         var recovered = false

@@ -1,0 +1,85 @@
+import Foundation
+import Synchronization
+
+/// `croupier up`: every component as its own child process (`croupier serve
+/// <component>`), started in order and waited for (READY line), restarted
+/// with exponential backoff when one dies, and stopped gracefully — SIGTERM
+/// forwarded, SIGKILL after a grace period — on SIGINT/SIGTERM.
+enum Supervisor {
+    final class Child: @unchecked Sendable {
+        // Mutated only by the supervising task.
+        let component: String
+        var process: Process?
+        var restarts = 0
+        init(component: String) { self.component = component }
+    }
+
+    static func run(arguments: [String]) async throws -> Int32 {
+        let config = try Configuration.load(arguments: arguments)
+        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
+        let passThrough = option("--config", in: arguments).map { ["--config", $0] } ?? []
+        say("croupier up: data directory \(config.dataDirectory)")
+        let children = Configuration.components.map(Child.init)
+        for child in children {
+            let address = try start(child, executable: executable, arguments: passThrough)
+            say("  \(child.component) ready on \(address)")
+        }
+        say("croupier up: all components running; Ctrl-C stops them")
+        let stopping = Atomic<Bool>(false)
+        let supervision = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(200))
+                for child in children where child.process?.isRunning == false && !stopping.load(ordering: .relaxed) {
+                    let status = child.process?.terminationStatus ?? -1
+                    child.restarts += 1
+                    let backoff = min(30_000, 500 << min(child.restarts - 1, 6))
+                    say("  \(child.component) exited (status \(status)); restart \(child.restarts) in \(backoff) ms")
+                    try? await Task.sleep(for: .milliseconds(backoff))
+                    if let address = try? start(child, executable: executable, arguments: passThrough) {
+                        say("  \(child.component) restarted on \(address)")
+                    }
+                }
+            }
+        }
+        await waitForTerminationSignal()
+        stopping.store(true, ordering: .relaxed)
+        supervision.cancel()
+        say("croupier up: stopping")
+        for child in children.reversed() { child.process?.terminate() }
+        let deadline = Date().addingTimeInterval(15)
+        for child in children {
+            while child.process?.isRunning == true && Date() < deadline { try? await Task.sleep(for: .milliseconds(50)) }
+            if child.process?.isRunning == true { kill(child.process!.processIdentifier, SIGKILL) }
+        }
+        say("croupier up: stopped")
+        return 0
+    }
+
+    /// Starts a child and waits (up to 15 s) for its READY line; returns its address.
+    static func start(_ child: Child, executable: String, arguments: [String]) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: executable)
+        p.arguments = ["serve", child.component] + arguments
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        child.process = p
+        var line = ""
+        let deadline = Date().addingTimeInterval(15)
+        while !line.contains("\n") && Date() < deadline {
+            let chunk = out.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            line += String(decoding: chunk, as: UTF8.self)
+        }
+        let parts = line.split(separator: " ")
+        guard parts.count == 3, parts[0] == "READY" else {
+            p.terminate()
+            throw LaunchError("\(child.component) did not start: \(line.isEmpty ? "no output" : line)")
+        }
+        return String(parts[2]).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    static func say(_ line: String) {
+        FileHandle.standardOutput.write(Data((line + "\n").utf8))
+    }
+}

@@ -1,0 +1,67 @@
+/// grpc.testing.TestService as the gRPC interop tests expect it: payloads of
+/// the requested sizes, the requested status echoed, streams paced by
+/// `interval_us`, the caller's `x-user` metadata echoed as the username.
+/// Served by `croupier serve interop` and used by the conformance tests.
+public struct InteropTestService: Grpc_Testing_TestService.ServiceProtocol {
+    public init() {}
+
+    public func emptyCall(request: Grpc_Testing_Empty, context: ServerContext) async throws -> Grpc_Testing_Empty {
+        Grpc_Testing_Empty()
+    }
+
+    public func unaryCall(request: Grpc_Testing_SimpleRequest, context: ServerContext) async throws -> Grpc_Testing_SimpleResponse {
+        if let status = request.responseStatus, status.code != 0 {
+            throw RPCError(StatusCode(wireValue: Int(status.code)), status.message)
+        }
+        return Grpc_Testing_SimpleResponse.with {
+            $0.payload = Grpc_Testing_Payload.with { $0.body = [UInt8](repeating: 0, count: Int(request.responseSize)) }
+            $0.username = context.metadata["x-user"] ?? ""
+        }
+    }
+
+    public func cacheableUnaryCall(request: Grpc_Testing_SimpleRequest, context: ServerContext) async throws -> Grpc_Testing_SimpleResponse {
+        try await unaryCall(request: request, context: context)
+    }
+
+    public func streamingOutputCall(
+        request: Grpc_Testing_StreamingOutputCallRequest, response: RPCWriter<Grpc_Testing_StreamingOutputCallResponse>,
+        context: ServerContext
+    ) async throws {
+        for p in request.responseParameters {
+            if p.intervalUs > 0 { try await Task.sleep(for: .microseconds(Int(p.intervalUs))) }
+            try await response.write(.with { $0.payload = .with { $0.body = [UInt8](repeating: 1, count: Int(p.size)) } })
+        }
+    }
+
+    public func streamingInputCall(
+        request: RPCAsyncSequence<Grpc_Testing_StreamingInputCallRequest>, context: ServerContext
+    ) async throws -> Grpc_Testing_StreamingInputCallResponse {
+        var total = 0
+        for try await r in request { total += r.payload?.body.count ?? 0 }
+        return .with { $0.aggregatedPayloadSize = Int32(total) }
+    }
+
+    public func fullDuplexCall(
+        request: RPCAsyncSequence<Grpc_Testing_StreamingOutputCallRequest>,
+        response: RPCWriter<Grpc_Testing_StreamingOutputCallResponse>, context: ServerContext
+    ) async throws {
+        for try await r in request {
+            for p in r.responseParameters {
+                try await response.write(.with { $0.payload = .with { $0.body = [UInt8](repeating: 2, count: Int(p.size)) } })
+            }
+        }
+    }
+
+    public func halfDuplexCall(
+        request: RPCAsyncSequence<Grpc_Testing_StreamingOutputCallRequest>,
+        response: RPCWriter<Grpc_Testing_StreamingOutputCallResponse>, context: ServerContext
+    ) async throws {
+        var all: [Grpc_Testing_StreamingOutputCallRequest] = []
+        for try await r in request { all.append(r) }
+        for r in all { for p in r.responseParameters { try await response.write(.with { $0.payload = .with { $0.body = .init(repeating: 3, count: Int(p.size)) } }) } }
+    }
+
+    public func unimplementedCall(request: Grpc_Testing_Empty, context: ServerContext) async throws -> Grpc_Testing_Empty {
+        throw RPCError(.unimplemented, "UnimplementedCall is never implemented")
+    }
+}

@@ -1,0 +1,73 @@
+import Foundation
+import Wire
+import XCTest
+
+/// `croupier up` as a user runs it: real child processes, a crashed child
+/// restarted, SIGTERM stops everything cleanly.
+final class LauncherTests: XCTestCase {
+    var croupier: String {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("croupier").path
+    }
+
+    final class Lines: @unchecked Sendable {
+        // Read by the test thread only after `wait`, appended by the reader under `lock`.
+        private var text = ""
+        private let lock = NSLock()
+        func append(_ s: String) { lock.lock(); text += s; lock.unlock() }
+        var all: String { lock.lock(); defer { lock.unlock() }; return text }
+    }
+
+    func waitFor(_ lines: Lines, _ needle: String, timeout: TimeInterval = 20) -> Bool {
+        let end = Date().addingTimeInterval(timeout)
+        while Date() < end {
+            if lines.all.contains(needle) { return true }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        return false
+    }
+
+    func testUpStartsSupervisesAndStops() async throws {
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("croupier-up-\(UUID().uuidString)").path
+        let up = Process()
+        up.executableURL = URL(fileURLWithPath: croupier)
+        up.arguments = ["up"]
+        up.environment = ProcessInfo.processInfo.environment.merging(["CROUPIER_DATA_DIR": data, "CROUPIER_INTEROP_PORT": "0"]) { $1 }
+        let out = Pipe()
+        up.standardOutput = out
+        let lines = Lines()
+        out.fileHandleForReading.readabilityHandler = { h in lines.append(String(decoding: h.availableData, as: UTF8.self)) }
+        try up.run()
+        defer { if up.isRunning { kill(up.processIdentifier, SIGKILL) } }
+
+        XCTAssertTrue(waitFor(lines, "all components running"), lines.all)
+        let secret = try String(contentsOfFile: data + "/internal-secret", encoding: .utf8)
+        func port() -> UInt16? {
+            lines.all.split(separator: "\n").last { $0.contains("interop ready on") || $0.contains("interop restarted on") }
+                .flatMap { UInt16($0.split(separator: ":").last!) }
+        }
+        let first = try XCTUnwrap(port())
+        let client = Grpc_Testing_TestService.Client(channel: WireChannel(host: "127.0.0.1", port: first, secret: Array(secret.utf8), peerName: "test"))
+        _ = try await client.emptyCall(Grpc_Testing_Empty())
+
+        // Kill the child as a crash would; the launcher restarts it.
+        let pgrep = Process()
+        pgrep.executableURL = URL(fileURLWithPath: "/usr/bin/pgrep")
+        pgrep.arguments = ["-P", String(up.processIdentifier)]
+        let pids = Pipe()
+        pgrep.standardOutput = pids
+        try pgrep.run()
+        pgrep.waitUntilExit()
+        let child = try XCTUnwrap(Int32(String(decoding: pids.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            .split(separator: "\n").first ?? ""))
+        kill(child, SIGKILL)
+        XCTAssertTrue(waitFor(lines, "interop restarted on"), lines.all)
+        let second = try XCTUnwrap(port())
+        let again = Grpc_Testing_TestService.Client(channel: WireChannel(host: "127.0.0.1", port: second, secret: Array(secret.utf8), peerName: "test"))
+        _ = try await again.emptyCall(Grpc_Testing_Empty())
+
+        kill(up.processIdentifier, SIGTERM)
+        up.waitUntilExit()
+        XCTAssertEqual(up.terminationStatus, 0)
+        XCTAssertTrue(lines.all.contains("croupier up: stopped"), lines.all)
+    }
+}
