@@ -49,16 +49,7 @@ final class WireBadInputTests: XCTestCase {
         func send(_ frames: Frame...) { send(frames.flatMap(\.encoded)) }
 
         /// Frames until the server closes (or 3 s pass).
-        func readUntilClosed() -> [Frame] {
-            var frames: [Frame] = []
-            var buffer = [UInt8](repeating: 0, count: 65_536)
-            while true {
-                let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-                if n <= 0 { return frames }
-                buffer.withUnsafeBytes { decoder.append(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
-                while let f = try? decoder.next() { frames.append(f) }
-            }
-        }
+        func readUntilClosed() -> [Frame] { read { _ in false } }
 
         /// Reads frames until one satisfies `done`.
         func read(until done: (Frame) -> Bool) -> [Frame] {

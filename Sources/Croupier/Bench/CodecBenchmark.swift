@@ -77,11 +77,7 @@ enum CodecBenchmark {
             \(rows.joined(separator: "\n"))
 
             """
-        print(report)
-        try FileManager.default.createDirectory(
-            at: URL(fileURLWithPath: outputPath).deletingLastPathComponent(), withIntermediateDirectories: true)
-        try report.write(toFile: outputPath, atomically: true, encoding: .utf8)
-        print("recorded in \(outputPath)")
+        try record(report, to: outputPath)
         return 0
     }
 

@@ -42,3 +42,12 @@ import Synchronization
 final class SharedCounter: Sendable {
     let value = Atomic<Int>(0)
 }
+
+/// Prints a benchmark's report and records it at `path` (under bench/results/).
+func record(_ report: String, to path: String) throws {
+    print(report)
+    try FileManager.default.createDirectory(
+        at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
+    try report.write(toFile: path, atomically: true, encoding: .utf8)
+    print("recorded in \(path)")
+}

@@ -131,11 +131,7 @@ enum StorageBenchmark {
             | event log: tail through a subscription from offset 0 | \(formatRate(events.tail)) events/s |
 
             """
-        print(report)
-        try FileManager.default.createDirectory(
-            at: URL(fileURLWithPath: outputPath).deletingLastPathComponent(), withIntermediateDirectories: true)
-        try report.write(toFile: outputPath, atomically: true, encoding: .utf8)
-        print("recorded in \(outputPath)")
+        try record(report, to: outputPath)
         return 0
     }
 }

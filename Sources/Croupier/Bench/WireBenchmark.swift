@@ -245,10 +245,7 @@ enum WireBenchmark {
             | server RSS before / after 1,000 idle authenticated connections | \(memory.before / 1024) MiB / \(memory.after / 1024) MiB (\(String(format: "%.1f", perConnection)) KiB per connection) |
 
             """
-        print(report)
-        try FileManager.default.createDirectory(at: URL(fileURLWithPath: outputPath).deletingLastPathComponent(), withIntermediateDirectories: true)
-        try report.write(toFile: outputPath, atomically: true, encoding: .utf8)
-        print("recorded in \(outputPath)")
+        try record(report, to: outputPath)
         return 0
     }
 }

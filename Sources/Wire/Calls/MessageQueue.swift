@@ -17,6 +17,16 @@ final class MessageQueue: Sendable {
 
     init(onConsume: @escaping @Sendable (Int) -> Void = { _ in }) { self.onConsume = onConsume }
 
+    /// The queue of a stream's incoming messages: as the application takes
+    /// them, credit goes back to the peer through `connection` (WINDOW_UPDATE).
+    static func returningCredit(stream id: UInt32, window: ReceiveWindow, connection: SocketConnection) -> MessageQueue {
+        MessageQueue(onConsume: { [weak connection] bytes in
+            if let increment = window.consumed(bytes) {
+                connection?.write(Frame(.windowUpdate, stream: id, payload: withUnsafeBytes(of: UInt32(increment).bigEndian, Array.init)))
+            }
+        })
+    }
+
     func push(_ message: [UInt8]) {
         let waiter = state.withLock { s -> CheckedContinuation<[UInt8]?, Error>? in
             guard s.end == nil else { return nil }

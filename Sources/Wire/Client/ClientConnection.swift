@@ -212,11 +212,7 @@ final class ClientStream: Sendable {
         sendWindow = SendWindow(initial: peerWindow)
         let receiveWindow = ReceiveWindow(window: ourWindow)
         self.receiveWindow = receiveWindow
-        responses = MessageQueue(onConsume: { [weak connection] bytes in
-            if let increment = receiveWindow.consumed(bytes) {
-                connection?.write(Frame(.windowUpdate, stream: id, payload: withUnsafeBytes(of: UInt32(increment).bigEndian, Array.init)))
-            }
-        })
+        responses = .returningCredit(stream: id, window: receiveWindow, connection: connection)
     }
 
     var hasEnded: Bool { state.withLock { $0.ended } }

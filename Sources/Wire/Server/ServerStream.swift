@@ -19,11 +19,7 @@ final class ServerStream: Sendable {
         self.sendWindow = SendWindow(initial: peerWindow)
         let receiveWindow = ReceiveWindow(window: ourWindow)
         self.receiveWindow = receiveWindow
-        self.requests = MessageQueue(onConsume: { [weak connection] bytes in
-            if let increment = receiveWindow.consumed(bytes) {
-                connection?.write(Frame(.windowUpdate, stream: id, payload: withUnsafeBytes(of: UInt32(increment).bigEndian, Array.init)))
-            }
-        })
+        self.requests = .returningCredit(stream: id, window: receiveWindow, connection: connection)
     }
 
     func attach(_ task: Task<Void, Never>) {
