@@ -17,13 +17,15 @@ public struct MethodDescriptor: Sendable, Hashable, CustomStringConvertible {
     public let method: String
     public let kind: CallKind
 
+    /// The path used on the wire and by HTTP/2 gRPC: `/grpc.testing.TestService/UnaryCall`.
+    /// Stored, because every call sends it.
+    public let path: String
+
     public init(service: String, method: String, kind: CallKind) {
         self.service = service
         self.method = method
         self.kind = kind
+        self.path = "/\(service)/\(method)"
     }
-
-    /// The path used on the wire and by HTTP/2 gRPC: `/grpc.testing.TestService/UnaryCall`.
-    public var path: String { "/\(service)/\(method)" }
     public var description: String { path }
 }
