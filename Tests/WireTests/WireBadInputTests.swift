@@ -210,3 +210,41 @@ final class WireBadInputTests: XCTestCase {
         }
     }
 }
+
+final class WireLimitTests: XCTestCase {
+    func testStreamLimitRefusesTheExtraCall() async throws {
+        var limits = WireLimits()
+        limits.maxConcurrentStreams = 2
+        let outcomes = WaitingService.Outcomes()
+        let server = WireServer(name: "probe", services: [WaitingService(outcomes: outcomes)], secret: WireTransportTests.secret, limits: limits)
+        let port = try server.start(port: 0)
+        let channel = WireChannel(host: "127.0.0.1", port: port, secret: WireTransportTests.secret, peerName: "tests")
+        let waiting = (0..<2).map { _ in
+            Task { () -> Void in
+                let _: Grpc_Testing_Empty = try await channel.unary(WaitingService.wait, Grpc_Testing_Empty(), options: .timeout(.seconds(2)))
+            }
+        }
+        try await Task.sleep(for: .milliseconds(200))
+        do {
+            let _: Grpc_Testing_Empty = try await channel.unary(WaitingService.wait, Grpc_Testing_Empty(), options: CallOptions())
+            XCTFail("expected RESOURCE_EXHAUSTED")
+        } catch let e as RPCError {
+            XCTAssertEqual(e.code, .resourceExhausted, e.message)
+        }
+        for t in waiting { t.cancel() }
+        await server.shutdown(timeout: .seconds(3))
+    }
+
+    func testIdleConnectionIsClosedWithTimeout() throws {
+        var limits = WireLimits()
+        limits.idleTimeoutMillis = 300
+        let server = WireServer(name: "test", services: [InteropTestService()], secret: WireTransportTests.secret, limits: limits)
+        let port = try server.start(port: 0)
+        let peer = try WireBadInputTests.RawPeer(port: port)
+        peer.authenticate()
+        let frames = peer.readUntilClosed()
+        let goAway = frames.last { $0.type == .goAway }.flatMap { try? Croupier_Wire_V1_GoAway(serializedBytes: $0.payload) }
+        XCTAssertEqual(goAway?.reason, .timeout)
+        XCTAssertTrue(goAway?.detail.contains("idle") ?? false, goAway?.detail ?? "")
+    }
+}
