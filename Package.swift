@@ -1,7 +1,7 @@
 // swift-tools-version:6.0
 // Croupier has no package dependencies, by design: only the toolchain's
 // Foundation/Dispatch/XCTest and C system libraries through systemLibrary
-// targets. Never add a `.package(...)` line here.
+// targets. Never add a package dependency here.
 import PackageDescription
 
 let package = Package(
