@@ -96,31 +96,36 @@ final class MessageQueue: Sendable {
 }
 
 /// Send-side credit for one stream (docs/wire.md, flow control): a sender
-/// may send while its window is positive; WINDOW_UPDATE adds credit.
+/// may send while its window is positive; WINDOW_UPDATE adds credit. When the
+/// stream ends, waiting senders learn how: `close(nil)` (the peer already
+/// answered; the send is moot) lets them return, `close(error)` makes them
+/// throw the stream's status, e.g. DEADLINE_EXCEEDED.
 final class SendWindow: Sendable {
-    private let state: Mutex<(window: Int, waiters: [CheckedContinuation<Void, Error>], closed: Bool)>
+    private struct State {
+        var window: Int
+        var waiters: [CheckedContinuation<Void, Error>] = []
+        var closed: Result<Void, Error>?
+    }
 
-    init(initial: Int) { state = Mutex((initial, [], false)) }
+    private let state: Mutex<State>
+
+    init(initial: Int) { state = Mutex(State(window: initial)) }
 
     func acquire(_ bytes: Int) async throws {
         while true {
-            let ok = state.withLock { s -> Bool? in
-                if s.closed { return nil }
-                if s.window > 0 { s.window -= bytes; return true }
-                return false
+            let ready = state.withLock { s -> Result<Void, Error>? in
+                if let closed = s.closed { return closed }
+                if s.window > 0 { s.window -= bytes; return .success(()) }
+                return nil
             }
-            switch ok {
-            case true?: return
-            case nil: throw CancellationError()
-            case false?:
-                try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, Error>) in
-                    let resumeNow = state.withLock { s -> Bool in
-                        if s.window > 0 || s.closed { return true }
-                        s.waiters.append(c)
-                        return false
-                    }
-                    if resumeNow { c.resume() }
+            if let ready { return try ready.get() }
+            try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, Error>) in
+                let resumeNow = state.withLock { s -> Bool in
+                    if s.window > 0 || s.closed != nil { return true }
+                    s.waiters.append(c)
+                    return false
                 }
+                if resumeNow { c.resume() }
             }
         }
     }
@@ -134,13 +139,13 @@ final class SendWindow: Sendable {
         for w in waiters { w.resume() }
     }
 
-    func close() {
+    func close(_ error: Error?) {
         let waiters = state.withLock { s -> [CheckedContinuation<Void, Error>] in
-            s.closed = true
+            if s.closed == nil { s.closed = error.map { .failure($0) } ?? .success(()) }
             defer { s.waiters = [] }
             return s.waiters
         }
-        for w in waiters { w.resume(throwing: CancellationError()) }
+        for w in waiters { w.resume() }  // each re-checks `closed` in `acquire`
     }
 }
 

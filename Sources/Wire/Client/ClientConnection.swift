@@ -222,7 +222,7 @@ final class ClientStream: Sendable {
     /// TRAILERS arrived: the response stream ends with the status.
     func end(_ t: Croupier_Wire_V1_Trailers) {
         state.withLock { $0.ended = true; $0.trailers = Metadata(wire: t.metadata) }
-        sendWindow.close()
+        sendWindow.close(nil)  // requests after the server's answer are moot, not errors
         if t.code == 0 {
             responses.finish()
         } else {
@@ -237,7 +237,7 @@ final class ClientStream: Sendable {
             return !s.ended
         }
         if first {
-            sendWindow.close()
+            sendWindow.close(status)
             responses.abort(status)
         }
         return first

@@ -201,6 +201,7 @@ final class ClientCall: RawClientCall {
         }
         guard let stream, !stream.hasEnded else { return }  // corked, or answered already
         try await stream.sendWindow.acquire(message.count)
+        guard !stream.hasEnded else { return }
         connection.write { buffer in
             Frame.appendHeader(type: .message, stream: stream.id, length: message.count, to: &buffer)
             buffer.append(contentsOf: message)

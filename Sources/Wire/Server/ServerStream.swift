@@ -94,7 +94,7 @@ final class ServerStream: Sendable {
 
     private func close() {
         requests.abort(CancellationError())
-        sendWindow.close()
+        sendWindow.close(CancellationError())
         connection.streamEnded(id)
     }
 }
