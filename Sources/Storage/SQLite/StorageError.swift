@@ -26,12 +26,6 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    /// SQLITE_BUSY / SQLITE_LOCKED: another connection holds a lock.
-    public var isBusy: Bool {
-        if case .sqlite(let code, _, _) = self { return code & 0xFF == 5 || code & 0xFF == 6 }
-        return false
-    }
-
     /// SQLITE_CONSTRAINT: a UNIQUE, CHECK, FOREIGN KEY or NOT NULL rule was broken.
     public var isConstraintViolation: Bool {
         if case .sqlite(let code, _, _) = self { return code & 0xFF == 19 }

@@ -90,9 +90,6 @@ final class MessageQueue: Sendable {
             waiter?.resume(throwing: CancellationError())
         }
     }
-
-    /// Bytes received and not yet taken.
-    var bufferedBytes: Int { state.withLock { s in s.items[s.head...].reduce(0) { $0 + $1.count } } }
 }
 
 /// Send-side credit for one stream (docs/wire.md, flow control): a sender

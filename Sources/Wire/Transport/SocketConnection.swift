@@ -13,6 +13,9 @@ class SocketConnection: LoopHandler, @unchecked Sendable {
     // @unchecked: `decoder` is loop-thread only; outbound state is behind `out`.
     private struct Outbound {
         var buffer: [UInt8] = []
+        /// The last flushed buffer, emptied: its capacity is reused so a flush
+        /// does not cost an allocation.
+        var spare: [UInt8] = []
         var flushing = false
         var closed = false
         var closeWhenFlushed = false
@@ -60,9 +63,14 @@ class SocketConnection: LoopHandler, @unchecked Sendable {
     private func flush() {
         while true {
             var chunk = out.withLock { o -> [UInt8] in
-                if o.buffer.isEmpty { o.flushing = false }
-                defer { o.buffer = [] }
-                return o.buffer
+                if o.buffer.isEmpty {
+                    o.flushing = false
+                    return []
+                }
+                var taken: [UInt8] = []
+                swap(&taken, &o.buffer)
+                swap(&o.buffer, &o.spare)
+                return taken
             }
             if chunk.isEmpty {
                 if out.withLock({ $0.closeWhenFlushed && !$0.flushing }) { loop.execute { [self] in close() } }
@@ -84,11 +92,15 @@ class SocketConnection: LoopHandler, @unchecked Sendable {
                 out.withLock { o in o.buffer = []; o.flushing = false; o.closed = true }
                 return
             }
+            if chunk.capacity <= Self.maxRetainedBuffer {
+                chunk.removeAll(keepingCapacity: true)
+                out.withLock { o in if o.spare.capacity < chunk.capacity { o.spare = chunk } }
+            }
         }
     }
 
-    /// Bytes waiting to be sent.
-    final var pendingOutput: Int { out.withLock { $0.buffer.count } }
+    /// Larger flush buffers (a big message went out) are freed, not kept.
+    private static let maxRetainedBuffer = 1 << 20
 
     // MARK: Loop thread
 
