@@ -64,11 +64,6 @@ final class ClientConnection: SocketConnection, @unchecked Sendable {
         return !streams.withLock { $0.draining }
     }
 
-    var isDead: Bool {
-        if case .failed = readiness.withLock({ $0 }) { return true }
-        return false
-    }
-
     // MARK: Calls
 
     /// Opens a stream and writes its first frames (built by `frames` for the
@@ -204,7 +199,7 @@ final class ClientStream: Sendable {
     let responses: MessageQueue
     let sendWindow: SendWindow
     let receiveWindow: ReceiveWindow
-    private let state = Mutex<(ended: Bool, headers: Metadata?, trailers: Metadata?)>((false, nil, nil))
+    private let state = Mutex<(ended: Bool, localEnd: RPCError?, headers: Metadata?, trailers: Metadata?)>((false, nil, nil, nil))
 
     init(id: UInt32, kind: CallKind, connection: ClientConnection, peerWindow: Int, ourWindow: Int) {
         self.id = id
@@ -216,6 +211,15 @@ final class ClientStream: Sendable {
     }
 
     var hasEnded: Bool { state.withLock { $0.ended } }
+
+    /// Whether a request may still be sent: false once the server answered
+    /// (more requests are moot); throws the status if the call ended here
+    /// (deadline, cancellation).
+    func acceptsRequests() throws -> Bool {
+        let (ended, localEnd) = state.withLock { ($0.ended, $0.localEnd) }
+        if let localEnd { throw localEnd }
+        return !ended
+    }
 
     func setHeaders(_ m: Metadata) { state.withLock { $0.headers = m } }
 
@@ -233,8 +237,10 @@ final class ClientStream: Sendable {
     /// Ended locally (deadline, cancel); returns false if the server had already ended it.
     func endLocally(_ status: RPCError) -> Bool {
         let first = state.withLock { s -> Bool in
-            defer { s.ended = true }
-            return !s.ended
+            guard !s.ended else { return false }
+            s.ended = true
+            s.localEnd = status
+            return true
         }
         if first {
             sendWindow.close(status)

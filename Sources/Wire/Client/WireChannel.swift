@@ -199,9 +199,9 @@ final class ClientCall: RawClientCall {
             case .ended(let e): throw e
             }
         }
-        guard let stream, !stream.hasEnded else { return }  // corked, or answered already
+        guard let stream, try stream.acceptsRequests() else { return }  // corked, or answered already
         try await stream.sendWindow.acquire(message.count)
-        guard !stream.hasEnded else { return }
+        guard try stream.acceptsRequests() else { return }
         connection.write { buffer in
             Frame.appendHeader(type: .message, stream: stream.id, length: message.count, to: &buffer)
             buffer.append(contentsOf: message)
@@ -215,7 +215,7 @@ final class ClientCall: RawClientCall {
         }
         if wasCorked {
             try open(halfClose: true)
-        } else if case .open(let s) = phase.withLock({ $0 }), !s.hasEnded {
+        } else if case .open(let s) = phase.withLock({ $0 }), try s.acceptsRequests() {
             connection.write(Frame(.endStream, stream: s.id))
         }
     }
