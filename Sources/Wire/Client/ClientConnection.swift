@@ -71,14 +71,13 @@ final class ClientConnection: SocketConnection, @unchecked Sendable {
     /// in id order however many threads open calls at once. Nil when the
     /// connection no longer takes calls.
     func openStream(kind: CallKind, frames: (UInt32, inout [UInt8]) -> Void) -> ClientStream? {
-        let peerWindow = Int(peerSettings.initialWindow == 0 ? WireLimits().initialWindow : peerSettings.initialWindow)
         var opened: ClientStream?
         write { buffer in
             opened = streams.withLock { s -> ClientStream? in
                 guard !s.draining else { return nil }
                 let id = s.nextID
                 s.nextID += 2
-                let stream = ClientStream(id: id, kind: kind, connection: self, peerWindow: peerWindow, ourWindow: Int(limits.initialWindow))
+                let stream = ClientStream(id: id, kind: kind, connection: self, peer: peerSettings, ours: limits)
                 s.open[id] = stream
                 return stream
             }
@@ -143,16 +142,16 @@ final class ClientConnection: SocketConnection, @unchecked Sendable {
             stream(frame.streamID)?.setHeaders(Metadata(wire: h.metadata))
         case .message:
             guard let s = stream(frame.streamID) else { return }
-            guard s.receiveWindow.received(frame.payload.count) else {
+            guard s.flow.receive.received(frame.payload.count) else {
                 throw RPCError(.internal, "\(target) exceeded the flow-control window on stream \(frame.streamID)")
             }
-            s.responses.push(frame.payload)
+            s.flow.inbound.push(frame.payload)
         case .trailers:
             let t: Croupier_Wire_V1_Trailers = try decode(frame)
             stream(frame.streamID)?.end(t)
         case .windowUpdate:
             guard frame.payload.count == 4 else { throw RPCError(.internal, "malformed WINDOW_UPDATE from \(target)") }
-            stream(frame.streamID)?.sendWindow.credit(Int(frame.payload.withUnsafeBytes { UInt32(bigEndian: $0.loadUnaligned(as: UInt32.self)) }))
+            stream(frame.streamID)?.flow.send.credit(Int(frame.payload.withUnsafeBytes { UInt32(bigEndian: $0.loadUnaligned(as: UInt32.self)) }))
         case .callStart, .endStream, .cancel, .authResponse:
             throw RPCError(.internal, "\(target) sent \(frame.type), which only clients send")
         }
@@ -188,7 +187,7 @@ final class ClientConnection: SocketConnection, @unchecked Sendable {
             defer { s.open = [:] }
             return Array(s.open.values)
         }
-        for s in open { s.responses.abort(status) }
+        for s in open { s.flow.inbound.abort(status) }
     }
 }
 
@@ -196,18 +195,13 @@ final class ClientConnection: SocketConnection, @unchecked Sendable {
 final class ClientStream: Sendable {
     let id: UInt32
     let kind: CallKind
-    let responses: MessageQueue
-    let sendWindow: SendWindow
-    let receiveWindow: ReceiveWindow
+    let flow: StreamFlow
     private let state = Mutex<(ended: Bool, localEnd: RPCError?, headers: Metadata?, trailers: Metadata?)>((false, nil, nil, nil))
 
-    init(id: UInt32, kind: CallKind, connection: ClientConnection, peerWindow: Int, ourWindow: Int) {
+    init(id: UInt32, kind: CallKind, connection: ClientConnection, peer: Croupier_Wire_V1_Settings, ours: WireLimits) {
         self.id = id
         self.kind = kind
-        sendWindow = SendWindow(initial: peerWindow)
-        let receiveWindow = ReceiveWindow(window: ourWindow)
-        self.receiveWindow = receiveWindow
-        responses = .returningCredit(stream: id, window: receiveWindow, connection: connection)
+        flow = StreamFlow(stream: id, peer: peer, ours: ours, connection: connection)
     }
 
     var hasEnded: Bool { state.withLock { $0.ended } }
@@ -226,11 +220,11 @@ final class ClientStream: Sendable {
     /// TRAILERS arrived: the response stream ends with the status.
     func end(_ t: Croupier_Wire_V1_Trailers) {
         state.withLock { $0.ended = true; $0.trailers = Metadata(wire: t.metadata) }
-        sendWindow.close(nil)  // requests after the server's answer are moot, not errors
+        flow.send.close(nil)  // requests after the server's answer are moot, not errors
         if t.code == 0 {
-            responses.finish()
+            flow.inbound.finish()
         } else {
-            responses.finish(RPCError(StatusCode(wireValue: Int(t.code)), t.message, metadata: Metadata(wire: t.metadata)))
+            flow.inbound.finish(RPCError(StatusCode(wireValue: Int(t.code)), t.message, metadata: Metadata(wire: t.metadata)))
         }
     }
 
@@ -243,8 +237,8 @@ final class ClientStream: Sendable {
             return true
         }
         if first {
-            sendWindow.close(status)
-            responses.abort(status)
+            flow.send.close(status)
+            flow.inbound.abort(status)
         }
         return first
     }

@@ -200,7 +200,7 @@ final class ClientCall: RawClientCall {
             }
         }
         guard let stream, try stream.acceptsRequests() else { return }  // corked, or answered already
-        try await stream.sendWindow.acquire(message.count)
+        try await stream.flow.send.acquire(message.count)
         guard try stream.acceptsRequests() else { return }
         connection.write { buffer in
             Frame.appendHeader(type: .message, stream: stream.id, length: message.count, to: &buffer)
@@ -221,7 +221,7 @@ final class ClientCall: RawClientCall {
     }
 
     func receive() async throws -> [UInt8]? {
-        try await open().responses.next()
+        try await open().flow.inbound.next()
     }
 
     /// Ends the call locally (deadline, abandonment): the stream's reader gets

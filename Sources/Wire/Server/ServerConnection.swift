@@ -43,13 +43,13 @@ final class ServerConnection: SocketConnection, @unchecked Sendable {
             throw WireProtocolError(.protocolError, "\(frame.type) before authentication completed")
         case (.active, .callStart): try start(frame)
         case (.active, .message): try message(frame)
-        case (.active, .endStream): try stream(frame)?.requests.finish()
+        case (.active, .endStream): try stream(frame)?.flow.inbound.finish()
         case (.active, .cancel): try stream(frame)?.cancelByPeer()
         case (.active, .windowUpdate):
             guard frame.payload.count == 4 else { throw WireProtocolError(.protocolError, "WINDOW_UPDATE payload must be 4 bytes") }
             let n = frame.payload.withUnsafeBytes { UInt32(bigEndian: $0.loadUnaligned(as: UInt32.self)) }
             guard n > 0 else { throw WireProtocolError(.protocolError, "WINDOW_UPDATE increment must be positive") }
-            try stream(frame)?.sendWindow.credit(Int(n))
+            try stream(frame)?.flow.send.credit(Int(n))
         case (.active, let t):
             throw WireProtocolError(.protocolError, "a client may not send \(t)")
         }
@@ -97,10 +97,10 @@ final class ServerConnection: SocketConnection, @unchecked Sendable {
 
     private func message(_ frame: Frame) throws {
         guard let s = try stream(frame) else { return }
-        guard s.receiveWindow.received(frame.payload.count) else {
+        guard s.flow.receive.received(frame.payload.count) else {
             throw WireProtocolError(.flowControl, "stream \(frame.streamID) exceeded its flow-control window")
         }
-        s.requests.push(frame.payload)
+        s.flow.inbound.push(frame.payload)
     }
 
     private func start(_ frame: Frame) throws {
@@ -118,10 +118,7 @@ final class ServerConnection: SocketConnection, @unchecked Sendable {
         guard let handler = server.handlers[callStart.method] else {
             return refuse(id, RPCError(.unimplemented, "method \(callStart.method) is not implemented by \(server.name)"))
         }
-        let stream = ServerStream(
-            id: id, kind: handler.method.kind, connection: self,
-            peerWindow: Int(peerSettings.initialWindow == 0 ? WireLimits().initialWindow : peerSettings.initialWindow),
-            ourWindow: Int(server.limits.initialWindow))
+        let stream = ServerStream(id: id, kind: handler.method.kind, connection: self, peer: peerSettings, ours: server.limits)
         streams.withLock { $0.open[id] = stream }
         let deadline: ContinuousClock.Instant? =
             callStart.timeoutMicros > 0 ? .now + .microseconds(Int64(clamping: callStart.timeoutMicros)) : nil
@@ -129,7 +126,7 @@ final class ServerConnection: SocketConnection, @unchecked Sendable {
             method: handler.method, metadata: Metadata(wire: callStart.metadata), deadline: deadline,
             peer: peerName.isEmpty ? peer : "\(peerName)@\(peer)")
         let call = RawServerCall(
-            context: context, nextRequest: { try await stream.requests.next() },
+            context: context, nextRequest: { try await stream.flow.inbound.next() },
             sendResponse: { try await stream.sendResponse($0) })
         stream.attach(Task {
             let timer = deadline.map { d in

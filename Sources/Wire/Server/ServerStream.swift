@@ -6,20 +6,15 @@ import Synchronization
 final class ServerStream: Sendable {
     let id: UInt32
     let kind: CallKind
-    let requests: MessageQueue
-    let sendWindow: SendWindow
-    let receiveWindow: ReceiveWindow
+    let flow: StreamFlow
     private let connection: ServerConnection
     private let state = Mutex<(finished: Bool, pendingResponse: [UInt8]?, task: Task<Void, Never>?)>((false, nil, nil))
 
-    init(id: UInt32, kind: CallKind, connection: ServerConnection, peerWindow: Int, ourWindow: Int) {
+    init(id: UInt32, kind: CallKind, connection: ServerConnection, peer: Croupier_Wire_V1_Settings, ours: WireLimits) {
         self.id = id
         self.kind = kind
         self.connection = connection
-        self.sendWindow = SendWindow(initial: peerWindow)
-        let receiveWindow = ReceiveWindow(window: ourWindow)
-        self.receiveWindow = receiveWindow
-        self.requests = .returningCredit(stream: id, window: receiveWindow, connection: connection)
+        flow = StreamFlow(stream: id, peer: peer, ours: ours, connection: connection)
     }
 
     func attach(_ task: Task<Void, Never>) {
@@ -36,7 +31,7 @@ final class ServerStream: Sendable {
     /// leaves together with the TRAILERS in one write.
     func sendResponse(_ bytes: [UInt8]) async throws {
         guard !isFinished else { throw CancellationError() }
-        try await sendWindow.acquire(bytes.count)
+        try await flow.send.acquire(bytes.count)
         if !kind.serverStreams {
             let accepted = state.withLock { s -> Bool in
                 guard !s.finished, s.pendingResponse == nil else { return false }
@@ -93,8 +88,8 @@ final class ServerStream: Sendable {
     }
 
     private func close() {
-        requests.abort(CancellationError())
-        sendWindow.close(CancellationError())
+        flow.inbound.abort(CancellationError())
+        flow.send.close(CancellationError())
         connection.streamEnded(id)
     }
 }
