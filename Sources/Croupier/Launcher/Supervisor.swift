@@ -21,7 +21,7 @@ enum Supervisor {
         say("croupier up: data directory \(config.dataDirectory)")
         let children = Configuration.components.map(Child.init)
         for child in children {
-            let address = try start(child, executable: executable, arguments: passThrough)
+            let address = try await onBlockingThread { try start(child, executable: executable, arguments: passThrough) }
             say("  \(child.component) ready on \(address)")
         }
         say("croupier up: all components running; Ctrl-C stops them")
@@ -35,7 +35,7 @@ enum Supervisor {
                     let backoff = min(30_000, 500 << min(child.restarts - 1, 6))
                     say("  \(child.component) exited (status \(status)); restart \(child.restarts) in \(backoff) ms")
                     try? await Task.sleep(for: .milliseconds(backoff))
-                    if let address = try? start(child, executable: executable, arguments: passThrough) {
+                    if let address = try? await onBlockingThread({ try start(child, executable: executable, arguments: passThrough) }) {
                         say("  \(child.component) restarted on \(address)")
                     }
                 }
@@ -55,7 +55,8 @@ enum Supervisor {
         return 0
     }
 
-    /// Starts a child and waits (up to 15 s) for its READY line; returns its address.
+    /// Starts a child and waits (up to 15 s) for its READY line; returns its
+    /// address. Blocks: call it through `onBlockingThread`.
     static func start(_ child: Child, executable: String, arguments: [String]) throws -> String {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: executable)
