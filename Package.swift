@@ -4,6 +4,10 @@
 // targets. Never add a package dependency here.
 import PackageDescription
 
+/// Nonisolated async functions run on their caller's executor (no executor
+/// switch per call): Wire handlers and callers stay on the event-loop thread.
+let callerExecutor: [SwiftSetting] = [.enableUpcomingFeature("NonisolatedNonsendingByDefault")]
+
 let package = Package(
     name: "Croupier",
     products: [
@@ -26,7 +30,7 @@ let package = Package(
         .target(name: "CLinux", path: "Sources/CLinux"),
 
         // The protocol: protobuf codec, RPC model, frames, epoll transport, generated standard protos.
-        .target(name: "Wire", dependencies: ["CLinux", "COpenSSL"], path: "Sources/Wire"),
+        .target(name: "Wire", dependencies: ["CLinux", "COpenSSL"], path: "Sources/Wire", swiftSettings: callerExecutor),
 
         // SQLite store with group commit, durable FIFO queue, event log, consumer offsets.
         .target(name: "Storage", dependencies: ["CSQLite", "COpenSSL"], path: "Sources/Storage"),
@@ -37,7 +41,8 @@ let package = Package(
             name: "CroupierProtoGen", dependencies: ["ProtoGen"], path: "Sources/CroupierProtoGen"),
 
         // The one executable: serve, up, token, bench ...
-        .executableTarget(name: "Croupier", dependencies: ["Wire", "Storage"], path: "Sources/Croupier"),
+        .executableTarget(
+            name: "Croupier", dependencies: ["Wire", "Storage"], path: "Sources/Croupier", swiftSettings: callerExecutor),
 
         .testTarget(name: "WireTests", dependencies: ["Wire"], path: "Tests/WireTests"),
         .testTarget(

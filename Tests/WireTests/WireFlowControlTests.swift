@@ -40,7 +40,10 @@ final class WireFlowControlTests: XCTestCase {
         await server.shutdown()
     }
 
-    /// A sender stalled for credit past its deadline fails with DEADLINE_EXCEEDED.
+    /// A sender stalled for credit past its deadline fails with DEADLINE_EXCEEDED:
+    /// from `send` when the client's timer fires first, or, when the server's
+    /// deadline TRAILERS arrive first (the stalled send returns, moot), from
+    /// `receive`.
     func testSenderStalledOnCreditGetsDeadlineExceeded() async throws {
         let server = WireServer(name: "test", services: [NonReader()], secret: WireTransportTests.secret, limits: smallWindow())
         let port = try server.start(port: 0)
@@ -48,6 +51,7 @@ final class WireFlowControlTests: XCTestCase {
         do {
             try await channel.withCall(NonReader.hold, options: .timeout(.milliseconds(200))) { call in
                 for _ in 0..<10 { try await call.send(.init(repeating: 0, count: 1_000)) }  // 10 KB into a 4 KB window
+                _ = try await call.receive()
             }
             XCTFail("expected DEADLINE_EXCEEDED")
         } catch let e as RPCError {

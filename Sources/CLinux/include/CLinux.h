@@ -7,4 +7,7 @@
 
 // accept4 is a GNU extension the Glibc module hides.
 int accept4(int sockfd, struct sockaddr *addr, socklen_t *addrlen, int flags);
+
+// Names the calling thread (at most 15 bytes), for top, perf and /proc.
+void croupier_set_thread_name(const char *name);
 #endif

@@ -58,7 +58,7 @@ enum WireBenchmark {
             remaining.value.store(count, ordering: .relaxed)
             return try await withThrowingTaskGroup(of: [Double].self) { group in
                 for _ in 0..<inflight {
-                    group.addTask {
+                    group.addTask(executorPreference: channel.executor) {
                         var latencies: [Double] = []
                         while remaining.value.subtract(1, ordering: .relaxed).newValue >= 0 {
                             let start = ContinuousClock.now
@@ -173,6 +173,7 @@ enum WireBenchmark {
         let total = Int(option("--calls", in: arguments) ?? "") ?? 100_000
         let outputPath = option("--out", in: arguments) ?? "bench/results/wire.md"
         let echoSource = option("--echo-source", in: arguments) ?? "../shared/anchors/echo.c"
+        let only = option("--shape", in: arguments)  // e.g. "1x64": measure one shape (profiling)
         let me = CommandLine.arguments[0].hasPrefix("/") ? CommandLine.arguments[0]
             : FileManager.default.currentDirectoryPath + "/" + CommandLine.arguments[0]
 
@@ -212,7 +213,7 @@ enum WireBenchmark {
         var rows: [String] = []
         var figures: [String: (wire: Result, echo: Result?)] = [:]
         for conns in [1, 4] {
-            for inflight in [1, 16, 64] where inflight >= conns {
+            for inflight in [1, 16, 64] where inflight >= conns && (only == nil || only == "\(conns)x\(inflight)") {
                 let calls = inflight == 1 ? total / 4 : total
                 let w = try await measure(port: port, conns: conns, inflight: inflight, total: calls)
                 let e = try echoBinary.flatMap { try echoCeiling(binary: $0, port: echoPort, conns: conns, inflight: inflight, total: calls) }
@@ -224,7 +225,11 @@ enum WireBenchmark {
             }
         }
         let streamed = try await streamRate(port: port, messages: 100_000)
-        let memory = try await idleMemory(port: port, serverPID: server.processIdentifier, connections: 1_000)
+        // Idle memory on a fresh server, so the load shapes' allocations do not blur it.
+        let (idleServer, idleReady) = try spawn(me, ["bench", "wire-server", "0"], ready: "READY")
+        defer { idleServer.terminate() }
+        let memory = try await idleMemory(
+            port: UInt16(idleReady.split(separator: " ")[1])!, serverPID: idleServer.processIdentifier, connections: 1_000)
         let perConnection = Double(memory.after - memory.before) / 1_000
         let report = """
             # croupier bench wire
@@ -242,7 +247,7 @@ enum WireBenchmark {
             | what | figure |
             | --- | --- |
             | server-streamed messages (32-byte payload), one call | \(formatRate(streamed)) msg/s |
-            | server RSS before / after 1,000 idle authenticated connections | \(memory.before / 1024) MiB / \(memory.after / 1024) MiB (\(String(format: "%.1f", perConnection)) KiB per connection) |
+            | fresh server RSS before / after 1,000 idle authenticated connections | \(memory.before / 1024) MiB / \(memory.after / 1024) MiB (\(String(format: "%.1f", perConnection)) KiB per connection) |
 
             """
         try record(report, to: outputPath)

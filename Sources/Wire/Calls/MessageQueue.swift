@@ -53,16 +53,12 @@ final class MessageQueue: Sendable {
     }
 
     func next() async throws -> [UInt8]? {
-        try await withTaskCancellationHandler {
+        // Fast path: a message (or the end) is already here — no suspension.
+        if let ready = state.withLock({ s in Self.take(&s) }) { return try deliver(ready) }
+        return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (c: CheckedContinuation<[UInt8]?, Error>) in
                 let ready = state.withLock { s -> Result<[UInt8]?, Error>? in
-                    if s.head < s.items.count {
-                        let m = s.items[s.head]
-                        s.head += 1
-                        if s.head == s.items.count { s.items.removeAll(keepingCapacity: true); s.head = 0 }
-                        return .success(m)
-                    }
-                    if let end = s.end { return end.map { nil } }
+                    if let r = Self.take(&s) { return r }
                     if Task.isCancelled { return .failure(CancellationError()) }
                     s.waiter = c
                     return nil
@@ -79,5 +75,23 @@ final class MessageQueue: Sendable {
             }
             waiter?.resume(throwing: CancellationError())
         }
+    }
+
+    /// The next queued message or the end, if either is here.
+    private static func take(_ s: inout State) -> Result<[UInt8]?, Error>? {
+        if s.head < s.items.count {
+            let m = s.items[s.head]
+            s.head += 1
+            if s.head == s.items.count { s.items.removeAll(keepingCapacity: true); s.head = 0 }
+            return .success(m)
+        }
+        if let end = s.end { return end.map { nil } }
+        return nil
+    }
+
+    private func deliver(_ ready: Result<[UInt8]?, Error>) throws -> [UInt8]? {
+        let m = try ready.get()
+        if let m { onConsume(m.count) }
+        return m
     }
 }

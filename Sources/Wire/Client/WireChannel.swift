@@ -21,7 +21,8 @@ public final class WireChannel: RPCChannel {
     private let secret: [UInt8]
     private let peerName: String
     private let limits: WireLimits
-    private let group: EventLoopGroup
+    /// The loop of each connection slot, fixed so `executor` stays true across reconnects.
+    private let loops: [EventLoop]
     private let state: Mutex<State>
 
     /// - Parameters:
@@ -36,12 +37,17 @@ public final class WireChannel: RPCChannel {
         self.secret = secret
         self.peerName = peerName
         self.limits = limits
-        self.group = group
+        loops = (0..<max(1, connections)).map { _ in group.nextLoop() }
         state = Mutex(State(connections: Array(repeating: nil, count: max(1, connections)),
             connecting: Array(repeating: nil, count: max(1, connections))))
     }
 
     public var target: String { "\(host):\(port)" }
+
+    /// The event loop of this channel's first connection. Tasks that mostly
+    /// make calls on this channel run cheapest with it as executor preference:
+    /// responses then resume them on the thread that read them.
+    public var executor: any TaskExecutor { loops[0] }
 
     /// A connection that takes calls, connecting if needed.
     private func connection() async throws -> ClientConnection {
@@ -68,7 +74,7 @@ public final class WireChannel: RPCChannel {
 
     private func connect(slot: Int) async throws -> ClientConnection {
         do {
-            let loop = group.nextLoop()
+            let loop = loops[slot]
             let fd = try Posix.startConnect(host: host, port: port)
             let c = ClientConnection(fd: fd, loop: loop, target: target, secret: secret, peerName: peerName, limits: limits)
             loop.execute { loop.register(c, writable: true) }

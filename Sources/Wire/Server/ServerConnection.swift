@@ -128,7 +128,7 @@ final class ServerConnection: SocketConnection, @unchecked Sendable {
         let call = RawServerCall(
             context: context, nextRequest: { try await stream.flow.inbound.next() },
             sendResponse: { try await stream.sendResponse($0) })
-        stream.attach(Task {
+        stream.attach(Task(executorPreference: loop) {
             let timer = deadline.map { d in
                 Task {
                     try? await Task.sleep(until: d, clock: .continuous)

@@ -3,6 +3,12 @@ import Glibc
 import Synchronization
 
 /// Serves `RPCService`s over Wire on a TCP port.
+///
+/// Handlers run as tasks on the event loop that reads their connection, so
+/// a call is read, handled and answered on one thread. A handler must
+/// therefore not block the thread: await I/O (Storage does its SQLite work on
+/// its own threads), and move long CPU-bound work off the loop
+/// (`Task.detached` or a dedicated queue).
 public final class WireServer: Sendable {
     /// What every connection of this server needs, immutable after start.
     final class Shared: Sendable {

@@ -14,16 +14,30 @@ protocol LoopHandler: AnyObject {
 
 /// One thread running epoll for many sockets. Reads and connection
 /// bookkeeping happen here; writes may come from any thread (see
-/// `SocketConnection`). Closures from other threads run via `execute`,
-/// woken through an eventfd.
-final class EventLoop: @unchecked Sendable {
-    // @unchecked: `handlers` is touched only on the loop thread; `pending` is behind a Mutex.
+/// `SocketConnection`). Closures and jobs from other threads run via
+/// `execute`/`enqueue`, woken through an eventfd; from the loop thread itself
+/// they are queued with no wake-up at all.
+///
+/// The loop is also a `TaskExecutor`: a task started with it as executor
+/// preference (Wire handlers are) runs on this thread, so a call read here is
+/// handled and answered here, with no hop to another thread and one `send`
+/// per connection per loop iteration.
+final class EventLoop: TaskExecutor, @unchecked Sendable {
+    // @unchecked: `handlers`, `dirty` and `lastTick` are touched only on the loop thread; `pending` is behind a Mutex.
     static let tickIntervalMillis: Int64 = 100
+
+    private enum Work {
+        case closure(@Sendable () -> Void)
+        case job(UnownedJob)
+    }
 
     let epfd: Int32
     private let wakeFD: Int32
-    private let pending = Mutex<(tasks: [@Sendable () -> Void], woken: Bool)>(([], false))
+    private let pending = Mutex<(work: [Work], woken: Bool)>(([], false))
+    private let threadID = Atomic<UInt>(0)
     private var handlers: [Int32: LoopHandler] = [:]
+    /// Connections with output written on this thread, flushed once at the end of the iteration.
+    private var dirty: [SocketConnection] = []
     private var lastTick: Int64 = 0
     let name: String
     /// One read buffer per loop, reused by every socket read on this thread.
@@ -41,17 +55,29 @@ final class EventLoop: @unchecked Sendable {
     }
 
     /// Runs `task` on the loop thread, soon.
-    func execute(_ task: @escaping @Sendable () -> Void) {
+    func execute(_ task: @escaping @Sendable () -> Void) { submit(.closure(task)) }
+
+    func enqueue(_ job: consuming ExecutorJob) { submit(.job(UnownedJob(job))) }
+
+    private func submit(_ work: Work) {
+        let onLoop = inLoop
         let wake = pending.withLock { p -> Bool in
-            p.tasks.append(task)
-            defer { p.woken = true }
-            return !p.woken
+            p.work.append(work)
+            if onLoop || p.woken { return false }
+            p.woken = true
+            return true
         }
         if wake {
             var one: UInt64 = 1
             _ = Glibc.write(wakeFD, &one, 8)
         }
     }
+
+    /// True on this loop's own thread.
+    var inLoop: Bool { threadID.load(ordering: .relaxed) == UInt(bitPattern: Int(bitPattern: pthread_self())) }
+
+    /// Loop thread only: `connection` has output to send at the end of this iteration.
+    func flushLater(_ connection: SocketConnection) { dirty.append(connection) }
 
     /// Loop thread only.
     func register(_ handler: LoopHandler, writable: Bool = false) {
@@ -78,9 +104,12 @@ final class EventLoop: @unchecked Sendable {
     }
 
     private func run() {
+        threadID.store(UInt(bitPattern: Int(bitPattern: pthread_self())), ordering: .relaxed)
+        croupier_set_thread_name(String(name.suffix(15)))  // visible in top, perf, /proc
         var events = [epoll_event](repeating: epoll_event(), count: 256)
+        var more = false
         while true {
-            let n = epoll_wait(epfd, &events, Int32(events.count), Int32(EventLoop.tickIntervalMillis))
+            let n = epoll_wait(epfd, &events, Int32(events.count), more ? 0 : Int32(EventLoop.tickIntervalMillis))
             if n > 0 {
                 for i in 0..<Int(n) {
                     let fd = events[i].data.fd
@@ -99,16 +128,44 @@ final class EventLoop: @unchecked Sendable {
                     }
                 }
             }
-            let tasks = pending.withLock { p -> [@Sendable () -> Void] in
-                defer { p.tasks.removeAll(keepingCapacity: true); p.woken = false }
-                return p.tasks
-            }
-            for t in tasks { t() }
+            more = runPending()
+            flushDirty()
             let now = EventLoop.nowMillis()
             if now - lastTick >= EventLoop.tickIntervalMillis {
                 lastTick = now
                 for h in Array(handlers.values) { h.tick(nowMillis: now) }
             }
+        }
+    }
+
+    /// Runs queued closures and jobs, including those they queue in turn, a
+    /// bounded number of rounds; true if work is still waiting (poll again
+    /// without blocking).
+    private func runPending() -> Bool {
+        var batch: [Work] = []
+        for _ in 0..<8 {
+            pending.withLock { p in
+                swap(&batch, &p.work)
+                p.woken = false
+            }
+            if batch.isEmpty { return false }
+            for (i, w) in batch.enumerated() {
+                if i % 16 == 15 { flushDirty() }  // let the peer start on the first answers while we make the rest
+                switch w {
+                case .closure(let c): c()
+                case .job(let j): j.runSynchronously(on: asUnownedTaskExecutor())
+                }
+            }
+            batch.removeAll(keepingCapacity: true)
+        }
+        return pending.withLock { !$0.work.isEmpty }
+    }
+
+    private func flushDirty() {
+        while !dirty.isEmpty {
+            let connections = dirty
+            dirty.removeAll(keepingCapacity: true)
+            for c in connections { c.flushDeferred() }
         }
     }
 
@@ -125,7 +182,7 @@ public final class EventLoopGroup: Sendable {
     private let next = Atomic<Int>(0)
 
     public init(threads: Int) {
-        loops = (0..<max(1, threads)).map { EventLoop(name: "croupier.wire.loop\($0)") }
+        loops = (0..<max(1, threads)).map { EventLoop(name: "wire.loop\($0)") }
     }
 
     /// One loop per core, at most 4.
@@ -134,4 +191,8 @@ public final class EventLoopGroup: Sendable {
     func nextLoop() -> EventLoop {
         loops[next.add(1, ordering: .relaxed).oldValue % loops.count]
     }
+
+    /// An executor for tasks that mostly make Wire calls: one of the loops,
+    /// round-robin. A task preferring it is resumed where responses arrive.
+    public func nextExecutor() -> any TaskExecutor { nextLoop() }
 }

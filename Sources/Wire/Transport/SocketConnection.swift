@@ -4,11 +4,13 @@ import Synchronization
 /// The byte-moving half of a Wire connection: reads on its loop thread,
 /// writes from any thread.
 ///
-/// Writes: callers append frames under a lock; the first writer becomes the
-/// flusher and sends until the buffer is empty, so frames appended by other
-/// threads meanwhile leave in the same `send` (natural batching) and a
-/// response needs no hop to the loop thread. If the socket is full, the
-/// loop finishes the flush when it becomes writable.
+/// Writes: callers append frames under a lock. On the loop thread the
+/// connection is flushed once at the end of the loop iteration, so every
+/// response produced from one read leaves in one `send`. On another thread
+/// the first writer becomes the flusher and sends until the buffer is empty,
+/// so frames appended meanwhile leave in the same `send` and a response needs
+/// no hop to the loop thread. If the socket is full, the loop finishes the
+/// flush when it becomes writable.
 class SocketConnection: LoopHandler, @unchecked Sendable {
     // @unchecked: `decoder` is loop-thread only; outbound state is behind `out`.
     private struct Outbound {
@@ -17,6 +19,8 @@ class SocketConnection: LoopHandler, @unchecked Sendable {
         /// does not cost an allocation.
         var spare: [UInt8] = []
         var flushing = false
+        /// The loop will flush at the end of its iteration (written on the loop thread).
+        var flushQueued = false
         var closed = false
         var closeWhenFlushed = false
     }
@@ -39,14 +43,35 @@ class SocketConnection: LoopHandler, @unchecked Sendable {
 
     /// Appends bytes built by `build` and sends them.
     final func write(_ build: (inout [UInt8]) -> Void) {
-        let startFlush = out.withLock { o -> Bool in
-            guard !o.closed else { return false }
+        let onLoop = loop.inLoop
+        enum Next { case nothing, flushNow, flushLater }
+        let next = out.withLock { o -> Next in
+            guard !o.closed else { return .nothing }
             build(&o.buffer)
-            if o.flushing { return false }
+            if o.flushing || o.flushQueued { return .nothing }
+            if onLoop {
+                o.flushQueued = true
+                return .flushLater
+            }
+            o.flushing = true
+            return .flushNow
+        }
+        switch next {
+        case .nothing: break
+        case .flushNow: flush()
+        case .flushLater: loop.flushLater(self)
+        }
+    }
+
+    /// Loop thread, end of an iteration: sends what was written during it.
+    final func flushDeferred() {
+        let start = out.withLock { o -> Bool in
+            o.flushQueued = false
+            if o.flushing || o.closed { return false }
             o.flushing = true
             return true
         }
-        if startFlush { flush() }
+        if start { flush() }
     }
 
     final func write(_ frame: Frame) { write { frame.encode(into: &$0) } }
@@ -55,7 +80,7 @@ class SocketConnection: LoopHandler, @unchecked Sendable {
     final func closeAfterFlush() {
         let closeNow = out.withLock { o -> Bool in
             o.closeWhenFlushed = true
-            return !o.flushing
+            return !o.flushing && !o.flushQueued
         }
         if closeNow { loop.execute { [self] in close() } }
     }
