@@ -51,6 +51,34 @@ final class WireTransportTests: XCTestCase {
         XCTAssertEqual(duplexValues, [31_415, 9, 2_653, 58_979])
     }
 
+    /// Response headers and trailers set by a handler reach the caller, on
+    /// success and with an error status (interop `custom_metadata`).
+    func testHandlerResponseHeadersAndTrailersReachTheCaller() async throws {
+        let (server, port) = try startServer()
+        defer { Task { await server.shutdown() } }
+        let channel = WireChannel(host: "127.0.0.1", port: port, secret: Self.secret, peerName: "tests")
+        var sent = Metadata()
+        sent.add("x-grpc-test-echo-initial", "initial-value")
+        sent.add("x-grpc-test-echo-trailing-bin", binary: [0xAB, 0xAB, 0xAB])
+        let method = Grpc_Testing_TestService.Method.unaryCall
+        for status in [Int32(0), 13] {
+            let request = Grpc_Testing_SimpleRequest.with {
+                $0.responseSize = 10
+                if status != 0 { $0.responseStatus = .with { $0.code = status; $0.message = "as asked" } }
+            }
+            let (headers, trailers, outcome) = try await channel.withCall(method, options: CallOptions(metadata: sent)) { call in
+                try await call.send(request.serializedBytes())
+                try await call.finishSending()
+                var outcome = "ok"
+                do { while try await call.receive() != nil {} } catch let e as RPCError { outcome = e.code.name }
+                return (call.responseHeaders, call.responseTrailers, outcome)
+            }
+            XCTAssertEqual(outcome, status == 0 ? "OK".lowercased() : "INTERNAL")
+            XCTAssertEqual(headers["x-grpc-test-echo-initial"], "initial-value")
+            XCTAssertEqual(trailers.values("x-grpc-test-echo-trailing-bin"), [.binary([0xAB, 0xAB, 0xAB])])
+        }
+    }
+
     func testManyConcurrentCallsShareOneConnection() async throws {
         let (server, port) = try startServer()
         defer { Task { await server.shutdown() } }

@@ -216,6 +216,8 @@ final class ClientStream: Sendable {
     }
 
     func setHeaders(_ m: Metadata) { state.withLock { $0.headers = m } }
+    var headers: Metadata { state.withLock { $0.headers ?? Metadata() } }
+    var trailers: Metadata { state.withLock { $0.trailers ?? Metadata() } }
 
     /// TRAILERS arrived: the response stream ends with the status.
     func end(_ t: Croupier_Wire_V1_Trailers) {

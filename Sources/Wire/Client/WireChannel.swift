@@ -230,6 +230,16 @@ final class ClientCall: RawClientCall {
         try await open().flow.inbound.next()
     }
 
+    var responseHeaders: Metadata { openStream?.headers ?? Metadata() }
+    var responseTrailers: Metadata { openStream?.trailers ?? Metadata() }
+
+    private var openStream: ClientStream? {
+        phase.withLock { p in
+            if case .open(let s) = p { return s }
+            return nil
+        }
+    }
+
     /// Ends the call locally (deadline, abandonment): the stream's reader gets
     /// `status`, and the server a CANCEL if it ever saw the call.
     func end(_ status: RPCError) {

@@ -1,6 +1,8 @@
 /// grpc.testing.TestService as the gRPC interop tests expect it: payloads of
 /// the requested sizes, the requested status echoed, streams paced by
-/// `interval_us`, the caller's `x-user` metadata echoed as the username.
+/// `interval_us`, the caller's `x-user` metadata echoed as the username,
+/// `x-grpc-test-echo-initial` echoed as a header and
+/// `x-grpc-test-echo-trailing-bin` as a trailer (interop `custom_metadata`).
 /// Served by `croupier serve interop` and used by the conformance tests.
 public struct InteropTestService: Grpc_Testing_TestService.ServiceProtocol {
     public init() {}
@@ -9,10 +11,25 @@ public struct InteropTestService: Grpc_Testing_TestService.ServiceProtocol {
         Grpc_Testing_Empty()
     }
 
+    static let echoInitial = "x-grpc-test-echo-initial"
+    static let echoTrailing = "x-grpc-test-echo-trailing-bin"
+
+    private func echoMetadata(_ context: ServerContext) {
+        var headers = Metadata()
+        for v in context.metadata.values(Self.echoInitial) { headers.append((Self.echoInitial, v)) }
+        var trailers = Metadata()
+        for v in context.metadata.values(Self.echoTrailing) { trailers.append((Self.echoTrailing, v)) }
+        context.response.setHeaders(headers)
+        context.response.setTrailers(trailers)
+    }
+
+    private func requestedStatus(_ status: Grpc_Testing_EchoStatus?) throws {
+        if let status, status.code != 0 { throw RPCError(StatusCode(wireValue: Int(status.code)), status.message) }
+    }
+
     public func unaryCall(request: Grpc_Testing_SimpleRequest, context: ServerContext) async throws -> Grpc_Testing_SimpleResponse {
-        if let status = request.responseStatus, status.code != 0 {
-            throw RPCError(StatusCode(wireValue: Int(status.code)), status.message)
-        }
+        echoMetadata(context)
+        try requestedStatus(request.responseStatus)
         return Grpc_Testing_SimpleResponse.with {
             $0.payload = Grpc_Testing_Payload.with { $0.body = [UInt8](repeating: 0, count: Int(request.responseSize)) }
             $0.username = context.metadata["x-user"] ?? ""
@@ -45,7 +62,9 @@ public struct InteropTestService: Grpc_Testing_TestService.ServiceProtocol {
         request: RPCAsyncSequence<Grpc_Testing_StreamingOutputCallRequest>,
         response: RPCWriter<Grpc_Testing_StreamingOutputCallResponse>, context: ServerContext
     ) async throws {
+        echoMetadata(context)
         for try await r in request {
+            try requestedStatus(r.responseStatus)
             for p in r.responseParameters {
                 try await response.write(.with { $0.payload = .with { $0.body = [UInt8](repeating: 2, count: Int(p.size)) } })
             }

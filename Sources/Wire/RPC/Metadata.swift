@@ -26,6 +26,10 @@ public struct Metadata: Sendable, Equatable, Sequence {
         entries.append((key.lowercased(), .binary(value)))
     }
 
+    public mutating func append(_ entry: (key: String, value: Value)) {
+        entries.append((entry.key.lowercased(), entry.value))
+    }
+
     /// Replaces every value of `key` with one value.
     public mutating func set(_ key: String, _ value: String) {
         remove(key)

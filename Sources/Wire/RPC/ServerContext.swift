@@ -10,11 +10,17 @@ public struct ServerContext: Sendable {
     public let deadline: ContinuousClock.Instant?
     /// A description of the remote peer, e.g. `127.0.0.1:53122`.
     public let peer: String
+    /// Headers and trailers to send back to the caller.
+    public let response: ResponseMetadata
 
-    public init(method: MethodDescriptor, metadata: Metadata, deadline: ContinuousClock.Instant?, peer: String) {
+    public init(
+        method: MethodDescriptor, metadata: Metadata, deadline: ContinuousClock.Instant?, peer: String,
+        response: ResponseMetadata = ResponseMetadata()
+    ) {
         self.method = method
         self.metadata = metadata
         self.deadline = deadline
         self.peer = peer
+        self.response = response
     }
 }

@@ -118,13 +118,15 @@ final class ServerConnection: SocketConnection, @unchecked Sendable {
         guard let handler = server.handlers[callStart.method] else {
             return refuse(id, RPCError(.unimplemented, "method \(callStart.method) is not implemented by \(server.name)"))
         }
-        let stream = ServerStream(id: id, kind: handler.method.kind, connection: self, peer: peerSettings, ours: server.limits)
+        let response = ResponseMetadata()
+        let stream = ServerStream(
+            id: id, kind: handler.method.kind, connection: self, response: response, peer: peerSettings, ours: server.limits)
         streams.withLock { $0.open[id] = stream }
         let deadline: ContinuousClock.Instant? =
             callStart.timeoutMicros > 0 ? .now + .microseconds(Int64(clamping: callStart.timeoutMicros)) : nil
         let context = ServerContext(
             method: handler.method, metadata: Metadata(wire: callStart.metadata), deadline: deadline,
-            peer: peerName.isEmpty ? peer : "\(peerName)@\(peer)")
+            peer: peerName.isEmpty ? peer : "\(peerName)@\(peer)", response: response)
         let call = RawServerCall(
             context: context, nextRequest: { try await stream.flow.inbound.next() },
             sendResponse: { try await stream.sendResponse($0) })

@@ -8,12 +8,17 @@ final class ServerStream: Sendable {
     let kind: CallKind
     let flow: StreamFlow
     private let connection: ServerConnection
+    private let response: ResponseMetadata
     private let state = Mutex<(finished: Bool, pendingResponse: [UInt8]?, task: Task<Void, Never>?)>((false, nil, nil))
 
-    init(id: UInt32, kind: CallKind, connection: ServerConnection, peer: Croupier_Wire_V1_Settings, ours: WireLimits) {
+    init(
+        id: UInt32, kind: CallKind, connection: ServerConnection, response: ResponseMetadata,
+        peer: Croupier_Wire_V1_Settings, ours: WireLimits
+    ) {
         self.id = id
         self.kind = kind
         self.connection = connection
+        self.response = response
         flow = StreamFlow(stream: id, peer: peer, ours: ours, connection: connection)
     }
 
@@ -41,10 +46,18 @@ final class ServerStream: Sendable {
             guard accepted else { throw RPCError(.internal, "a single-response call sent a second response") }
             return
         }
+        let headers = response.takeHeadersToSend()
         connection.write { buffer in
+            appendHeaders(headers, to: &buffer)
             Frame.appendHeader(type: .message, stream: id, length: bytes.count, to: &buffer)
             buffer.append(contentsOf: bytes)
         }
+    }
+
+    private func appendHeaders(_ headers: Metadata?, to buffer: inout [UInt8]) {
+        guard let headers else { return }
+        Frame(.responseHeaders, stream: id, message: Croupier_Wire_V1_ResponseHeaders.with { $0.metadata = headers.wireEntries })
+            .encode(into: &buffer)
     }
 
     /// Ends the call with `status` (nil = OK); false if it had already ended.
@@ -57,14 +70,18 @@ final class ServerStream: Sendable {
             return (true, s.pendingResponse, s.task)
         }
         guard first else { return false }
+        var metadata = response.trailers
+        if let status { for e in status.metadata { metadata.append(e) } }
         let trailers = Croupier_Wire_V1_Trailers.with {
             if let status {
                 $0.code = Int32(status.code.rawValue)
                 $0.message = status.message
-                $0.metadata = status.metadata.wireEntries
             }
+            $0.metadata = metadata.wireEntries
         }
+        let headers = response.takeHeadersToSend()
         connection.write { buffer in
+            appendHeaders(headers, to: &buffer)
             if let pending, status == nil {
                 Frame.appendHeader(type: .message, stream: id, length: pending.count, to: &buffer)
                 buffer.append(contentsOf: pending)

@@ -6,6 +6,11 @@ public protocol RawClientCall: Sendable {
     /// No more requests (half-close).
     func finishSending() async throws
     func receive() async throws -> [UInt8]?
+    /// The server's response headers; complete once `receive` has returned or thrown once.
+    var responseHeaders: Metadata { get }
+    /// The server's trailers; complete once `receive` has returned nil or thrown.
+    /// (A failed call's trailers are also in its `RPCError.metadata`.)
+    var responseTrailers: Metadata { get }
 }
 
 /// Something that can carry calls to a server: a Wire connection pool, the

@@ -18,13 +18,14 @@ public struct InProcessChannel: RPCChannel {
     ) async throws -> Result {
         let (requests, requestSink) = AsyncThrowingStream.makeStream(of: [UInt8].self)
         let (responses, responseSink) = AsyncThrowingStream.makeStream(of: [UInt8].self)
-        let call = InProcessCall(requestSink: requestSink, responses: MessageSource(responses))
+        let response = ResponseMetadata()
+        let call = InProcessCall(requestSink: requestSink, responses: MessageSource(responses), response: response)
         guard let handler = handlers[method.path] else {
             responseSink.finish(throwing: RPCError(.unimplemented, "method \(method.path) is not implemented"))
             return try await body(call)
         }
         let context = ServerContext(
-            method: method, metadata: options.metadata, deadline: options.deadline, peer: "in-process")
+            method: method, metadata: options.metadata, deadline: options.deadline, peer: "in-process", response: response)
         let serverCall = RawServerCall(
             context: context,
             nextRequest: MessageSource(requests).next,
@@ -67,6 +68,10 @@ public struct InProcessChannel: RPCChannel {
 private struct InProcessCall: RawClientCall {
     let requestSink: AsyncThrowingStream<[UInt8], any Error>.Continuation
     let responses: MessageSource
+    let response: ResponseMetadata
+
+    var responseHeaders: Metadata { response.headers }
+    var responseTrailers: Metadata { response.trailers }
 
     func send(_ message: [UInt8]) async throws { requestSink.yield(message) }
     func finishSending() async throws { requestSink.finish() }
