@@ -35,6 +35,11 @@ let package = Package(
         // SQLite store with group commit, durable FIFO queue, event log, consumer offsets.
         .target(name: "Storage", dependencies: ["CSQLite", "COpenSSL"], path: "Sources/Storage"),
 
+        // The gRPC-compatible HTTP/2 front door: nghttp2 + OpenSSL, auth, rate limits, routing to Wire services.
+        .target(
+            name: "Gateway", dependencies: ["Wire", "CNGHTTP2", "COpenSSL"], path: "Sources/Gateway",
+            swiftSettings: callerExecutor),
+
         // Development-time code generator: FileDescriptorSet -> Swift.
         .target(name: "ProtoGen", dependencies: ["Wire"], path: "Sources/ProtoGen"),
         .executableTarget(
@@ -42,7 +47,7 @@ let package = Package(
 
         // The one executable: serve, up, token, bench ...
         .executableTarget(
-            name: "Croupier", dependencies: ["Wire", "Storage"], path: "Sources/Croupier", swiftSettings: callerExecutor),
+            name: "Croupier", dependencies: ["Wire", "Storage", "Gateway"], path: "Sources/Croupier", swiftSettings: callerExecutor),
 
         .testTarget(name: "WireTests", dependencies: ["Wire"], path: "Tests/WireTests"),
         .testTarget(

@@ -9,9 +9,29 @@ struct Configuration {
     /// Wire listen ports by component; 0 picks a free port.
     var ports: [String: Int] = ["interop": 7100]
     var internalSecret: [UInt8] = []
+    var gateway = GatewaySettings()
 
-    /// Components `up` starts, each as its own process.
-    static let components = ["interop"]
+    /// The gateway's settings (MISSION.md "Fixed defaults").
+    struct GatewaySettings {
+        var listen = "127.0.0.1:7000"
+        /// TLS listens only when a certificate and key are configured.
+        var tlsListen = "127.0.0.1:7443"
+        var tlsCertificate: String?
+        var tlsKey: String?
+        var jwtSecret: [UInt8] = []
+        /// Method path or service name → permission.
+        var permissions: [String: String] = [:]
+        var rateLimits: [(method: String, limit: Int, periodSeconds: Double)] = [
+            ("/croupier.loyalty.v1.LoyaltyService/ManualReward", 10, 60)
+        ]
+    }
+
+    /// Components `up` starts, each as its own process, in this order (the
+    /// gateway last: it routes to the others).
+    static let components = ["interop", "gateway"]
+
+    /// Wire services (not the gateway) and the proto packages each owns.
+    static let backends: [(component: String, packages: [String])] = [("interop", ["grpc.testing"])]
 
     static func load(arguments: [String]) throws -> Configuration {
         var c = Configuration()
@@ -22,6 +42,7 @@ struct Configuration {
             }
             if let dir = json["dataDir"] as? String { c.dataDirectory = dir }
             if let ports = json["ports"] as? [String: Int] { c.ports.merge(ports) { $1 } }
+            if let g = json["gateway"] as? [String: Any] { try c.gateway.apply(g, file: path) }
         }
         let env = ProcessInfo.processInfo.environment
         if let dir = env["CROUPIER_DATA_DIR"], !dir.isEmpty { c.dataDirectory = dir }
@@ -29,12 +50,16 @@ struct Configuration {
             if let p = env["CROUPIER_\(name.uppercased())_PORT"].flatMap(Int.init) { c.ports[name] = p }
         }
         try FileManager.default.createDirectory(atPath: c.dataDirectory, withIntermediateDirectories: true)
-        if let secret = env["CROUPIER_INTERNAL_SECRET"], !secret.isEmpty {
-            c.internalSecret = Array(secret.utf8)
-        } else {
-            c.internalSecret = try generatedSecret(named: "internal-secret", in: c.dataDirectory)
-        }
+        if let addr = env["CROUPIER_GATEWAY_ADDR"], !addr.isEmpty { c.gateway.listen = addr }
+        c.internalSecret = try secret(env: "CROUPIER_INTERNAL_SECRET", file: "internal-secret", in: c.dataDirectory)
+        c.gateway.jwtSecret = try secret(env: "CROUPIER_JWT_SECRET", file: "jwt-secret", in: c.dataDirectory)
         return c
+    }
+
+    /// A secret from the environment, else generated once into the data directory.
+    static func secret(env name: String, file: String, in directory: String) throws -> [UInt8] {
+        if let s = ProcessInfo.processInfo.environment[name], !s.isEmpty { return Array(s.utf8) }
+        return try generatedSecret(named: file, in: directory)
     }
 
     /// A secret generated once into the data directory (mode 0600) and reused after.
@@ -56,6 +81,33 @@ struct Configuration {
         }
         return Array(try String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines).utf8)
     }
+}
+
+extension Configuration.GatewaySettings {
+    /// Applies the "gateway" object of a config file.
+    mutating func apply(_ g: [String: Any], file: String) throws {
+        if let v = g["listen"] as? String { listen = v }
+        if let v = g["tlsListen"] as? String { tlsListen = v }
+        if let v = g["tlsCert"] as? String { tlsCertificate = v }
+        if let v = g["tlsKey"] as? String { tlsKey = v }
+        if let v = g["permissions"] as? [String: String] { permissions.merge(v) { $1 } }
+        if let rules = g["rateLimits"] as? [String: Any] {
+            for (method, value) in rules {
+                guard let r = value as? [String: Any], let limit = r["limit"] as? Int, let period = r["periodSeconds"] as? Double
+                else { throw LaunchError("\(file): gateway.rateLimits.\(method) needs {\"limit\": N, \"periodSeconds\": S}") }
+                rateLimits.removeAll { $0.method == method }
+                rateLimits.append((method, limit, period))
+            }
+        }
+    }
+}
+
+/// "host:port" split, for listen addresses.
+func splitAddress(_ text: String) throws -> (host: String, port: UInt16) {
+    guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else {
+        throw LaunchError("'\(text)' is not host:port")
+    }
+    return (String(text[..<colon]), port)
 }
 
 struct LaunchError: Error, CustomStringConvertible {

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Gateway
 import Wire
 
 /// `croupier serve <component>`: runs one component in this process until
@@ -7,6 +8,7 @@ import Wire
 enum Serve {
     static func run(component: String, arguments: [String]) async throws -> Int32 {
         let config = try Configuration.load(arguments: arguments)
+        if component == "gateway" { return try await runGateway(config) }
         let services: [any RPCService]
         switch component {
         case "interop": services = [InteropTestService()]
@@ -22,6 +24,45 @@ enum Serve {
         await waitForTerminationSignal()
         FileHandle.standardError.write(Data("[\(component)] draining\n".utf8))
         await server.shutdown(timeout: .seconds(10))
+        return 0
+    }
+}
+
+extension Serve {
+    /// Every method and descriptor the gateway can route and reflect.
+    static let methods: [MethodDescriptor] = Grpc_Testing_TestService.Method.all + Grpc_Testing_UnimplementedService.Method.all
+    static let files: [ProtoFileDescriptor] = [
+        .grpc_testing_test, .grpc_testing_messages, .grpc_testing_empty, .grpc_health_v1_health, .grpc_reflection_v1_reflection,
+    ]
+
+    static func gatewayConfig(_ config: Configuration) throws -> GatewayConfig {
+        let backends = try Configuration.backends.map { b -> GatewayConfig.Backend in
+            guard let port = config.ports[b.component], port > 0 else {
+                throw LaunchError("the gateway needs \(b.component)'s port (config ports or CROUPIER_\(b.component.uppercased())_PORT)")
+            }
+            return GatewayConfig.Backend(name: b.component, host: "127.0.0.1", port: UInt16(port), packages: b.packages)
+        }
+        var g = GatewayConfig(
+            jwtSecret: config.gateway.jwtSecret, internalSecret: config.internalSecret, backends: backends, methods: methods,
+            files: files, policy: AccessPolicy(publicServices: GatewayConfig.defaultPublicServices, permissions: config.gateway.permissions),
+            rateLimits: config.gateway.rateLimits.map { RateLimitRule(method: $0.method, limit: $0.limit, periodSeconds: $0.periodSeconds) },
+            log: { line in FileHandle.standardError.write(Data((line + "\n").utf8)) })
+        (g.host, g.port) = try splitAddress(config.gateway.listen)
+        if let cert = config.gateway.tlsCertificate, let key = config.gateway.tlsKey {
+            let (host, port) = try splitAddress(config.gateway.tlsListen)
+            g.tls = .init(host: host, port: port, certificateFile: cert, keyFile: key)
+        }
+        return g
+    }
+
+    static func runGateway(_ config: Configuration) async throws -> Int32 {
+        let gateway = try Gateway(config: try gatewayConfig(config))
+        let (port, tlsPort) = try gateway.start()
+        if let tlsPort { FileHandle.standardError.write(Data("[gateway] TLS (h2) on 127.0.0.1:\(tlsPort)\n".utf8)) }
+        FileHandle.standardOutput.write(Data("READY gateway 127.0.0.1:\(port)\n".utf8))
+        await waitForTerminationSignal()
+        FileHandle.standardError.write(Data("[gateway] draining\n".utf8))
+        await gateway.shutdown(timeout: .seconds(10))
         return 0
     }
 }

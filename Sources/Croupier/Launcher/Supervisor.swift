@@ -20,9 +20,14 @@ enum Supervisor {
         let passThrough = option("--config", in: arguments).map { ["--config", $0] } ?? []
         say("croupier up: data directory \(config.dataDirectory)")
         let children = Configuration.components.map(Child.init)
+        // Each child's bound port is handed to the children started after it
+        // (and to its own restarts), so port 0 in a config works too.
+        let environment = Mutex(ProcessInfo.processInfo.environment)
         for child in children {
-            let address = try await onBlockingThread { try start(child, executable: executable, arguments: passThrough) }
+            let env = environment.withLock { $0 }
+            let address = try await onBlockingThread { try start(child, executable: executable, arguments: passThrough, environment: env) }
             say("  \(child.component) ready on \(address)")
+            environment.withLock { pin(child.component, address: address, in: &$0) }
         }
         say("croupier up: all components running; Ctrl-C stops them")
         let stopping = Atomic<Bool>(false)
@@ -35,7 +40,10 @@ enum Supervisor {
                     let backoff = min(30_000, 500 << min(child.restarts - 1, 6))
                     say("  \(child.component) exited (status \(status)); restart \(child.restarts) in \(backoff) ms")
                     try? await Task.sleep(for: .milliseconds(backoff))
-                    if let address = try? await onBlockingThread({ try start(child, executable: executable, arguments: passThrough) }) {
+                    let env = environment.withLock { $0 }
+                    if let address = try? await onBlockingThread({
+                        try start(child, executable: executable, arguments: passThrough, environment: env)
+                    }) {
                         say("  \(child.component) restarted on \(address)")
                     }
                 }
@@ -57,10 +65,11 @@ enum Supervisor {
 
     /// Starts a child and waits (up to 15 s) for its READY line; returns its
     /// address. Blocks: call it through `onBlockingThread`.
-    static func start(_ child: Child, executable: String, arguments: [String]) throws -> String {
+    static func start(_ child: Child, executable: String, arguments: [String], environment: [String: String]) throws -> String {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: executable)
         p.arguments = ["serve", child.component] + arguments
+        p.environment = environment
         let out = Pipe()
         p.standardOutput = out
         try p.run()
@@ -78,6 +87,15 @@ enum Supervisor {
             throw LaunchError("\(child.component) did not start: \(line.isEmpty ? "no output" : line)")
         }
         return String(parts[2]).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Records a started component's address in the children's environment.
+    static func pin(_ component: String, address: String, in env: inout [String: String]) {
+        if component == "gateway" {
+            env["CROUPIER_GATEWAY_ADDR"] = address
+        } else if let port = address.split(separator: ":").last {
+            env["CROUPIER_\(component.uppercased())_PORT"] = String(port)
+        }
     }
 
     static func say(_ line: String) {

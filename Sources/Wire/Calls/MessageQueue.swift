@@ -3,7 +3,7 @@ import Synchronization
 /// Messages received on one stream, waiting for the application. The loop
 /// thread pushes; one consumer task pulls. Ends with nil (clean end) or an
 /// error (e.g. the call's non-OK status).
-final class MessageQueue: Sendable {
+public final class MessageQueue: Sendable {
     private struct State {
         var items: [[UInt8]] = []
         var head = 0
@@ -15,9 +15,9 @@ final class MessageQueue: Sendable {
     /// Called with each message's size as the consumer takes it (flow-control credit).
     private let onConsume: @Sendable (Int) -> Void
 
-    init(onConsume: @escaping @Sendable (Int) -> Void = { _ in }) { self.onConsume = onConsume }
+    public init(onConsume: @escaping @Sendable (Int) -> Void = { _ in }) { self.onConsume = onConsume }
 
-    func push(_ message: [UInt8]) {
+    public func push(_ message: [UInt8]) {
         let waiter = state.withLock { s -> CheckedContinuation<[UInt8]?, Error>? in
             guard s.end == nil else { return nil }
             if let w = s.waiter {
@@ -34,7 +34,7 @@ final class MessageQueue: Sendable {
     }
 
     /// No more messages; queued ones are still delivered first.
-    func finish(_ error: Error? = nil) {
+    public func finish(_ error: Error? = nil) {
         let waiter = state.withLock { s -> CheckedContinuation<[UInt8]?, Error>? in
             guard s.end == nil else { return nil }
             s.end = error.map { .failure($0) } ?? .success(())
@@ -47,12 +47,12 @@ final class MessageQueue: Sendable {
     }
 
     /// Ends the queue with `error` even if messages are still queued (deadline, cancel).
-    func abort(_ error: Error) {
+    public func abort(_ error: Error) {
         state.withLock { $0.items.removeAll(); $0.head = 0 }
         finish(error)
     }
 
-    func next() async throws -> [UInt8]? {
+    public func next() async throws -> [UInt8]? {
         // Fast path: a message (or the end) is already here — no suspension.
         if let ready = state.withLock({ s in Self.take(&s) }) { return try deliver(ready) }
         return try await withTaskCancellationHandler {

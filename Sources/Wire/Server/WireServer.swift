@@ -47,6 +47,10 @@ public final class WireServer: Sendable {
     ) {
         var table: [String: RPCHandler] = [:]
         for s in services { for h in s.rpcHandlers { table[h.method.path] = h } }
+        if table[Grpc_Health_V1_Health.Method.check.path] == nil {
+            let served = Set(table.values.map(\.method.service))
+            for h in StandardHealthService(services: served).rpcHandlers { table[h.method.path] = h }
+        }
         shared = Shared(name: name, handlers: table, secret: secret, limits: limits, logger: logger)
         self.group = group
     }
@@ -113,6 +117,7 @@ public final class WireServer: Sendable {
         }
 
         func writable() {}
+        func flushDeferred() {}
         func tick(nowMillis: Int64) {}
     }
 }

@@ -4,12 +4,14 @@ import Glibc
 import Synchronization
 
 /// Something registered with an event loop. All calls happen on the loop's thread.
-protocol LoopHandler: AnyObject {
+public protocol LoopHandler: AnyObject {
     var fd: Int32 { get }
     func readable()
     func writable()
     /// Called every `EventLoop.tickInterval` for timeouts.
     func tick(nowMillis: Int64)
+    /// Sends output produced during this loop iteration (see `EventLoop.flushLater`).
+    func flushDeferred()
 }
 
 /// One thread running epoll for many sockets. Reads and connection
@@ -22,9 +24,9 @@ protocol LoopHandler: AnyObject {
 /// preference (Wire handlers are) runs on this thread, so a call read here is
 /// handled and answered here, with no hop to another thread and one `send`
 /// per connection per loop iteration.
-final class EventLoop: TaskExecutor, @unchecked Sendable {
+public final class EventLoop: TaskExecutor, @unchecked Sendable {
     // @unchecked: `handlers`, `dirty` and `lastTick` are touched only on the loop thread; `pending` is behind a Mutex.
-    static let tickIntervalMillis: Int64 = 100
+    public static let tickIntervalMillis: Int64 = 100
 
     private enum Work {
         case closure(@Sendable () -> Void)
@@ -37,11 +39,11 @@ final class EventLoop: TaskExecutor, @unchecked Sendable {
     private let threadID = Atomic<UInt>(0)
     private var handlers: [Int32: LoopHandler] = [:]
     /// Connections with output written on this thread, flushed once at the end of the iteration.
-    private var dirty: [SocketConnection] = []
+    private var dirty: [LoopHandler] = []
     private var lastTick: Int64 = 0
     let name: String
     /// One read buffer per loop, reused by every socket read on this thread.
-    let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 16)
+    public let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 16)
 
     init(name: String) {
         self.name = name
@@ -55,9 +57,9 @@ final class EventLoop: TaskExecutor, @unchecked Sendable {
     }
 
     /// Runs `task` on the loop thread, soon.
-    func execute(_ task: @escaping @Sendable () -> Void) { submit(.closure(task)) }
+    public func execute(_ task: @escaping @Sendable () -> Void) { submit(.closure(task)) }
 
-    func enqueue(_ job: consuming ExecutorJob) { submit(.job(UnownedJob(job))) }
+    public func enqueue(_ job: consuming ExecutorJob) { submit(.job(UnownedJob(job))) }
 
     private func submit(_ work: Work) {
         let onLoop = inLoop
@@ -74,27 +76,29 @@ final class EventLoop: TaskExecutor, @unchecked Sendable {
     }
 
     /// True on this loop's own thread.
-    var inLoop: Bool { threadID.load(ordering: .relaxed) == UInt(bitPattern: Int(bitPattern: pthread_self())) }
+    public var inLoop: Bool { threadID.load(ordering: .relaxed) == UInt(bitPattern: Int(bitPattern: pthread_self())) }
 
-    /// Loop thread only: `connection` has output to send at the end of this iteration.
-    func flushLater(_ connection: SocketConnection) { dirty.append(connection) }
+    /// Loop thread only: `handler` has output to send; its `flushDeferred`
+    /// runs at the end of this iteration (or sooner, after a burst of jobs).
+    /// The handler keeps its own "already queued" flag.
+    public func flushLater(_ handler: LoopHandler) { dirty.append(handler) }
 
     /// Loop thread only.
-    func register(_ handler: LoopHandler, writable: Bool = false) {
+    public func register(_ handler: LoopHandler, writable: Bool = false) {
         handlers[handler.fd] = handler
         var ev = epoll_event(events: events(writable: writable), data: epoll_data_t(fd: handler.fd))
         epoll_ctl(epfd, EPOLL_CTL_ADD, handler.fd, &ev)
     }
 
     /// Loop thread only: forgets and closes the socket.
-    func deregisterAndClose(_ fd: Int32) {
+    public func deregisterAndClose(_ fd: Int32) {
         handlers[fd] = nil
         epoll_ctl(epfd, EPOLL_CTL_DEL, fd, nil)
         close(fd)
     }
 
     /// Any thread: turns interest in writability on or off (epoll_ctl is thread-safe).
-    func setWriteInterest(_ fd: Int32, _ on: Bool) {
+    public func setWriteInterest(_ fd: Int32, _ on: Bool) {
         var ev = epoll_event(events: events(writable: on), data: epoll_data_t(fd: fd))
         epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev)
     }
@@ -130,6 +134,8 @@ final class EventLoop: TaskExecutor, @unchecked Sendable {
             }
             more = runPending()
             flushDirty()
+            // Flushing can queue work too (a writer waiting for the peer to drain resumes).
+            if !more { more = pending.withLock { !$0.work.isEmpty } }
             let now = EventLoop.nowMillis()
             if now - lastTick >= EventLoop.tickIntervalMillis {
                 lastTick = now
@@ -169,7 +175,7 @@ final class EventLoop: TaskExecutor, @unchecked Sendable {
         }
     }
 
-    static func nowMillis() -> Int64 {
+    public static func nowMillis() -> Int64 {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
@@ -188,7 +194,7 @@ public final class EventLoopGroup: Sendable {
     /// One loop per core, at most 4.
     public static let shared = EventLoopGroup(threads: min(4, max(1, ProcessInfo.processInfo.activeProcessorCount)))
 
-    func nextLoop() -> EventLoop {
+    public func nextLoop() -> EventLoop {
         loops[next.add(1, ordering: .relaxed).oldValue % loops.count]
     }
 

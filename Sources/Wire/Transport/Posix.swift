@@ -2,11 +2,11 @@ import CLinux
 import Glibc
 
 /// Thin, checked wrappers over the POSIX socket calls the transport uses.
-enum Posix {
-    struct Failure: Error, CustomStringConvertible {
+public enum Posix {
+    public struct Failure: Error, CustomStringConvertible {
         let call: String
         let errno: Int32
-        var description: String { "\(call): \(String(cString: strerror(errno)))" }
+        public var description: String { "\(call): \(String(cString: strerror(errno)))" }
     }
 
     static func check(_ result: Int32, _ call: String) throws -> Int32 {
@@ -25,7 +25,7 @@ enum Posix {
     }
 
     /// A non-blocking listening socket; port 0 picks a free port.
-    static func listen(host: String, port: UInt16, backlog: Int32 = 1024) throws -> (fd: Int32, port: UInt16) {
+    public static func listen(host: String, port: UInt16, backlog: Int32 = 1024) throws -> (fd: Int32, port: UInt16) {
         let fd = try check(socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0), "socket")
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
@@ -48,7 +48,7 @@ enum Posix {
     }
 
     /// Accepts one pending connection (non-blocking, no-delay), nil when none is pending.
-    static func accept(_ listener: Int32) -> (fd: Int32, peer: String)? {
+    public static func accept(_ listener: Int32) -> (fd: Int32, peer: String)? {
         var addr = sockaddr_in()
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)
         let fd = withUnsafeMutablePointer(to: &addr) {

@@ -1,0 +1,73 @@
+import Wire
+
+/// Everything the gateway needs to run, from `croupier`'s configuration.
+public struct GatewayConfig: Sendable {
+    /// A Wire service the gateway forwards to, and the proto packages it owns.
+    public struct Backend: Sendable {
+        public var name: String
+        public var host: String
+        public var port: UInt16
+        public var packages: [String]
+
+        public init(name: String, host: String, port: UInt16, packages: [String]) {
+            self.name = name
+            self.host = host
+            self.port = port
+            self.packages = packages
+        }
+    }
+
+    public struct TLS: Sendable {
+        public var host: String
+        public var port: UInt16
+        public var certificateFile: String
+        public var keyFile: String
+
+        public init(host: String, port: UInt16, certificateFile: String, keyFile: String) {
+            self.host = host
+            self.port = port
+            self.certificateFile = certificateFile
+            self.keyFile = keyFile
+        }
+    }
+
+    public var host = "127.0.0.1"
+    public var port: UInt16 = 7000
+    public var tls: TLS?
+    public var jwtSecret: [UInt8]
+    public var internalSecret: [UInt8]
+    public var backends: [Backend]
+    /// Every method the gateway knows (call kind and owning service).
+    public var methods: [MethodDescriptor]
+    /// Descriptors served by reflection.
+    public var files: [ProtoFileDescriptor]
+    public var policy: AccessPolicy
+    public var rateLimits: [RateLimitRule]
+    public var maxMessageBytes = 4 << 20
+    public var maxConcurrentStreams = 256
+    public var idleTimeoutSeconds = 300.0
+    /// Where JSON access-log lines and other log lines go.
+    public var log: @Sendable (String) -> Void
+
+    public init(
+        jwtSecret: [UInt8], internalSecret: [UInt8], backends: [Backend], methods: [MethodDescriptor],
+        files: [ProtoFileDescriptor], policy: AccessPolicy, rateLimits: [RateLimitRule],
+        log: @escaping @Sendable (String) -> Void
+    ) {
+        self.jwtSecret = jwtSecret
+        self.internalSecret = internalSecret
+        self.backends = backends
+        self.methods = methods
+        self.files = files
+        self.policy = policy
+        self.rateLimits = rateLimits
+        self.log = log
+    }
+
+    /// The services the gateway itself serves (health, reflection) and the
+    /// public conformance service: callable without a token.
+    public static let defaultPublicServices: Set<String> = [
+        Grpc_Health_V1_Health.name, Grpc_Reflection_V1_ServerReflection.name, Grpc_Testing_TestService.name,
+        Grpc_Testing_UnimplementedService.name,
+    ]
+}

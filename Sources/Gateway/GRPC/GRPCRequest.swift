@@ -1,0 +1,149 @@
+import Foundation
+import Wire
+
+/// A gRPC request as HTTP/2 headers describe it (PROTOCOL-HTTP2.md).
+struct GRPCRequest {
+    let path: String
+    let service: String
+    let method: String
+    let timeout: Duration?
+    /// The caller's custom metadata, reserved headers removed.
+    let metadata: Metadata
+    let authorization: String?
+    let correlationID: String?
+    let userAgent: String?
+
+    /// Why a request cannot be served: a plain HTTP status (not gRPC at all)
+    /// or a gRPC status in a trailers-only response.
+    enum Rejection: Error {
+        case http(Int, String)
+        case status(RPCError)
+    }
+
+    /// Headers the gateway interprets itself; never forwarded as metadata.
+    static let reserved: Set<String> = [
+        "content-type", "te", "grpc-timeout", "grpc-encoding", "grpc-accept-encoding", "authorization",
+        "content-length", "host", "user-agent", "x-correlation-id", "grpc-message-type",
+    ]
+
+    init(headers: [(name: String, value: String)]) throws(Rejection) {
+        var method: String?, path: String?, contentType: String?, timeout: String?, encoding: String?
+        var authorization: String?, correlation: String?, agent: String?
+        var metadata = Metadata()
+        for (name, value) in headers {
+            switch name {
+            case ":method": method = value
+            case ":path": path = value
+            case "content-type": contentType = value
+            case "grpc-timeout": timeout = value
+            case "grpc-encoding": encoding = value
+            case "authorization": authorization = value
+            case "x-correlation-id": correlation = value
+            case "user-agent": agent = value
+            default:
+                if name.hasPrefix(":") || Self.reserved.contains(name) { continue }
+                if name.hasPrefix("x-croupier-") { continue }  // only the gateway sets these
+                if name.hasSuffix("-bin") {
+                    guard let bytes = Self.decodeBinary(value) else {
+                        throw .status(RPCError(.internal, "metadata \(name) is not valid base64"))
+                    }
+                    metadata.add(name, binary: bytes)
+                } else {
+                    metadata.add(name, value)
+                }
+            }
+        }
+        guard let contentType, contentType == "application/grpc" || contentType.hasPrefix("application/grpc+")
+            || contentType.hasPrefix("application/grpc;")
+        else { throw .http(415, "content-type must be application/grpc, got \(contentType ?? "none")") }
+        guard method == "POST" else { throw .http(405, "gRPC requests use POST") }
+        guard let path, path.hasPrefix("/") else { throw .status(RPCError(.unimplemented, "missing :path")) }
+        let parts = path.dropFirst().split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+            throw .status(RPCError(.unimplemented, "malformed method path \(path)"))
+        }
+        if let encoding, encoding != "identity" {
+            throw .status(RPCError(.unimplemented, "grpc-encoding \(encoding) is not supported (identity only)"))
+        }
+        var deadline: Duration?
+        if let timeout {
+            guard let d = Self.parseTimeout(timeout) else {
+                throw .status(RPCError(.internal, "malformed grpc-timeout \(timeout)"))
+            }
+            deadline = d
+        }
+        self.path = path
+        service = String(parts[0])
+        self.method = String(parts[1])
+        self.timeout = deadline
+        self.metadata = metadata
+        self.authorization = authorization
+        correlationID = correlation
+        userAgent = agent
+    }
+
+    /// `grpc-timeout`: at most 8 digits and a unit H, M, S, m, u or n.
+    static func parseTimeout(_ text: String) -> Duration? {
+        guard let unit = text.last, (2...9).contains(text.count), let value = Int64(text.dropLast()), value >= 0 else { return nil }
+        switch unit {
+        case "H": return .seconds(value * 3600)
+        case "M": return .seconds(value * 60)
+        case "S": return .seconds(value)
+        case "m": return .milliseconds(value)
+        case "u": return .microseconds(value)
+        case "n": return .nanoseconds(value)
+        default: return nil
+        }
+    }
+
+    /// Base64, padded or not (PROTOCOL-HTTP2.md: accept both).
+    static func decodeBinary(_ text: String) -> [UInt8]? {
+        var s = text.trimmingCharacters(in: .whitespaces)
+        while s.count % 4 != 0 { s += "=" }
+        return Data(base64Encoded: s).map { [UInt8]($0) }
+    }
+}
+
+/// Response headers and trailers in gRPC's HTTP/2 form.
+enum GRPCResponseHeaders {
+    /// Metadata as header fields: binary values base64 without padding; keys
+    /// and values HTTP/2 cannot carry are dropped.
+    static func fields(_ metadata: Metadata) -> [(String, String)] {
+        var out: [(String, String)] = []
+        for (key, value) in metadata where isValidKey(key) && !key.hasPrefix("grpc-") && !key.hasPrefix(":") {
+            switch value {
+            case .binary(let b):
+                out.append((key, Data(b).base64EncodedString().replacingOccurrences(of: "=", with: "")))
+            case .text(let t):
+                if t.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) { out.append((key, t)) }
+            }
+        }
+        return out
+    }
+
+    static func isValidKey(_ key: String) -> Bool {
+        !key.isEmpty && key.utf8.allSatisfy { c in
+            (c >= 0x61 && c <= 0x7A) || (c >= 0x30 && c <= 0x39) || c == 0x2D || c == 0x5F || c == 0x2E
+        }
+    }
+
+    /// `grpc-status`, `grpc-message` (percent-encoded) and the trailing metadata.
+    static func trailers(code: StatusCode, message: String, metadata: Metadata) -> [(String, String)] {
+        var out = [("grpc-status", String(code.rawValue))]
+        if !message.isEmpty { out.append(("grpc-message", percentEncode(message))) }
+        return out + fields(metadata)
+    }
+
+    /// PROTOCOL-HTTP2.md: bytes outside 0x20–0x7E and '%' become %XX of the UTF-8 encoding.
+    static func percentEncode(_ text: String) -> String {
+        var out = ""
+        for b in text.utf8 {
+            if b >= 0x20 && b <= 0x7E && b != UInt8(ascii: "%") {
+                out.unicodeScalars.append(UnicodeScalar(b))
+            } else {
+                out += String(format: "%%%02X", b)
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,48 @@
+import Wire
+
+/// Where a method goes: the gateway's own services (health, reflection) in
+/// process, or the Wire backend that owns the method's proto package.
+struct Router: Sendable {
+    struct Target {
+        let channel: any RPCChannel
+        let method: MethodDescriptor
+        let backend: String
+    }
+
+    private let local: [String: any RPCChannel]
+    private let byPackage: [String: (name: String, channel: any RPCChannel)]
+    private let methods: [String: MethodDescriptor]
+    private let knownServices: Set<String>
+
+    init(local: [String: any RPCChannel], backends: [(GatewayConfig.Backend, any RPCChannel)], methods: [MethodDescriptor]) {
+        self.local = local
+        var table: [String: (String, any RPCChannel)] = [:]
+        for (b, channel) in backends { for p in b.packages { table[p] = (b.name, channel) } }
+        byPackage = table
+        var m: [String: MethodDescriptor] = [:]
+        for d in methods { m[d.path] = d }
+        self.methods = m
+        knownServices = Set(methods.map(\.service))
+    }
+
+    /// The target for `/service/method`; UNIMPLEMENTED for an unknown service or method.
+    func resolve(service: String, method: String, path: String) throws -> Target {
+        if let channel = local[service] {
+            guard let d = methods[path] else { throw RPCError(.unimplemented, "method \(method) not found in service \(service)") }
+            return Target(channel: channel, method: d, backend: "gateway")
+        }
+        let package = service.split(separator: ".").dropLast().joined(separator: ".")
+        guard let owner = byPackage[package] else { throw RPCError(.unimplemented, "unknown service \(service)") }
+        if let d = methods[path] { return Target(channel: owner.channel, method: d, backend: owner.name) }
+        if knownServices.contains(service) { throw RPCError(.unimplemented, "method \(method) not found in service \(service)") }
+        // A service this gateway has no descriptor for: forward as a stream and let the backend decide.
+        return Target(
+            channel: owner.channel, method: MethodDescriptor(service: service, method: method, kind: .bidirectionalStreaming),
+            backend: owner.name)
+    }
+
+    func backend(forService service: String) -> (name: String, channel: any RPCChannel)? {
+        let package = service.split(separator: ".").dropLast().joined(separator: ".")
+        return byPackage[package]
+    }
+}

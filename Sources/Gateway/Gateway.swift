@@ -1,0 +1,181 @@
+import Foundation
+import Synchronization
+import Wire
+
+/// The gRPC front door: HTTP/2 (h2c and TLS) in, Wire calls out.
+///
+/// Connections are spread over the shared event loops; each call runs as a
+/// task preferring its connection's loop, so HTTP/2 work, the forwarding
+/// logic and the Wire client all run without thread hops on the hot path.
+public final class Gateway: Sendable {
+    /// What every connection and call shares; immutable after start.
+    final class Core: HTTP2RequestHandler, @unchecked Sendable {
+        // @unchecked: every stored property is immutable and Sendable or internally locked.
+        let router: Router
+        let policy: AccessPolicy
+        let limiter: RateLimiter
+        let metrics = Metrics()
+        let accessLog: AccessLog
+        let jwtSecret: [UInt8]
+        let limits: HTTP2Limits
+        let log: @Sendable (String) -> Void
+        let connections = Mutex<[ObjectIdentifier: HTTP2Connection]>([:])
+
+        init(config: GatewayConfig, router: Router) {
+            self.router = router
+            policy = config.policy
+            limiter = RateLimiter(rules: config.rateLimits)
+            accessLog = AccessLog(sink: config.log)
+            jwtSecret = config.jwtSecret
+            var limits = HTTP2Limits()
+            limits.maxMessageBytes = config.maxMessageBytes
+            limits.maxConcurrentStreams = config.maxConcurrentStreams
+            limits.idleTimeoutMillis = Int64(config.idleTimeoutSeconds * 1000)
+            self.limits = limits
+            log = config.log
+        }
+
+        /// Request headers are complete (loop thread).
+        func handle(_ stream: HTTP2Stream) {
+            let path = stream.requestHeaders.first { $0.name == ":path" }?.value ?? ""
+            let method = stream.requestHeaders.first { $0.name == ":method" }?.value ?? ""
+            if method == "GET" && (path == "/metrics" || path == "/healthz") {
+                let body = path == "/metrics" ? metrics.render() : "ok\n"
+                stream.respondHTTP(status: 200, contentType: "text/plain; version=0.0.4", body: Array(body.utf8))
+                return
+            }
+            let correlationID = CorrelationID.accept(stream.requestHeaders.first { $0.name == "x-correlation-id" }?.value)
+            let request: GRPCRequest
+            do {
+                request = try GRPCRequest(headers: stream.requestHeaders)
+            } catch {
+                switch error {
+                case .http(let status, let why):
+                    accessLog.line("refused non-gRPC request \(method) \(path): \(why)", correlationID: correlationID)
+                    stream.respondHTTP(status: status, contentType: "text/plain", body: Array((why + "\n").utf8))
+                case .status(let e):
+                stream.finish(
+                    trailers: GRPCResponseHeaders.trailers(code: e.code, message: e.message, metadata: e.metadata),
+                        headers: [("x-correlation-id", correlationID), ("grpc-accept-encoding", "identity")])
+                }
+                return
+            }
+            let forwarder = CallForwarder(gateway: self)
+            let task = Task(executorPreference: stream.loop) { await forwarder.run(stream, request, correlationID: correlationID) }
+            stream.onReset = { task.cancel() }
+        }
+
+        func connectionClosed(_ c: HTTP2Connection) {
+            connections.withLock { $0[ObjectIdentifier(c)] = nil }
+            metrics.connectionClosed()
+            if let reason = c.closeReason { log(#"{"event":"connection closed","peer":"\#(c.peer)","reason":"\#(reason)"}"#) }
+        }
+    }
+
+    let core: Core
+    private let config: GatewayConfig
+    private let group: EventLoopGroup
+    private let tlsContext: TLSContext?
+    private let listeners = Mutex<[Listener]>([])
+    private let backendChannels: [WireChannel]
+
+    public init(config: GatewayConfig, group: EventLoopGroup = .shared) throws {
+        self.config = config
+        self.group = group
+        tlsContext = try config.tls.map { try TLSContext(certificateFile: $0.certificateFile, keyFile: $0.keyFile) }
+        let channels = config.backends.map {
+            WireChannel(host: $0.host, port: $0.port, secret: config.internalSecret, peerName: "gateway", connections: 2, group: group)
+        }
+        backendChannels = channels
+        let backends = Array(zip(config.backends, channels.map { $0 as any RPCChannel }))
+        let health = HealthService(backends: backends)
+        let reflection = ReflectionService(files: config.files)
+        let local = InProcessChannel(services: [health, reflection])
+        var methods = config.methods
+        methods += Grpc_Health_V1_Health.Method.all + Grpc_Reflection_V1_ServerReflection.Method.all
+        let router = Router(
+            local: [Grpc_Health_V1_Health.name: local, Grpc_Reflection_V1_ServerReflection.name: local],
+            backends: backends, methods: methods)
+        core = Core(config: config, router: router)
+    }
+
+    /// Starts listening; returns the bound h2c port and TLS port (if configured).
+    @discardableResult
+    public func start() throws -> (h2c: UInt16, tls: UInt16?) {
+        let (fd, port) = try Posix.listen(host: config.host, port: config.port)
+        var bound: (UInt16, UInt16?) = (port, nil)
+        var ls = [Listener(fd: fd, tls: nil, gateway: self)]
+        if let tls = config.tls, let tlsContext {
+            let (tfd, tport) = try Posix.listen(host: tls.host, port: tls.port)
+            ls.append(Listener(fd: tfd, tls: tlsContext, gateway: self))
+            bound.1 = tport
+        }
+        listeners.withLock { $0 = ls }
+        for l in ls { l.loop.execute { l.loop.register(l) } }
+        return bound
+    }
+
+    public var connectionCount: Int { core.connections.withLock { $0.count } }
+    public var metricsText: String { core.metrics.render() }
+
+    /// Stops accepting, sends GOAWAY to every connection, lets open calls
+    /// finish, and returns when all connections closed (or after `timeout`).
+    public func shutdown(timeout: Duration = .seconds(10)) async {
+        for l in listeners.withLock({ l -> [Listener] in defer { l = [] }; return l }) {
+            await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+                l.loop.execute {
+                    l.loop.deregisterAndClose(l.fd)
+                    done.resume()
+                }
+            }
+        }
+        for c in core.connections.withLock({ Array($0.values) }) { c.loop.execute { c.beginDrain() } }
+        let end = ContinuousClock.now + timeout
+        while connectionCount > 0 && ContinuousClock.now < end { try? await Task.sleep(for: .milliseconds(10)) }
+        for c in core.connections.withLock({ Array($0.values) }) { c.loop.execute { c.close("shutdown timeout") } }
+        for ch in backendChannels { ch.close() }
+    }
+
+    /// Accepts connections and hands each to a loop.
+    private final class Listener: LoopHandler, @unchecked Sendable {
+        let fd: Int32
+        let loop: EventLoop
+        let tls: TLSContext?
+        unowned let gateway: Gateway
+
+        init(fd: Int32, tls: TLSContext?, gateway: Gateway) {
+            self.fd = fd
+            self.tls = tls
+            self.gateway = gateway
+            loop = gateway.group.nextLoop()
+        }
+
+        func readable() {
+            while let (cfd, peer) = Posix.accept(fd) {
+                let target = gateway.group.nextLoop()
+                let core = gateway.core
+                let tls = self.tls
+                target.execute {
+                    let transport: ByteTransport
+                    if let tls {
+                        guard let t = TLSTransport(fd: cfd, context: tls) else { close(cfd); return }
+                        transport = t
+                    } else {
+                        transport = PlainTransport(fd: cfd)
+                    }
+                    let c = HTTP2Connection(
+                        fd: cfd, loop: target, peer: peer, transport: transport, limits: core.limits, handler: core,
+                        onClose: { core.connectionClosed($0) })
+                    core.connections.withLock { $0[ObjectIdentifier(c)] = c }
+                    core.metrics.connectionOpened()
+                    target.register(c, writable: tls != nil)
+                    if tls == nil { c.flushDeferred() }  // our SETTINGS go out at once
+                }
+            }
+        }
+
+        func writable() {}
+        func tick(nowMillis: Int64) {}
+        func flushDeferred() {}
+    }
+}

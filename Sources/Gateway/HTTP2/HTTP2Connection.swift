@@ -1,0 +1,382 @@
+import CNGHTTP2
+import Glibc
+import Wire
+
+/// Receives complete request headers (loop thread).
+protocol HTTP2RequestHandler: AnyObject, Sendable {
+    func handle(_ stream: HTTP2Stream)
+}
+
+/// Timeouts and sizes of the HTTP/2 endpoint.
+struct HTTP2Limits: Sendable {
+    var maxConcurrentStreams = 256
+    var initialWindowSize = 1 << 20
+    var connectionWindowSize = 4 << 20
+    var maxFrameSize = 16_384
+    var maxHeaderListBytes = 16 << 10
+    var maxMessageBytes = 4 << 20
+    var handshakeTimeoutMillis: Int64 = 10_000
+    var headerTimeoutMillis: Int64 = 10_000
+    var idleTimeoutMillis: Int64 = 300_000
+}
+
+/// One HTTP/2 connection of the gateway: the socket (plain or TLS), an
+/// nghttp2 server session and its streams. Everything runs on the loop
+/// thread; output produced during a loop iteration leaves in one write.
+final class HTTP2Connection: LoopHandler, @unchecked Sendable {
+    // @unchecked: loop-thread only.
+    let fd: Int32
+    let loop: EventLoop
+    let peer: String
+    let limits: HTTP2Limits
+    private let transport: ByteTransport
+    private unowned let handler: HTTP2RequestHandler
+    private let onClose: @Sendable (HTTP2Connection) -> Void
+    private var session: OpaquePointer?
+    private var streams: [Int32: HTTP2Stream] = [:]
+    private var handshaken: Bool
+    private var pendingOut: [UInt8] = []
+    private var flushQueued = false
+    private var waitingForWritable = false
+    private(set) var isClosed = false
+    private let acceptedAt = EventLoop.nowMillis()
+    private var lastActivity = EventLoop.nowMillis()
+    private var requestsSeen = 0
+    private var draining = false
+    private(set) var closeReason: String?
+
+    init(
+        fd: Int32, loop: EventLoop, peer: String, transport: ByteTransport, limits: HTTP2Limits,
+        handler: HTTP2RequestHandler, onClose: @escaping @Sendable (HTTP2Connection) -> Void
+    ) {
+        self.fd = fd
+        self.loop = loop
+        self.peer = peer
+        self.transport = transport
+        self.limits = limits
+        self.handler = handler
+        self.onClose = onClose
+        handshaken = transport is PlainTransport
+        session = makeSession()
+    }
+
+    deinit { if let session { nghttp2_session_del(session) } }
+
+    var openStreams: Int { streams.count }
+    var protocolName: String { transport.protocolName }
+
+    // MARK: Session setup
+
+    private func makeSession() -> OpaquePointer? {
+        var callbacks: OpaquePointer?
+        nghttp2_session_callbacks_new(&callbacks)
+        defer { nghttp2_session_callbacks_del(callbacks) }
+        nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks) { _, frame, user in
+            guard let f = frame?.pointee, f.hd.type == UInt8(NGHTTP2_HEADERS.rawValue), f.headers.cat == NGHTTP2_HCAT_REQUEST
+            else { return 0 }
+            return HTTP2Connection.from(user).beginStream(f.hd.stream_id)
+        }
+        nghttp2_session_callbacks_set_on_header_callback(callbacks) { _, frame, name, namelen, value, valuelen, _, user in
+            guard let f = frame?.pointee, f.hd.type == UInt8(NGHTTP2_HEADERS.rawValue) else { return 0 }
+            return HTTP2Connection.from(user).header(
+                f.hd.stream_id, UnsafeRawBufferPointer(start: name, count: namelen), UnsafeRawBufferPointer(start: value, count: valuelen))
+        }
+        nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks) { _, frame, user in
+            guard let f = frame?.pointee else { return 0 }
+            return HTTP2Connection.from(user).frameReceived(f)
+        }
+        nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks) { _, _, streamID, data, len, user in
+            HTTP2Connection.from(user).data(streamID, UnsafeRawBufferPointer(start: data, count: len))
+        }
+        nghttp2_session_callbacks_set_on_stream_close_callback(callbacks) { _, streamID, errorCode, user in
+            HTTP2Connection.from(user).streamClosed(streamID, errorCode: errorCode)
+            return 0
+        }
+        var options: OpaquePointer?
+        nghttp2_option_new(&options)
+        defer { nghttp2_option_del(options) }
+        nghttp2_option_set_no_auto_window_update(options, 1)  // credit returns as the backend takes messages
+        var s: OpaquePointer?
+        guard nghttp2_session_server_new2(&s, callbacks, Unmanaged.passUnretained(self).toOpaque(), options) == 0, let s else { return nil }
+        var settings = [
+            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS.rawValue), value: UInt32(limits.maxConcurrentStreams)),
+            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE.rawValue), value: UInt32(limits.initialWindowSize)),
+            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_FRAME_SIZE.rawValue), value: UInt32(limits.maxFrameSize)),
+            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE.rawValue), value: UInt32(limits.maxHeaderListBytes)),
+        ]
+        nghttp2_submit_settings(s, UInt8(NGHTTP2_FLAG_NONE.rawValue), &settings, settings.count)
+        nghttp2_session_set_local_window_size(s, UInt8(NGHTTP2_FLAG_NONE.rawValue), 0, Int32(limits.connectionWindowSize))
+        return s
+    }
+
+    private static func from(_ user: UnsafeMutableRawPointer?) -> HTTP2Connection {
+        Unmanaged<HTTP2Connection>.fromOpaque(user!).takeUnretainedValue()
+    }
+
+    // MARK: nghttp2 callbacks
+
+    private func beginStream(_ id: Int32) -> Int32 {
+        streams[id] = HTTP2Stream(id: id, connection: self, maxMessageBytes: limits.maxMessageBytes)
+        return 0
+    }
+
+    private var headerBytes: [Int32: Int] = [:]
+
+    private func header(_ id: Int32, _ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) -> Int32 {
+        guard let s = streams[id], s.response == .none else { return 0 }
+        let size = (headerBytes[id] ?? 0) + name.count + value.count + 32
+        headerBytes[id] = size
+        if size > limits.maxHeaderListBytes {
+            nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), id, NGHTTP2_ENHANCE_YOUR_CALM.rawValue)
+            return Int32(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
+        }
+        s.requestHeaders.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
+        return 0
+    }
+
+    private func frameReceived(_ f: nghttp2_frame) -> Int32 {
+        let endStream = f.hd.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
+        guard let s = streams[f.hd.stream_id] else { return 0 }
+        if f.hd.type == UInt8(NGHTTP2_HEADERS.rawValue) && f.headers.cat == NGHTTP2_HCAT_REQUEST {
+            headerBytes[f.hd.stream_id] = nil
+            requestsSeen += 1
+            handler.handle(s)
+        }
+        if endStream && (f.hd.type == UInt8(NGHTTP2_DATA.rawValue) || f.hd.type == UInt8(NGHTTP2_HEADERS.rawValue)) {
+            if s.deframer.hasPartialMessage {
+                s.requests.abort(RPCError(.internal, "the request ended inside a gRPC message"))
+            } else {
+                s.requests.finish()
+            }
+        }
+        return 0
+    }
+
+    private func data(_ id: Int32, _ bytes: UnsafeRawBufferPointer) -> Int32 {
+        guard let s = streams[id] else {
+            consume(stream: id, bytes: bytes.count)
+            return 0
+        }
+        do { try s.received(bytes) } catch {
+            s.requests.abort(error)
+            consume(stream: id, bytes: bytes.count)
+        }
+        return 0
+    }
+
+    private func streamClosed(_ id: Int32, errorCode: UInt32) {
+        headerBytes[id] = nil
+        guard let s = streams.removeValue(forKey: id) else { return }
+        s.didClose(reset: errorCode != 0)
+    }
+
+    // MARK: Used by streams
+
+    func consume(stream id: Int32, bytes: Int) {
+        guard let session, !isClosed else { return }
+        nghttp2_session_consume(session, id, bytes)
+        flushSoon()
+    }
+
+    func submitResponse(stream id: Int32, headers: [(String, String)], withBody: Bool) {
+        guard let session, !isClosed else { return }
+        HeaderBlock.with(headers) { nva, count in
+            if withBody {
+                var provider = nghttp2_data_provider(source: nghttp2_data_source(ptr: nil), read_callback: HTTP2Connection.readBody)
+                nghttp2_submit_response(session, id, nva, count, &provider)
+            } else {
+                nghttp2_submit_response(session, id, nva, count, nil)
+            }
+        }
+        flushSoon()
+    }
+
+    func resumeData(stream id: Int32) {
+        guard let session, !isClosed else { return }
+        nghttp2_session_resume_data(session, id)
+        flushSoon()
+    }
+
+    private static let readBody: nghttp2_data_source_read_callback = { session, id, buf, length, flags, _, user in
+        let c = HTTP2Connection.from(user)
+        guard let s = c.streams[id] else { return Int(NGHTTP2_ERR_DEFERRED.rawValue) }
+        switch s.readBody(into: UnsafeMutableRawBufferPointer(start: buf, count: length)) {
+        case .wait:
+            return Int(NGHTTP2_ERR_DEFERRED.rawValue)
+        case .bytes(let n, let end, let trailers):
+            if end {
+                flags!.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
+                if let trailers {
+                    flags!.pointee |= NGHTTP2_DATA_FLAG_NO_END_STREAM.rawValue
+                    HeaderBlock.with(trailers) { nva, count in _ = nghttp2_submit_trailer(session, id, nva, count) }
+                }
+            }
+            return n
+        }
+    }
+
+    // MARK: Loop events
+
+    func readable() {
+        lastActivity = EventLoop.nowMillis()
+        if !handshaken {
+            switch transport.handshake() {
+            case .bytes: handshaken = true
+            case .wouldBlock(let wantsWrite):
+                if wantsWrite { waitForWritable() }
+                return
+            case .closed(let why):
+                close(why ?? "closed during the TLS handshake")
+                return
+            }
+        }
+        let buffer = loop.readBuffer
+        while !isClosed {
+            switch transport.read(into: buffer) {
+            case .bytes(let n):
+                let r = nghttp2_session_mem_recv(session, buffer.baseAddress!.assumingMemoryBound(to: UInt8.self), n)
+                if r < 0 {
+                    close("HTTP/2 protocol error: \(String(cString: nghttp2_strerror(Int32(r))))", flushFirst: true)
+                    return
+                }
+            case .wouldBlock(let wantsWrite):
+                if wantsWrite { waitForWritable() }
+                flushSoon()
+                return
+            case .closed(let why):
+                close(why)
+                return
+            }
+        }
+    }
+
+    func writable() {
+        waitingForWritable = false
+        loop.setWriteInterest(fd, false)
+        if !handshaken { readable() } else { flushDeferred() }
+    }
+
+    private func waitForWritable() {
+        guard !waitingForWritable else { return }
+        waitingForWritable = true
+        loop.setWriteInterest(fd, true)
+    }
+
+    private func flushSoon() {
+        guard !flushQueued, !isClosed else { return }
+        flushQueued = true
+        loop.flushLater(self)
+    }
+
+    /// Serializes what nghttp2 has to send and writes it; the rest waits for EPOLLOUT.
+    func flushDeferred() {
+        flushQueued = false
+        guard !isClosed, let session, handshaken else { return }
+        while pendingOut.count < 256 << 10 {
+            var data: UnsafePointer<UInt8>?
+            let n = nghttp2_session_mem_send(session, &data)
+            if n < 0 {
+                close("HTTP/2 send error: \(String(cString: nghttp2_strerror(Int32(n))))")
+                return
+            }
+            if n == 0 { break }
+            pendingOut.append(contentsOf: UnsafeBufferPointer(start: data, count: n))
+        }
+        var sent = 0
+        while sent < pendingOut.count {
+            let r = pendingOut.withUnsafeBytes { transport.write(UnsafeRawBufferPointer(rebasing: $0[sent...])) }
+            switch r {
+            case .bytes(let n): sent += n
+            case .wouldBlock:
+                pendingOut.removeFirst(sent)
+                waitForWritable()
+                return
+            case .closed(let why):
+                close(why)
+                return
+            }
+        }
+        pendingOut.removeAll(keepingCapacity: pendingOut.capacity <= 1 << 20)
+        if nghttp2_session_want_write(session) != 0 {
+            flushSoon()
+        } else if nghttp2_session_want_read(session) == 0 {
+            close(draining ? nil : "the session ended")
+        }
+    }
+
+    func tick(nowMillis now: Int64) {
+        guard !isClosed else { return }
+        if !handshaken && now - acceptedAt > limits.handshakeTimeoutMillis {
+            close("TLS handshake did not complete within \(limits.handshakeTimeoutMillis) ms")
+        } else if requestsSeen == 0 && streams.isEmpty && now - acceptedAt > limits.headerTimeoutMillis {
+            goAway(NGHTTP2_SETTINGS_TIMEOUT.rawValue, "no request within \(limits.headerTimeoutMillis) ms")
+        } else if let slow = streams.values.first(where: { $0.response == .none && headerBytes[$0.id] != nil && now - $0.startedAt > limits.headerTimeoutMillis }) {
+            nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), slow.id, NGHTTP2_CANCEL.rawValue)
+            flushSoon()
+        } else if streams.isEmpty && now - lastActivity > limits.idleTimeoutMillis {
+            goAway(NGHTTP2_NO_ERROR.rawValue, "idle for \(limits.idleTimeoutMillis) ms")
+        }
+    }
+
+    /// Graceful shutdown: GOAWAY (open calls finish, new streams are refused), then close.
+    func beginDrain() {
+        guard !isClosed, !draining, let session else { return }
+        draining = true
+        nghttp2_submit_goaway(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nghttp2_session_get_last_proc_stream_id(session),
+            NGHTTP2_NO_ERROR.rawValue, nil, 0)
+        flushSoon()
+    }
+
+    private func goAway(_ code: UInt32, _ reason: String) {
+        guard let session else { return }
+        draining = true
+        closeReason = reason
+        let bytes = Array(reason.utf8)
+        nghttp2_submit_goaway(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nghttp2_session_get_last_proc_stream_id(session), code, bytes, bytes.count)
+        flushSoon()
+    }
+
+    /// Closes the socket (after sending what nghttp2 still has, if asked).
+    func close(_ reason: String?, flushFirst: Bool = false) {
+        guard !isClosed else { return }
+        if flushFirst, let session {
+            var data: UnsafePointer<UInt8>?
+            while true {
+                let n = nghttp2_session_mem_send(session, &data)
+                if n <= 0 { break }
+                pendingOut.append(contentsOf: UnsafeBufferPointer(start: data, count: n))
+            }
+            _ = pendingOut.withUnsafeBytes { transport.write($0) }
+        }
+        isClosed = true
+        if closeReason == nil { closeReason = reason }
+        transport.close()
+        loop.deregisterAndClose(fd)
+        let open = streams.values
+        streams = [:]
+        for s in open { s.didClose(reset: true) }
+        onClose(self)
+    }
+}
+
+/// Header fields laid out for nghttp2 (which copies them on submit).
+enum HeaderBlock {
+    static func with(_ headers: [(String, String)], _ body: (UnsafePointer<nghttp2_nv>, Int) -> Void) {
+        var bytes: [UInt8] = []
+        var spans: [(Int, Int, Int, Int)] = []
+        for (name, value) in headers {
+            let n = bytes.count
+            bytes.append(contentsOf: name.utf8)
+            let v = bytes.count
+            bytes.append(contentsOf: value.utf8)
+            spans.append((n, v - n, v, bytes.count - v))
+        }
+        bytes.withUnsafeMutableBufferPointer { b in
+            let base = b.baseAddress ?? UnsafeMutablePointer<UInt8>.allocate(capacity: 0)
+            let nva = spans.map { s in
+                nghttp2_nv(name: base + s.0, value: base + s.2, namelen: s.1, valuelen: s.3, flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue))
+            }
+            nva.withUnsafeBufferPointer { body($0.baseAddress!, $0.count) }
+        }
+    }
+}
