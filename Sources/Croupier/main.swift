@@ -12,6 +12,8 @@ let usage = """
     commands:
       up                 start every component as its own supervised process
       serve <component>  run one component in the foreground
+      token              print a gateway token (JWT HS256) signed with the configured secret
+      cert               write a self-signed development TLS certificate and key for the gateway
       bench codec        benchmark the protobuf codec against Python protobuf (upb)
       bench storage      benchmark durable writes (group commit vs not), queue, event log
       bench wire         benchmark Wire unary/streaming calls against a raw epoll echo (echo.c)
@@ -87,6 +89,26 @@ case "up":
             """)
     } else {
         do { exit(try await Supervisor.run(arguments: Array(arguments.dropFirst()))) } catch { fail("\(error)") }
+    }
+case "token":
+    if arguments.contains("--help") {
+        print("""
+            usage: croupier token --sub ID [--perms a,b] [--roles r,s] [--ttl SECONDS] [--config FILE]
+              Prints a token for `authorization: Bearer <token>`, signed with the gateway's secret
+              (CROUPIER_JWT_SECRET, else the one generated into the data directory). --ttl defaults to 3600.
+            """)
+    } else {
+        do { exit(try Tools.token(arguments: Array(arguments.dropFirst()))) } catch { fail("\(error)") }
+    }
+case "cert":
+    if arguments.contains("--help") {
+        print("""
+            usage: croupier cert [--dir DIR] [--config FILE]
+              Writes gateway-cert.pem and gateway-key.pem (self-signed P-256 for localhost and 127.0.0.1)
+              into DIR (default: the data directory) and prints the config lines that enable TLS.
+            """)
+    } else {
+        do { exit(try Tools.cert(arguments: Array(arguments.dropFirst()))) } catch { fail("\(error)") }
     }
 case "serve":
     let rest = Array(arguments.dropFirst())

@@ -5,33 +5,12 @@ import XCTest
 /// `croupier up` as a user runs it: real child processes, a crashed child
 /// restarted, SIGTERM stops everything cleanly.
 final class LauncherTests: XCTestCase {
-    var croupier: String {
-        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("croupier").path
-    }
-
-    final class Lines: @unchecked Sendable {
-        // Read by the test thread only after `wait`, appended by the reader under `lock`.
-        private var text = ""
-        private let lock = NSLock()
-        func append(_ s: String) { lock.lock(); text += s; lock.unlock() }
-        var all: String { lock.lock(); defer { lock.unlock() }; return text }
-    }
-
-    func waitFor(_ lines: Lines, _ needle: String, timeout: TimeInterval = 20) -> Bool {
-        let end = Date().addingTimeInterval(timeout)
-        while Date() < end {
-            if lines.all.contains(needle) { return true }
-            Thread.sleep(forTimeInterval: 0.05)
-        }
-        return false
-    }
-
     func testUpStartsSupervisesAndStops() async throws {
         let data = FileManager.default.temporaryDirectory.appendingPathComponent("croupier-up-\(UUID().uuidString)").path
         let up = Process()
         up.executableURL = URL(fileURLWithPath: croupier)
         up.arguments = ["up"]
-        up.environment = ProcessInfo.processInfo.environment.merging(["CROUPIER_DATA_DIR": data, "CROUPIER_INTEROP_PORT": "0"]) { $1 }
+        up.environment = ProcessInfo.processInfo.environment.merging(["CROUPIER_DATA_DIR": data, "CROUPIER_INTEROP_PORT": "0", "CROUPIER_GATEWAY_ADDR": "127.0.0.1:0"]) { $1 }
         let out = Pipe()
         up.standardOutput = out
         let lines = Lines()

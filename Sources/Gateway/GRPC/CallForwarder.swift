@@ -16,10 +16,10 @@ struct CallForwarder: Sendable {
         var headers: [(String, String)] = [("x-correlation-id", correlationID)]
         let status: RPCError?
         do {
+            let target = try core.router.resolve(service: request.service, method: request.method, path: request.path)
             let claims = try authorize(request)
             principal = claims?.subject
-            try rateLimit(request, principal: claims?.subject ?? stream.connection.peer)
-            let target = try core.router.resolve(service: request.service, method: request.method, path: request.path)
+            try rateLimit(request, principal: claims?.subject ?? "anonymous@" + (stream.connection.peer.split(separator: ":").first.map(String.init) ?? ""))
             var metadata = request.metadata
             metadata.set("x-correlation-id", correlationID)
             if let claims {
@@ -49,12 +49,13 @@ struct CallForwarder: Sendable {
             peer: stream.connection.peer))
     }
 
-    /// The caller's claims (nil for a public service called without a token).
+    /// The caller's claims (nil for a public method called without a token).
+    /// A token sent to a public method must still be valid.
     private func authorize(_ request: GRPCRequest) throws -> JWT.Claims? {
         let core = gateway
-        let isPublic = core.policy.isPublic(service: request.service)
+        let requirement = core.policy.requirement(path: request.path, service: request.service)
         guard let header = request.authorization else {
-            if isPublic { return nil }
+            if requirement == .none { return nil }
             core.metrics.authFailed(reason: "missing_token")
             throw RPCError(.unauthenticated, "missing authorization: Bearer token")
         }
@@ -69,7 +70,7 @@ struct CallForwarder: Sendable {
             core.metrics.authFailed(reason: "invalid_token")
             throw RPCError(.unauthenticated, error.description)
         }
-        if !isPublic, let needed = core.policy.permission(path: request.path, service: request.service), !claims.permissions.contains(needed) {
+        if case .permission(let needed) = requirement, !claims.permissions.contains(needed) {
             core.metrics.authFailed(reason: "permission_denied")
             throw RPCError(.permissionDenied, "\(request.path) needs permission \(needed); \(claims.subject) does not have it")
         }

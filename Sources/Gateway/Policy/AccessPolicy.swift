@@ -1,7 +1,14 @@
-/// Which calls need which permission. Services listed as public need no
-/// token; every other method needs a valid token, and the permission named
-/// for it (by full method path or by service name) if there is one.
+/// Which calls need what. A permission named for a method path applies
+/// even inside a public service; otherwise public services need nothing,
+/// and every other method needs a valid token plus the permission named for
+/// its service, if any.
 public struct AccessPolicy: Sendable {
+    public enum Requirement: Equatable, Sendable {
+        case none
+        case token
+        case permission(String)
+    }
+
     public var publicServices: Set<String>
     /// `/pkg.Service/Method` or `pkg.Service` → permission.
     public var permissions: [String: String]
@@ -11,10 +18,10 @@ public struct AccessPolicy: Sendable {
         self.permissions = permissions
     }
 
-    public func isPublic(service: String) -> Bool { publicServices.contains(service) }
-
-    /// The permission a method needs, nil when a valid token is enough.
-    public func permission(path: String, service: String) -> String? {
-        permissions[path] ?? permissions[service]
+    public func requirement(path: String, service: String) -> Requirement {
+        if let p = permissions[path] { return .permission(p) }
+        if publicServices.contains(service) { return .none }
+        if let p = permissions[service] { return .permission(p) }
+        return .token
     }
 }

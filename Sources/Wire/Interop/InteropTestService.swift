@@ -1,6 +1,7 @@
 /// grpc.testing.TestService as the gRPC interop tests expect it: payloads of
 /// the requested sizes, the requested status echoed, streams paced by
-/// `interval_us`, the caller's `x-user` metadata echoed as the username,
+/// `interval_us`, the principal (`x-croupier-principal`, else the caller's
+/// `x-user`) echoed as the username and its permissions as the oauth scope,
 /// `x-grpc-test-echo-initial` echoed as a header and
 /// `x-grpc-test-echo-trailing-bin` as a trailer (interop `custom_metadata`).
 /// Served by `croupier serve interop` and used by the conformance tests.
@@ -32,7 +33,9 @@ public struct InteropTestService: Grpc_Testing_TestService.ServiceProtocol {
         try requestedStatus(request.responseStatus)
         return Grpc_Testing_SimpleResponse.with {
             $0.payload = Grpc_Testing_Payload.with { $0.body = [UInt8](repeating: 0, count: Int(request.responseSize)) }
-            $0.username = context.metadata["x-user"] ?? ""
+            // The gateway's authenticated principal when there is one (never a client's own header).
+            $0.username = context.metadata["x-croupier-principal"] ?? context.metadata["x-user"] ?? ""
+            $0.oauthScope = context.metadata["x-croupier-permissions"] ?? ""
         }
     }
 

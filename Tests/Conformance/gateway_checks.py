@@ -1,0 +1,270 @@
+#!/usr/bin/env python3
+"""Gateway behaviour seen from an independent client (Python grpcio, and
+nghttp for requests grpcio cannot make): authentication failures, spoofed
+principal metadata, rate limits, correlation ids, message limits, framing
+errors, non-gRPC requests, health, reflection and metrics.
+
+  gateway_checks.py HOST:PORT --jwt-secret SECRET [--down HOST:PORT] [--cli-token TOKEN]
+
+The gateway must be configured as in Tests/GatewayTests: CacheableUnaryCall
+needs permission interop:cache; EmptyCall is limited to 3 per second.
+--down is a gateway whose interop backend is not running.
+"""
+import argparse
+import base64
+import hashlib
+import hmac
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import grpc
+from grpc_tools import protoc
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.dirname(__file__))
+import grpc_interop  # noqa: E402
+
+empty_pb2, messages_pb2, test_pb2_grpc = grpc_interop.load_stubs()
+
+
+def load_ops_stubs():
+    """Health and reflection stubs (copied under another directory, as in grpc_interop)."""
+    out = tempfile.mkdtemp(prefix="croupier_ops_")
+    src = os.path.join(out, "src", "ops_protos")
+    os.makedirs(src)
+    for rel, name in (("grpc/health/v1/health.proto", "health"), ("grpc/reflection/v1/reflection.proto", "reflection")):
+        with open(os.path.join(ROOT, "protos", rel)) as f:
+            text = f.read()
+        with open(os.path.join(src, name + ".proto"), "w") as f:
+            f.write(text)
+    if protoc.main(["protoc", "-I" + os.path.join(out, "src"), "--python_out=" + out, "--grpc_python_out=" + out,
+                    "ops_protos/health.proto", "ops_protos/reflection.proto"]) != 0:
+        raise SystemExit("protoc failed")
+    sys.path.insert(0, out)
+    from ops_protos import health_pb2, health_pb2_grpc, reflection_pb2, reflection_pb2_grpc  # noqa: E402
+    return health_pb2, health_pb2_grpc, reflection_pb2, reflection_pb2_grpc
+
+
+health_pb2, health_pb2_grpc, reflection_pb2, reflection_pb2_grpc = load_ops_stubs()
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def token(secret, claims, alg="HS256", sign=True):
+    header = b64url(json.dumps({"alg": alg, "typ": "JWT"}).encode())
+    payload = b64url(json.dumps(claims).encode())
+    signing_input = (header + "." + payload).encode()
+    if not sign:
+        return header + "." + payload + "."
+    digest = hashlib.sha512 if alg == "HS512" else hashlib.sha256
+    return header + "." + payload + "." + b64url(hmac.new(secret, signing_input, digest).digest())
+
+
+def expect_error(fn, code, contains=None):
+    try:
+        fn()
+    except grpc.RpcError as e:
+        assert e.code() == code, "expected %s, got %s: %s" % (code, e.code(), e.details())
+        if contains:
+            assert contains in (e.details() or ""), "expected %r in %r" % (contains, e.details())
+        return e
+    raise AssertionError("expected %s, the call succeeded" % code)
+
+
+class Checks:
+    def __init__(self, target, secret, down, cli_token):
+        self.cli_token = cli_token
+        self.target = target
+        self.secret = secret.encode()
+        self.down = down
+        self.channel = grpc.insecure_channel(target)
+        self.stub = test_pb2_grpc.TestServiceStub(self.channel)
+
+    def bearer(self, **claims):
+        base = {"sub": "alice", "perms": ["interop:cache"], "exp": int(time.time()) + 600}
+        base.update(claims)
+        return [("authorization", "Bearer " + token(self.secret, base))]
+
+    def cacheable(self, metadata):
+        return self.stub.CacheableUnaryCall(messages_pb2.SimpleRequest(), metadata=metadata)
+
+    # --- authentication and authorization ---
+    def no_token(self):
+        expect_error(lambda: self.cacheable([]), grpc.StatusCode.UNAUTHENTICATED, "missing")
+
+    def bad_signature(self):
+        t = token(b"not-the-secret", {"sub": "alice", "perms": ["interop:cache"], "exp": int(time.time()) + 60})
+        expect_error(lambda: self.cacheable([("authorization", "Bearer " + t)]), grpc.StatusCode.UNAUTHENTICATED, "signature")
+
+    def expired(self):
+        expect_error(lambda: self.cacheable(self.bearer(exp=int(time.time()) - 10)), grpc.StatusCode.UNAUTHENTICATED, "expired")
+
+    def not_yet_valid(self):
+        expect_error(lambda: self.cacheable(self.bearer(nbf=int(time.time()) + 600)), grpc.StatusCode.UNAUTHENTICATED, "not valid before")
+
+    def wrong_alg(self):
+        t = token(self.secret, {"sub": "alice", "perms": ["interop:cache"]}, alg="HS512")
+        expect_error(lambda: self.cacheable([("authorization", "Bearer " + t)]), grpc.StatusCode.UNAUTHENTICATED, "HS512")
+
+    def alg_none(self):
+        t = token(self.secret, {"sub": "alice", "perms": ["interop:cache"]}, alg="none", sign=False)
+        expect_error(lambda: self.cacheable([("authorization", "Bearer " + t)]), grpc.StatusCode.UNAUTHENTICATED, "none")
+
+    def missing_permission(self):
+        expect_error(lambda: self.cacheable(self.bearer(perms=["other"])), grpc.StatusCode.PERMISSION_DENIED, "interop:cache")
+
+    def valid_token(self):
+        r = self.cacheable(self.bearer())
+        assert r.username == "alice" and r.oauth_scope == "interop:cache", r
+
+    def croupier_token_accepted(self):
+        if not self.cli_token:
+            return
+        r = self.cacheable([("authorization", "Bearer " + self.cli_token)])
+        assert r.username == "bob" and r.oauth_scope == "interop:cache", r
+
+    def spoofed_principal_ignored(self):
+        spoof = [("x-croupier-principal", "admin"), ("x-croupier-permissions", "everything")]
+        r = self.stub.UnaryCall(messages_pb2.SimpleRequest(), metadata=spoof)
+        assert r.username == "" and r.oauth_scope == "", "spoofed metadata reached the backend: %r" % r
+        r = self.cacheable(self.bearer() + spoof)
+        assert r.username == "alice" and r.oauth_scope == "interop:cache", r
+
+    # --- rate limits ---
+    def rate_limit_exceeded_then_refilled(self):
+        md = self.bearer(sub="rate-tester")
+        time.sleep(1.1)  # a full bucket
+        for _ in range(3):
+            self.stub.EmptyCall(empty_pb2.Empty(), metadata=md)
+        e = expect_error(lambda: self.stub.EmptyCall(empty_pb2.Empty(), metadata=md), grpc.StatusCode.RESOURCE_EXHAUSTED)
+        retry = dict(e.trailing_metadata() or []).get("retry-after-ms")
+        assert retry is not None and 0 < int(retry) <= 1000, "retry-after-ms trailer: %r" % retry
+        # Another principal has its own bucket.
+        self.stub.EmptyCall(empty_pb2.Empty(), metadata=self.bearer(sub="someone-else"))
+        time.sleep(int(retry) / 1000 + 0.05)
+        self.stub.EmptyCall(empty_pb2.Empty(), metadata=md)
+
+    # --- correlation ids (UnaryCall: EmptyCall is rate-limited here) ---
+    def correlation_id_kept(self):
+        _, call = self.stub.UnaryCall.with_call(messages_pb2.SimpleRequest(), metadata=[("x-correlation-id", "req-12345678.abc_DEF")])
+        assert ("x-correlation-id", "req-12345678.abc_DEF") in call.initial_metadata(), call.initial_metadata()
+
+    def correlation_id_made(self):
+        _, call = self.stub.UnaryCall.with_call(messages_pb2.SimpleRequest())
+        made = dict(call.initial_metadata()).get("x-correlation-id", "")
+        assert len(made) == 32 and all(c in "0123456789abcdef" for c in made), made
+
+    def correlation_id_malformed_replaced(self):
+        for bad in ["short", "has space here", "x" * 129, "semi;colon-12345"]:
+            _, call = self.stub.UnaryCall.with_call(messages_pb2.SimpleRequest(), metadata=[("x-correlation-id", bad)])
+            got = dict(call.initial_metadata()).get("x-correlation-id", "")
+            assert got != bad and len(got) == 32, (bad, got)
+
+    # --- limits and framing ---
+    def oversized_message(self):
+        big = messages_pb2.SimpleRequest(payload=messages_pb2.Payload(body=b"\x00" * (5 << 20)))
+        expect_error(lambda: self.stub.UnaryCall(big), grpc.StatusCode.RESOURCE_EXHAUSTED, "exceeds")
+        self.stub.UnaryCall(messages_pb2.SimpleRequest())  # the connection still serves
+
+    def nghttp(self, path, body, content_type="application/grpc"):
+        with tempfile.NamedTemporaryFile(delete=False) as f:
+            f.write(body)
+        out = subprocess.run(
+            ["nghttp", "-v", "-H", ":method: POST", "-H", "content-type: " + content_type, "-H", "te: trailers",
+             "-d", f.name, "http://%s%s" % (self.target, path)], capture_output=True, text=True, timeout=20)
+        os.unlink(f.name)
+        return out.stdout + out.stderr
+
+    def malformed_prefix(self):
+        out = self.nghttp("/grpc.testing.TestService/UnaryCall", b"\x07\x00\x00\x00\x00")
+        assert "grpc-status: 13" in out and "flag byte" in out, out
+
+    def truncated_message(self):
+        out = self.nghttp("/grpc.testing.TestService/UnaryCall", b"\x00\x00\x00\x00\x10abc")
+        assert "grpc-status: 13" in out and "inside a gRPC message" in out, out
+
+    def non_grpc_content_type(self):
+        out = self.nghttp("/grpc.testing.TestService/UnaryCall", b"{}", content_type="application/json")
+        assert ":status: 415" in out, out
+
+    def unknown_service(self):
+        out = self.nghttp("/no.such.Service/Method", b"\x00\x00\x00\x00\x00")
+        assert "grpc-status: 12" in out, out
+
+    # --- backend down ---
+    def backend_down_is_unavailable_quickly(self):
+        if not self.down:
+            return
+        stub = test_pb2_grpc.TestServiceStub(grpc.insecure_channel(self.down))
+        start = time.time()
+        expect_error(lambda: stub.EmptyCall(empty_pb2.Empty(), timeout=10), grpc.StatusCode.UNAVAILABLE)
+        assert time.time() - start < 2, "UNAVAILABLE took %.1f s" % (time.time() - start)
+
+    # --- operations ---
+    def health(self):
+        stub = health_pb2_grpc.HealthStub(self.channel)
+        assert stub.Check(health_pb2.HealthCheckRequest()).status == health_pb2.HealthCheckResponse.SERVING
+        r = stub.Check(health_pb2.HealthCheckRequest(service="grpc.testing.TestService"))
+        assert r.status == health_pb2.HealthCheckResponse.SERVING, r
+        expect_error(lambda: stub.Check(health_pb2.HealthCheckRequest(service="no.such.Service")), grpc.StatusCode.NOT_FOUND)
+        watch = stub.Watch(health_pb2.HealthCheckRequest(service="grpc.testing.TestService"))
+        assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
+        watch.cancel()
+
+    def reflection(self):
+        from google.protobuf import descriptor_pb2
+        stub = reflection_pb2_grpc.ServerReflectionStub(self.channel)
+        requests = [reflection_pb2.ServerReflectionRequest(list_services=""),
+                    reflection_pb2.ServerReflectionRequest(file_containing_symbol="grpc.testing.TestService"),
+                    reflection_pb2.ServerReflectionRequest(file_containing_symbol="grpc.testing.SimpleRequest"),
+                    reflection_pb2.ServerReflectionRequest(file_by_filename="no/such.proto")]
+        responses = list(stub.ServerReflectionInfo(iter(requests)))
+        names = {s.name for s in responses[0].list_services_response.service}
+        assert {"grpc.testing.TestService", "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection"} <= names, names
+        files = [descriptor_pb2.FileDescriptorProto.FromString(b) for b in responses[1].file_descriptor_response.file_descriptor_proto]
+        assert files[0].name == "grpc/testing/test.proto", [f.name for f in files]
+        assert [m.name for m in files[0].service[0].method][:2] == ["EmptyCall", "UnaryCall"]
+        assert {"grpc/testing/empty.proto", "grpc/testing/messages.proto"} <= {f.name for f in files}
+        files = [descriptor_pb2.FileDescriptorProto.FromString(b) for b in responses[2].file_descriptor_response.file_descriptor_proto]
+        assert files[0].name == "grpc/testing/messages.proto"
+        assert responses[3].error_response.error_code == 5
+
+    def metrics(self):
+        out = subprocess.run(["curl", "-s", "--http2-prior-knowledge", "http://%s/metrics" % self.target],
+                             capture_output=True, text=True, timeout=10).stdout
+        for needle in ['croupier_gateway_requests_total{method="/grpc.testing.TestService/EmptyCall",status="OK"}',
+                       "croupier_gateway_request_duration_seconds_bucket", "croupier_gateway_in_flight",
+                       'croupier_gateway_rate_limited_total{method="/grpc.testing.TestService/EmptyCall"}',
+                       'croupier_gateway_auth_failures_total{reason="invalid_token"}']:
+            assert needle in out, "%s missing from /metrics:\n%s" % (needle, out)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("target")
+    parser.add_argument("--jwt-secret", required=True)
+    parser.add_argument("--down")
+    parser.add_argument("--cli-token", help="a token printed by `croupier token --sub bob --perms interop:cache`")
+    args = parser.parse_args()
+    checks = Checks(args.target, args.jwt_secret, args.down, args.cli_token)
+    names = [n for n in Checks.__dict__ if not n.startswith("_") and n not in ("bearer", "cacheable", "nghttp")]
+    failed = 0
+    for name in names:
+        try:
+            getattr(checks, name)()
+            print("PASS %s" % name, flush=True)
+        except Exception as e:  # noqa: BLE001
+            failed += 1
+            print("FAIL %s: %s: %s" % (name, type(e).__name__, e), flush=True)
+    print("%d passed, %d failed" % (len(names) - failed, failed))
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+import Foundation
+import XCTest
+
+/// The whole path as a user drives it: `croupier up` (interop service and
+/// gateway as separate processes), then Python grpcio — an independent gRPC
+/// implementation — over h2c and TLS through gateway → Wire → service.
+final class GatewayEndToEndTests: XCTestCase {
+    static let jwtSecret = "end-to-end-jwt-secret"
+
+    func testInteropCasesAndGatewayChecksWithPythonGRPC() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("croupier-gw-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let (certStatus, certOut) = try runToEnd(croupier, ["cert", "--dir", dir], environment: ["CROUPIER_DATA_DIR": dir])
+        XCTAssertEqual(certStatus, 0, certOut)
+        let config = """
+            {"dataDir": "\(dir)", "ports": {"interop": 0},
+             "gateway": {"listen": "127.0.0.1:0", "tlsListen": "127.0.0.1:0",
+                         "tlsCert": "\(dir)/gateway-cert.pem", "tlsKey": "\(dir)/gateway-key.pem",
+                         "permissions": {"/grpc.testing.TestService/CacheableUnaryCall": "interop:cache"},
+                         "rateLimits": {"/grpc.testing.TestService/EmptyCall": {"limit": 3, "periodSeconds": 1}}}}
+            """
+        try config.write(toFile: dir + "/config.json", atomically: true, encoding: .utf8)
+        let env = ["CROUPIER_JWT_SECRET": Self.jwtSecret]
+
+        let up = Process()
+        up.executableURL = URL(fileURLWithPath: croupier)
+        up.arguments = ["up", "--config", dir + "/config.json"]
+        up.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
+        let out = Pipe()
+        up.standardOutput = out
+        up.standardError = out
+        let lines = Lines()
+        lines.follow(out)
+        try up.run()
+        defer { if up.isRunning { kill(up.processIdentifier, SIGKILL) } }
+        XCTAssertTrue(waitFor(lines, "all components running"), lines.all)
+        let h2c = try XCTUnwrap(address(after: "gateway ready on ", in: lines.all))
+        let tls = try XCTUnwrap(address(after: "TLS (h2) on ", in: lines.all))
+
+        let interop = repositoryRoot + "/Tests/Conformance/grpc_interop.py"
+        let (plainStatus, plainOut) = try runToEnd("/usr/bin/env", ["python3", interop, h2c])
+        print(plainOut)
+        XCTAssertEqual(plainStatus, 0, plainOut)
+        XCTAssertTrue(plainOut.contains("14 passed, 0 failed (h2c)"), plainOut)
+        let (tlsStatus, tlsOut) = try runToEnd("/usr/bin/env", ["python3", interop, tls, "--tls", dir + "/gateway-cert.pem"])
+        print(tlsOut)
+        XCTAssertEqual(tlsStatus, 0, tlsOut)
+        XCTAssertTrue(tlsOut.contains("14 passed, 0 failed (TLS)"), tlsOut)
+
+        // A second gateway whose backend is down: its port is a closed one.
+        let closed = try closedPort()
+        let down = Process()
+        down.executableURL = URL(fileURLWithPath: croupier)
+        down.arguments = ["serve", "gateway"]
+        down.environment = ProcessInfo.processInfo.environment.merging(env.merging([
+            "CROUPIER_DATA_DIR": dir, "CROUPIER_INTEROP_PORT": String(closed), "CROUPIER_GATEWAY_ADDR": "127.0.0.1:0",
+        ]) { $1 }) { $1 }
+        let downOut = Pipe()
+        down.standardOutput = downOut
+        down.standardError = FileHandle.nullDevice
+        let downLines = Lines()
+        downLines.follow(downOut)
+        try down.run()
+        defer { if down.isRunning { kill(down.processIdentifier, SIGKILL) } }
+        XCTAssertTrue(waitFor(downLines, "READY gateway"), downLines.all)
+        let downAddress = try XCTUnwrap(address(after: "READY gateway ", in: downLines.all))
+
+        let (tokenStatus, token) = try runToEnd(croupier, ["token", "--sub", "bob", "--perms", "interop:cache", "--ttl", "600"],
+            environment: env.merging(["CROUPIER_DATA_DIR": dir]) { $1 })
+        XCTAssertEqual(tokenStatus, 0, token)
+        let checks = repositoryRoot + "/Tests/Conformance/gateway_checks.py"
+        let (checkStatus, checkOut) = try runToEnd("/usr/bin/env", [
+            "python3", checks, h2c, "--jwt-secret", Self.jwtSecret, "--down", downAddress,
+            "--cli-token", token.trimmingCharacters(in: .whitespacesAndNewlines),
+        ])
+        print(checkOut)
+        XCTAssertEqual(checkStatus, 0, checkOut)
+
+        // Every call left one JSON access-log line carrying its correlation id.
+        let accessLines = lines.all.split(separator: "\n").filter { $0.hasPrefix("{") && $0.contains("\"method\"") }
+        XCTAssertGreaterThan(accessLines.count, 30)
+        for line in accessLines.prefix(50) {
+            let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], String(line))
+            XCTAssertNotNil(object["correlation_id"] as? String)
+            XCTAssertNotNil(object["status"] as? String)
+            XCTAssertNotNil(object["duration_ms"])
+        }
+        XCTAssertTrue(lines.all.contains(#""correlation_id":"req-12345678.abc_DEF""#), "a caller's correlation id is logged")
+
+        kill(down.processIdentifier, SIGTERM)
+        kill(up.processIdentifier, SIGTERM)
+        up.waitUntilExit()
+        XCTAssertEqual(up.terminationStatus, 0)
+    }
+
+    private func address(after marker: String, in text: String) -> String? {
+        guard let r = text.range(of: marker) else { return nil }
+        return String(text[r.upperBound...].prefix { !$0.isWhitespace })
+    }
+
+    /// A port nothing listens on (bound, then closed).
+    private func closedPort() throws -> UInt16 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        return UInt16(bigEndian: addr.sin_port)
+    }
+}
