@@ -1,0 +1,119 @@
+@testable import Gateway
+import Wire
+import XCTest
+
+/// The gateway's pure parts: tokens, request headers, status encoding, rate buckets, correlation ids.
+final class GatewayUnitTests: XCTestCase {
+    let secret = Array("unit-secret".utf8)
+
+    func testTokenRoundTripAndRefusals() throws {
+        let claims = JWT.Claims(subject: "alice", permissions: ["a", "b"], roles: ["staff"], expires: 2_000, notBefore: 1_000)
+        let token = JWT.sign(claims, secret: secret)
+        XCTAssertEqual(try JWT.verify(token, secret: secret, now: 1_500), claims)
+        XCTAssertThrowsError(try JWT.verify(token, secret: secret, now: 2_000)) { XCTAssertTrue("\($0)".contains("expired")) }
+        XCTAssertThrowsError(try JWT.verify(token, secret: secret, now: 999)) { XCTAssertTrue("\($0)".contains("not valid before")) }
+        XCTAssertThrowsError(try JWT.verify(token, secret: Array("other".utf8), now: 1_500)) { XCTAssertTrue("\($0)".contains("signature")) }
+        let parts = token.split(separator: ".")
+        let none = JWT.base64URL(Array(#"{"alg":"none"}"#.utf8)) + "." + parts[1] + "."
+        XCTAssertThrowsError(try JWT.verify(none, secret: secret, now: 1_500)) { XCTAssertTrue("\($0)".contains("none")) }
+        // A payload changed after signing.
+        let forged = parts[0] + "." + JWT.base64URL(Array(#"{"sub":"root","perms":["*"]}"#.utf8)) + "." + parts[2]
+        XCTAssertThrowsError(try JWT.verify(forged, secret: secret, now: 1_500))
+        XCTAssertThrowsError(try JWT.verify("garbage", secret: secret, now: 0))
+    }
+
+    func testGRPCTimeoutParsing() {
+        XCTAssertEqual(GRPCRequest.parseTimeout("1S"), .seconds(1))
+        XCTAssertEqual(GRPCRequest.parseTimeout("250m"), .milliseconds(250))
+        XCTAssertEqual(GRPCRequest.parseTimeout("2H"), .seconds(7200))
+        XCTAssertEqual(GRPCRequest.parseTimeout("99999999n"), .nanoseconds(99_999_999))
+        for bad in ["", "S", "1", "123456789S", "1s", "-1S", "1.5S"] { XCTAssertNil(GRPCRequest.parseTimeout(bad), bad) }
+    }
+
+    func testRequestHeadersBecomeMetadataWithoutReservedOrSpoofedKeys() throws {
+        let request = try GRPCRequest(headers: [
+            (":method", "POST"), (":path", "/pkg.Svc/Do"), ("content-type", "application/grpc+proto"), ("te", "trailers"),
+            ("grpc-timeout", "5S"), ("authorization", "Bearer x"), ("x-croupier-principal", "admin"), ("x-custom", "v"),
+            ("trace-bin", "AAEC"), ("x-correlation-id", "abcdefgh"),
+        ])
+        XCTAssertEqual(request.service, "pkg.Svc")
+        XCTAssertEqual(request.method, "Do")
+        XCTAssertEqual(request.timeout, .seconds(5))
+        XCTAssertEqual(request.metadata["x-custom"], "v")
+        XCTAssertEqual(request.metadata.values("trace-bin"), [.binary([0, 1, 2])])
+        XCTAssertNil(request.metadata["x-croupier-principal"])
+        XCTAssertNil(request.metadata["authorization"])
+        XCTAssertEqual(request.correlationID, "abcdefgh")
+    }
+
+    func testRequestRejections() {
+        func rejection(_ headers: [(String, String)]) -> String {
+            do {
+                _ = try GRPCRequest(headers: headers)
+                return "accepted"
+            } catch {
+                switch error {
+                case .http(let status, _): return "http \(status)"
+                case .status(let e): return e.code.name
+                }
+            }
+        }
+        let base = [(":method", "POST"), (":path", "/a.B/C")]
+        XCTAssertEqual(rejection(base + [("content-type", "application/json")]), "http 415")
+        XCTAssertEqual(rejection(base), "http 415")
+        XCTAssertEqual(rejection([(":method", "GET"), (":path", "/a.B/C"), ("content-type", "application/grpc")]), "http 405")
+        XCTAssertEqual(rejection(base + [("content-type", "application/grpc"), ("grpc-encoding", "gzip")]), "UNIMPLEMENTED")
+        XCTAssertEqual(rejection(base + [("content-type", "application/grpc"), ("grpc-timeout", "soon")]), "INTERNAL")
+        XCTAssertEqual(rejection([(":method", "POST"), (":path", "/nomethod"), ("content-type", "application/grpc")]), "UNIMPLEMENTED")
+        XCTAssertEqual(rejection(base + [("content-type", "application/grpc")]), "accepted")
+    }
+
+    func testStatusMessagesArePercentEncoded() {
+        XCTAssertEqual(GRPCResponseHeaders.percentEncode("ok 100%"), "ok 100%25")
+        XCTAssertEqual(GRPCResponseHeaders.percentEncode("\t\n☺"), "%09%0A%E2%98%BA")
+        let fields = GRPCResponseHeaders.fields({
+            var m = Metadata()
+            m.add("x-b-bin", binary: [0xAB, 0xAB, 0xAB])
+            m.add("bad key", "dropped")
+            m.add("x-ctl", "line\nbreak")
+            return m
+        }())
+        XCTAssertEqual(fields.map(\.0), ["x-b-bin"])
+        XCTAssertEqual(fields.first?.1, "q6ur")
+    }
+
+    func testRateLimitRefillsAndForgetsIdleCallers() {
+        let limiter = RateLimiter(rules: [RateLimitRule(method: "/a.B/C", limit: 2, periodSeconds: 1)])
+        XCTAssertNil(limiter.take(principal: "p", method: "/a.B/C", now: 100))
+        XCTAssertNil(limiter.take(principal: "p", method: "/a.B/C", now: 100))
+        let wait = limiter.take(principal: "p", method: "/a.B/C", now: 100)
+        XCTAssertEqual(wait, 500)
+        XCTAssertNil(limiter.take(principal: "q", method: "/a.B/C", now: 100), "buckets are per principal")
+        XCTAssertNil(limiter.take(principal: "p", method: "/other", now: 100), "methods without a rule are unlimited")
+        XCTAssertNil(limiter.take(principal: "p", method: "/a.B/C", now: 100.5))
+        // 100,000 principals once each; after a period their buckets are full again and are dropped.
+        for i in 0..<100_000 { _ = limiter.take(principal: "user\(i)", method: "/a.B/C", now: 200) }
+        XCTAssertGreaterThanOrEqual(limiter.bucketCount, 100_000)
+        _ = limiter.take(principal: "late", method: "/a.B/C", now: 202)
+        XCTAssertLessThanOrEqual(limiter.bucketCount, 2)
+    }
+
+    func testCorrelationIDs() {
+        XCTAssertEqual(CorrelationID.accept("abc-DEF_1.2"), "abc-DEF_1.2")
+        for bad in [nil, "short", "with space 123", String(repeating: "x", count: 129), "emoji☺☺☺☺☺"] {
+            let made = CorrelationID.accept(bad)
+            XCTAssertNotEqual(made, bad)
+            XCTAssertEqual(made.count, 32)
+        }
+        XCTAssertNotEqual(CorrelationID.make(), CorrelationID.make())
+    }
+
+    func testAccessPolicy() {
+        let policy = AccessPolicy(publicServices: ["pub.S"], permissions: ["/pub.S/Guarded": "g", "priv.S": "p", "/priv.S/Special": "s"])
+        XCTAssertEqual(policy.requirement(path: "/pub.S/Open", service: "pub.S"), .none)
+        XCTAssertEqual(policy.requirement(path: "/pub.S/Guarded", service: "pub.S"), .permission("g"))
+        XCTAssertEqual(policy.requirement(path: "/priv.S/Any", service: "priv.S"), .permission("p"))
+        XCTAssertEqual(policy.requirement(path: "/priv.S/Special", service: "priv.S"), .permission("s"))
+        XCTAssertEqual(policy.requirement(path: "/other.S/X", service: "other.S"), .token)
+    }
+}
