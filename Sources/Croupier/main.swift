@@ -17,6 +17,7 @@ let usage = """
       bench codec        benchmark the protobuf codec against Python protobuf (upb)
       bench storage      benchmark durable writes (group commit vs not), queue, event log
       bench wire         benchmark Wire unary/streaming calls against a raw epoll echo (echo.c)
+      bench gateway      benchmark gRPC calls through the gateway with h2load, beside direct Wire calls
       version            print the version
       help               this text
 
@@ -73,10 +74,23 @@ case "bench":
         } else {
             do { exit(try await WireBenchmark.run(arguments: Array(rest.dropFirst()))) } catch { fail("\(error)") }
         }
+    case "gateway":
+        if rest.contains("--help") {
+            print("""
+                usage: croupier bench gateway [--calls N] [--out FILE]
+                  h2load gRPC unary calls through the gateway to a Wire backend at -c 1 -m 1 and -c 16 -m 8,
+                  beside the same call made directly over Wire in the same run; gateway RSS under load
+                  and with 1,000 idle HTTP/2 connections. Needs h2load (nghttp2-client).
+                """)
+        } else {
+            do { exit(try await GatewayBenchmark.run(arguments: Array(rest.dropFirst()))) } catch { fail("\(error)") }
+        }
+    case "gateway-server":
+        do { try await GatewayBenchmark.serve(backendPort: UInt16(rest.dropFirst().first ?? "0") ?? 0) } catch { fail("\(error)") }
     case "wire-server":
         do { try await WireBenchmark.serve(port: UInt16(rest.dropFirst().first ?? "0") ?? 0) } catch { fail("\(error)") }
     default:
-        fail("unknown benchmark '\(rest.first ?? "")'; available: codec, storage, wire")
+        fail("unknown benchmark '\(rest.first ?? "")'; available: codec, storage, wire, gateway")
     }
 case "up":
     if arguments.contains("--help") {

@@ -77,14 +77,14 @@ public final class Gateway: Sendable {
     private let group: EventLoopGroup
     private let tlsContext: TLSContext?
     private let listeners = Mutex<[Listener]>([])
-    private let backendChannels: [WireChannel]
+    private let backendChannels: [LoopLocalChannel]
 
     public init(config: GatewayConfig, group: EventLoopGroup = .shared) throws {
         self.config = config
         self.group = group
         tlsContext = try config.tls.map { try TLSContext(certificateFile: $0.certificateFile, keyFile: $0.keyFile) }
         let channels = config.backends.map {
-            WireChannel(host: $0.host, port: $0.port, secret: config.internalSecret, peerName: "gateway", connections: 2, group: group)
+            LoopLocalChannel(host: $0.host, port: $0.port, secret: config.internalSecret, peerName: "gateway", group: group)
         }
         backendChannels = channels
         let backends = Array(zip(config.backends, channels.map { $0 as any RPCChannel }))

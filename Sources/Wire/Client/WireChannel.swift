@@ -28,16 +28,17 @@ public final class WireChannel: RPCChannel {
     /// - Parameters:
     ///   - peerName: how this client names itself to the server (logs).
     ///   - connections: connections to spread calls over.
+    ///   - loop: the event loop for every connection (default: spread over the group).
     public init(
         host: String, port: UInt16, secret: [UInt8], peerName: String, connections: Int = 1,
-        limits: WireLimits = WireLimits(), group: EventLoopGroup = .shared
+        limits: WireLimits = WireLimits(), group: EventLoopGroup = .shared, loop: EventLoop? = nil
     ) {
         self.host = host
         self.port = port
         self.secret = secret
         self.peerName = peerName
         self.limits = limits
-        loops = (0..<max(1, connections)).map { _ in group.nextLoop() }
+        loops = (0..<max(1, connections)).map { _ in loop ?? group.nextLoop() }
         state = Mutex(State(connections: Array(repeating: nil, count: max(1, connections)),
             connecting: Array(repeating: nil, count: max(1, connections))))
     }

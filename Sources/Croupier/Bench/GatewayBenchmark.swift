@@ -1,0 +1,153 @@
+import Foundation
+import Gateway
+import Glibc
+import Wire
+
+/// `croupier bench gateway`: h2load (an independent HTTP/2 load generator)
+/// sends gRPC unary calls through the gateway to a Wire echo backend at
+/// `-c 1 -m 1` and `-c 16 -m 8`; in the same run the same call goes straight
+/// over Wire at the same concurrency. Also the gateway's RSS under load and
+/// with 1,000 idle HTTP/2 connections. Backend and gateway are separate processes.
+enum GatewayBenchmark {
+    /// `croupier bench gateway-server BACKEND_PORT`: a gateway routing `bench.*` to the Wire echo backend.
+    static func serve(backendPort: UInt16) async throws -> Never {
+        WireBenchmark.raiseFileLimit()
+        var config = GatewayConfig(
+            jwtSecret: Array("bench".utf8), internalSecret: WireBenchmark.secret,
+            backends: [.init(name: "bench", host: "127.0.0.1", port: backendPort, packages: ["bench"])],
+            methods: [WireBenchmark.echo], files: [], policy: AccessPolicy(publicServices: ["bench.Bench"], permissions: [:]),
+            rateLimits: [], log: { _ in })
+        config.port = 0
+        let gateway = try Gateway(config: config)
+        let (port, _) = try gateway.start()
+        FileHandle.standardOutput.write(Data("READY \(port)\n".utf8))
+        while true { try await Task.sleep(for: .seconds(3600)) }
+    }
+
+    struct H2Load {
+        let rps: Double
+        let meanMicros: Double
+        let maxMicros: Double
+        let succeeded: Int
+    }
+
+    /// Runs h2load and parses its summary ("finished in …, N req/s", "time for request: min max mean").
+    static func h2load(port: UInt16, body: String, clients: Int, streams: Int, requests: Int) throws -> H2Load {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/h2load")
+        p.arguments = [
+            "-n", String(requests), "-c", String(clients), "-m", String(streams), "-d", body,
+            "-H", "content-type: application/grpc", "-H", "te: trailers", "http://127.0.0.1:\(port)/bench.Bench/Echo",
+        ]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        func micros(_ s: Substring) -> Double {
+            if s.hasSuffix("us") { return Double(s.dropLast(2)) ?? 0 }
+            if s.hasSuffix("ms") { return (Double(s.dropLast(2)) ?? 0) * 1000 }
+            if s.hasSuffix("s") { return (Double(s.dropLast()) ?? 0) * 1_000_000 }
+            return 0
+        }
+        var rps = 0.0, mean = 0.0, maxLatency = 0.0, ok = 0
+        for line in text.split(separator: "\n") {
+            let words = line.split(separator: " ").filter { !$0.isEmpty }
+            if line.hasPrefix("finished in"), let i = words.firstIndex(of: "req/s,") { rps = Double(words[i - 1]) ?? 0 }
+            if line.hasPrefix("time for request:"), words.count >= 6 {
+                maxLatency = micros(words[4])
+                mean = micros(words[5])
+            }
+            if line.hasPrefix("status codes:"), let n = words.dropFirst(2).first { ok = Int(n) ?? 0 }
+        }
+        guard rps > 0 else { throw LaunchError("h2load gave no result:\n\(text)") }
+        return H2Load(rps: rps, meanMicros: mean, maxMicros: maxLatency, succeeded: ok)
+    }
+
+    /// Opens `count` HTTP/2 connections (preface + SETTINGS, then nothing).
+    static func idleConnections(port: UInt16, count: Int) throws -> [Int32] {
+        var fds: [Int32] = []
+        let hello = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8) + [0, 0, 0, 4, 0, 0, 0, 0, 0]
+        for _ in 0..<count {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_port = port.bigEndian
+            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let r = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard r == 0 else { throw LaunchError("connect failed after \(fds.count) connections") }
+            _ = hello.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+            fds.append(fd)
+        }
+        return fds
+    }
+
+    static func run(arguments: [String]) async throws -> Int32 {
+        WireBenchmark.raiseFileLimit()
+        let total = Int(option("--calls", in: arguments) ?? "") ?? 100_000
+        let outputPath = option("--out", in: arguments) ?? "bench/results/gateway.md"
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/h2load") else {
+            throw LaunchError("h2load not found: apt-get install nghttp2-client (scripts/setup does)")
+        }
+        let me = CommandLine.arguments[0].hasPrefix("/") ? CommandLine.arguments[0]
+            : FileManager.default.currentDirectoryPath + "/" + CommandLine.arguments[0]
+        let (backend, backendReady) = try WireBenchmark.spawn(me, ["bench", "wire-server", "0"], ready: "READY")
+        defer { backend.terminate() }
+        let backendPort = UInt16(backendReady.split(separator: " ")[1])!
+        let (gateway, gatewayReady) = try WireBenchmark.spawn(me, ["bench", "gateway-server", String(backendPort)], ready: "READY")
+        defer { gateway.terminate() }
+        let gatewayPort = UInt16(gatewayReady.split(separator: " ")[1])!
+
+        // The request body: one length-prefixed 34-byte Payload, as in bench wire.
+        var body: [UInt8] = []
+        let request = Grpc_Testing_Payload.with { $0.body = Array(repeating: 7, count: 32) }.serializedBytes()
+        body += [0, 0, 0, 0, UInt8(request.count)] + request
+        let bodyPath = FileManager.default.temporaryDirectory.appendingPathComponent("croupier-h2load-\(getpid()).bin").path
+        try Data(body).write(to: URL(fileURLWithPath: bodyPath))
+        defer { try? FileManager.default.removeItem(atPath: bodyPath) }
+
+        let rssBefore = WireBenchmark.rssKiB(gateway.processIdentifier)
+        var rows: [String] = []
+        var peakUnderLoad = 0
+        for (clients, streams) in [(1, 1), (16, 8)] {
+            let calls = clients == 1 ? total / 4 : total
+            _ = try h2load(port: gatewayPort, body: bodyPath, clients: clients, streams: streams, requests: min(calls / 5, 20_000))
+            let g = try h2load(port: gatewayPort, body: bodyPath, clients: clients, streams: streams, requests: calls)
+            peakUnderLoad = max(peakUnderLoad, WireBenchmark.rssKiB(gateway.processIdentifier))
+            let w = try await WireBenchmark.measure(port: backendPort, conns: clients, inflight: clients * streams, total: calls)
+            let row = "| -c \(clients) -m \(streams) | \(formatRate(g.rps))/s, mean \(Int(g.meanMicros)) µs, max \(Int(g.maxMicros)) µs (\(g.succeeded) × HTTP 200) | \(formatRate(w.rps))/s, p50 \(Int(w.p50)) µs, p99 \(Int(w.p99)) µs | \(String(format: "%.0f%%", 100 * g.rps / w.rps)) |"
+            print(row)
+            rows.append(row)
+        }
+        let idleBefore = WireBenchmark.rssKiB(gateway.processIdentifier)
+        let fds = try idleConnections(port: gatewayPort, count: 1_000)
+        try await Task.sleep(for: .milliseconds(1_000))
+        let idleAfter = WireBenchmark.rssKiB(gateway.processIdentifier)
+        for fd in fds { close(fd) }
+
+        let report = """
+            # croupier bench gateway
+
+            - date: \(ISO8601DateFormatter().string(from: Date()))
+            - machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; loopback; h2load, gateway and Wire backend are separate processes on the same cores
+            - call: `bench.Bench/Echo`, 34-byte protobuf message each way; through the gateway: h2load → HTTP/2 (h2c) → gateway → Wire → backend;
+              direct: the croupier Wire client → backend, same concurrency (clients × streams calls in flight on as many connections), same run
+            - \(formatRate(Double(total))) measured calls per shape (a quarter at -c 1 -m 1) after a warm-up
+
+            | h2load shape | through the gateway (h2load) | direct over Wire | gateway / direct |
+            | --- | --- | --- | --- |
+            \(rows.joined(separator: "\n"))
+
+            | what | figure |
+            | --- | --- |
+            | gateway RSS at start / peak under load | \(rssBefore / 1024) MiB / \(peakUnderLoad / 1024) MiB |
+            | gateway RSS before / after 1,000 idle HTTP/2 connections | \(idleBefore / 1024) MiB / \(idleAfter / 1024) MiB (\(String(format: "%.1f", Double(idleAfter - idleBefore) / 1_000)) KiB per connection) |
+
+            """
+        try record(report, to: outputPath)
+        return 0
+    }
+}
