@@ -4,7 +4,7 @@ nghttp for requests grpcio cannot make): authentication failures, spoofed
 principal metadata, rate limits, correlation ids, message limits, framing
 errors, non-gRPC requests, health, reflection and metrics.
 
-  gateway_checks.py HOST:PORT --jwt-secret SECRET [--down HOST:PORT] [--cli-token TOKEN]
+  gateway_checks.py HOST:PORT --jwt-secret SECRET [--down HOST:PORT] [--cli-token TOKEN] [--gateway-pid PID]
 
 The gateway must be configured as in Tests/GatewayTests: CacheableUnaryCall
 needs permission interop:cache; EmptyCall is limited to 3 per second.
@@ -78,7 +78,8 @@ def expect_error(fn, code, contains=None):
 
 
 class Checks:
-    def __init__(self, target, secret, down, cli_token):
+    def __init__(self, target, secret, down, cli_token, gateway_pid):
+        self.gateway_pid = gateway_pid
         self.cli_token = cli_token
         self.target = target
         self.secret = secret.encode()
@@ -206,6 +207,41 @@ class Checks:
         expect_error(lambda: stub.EmptyCall(empty_pb2.Empty(), timeout=10), grpc.StatusCode.UNAVAILABLE)
         assert time.time() - start < 2, "UNAVAILABLE took %.1f s" % (time.time() - start)
 
+    # --- flow control and drain (need the gateway's pid) ---
+    def rss_mib(self):
+        with open("/proc/%d/status" % self.gateway_pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        return 0
+
+    def slow_reader_does_not_grow_gateway_memory(self):
+        if not self.gateway_pid:
+            return
+        before = self.rss_mib()
+        # 200 x 1 MiB streamed to a client that does not read for 3 s.
+        req = messages_pb2.StreamingOutputCallRequest(
+            response_parameters=[messages_pb2.ResponseParameters(size=1 << 20) for _ in range(200)])
+        responses = self.stub.StreamingOutputCall(req)
+        time.sleep(3)
+        during = self.rss_mib()
+        count = sum(1 for _ in responses)
+        assert count == 200, count
+        assert during - before < 48, "gateway grew from %.0f to %.0f MiB while the client did not read" % (before, during)
+        print("  gateway RSS %.0f MiB before, %.0f MiB with a stalled 200 MiB stream" % (before, during))
+
+    def graceful_drain_finishes_in_flight_calls(self):
+        if not self.gateway_pid:
+            return
+        import signal
+        req = messages_pb2.StreamingOutputCallRequest(
+            response_parameters=[messages_pb2.ResponseParameters(size=10, interval_us=100000) for _ in range(10)])
+        responses = self.stub.StreamingOutputCall(req)
+        next(responses)
+        os.kill(self.gateway_pid, signal.SIGTERM)  # the launcher restarts it afterwards
+        rest = sum(1 for _ in responses)
+        assert rest == 9, rest
+
     # --- operations ---
     def health(self):
         stub = health_pb2_grpc.HealthStub(self.channel)
@@ -251,9 +287,13 @@ def main():
     parser.add_argument("--jwt-secret", required=True)
     parser.add_argument("--down")
     parser.add_argument("--cli-token", help="a token printed by `croupier token --sub bob --perms interop:cache`")
+    parser.add_argument("--gateway-pid", type=int, help="the gateway process (memory under a stalled reader; SIGTERM drain, last)")
     args = parser.parse_args()
-    checks = Checks(args.target, args.jwt_secret, args.down, args.cli_token)
-    names = [n for n in Checks.__dict__ if not n.startswith("_") and n not in ("bearer", "cacheable", "nghttp")]
+    checks = Checks(args.target, args.jwt_secret, args.down, args.cli_token, args.gateway_pid)
+    names = [n for n in Checks.__dict__ if not n.startswith("_") and n not in ("bearer", "cacheable", "nghttp", "rss_mib")]
+    # The drain check stops the gateway: run it last.
+    names.remove("graceful_drain_finishes_in_flight_calls")
+    names.append("graceful_drain_finishes_in_flight_calls")
     failed = 0
     for name in names:
         try:

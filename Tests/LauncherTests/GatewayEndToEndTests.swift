@@ -68,10 +68,12 @@ final class GatewayEndToEndTests: XCTestCase {
         let (tokenStatus, token) = try runToEnd(croupier, ["token", "--sub", "bob", "--perms", "interop:cache", "--ttl", "600"],
             environment: env.merging(["CROUPIER_DATA_DIR": dir]) { $1 })
         XCTAssertEqual(tokenStatus, 0, token)
+        let (_, pids) = try runToEnd("/usr/bin/pgrep", ["-P", String(up.processIdentifier), "-f", "serve gateway"])
+        let gatewayPID = try XCTUnwrap(pids.split(separator: "\n").first.map(String.init), "gateway child pid")
         let checks = repositoryRoot + "/Tests/Conformance/gateway_checks.py"
         let (checkStatus, checkOut) = try runToEnd("/usr/bin/env", [
             "python3", checks, h2c, "--jwt-secret", Self.jwtSecret, "--down", downAddress,
-            "--cli-token", token.trimmingCharacters(in: .whitespacesAndNewlines),
+            "--cli-token", token.trimmingCharacters(in: .whitespacesAndNewlines), "--gateway-pid", gatewayPID,
         ])
         print(checkOut)
         XCTAssertEqual(checkStatus, 0, checkOut)
