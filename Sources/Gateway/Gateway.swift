@@ -31,6 +31,8 @@ public final class Gateway: Sendable {
             limits.maxMessageBytes = config.maxMessageBytes
             limits.maxConcurrentStreams = config.maxConcurrentStreams
             limits.idleTimeoutMillis = Int64(config.idleTimeoutSeconds * 1000)
+            limits.headerTimeoutMillis = Int64(config.headerTimeoutSeconds * 1000)
+            limits.handshakeTimeoutMillis = Int64(config.tlsHandshakeTimeoutSeconds * 1000)
             self.limits = limits
             log = config.log
         }

@@ -78,7 +78,8 @@ def expect_error(fn, code, contains=None):
 
 
 class Checks:
-    def __init__(self, target, secret, down, cli_token, gateway_pid):
+    def __init__(self, target, secret, down, cli_token, gateway_pid, tls_target):
+        self.tls_target = tls_target
         self.gateway_pid = gateway_pid
         self.cli_token = cli_token
         self.target = target
@@ -207,6 +208,23 @@ class Checks:
         expect_error(lambda: stub.EmptyCall(empty_pb2.Empty(), timeout=10), grpc.StatusCode.UNAVAILABLE)
         assert time.time() - start < 2, "UNAVAILABLE took %.1f s" % (time.time() - start)
 
+    # --- timeouts (the test config sets 1 s for the header and TLS handshake timeouts) ---
+    def silent_connection_is_closed(self):
+        import socket
+        for address in [self.target] + ([self.tls_target] if self.tls_target else []):
+            host, port = address.rsplit(":", 1)
+            s = socket.create_connection((host, int(port)))
+            s.settimeout(5)
+            start = time.time()
+            try:
+                while s.recv(4096):  # h2c sends SETTINGS (and GOAWAY); TLS sends nothing
+                    pass
+            except ConnectionResetError:
+                pass
+            took = time.time() - start
+            s.close()
+            assert 0.9 < took < 3, "%s closed a silent connection after %.1f s" % (address, took)
+
     # --- flow control and drain (need the gateway's pid) ---
     def rss_mib(self):
         with open("/proc/%d/status" % self.gateway_pid) as f:
@@ -288,8 +306,9 @@ def main():
     parser.add_argument("--down")
     parser.add_argument("--cli-token", help="a token printed by `croupier token --sub bob --perms interop:cache`")
     parser.add_argument("--gateway-pid", type=int, help="the gateway process (memory under a stalled reader; SIGTERM drain, last)")
+    parser.add_argument("--tls-target", help="the TLS port (handshake timeout check)")
     args = parser.parse_args()
-    checks = Checks(args.target, args.jwt_secret, args.down, args.cli_token, args.gateway_pid)
+    checks = Checks(args.target, args.jwt_secret, args.down, args.cli_token, args.gateway_pid, args.tls_target)
     names = [n for n in Checks.__dict__ if not n.startswith("_") and n not in ("bearer", "cacheable", "nghttp", "rss_mib")]
     # The drain check stops the gateway: run it last.
     names.remove("graceful_drain_finishes_in_flight_calls")

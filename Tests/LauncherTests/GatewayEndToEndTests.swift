@@ -16,6 +16,7 @@ final class GatewayEndToEndTests: XCTestCase {
             {"dataDir": "\(dir)", "ports": {"interop": 0},
              "gateway": {"listen": "127.0.0.1:0", "tlsListen": "127.0.0.1:0",
                          "tlsCert": "\(dir)/gateway-cert.pem", "tlsKey": "\(dir)/gateway-key.pem",
+                         "headerTimeoutSeconds": 1.0, "tlsHandshakeTimeoutSeconds": 1.0,
                          "permissions": {"/grpc.testing.TestService/CacheableUnaryCall": "interop:cache"},
                          "rateLimits": {"/grpc.testing.TestService/EmptyCall": {"limit": 3, "periodSeconds": 1}}}}
             """
@@ -73,7 +74,7 @@ final class GatewayEndToEndTests: XCTestCase {
         let checks = repositoryRoot + "/Tests/Conformance/gateway_checks.py"
         let (checkStatus, checkOut) = try runToEnd("/usr/bin/env", [
             "python3", checks, h2c, "--jwt-secret", Self.jwtSecret, "--down", downAddress,
-            "--cli-token", token.trimmingCharacters(in: .whitespacesAndNewlines), "--gateway-pid", gatewayPID,
+            "--cli-token", token.trimmingCharacters(in: .whitespacesAndNewlines), "--gateway-pid", gatewayPID, "--tls-target", tls,
         ])
         print(checkOut)
         XCTAssertEqual(checkStatus, 0, checkOut)

@@ -21,6 +21,8 @@ struct Configuration {
         var jwtSecret: [UInt8] = []
         /// Method path or service name → permission.
         var permissions: [String: String] = [:]
+        /// Idle connection, first request / header, TLS handshake (seconds).
+        var timeouts = (idle: 300.0, header: 10.0, handshake: 10.0)
         var rateLimits: [(method: String, limit: Int, periodSeconds: Double)] = [
             ("/croupier.loyalty.v1.LoyaltyService/ManualReward", 10, 60)
         ]
@@ -91,6 +93,9 @@ extension Configuration.GatewaySettings {
         if let v = g["tlsCert"] as? String { tlsCertificate = v }
         if let v = g["tlsKey"] as? String { tlsKey = v }
         if let v = g["permissions"] as? [String: String] { permissions.merge(v) { $1 } }
+        if let v = g["idleTimeoutSeconds"] as? Double { timeouts.idle = v }
+        if let v = g["headerTimeoutSeconds"] as? Double { timeouts.header = v }
+        if let v = g["tlsHandshakeTimeoutSeconds"] as? Double { timeouts.handshake = v }
         if let rules = g["rateLimits"] as? [String: Any] {
             for (method, value) in rules {
                 guard let r = value as? [String: Any], let limit = r["limit"] as? Int, let period = r["periodSeconds"] as? Double

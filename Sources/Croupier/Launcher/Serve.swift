@@ -48,6 +48,7 @@ extension Serve {
             rateLimits: config.gateway.rateLimits.map { RateLimitRule(method: $0.method, limit: $0.limit, periodSeconds: $0.periodSeconds) },
             log: { line in FileHandle.standardError.write(Data((line + "\n").utf8)) })
         (g.host, g.port) = try splitAddress(config.gateway.listen)
+        (g.idleTimeoutSeconds, g.headerTimeoutSeconds, g.tlsHandshakeTimeoutSeconds) = config.gateway.timeouts
         if let cert = config.gateway.tlsCertificate, let key = config.gateway.tlsKey {
             let (host, port) = try splitAddress(config.gateway.tlsListen)
             g.tls = .init(host: host, port: port, certificateFile: cert, keyFile: key)

@@ -46,6 +46,9 @@ public struct GatewayConfig: Sendable {
     public var maxMessageBytes = 4 << 20
     public var maxConcurrentStreams = 256
     public var idleTimeoutSeconds = 300.0
+    /// A connection must send its first request (a stream its headers) within this.
+    public var headerTimeoutSeconds = 10.0
+    public var tlsHandshakeTimeoutSeconds = 10.0
     /// Where JSON access-log lines and other log lines go.
     public var log: @Sendable (String) -> Void
 
