@@ -46,7 +46,7 @@ extension Serve {
             jwtSecret: config.gateway.jwtSecret, internalSecret: config.internalSecret, backends: backends, methods: methods,
             files: files, policy: AccessPolicy(publicServices: GatewayConfig.defaultPublicServices, permissions: config.gateway.permissions),
             rateLimits: config.gateway.rateLimits.map { RateLimitRule(method: $0.method, limit: $0.limit, periodSeconds: $0.periodSeconds) },
-            log: { line in FileHandle.standardError.write(Data((line + "\n").utf8)) })
+            log: { LogWriter.standardError.write($0) })
         (g.host, g.port) = try splitAddress(config.gateway.listen)
         (g.idleTimeoutSeconds, g.headerTimeoutSeconds, g.tlsHandshakeTimeoutSeconds) = config.gateway.timeouts
         if let cert = config.gateway.tlsCertificate, let key = config.gateway.tlsKey {
@@ -64,6 +64,7 @@ extension Serve {
         await waitForTerminationSignal()
         FileHandle.standardError.write(Data("[gateway] draining\n".utf8))
         await gateway.shutdown(timeout: .seconds(10))
+        LogWriter.standardError.flush()
         return 0
     }
 }
