@@ -120,12 +120,10 @@ final class HTTP2Connection: LoopHandler, @unchecked Sendable {
         return 0
     }
 
-    private var headerBytes: [Int32: Int] = [:]
-
     private func header(_ id: Int32, _ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) -> Int32 {
-        guard let s = streams[id], s.response == .none else { return 0 }
-        let size = (headerBytes[id] ?? 0) + name.count + value.count + 32
-        headerBytes[id] = size
+        guard let s = streams[id], let sofar = s.headerBytes else { return 0 }
+        let size = sofar + name.count + value.count + 32
+        s.headerBytes = size
         if size > limits.maxHeaderListBytes {
             nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), id, NGHTTP2_ENHANCE_YOUR_CALM.rawValue)
             return Int32(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
@@ -138,7 +136,7 @@ final class HTTP2Connection: LoopHandler, @unchecked Sendable {
         let endStream = f.hd.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
         guard let s = streams[f.hd.stream_id] else { return 0 }
         if f.hd.type == UInt8(NGHTTP2_HEADERS.rawValue) && f.headers.cat == NGHTTP2_HCAT_REQUEST {
-            headerBytes[f.hd.stream_id] = nil
+            s.headerBytes = nil
             requestsSeen += 1
             handler.handle(s)
         }
@@ -165,7 +163,6 @@ final class HTTP2Connection: LoopHandler, @unchecked Sendable {
     }
 
     private func streamClosed(_ id: Int32, errorCode: UInt32) {
-        headerBytes[id] = nil
         guard let s = streams.removeValue(forKey: id) else { return }
         s.didClose(reset: errorCode != 0)
     }
@@ -310,7 +307,7 @@ final class HTTP2Connection: LoopHandler, @unchecked Sendable {
             close("TLS handshake did not complete within \(limits.handshakeTimeoutMillis) ms")
         } else if requestsSeen == 0 && streams.isEmpty && now - acceptedAt > limits.headerTimeoutMillis {
             goAway(NGHTTP2_SETTINGS_TIMEOUT.rawValue, "no request within \(limits.headerTimeoutMillis) ms")
-        } else if let slow = streams.values.first(where: { $0.response == .none && headerBytes[$0.id] != nil && now - $0.startedAt > limits.headerTimeoutMillis }) {
+        } else if let slow = streams.values.first(where: { $0.headerBytes != nil && now - $0.startedAt > limits.headerTimeoutMillis }) {
             nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), slow.id, NGHTTP2_CANCEL.rawValue)
             flushSoon()
         } else if streams.isEmpty && now - lastActivity > limits.idleTimeoutMillis {

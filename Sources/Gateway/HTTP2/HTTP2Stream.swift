@@ -27,7 +27,9 @@ final class HTTP2Stream: @unchecked Sendable {
     var onReset: (() -> Void)?
     let startedAt = EventLoop.nowMillis()
 
-    // Inbound accounting (bytes of DATA not yet returned as credit).
+    /// Bytes of request header fields so far; nil once the headers are complete.
+    var headerBytes: Int? = 0
+    // Inbound accounting: messages not yet taken, DATA bytes not yet credited.
     private var queuedRequestBytes = 0
     private var unreturnedCredit = 0
 
@@ -52,43 +54,32 @@ final class HTTP2Stream: @unchecked Sendable {
 
     // MARK: Inbound (HTTP/2 callbacks)
 
-    /// DATA arrived: split into messages; credit for bytes that completed a
-    /// message is held until the forwarder takes it.
+    /// DATA arrived: split into messages. Its bytes are credited back to the
+    /// client at once while the messages waiting for the forwarder stay under
+    /// `maxQueuedRequestBytes`; past that, credit waits until they are taken.
     func received(_ bytes: UnsafeRawBufferPointer) throws {
         bytesIn += bytes.count
-        let messages = try deframer.append(bytes)
-        var held = 0
-        for m in messages {
+        for m in try deframer.append(bytes) {
             if m.compressed { throw RPCError(.unimplemented, "compressed messages are not supported (grpc-encoding identity only)") }
-            held += m.payload.count + 5
             queuedRequestBytes += m.payload.count + 5
             requests.push(m.payload)
         }
-        // Bytes still inside an unfinished message are credited at once (the
-        // deframer bounds them by the maximum message size).
-        returnCredit(bytes.count - min(held, bytes.count))
-        unreturnedCredit += min(held, bytes.count)
-        if queuedRequestBytes <= Self.maxQueuedRequestBytes { flushCredit() }
+        unreturnedCredit += bytes.count
+        returnCreditIfRoom()
     }
 
-    /// The forwarder took a message of `size` payload bytes.
-    func consumed(_ size: Int) {
-        queuedRequestBytes -= size + 5
-        if queuedRequestBytes <= Self.maxQueuedRequestBytes { flushCredit() }
-    }
-
-    private func flushCredit() {
-        returnCredit(unreturnedCredit)
+    private func returnCreditIfRoom() {
+        guard queuedRequestBytes <= Self.maxQueuedRequestBytes, unreturnedCredit > 0 else { return }
+        connection.consume(stream: id, bytes: unreturnedCredit)
         unreturnedCredit = 0
-    }
-
-    private func returnCredit(_ n: Int) {
-        if n > 0 { connection.consume(stream: id, bytes: n) }
     }
 
     func nextRequest() async throws -> [UInt8]? {
         let m = try await requests.next()
-        if let m { consumed(m.count) }
+        if let m {
+            queuedRequestBytes -= m.count + 5
+            returnCreditIfRoom()
+        }
         return m
     }
 
