@@ -41,6 +41,9 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     /// Connections with output written on this thread, flushed once at the end of the iteration.
     private var dirty: [LoopHandler] = []
     private var lastTick: Int64 = 0
+    /// Times the loop slept through its whole poll timeout although work was
+    /// already queued (work queued on this thread after the last check); 0 when healthy.
+    private(set) var stalls = 0
     let name: String
     /// One read buffer per loop, reused by every socket read on this thread.
     public let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 16)
@@ -114,6 +117,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
         var more = false
         while true {
             let n = epoll_wait(epfd, &events, Int32(events.count), more ? 0 : Int32(EventLoop.tickIntervalMillis))
+            if n == 0 && !more && pending.withLock({ !$0.work.isEmpty }) { stalls += 1 }
             if n > 0 {
                 for i in 0..<Int(n) {
                     let fd = events[i].data.fd
