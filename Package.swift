@@ -49,12 +49,14 @@ let package = Package(
         .executableTarget(
             name: "Croupier", dependencies: ["Wire", "Storage", "Gateway"], path: "Sources/Croupier", swiftSettings: callerExecutor),
 
-        .testTarget(name: "WireTests", dependencies: ["Wire"], path: "Tests/WireTests"),
+        // Helpers shared by the test targets that run real processes.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "WireTests", dependencies: ["Wire", "TestSupport"], path: "Tests/WireTests"),
         .testTarget(
             name: "StorageTests", dependencies: ["Storage", "CSQLite", "StorageCrashHelper"], path: "Tests/StorageTests"),
         // Child process for StorageTests' SIGKILL crash tests.
         .executableTarget(name: "StorageCrashHelper", dependencies: ["Storage"], path: "Tests/StorageCrashHelper"),
-        .testTarget(name: "LauncherTests", dependencies: ["Wire", "Croupier"], path: "Tests/LauncherTests"),
+        .testTarget(name: "LauncherTests", dependencies: ["Wire", "Croupier", "TestSupport"], path: "Tests/LauncherTests"),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Wire"], path: "Tests/GatewayTests"),
         .testTarget(name: "ProtoGenTests", dependencies: ["ProtoGen"], path: "Tests/ProtoGenTests"),
         .testTarget(

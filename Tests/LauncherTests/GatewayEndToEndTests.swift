@@ -8,8 +8,7 @@ final class GatewayEndToEndTests: XCTestCase {
     static let jwtSecret = "end-to-end-jwt-secret"
 
     func testInteropCasesAndGatewayChecksWithPythonGRPC() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("croupier-gw-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = try makeTemporaryDirectory("gw").path
         let (certStatus, certOut) = try runToEnd(croupier, ["cert", "--dir", dir], environment: ["CROUPIER_DATA_DIR": dir])
         XCTAssertEqual(certStatus, 0, certOut)
         let config = """
@@ -38,7 +37,7 @@ final class GatewayEndToEndTests: XCTestCase {
         let h2c = try XCTUnwrap(address(after: "gateway ready on ", in: lines.all))
         let tls = try XCTUnwrap(address(after: "TLS (h2) on ", in: lines.all))
 
-        let interop = repositoryRoot + "/Tests/Conformance/grpc_interop.py"
+        let interop = repositoryRoot.path + "/Tests/Conformance/grpc_interop.py"
         let (plainStatus, plainOut) = try runToEnd("/usr/bin/env", ["python3", interop, h2c])
         print(plainOut)
         XCTAssertEqual(plainStatus, 0, plainOut)
@@ -71,7 +70,7 @@ final class GatewayEndToEndTests: XCTestCase {
         XCTAssertEqual(tokenStatus, 0, token)
         let (_, pids) = try runToEnd("/usr/bin/pgrep", ["-P", String(up.processIdentifier), "-f", "serve gateway"])
         let gatewayPID = try XCTUnwrap(pids.split(separator: "\n").first.map(String.init), "gateway child pid")
-        let checks = repositoryRoot + "/Tests/Conformance/gateway_checks.py"
+        let checks = repositoryRoot.path + "/Tests/Conformance/gateway_checks.py"
         let (checkStatus, checkOut) = try runToEnd("/usr/bin/env", [
             "python3", checks, h2c, "--jwt-secret", Self.jwtSecret, "--down", downAddress,
             "--cli-token", token.trimmingCharacters(in: .whitespacesAndNewlines), "--gateway-pid", gatewayPID, "--tls-target", tls,

@@ -1,13 +1,11 @@
 import Foundation
+@_exported import TestSupport
 import XCTest
 
 /// The built `croupier` executable, beside the test bundle.
 var croupier: String {
     URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("croupier").path
 }
-
-/// The repository root (for the Python clients under Tests/Conformance).
-let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 
 /// Output of a child process, collected as it arrives.
 final class Lines: @unchecked Sendable {
@@ -30,19 +28,4 @@ func waitFor(_ lines: Lines, _ needle: String, timeout: TimeInterval = 20) -> Bo
         Thread.sleep(forTimeInterval: 0.05)
     }
     return false
-}
-
-/// Runs a command to completion; returns its exit status and combined output.
-func runToEnd(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> (Int32, String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: executable)
-    p.arguments = arguments
-    p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-    let out = Pipe()
-    p.standardOutput = out
-    p.standardError = out
-    try p.run()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
 }
