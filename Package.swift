@@ -40,6 +40,11 @@ let package = Package(
             name: "Gateway", dependencies: ["Wire", "CNGHTTP2", "COpenSSL"], path: "Sources/Gateway",
             swiftSettings: callerExecutor),
 
+        // Seed 001: rating slips with atomic accrual, idempotent rewards, tiers, audited ledger.
+        .target(
+            name: "LoyaltyService", dependencies: ["Wire", "Storage"], path: "Sources/LoyaltyService",
+            swiftSettings: callerExecutor),
+
         // Development-time code generator: FileDescriptorSet -> Swift.
         .target(name: "ProtoGen", dependencies: ["Wire"], path: "Sources/ProtoGen"),
         .executableTarget(
@@ -47,7 +52,7 @@ let package = Package(
 
         // The one executable: serve, up, token, bench ...
         .executableTarget(
-            name: "Croupier", dependencies: ["Wire", "Storage", "Gateway"], path: "Sources/Croupier", swiftSettings: callerExecutor),
+            name: "Croupier", dependencies: ["Wire", "Storage", "Gateway", "LoyaltyService"], path: "Sources/Croupier", swiftSettings: callerExecutor),
 
         // Helpers shared by the test targets that run real processes.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
@@ -57,6 +62,9 @@ let package = Package(
         // Child process for StorageTests' SIGKILL crash tests.
         .executableTarget(name: "StorageCrashHelper", dependencies: ["Storage"], path: "Tests/StorageCrashHelper"),
         .testTarget(name: "LauncherTests", dependencies: ["Wire", "Croupier", "TestSupport"], path: "Tests/LauncherTests"),
+        .testTarget(
+            name: "LoyaltyTests", dependencies: ["LoyaltyService", "Wire", "Storage", "TestSupport"],
+            path: "Tests/LoyaltyTests", swiftSettings: callerExecutor),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Wire"], path: "Tests/GatewayTests"),
         .testTarget(name: "ProtoGenTests", dependencies: ["ProtoGen"], path: "Tests/ProtoGenTests"),
         .testTarget(

@@ -27,6 +27,9 @@ public struct GenerationTarget: Sendable {
             ],
             access: "public"),
         GenerationTarget(
+            outputDirectory: "Sources/LoyaltyService/Generated", includePaths: ["protos"],
+            files: ["croupier/loyalty/v1/loyalty.proto"], access: "public"),
+        GenerationTarget(
             outputDirectory: "Tests/WireTests/Generated", includePaths: ["protos", "Tests/Protos"],
             files: ["croupier/codectest/v1/kitchen_sink.proto"],
             access: "internal"),

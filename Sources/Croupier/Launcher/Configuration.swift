@@ -1,4 +1,5 @@
 import Foundation
+import LoyaltyService
 
 /// Croupier's settings: built-in defaults (MISSION.md "Fixed defaults"),
 /// overridden by an optional JSON file (`--config FILE`), overridden by
@@ -7,9 +8,10 @@ import Foundation
 struct Configuration {
     var dataDirectory = "./var"
     /// Wire listen ports by component; 0 picks a free port.
-    var ports: [String: Int] = ["interop": 7100]
+    var ports: [String: Int] = ["interop": 7100, "loyalty": 7101]
     var internalSecret: [UInt8] = []
     var gateway = GatewaySettings()
+    var loyalty = LoyaltySettings()
 
     /// The gateway's settings (MISSION.md "Fixed defaults").
     struct GatewaySettings {
@@ -19,8 +21,8 @@ struct Configuration {
         var tlsCertificate: String?
         var tlsKey: String?
         var jwtSecret: [UInt8] = []
-        /// Method path or service name → permission.
-        var permissions: [String: String] = [:]
+        /// Method path or service name → permission: each service's own table, then the config file's.
+        var permissions: [String: String] = LoyaltyPermission.gatewayDefaults
         /// Idle connection, first request / header, TLS handshake (seconds).
         var timeouts = (idle: 300.0, header: 10.0, handshake: 10.0)
         var rateLimits: [(method: String, limit: Int, periodSeconds: Double)] = [
@@ -30,10 +32,17 @@ struct Configuration {
 
     /// Components `up` starts, each as its own process, in this order (the
     /// gateway last: it routes to the others).
-    static let components = ["interop", "gateway"]
+    static let components = ["interop", "loyalty", "gateway"]
 
     /// Wire services (not the gateway) and the proto packages each owns.
-    static let backends: [(component: String, packages: [String])] = [("interop", ["grpc.testing"])]
+    static let backends: [(component: String, packages: [String])] = [
+        ("interop", ["grpc.testing"]), ("loyalty", ["croupier.loyalty.v1"]),
+    ]
+
+    /// The SQLite file of a component, inside the data directory.
+    func databasePath(_ component: String) -> String {
+        (dataDirectory as NSString).appendingPathComponent("\(component).sqlite")
+    }
 
     static func load(arguments: [String]) throws -> Configuration {
         var c = Configuration()
@@ -45,6 +54,7 @@ struct Configuration {
             if let dir = json["dataDir"] as? String { c.dataDirectory = dir }
             if let ports = json["ports"] as? [String: Int] { c.ports.merge(ports) { $1 } }
             if let g = json["gateway"] as? [String: Any] { try c.gateway.apply(g, file: path) }
+            if let l = json["loyalty"] as? [String: Any] { try c.loyalty.apply(l, file: path) }
         }
         let env = ProcessInfo.processInfo.environment
         if let dir = env["CROUPIER_DATA_DIR"], !dir.isEmpty { c.dataDirectory = dir }
@@ -104,6 +114,22 @@ extension Configuration.GatewaySettings {
                 rateLimits.append((method, limit, period))
             }
         }
+    }
+}
+
+extension LoyaltySettings {
+    /// Applies the "loyalty" object of a config file: `tiers` {"SILVER": n, "GOLD": n, "PLATINUM": n},
+    /// `manualRewardsPerMinute`, `manualRewardAlertPerHour`.
+    mutating func apply(_ l: [String: Any], file: String) throws {
+        if let t = l["tiers"] as? [String: Int] {
+            do {
+                tiers = try TierSchedule(
+                    silver: Int64(t["SILVER"] ?? Int(tiers.silver)), gold: Int64(t["GOLD"] ?? Int(tiers.gold)),
+                    platinum: Int64(t["PLATINUM"] ?? Int(tiers.platinum)))
+            } catch { throw LaunchError("\(file): loyalty.tiers: \(error)") }
+        }
+        if let v = l["manualRewardsPerMinute"] as? Int { manualRewardsPerMinute = v }
+        if let v = l["manualRewardAlertPerHour"] as? Int { manualRewardAlertPerHour = v }
     }
 }
 

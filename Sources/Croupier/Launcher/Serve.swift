@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import Gateway
+import LoyaltyService
 import Wire
 
 /// `croupier serve <component>`: runs one component in this process until
@@ -10,8 +11,13 @@ enum Serve {
         let config = try Configuration.load(arguments: arguments)
         if component == "gateway" { return try await runGateway(config) }
         let services: [any RPCService]
+        var close: () -> Void = {}
         switch component {
         case "interop": services = [InteropTestService()]
+        case "loyalty":
+            let store = try LoyaltyStore(path: config.databasePath("loyalty"), settings: config.loyalty)
+            services = [LoyaltyAPI(store: store, log: LoyaltyLog(sink: { LogWriter.standardError.write($0) }))]
+            close = { store.close() }
         default:
             throw LaunchError("unknown component '\(component)'; available: \(Configuration.components.joined(separator: ", "))")
         }
@@ -24,6 +30,8 @@ enum Serve {
         await waitForTerminationSignal()
         FileHandle.standardError.write(Data("[\(component)] draining\n".utf8))
         await server.shutdown(timeout: .seconds(10))
+        close()
+        LogWriter.standardError.flush()
         return 0
     }
 }
@@ -31,7 +39,9 @@ enum Serve {
 extension Serve {
     /// Every method and descriptor the gateway can route and reflect.
     static let methods: [MethodDescriptor] = Grpc_Testing_TestService.Method.all + Grpc_Testing_UnimplementedService.Method.all
+        + Croupier_Loyalty_V1_LoyaltyService.Method.all
     static let files: [ProtoFileDescriptor] = [
+        .croupier_loyalty_v1_loyalty,
         .grpc_testing_test, .grpc_testing_messages, .grpc_testing_empty, .grpc_health_v1_health, .grpc_reflection_v1_reflection,
     ]
 

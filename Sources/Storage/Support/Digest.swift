@@ -1,7 +1,7 @@
 import COpenSSL
 
 /// SHA-256 through OpenSSL, as lowercase hex.
-func sha256Hex(_ bytes: [UInt8]) -> String {
+public func sha256Hex(_ bytes: [UInt8]) -> String {
     var digest = [UInt8](repeating: 0, count: 32)
     var length: UInt32 = 0
     _ = bytes.withUnsafeBytes { EVP_Digest($0.baseAddress, $0.count, &digest, &length, EVP_sha256(), nil) }

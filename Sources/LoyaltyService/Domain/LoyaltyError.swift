@@ -1,0 +1,32 @@
+/// Why a loyalty operation refused or failed, in domain terms; the API maps
+/// each case to its canonical status code.
+public enum LoyaltyError: Error, Equatable, Sendable, CustomStringConvertible {
+    case invalidArgument(String)
+    case notFound(String)
+    case alreadyExists(String)
+    case failedPrecondition(String)
+    case permissionDenied(String)
+    case unauthenticated(String)
+    case rateLimited(String)
+
+    public var description: String {
+        switch self {
+        case .invalidArgument(let m), .notFound(let m), .alreadyExists(let m), .failedPrecondition(let m),
+            .permissionDenied(let m), .unauthenticated(let m), .rateLimited(let m):
+            return m
+        }
+    }
+
+    /// A short machine-readable name for log lines.
+    public var code: String {
+        switch self {
+        case .invalidArgument: return "INVALID_ARGUMENT"
+        case .notFound: return "NOT_FOUND"
+        case .alreadyExists: return "ALREADY_EXISTS"
+        case .failedPrecondition: return "FAILED_PRECONDITION"
+        case .permissionDenied: return "PERMISSION_DENIED"
+        case .unauthenticated: return "UNAUTHENTICATED"
+        case .rateLimited: return "RESOURCE_EXHAUSTED"
+        }
+    }
+}

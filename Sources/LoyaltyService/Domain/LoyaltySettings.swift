@@ -1,0 +1,13 @@
+/// The service's business limits (issue #7 defaults).
+public struct LoyaltySettings: Sendable {
+    public var tiers = TierSchedule.standard
+    /// Most manual rewards one staff member may issue in any 60 seconds.
+    public var manualRewardsPerMinute = 10
+    /// More manual rewards than this by one staff member within an hour raise an alert.
+    public var manualRewardAlertPerHour = 20
+    /// Largest |points| of one manual reward.
+    public var maxManualPoints: Int64 = 10_000
+    public var minReasonLength = 10
+
+    public init() {}
+}
