@@ -14,9 +14,11 @@ final class ManualClock: StorageClock {
     func advance(seconds: Int64) { now.withLock { $0 += seconds * 1000 } }
 }
 
-final class LogSink: Sendable {
-    let lines = Mutex<[String]>([])
-    func append(_ line: String) { lines.withLock { $0.append(line) } }
+/// Items gathered from @Sendable callbacks (log lines, streamed messages).
+final class Collected<T: Sendable>: Sendable {
+    let items = Mutex<[T]>([])
+    func append(_ item: T) { items.withLock { $0.append(item) } }
+    var all: [T] { items.withLock { $0 } }
 }
 
 /// A loyalty server over a real socket and a real SQLite file, with a
@@ -32,7 +34,7 @@ final class LoyaltyHarness: @unchecked Sendable {
     let server: WireServer
     let channel: WireChannel
     let client: Croupier_Loyalty_V1_LoyaltyService.Client
-    let logSink = LogSink()
+    let logSink = Collected<String>()
 
     init(_ name: String = #function, settings: LoyaltySettings = LoyaltySettings()) throws {
         directory = try makeTemporaryDirectory("loyalty-\(name.filter(\.isLetter))")
@@ -53,7 +55,7 @@ final class LoyaltyHarness: @unchecked Sendable {
         store.close()
     }
 
-    var log: [String] { logSink.lines.withLock { $0 } }
+    var log: [String] { logSink.all }
 
     /// Call options as `principal` holding `permissions`, with a correlation id.
     static func as_(_ principal: String, _ permissions: [String], correlation: String = "") -> CallOptions {
@@ -117,6 +119,13 @@ final class LoyaltyHarness: @unchecked Sendable {
             $0.playerId = player
             $0.pageSize = 500
         }, options: Self.admin).entries
+    }
+
+    /// Every alert so far (WatchAlerts until caught up).
+    func alerts() async throws -> [Croupier_Loyalty_V1_Alert] {
+        let out = Collected<Croupier_Loyalty_V1_Alert>()
+        try await client.watchAlerts(.with { $0.untilCaughtUp = true }, options: Self.admin) { out.append($0) }
+        return out.all
     }
 
     func verify() async throws -> Croupier_Loyalty_V1_VerifyBalanceResponse {

@@ -25,6 +25,9 @@ public final class LoyaltyStore: Sendable {
 
     public func close() { database.close() }
 
+    /// Every schema step of the loyalty database (for tools that open the file themselves).
+    public static var migrations: [Migration] { LoyaltySchema.migrations }
+
     // MARK: Rating slips
 
     /// Opens a slip. With a caller-chosen id, the same start again returns the
