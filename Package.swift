@@ -61,7 +61,8 @@ let package = Package(
             name: "StorageTests", dependencies: ["Storage", "CSQLite", "StorageCrashHelper"], path: "Tests/StorageTests"),
         // Child process for StorageTests' SIGKILL crash tests.
         .executableTarget(name: "StorageCrashHelper", dependencies: ["Storage"], path: "Tests/StorageCrashHelper"),
-        .testTarget(name: "LauncherTests", dependencies: ["Wire", "Croupier", "TestSupport"], path: "Tests/LauncherTests"),
+        .testTarget(
+            name: "LauncherTests", dependencies: ["Wire", "Croupier", "LoyaltyService", "TestSupport"], path: "Tests/LauncherTests"),
         .testTarget(
             name: "LoyaltyTests", dependencies: ["LoyaltyService", "Wire", "Storage", "TestSupport"],
             path: "Tests/LoyaltyTests", swiftSettings: callerExecutor),
