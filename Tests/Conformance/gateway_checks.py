@@ -11,10 +11,6 @@ needs permission interop:cache; EmptyCall is limited to 3 per second.
 --down is a gateway whose interop backend is not running.
 """
 import argparse
-import base64
-import hashlib
-import hmac
-import json
 import os
 import subprocess
 import sys
@@ -22,59 +18,24 @@ import tempfile
 import time
 
 import grpc
-from grpc_tools import protoc
-
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.dirname(__file__))
 import grpc_interop  # noqa: E402
+import testkit  # noqa: E402
 
 empty_pb2, messages_pb2, test_pb2_grpc = grpc_interop.load_stubs()
 
 
 def load_ops_stubs():
-    """Health and reflection stubs (copied under another directory, as in grpc_interop)."""
-    out = tempfile.mkdtemp(prefix="croupier_ops_")
-    src = os.path.join(out, "src", "ops_protos")
-    os.makedirs(src)
-    for rel, name in (("grpc/health/v1/health.proto", "health"), ("grpc/reflection/v1/reflection.proto", "reflection")):
-        with open(os.path.join(ROOT, "protos", rel)) as f:
-            text = f.read()
-        with open(os.path.join(src, name + ".proto"), "w") as f:
-            f.write(text)
-    if protoc.main(["protoc", "-I" + os.path.join(out, "src"), "--python_out=" + out, "--grpc_python_out=" + out,
-                    "ops_protos/health.proto", "ops_protos/reflection.proto"]) != 0:
-        raise SystemExit("protoc failed")
-    sys.path.insert(0, out)
+    """Health and reflection stubs (module package `ops_protos`)."""
+    testkit.compile_stubs("ops_protos", [("grpc/health/v1/health.proto", "health"),
+                                         ("grpc/reflection/v1/reflection.proto", "reflection")])
     from ops_protos import health_pb2, health_pb2_grpc, reflection_pb2, reflection_pb2_grpc  # noqa: E402
     return health_pb2, health_pb2_grpc, reflection_pb2, reflection_pb2_grpc
 
 
 health_pb2, health_pb2_grpc, reflection_pb2, reflection_pb2_grpc = load_ops_stubs()
-
-
-def b64url(data):
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def token(secret, claims, alg="HS256", sign=True):
-    header = b64url(json.dumps({"alg": alg, "typ": "JWT"}).encode())
-    payload = b64url(json.dumps(claims).encode())
-    signing_input = (header + "." + payload).encode()
-    if not sign:
-        return header + "." + payload + "."
-    digest = hashlib.sha512 if alg == "HS512" else hashlib.sha256
-    return header + "." + payload + "." + b64url(hmac.new(secret, signing_input, digest).digest())
-
-
-def expect_error(fn, code, contains=None):
-    try:
-        fn()
-    except grpc.RpcError as e:
-        assert e.code() == code, "expected %s, got %s: %s" % (code, e.code(), e.details())
-        if contains:
-            assert contains in (e.details() or ""), "expected %r in %r" % (contains, e.details())
-        return e
-    raise AssertionError("expected %s, the call succeeded" % code)
+token = testkit.token
+expect_error = testkit.expect_error
 
 
 class Checks:

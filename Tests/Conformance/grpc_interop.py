@@ -9,33 +9,19 @@ Prints one line per case and exits 1 if any failed.
 import argparse
 import os
 import sys
-import tempfile
 import time
 
 import grpc
-from grpc_tools import protoc
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import testkit  # noqa: E402
 
 
 def load_stubs():
-    """Generates Python stubs for grpc.testing. The .proto files are copied
-    under another directory name first: generated modules are named after the
-    file path, and `grpc.testing` would clash with grpcio's own `grpc` package.
-    The proto package (and so every service and method name) is unchanged."""
-    out = tempfile.mkdtemp(prefix="croupier_interop_")
-    src = os.path.join(out, "src", "interop_protos")
-    os.makedirs(src)
-    for name in ("test", "messages", "empty"):
-        with open(os.path.join(ROOT, "protos", "grpc", "testing", name + ".proto")) as f:
-            text = f.read().replace('import "grpc/testing/', 'import "interop_protos/')
-        with open(os.path.join(src, name + ".proto"), "w") as f:
-            f.write(text)
-    args = ["protoc", "-I" + os.path.join(out, "src"), "--python_out=" + out, "--grpc_python_out=" + out,
-            "interop_protos/test.proto", "interop_protos/messages.proto", "interop_protos/empty.proto"]
-    if protoc.main(args) != 0:
-        raise SystemExit("protoc failed")
-    sys.path.insert(0, out)
+    """Python stubs for grpc.testing (module package `interop_protos`)."""
+    testkit.compile_stubs(
+        "interop_protos", [("grpc/testing/%s.proto" % n, n) for n in ("test", "messages", "empty")],
+        rewrite=lambda text: text.replace('import "grpc/testing/', 'import "interop_protos/'))
     from interop_protos import empty_pb2, messages_pb2, test_pb2_grpc  # noqa: E402
     return empty_pb2, messages_pb2, test_pb2_grpc
 

@@ -12,7 +12,7 @@ final class GatewayEndToEndTests: XCTestCase {
         let (certStatus, certOut) = try runToEnd(croupier, ["cert", "--dir", dir], environment: ["CROUPIER_DATA_DIR": dir])
         XCTAssertEqual(certStatus, 0, certOut)
         let config = """
-            {"dataDir": "\(dir)", "ports": {"interop": 0},
+            {"dataDir": "\(dir)", "ports": {"interop": 0, "loyalty": 0},
              "gateway": {"listen": "127.0.0.1:0", "tlsListen": "127.0.0.1:0",
                          "tlsCert": "\(dir)/gateway-cert.pem", "tlsKey": "\(dir)/gateway-key.pem",
                          "headerTimeoutSeconds": 1.0, "tlsHandshakeTimeoutSeconds": 1.0,
@@ -47,6 +47,14 @@ final class GatewayEndToEndTests: XCTestCase {
         XCTAssertEqual(tlsStatus, 0, tlsOut)
         XCTAssertTrue(tlsOut.contains("14 passed, 0 failed (TLS)"), tlsOut)
 
+        // LoyaltyService through the gateway: staff rewards, the player reads its own balance and ledger.
+        let loyalty = repositoryRoot.path + "/Tests/Conformance/loyalty_e2e.py"
+        let (loyaltyStatus, loyaltyOut) = try runToEnd("/usr/bin/env", ["python3", loyalty, h2c, "--jwt-secret", Self.jwtSecret])
+        print(loyaltyOut)
+        XCTAssertEqual(loyaltyStatus, 0, loyaltyOut)
+        XCTAssertTrue(loyaltyOut.contains("11 passed, 0 failed (loyalty)"), loyaltyOut)
+        XCTAssertTrue(lines.all.contains(#""event":"manual_reward_issued""#), "the loyalty process logs its rewards")
+
         // A second gateway whose backend is down: its port is a closed one.
         let closed = try closedPort()
         let down = Process()
@@ -78,8 +86,8 @@ final class GatewayEndToEndTests: XCTestCase {
         print(checkOut)
         XCTAssertEqual(checkStatus, 0, checkOut)
 
-        // Every call left one JSON access-log line carrying its correlation id.
-        let accessLines = lines.all.split(separator: "\n").filter { $0.hasPrefix("{") && $0.contains("\"method\"") }
+        // Every call left one JSON access-log line carrying its correlation id (services log their own events too).
+        let accessLines = lines.all.split(separator: "\n").filter { $0.hasPrefix("{") && $0.contains("\"bytes_in\"") }
         XCTAssertGreaterThan(accessLines.count, 30)
         for line in accessLines.prefix(50) {
             let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], String(line))
