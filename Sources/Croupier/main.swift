@@ -18,6 +18,7 @@ let usage = """
       bench storage      benchmark durable writes (group commit vs not), queue, event log
       bench wire         benchmark Wire unary/streaming calls against a raw epoll echo (echo.c)
       bench gateway      benchmark gRPC calls through the gateway with h2load, beside direct Wire calls
+      bench loyalty      benchmark durable rewards and slip completions over Wire, group commit on and off
       version            print the version
       help               this text
 
@@ -85,12 +86,28 @@ case "bench":
         } else {
             do { exit(try await GatewayBenchmark.run(arguments: Array(rest.dropFirst()))) } catch { fail("\(error)") }
         }
+    case "loyalty":
+        if rest.contains("--help") {
+            print("""
+                usage: croupier bench loyalty [--calls N] [--out FILE]
+                  Durable ManualReward and CompleteRatingSlip calls/s and p50/p99 over Wire from 64
+                  concurrent callers to a loyalty server process, with group commit and without it
+                  (one fsync per call) in the same run.
+                  --calls N     calls per figure (default 20,000)
+                  --out FILE    where to record the table (default bench/results/loyalty.md)
+                """)
+        } else {
+            do { exit(try await LoyaltyBenchmark.run(arguments: Array(rest.dropFirst()))) } catch { fail("\(error)") }
+        }
+    case "loyalty-server":
+        let args = Array(rest.dropFirst())
+        do { try await LoyaltyBenchmark.serve(directory: args.first ?? ".", maxBatch: Int(args.dropFirst().first ?? "") ?? 256) } catch { fail("\(error)") }
     case "gateway-server":
         do { try await GatewayBenchmark.serve(backendPort: UInt16(rest.dropFirst().first ?? "0") ?? 0) } catch { fail("\(error)") }
     case "wire-server":
         do { try await WireBenchmark.serve(port: UInt16(rest.dropFirst().first ?? "0") ?? 0) } catch { fail("\(error)") }
     default:
-        fail("unknown benchmark '\(rest.first ?? "")'; available: codec, storage, wire, gateway")
+        fail("unknown benchmark '\(rest.first ?? "")'; available: codec, storage, wire, gateway, loyalty")
     }
 case "up":
     if arguments.contains("--help") {

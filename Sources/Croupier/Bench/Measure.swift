@@ -38,6 +38,45 @@ func formatRate(_ value: Double) -> String {
 
 import Synchronization
 
+/// Throughput and latency of a run of calls (latencies in µs).
+struct CallRates {
+    let rps: Double
+    let p50: Double
+    let p99: Double
+}
+
+/// Makes calls `0..<total` with `inflight` of them outstanding at once (each
+/// task preferring `executor`); returns calls/s and latency percentiles.
+func measureCalls(
+    inflight: Int, total: Int, executor: (any TaskExecutor)? = nil, _ call: @escaping @Sendable (Int) async throws -> Void
+) async throws -> CallRates {
+    let next = SharedCounter()
+    let start = ContinuousClock.now
+    var latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
+        for _ in 0..<inflight {
+            group.addTask(executorPreference: executor) {
+                var latencies: [Double] = []
+                while true {
+                    let i = next.value.add(1, ordering: .relaxed).oldValue
+                    if i >= total { break }
+                    let t0 = ContinuousClock.now
+                    try await call(i)
+                    latencies.append(microseconds(ContinuousClock.now - t0))
+                }
+                return latencies
+            }
+        }
+        return try await group.reduce(into: []) { $0 += $1 }
+    }
+    let seconds = microseconds(ContinuousClock.now - start) / 1e6
+    latencies.sort()
+    return CallRates(rps: Double(total) / seconds, p50: latencies[latencies.count / 2], p99: latencies[latencies.count * 99 / 100])
+}
+
+func microseconds(_ d: Duration) -> Double {
+    Double(d.components.seconds) * 1e6 + Double(d.components.attoseconds) / 1e12
+}
+
 /// A counter shared by benchmark tasks.
 final class SharedCounter: Sendable {
     let value = Atomic<Int>(0)

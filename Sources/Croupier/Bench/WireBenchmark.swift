@@ -42,45 +42,20 @@ enum WireBenchmark {
         while true { try await Task.sleep(for: .seconds(3600)) }
     }
 
-    struct Result {
-        let rps: Double
-        let p50: Double
-        let p99: Double
-    }
+    typealias Result = CallRates
 
     /// `total` echo calls with `inflight` outstanding over `conns` connections, after a warm-up.
     static func measure(port: UInt16, conns: Int, inflight: Int, total: Int) async throws -> Result {
         let channel = WireChannel(host: "127.0.0.1", port: port, secret: secret, peerName: "bench", connections: conns)
         defer { channel.close() }
         let request = Grpc_Testing_Payload.with { $0.body = Array(repeating: 7, count: 32) }
-        let remaining = SharedCounter()
-        func run(_ count: Int) async throws -> [Double] {
-            remaining.value.store(count, ordering: .relaxed)
-            return try await withThrowingTaskGroup(of: [Double].self) { group in
-                for _ in 0..<inflight {
-                    group.addTask(executorPreference: channel.executor) {
-                        var latencies: [Double] = []
-                        while remaining.value.subtract(1, ordering: .relaxed).newValue >= 0 {
-                            let start = ContinuousClock.now
-                            let _: Grpc_Testing_Payload = try await channel.unary(echo, request, options: CallOptions())
-                            let d = (ContinuousClock.now - start).components
-                            latencies.append(Double(d.seconds) * 1e6 + Double(d.attoseconds) / 1e12)
-                        }
-                        return latencies
-                    }
-                }
-                return try await group.reduce(into: []) { $0 += $1 }
-            }
+        let call: @Sendable (Int) async throws -> Void = { _ in
+            let _: Grpc_Testing_Payload = try await channel.unary(echo, request, options: CallOptions())
         }
         progress("shape \(conns)x\(inflight): warm-up")
-        _ = try await run(min(total / 5, 20_000))  // warm-up: connections, caches, allocator
+        _ = try await measureCalls(inflight: inflight, total: min(total / 5, 20_000), executor: channel.executor, call)
         progress("shape \(conns)x\(inflight): measuring")
-        let start = ContinuousClock.now
-        var latencies = try await run(total)
-        let d = (ContinuousClock.now - start).components
-        let seconds = Double(d.seconds) + Double(d.attoseconds) / 1e18
-        latencies.sort()
-        return Result(rps: Double(total) / seconds, p50: latencies[latencies.count / 2], p99: latencies[latencies.count * 99 / 100])
+        return try await measureCalls(inflight: inflight, total: total, executor: channel.executor, call)
     }
 
     static func streamRate(port: UInt16, messages: Int) async throws -> Double {
