@@ -122,6 +122,8 @@ final class LedgerAccessTests: XCTestCase {
         XCTAssertEqual(balance, 620)
         let types = try await h.ledger("p1").map(\.transactionType)
         XCTAssertEqual(Set(types), [.gameplay, .manualBonus])
+        let consistent = try await h.verify().consistent
+        XCTAssertTrue(consistent, "every balance equals its ledger")
         await h.stop()
     }
 

@@ -87,6 +87,8 @@ final class ManualRewardTests: XCTestCase {
         let ledger = try await h.ledger("p1")
         XCTAssertEqual(ledger.count, 2)
         XCTAssertTrue(h.log.contains { $0.contains("\"loyalty_request_refused\"") && $0.contains("INVALID_ARGUMENT") })
+        let consistent = try await h.verify().consistent
+        XCTAssertTrue(consistent)
         await h.stop()
     }
 
@@ -174,6 +176,8 @@ final class ManualRewardTests: XCTestCase {
         XCTAssertEqual(top.nextTier, .unspecified)
         let upgradeCount = try await h.alerts().filter { $0.kind == .tierUpgrade }.count
         XCTAssertEqual(upgradeCount, 3, "BRONZE→SILVER, SILVER→GOLD (11,000), GOLD→PLATINUM (21,000)")
+        let consistent = try await h.verify().consistent
+        XCTAssertTrue(consistent, "every balance equals its ledger")
         await h.stop()
     }
 
