@@ -45,6 +45,11 @@ let package = Package(
             name: "LoyaltyService", dependencies: ["Wire", "Storage"], path: "Sources/LoyaltyService",
             swiftSettings: callerExecutor),
 
+        // Seeds 003 and 002: RGS → Games table cleanup over Wire, async operations, purge; runtime events.
+        .target(
+            name: "GameTablesService", dependencies: ["Wire", "Storage"], path: "Sources/GameTablesService",
+            swiftSettings: callerExecutor),
+
         // Development-time code generator: FileDescriptorSet -> Swift.
         .target(name: "ProtoGen", dependencies: ["Wire"], path: "Sources/ProtoGen"),
         .executableTarget(

@@ -30,6 +30,9 @@ public struct GenerationTarget: Sendable {
             outputDirectory: "Sources/LoyaltyService/Generated", includePaths: ["protos"],
             files: ["croupier/loyalty/v1/loyalty.proto"], access: "public"),
         GenerationTarget(
+            outputDirectory: "Sources/GameTablesService/Generated", includePaths: ["protos"],
+            files: ["croupier/gametables/v1/gametables.proto"], access: "public"),
+        GenerationTarget(
             outputDirectory: "Tests/WireTests/Generated", includePaths: ["protos", "Tests/Protos"],
             files: ["croupier/codectest/v1/kitchen_sink.proto"],
             access: "internal"),

@@ -1,0 +1,41 @@
+import Wire
+
+/// An async cleanup operation on the Games side:
+/// RECEIVED → IN_PROGRESS → DEFERRED (archived, awaiting purge) → PROCESSED,
+/// or FAILED with the reason.
+public struct CleanupOperation: Sendable, Equatable {
+    public enum Status: String, Sendable { case received = "RECEIVED", inProgress = "IN_PROGRESS", deferred = "DEFERRED", processed = "PROCESSED", failed = "FAILED" }
+    public enum Action: String, Sendable { case delete = "DELETE", archive = "ARCHIVE" }
+
+    public var operationID: String
+    public var requestID: String
+    public var action: Action
+    public var status: Status
+    public var archivedAtMillis: Int64
+    public var requestedIDs: [Int64]
+    public var affectedIDs: [Int64]
+    public var missingIDs: [Int64]
+    public var nextBatch: Int
+    public var failure: String
+    public var purgeFailures: [String]
+    public var purged: Int
+    public var createdAtMillis: Int64
+    public var updatedAtMillis: Int64
+
+    /// Most ids one request may name (enforced on both sides).
+    public static let maxIDs = 500
+
+    /// What a cleanup request must satisfy before anything is stored.
+    public static func validate(requestID: String, ids: [Int64], archivedAtMillis: Int64) throws {
+        guard !requestID.isEmpty, requestID.utf8.count <= 200 else {
+            throw RPCError(.invalidArgument, "request_id is required (at most 200 bytes)")
+        }
+        guard !ids.isEmpty else { throw RPCError(.invalidArgument, "ids must name at least one table") }
+        guard ids.count <= maxIDs else {
+            throw RPCError(.invalidArgument, "at most \(maxIDs) ids per request (got \(ids.count))")
+        }
+        guard ids.allSatisfy({ $0 > 0 }) else { throw RPCError(.invalidArgument, "table ids must be positive") }
+        guard Set(ids).count == ids.count else { throw RPCError(.invalidArgument, "ids must not repeat") }
+        guard archivedAtMillis > 0 else { throw RPCError(.invalidArgument, "archived_at_ms must be positive") }
+    }
+}

@@ -1,0 +1,86 @@
+import Foundation
+import Synchronization
+import Wire
+
+/// Runs cleanup operations: a few worker tasks take operation ids from a
+/// queue (filled by CleanupGameTables and, at start, by every operation a
+/// crash left unfinished).
+///
+/// Guarantees:
+/// - one execution per operation at a time: a per-operation lock is held
+///   while it runs, and a second delivery of the same id is skipped;
+/// - all or nothing per request: batches of 100 commit one by one (so the
+///   pause between them holds no database lock), and a failing row reverts
+///   every batch already applied before the operation becomes FAILED;
+/// - a crash mid-operation resumes at the first batch not committed.
+public final class CleanupWorker: Sendable {
+    let store: GamesCleanupStore
+    let batchSize: Int
+    let pause: Duration
+    let log: @Sendable (String) -> Void
+    private let running = Mutex<Set<String>>([])
+    private let queue: AsyncStream<String>
+    private let input: AsyncStream<String>.Continuation
+    private let workers = Mutex<[Task<Void, Never>]>([])
+
+    public init(store: GamesCleanupStore, batchSize: Int = 100, pause: Duration = .milliseconds(500),
+                log: @escaping @Sendable (String) -> Void) {
+        self.store = store
+        self.batchSize = batchSize
+        self.pause = pause
+        self.log = log
+        (queue, input) = AsyncStream.makeStream(of: String.self)
+    }
+
+    /// Starts `count` workers and re-queues every unfinished operation.
+    public func start(count: Int = 4) async throws {
+        let queue = self.queue
+        workers.withLock { w in
+            for _ in 0..<count {
+                w.append(Task { [self] in
+                    for await id in queue { await self.execute(id) }
+                })
+            }
+        }
+        for id in try await store.unfinishedOperationIDs() { input.yield(id) }
+    }
+
+    public func stop() {
+        input.finish()
+        workers.withLock { $0.forEach { $0.cancel() } }
+    }
+
+    public func enqueue(_ operationID: String) { input.yield(operationID) }
+
+    /// Runs one operation to DEFERRED or FAILED. Returns false when another
+    /// execution of the same operation holds its lock (this delivery is skipped).
+    @discardableResult
+    public func execute(_ operationID: String) async -> Bool {
+        guard running.withLock({ $0.insert(operationID).inserted }) else {
+            log("cleanup operation \(operationID) is already running; this delivery is skipped")
+            return false
+        }
+        defer { _ = running.withLock { $0.remove(operationID) } }
+        do {
+            guard let op = try await store.begin(operationID) else { return true }
+            let present = op.requestedIDs.filter { !op.missingIDs.contains($0) }
+            let batches = stride(from: 0, to: present.count, by: batchSize).map { Array(present[$0..<min($0 + batchSize, present.count)]) }
+            for index in op.nextBatch..<batches.count {
+                if index > op.nextBatch, pause > .zero { try await Task.sleep(for: pause) }
+                do {
+                    try await store.archiveBatch(op, index: index, ids: batches[index])
+                } catch let failure as RowFailure {
+                    try await store.fail(op, reason: failure.description)
+                    log("cleanup operation \(operationID) failed and was rolled back: \(failure)")
+                    return true
+                }
+            }
+            try await store.finish(op)
+        } catch is CancellationError {
+            // Stopping: the operation stays IN_PROGRESS and resumes at the next start.
+        } catch {
+            log("cleanup operation \(operationID): \(error); it resumes at the next start")
+        }
+        return true
+    }
+}

@@ -1,0 +1,67 @@
+import Storage
+import Synchronization
+import Wire
+
+/// The Games process: its database, the cleanup worker, the runtime
+/// consumer and the integration-message cleaner, and the two services.
+public final class GamesRole: Sendable {
+    public struct Settings: Sendable {
+        /// Pause between batches of 100 (seed: 0.5 s); it holds no database lock.
+        public var batchPause: Duration = .milliseconds(500)
+        public var workers = 4
+        /// Integration messages older than this are removed (never a DEFERRED operation's).
+        public var messageRetention: Duration = .seconds(7 * 86_400)
+        public var cleanerInterval: Duration = .seconds(3_600)
+        public var databaseOptions = Database.Options()
+        public init() {}
+    }
+
+    public let database: Database
+    public let cleanup: GamesCleanupStore
+    public let worker: CleanupWorker
+    public let runtime: RuntimeStore
+    public let consumer: RuntimeConsumer
+    let settings: Settings
+    let clock: any StorageClock
+    private let cleaner = Mutex<Task<Void, Never>?>(nil)
+
+    public init(path: String, settings: Settings = Settings(), clock: any StorageClock = SystemClock(),
+                evaluator: any CapabilityEvaluator = StandingsEvaluator(), log: @escaping @Sendable (String) -> Void) throws {
+        database = try Database(path: path, owner: "games", migrations: GamesSchema.migrations, options: settings.databaseOptions)
+        cleanup = GamesCleanupStore(database: database, clock: clock)
+        worker = CleanupWorker(store: cleanup, pause: settings.batchPause, log: log)
+        runtime = RuntimeStore(database: database, clock: clock)
+        consumer = RuntimeConsumer(store: runtime, evaluator: evaluator, log: log)
+        self.settings = settings
+        self.clock = clock
+    }
+
+    public var services: [any RPCService] {
+        [GamesCleanupAPI(store: cleanup, worker: worker), GameRuntimeAPI(store: runtime, consumer: consumer)]
+    }
+
+    /// Starts the workers (resuming unfinished operations), the consumer and the cleaner.
+    public func start() async throws {
+        try await worker.start(count: settings.workers)
+        consumer.start()
+        let (store, clock, retention, interval) = (cleanup, clock, settings.messageRetention, settings.cleanerInterval)
+        cleaner.withLock {
+            $0 = Task {
+                while !Task.isCancelled {
+                    let cutoff = clock.nowMillis() - Int64(retention.components.seconds) * 1000
+                    _ = try? await store.cleanMessages(receivedBefore: cutoff)
+                    try? await Task.sleep(for: interval)
+                }
+            }
+        }
+    }
+
+    public func stop() {
+        worker.stop()
+        consumer.stop()
+        cleaner.withLock { $0?.cancel() }
+        database.close()
+    }
+
+    public static var migrations: [Migration] { GamesSchema.migrations }
+}

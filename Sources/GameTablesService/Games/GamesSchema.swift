@@ -1,0 +1,97 @@
+import Storage
+
+/// The Games database: the games' tables, cleanup operations with their
+/// integration messages and version rows, and the runtime side (games,
+/// stats, evaluations, the runtime event stream and its consumer offset).
+enum GamesSchema {
+    static let migrations: [Migration] = EventLog.migrations + OffsetStore.migrations + [
+        Migration("games", 1, "tables, operations, versions", """
+            CREATE TABLE game_tables (
+                id INTEGER PRIMARY KEY,
+                name TEXT NOT NULL,
+                currency TEXT NOT NULL,
+                active INTEGER NOT NULL,
+                archived_at INTEGER,
+                in_play INTEGER NOT NULL DEFAULT 0,
+                updated_at INTEGER NOT NULL
+            );
+            CREATE TABLE operations (
+                operation_id TEXT PRIMARY KEY,
+                request_id TEXT NOT NULL UNIQUE,
+                action TEXT NOT NULL CHECK (action IN ('DELETE', 'ARCHIVE')),
+                status TEXT NOT NULL CHECK (status IN ('RECEIVED', 'IN_PROGRESS', 'DEFERRED', 'PROCESSED', 'FAILED')),
+                archived_at INTEGER NOT NULL,
+                requested_ids TEXT NOT NULL,
+                affected_ids TEXT NOT NULL DEFAULT '',
+                missing_ids TEXT NOT NULL DEFAULT '',
+                next_batch INTEGER NOT NULL DEFAULT 0,
+                failure TEXT NOT NULL DEFAULT '',
+                purge_failures TEXT NOT NULL DEFAULT '',
+                purged INTEGER NOT NULL DEFAULT 0,
+                created_at INTEGER NOT NULL,
+                updated_at INTEGER NOT NULL
+            );
+            CREATE INDEX operations_status ON operations (status);
+            -- What the caller sent, kept until the cleaner removes it (never while its operation is DEFERRED).
+            CREATE TABLE integration_messages (
+                message_id INTEGER PRIMARY KEY AUTOINCREMENT,
+                request_id TEXT NOT NULL UNIQUE,
+                operation_id TEXT NOT NULL,
+                body BLOB NOT NULL,
+                archived_at INTEGER NOT NULL,
+                received_at INTEGER NOT NULL
+            );
+            CREATE INDEX integration_messages_received ON integration_messages (received_at);
+            CREATE TABLE versions (
+                version_id INTEGER PRIMARY KEY AUTOINCREMENT,
+                table_id INTEGER NOT NULL,
+                event TEXT NOT NULL,
+                actor TEXT NOT NULL,
+                operation_id TEXT,
+                before_json TEXT NOT NULL,
+                after_json TEXT NOT NULL,
+                created_at INTEGER NOT NULL
+            );
+            CREATE INDEX versions_table ON versions (table_id, version_id);
+            CREATE INDEX versions_operation ON versions (operation_id, version_id);
+            """),
+        Migration("runtime", 1, "games, stats, evaluations", """
+            CREATE TABLE games (
+                game_id TEXT PRIMARY KEY,
+                status TEXT NOT NULL CHECK (status IN ('RUNNING', 'PAUSED', 'FINISHED')),
+                current_turn INTEGER NOT NULL DEFAULT 0,
+                runtime_status TEXT NOT NULL DEFAULT '',
+                engine_health_summary TEXT NOT NULL DEFAULT '',
+                snapshot_updated_at INTEGER NOT NULL DEFAULT 0,
+                finished_at INTEGER,
+                registered_at INTEGER NOT NULL
+            );
+            CREATE TABLE player_stats (
+                game_id TEXT NOT NULL,
+                user_id TEXT NOT NULL,
+                initial_planets INTEGER NOT NULL,
+                initial_population INTEGER NOT NULL,
+                initial_ships_built INTEGER NOT NULL,
+                max_planets INTEGER NOT NULL,
+                max_population INTEGER NOT NULL,
+                max_ships_built INTEGER NOT NULL,
+                PRIMARY KEY (game_id, user_id)
+            ) WITHOUT ROWID;
+            -- The replay guard of capability evaluation: one row per evaluated game.
+            CREATE TABLE evaluations (
+                game_id TEXT PRIMARY KEY,
+                finished_at INTEGER NOT NULL,
+                evaluated_at INTEGER NOT NULL
+            );
+            CREATE TABLE standings (
+                game_id TEXT NOT NULL,
+                user_id TEXT NOT NULL,
+                rank INTEGER NOT NULL,
+                planets INTEGER NOT NULL,
+                population INTEGER NOT NULL,
+                ships_built INTEGER NOT NULL,
+                PRIMARY KEY (game_id, user_id)
+            ) WITHOUT ROWID;
+            """),
+    ]
+}

@@ -1,0 +1,45 @@
+import Synchronization
+import Wire
+
+/// Drives cleanup runs: one task per (run, environment) works through that
+/// environment's servers one after another (seed 003's chained jobs). A
+/// server that fails is recorded and the chain moves on. Every step is a
+/// committed job state, so after a crash `resume` picks each chain up at
+/// its first PENDING server.
+public final class CleanupRunner: Sendable {
+    let runs: CleanupRunStore
+    let log: @Sendable (String) -> Void
+    private let active = Mutex<Set<String>>([])
+
+    init(runs: CleanupRunStore, log: @escaping @Sendable (String) -> Void) {
+        self.runs = runs
+        self.log = log
+    }
+
+    /// Starts a chain for every environment with PENDING jobs (all runs, or one).
+    public func resume(runID: String? = nil) async throws {
+        for chain in try await runs.pendingChains() where runID == nil || chain.runID == runID {
+            start(runID: chain.runID, environmentID: chain.environmentID)
+        }
+    }
+
+    private func start(runID: String, environmentID: String) {
+        let key = runID + "\u{0}" + environmentID
+        guard active.withLock({ $0.insert(key).inserted }) else { return }
+        Task { [self] in
+            defer { _ = active.withLock { $0.remove(key) } }
+            do {
+                while let server = try await runs.nextJob(runID: runID, environmentID: environmentID) {
+                    do {
+                        try await runs.process(runID: runID, serverID: server)
+                    } catch {
+                        log("cleanup run \(runID): server \(server) failed: \(error); moving on")
+                        try await runs.markFailed(runID: runID, serverID: server, reason: "\(error)")
+                    }
+                }
+            } catch {
+                log("cleanup run \(runID), environment \(environmentID) stopped: \(error); it resumes at the next start")
+            }
+        }
+    }
+}

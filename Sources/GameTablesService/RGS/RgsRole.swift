@@ -1,0 +1,35 @@
+import Storage
+import Wire
+
+/// The RGS process: its database, the run driver and the outbox sender
+/// (a Wire client of Games), and the RgsCleanup service.
+public final class RgsRole: Sendable {
+    public let database: Database
+    public let estate: EstateStore
+    public let runs: CleanupRunStore
+    public let runner: CleanupRunner
+    public let sender: SliceSender
+
+    /// - Parameter games: a channel to the Games process's GamesCleanup service.
+    public init(path: String, games: any RPCChannel, clock: any StorageClock = SystemClock(),
+                options: Database.Options = Database.Options(), log: @escaping @Sendable (String) -> Void) throws {
+        database = try Database(path: path, owner: "rgs", migrations: RgsSchema.migrations, options: options)
+        estate = EstateStore(database: database)
+        runs = CleanupRunStore(database: database, clock: clock)
+        runner = CleanupRunner(runs: runs, log: log)
+        sender = SliceSender(runs: runs, games: games, log: log)
+    }
+
+    public var services: [any RPCService] { [RgsCleanupAPI(estate: estate, runs: runs, runner: runner)] }
+
+    /// Resumes every unfinished run and starts delivering the outbox.
+    public func start() async throws {
+        try await runner.resume()
+        sender.start()
+    }
+
+    public func stop() {
+        sender.stop()
+        database.close()
+    }
+}
