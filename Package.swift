@@ -71,6 +71,9 @@ let package = Package(
         .testTarget(
             name: "LoyaltyTests", dependencies: ["LoyaltyService", "Wire", "Storage", "TestSupport"],
             path: "Tests/LoyaltyTests", swiftSettings: callerExecutor),
+        .testTarget(
+            name: "GameTablesTests", dependencies: ["GameTablesService", "Wire", "Storage", "TestSupport"],
+            path: "Tests/GameTablesTests", swiftSettings: callerExecutor),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Wire"], path: "Tests/GatewayTests"),
         .testTarget(name: "ProtoGenTests", dependencies: ["ProtoGen"], path: "Tests/ProtoGenTests"),
         .testTarget(

@@ -75,6 +75,10 @@ enum GamesSchema {
                 max_planets INTEGER NOT NULL,
                 max_population INTEGER NOT NULL,
                 max_ships_built INTEGER NOT NULL,
+                -- The latest observation: a finished game's standings rank by these.
+                last_planets INTEGER NOT NULL,
+                last_population INTEGER NOT NULL,
+                last_ships_built INTEGER NOT NULL,
                 PRIMARY KEY (game_id, user_id)
             ) WITHOUT ROWID;
             -- The replay guard of capability evaluation: one row per evaluated game.

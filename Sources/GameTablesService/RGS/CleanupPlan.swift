@@ -8,6 +8,15 @@ public struct RgsTableRow: Sendable, Equatable {
     public var currency: String
     public var active: Bool
     public var archivedAtMillis: Int64?
+
+    public init(tableID: String, serverID: String, boID: Int64, currency: String, active: Bool, archivedAtMillis: Int64?) {
+        self.tableID = tableID
+        self.serverID = serverID
+        self.boID = boID
+        self.currency = currency
+        self.active = active
+        self.archivedAtMillis = archivedAtMillis
+    }
 }
 
 /// What one server's cleanup does (seed 003, box 3), decided without I/O:

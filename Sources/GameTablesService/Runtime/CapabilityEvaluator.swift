@@ -8,15 +8,16 @@ public protocol CapabilityEvaluator: Sendable {
 }
 
 /// Records each player's final standing: ranked by planets, then
-/// population, then ships built (the highest values observed), ties by user id.
+/// population, then ships built (each player's latest observation, which
+/// for players in the `game_finished` event is its final stats), ties by user id.
 public struct StandingsEvaluator: CapabilityEvaluator {
     public init() {}
 
     public func evaluate(_ tx: Transaction, gameID: String, finishedAtMillis: Int64) throws {
         let players = try tx.query(
             """
-            SELECT user_id, max_planets, max_population, max_ships_built FROM player_stats WHERE game_id = ?
-            ORDER BY max_planets DESC, max_population DESC, max_ships_built DESC, user_id
+            SELECT user_id, last_planets, last_population, last_ships_built FROM player_stats WHERE game_id = ?
+            ORDER BY last_planets DESC, last_population DESC, last_ships_built DESC, user_id
             """, [gameID]) { ($0.string(0), $0.int64(1), $0.int64(2), $0.int64(3)) }
         for (rank, p) in players.enumerated() {
             try tx.execute(

@@ -116,16 +116,19 @@ public final class RuntimeConsumer: Sendable {
             lines.append(line("runtime_snapshot_for_unknown_game", event.gameID, [("entry_id", String(stored.offset))]))
         }
         for p in event.playerStats {
-            // Initial values are frozen by the first insert; maxima only rise.
+            // Initial values are frozen by the first insert; maxima only rise; the last observation is kept.
             try tx.execute(
                 """
                 INSERT INTO player_stats (game_id, user_id, initial_planets, initial_population, initial_ships_built,
-                    max_planets, max_population, max_ships_built) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    max_planets, max_population, max_ships_built, last_planets, last_population, last_ships_built)
+                VALUES (?1, ?2, ?3, ?4, ?5, ?3, ?4, ?5, ?3, ?4, ?5)
                 ON CONFLICT (game_id, user_id) DO UPDATE SET max_planets = max(max_planets, excluded.max_planets),
                     max_population = max(max_population, excluded.max_population),
-                    max_ships_built = max(max_ships_built, excluded.max_ships_built)
+                    max_ships_built = max(max_ships_built, excluded.max_ships_built),
+                    last_planets = excluded.last_planets, last_population = excluded.last_population,
+                    last_ships_built = excluded.last_ships_built
                 """,
-                [event.gameID, p.userID, p.planets, p.population, p.shipsBuilt, p.planets, p.population, p.shipsBuilt])
+                [event.gameID, p.userID, p.planets, p.population, p.shipsBuilt])
         }
         if event.kind == .gameFinished { try finish(tx, event, stored, evaluator: evaluator, lines: lines) }
         return true
