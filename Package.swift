@@ -57,7 +57,7 @@ let package = Package(
 
         // The one executable: serve, up, token, bench ...
         .executableTarget(
-            name: "Croupier", dependencies: ["Wire", "Storage", "Gateway", "LoyaltyService"], path: "Sources/Croupier", swiftSettings: callerExecutor),
+            name: "Croupier", dependencies: ["Wire", "Storage", "Gateway", "LoyaltyService", "GameTablesService"], path: "Sources/Croupier", swiftSettings: callerExecutor),
 
         // Helpers shared by the test targets that run real processes.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
@@ -67,7 +67,8 @@ let package = Package(
         // Child process for StorageTests' SIGKILL crash tests.
         .executableTarget(name: "StorageCrashHelper", dependencies: ["Storage"], path: "Tests/StorageCrashHelper"),
         .testTarget(
-            name: "LauncherTests", dependencies: ["Wire", "Croupier", "LoyaltyService", "TestSupport"], path: "Tests/LauncherTests"),
+            name: "LauncherTests",
+            dependencies: ["Wire", "Storage", "Croupier", "LoyaltyService", "GameTablesService", "TestSupport"], path: "Tests/LauncherTests"),
         .testTarget(
             name: "LoyaltyTests", dependencies: ["LoyaltyService", "Wire", "Storage", "TestSupport"],
             path: "Tests/LoyaltyTests", swiftSettings: callerExecutor),

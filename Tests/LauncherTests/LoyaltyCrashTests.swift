@@ -24,22 +24,9 @@ final class LoyaltyCrashTests: XCTestCase {
     }
 
     func startLoyalty(_ dir: String) throws -> (Process, UInt16) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: croupier)
-        p.arguments = ["serve", "loyalty"]
-        p.environment = ProcessInfo.processInfo.environment.merging([
+        try startComponent("loyalty", environment: [
             "CROUPIER_DATA_DIR": dir, "CROUPIER_LOYALTY_PORT": "0", "CROUPIER_INTERNAL_SECRET": Self.secret,
-        ]) { $1 }
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        let lines = Lines()
-        lines.follow(out)
-        try p.run()
-        XCTAssertTrue(waitFor(lines, "READY loyalty"), lines.all)
-        let port = lines.all.split(separator: "\n").first { $0.hasPrefix("READY loyalty") }
-            .flatMap { $0.split(separator: ":").last }.flatMap { UInt16($0) }
-        return (p, try XCTUnwrap(port))
+        ])
     }
 
     static func options(_ principal: String, _ permissions: [String]) -> CallOptions {

@@ -29,3 +29,32 @@ func waitFor(_ lines: Lines, _ needle: String, timeout: TimeInterval = 20) -> Bo
     }
     return false
 }
+
+/// Starts `croupier serve <component> [arguments]` with `environment` added;
+/// returns it and the port from its READY line.
+func startComponent(_ component: String, environment: [String: String], arguments: [String] = []) throws -> (Process, UInt16) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: croupier)
+    p.arguments = ["serve", component] + arguments
+    p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = FileHandle.nullDevice
+    let lines = Lines()
+    lines.follow(out)
+    try p.run()
+    guard waitFor(lines, "READY \(component)"),
+        let port = lines.all.split(separator: "\n").first(where: { $0.hasPrefix("READY \(component)") })
+            .flatMap({ $0.split(separator: ":").last }).flatMap({ UInt16($0) })
+    else {
+        kill(p.processIdentifier, SIGKILL)
+        throw NSError(domain: "croupier serve \(component) did not become ready: \(lines.all)", code: 1)
+    }
+    return (p, port)
+}
+
+/// SIGKILLs `process` and waits for it to be gone.
+func crash(_ process: Process) {
+    kill(process.processIdentifier, SIGKILL)
+    process.waitUntilExit()
+}

@@ -1,4 +1,5 @@
 import Foundation
+import GameTablesService
 import LoyaltyService
 
 /// Croupier's settings: built-in defaults (MISSION.md "Fixed defaults"),
@@ -8,10 +9,11 @@ import LoyaltyService
 struct Configuration {
     var dataDirectory = "./var"
     /// Wire listen ports by component; 0 picks a free port.
-    var ports: [String: Int] = ["interop": 7100, "loyalty": 7101]
+    var ports: [String: Int] = ["interop": 7100, "loyalty": 7101, "games": 7102, "rgs": 7103]
     var internalSecret: [UInt8] = []
     var gateway = GatewaySettings()
     var loyalty = LoyaltySettings()
+    var games = GamesRole.Settings()
 
     /// The gateway's settings (MISSION.md "Fixed defaults").
     struct GatewaySettings {
@@ -32,11 +34,13 @@ struct Configuration {
 
     /// Components `up` starts, each as its own process, in this order (the
     /// gateway last: it routes to the others).
-    static let components = ["interop", "loyalty", "gateway"]
+    static let components = ["interop", "loyalty", "games", "rgs", "gateway"]
 
-    /// Wire services (not the gateway) and the proto packages each owns.
+    /// Wire services (not the gateway) and the proto packages (or single services) each owns.
     static let backends: [(component: String, packages: [String])] = [
         ("interop", ["grpc.testing"]), ("loyalty", ["croupier.loyalty.v1"]),
+        ("games", ["croupier.gametables.v1.GamesCleanup", "croupier.gametables.v1.GameRuntime"]),
+        ("rgs", ["croupier.gametables.v1.RgsCleanup"]),
     ]
 
     /// The SQLite file of a component, inside the data directory.
@@ -55,6 +59,7 @@ struct Configuration {
             if let ports = json["ports"] as? [String: Int] { c.ports.merge(ports) { $1 } }
             if let g = json["gateway"] as? [String: Any] { try c.gateway.apply(g, file: path) }
             if let l = json["loyalty"] as? [String: Any] { try c.loyalty.apply(l, file: path) }
+            if let g = json["games"] as? [String: Any] { c.games.apply(g) }
         }
         let env = ProcessInfo.processInfo.environment
         if let dir = env["CROUPIER_DATA_DIR"], !dir.isEmpty { c.dataDirectory = dir }
@@ -130,6 +135,17 @@ extension LoyaltySettings {
         }
         if let v = l["manualRewardsPerMinute"] as? Int { manualRewardsPerMinute = v }
         if let v = l["manualRewardAlertPerHour"] as? Int { manualRewardAlertPerHour = v }
+    }
+}
+
+extension GamesRole.Settings {
+    /// Applies the "games" object of a config file: `batchPauseSeconds` (0.5),
+    /// `messageRetentionSeconds` (7 days), `cleanerIntervalSeconds` (1 hour), `runtimeBatchSize` (512).
+    mutating func apply(_ g: [String: Any]) {
+        if let v = g["batchPauseSeconds"] as? Double { batchPause = .milliseconds(Int(v * 1000)) }
+        if let v = g["messageRetentionSeconds"] as? Double { messageRetention = .seconds(v) }
+        if let v = g["cleanerIntervalSeconds"] as? Double { cleanerInterval = .seconds(v) }
+        if let v = g["runtimeBatchSize"] as? Int { runtimeBatchSize = max(1, v) }
     }
 }
 

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import GameTablesService
 import Gateway
 import LoyaltyService
 import Wire
@@ -18,6 +19,23 @@ enum Serve {
             let store = try LoyaltyStore(path: config.databasePath("loyalty"), settings: config.loyalty)
             services = [LoyaltyAPI(store: store, log: LoyaltyLog(sink: { LogWriter.standardError.write($0) }))]
             close = { store.close() }
+        case "games":
+            let role = try GamesRole(path: config.databasePath("games"), settings: config.games, log: { LogWriter.standardError.write($0) })
+            try await role.start()
+            services = role.services
+            close = { role.stop() }
+        case "rgs":
+            guard let gamesPort = config.ports["games"], gamesPort > 0 else {
+                throw LaunchError("rgs needs the games port (config ports or CROUPIER_GAMES_PORT)")
+            }
+            let games = WireChannel(host: "127.0.0.1", port: UInt16(gamesPort), secret: config.internalSecret, peerName: "rgs")
+            let role = try RgsRole(path: config.databasePath("rgs"), games: games, log: { LogWriter.standardError.write($0) })
+            try await role.start()
+            services = role.services
+            close = {
+                role.stop()
+                games.close()
+            }
         default:
             throw LaunchError("unknown component '\(component)'; available: \(Configuration.components.joined(separator: ", "))")
         }
@@ -39,9 +57,10 @@ enum Serve {
 extension Serve {
     /// Every method and descriptor the gateway can route and reflect.
     static let methods: [MethodDescriptor] = Grpc_Testing_TestService.Method.all + Grpc_Testing_UnimplementedService.Method.all
-        + Croupier_Loyalty_V1_LoyaltyService.Method.all
+        + Croupier_Loyalty_V1_LoyaltyService.Method.all + Croupier_Gametables_V1_RgsCleanup.Method.all
+        + Croupier_Gametables_V1_GamesCleanup.Method.all + Croupier_Gametables_V1_GameRuntime.Method.all
     static let files: [ProtoFileDescriptor] = [
-        .croupier_loyalty_v1_loyalty,
+        .croupier_loyalty_v1_loyalty, .croupier_gametables_v1_gametables,
         .grpc_testing_test, .grpc_testing_messages, .grpc_testing_empty, .grpc_health_v1_health, .grpc_reflection_v1_reflection,
     ]
 

@@ -12,6 +12,8 @@ public final class GamesRole: Sendable {
         /// Integration messages older than this are removed (never a DEFERRED operation's).
         public var messageRetention: Duration = .seconds(7 * 86_400)
         public var cleanerInterval: Duration = .seconds(3_600)
+        /// Runtime events the consumer applies per transaction.
+        public var runtimeBatchSize = 512
         public var databaseOptions = Database.Options()
         public init() {}
     }
@@ -31,7 +33,7 @@ public final class GamesRole: Sendable {
         cleanup = GamesCleanupStore(database: database, clock: clock)
         worker = CleanupWorker(store: cleanup, pause: settings.batchPause, log: log)
         runtime = RuntimeStore(database: database, clock: clock)
-        consumer = RuntimeConsumer(store: runtime, evaluator: evaluator, log: log)
+        consumer = RuntimeConsumer(store: runtime, evaluator: evaluator, batchSize: settings.runtimeBatchSize, log: log)
         self.settings = settings
         self.clock = clock
     }

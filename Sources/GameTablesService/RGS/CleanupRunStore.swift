@@ -213,8 +213,16 @@ public struct CleanupRunStore: Sendable {
                     $0.slicesAcknowledged = r.int64(8)
                 })
             }
+            var operations: [String: [String]] = [:]
+            for (server, op) in try db.query(
+                "SELECT server_id, operation_id FROM cleanup_slices WHERE run_id = ? AND operation_id != '' ORDER BY request_id", [runID],
+                { ($0.string(0), $0.string(1)) })
+            {
+                operations[server, default: []].append(op)
+            }
             var environments: [Croupier_Gametables_V1_EnvironmentJob] = []
-            for (env, job) in jobs {
+            for (env, var job) in jobs {
+                job.operationIds = operations[job.serverId] ?? []
                 if environments.last?.environmentId != env { environments.append(.with { $0.environmentId = env }) }
                 environments[environments.count - 1].servers.append(job)
             }

@@ -32,4 +32,6 @@ public final class RgsRole: Sendable {
         sender.stop()
         database.close()
     }
+
+    public static var migrations: [Migration] { RgsSchema.migrations }
 }

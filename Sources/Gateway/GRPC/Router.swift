@@ -1,7 +1,8 @@
 import Wire
 
 /// Where a method goes: the gateway's own services (health, reflection) in
-/// process, or the Wire backend that owns the method's proto package.
+/// process, or the Wire backend that owns the method's service (or, when no
+/// backend names the service, its proto package).
 struct Router: Sendable {
     struct Target {
         let channel: any RPCChannel
@@ -31,8 +32,7 @@ struct Router: Sendable {
             guard let d = methods[path] else { throw RPCError(.unimplemented, "method \(method) not found in service \(service)") }
             return Target(channel: channel, method: d, backend: "gateway")
         }
-        let package = service.split(separator: ".").dropLast().joined(separator: ".")
-        guard let owner = byPackage[package] else { throw RPCError(.unimplemented, "unknown service \(service)") }
+        guard let owner = backend(forService: service) else { throw RPCError(.unimplemented, "unknown service \(service)") }
         if let d = methods[path] { return Target(channel: owner.channel, method: d, backend: owner.name) }
         if knownServices.contains(service) { throw RPCError(.unimplemented, "method \(method) not found in service \(service)") }
         // A service this gateway has no descriptor for: forward as a stream and let the backend decide.
@@ -41,7 +41,9 @@ struct Router: Sendable {
             backend: owner.name)
     }
 
+    /// The backend that owns `service`: named for the service itself, else for its package.
     func backend(forService service: String) -> (name: String, channel: any RPCChannel)? {
+        if let owner = byPackage[service] { return owner }
         let package = service.split(separator: ".").dropLast().joined(separator: ".")
         return byPackage[package]
     }
