@@ -12,7 +12,7 @@ final class GatewayEndToEndTests: XCTestCase {
         let (certStatus, certOut) = try runToEnd(croupier, ["cert", "--dir", dir], environment: ["CROUPIER_DATA_DIR": dir])
         XCTAssertEqual(certStatus, 0, certOut)
         let config = """
-            {"dataDir": "\(dir)", "ports": {"interop": 0, "loyalty": 0, "games": 0, "rgs": 0},
+            {"dataDir": "\(dir)", "ports": {"interop": 0, "loyalty": 0, "games": 0, "rgs": 0}, "games": {"batchPauseSeconds": 0.0},
              "gateway": {"listen": "127.0.0.1:0", "tlsListen": "127.0.0.1:0",
                          "tlsCert": "\(dir)/gateway-cert.pem", "tlsKey": "\(dir)/gateway-key.pem",
                          "headerTimeoutSeconds": 1.0, "tlsHandshakeTimeoutSeconds": 1.0,
@@ -54,6 +54,13 @@ final class GatewayEndToEndTests: XCTestCase {
         XCTAssertEqual(loyaltyStatus, 0, loyaltyOut)
         XCTAssertTrue(loyaltyOut.contains("11 passed, 0 failed (loyalty)"), loyaltyOut)
         XCTAssertTrue(lines.all.contains(#""event":"manual_reward_issued""#), "the loyalty process logs its rewards")
+
+        // GameTablesService through the gateway: RGS estate, kickoff, run progress, Games operations and tables.
+        let tables = repositoryRoot.path + "/Tests/Conformance/gametables_e2e.py"
+        let (tablesStatus, tablesOut) = try runToEnd("/usr/bin/env", ["python3", tables, h2c, "--jwt-secret", Self.jwtSecret])
+        print(tablesOut)
+        XCTAssertEqual(tablesStatus, 0, tablesOut)
+        XCTAssertTrue(tablesOut.contains("7 passed, 0 failed (gametables)"), tablesOut)
 
         // A second gateway whose backend is down: its port is a closed one.
         let closed = try closedPort()
