@@ -19,6 +19,7 @@ let usage = """
       bench wire         benchmark Wire unary/streaming calls against a raw epoll echo (echo.c)
       bench gateway      benchmark gRPC calls through the gateway with h2load, beside direct Wire calls
       bench loyalty      benchmark durable rewards and slip completions over Wire, group commit on and off
+      bench gametables   benchmark a 100,000-table cleanup end to end and runtime events consumed per second
       version            print the version
       help               this text
 
@@ -99,6 +100,18 @@ case "bench":
         } else {
             do { exit(try await LoyaltyBenchmark.run(arguments: Array(rest.dropFirst()))) } catch { fail("\(error)") }
         }
+    case "gametables":
+        if rest.contains("--help") {
+            print("""
+                usage: croupier bench gametables [--tables N] [--events N] [--out FILE]
+                  A whole RGS → Games cleanup of N tables (default 100,000) on 20 servers, RGS and Games as
+                  their own processes, beside the same archive as bare SQLite batches; runtime events
+                  (default 200,000) consumed per second with a durable offset, batched and one per commit.
+                  --out FILE    where to record the table (default bench/results/gametables.md)
+                """)
+        } else {
+            do { exit(try await GameTablesBenchmark.run(arguments: Array(rest.dropFirst()))) } catch { fail("\(error)") }
+        }
     case "loyalty-server":
         let args = Array(rest.dropFirst())
         do { try await LoyaltyBenchmark.serve(directory: args.first ?? ".", maxBatch: Int(args.dropFirst().first ?? "") ?? 256) } catch { fail("\(error)") }
@@ -107,7 +120,7 @@ case "bench":
     case "wire-server":
         do { try await WireBenchmark.serve(port: UInt16(rest.dropFirst().first ?? "0") ?? 0) } catch { fail("\(error)") }
     default:
-        fail("unknown benchmark '\(rest.first ?? "")'; available: codec, storage, wire, gateway, loyalty")
+        fail("unknown benchmark '\(rest.first ?? "")'; available: codec, storage, wire, gateway, loyalty, gametables")
     }
 case "up":
     if arguments.contains("--help") {
