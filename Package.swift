@@ -50,6 +50,11 @@ let package = Package(
             name: "GameTablesService", dependencies: ["Wire", "Storage"], path: "Sources/GameTablesService",
             swiftSettings: callerExecutor),
 
+        // Seed 000: import → staging → queued diff, overrides, locks, deploy, live events.
+        .target(
+            name: "StagingService", dependencies: ["Wire", "Storage"], path: "Sources/StagingService",
+            swiftSettings: callerExecutor),
+
         // Development-time code generator: FileDescriptorSet -> Swift.
         .target(name: "ProtoGen", dependencies: ["Wire"], path: "Sources/ProtoGen"),
         .executableTarget(
@@ -57,7 +62,7 @@ let package = Package(
 
         // The one executable: serve, up, token, bench ...
         .executableTarget(
-            name: "Croupier", dependencies: ["Wire", "Storage", "Gateway", "LoyaltyService", "GameTablesService"], path: "Sources/Croupier", swiftSettings: callerExecutor),
+            name: "Croupier", dependencies: ["Wire", "Storage", "Gateway", "LoyaltyService", "GameTablesService", "StagingService"], path: "Sources/Croupier", swiftSettings: callerExecutor),
 
         // Helpers shared by the test targets that run real processes.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
@@ -68,13 +73,16 @@ let package = Package(
         .executableTarget(name: "StorageCrashHelper", dependencies: ["Storage"], path: "Tests/StorageCrashHelper"),
         .testTarget(
             name: "LauncherTests",
-            dependencies: ["Wire", "Storage", "Croupier", "LoyaltyService", "GameTablesService", "TestSupport"], path: "Tests/LauncherTests"),
+            dependencies: ["Wire", "Storage", "Croupier", "LoyaltyService", "GameTablesService", "StagingService", "TestSupport"], path: "Tests/LauncherTests"),
         .testTarget(
             name: "LoyaltyTests", dependencies: ["LoyaltyService", "Wire", "Storage", "TestSupport"],
             path: "Tests/LoyaltyTests", swiftSettings: callerExecutor),
         .testTarget(
             name: "GameTablesTests", dependencies: ["GameTablesService", "Wire", "Storage", "TestSupport"],
             path: "Tests/GameTablesTests", swiftSettings: callerExecutor),
+        .testTarget(
+            name: "StagingTests", dependencies: ["StagingService", "Wire", "Storage", "TestSupport"],
+            path: "Tests/StagingTests", swiftSettings: callerExecutor),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Wire"], path: "Tests/GatewayTests"),
         .testTarget(name: "ProtoGenTests", dependencies: ["ProtoGen"], path: "Tests/ProtoGenTests"),
         .testTarget(

@@ -33,6 +33,9 @@ public struct GenerationTarget: Sendable {
             outputDirectory: "Sources/GameTablesService/Generated", includePaths: ["protos"],
             files: ["croupier/gametables/v1/gametables.proto"], access: "public"),
         GenerationTarget(
+            outputDirectory: "Sources/StagingService/Generated", includePaths: ["protos"],
+            files: ["croupier/staging/v1/staging.proto"], access: "public"),
+        GenerationTarget(
             outputDirectory: "Tests/WireTests/Generated", includePaths: ["protos", "Tests/Protos"],
             files: ["croupier/codectest/v1/kitchen_sink.proto"],
             access: "internal"),

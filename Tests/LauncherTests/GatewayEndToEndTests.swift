@@ -12,7 +12,7 @@ final class GatewayEndToEndTests: XCTestCase {
         let (certStatus, certOut) = try runToEnd(croupier, ["cert", "--dir", dir], environment: ["CROUPIER_DATA_DIR": dir])
         XCTAssertEqual(certStatus, 0, certOut)
         let config = """
-            {"dataDir": "\(dir)", "ports": {"interop": 0, "loyalty": 0, "games": 0, "rgs": 0}, "games": {"batchPauseSeconds": 0.0},
+            {"dataDir": "\(dir)", "ports": {"interop": 0, "loyalty": 0, "games": 0, "rgs": 0, "staging": 0}, "games": {"batchPauseSeconds": 0.0},
              "gateway": {"listen": "127.0.0.1:0", "tlsListen": "127.0.0.1:0",
                          "tlsCert": "\(dir)/gateway-cert.pem", "tlsKey": "\(dir)/gateway-key.pem",
                          "headerTimeoutSeconds": 1.0, "tlsHandshakeTimeoutSeconds": 1.0,

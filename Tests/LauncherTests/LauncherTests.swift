@@ -10,7 +10,7 @@ final class LauncherTests: XCTestCase {
         let up = Process()
         up.executableURL = URL(fileURLWithPath: croupier)
         up.arguments = ["up"]
-        up.environment = ProcessInfo.processInfo.environment.merging(["CROUPIER_DATA_DIR": data, "CROUPIER_INTEROP_PORT": "0", "CROUPIER_LOYALTY_PORT": "0", "CROUPIER_GAMES_PORT": "0", "CROUPIER_RGS_PORT": "0", "CROUPIER_GATEWAY_ADDR": "127.0.0.1:0"]) { $1 }
+        up.environment = ProcessInfo.processInfo.environment.merging(["CROUPIER_DATA_DIR": data, "CROUPIER_INTEROP_PORT": "0", "CROUPIER_LOYALTY_PORT": "0", "CROUPIER_GAMES_PORT": "0", "CROUPIER_RGS_PORT": "0", "CROUPIER_STAGING_PORT": "0", "CROUPIER_GATEWAY_ADDR": "127.0.0.1:0"]) { $1 }
         let out = Pipe()
         up.standardOutput = out
         let lines = Lines()

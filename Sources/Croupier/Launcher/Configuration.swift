@@ -1,6 +1,7 @@
 import Foundation
 import GameTablesService
 import LoyaltyService
+import StagingService
 
 /// Croupier's settings: built-in defaults (MISSION.md "Fixed defaults"),
 /// overridden by an optional JSON file (`--config FILE`), overridden by
@@ -9,11 +10,12 @@ import LoyaltyService
 struct Configuration {
     var dataDirectory = "./var"
     /// Wire listen ports by component; 0 picks a free port.
-    var ports: [String: Int] = ["interop": 7100, "loyalty": 7101, "games": 7102, "rgs": 7103]
+    var ports: [String: Int] = ["interop": 7100, "loyalty": 7101, "games": 7102, "rgs": 7103, "staging": 7104]
     var internalSecret: [UInt8] = []
     var gateway = GatewaySettings()
     var loyalty = LoyaltySettings()
     var games = GamesRole.Settings()
+    var staging = StagingRole.Settings()
 
     /// The gateway's settings (MISSION.md "Fixed defaults").
     struct GatewaySettings {
@@ -34,13 +36,13 @@ struct Configuration {
 
     /// Components `up` starts, each as its own process, in this order (the
     /// gateway last: it routes to the others).
-    static let components = ["interop", "loyalty", "games", "rgs", "gateway"]
+    static let components = ["interop", "loyalty", "games", "rgs", "staging", "gateway"]
 
     /// Wire services (not the gateway) and the proto packages (or single services) each owns.
     static let backends: [(component: String, packages: [String])] = [
         ("interop", ["grpc.testing"]), ("loyalty", ["croupier.loyalty.v1"]),
         ("games", ["croupier.gametables.v1.GamesCleanup", "croupier.gametables.v1.GameRuntime"]),
-        ("rgs", ["croupier.gametables.v1.RgsCleanup"]),
+        ("rgs", ["croupier.gametables.v1.RgsCleanup"]), ("staging", ["croupier.staging.v1"]),
     ]
 
     /// The SQLite file of a component, inside the data directory.
@@ -60,6 +62,7 @@ struct Configuration {
             if let g = json["gateway"] as? [String: Any] { try c.gateway.apply(g, file: path) }
             if let l = json["loyalty"] as? [String: Any] { try c.loyalty.apply(l, file: path) }
             if let g = json["games"] as? [String: Any] { c.games.apply(g) }
+            if let st = json["staging"] as? [String: Any] { c.staging.apply(st) }
         }
         let env = ProcessInfo.processInfo.environment
         if let dir = env["CROUPIER_DATA_DIR"], !dir.isEmpty { c.dataDirectory = dir }
@@ -146,6 +149,18 @@ extension GamesRole.Settings {
         if let v = g["messageRetentionSeconds"] as? Double { messageRetention = .seconds(v) }
         if let v = g["cleanerIntervalSeconds"] as? Double { cleanerInterval = .seconds(v) }
         if let v = g["runtimeBatchSize"] as? Int { runtimeBatchSize = max(1, v) }
+    }
+}
+
+extension StagingRole.Settings {
+    /// Applies the "staging" object of a config file: `leaseSeconds` (30), `diffVisibilitySeconds`
+    /// (1800), `maxConcurrentMerges` (2), `diffRetryBaseSeconds` (1), `maxImageBytes` (5 MiB).
+    mutating func apply(_ s: [String: Any]) {
+        if let v = s["leaseSeconds"] as? Double { leaseMillis = Int64(v * 1000) }
+        if let v = s["diffVisibilitySeconds"] as? Double { diffVisibilityMillis = Int64(v * 1000) }
+        if let v = s["maxConcurrentMerges"] as? Int { maxConcurrentMerges = max(1, v) }
+        if let v = s["diffRetryBaseSeconds"] as? Double { diffRetryBaseMillis = Int64(v * 1000) }
+        if let v = s["maxImageBytes"] as? Int { maxImageBytes = v }
     }
 }
 

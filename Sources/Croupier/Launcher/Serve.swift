@@ -1,8 +1,10 @@
 import Dispatch
+import Synchronization
 import Foundation
 import GameTablesService
 import Gateway
 import LoyaltyService
+import StagingService
 import Wire
 
 /// `croupier serve <component>`: runs one component in this process until
@@ -13,6 +15,8 @@ enum Serve {
         if component == "gateway" { return try await runGateway(config) }
         let services: [any RPCService]
         var close: () -> Void = {}
+        // Work that needs the server's own port (e.g. a channel back to itself).
+        var afterStart: (UInt16) async throws -> Void = { _ in }
         switch component {
         case "interop": services = [InteropTestService()]
         case "loyalty":
@@ -36,6 +40,20 @@ enum Serve {
                 role.stop()
                 games.close()
             }
+        case "staging":
+            let role = try StagingRole(path: config.databasePath("staging"), settings: config.staging, log: { LogWriter.standardError.write($0) })
+            services = role.services
+            // The importer calls the DiffQueue over Wire, as any other client would.
+            let own = Mutex<WireChannel?>(nil)
+            afterStart = { port in
+                let channel = WireChannel(host: "127.0.0.1", port: port, secret: config.internalSecret, peerName: "staging-importer")
+                own.withLock { $0 = channel }
+                try await role.start(diffQueue: channel)
+            }
+            close = {
+                role.stop()
+                own.withLock { $0?.close() }
+            }
         default:
             throw LaunchError("unknown component '\(component)'; available: \(Configuration.components.joined(separator: ", "))")
         }
@@ -43,6 +61,7 @@ enum Serve {
             FileHandle.standardError.write(Data("[\(component)] \(line)\n".utf8))
         })
         let port = try server.start(port: UInt16(config.ports[component] ?? 0))
+        try await afterStart(port)
         // The launcher waits for this line.
         FileHandle.standardOutput.write(Data("READY \(component) 127.0.0.1:\(port)\n".utf8))
         await waitForTerminationSignal()
@@ -59,8 +78,9 @@ extension Serve {
     static let methods: [MethodDescriptor] = Grpc_Testing_TestService.Method.all + Grpc_Testing_UnimplementedService.Method.all
         + Croupier_Loyalty_V1_LoyaltyService.Method.all + Croupier_Gametables_V1_RgsCleanup.Method.all
         + Croupier_Gametables_V1_GamesCleanup.Method.all + Croupier_Gametables_V1_GameRuntime.Method.all
+        + Croupier_Staging_V1_StagingService.Method.all + Croupier_Staging_V1_DiffQueue.Method.all
     static let files: [ProtoFileDescriptor] = [
-        .croupier_loyalty_v1_loyalty, .croupier_gametables_v1_gametables,
+        .croupier_loyalty_v1_loyalty, .croupier_gametables_v1_gametables, .croupier_staging_v1_staging,
         .grpc_testing_test, .grpc_testing_messages, .grpc_testing_empty, .grpc_health_v1_health, .grpc_reflection_v1_reflection,
     ]
 

@@ -1,0 +1,78 @@
+import Storage
+import Synchronization
+import Wire
+
+/// Consumes the diff queue (one message at a time per game; games in
+/// parallel). For each request it takes the game's diff lock, produces the
+/// diff (full for IMPORT and operator requests, the one-entity fast path for
+/// a MANUAL request naming an entity) and releases the lock in every outcome.
+/// A request that fails is redelivered with backoff and dead-lettered after
+/// 3 receives; one that was already produced (its message id is recorded
+/// with the diff) is not produced again when redelivered after a crash.
+final class DiffWorker: Sendable {
+    struct LockBusy: Error, CustomStringConvertible {
+        let game: String
+        var description: String { "the diff lock of \(game) is held; retrying later" }
+    }
+
+    let requests: DiffRequests
+    let diffs: DiffStore
+    let locks: LockStore
+    let leases: LeaseKeeper
+    let concurrency: Int
+    let retryBaseMillis: Int64
+    let log: @Sendable (String) -> Void
+    private let task = Mutex<Task<Void, Never>?>(nil)
+
+    init(requests: DiffRequests, diffs: DiffStore, locks: LockStore, leases: LeaseKeeper, concurrency: Int = 2,
+         retryBaseMillis: Int64 = 1_000, log: @escaping @Sendable (String) -> Void) {
+        self.requests = requests
+        self.diffs = diffs
+        self.locks = locks
+        self.leases = leases
+        self.concurrency = concurrency
+        self.retryBaseMillis = retryBaseMillis
+        self.log = log
+    }
+
+    func start() {
+        let consumer = QueueConsumer(
+            queue: requests.queue, concurrency: concurrency, retryBaseMillis: retryBaseMillis, report: log
+        ) { [self] message in try await handle(message) }
+        task.withLock { $0 = Task { await consumer.run() } }
+    }
+
+    func stop() { task.withLock { $0?.cancel() } }
+
+    func handle(_ message: ReceivedMessage) async throws {
+        guard let request = try? Croupier_Staging_V1_EnqueueDiffRequest(serializedBytes: message.body) else {
+            log("diff request \(message.id) is not decodable; dropped")
+            return
+        }
+        let game = request.gameSlug
+        let holder = "diff-\(message.id)"
+        let locks = self.locks
+        guard try await diffs.database.write({ tx in try locks.acquire(tx, game: game, .diff, holder: holder) }) else {
+            throw LockBusy(game: game)
+        }
+        let held = LeaseKeeper.Held(game: game, kind: .diff, holder: holder)
+        leases.hold(held)
+        defer { leases.drop(held) }
+        let started = ContinuousClock.now
+        do {
+            let hasBase = try await diffs.database.read { db in
+                try db.queryFirst("SELECT 1 FROM diffs WHERE game_slug = ?", [game], { _ in true }) != nil
+            }
+            if request.trigger == .manual && !request.entitySlug.isEmpty && hasBase {
+                try await diffs.patchEntity(
+                    game: game, type: request.entityType, slug: request.entitySlug, request: request, messageID: message.id, started: started)
+            } else {
+                try await diffs.storeFull(game: game, request: request, messageID: message.id, started: started)
+            }
+        } catch {
+            try? await locks.release(game: game, .diff, holder: holder)
+            throw error
+        }
+        try await locks.release(game: game, .diff, holder: holder)
+    }
+}

@@ -1,0 +1,134 @@
+import Storage
+import Synchronization
+import Wire
+
+/// Merges uploaded import runs into staging, at most `maxConcurrent` at a
+/// time across games (the others wait as queued), then asks the DiffQueue
+/// for a diff over Wire.
+///
+/// Crash safety: merge pages are idempotent upserts and the run's end
+/// (removals, SUCCEEDED, lock release) is one transaction, so a run that was
+/// RUNNING when the process died is merged again from its stored upload; a
+/// run still RECEIVING has no complete upload and fails cleanly. The diff
+/// request is recorded on the run once the DiffQueue acknowledged it, and
+/// re-sent until then (the run id makes a repeat a duplicate, not a second diff).
+final class Importer: Sendable {
+    let store: ImportStore
+    let leases: LeaseKeeper
+    let maxConcurrent: Int
+    let pageSize: Int
+    let progressInterval: Duration
+    let log: @Sendable (String) -> Void
+    private let diffQueue = Mutex<Croupier_Staging_V1_DiffQueue.Client?>(nil)
+    private let running = Mutex<Set<String>>([])
+    private let wakeSignal = ChangeSignal()
+    private let task = Mutex<Task<Void, Never>?>(nil)
+
+    init(store: ImportStore, leases: LeaseKeeper, maxConcurrent: Int = 2, pageSize: Int = 2_000,
+         progressInterval: Duration = .milliseconds(500), log: @escaping @Sendable (String) -> Void) {
+        self.store = store
+        self.leases = leases
+        self.maxConcurrent = maxConcurrent
+        self.pageSize = pageSize
+        self.progressInterval = progressInterval
+        self.log = log
+    }
+
+    /// Recovers what a previous process left, then merges queued runs as slots free up.
+    func start(diffQueue channel: any RPCChannel) async throws {
+        diffQueue.withLock { $0 = .init(channel: channel) }
+        for (run, _) in try await store.runs(status: "RECEIVING") {
+            try await store.abandon(runID: run, reason: "the upload was interrupted (the service restarted)")
+        }
+        for (run, game) in try await store.runs(status: "QUEUED") {
+            leases.hold(.init(game: game, kind: .importLock, holder: run))
+        }
+        let t = Task { [self] in
+            while !Task.isCancelled {
+                let generation = wakeSignal.generation
+                await schedule()
+                await deliverDiffRequests()
+                await wakeSignal.wait(since: generation, timeout: .seconds(1))
+            }
+        }
+        task.withLock { $0 = t }
+    }
+
+    func stop() { task.withLock { $0?.cancel() } }
+
+    func wake() { wakeSignal.signal() }
+
+    /// The number of merges running now.
+    var active: Int { running.withLock { $0.count } }
+
+    private func schedule() async {
+        do {
+            let candidates = try await store.runs(status: "RUNNING") + store.runs(status: "QUEUED")
+            for (run, game) in candidates {
+                let start = running.withLock { r -> Bool in
+                    guard r.count < maxConcurrent, !r.contains(run) else { return false }
+                    r.insert(run)
+                    return true
+                }
+                guard start else { continue }
+                Task { [self] in
+                    await merge(runID: run, game: game)
+                    _ = running.withLock { $0.remove(run) }
+                    wake()
+                }
+            }
+        } catch {
+            log("import scheduling failed: \(error)")
+        }
+    }
+
+    private func merge(runID: String, game: String) async {
+        let held = LeaseKeeper.Held(game: game, kind: .importLock, holder: runID)
+        leases.hold(held)
+        defer { leases.drop(held) }
+        do {
+            guard try await store.startMerge(runID: runID, game: game) else { return }
+            let overrides = try await store.overrides(game: game)
+            let total = try await store.run(runID).entitiesReceived
+            var after = 0
+            var merged = 0
+            var lastReport = ContinuousClock.now
+            while true {
+                let page = try await store.importData(runID: runID, afterSeq: after, limit: pageSize)
+                guard let last = page.last else { break }
+                try await store.mergePage(runID: runID, game: game, page, overrides: overrides)
+                merged += page.count
+                after = last.seq
+                if ContinuousClock.now - lastReport >= progressInterval {
+                    lastReport = ContinuousClock.now
+                    try await store.locks.heartbeat(game: game, .importLock, holder: runID, progress: "merged \(merged)/\(total)")
+                }
+            }
+            try await store.finishMerge(runID: runID, game: game)
+            log("import \(runID) of \(game): merged \(merged) entities")
+        } catch is CancellationError {
+            // Stopping: the run stays RUNNING and is merged again at the next start.
+        } catch {
+            log("import \(runID) of \(game) failed: \(error)")
+            try? await store.abandon(runID: runID, reason: "merge failed: \(error)")
+        }
+    }
+
+    /// Sends each finished run's diff request to the DiffQueue (over Wire) until acknowledged.
+    private func deliverDiffRequests() async {
+        guard let client = diffQueue.withLock({ $0 }), let owing = try? await store.runsOwingDiff() else { return }
+        for (run, game) in owing {
+            do {
+                let r = try await client.enqueueDiff(.with {
+                    $0.gameSlug = game
+                    $0.trigger = .import
+                    $0.importRunId = run
+                }, options: .timeout(.seconds(5)))
+                try await store.recordDiffRequest(runID: run, messageID: r.messageId)
+            } catch {
+                log("diff request for import \(run) not delivered yet: \(error)")
+                return
+            }
+        }
+    }
+}

@@ -1,0 +1,74 @@
+import Storage
+import Wire
+
+/// The staging process: its database, the import merges, the diff worker,
+/// deploys, and the StagingService and DiffQueue services.
+public final class StagingRole: Sendable {
+    public struct Settings: Sendable {
+        /// Import and diff lock lease; heartbeats renew it every third.
+        public var leaseMillis: Int64 = 30_000
+        /// Diff queue visibility timeout (a crashed worker's request reappears after it).
+        public var diffVisibilityMillis: Int64 = 30 * 60 * 1000
+        public var maxConcurrentMerges = 2
+        public var diffWorkers = 2
+        /// Backoff base for a failed diff request (doubles per receive).
+        public var diffRetryBaseMillis: Int64 = 1_000
+        public var maxImageBytes = 5 * 1024 * 1024
+        public var databaseOptions = Database.Options()
+        public init() {}
+    }
+
+    public let database: Database
+    public let settings: Settings
+    let eventLog: EventLog
+    let events: StagingEvents
+    let locks: LockStore
+    let leases: LeaseKeeper
+    let imports: ImportStore
+    let importer: Importer
+    let manual: ManualChanges
+    public let requests: DiffRequests
+    let diffs: DiffStore
+    let worker: DiffWorker
+    let deployer: Deployer
+
+    public init(path: String, settings: Settings = Settings(), clock: any StorageClock = SystemClock(),
+                log: @escaping @Sendable (String) -> Void) throws {
+        self.settings = settings
+        database = try Database(path: path, owner: "staging", migrations: StagingSchema.migrations, options: settings.databaseOptions)
+        eventLog = EventLog(database: database, clock: clock)
+        events = StagingEvents(log: eventLog)
+        locks = LockStore(database: database, events: events, clock: clock, leaseMillis: settings.leaseMillis)
+        leases = LeaseKeeper(locks: locks)
+        imports = ImportStore(database: database, locks: locks, clock: clock)
+        importer = Importer(store: imports, leases: leases, maxConcurrent: settings.maxConcurrentMerges, log: log)
+        requests = DiffRequests(queue: DurableQueue(
+            database: database, configuration: DiffRequests.configuration(visibilityTimeoutMillis: settings.diffVisibilityMillis),
+            clock: clock))
+        manual = ManualChanges(database: database, events: events, requests: requests, clock: clock)
+        diffs = DiffStore(database: database, events: events, clock: clock)
+        worker = DiffWorker(
+            requests: requests, diffs: diffs, locks: locks, leases: leases, concurrency: settings.diffWorkers,
+            retryBaseMillis: settings.diffRetryBaseMillis, log: log)
+        deployer = Deployer(database: database, locks: locks, leases: leases, diffs: diffs, events: events, clock: clock)
+    }
+
+    public var services: [any RPCService] { [StagingAPI(role: self), DiffQueueAPI(requests: requests)] }
+
+    /// Starts leases, merges (the importer reaches the DiffQueue through
+    /// `diffQueue`, a Wire channel to this service) and the diff worker.
+    public func start(diffQueue: any RPCChannel) async throws {
+        leases.start()
+        try await importer.start(diffQueue: diffQueue)
+        worker.start()
+    }
+
+    public func stop() {
+        worker.stop()
+        importer.stop()
+        leases.stop()
+        database.close()
+    }
+
+    public static var migrations: [Migration] { StagingSchema.migrations }
+}

@@ -1,0 +1,223 @@
+import Foundation
+import Storage
+import Wire
+
+/// Import runs: the durable upload, then the merge into staging.
+public struct ImportStore: Sendable {
+    let database: Database
+    let locks: LockStore
+    let clock: any StorageClock
+
+    static let runColumns = """
+        run_id, game_slug, status, source, entities_received, entities_merged, entities_removed, created_at, started_at, \
+        finished_at, error, diff_message_id
+        """
+    static func run(_ r: Row) -> Croupier_Staging_V1_ImportRun {
+        .with {
+            $0.importRunId = r.string(0)
+            $0.gameSlug = r.string(1)
+            $0.status = status(r.string(2))
+            $0.source = r.string(3)
+            $0.entitiesReceived = r.int64(4)
+            $0.entitiesMerged = r.int64(5)
+            $0.entitiesRemoved = r.int64(6)
+            $0.createdAtMs = r.int64(7)
+            $0.startedAtMs = r.optionalInt64(8) ?? 0
+            $0.finishedAtMs = r.optionalInt64(9) ?? 0
+            $0.error = r.string(10)
+            $0.diffMessageId = r.int64(11)
+        }
+    }
+
+    static func status(_ s: String) -> Croupier_Staging_V1_ImportStatus {
+        switch s {
+        case "RECEIVING", "QUEUED": return .queued
+        case "RUNNING": return .running
+        case "SUCCEEDED": return .succeeded
+        case "FAILED": return .failed
+        default: return .unspecified
+        }
+    }
+
+    /// Opens a run and takes the game's import lock for it; FAILED_PRECONDITION
+    /// naming the run that holds the lock when another import is under way.
+    func begin(game: String, source: String) async throws -> String {
+        let runID = "run_" + UUID().uuidString.lowercased()
+        let now = clock.nowMillis()
+        let locks = self.locks
+        return try await database.write { tx in
+            guard try locks.acquire(tx, game: game, .importLock, holder: runID) else {
+                let holder = try locks.holder(tx, game: game, .importLock) ?? "another run"
+                throw RPCError(.failedPrecondition, "an import of \(game) is already under way: \(holder)")
+            }
+            // Runs whose lease ran out (their process died) are over.
+            try tx.execute(
+                """
+                UPDATE import_runs SET status = 'FAILED', error = 'abandoned: its import lock expired', finished_at = ?
+                WHERE game_slug = ? AND status IN ('RECEIVING', 'QUEUED', 'RUNNING')
+                """, [now, game])
+            try tx.execute(
+                "INSERT INTO import_runs (run_id, game_slug, status, source, created_at) VALUES (?, ?, 'RECEIVING', ?, ?)",
+                [runID, game, source, now])
+            return runID
+        }
+    }
+
+    /// Stores one batch of the upload.
+    func receive(runID: String, firstSeq: Int, _ entities: [Croupier_Staging_V1_EntityInput]) async throws {
+        try await database.write { tx in
+            for (i, e) in entities.enumerated() {
+                try tx.execute(
+                    "INSERT INTO import_data (run_id, seq, entity_type, slug, fields) VALUES (?, ?, ?, ?, ?)",
+                    [runID, firstSeq + i, e.entityType, e.slug, FieldBlob.encode(e.fields)])
+            }
+            try tx.execute(
+                "UPDATE import_runs SET entities_received = entities_received + ? WHERE run_id = ?", [entities.count, runID])
+        }
+    }
+
+    /// The upload is complete: the run waits for a merge slot.
+    func complete(runID: String) async throws {
+        try await database.write { tx in
+            try tx.execute("UPDATE import_runs SET status = 'QUEUED' WHERE run_id = ? AND status = 'RECEIVING'", [runID])
+        }
+    }
+
+    /// The upload broke off (or the process died during it): no merge, no
+    /// partial data; the run is FAILED and the lock released.
+    func abandon(runID: String, reason: String) async throws {
+        let now = clock.nowMillis()
+        let locks = self.locks
+        try await database.write { tx in
+            guard let game = try tx.queryFirst("SELECT game_slug FROM import_runs WHERE run_id = ?", [runID], { $0.string(0) })
+            else { return }
+            try tx.execute("DELETE FROM import_data WHERE run_id = ?", [runID])
+            try tx.execute(
+                "UPDATE import_runs SET status = 'FAILED', error = ?, finished_at = ? WHERE run_id = ? AND status IN ('RECEIVING', 'QUEUED', 'RUNNING')",
+                [reason, now, runID])
+            try locks.release(tx, game: game, .importLock, holder: runID)
+        }
+    }
+
+    public func run(_ runID: String) async throws -> Croupier_Staging_V1_ImportRun {
+        try await database.read { db in
+            guard let run = try db.queryFirst("SELECT \(Self.runColumns) FROM import_runs WHERE run_id = ?", [runID], Self.run) else {
+                throw RPCError(.notFound, "import run \(runID) does not exist")
+            }
+            return run
+        }
+    }
+
+    /// Runs by status, oldest first.
+    func runs(status: String) async throws -> [(runID: String, game: String)] {
+        try await database.read { db in
+            try db.query(
+                "SELECT run_id, game_slug FROM import_runs WHERE status = ? ORDER BY created_at", [status], { ($0.string(0), $0.string(1)) })
+        }
+    }
+
+    // MARK: Merge
+
+    /// Starts (or, after a crash, restarts) a run's merge: RUNNING, counters reset,
+    /// the lock taken again by the run. False when the run lost its lock.
+    func startMerge(runID: String, game: String) async throws -> Bool {
+        let now = clock.nowMillis()
+        let locks = self.locks
+        return try await database.write { tx in
+            guard try locks.acquire(tx, game: game, .importLock, holder: runID) else {
+                try tx.execute(
+                    "UPDATE import_runs SET status = 'FAILED', error = 'another import took the lock', finished_at = ? WHERE run_id = ?",
+                    [now, runID])
+                return false
+            }
+            try tx.execute(
+                "UPDATE import_runs SET status = 'RUNNING', started_at = ?, entities_merged = 0 WHERE run_id = ?", [now, runID])
+            return true
+        }
+    }
+
+    /// The overrides of a game, by entity.
+    func overrides(game: String) async throws -> [String: [String: String]] {
+        try await database.read { db in
+            var out: [String: [String: String]] = [:]
+            for (type, slug, field, value) in try db.query(
+                "SELECT entity_type, slug, field, value FROM overrides WHERE game_slug = ?", [game],
+                { ($0.string(0), $0.string(1), $0.string(2), $0.string(3)) })
+            {
+                out[type + "/" + slug, default: [:]][field] = value
+            }
+            return out
+        }
+    }
+
+    /// One page of the upload after `afterSeq`.
+    func importData(runID: String, afterSeq: Int, limit: Int) async throws -> [(seq: Int, type: String, slug: String, fields: [UInt8])] {
+        try await database.read { db in
+            try db.query(
+                "SELECT seq, entity_type, slug, fields FROM import_data WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                [runID, afterSeq, limit], { ($0.int(0), $0.string(1), $0.string(2), $0.blob(3)) })
+        }
+    }
+
+    /// Upserts one page into staging (imported fields; effective = imported
+    /// overlaid by the entity's overrides) in one transaction.
+    func mergePage(
+        runID: String, game: String, _ page: [(seq: Int, type: String, slug: String, fields: [UInt8])],
+        overrides: [String: [String: String]]
+    ) async throws {
+        let now = clock.nowMillis()
+        try await database.write { tx in
+            for row in page {
+                var effective = row.fields
+                if let o = overrides[row.type + "/" + row.slug] {
+                    effective = FieldBlob.encode(FieldBlob.decode(row.fields).merging(o) { $1 })
+                }
+                try tx.execute(
+                    """
+                    INSERT INTO staging_entities (game_slug, entity_type, slug, imported_fields, fields, origin, removed, last_run_id,
+                        updated_at, expansion)
+                    VALUES (?, ?, ?, ?, ?, 'import', 0, ?, ?, ?)
+                    ON CONFLICT (game_slug, entity_type, slug) DO UPDATE SET imported_fields = excluded.imported_fields,
+                        fields = excluded.fields, removed = 0, last_run_id = excluded.last_run_id, updated_at = excluded.updated_at,
+                        expansion = excluded.expansion
+                    """, [game, row.type, row.slug, row.fields, effective, runID, now, FieldBlob.expansion(type: row.type, blob: effective)])
+            }
+            try tx.execute("UPDATE import_runs SET entities_merged = entities_merged + ? WHERE run_id = ?", [page.count, runID])
+        }
+    }
+
+    /// Ends the merge in one transaction: imported entities missing from this
+    /// snapshot are marked removed (manual ones never), the upload is dropped,
+    /// the run SUCCEEDED and its lock released.
+    func finishMerge(runID: String, game: String) async throws {
+        let now = clock.nowMillis()
+        let locks = self.locks
+        try await database.write { tx in
+            let removed = try tx.execute(
+                """
+                UPDATE staging_entities SET removed = 1, updated_at = ?
+                WHERE game_slug = ? AND origin = 'import' AND removed = 0 AND last_run_id != ?
+                """, [now, game, runID])
+            try tx.execute("DELETE FROM import_data WHERE run_id = ?", [runID])
+            try tx.execute(
+                "UPDATE import_runs SET status = 'SUCCEEDED', entities_removed = ?, finished_at = ? WHERE run_id = ?",
+                [removed, now, runID])
+            try locks.release(tx, game: game, .importLock, holder: runID)
+        }
+    }
+
+    /// SUCCEEDED runs whose diff request has not reached the DiffQueue yet.
+    func runsOwingDiff() async throws -> [(runID: String, game: String)] {
+        try await database.read { db in
+            try db.query(
+                "SELECT run_id, game_slug FROM import_runs WHERE status = 'SUCCEEDED' AND diff_message_id = 0 ORDER BY created_at",
+                [], { ($0.string(0), $0.string(1)) })
+        }
+    }
+
+    func recordDiffRequest(runID: String, messageID: Int64) async throws {
+        try await database.write { tx in
+            try tx.execute("UPDATE import_runs SET diff_message_id = ? WHERE run_id = ?", [messageID, runID])
+        }
+    }
+}

@@ -1,0 +1,120 @@
+import Storage
+import Synchronization
+import Wire
+
+/// Import and diff locks: leases with an expiry, renewed by heartbeats, so a
+/// holder that dies cannot block its game for longer than one lease. Every
+/// change writes a `lock-change` event in the same transaction (this is the
+/// only writer of that event type); progress updates are throttled.
+public struct LockStore: Sendable {
+    public enum Kind: String, Sendable { case importLock = "import", diff = "diff" }
+
+    let database: Database
+    let events: StagingEvents
+    let clock: any StorageClock
+    let leaseMillis: Int64
+
+    /// Takes the lock for `holder` if it is free, expired, or already its own; false otherwise.
+    func acquire(_ tx: Transaction, game: String, _ kind: Kind, holder: String) throws -> Bool {
+        let now = clock.nowMillis()
+        if let (current, expires) = try tx.queryFirst(
+            "SELECT holder, expires_at FROM locks WHERE game_slug = ? AND kind = ?", [game, kind.rawValue],
+            { ($0.string(0), $0.int64(1)) }), current != holder, expires > now
+        {
+            return false
+        }
+        try tx.execute(
+            """
+            INSERT INTO locks (game_slug, kind, holder, since, expires_at, progress) VALUES (?, ?, ?, ?, ?, '')
+            ON CONFLICT (game_slug, kind) DO UPDATE SET holder = excluded.holder, since = excluded.since,
+                expires_at = excluded.expires_at, progress = ''
+            """, [game, kind.rawValue, holder, now, now + leaseMillis])
+        try events.append(tx, game: game, .lockChange, ["kind": kind.rawValue, "holder": holder, "state": "acquired"])
+        return true
+    }
+
+    /// The current holder of an unexpired lock.
+    func holder(_ tx: Transaction, game: String, _ kind: Kind) throws -> String? {
+        try tx.queryFirst(
+            "SELECT holder FROM locks WHERE game_slug = ? AND kind = ? AND expires_at > ?", [game, kind.rawValue, clock.nowMillis()],
+            { $0.string(0) })
+    }
+
+    func release(_ tx: Transaction, game: String, _ kind: Kind, holder: String) throws {
+        let removed = try tx.execute(
+            "DELETE FROM locks WHERE game_slug = ? AND kind = ? AND holder = ?", [game, kind.rawValue, holder])
+        if removed > 0 {
+            try events.append(tx, game: game, .lockChange, ["kind": kind.rawValue, "holder": holder, "state": "released"])
+        }
+    }
+
+    func release(game: String, _ kind: Kind, holder: String) async throws {
+        try await database.write { tx in try self.release(tx, game: game, kind, holder: holder) }
+    }
+
+    /// Extends the lease; with `progress`, also records it and emits a
+    /// `lock-change` event. False when the lock is no longer this holder's.
+    @discardableResult
+    func heartbeat(game: String, _ kind: Kind, holder: String, progress: String? = nil) async throws -> Bool {
+        let now = clock.nowMillis()
+        let lease = leaseMillis
+        return try await database.write { tx in
+            let changed = try tx.execute(
+                "UPDATE locks SET expires_at = ?, progress = coalesce(?, progress) WHERE game_slug = ? AND kind = ? AND holder = ?",
+                [now + lease, progress, game, kind.rawValue, holder])
+            if changed > 0, let progress {
+                try events.append(tx, game: game, .lockChange, ["kind": kind.rawValue, "holder": holder, "state": "progress", "progress": progress])
+            }
+            return changed > 0
+        }
+    }
+
+    public func locks(game: String) async throws -> [Croupier_Staging_V1_Lock] {
+        let now = clock.nowMillis()
+        return try await database.read { db in
+            try db.query(
+                "SELECT kind, holder, since, expires_at, progress FROM locks WHERE game_slug = ? AND expires_at > ? ORDER BY kind",
+                [game, now]
+            ) { r in
+                .with {
+                    $0.gameSlug = game
+                    $0.kind = r.string(0)
+                    $0.holder = r.string(1)
+                    $0.sinceMs = r.int64(2)
+                    $0.expiresAtMs = r.int64(3)
+                    $0.progress = r.string(4)
+                }
+            }
+        }
+    }
+}
+
+/// Renews the leases this process holds until they are released, every
+/// third of the lease; progress reports are throttled to one per interval.
+final class LeaseKeeper: Sendable {
+    struct Held: Hashable { let game: String; let kind: LockStore.Kind; let holder: String }
+
+    let locks: LockStore
+    private let held = Mutex<Set<Held>>([])
+    private let task = Mutex<Task<Void, Never>?>(nil)
+
+    init(locks: LockStore) { self.locks = locks }
+
+    func hold(_ h: Held) { _ = held.withLock { $0.insert(h) } }
+    func drop(_ h: Held) { _ = held.withLock { $0.remove(h) } }
+
+    func start() {
+        let interval = Duration.milliseconds(max(10, locks.leaseMillis / 3))
+        let t = Task { [self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                for h in held.withLock({ Array($0) }) {
+                    _ = try? await locks.heartbeat(game: h.game, h.kind, holder: h.holder)
+                }
+            }
+        }
+        task.withLock { $0 = t }
+    }
+
+    func stop() { task.withLock { $0?.cancel() } }
+}
