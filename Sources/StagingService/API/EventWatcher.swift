@@ -16,9 +16,10 @@ public struct EventWatcher: Sendable {
     }
 
     /// Delivers events after `offset` until the calling task is cancelled.
-    /// `onReconnect` hears each failure before the backoff.
+    /// `onReconnect` hears why each watch ended (an error, or the server
+    /// closing the stream, e.g. while it restarts) before the next one starts.
     public func run(
-        after offset: Int64, onReconnect: @escaping @Sendable (Error) -> Void = { _ in },
+        after offset: Int64, onReconnect: @escaping @Sendable (String) -> Void = { _ in },
         _ deliver: @escaping @Sendable (Croupier_Staging_V1_StagingEvent) async throws -> Void
     ) async throws {
         let last = OffsetBox(offset)
@@ -34,12 +35,13 @@ public struct EventWatcher: Sendable {
                     last.value = event.offset
                 }
                 backoff = .milliseconds(100)
+                if !Task.isCancelled { onReconnect("the server ended the stream") }
             } catch is CancellationError {
                 return
             } catch let e as RPCError where e.code == .cancelled && Task.isCancelled {
                 return
             } catch {
-                onReconnect(error)
+                onReconnect("\(error)")
                 try await Task.sleep(for: backoff)
                 backoff = min(backoff * 2, maxBackoff)
             }

@@ -70,7 +70,9 @@ public final class WireServer: Sendable {
     public var connectionCount: Int { shared.connections.withLock { $0.count } }
 
     /// Stops accepting, sends GOAWAY to every connection, lets open calls
-    /// finish, and returns when all connections closed (or after `timeout`).
+    /// finish, and returns when all connections closed. Connections still
+    /// open after `timeout` (long streams) are closed, which cancels their
+    /// calls, so nothing outlives the server.
     public func shutdown(timeout: Duration = .seconds(10)) async {
         if let l = listener.withLock({ l -> Listener? in defer { l = nil }; return l }) {
             // Wait until the port is really closed: after shutdown nothing may connect.
@@ -86,6 +88,13 @@ public final class WireServer: Sendable {
         }
         let end = ContinuousClock.now + timeout
         while connectionCount > 0 && ContinuousClock.now < end {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        for c in shared.connections.withLock({ Array($0.values) }) {
+            c.loop.execute { c.closeAfterFlush() }
+        }
+        let hardEnd = ContinuousClock.now + .seconds(1)
+        while connectionCount > 0 && ContinuousClock.now < hardEnd {
             try? await Task.sleep(for: .milliseconds(10))
         }
     }

@@ -1,0 +1,151 @@
+import Foundation
+import StagingService
+import Storage
+import Synchronization
+import Wire
+import XCTest
+
+/// The diff queue and worker, manual mutations, deploy and the event stream.
+final class DiffTests: XCTestCase {
+    func testIdenticalManualRequestsCollapseButImportRunsDoNot() async throws {
+        let h = try await StagingHarness()
+        let queue = Croupier_Staging_V1_DiffQueue.Client(channel: h.channel)
+        let manual = Croupier_Staging_V1_EnqueueDiffRequest.with {
+            $0.gameSlug = "dedup"
+            $0.trigger = .manual
+            $0.entityType = "card"
+            $0.entitySlug = "c1"
+        }
+        let a = try await queue.enqueueDiff(manual)
+        let b = try await queue.enqueueDiff(manual)
+        XCTAssertFalse(a.duplicate)
+        XCTAssertTrue(b.duplicate, "identical within 5 minutes")
+        XCTAssertEqual(a.messageId, b.messageId)
+        let i1 = try await queue.enqueueDiff(.with { $0.gameSlug = "dedup"; $0.trigger = .import; $0.importRunId = "run-1" })
+        let i2 = try await queue.enqueueDiff(.with { $0.gameSlug = "dedup"; $0.trigger = .import; $0.importRunId = "run-2" })
+        XCTAssertFalse(i1.duplicate)
+        XCTAssertFalse(i2.duplicate, "back-to-back imports both get a diff")
+        let (code, _) = await statusOf { try await queue.enqueueDiff(.with { $0.gameSlug = "dedup"; $0.trigger = .import }) }
+        XCTAssertEqual(code, .invalidArgument, "an import request names its run")
+        await h.stop()
+    }
+
+    func testAWorkerThatKeepsFailingDeadLettersAndRedriveRecovers() async throws {
+        let h = try await StagingHarness()
+        let run = try await h.importGame("stuck", StagingHarness.cards(5))
+        _ = try await h.waitForRun(run)
+        _ = try await h.waitForDiff("stuck")
+        // Someone holds the diff lock and never lets go (within this test).
+        let side = try h.sideDoor()
+        try await side.write { tx in
+            _ = try tx.execute(
+                "INSERT OR REPLACE INTO locks (game_slug, kind, holder, since, expires_at) VALUES ('stuck', 'diff', 'wedged', 0, ?)",
+                [Int64.max])
+        }
+        let queued = try await h.client.generateDiff(.with { $0.gameSlug = "stuck" })
+        XCTAssertEqual(queued.message, "Diff generation queued")
+        try await h.eventually("the dead letter") {
+            try await h.client.getQueueStats(.init()).deadLetters == 1
+        }
+        let letters = try await h.client.listDeadLetters(.init()).deadLetters
+        XCTAssertEqual(letters.map(\.messageId), [queued.messageId])
+        XCTAssertEqual(letters.first?.receiveCount, 3)
+        XCTAssertEqual(letters.first?.request?.gameSlug, "stuck")
+        try await side.write { tx in _ = try tx.execute("DELETE FROM locks WHERE holder = 'wedged'") }
+        let offset = try await h.lastOffset()
+        let redriven = try await h.client.redriveDeadLetters(.init())
+        XCTAssertEqual(redriven.redriven, 1)
+        _ = try await h.waitForDiff("stuck", after: offset)
+        let stats = try await h.client.getQueueStats(.init())
+        XCTAssertEqual(stats.deadLetters, 0)
+        side.close()
+        await h.stop()
+    }
+
+    func testTheFastPathEqualsAFullRecompute() async throws {
+        let h = try await StagingHarness()
+        let run = try await h.importGame("fast", StagingHarness.cards(300))
+        _ = try await h.waitForRun(run)
+        _ = try await h.waitForDiff("fast")
+        _ = try await h.client.deploy(.with { $0.gameSlug = "fast" })
+        var offset = try await h.lastOffset()
+        // Move a card to another expansion and rename another: two MANUAL fast-path diffs.
+        _ = try await h.client.createOverride(.with { $0.gameSlug = "fast"; $0.entityType = "card"; $0.slug = "c7"; $0.fields = ["expansion": "exp-9"] })
+        _ = try await h.client.createOverride(.with { $0.gameSlug = "fast"; $0.entityType = "card"; $0.slug = "c8"; $0.fields = ["name": "Renamed"] })
+        try await h.eventually("both fast-path diffs") {
+            try await h.events("fast", after: offset).filter { $0.type == "diff-change" }.count == 2
+        }
+        let entityChanges = try await h.events("fast", after: offset).filter { $0.type == "entity-change" }
+        XCTAssertEqual(entityChanges.map { $0.details["slug"] ?? "" }, ["c7", "c8"])
+        let patched = try await h.client.getDiff(.with { $0.gameSlug = "fast" })
+        XCTAssertEqual(patched.trigger, .manual)
+        XCTAssertEqual(patched.entries.map(\.slug), ["c7", "c8"])
+        XCTAssertEqual(patched.entries.first?.fields.map { "\($0.field):\($0.oldValue)→\($0.newValue)" }, ["expansion:exp-1→exp-9"])
+        XCTAssertEqual(patched.impact.first { $0.expansion == "exp-1" }.map { [$0.cardsBefore, $0.cardsAfter] }, [100, 99])
+        XCTAssertEqual(patched.impact.first { $0.expansion == "exp-9" }.map { [$0.cardsBefore, $0.cardsAfter] }, [0, 1])
+        offset = try await h.lastOffset()
+        _ = try await h.client.generateDiff(.with { $0.gameSlug = "fast" })
+        _ = try await h.waitForDiff("fast", after: offset)
+        let full = try await h.client.getDiff(.with { $0.gameSlug = "fast" })
+        XCTAssertEqual(full.entries, patched.entries)
+        XCTAssertEqual(full.counts, patched.counts)
+        XCTAssertEqual(full.impact, patched.impact)
+        await h.stop()
+    }
+
+    func testDeployReportsProgressAndEmptiesTheDiff() async throws {
+        let h = try await StagingHarness()
+        let run = try await h.importGame("dep", StagingHarness.cards(4_500))
+        _ = try await h.waitForRun(run)
+        _ = try await h.waitForDiff("dep")
+        let before = try await h.client.getDiff(.with { $0.gameSlug = "dep" })
+        XCTAssertFalse(before.empty)
+        let offset = try await h.lastOffset()
+        let deployed = try await h.client.deploy(.with { $0.gameSlug = "dep" })
+        XCTAssertEqual(deployed.upserted, 4_500)
+        let statuses = try await h.events("dep", after: offset).filter { $0.type == "deploy-status" }.map { $0.details["state"] ?? "" }
+        XCTAssertEqual(statuses, ["started", "running", "running", "running", "succeeded"])
+        let after = try await h.client.getDiff(.with { $0.gameSlug = "dep" })
+        XCTAssertTrue(after.empty)
+        XCTAssertTrue(after.entries.isEmpty)
+        XCTAssertTrue(after.impact.allSatisfy { $0.cardsBefore == $0.cardsAfter })
+        // Removing from staging and deploying again removes from production.
+        let beforeSecond = try await h.lastOffset()
+        let second = try await h.importGame("dep", StagingHarness.cards(4_000))
+        _ = try await h.waitForRun(second)
+        _ = try await h.waitForDiff("dep", after: beforeSecond)
+        let deployedAgain = try await h.client.deploy(.with { $0.gameSlug = "dep" })
+        XCTAssertEqual(deployedAgain.deleted, 500)
+        await h.stop()
+    }
+
+    func testEventsArriveExactlyOnceAcrossAReconnect() async throws {
+        let h = try await StagingHarness()
+        let run = try await h.importGame("live", StagingHarness.cards(10))
+        _ = try await h.waitForRun(run)
+        let received = Collected<Int64>()
+        let reconnects = Collected<String>()
+        let watcher = Task {
+            try await EventWatcher(channel: h.channel, game: "live", maxBackoff: .milliseconds(200))
+                .run(after: 0, onReconnect: { reconnects.append($0) }) { received.append($0.offset) }
+        }
+        try await h.eventually("the first events") { received.all.count >= 3 }
+        // The server goes away and comes back on the same port; events happen meanwhile.
+        await h.server.shutdown(timeout: .seconds(1))
+        h.server = WireServer(name: "staging", services: h.role.services, secret: StagingHarness.secret)
+        _ = try h.server.start(port: h.port)
+        let offset = try await h.lastOffset()
+        for slug in ["c1", "c2", "c3"] {
+            _ = try await h.client.createOverride(.with { $0.gameSlug = "live"; $0.entityType = "card"; $0.slug = slug; $0.fields = ["x": "y"] })
+        }
+        try await h.eventually("the three diffs") {
+            try await h.events("live", after: offset).filter { $0.type == "diff-change" }.count == 3
+        }
+        let all = try await h.events("live").map(\.offset)
+        try await h.eventually("every event") { received.all.count >= all.count }
+        watcher.cancel()
+        XCTAssertEqual(received.all, all, "every event once, in order")
+        XCTAssertFalse(reconnects.all.isEmpty, "the watcher did reconnect")
+        await h.stop()
+    }
+}
