@@ -1,0 +1,111 @@
+import Foundation
+import StagingService
+import Storage
+import Synchronization
+import Wire
+import XCTest
+
+/// A real `croupier serve staging` SIGKILLed (a) mid-merge and (b) mid-diff.
+final class StagingCrashTests: XCTestCase {
+    static let secret = "staging-crash-secret"
+
+    func start(_ dir: String, port: UInt16 = 0) throws -> (Process, UInt16) {
+        let config = dir + "/config.json"
+        try #"{"staging": {"leaseSeconds": 1.0, "diffVisibilitySeconds": 2.0, "diffRetryBaseSeconds": 0.05}}"#
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        return try startComponent("staging", environment: [
+            "CROUPIER_DATA_DIR": dir, "CROUPIER_INTERNAL_SECRET": Self.secret, "CROUPIER_STAGING_PORT": String(port),
+        ], arguments: ["--config", config])
+    }
+
+    func client(_ port: UInt16) -> (WireChannel, Croupier_Staging_V1_StagingService.Client) {
+        let c = WireChannel(host: "127.0.0.1", port: port, secret: Array(Self.secret.utf8), peerName: "crash-test")
+        return (c, .init(channel: c))
+    }
+
+    func events(_ client: Croupier_Staging_V1_StagingService.Client, _ game: String) async throws -> [Croupier_Staging_V1_StagingEvent] {
+        let out = Mutex<[Croupier_Staging_V1_StagingEvent]>([])
+        try await client.watchEvents(.with { $0.gameSlug = game; $0.untilCaughtUp = true }) { e in out.withLock { $0.append(e) } }
+        return out.withLock { $0 }
+    }
+
+    func poll(_ what: String, seconds: Double = 30, _ condition: () async throws -> Bool) async throws {
+        let end = Date().addingTimeInterval(seconds)
+        while Date() < end {
+            if try await condition() { return }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        XCTFail("timed out waiting for \(what)")
+    }
+
+    func testKillMidMergeAndMidDiff() async throws {
+        let dir = try makeTemporaryDirectory("staging-crash").path
+        var (proc, port) = try start(dir)
+        defer { if proc.isRunning { kill(proc.processIdentifier, SIGKILL) } }
+        var (channel, staging) = client(port)
+        let entities = (0..<60_000).map { i in
+            Croupier_Staging_V1_EntityInput.with {
+                $0.entityType = "card"
+                $0.slug = "card-\(i)"
+                $0.fields = ["name": "Card \(i)", "expansion": "set-\(i % 12)", "text": String(repeating: "lorem ", count: 10)]
+            }
+        }
+        let runID = try await staging.importGame { w in
+            try await w.write(.with { $0.start = .with { $0.gameSlug = "big" } })
+            for s in stride(from: 0, to: entities.count, by: 5_000) {
+                try await w.write(.with { $0.batch = .with { $0.entities = Array(entities[s..<s + 5_000]) } })
+            }
+        }.importRunId
+
+        // (a) Killed while the merge runs.
+        try await poll("the merge to start") {
+            let r = try await staging.getImportRun(.with { $0.importRunId = runID })
+            return r.status == .running && r.entitiesMerged > 0 || r.status == .succeeded
+        }
+        let midMerge = try await staging.getImportRun(.with { $0.importRunId = runID })
+        let eventsBefore = try await events(staging, "big")
+        crash(proc)
+        channel.close()
+        (proc, port) = try start(dir, port: port)
+        (channel, staging) = client(port)
+        try await poll("the run to finish") {
+            let r = try await staging.getImportRun(.with { $0.importRunId = runID })
+            return r.status == .succeeded && r.diffMessageId > 0 || r.status == .failed
+        }
+        let finished = try await staging.getImportRun(.with { $0.importRunId = runID })
+        XCTAssertEqual(finished.status, .succeeded, finished.error)
+        XCTAssertEqual(finished.entitiesMerged, 60_000)
+        try await poll("the import diff") { try await events(staging, "big").contains { $0.type == "diff-change" } }
+        try await poll("the locks to be free") { try await staging.getLocks(.with { $0.gameSlug = "big" }).locks.isEmpty }
+        var all = try await events(staging, "big")
+        XCTAssertEqual(Array(all.prefix(eventsBefore.count)), eventsBefore, "no event lost")
+        XCTAssertEqual(Set(all.map(\.offset)).count, all.count, "no event doubled")
+        XCTAssertEqual(all.filter { $0.type == "diff-change" && $0.details["trigger"] == "IMPORT" }.count, 1, "one diff for the import")
+        let page = try await staging.listEntities(.with { $0.gameSlug = "big"; $0.pageSize = 1 })
+        XCTAssertFalse(page.entities.isEmpty)
+
+        // (b) Killed while a queued diff is being produced: it is redelivered and produced once.
+        let beforeDiff = all.last?.offset ?? 0
+        _ = try await staging.generateDiff(.with { $0.gameSlug = "big" })
+        try await poll("the diff lock") {
+            try await staging.getLocks(.with { $0.gameSlug = "big" }).locks.contains { $0.kind == "diff" }
+        }
+        crash(proc)
+        channel.close()
+        (proc, port) = try start(dir, port: port)
+        (channel, staging) = client(port)
+        try await poll("the redelivered diff", seconds: 30) {
+            try await events(staging, "big").contains { $0.offset > beforeDiff && $0.type == "diff-change" }
+        }
+        try await Task.sleep(for: .seconds(3))  // longer than the visibility timeout: nothing more may come
+        all = try await events(staging, "big")
+        XCTAssertEqual(all.filter { $0.offset > beforeDiff && $0.type == "diff-change" }.count, 1, "produced exactly once")
+        let stats = try await staging.getQueueStats(.init())
+        XCTAssertEqual([stats.depth, stats.inFlight, stats.deadLetters], [0, 0, 0])
+        try await poll("the locks to be free") { try await staging.getLocks(.with { $0.gameSlug = "big" }).locks.isEmpty }
+        print("staging crash test: killed mid-merge at \(midMerge.entitiesMerged)/60000 merged (\(midMerge.status)), then mid-diff")
+        channel.close()
+        kill(proc.processIdentifier, SIGTERM)
+        proc.waitUntilExit()
+    }
+}
