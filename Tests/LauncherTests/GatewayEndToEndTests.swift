@@ -62,6 +62,13 @@ final class GatewayEndToEndTests: XCTestCase {
         XCTAssertEqual(tablesStatus, 0, tablesOut)
         XCTAssertTrue(tablesOut.contains("7 passed, 0 failed (gametables)"), tablesOut)
 
+        // StagingService through the gateway: a 10,000-entity import, live events, diff, deploy, override.
+        let staging = repositoryRoot.path + "/Tests/Conformance/staging_e2e.py"
+        let (stagingStatus, stagingOut) = try runToEnd("/usr/bin/env", ["python3", staging, h2c, "--jwt-secret", Self.jwtSecret])
+        print(stagingOut)
+        XCTAssertEqual(stagingStatus, 0, stagingOut)
+        XCTAssertTrue(stagingOut.contains("6 passed, 0 failed (staging)"), stagingOut)
+
         // A second gateway whose backend is down: its port is a closed one.
         let closed = try closedPort()
         let down = Process()

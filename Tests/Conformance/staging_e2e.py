@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""StagingService end to end through the gateway with Python grpcio: stream
+an import of 10,000 entities, watch lock-change and diff-change arrive, read
+the diff, override one card, see entity-change and the patched diff.
+
+  staging_e2e.py HOST:PORT --jwt-secret SECRET
+
+Prints one line per check and exits 1 if any failed.
+"""
+import argparse
+import os
+import queue
+import sys
+import threading
+import time
+import uuid
+
+import grpc
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import testkit  # noqa: E402
+
+testkit.compile_stubs("staging_protos", [("croupier/staging/v1/staging.proto", "staging")])
+from staging_protos import staging_pb2 as pb, staging_pb2_grpc as rpc  # noqa: E402
+
+GAME = "e2e-" + uuid.uuid4().hex[:8]
+
+
+class Checks:
+    def __init__(self, target, secret):
+        self.channel = grpc.insecure_channel(target)
+        self.stub = rpc.StagingServiceStub(self.channel)
+        claims = {"sub": "curator", "perms": [], "exp": int(time.time()) + 600}
+        self.md = [("authorization", "Bearer " + testkit.token(secret, claims))]
+        self.events = queue.Queue()
+        self.watch = self.stub.WatchEvents(pb.WatchEventsRequest(game_slug=GAME), metadata=self.md)
+        threading.Thread(target=self._follow, daemon=True).start()
+
+    def _follow(self):
+        try:
+            for e in self.watch:
+                self.events.put(e)
+        except grpc.RpcError:
+            pass
+
+    def wait_event(self, predicate, what, timeout=30):
+        end = time.time() + timeout
+        while time.time() < end:
+            try:
+                e = self.events.get(timeout=max(0.01, end - time.time()))
+            except queue.Empty:
+                break
+            if predicate(e):
+                return e
+        raise AssertionError("no %s event within %ss" % (what, timeout))
+
+    def import_10000_entities(self):
+        def parts():
+            yield pb.ImportGameRequest(start=pb.ImportStart(game_slug=GAME, options=pb.ImportOptions(source="e2e")))
+            batch = []
+            for i in range(10000):
+                batch.append(pb.EntityInput(entity_type="card", slug="card-%d" % i,
+                                            fields={"name": "Card %d" % i, "expansion": "set-%d" % (i % 4)}))
+                if len(batch) == 1000:
+                    yield pb.ImportGameRequest(batch=pb.EntityBatch(entities=batch))
+                    batch = []
+        r = self.stub.ImportGame(parts(), metadata=self.md)
+        assert r.entities_received == 10000, r
+        self.run_id = r.import_run_id
+
+    def lock_change_and_diff_change_arrive(self):
+        self.wait_event(lambda e: e.type == "lock-change" and e.details["state"] == "acquired", "lock acquired")
+        self.wait_event(lambda e: e.type == "lock-change" and e.details["state"] == "released", "lock released")
+        diff = self.wait_event(lambda e: e.type == "diff-change", "diff-change")
+        assert diff.details["trigger"] == "IMPORT" and diff.details["added"] == "10000", diff
+        run = self.stub.GetImportRun(pb.GetImportRunRequest(import_run_id=self.run_id), metadata=self.md)
+        assert run.status == pb.IMPORT_STATUS_SUCCEEDED and run.entities_merged == 10000, run
+
+    def read_the_diff(self):
+        d = self.stub.GetDiff(pb.GetDiffRequest(game_slug=GAME, page_size=50), metadata=self.md)
+        assert d.trigger == pb.DIFF_TRIGGER_IMPORT and d.import_run_id == self.run_id, d.trigger
+        assert [(c.entity_type, c.added) for c in d.counts] == [("card", 10000)], d.counts
+        assert len(d.entries) == 50 and d.next_page_token, len(d.entries)
+        assert [(i.expansion, i.cards_before, i.cards_after) for i in d.impact] == \
+            [("set-%d" % k, 0, 2500) for k in range(4)], d.impact
+
+    def deploy_empties_the_diff(self):
+        r = self.stub.Deploy(pb.DeployRequest(game_slug=GAME), metadata=self.md)
+        assert r.upserted == 10000, r
+        self.wait_event(lambda e: e.type == "deploy-status" and e.details["state"] == "succeeded", "deploy succeeded")
+        d = self.stub.GetDiff(pb.GetDiffRequest(game_slug=GAME), metadata=self.md)
+        assert d.empty, d
+
+    def override_a_card_and_see_the_patched_diff(self):
+        e = self.stub.CreateOverride(pb.CreateOverrideRequest(
+            game_slug=GAME, entity_type="card", slug="card-42", fields={"name": "Card 42 (errata)"}), metadata=self.md)
+        assert e.fields["name"] == "Card 42 (errata)" and e.overrides["name"] == "Card 42 (errata)", e
+        change = self.wait_event(lambda ev: ev.type == "entity-change", "entity-change")
+        assert change.details["slug"] == "card-42" and change.details["source"] == "manual", change
+        self.wait_event(lambda ev: ev.type == "diff-change" and ev.details["entity"] == "card/card-42", "patched diff-change")
+        d = self.stub.GetDiff(pb.GetDiffRequest(game_slug=GAME), metadata=self.md)
+        assert d.trigger == pb.DIFF_TRIGGER_MANUAL, d.trigger
+        assert [(x.slug, x.change) for x in d.entries] == [("card-42", pb.CHANGE_KIND_CHANGED)], d.entries
+        f = d.entries[0].fields[0]
+        assert (f.field, f.old_value, f.new_value) == ("name", "Card 42", "Card 42 (errata)"), f
+
+    def bad_input(self):
+        testkit.expect_error(lambda: self.stub.GetEntity(pb.GetEntityRequest(game_slug=GAME, entity_type="card", slug="nope"),
+                                                         metadata=self.md), grpc.StatusCode.NOT_FOUND)
+        testkit.expect_error(lambda: self.stub.CreateEntity(pb.CreateEntityRequest(
+            game_slug=GAME, entity=pb.EntityInput(entity_type="spaceship", slug="x")), metadata=self.md),
+            grpc.StatusCode.INVALID_ARGUMENT, "unknown entity type")
+        testkit.expect_error(lambda: self.stub.UploadImage(pb.UploadImageRequest(
+            game_slug=GAME, entity_type="card", slug="card-1", content_type="image/png", data=b"not a png"),
+            metadata=self.md), grpc.StatusCode.INVALID_ARGUMENT)
+        r = self.stub.GenerateDiff(pb.GenerateDiffRequest(game_slug=GAME), metadata=self.md)
+        assert r.message == "Diff generation queued", r
+        stats = self.stub.GetQueueStats(pb.GetQueueStatsRequest(), metadata=self.md)
+        assert stats.dead_letters == 0, stats
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("target")
+    parser.add_argument("--jwt-secret", required=True)
+    args = parser.parse_args()
+    checks = Checks(args.target, args.jwt_secret.encode())
+    names = ["import_10000_entities", "lock_change_and_diff_change_arrive", "read_the_diff", "deploy_empties_the_diff",
+             "override_a_card_and_see_the_patched_diff", "bad_input"]
+    failed = 0
+    for name in names:
+        try:
+            getattr(checks, name)()
+            print("PASS", name)
+        except Exception as e:  # noqa: BLE001 - report every failure, keep going
+            failed += 1
+            print("FAIL", name, "-", repr(e))
+    checks.watch.cancel()
+    print("%d passed, %d failed (staging)" % (len(names) - failed, failed))
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
