@@ -20,6 +20,7 @@ let usage = """
       bench gateway      benchmark gRPC calls through the gateway with h2load, beside direct Wire calls
       bench loyalty      benchmark durable rewards and slip completions over Wire, group commit on and off
       bench gametables   benchmark a 100,000-table cleanup end to end and runtime events consumed per second
+      bench staging      benchmark a 150,000-entity import through merge and diff, and override → diff latency
       version            print the version
       help               this text
 
@@ -112,6 +113,18 @@ case "bench":
         } else {
             do { exit(try await GameTablesBenchmark.run(arguments: Array(rest.dropFirst()))) } catch { fail("\(error)") }
         }
+    case "staging":
+        if rest.contains("--help") {
+            print("""
+                usage: croupier bench staging [--entities N] [--overrides N] [--out FILE]
+                  A N-entity import (default 150,000) streamed over Wire to a staging process through merge and
+                  full diff (time, peak RSS), beside a bare SQLite bulk insert of the same rows; then N manual
+                  overrides (default 200) and their override → diff-change latency.
+                  --out FILE    where to record the table (default bench/results/staging.md)
+                """)
+        } else {
+            do { exit(try await StagingBenchmark.run(arguments: Array(rest.dropFirst()))) } catch { fail("\(error)") }
+        }
     case "loyalty-server":
         let args = Array(rest.dropFirst())
         do { try await LoyaltyBenchmark.serve(directory: args.first ?? ".", maxBatch: Int(args.dropFirst().first ?? "") ?? 256) } catch { fail("\(error)") }
@@ -120,7 +133,7 @@ case "bench":
     case "wire-server":
         do { try await WireBenchmark.serve(port: UInt16(rest.dropFirst().first ?? "0") ?? 0) } catch { fail("\(error)") }
     default:
-        fail("unknown benchmark '\(rest.first ?? "")'; available: codec, storage, wire, gateway, loyalty, gametables")
+        fail("unknown benchmark '\(rest.first ?? "")'; available: codec, storage, wire, gateway, loyalty, gametables, staging")
     }
 case "up":
     if arguments.contains("--help") {

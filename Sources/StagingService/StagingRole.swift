@@ -46,7 +46,7 @@ public final class StagingRole: Sendable {
             database: database, configuration: DiffRequests.configuration(visibilityTimeoutMillis: settings.diffVisibilityMillis),
             clock: clock))
         manual = ManualChanges(database: database, events: events, requests: requests, clock: clock)
-        diffs = DiffStore(database: database, events: events, clock: clock)
+        diffs = DiffStore(database: database, events: events, locks: locks, clock: clock)
         worker = DiffWorker(
             requests: requests, diffs: diffs, locks: locks, leases: leases, concurrency: settings.diffWorkers,
             retryBaseMillis: settings.diffRetryBaseMillis, log: log)

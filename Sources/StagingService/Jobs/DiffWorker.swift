@@ -65,14 +65,16 @@ final class DiffWorker: Sendable {
             }
             if request.trigger == .manual && !request.entitySlug.isEmpty && hasBase {
                 try await diffs.patchEntity(
-                    game: game, type: request.entityType, slug: request.entitySlug, request: request, messageID: message.id, started: started)
+                    game: game, type: request.entityType, slug: request.entitySlug, request: request, messageID: message.id, lockHolder: holder,
+                    started: started)
             } else {
-                try await diffs.storeFull(game: game, request: request, messageID: message.id, started: started)
+                try await diffs.storeFull(game: game, request: request, messageID: message.id, lockHolder: holder, started: started)
             }
         } catch {
             try? await locks.release(game: game, .diff, holder: holder)
             throw error
         }
+        // Normally released with the stored diff already; this covers a request that was already done.
         try await locks.release(game: game, .diff, holder: holder)
     }
 }

@@ -7,12 +7,18 @@ import Wire
 public struct DiffStore: Sendable {
     let database: Database
     let events: StagingEvents
+    let locks: LockStore
     let clock: any StorageClock
 
     /// Full diff: every staging entity against production, computed from one
     /// snapshot, stored (entries, impact, trigger, timing, the request marked
     /// done) in one transaction.
-    func storeFull(game: String, request: Croupier_Staging_V1_EnqueueDiffRequest, messageID: Int64, started: ContinuousClock.Instant) async throws {
+    /// `lockHolder`'s diff lock is released in the same transaction, so a
+    /// client that sees the `diff-change` event finds the game unlocked.
+    func storeFull(
+        game: String, request: Croupier_Staging_V1_EnqueueDiffRequest, messageID: Int64, lockHolder: String,
+        started: ContinuousClock.Instant
+    ) async throws {
         let entries = try await database.read { db -> [EntityDiff] in
             let staging = try db.query(
                 "SELECT entity_type, slug, fields, removed FROM staging_entities WHERE game_slug = ? ORDER BY entity_type, slug", [game],
@@ -38,24 +44,29 @@ public struct DiffStore: Sendable {
         }
         let now = clock.nowMillis()
         let duration = Self.millis(since: started)
-        let events = self.events
+        let (events, locks) = (self.events, self.locks)
         try await database.write { tx in
             if try Self.alreadyDone(tx, messageID) { return }
             try tx.execute("DELETE FROM diff_entries WHERE game_slug = ?", [game])
             for e in entries { try Self.insert(tx, game: game, e) }
-            try Self.finish(tx, game: game, request: request, messageID: messageID, now: now, duration: duration, events: events)
+            try Self.finish(
+                tx, game: game, request: request, messageID: messageID, now: now, duration: duration,
+                impact: try Self.impact(tx.connection, game: game), events: events)
+            try locks.release(tx, game: game, .diff, holder: lockHolder)
         }
     }
 
     /// Fast path for a MANUAL request naming one entity: only that entity's
-    /// entry is recomputed and patched into the stored diff; counts and
-    /// impact are recomputed from the stored rows (cheap aggregate queries).
+    /// entry is recomputed and patched into the stored diff, and only the
+    /// expansions it can have touched are recounted in the stored impact
+    /// (its production expansion, the one its previous entry had in staging,
+    /// and its staging expansion now), each an indexed count.
     func patchEntity(
         game: String, type: String, slug: String, request: Croupier_Staging_V1_EnqueueDiffRequest, messageID: Int64,
-        started: ContinuousClock.Instant
+        lockHolder: String, started: ContinuousClock.Instant
     ) async throws {
         let now = clock.nowMillis()
-        let events = self.events
+        let (events, locks) = (self.events, self.locks)
         try await database.write { tx in
             if try Self.alreadyDone(tx, messageID) { return }
             let staging = try tx.queryFirst(
@@ -64,19 +75,36 @@ public struct DiffStore: Sendable {
             let production = try tx.queryFirst(
                 "SELECT fields FROM production_entities WHERE game_slug = ? AND entity_type = ? AND slug = ?", [game, type, slug],
                 { $0.blob(0) })
+            var touched: Set<String> = []
+            if type == "card" {
+                if let previous = try tx.queryFirst(
+                    "SELECT fields FROM diff_entries WHERE game_slug = ? AND entity_type = ? AND slug = ?", [game, type, slug],
+                    { try Croupier_Staging_V1_DiffEntry(serializedBytes: $0.blob(0)) }),
+                    let e = previous.fields.first(where: { $0.field == "expansion" })
+                {
+                    touched.insert(e.newValue)
+                }
+                if let p = production { touched.insert(FieldBlob.expansion(type: type, blob: p)) }
+                if let s = staging { touched.insert(FieldBlob.expansion(type: type, blob: s.0)) }
+            }
             try tx.execute("DELETE FROM diff_entries WHERE game_slug = ? AND entity_type = ? AND slug = ?", [game, type, slug])
             if let d = EntityDiff.compare(type: type, slug: slug, production: production, staging: staging.flatMap { $0.1 ? nil : $0.0 }) {
                 try Self.insert(tx, game: game, d)
             }
+            let impact = try Self.patchedImpact(tx.connection, game: game, touched: touched)
             try Self.finish(
-                tx, game: game, request: request, messageID: messageID, now: now, duration: Self.millis(since: started), events: events)
+                tx, game: game, request: request, messageID: messageID, now: now, duration: Self.millis(since: started),
+                impact: impact, events: events)
+            try locks.release(tx, game: game, .diff, holder: lockHolder)
         }
     }
 
     /// After a deploy: staging and production agree, so the diff is empty.
     func storeEmpty(_ tx: Transaction, game: String, now: Int64) throws {
         try tx.execute("DELETE FROM diff_entries WHERE game_slug = ?", [game])
-        try Self.finish(tx, game: game, request: .with { $0.trigger = .manual }, messageID: nil, now: now, duration: 0, events: events)
+        try Self.finish(
+            tx, game: game, request: .with { $0.trigger = .manual }, messageID: nil, now: now, duration: 0,
+            impact: try Self.impact(tx.connection, game: game), events: events)
     }
 
     static func millis(since start: ContinuousClock.Instant) -> Int64 {
@@ -97,9 +125,8 @@ public struct DiffStore: Sendable {
     /// Impact, the diff row, the request marked done and the `diff-change` event.
     static func finish(
         _ tx: Transaction, game: String, request: Croupier_Staging_V1_EnqueueDiffRequest, messageID: Int64?, now: Int64,
-        duration: Int64, events: StagingEvents
+        duration: Int64, impact: [Croupier_Staging_V1_ExpansionImpact], events: StagingEvents
     ) throws {
-        let impact = try Self.impact(tx.connection, game: game)
         try tx.execute(
             """
             INSERT INTO diffs (game_slug, trigger, import_run_id, generated_at, duration_ms, impact) VALUES (?, ?, ?, ?, ?, ?)
@@ -142,6 +169,33 @@ public struct DiffStore: Sendable {
                 $0.cardsAfter = rows[e]!.1
             }
         }
+    }
+
+    /// The stored impact with the `touched` expansions recounted.
+    static func patchedImpact(_ db: SQLiteConnection, game: String, touched: Set<String>) throws -> [Croupier_Staging_V1_ExpansionImpact] {
+        guard let stored = try db.queryFirst("SELECT impact FROM diffs WHERE game_slug = ?", [game], { $0.blob(0) }) else {
+            return try impact(db, game: game)
+        }
+        var rows: [String: Croupier_Staging_V1_ExpansionImpact] = [:]
+        for i in (try? Croupier_Staging_V1_Diff(serializedBytes: stored).impact) ?? [] { rows[i.expansion] = i }
+        for e in touched {
+            let before = try db.queryFirst(
+                "SELECT count(*) FROM production_entities WHERE game_slug = ? AND entity_type = 'card' AND expansion = ?", [game, e],
+                { $0.int64(0) }) ?? 0
+            let after = try db.queryFirst(
+                "SELECT count(*) FROM staging_entities WHERE game_slug = ? AND entity_type = 'card' AND expansion = ? AND removed = 0",
+                [game, e], { $0.int64(0) }) ?? 0
+            if before == 0 && after == 0 {
+                rows[e] = nil
+            } else {
+                rows[e] = .with {
+                    $0.expansion = e
+                    $0.cardsBefore = before
+                    $0.cardsAfter = after
+                }
+            }
+        }
+        return rows.keys.sorted().map { rows[$0]! }
     }
 
     static func counts(_ db: SQLiteConnection, game: String) throws -> [Croupier_Staging_V1_TypeCounts] {

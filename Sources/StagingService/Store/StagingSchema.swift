@@ -50,6 +50,7 @@ enum StagingSchema {
                 expansion TEXT NOT NULL DEFAULT '',
                 PRIMARY KEY (game_slug, entity_type, slug)
             ) WITHOUT ROWID;
+            CREATE INDEX staging_entities_expansion ON staging_entities (game_slug, entity_type, expansion, removed);
             CREATE TABLE overrides (
                 game_slug TEXT NOT NULL,
                 entity_type TEXT NOT NULL,
@@ -74,6 +75,7 @@ enum StagingSchema {
                 PRIMARY KEY (game_slug, entity_type, slug)
             ) WITHOUT ROWID;
 
+            CREATE INDEX production_entities_expansion ON production_entities (game_slug, entity_type, expansion);
             CREATE TABLE diffs (
                 game_slug TEXT PRIMARY KEY,
                 trigger TEXT NOT NULL,
