@@ -10,6 +10,8 @@ public final class StagingRole: Sendable {
         /// Diff queue visibility timeout (a crashed worker's request reappears after it).
         public var diffVisibilityMillis: Int64 = 30 * 60 * 1000
         public var maxConcurrentMerges = 2
+        /// Least time between two merge-progress reports (lock progress and `lock-change` events).
+        public var progressIntervalMillis = 500
         public var diffWorkers = 2
         /// Backoff base for a failed diff request (doubles per receive).
         public var diffRetryBaseMillis: Int64 = 1_000
@@ -41,7 +43,9 @@ public final class StagingRole: Sendable {
         locks = LockStore(database: database, events: events, clock: clock, leaseMillis: settings.leaseMillis)
         leases = LeaseKeeper(locks: locks)
         imports = ImportStore(database: database, locks: locks, clock: clock)
-        importer = Importer(store: imports, leases: leases, maxConcurrent: settings.maxConcurrentMerges, log: log)
+        importer = Importer(
+            store: imports, leases: leases, maxConcurrent: settings.maxConcurrentMerges,
+            progressInterval: .milliseconds(settings.progressIntervalMillis), log: log)
         requests = DiffRequests(queue: DurableQueue(
             database: database, configuration: DiffRequests.configuration(visibilityTimeoutMillis: settings.diffVisibilityMillis),
             clock: clock))

@@ -37,6 +37,55 @@ final class ImportTests: XCTestCase {
         await h.stop()
     }
 
+    func testMergeProgressIsReportedOnTheLockAndAsThrottledEvents() async throws {
+        var settings = StagingHarness.fast
+        settings.progressIntervalMillis = 0
+        let h = try await StagingHarness(settings: settings)
+        let id = try await h.importGame("prog", StagingHarness.cards(9_000), batch: 3_000)
+        _ = try await h.waitForRun(id)
+        let progress = try await h.events("prog").filter { $0.type == "lock-change" && $0.details["state"] == "progress" }
+        XCTAssertEqual(progress.map { $0.details["progress"] ?? "" }, ["merged 2000/9000", "merged 4000/9000", "merged 6000/9000",
+                                                                      "merged 8000/9000", "merged 9000/9000"])
+        await h.stop()
+        // With the default interval (0.5 s) a quick merge reports at most once.
+        let quiet = try await StagingHarness("quiet")
+        let run = try await quiet.importGame("prog", StagingHarness.cards(9_000), batch: 3_000)
+        _ = try await quiet.waitForRun(run)
+        let few = try await quiet.events("prog").filter { $0.details["state"] == "progress" }
+        XCTAssertLessThanOrEqual(few.count, 2)
+        await quiet.stop()
+    }
+
+    func testImagesAreCheckedAndStoredAsOverrides() async throws {
+        var settings = StagingHarness.fast
+        settings.maxImageBytes = 1024 * 1024
+        let h = try await StagingHarness(settings: settings)
+        let id = try await h.importGame("img", StagingHarness.cards(2))
+        _ = try await h.waitForRun(id)
+        let png: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + Array(repeating: 1, count: 64)
+        func upload(_ type: String, _ data: [UInt8]) async throws -> Croupier_Staging_V1_Entity {
+            try await h.client.uploadImage(.with {
+                $0.gameSlug = "img"
+                $0.entityType = "card"
+                $0.slug = "c1"
+                $0.contentType = type
+                $0.data = data
+            })
+        }
+        let e = try await upload("image/png", png)
+        XCTAssertTrue(e.fields["image"]?.hasPrefix("image:sha256:") ?? false)
+        XCTAssertEqual(e.overrides["image"], e.fields["image"])
+        var (code, _) = await statusOf { try await upload("image/png", Array("GIF89a....".utf8)) }
+        XCTAssertEqual(code, .invalidArgument, "bytes of another type")
+        (code, _) = await statusOf { try await upload("text/plain", png) }
+        XCTAssertEqual(code, .invalidArgument, "not an image type")
+        (code, _) = await statusOf { try await upload("image/png", png + Array(repeating: 0, count: 2 * 1024 * 1024)) }
+        XCTAssertEqual(code, .invalidArgument, "over the size limit")
+        (code, _) = await statusOf { try await upload("image/png", []) }
+        XCTAssertEqual(code, .invalidArgument, "empty")
+        await h.stop()
+    }
+
     func testOverridesSurviveAReimportAndMissingEntitiesAreRemoved() async throws {
         let h = try await StagingHarness()
         let first = try await h.importGame("pkm", [

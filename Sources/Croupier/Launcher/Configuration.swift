@@ -154,13 +154,15 @@ extension GamesRole.Settings {
 
 extension StagingRole.Settings {
     /// Applies the "staging" object of a config file: `leaseSeconds` (30), `diffVisibilitySeconds`
-    /// (1800), `maxConcurrentMerges` (2), `diffRetryBaseSeconds` (1), `maxImageBytes` (5 MiB).
+    /// (1800), `maxConcurrentMerges` (2), `diffRetryBaseSeconds` (1), `maxImageBytes` (5 MiB),
+    /// `progressIntervalMillis` (500).
     mutating func apply(_ s: [String: Any]) {
         if let v = s["leaseSeconds"] as? Double { leaseMillis = Int64(v * 1000) }
         if let v = s["diffVisibilitySeconds"] as? Double { diffVisibilityMillis = Int64(v * 1000) }
         if let v = s["maxConcurrentMerges"] as? Int { maxConcurrentMerges = max(1, v) }
         if let v = s["diffRetryBaseSeconds"] as? Double { diffRetryBaseMillis = Int64(v * 1000) }
         if let v = s["maxImageBytes"] as? Int { maxImageBytes = v }
+        if let v = s["progressIntervalMillis"] as? Int { progressIntervalMillis = max(0, v) }
     }
 }
 
