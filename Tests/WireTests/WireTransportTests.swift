@@ -124,6 +124,27 @@ final class WireTransportTests: XCTestCase {
         }
     }
 
+    func testOversizedMessagesAreRefusedWithoutLosingTheConnection() async throws {
+        let (server, port) = try startServer()
+        defer { Task { await server.shutdown() } }
+        let c = client(port)
+        let big = Grpc_Testing_Payload.with { $0.body = [UInt8](repeating: 1, count: 5 * 1024 * 1024) }
+        do {
+            _ = try await c.unaryCall(.with { $0.payload = big })
+            XCTFail("expected RESOURCE_EXHAUSTED")
+        } catch let e as RPCError {
+            XCTAssertEqual(e.code, .resourceExhausted, "\(e)")
+        }
+        do {
+            _ = try await c.unaryCall(.with { $0.responseSize = 5 * 1024 * 1024 })
+            XCTFail("expected RESOURCE_EXHAUSTED")
+        } catch let e as RPCError {
+            XCTAssertEqual(e.code, .resourceExhausted, "\(e)")
+        }
+        XCTAssertEqual(server.connectionCount, 1, "the connection survives both")
+        _ = try await c.emptyCall(Grpc_Testing_Empty())
+    }
+
     func testDeadlineExpiresOnBothSides() async throws {
         let (server, port) = try startServer()
         defer { Task { await server.shutdown() } }

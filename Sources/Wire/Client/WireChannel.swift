@@ -196,6 +196,10 @@ final class ClientCall: RawClientCall {
     }
 
     func send(_ message: [UInt8]) async throws {
+        // A frame the peer must refuse would cost the whole connection: refuse the message here instead.
+        guard message.count <= Int(connection.limits.maxFrameSize) else {
+            throw RPCError(.resourceExhausted, "a request message of \(message.count) bytes exceeds the \(connection.limits.maxFrameSize)-byte limit")
+        }
         let stream: ClientStream? = try phase.withLock { p in
             switch p {
             case .corked(var messages):

@@ -7,6 +7,8 @@ final class ServerStream: Sendable {
     let id: UInt32
     let kind: CallKind
     let flow: StreamFlow
+    /// The largest response message the peer accepts (its SETTINGS frame size).
+    let maxMessageBytes: Int
     private let connection: ServerConnection
     private let response: ResponseMetadata
     private let state = Mutex<(finished: Bool, pendingResponse: [UInt8]?, task: Task<Void, Never>?)>((false, nil, nil))
@@ -19,6 +21,7 @@ final class ServerStream: Sendable {
         self.kind = kind
         self.connection = connection
         self.response = response
+        maxMessageBytes = Int(peer.maxFrameSize == 0 ? WireLimits().maxFrameSize : peer.maxFrameSize)
         flow = StreamFlow(stream: id, peer: peer, ours: ours, connection: connection)
     }
 
@@ -36,6 +39,9 @@ final class ServerStream: Sendable {
     /// leaves together with the TRAILERS in one write.
     func sendResponse(_ bytes: [UInt8]) async throws {
         guard !isFinished else { throw CancellationError() }
+        guard bytes.count <= maxMessageBytes else {
+            throw RPCError(.resourceExhausted, "a response message of \(bytes.count) bytes exceeds the peer's \(maxMessageBytes)-byte limit")
+        }
         try await flow.send.acquire(bytes.count)
         if !kind.serverStreams {
             let accepted = state.withLock { s -> Bool in
