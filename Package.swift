@@ -65,7 +65,7 @@ let package = Package(
             name: "Croupier", dependencies: ["Wire", "Storage", "Gateway", "LoyaltyService", "GameTablesService", "StagingService"], path: "Sources/Croupier", swiftSettings: callerExecutor),
 
         // Helpers shared by the test targets that run real processes.
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Wire", "Storage"], path: "Tests/TestSupport", swiftSettings: callerExecutor),
         .testTarget(name: "WireTests", dependencies: ["Wire", "TestSupport"], path: "Tests/WireTests"),
         .testTarget(
             name: "StorageTests", dependencies: ["Storage", "CSQLite", "StorageCrashHelper"], path: "Tests/StorageTests"),

@@ -8,7 +8,6 @@ and read the consumer's results.
 
 Prints one line per check and exits 1 if any failed.
 """
-import argparse
 import json
 import os
 import sys
@@ -151,25 +150,19 @@ class Checks:
         assert status.lag == 0 and status.skipped >= 1, status
 
 
+NAMES = [
+    "needs_a_token",
+    "load_estate_and_games_tables",
+    "kickoff_and_poll_the_run",
+    "games_operations_deferred_and_tables_archived",
+    "purge_hard_deletes",
+    "over_500_ids_refused",
+    "runtime_events_consumed",
+]
+
+
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("target")
-    parser.add_argument("--jwt-secret", required=True)
-    args = parser.parse_args()
-    checks = Checks(args.target, args.jwt_secret.encode())
-    names = ["needs_a_token", "load_estate_and_games_tables", "kickoff_and_poll_the_run",
-             "games_operations_deferred_and_tables_archived", "purge_hard_deletes", "over_500_ids_refused",
-             "runtime_events_consumed"]
-    failed = 0
-    for name in names:
-        try:
-            getattr(checks, name)()
-            print("PASS", name)
-        except Exception as e:  # noqa: BLE001 - report every failure, keep going
-            failed += 1
-            print("FAIL", name, "-", repr(e))
-    print("%d passed, %d failed (gametables)" % (len(names) - failed, failed))
-    sys.exit(1 if failed else 0)
+    testkit.run_checks("gametables", Checks, NAMES)
 
 
 if __name__ == "__main__":

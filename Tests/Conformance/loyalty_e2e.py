@@ -7,7 +7,6 @@ the loyalty process and its database.
 
 Prints one line per check and exits 1 if any failed.
 """
-import argparse
 import os
 import sys
 import time
@@ -125,25 +124,23 @@ class Checks:
                              grpc.StatusCode.PERMISSION_DENIED)
 
 
+NAMES = [
+    "staff_rewards_and_player_reads_own_balance",
+    "retry_is_a_replay",
+    "player_cannot_read_another",
+    "player_cannot_award",
+    "no_token",
+    "spoofed_staff_id",
+    "spoofed_principal_header_is_stripped",
+    "validation",
+    "rate_limited_after_ten_a_minute",
+    "slip_completion_accrues",
+    "admin_verifies_and_exports",
+]
+
+
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("target")
-    parser.add_argument("--jwt-secret", required=True)
-    args = parser.parse_args()
-    checks = Checks(args.target, args.jwt_secret.encode())
-    names = ["staff_rewards_and_player_reads_own_balance", "retry_is_a_replay", "player_cannot_read_another",
-             "player_cannot_award", "no_token", "spoofed_staff_id", "spoofed_principal_header_is_stripped",
-             "validation", "rate_limited_after_ten_a_minute", "slip_completion_accrues", "admin_verifies_and_exports"]
-    failed = 0
-    for name in names:
-        try:
-            getattr(checks, name)()
-            print("PASS", name)
-        except Exception as e:  # noqa: BLE001 - report every failure, keep going
-            failed += 1
-            print("FAIL", name, "-", e)
-    print("%d passed, %d failed (loyalty)" % (len(names) - failed, failed))
-    sys.exit(1 if failed else 0)
+    testkit.run_checks("loyalty", Checks, NAMES)
 
 
 if __name__ == "__main__":

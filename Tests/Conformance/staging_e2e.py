@@ -7,7 +7,6 @@ the diff, override one card, see entity-change and the patched diff.
 
 Prints one line per check and exits 1 if any failed.
 """
-import argparse
 import os
 import queue
 import sys
@@ -119,25 +118,18 @@ class Checks:
         assert stats.dead_letters == 0, stats
 
 
+NAMES = [
+    "import_10000_entities",
+    "lock_change_and_diff_change_arrive",
+    "read_the_diff",
+    "deploy_empties_the_diff",
+    "override_a_card_and_see_the_patched_diff",
+    "bad_input",
+]
+
+
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("target")
-    parser.add_argument("--jwt-secret", required=True)
-    args = parser.parse_args()
-    checks = Checks(args.target, args.jwt_secret.encode())
-    names = ["import_10000_entities", "lock_change_and_diff_change_arrive", "read_the_diff", "deploy_empties_the_diff",
-             "override_a_card_and_see_the_patched_diff", "bad_input"]
-    failed = 0
-    for name in names:
-        try:
-            getattr(checks, name)()
-            print("PASS", name)
-        except Exception as e:  # noqa: BLE001 - report every failure, keep going
-            failed += 1
-            print("FAIL", name, "-", repr(e))
-    checks.watch.cancel()
-    print("%d passed, %d failed (staging)" % (len(names) - failed, failed))
-    sys.exit(1 if failed else 0)
+    testkit.run_checks("staging", Checks, NAMES, after=lambda c: c.watch.cancel())
 
 
 if __name__ == "__main__":

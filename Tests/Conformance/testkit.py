@@ -59,3 +59,26 @@ def expect_error(fn, code, contains=None):
             assert contains in (e.details() or ""), "expected %r in %r" % (contains, e.details())
         return e
     raise AssertionError("expected %s, the call succeeded" % code)
+
+
+def run_checks(label, make_checks, names, after=lambda checks: None):
+    """The command line of a check script: `SCRIPT HOST:PORT --jwt-secret SECRET`.
+    Runs each named check of `make_checks(target, secret)` in order, prints
+    PASS/FAIL per check and a summary line, and exits 1 if any failed."""
+    import argparse
+    parser = argparse.ArgumentParser()
+    parser.add_argument("target")
+    parser.add_argument("--jwt-secret", required=True)
+    args = parser.parse_args()
+    checks = make_checks(args.target, args.jwt_secret.encode())
+    failed = 0
+    for name in names:
+        try:
+            getattr(checks, name)()
+            print("PASS", name)
+        except Exception as e:  # noqa: BLE001 - report every failure, keep going
+            failed += 1
+            print("FAIL", name, "-", repr(e))
+    after(checks)
+    print("%d passed, %d failed (%s)" % (len(names) - failed, failed, label))
+    sys.exit(1 if failed else 0)

@@ -6,19 +6,6 @@ import TestSupport
 import Wire
 import XCTest
 
-final class ManualClock: StorageClock {
-    private let now: Mutex<Int64>
-    init(_ millis: Int64) { now = Mutex(millis) }
-    func nowMillis() -> Int64 { now.withLock { $0 } }
-    func advance(seconds: Int64) { now.withLock { $0 += seconds * 1000 } }
-}
-
-final class Collected<T: Sendable>: Sendable {
-    let items = Mutex<[T]>([])
-    func append(_ item: T) { items.withLock { $0.append(item) } }
-    var all: [T] { items.withLock { $0 } }
-}
-
 /// Games (and optionally RGS) over real sockets and real database files.
 final class GameTablesHarness: @unchecked Sendable {
     static let secret = Array("gametables-test-secret".utf8)
@@ -113,18 +100,5 @@ final class GameTablesHarness: @unchecked Sendable {
             try await Task.sleep(for: .milliseconds(10))
         }
         XCTFail("timed out waiting for \(what)")
-    }
-}
-
-func statusOf<T>(_ body: () async throws -> T, file: StaticString = #filePath, line: UInt = #line) async -> StatusCode {
-    do {
-        _ = try await body()
-        XCTFail("expected the call to fail", file: file, line: line)
-        return .ok
-    } catch let e as RPCError {
-        return e.code
-    } catch {
-        XCTFail("unexpected error \(error)", file: file, line: line)
-        return .unknown
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import GameTablesService
 import Storage
 import Wire
+import TestSupport
 import XCTest
 
 /// The Games side of the cleanup over a real socket and database file.
@@ -16,21 +17,21 @@ final class GamesCleanupTests: XCTestCase {
     func testRequestsAreValidated() async throws {
         let h = try await GameTablesHarness()
         let c = h.cleanup
-        var code = await statusOf { try await c.cleanupGameTables(h.cleanupRequest("r1", Array(1...501))) }
+        var code = await statusOf { try await c.cleanupGameTables(h.cleanupRequest("r1", Array(1...501))) }.0
         XCTAssertEqual(code, .invalidArgument, "more than 500 ids")
-        code = await statusOf { try await c.cleanupGameTables(h.cleanupRequest("r1", [])) }
+        code = await statusOf { try await c.cleanupGameTables(h.cleanupRequest("r1", [])) }.0
         XCTAssertEqual(code, .invalidArgument)
-        code = await statusOf { try await c.cleanupGameTables(h.cleanupRequest("", [1])) }
+        code = await statusOf { try await c.cleanupGameTables(h.cleanupRequest("", [1])) }.0
         XCTAssertEqual(code, .invalidArgument)
-        code = await statusOf { try await c.cleanupGameTables(h.cleanupRequest("r1", [1, 1])) }
+        code = await statusOf { try await c.cleanupGameTables(h.cleanupRequest("r1", [1, 1])) }.0
         XCTAssertEqual(code, .invalidArgument)
-        code = await statusOf { try await c.cleanupGameTables(h.cleanupRequest("r1", [1], action: .unspecified)) }
+        code = await statusOf { try await c.cleanupGameTables(h.cleanupRequest("r1", [1], action: .unspecified)) }.0
         XCTAssertEqual(code, .invalidArgument)
         var noTime = h.cleanupRequest("r1", [1])
         noTime.archivedAtMs = 0
-        code = await statusOf { try await c.cleanupGameTables(noTime) }
+        code = await statusOf { try await c.cleanupGameTables(noTime) }.0
         XCTAssertEqual(code, .invalidArgument)
-        code = await statusOf { try await c.getOperation(.with { $0.operationId = "nope" }) }
+        code = await statusOf { try await c.getOperation(.with { $0.operationId = "nope" }) }.0
         XCTAssertEqual(code, .notFound)
         let messages = try await h.games.cleanup.messageCount()
         XCTAssertEqual(messages, 0, "a refused request stores nothing")
@@ -165,7 +166,7 @@ final class GamesCleanupTests: XCTestCase {
         XCTAssertEqual(again.purged, 19)
         try await h.loadGameTables([100], inPlay: [100])
         let failed = try await h.cleanup.cleanupGameTables(h.cleanupRequest("p-2", [100]))
-        let code = await statusOf { try await h.cleanup.purgeArchived(.with { $0.operationId = failed.operationId }) }
+        let code = await statusOf { try await h.cleanup.purgeArchived(.with { $0.operationId = failed.operationId }) }.0
         XCTAssertEqual(code, .failedPrecondition)
         await h.stop()
     }

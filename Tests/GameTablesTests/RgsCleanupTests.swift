@@ -1,6 +1,7 @@
 import Foundation
 import GameTablesService
 import Wire
+import TestSupport
 import XCTest
 
 /// The RGS side: the pure plan, then whole runs against a real Games server.

@@ -3,6 +3,7 @@ import GameTablesService
 import Storage
 import Synchronization
 import Wire
+import TestSupport
 import XCTest
 
 /// Seed 002's consumer rules, driven batch by batch (`drainOnce`).

@@ -2,6 +2,7 @@ import Foundation
 import LoyaltyService
 import Storage
 import Wire
+import TestSupport
 import XCTest
 
 /// Who reads what, paging and export, concurrency, verification and rebuild.

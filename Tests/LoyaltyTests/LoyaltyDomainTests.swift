@@ -1,4 +1,5 @@
 import LoyaltyService
+import TestSupport
 import XCTest
 
 /// The pure rules: points maths, tiers and progress, accounts, idempotency keys.

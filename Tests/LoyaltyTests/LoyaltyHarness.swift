@@ -6,21 +6,6 @@ import TestSupport
 import Wire
 import XCTest
 
-/// A clock the test moves by hand (UTC days, minutes, hours).
-final class ManualClock: StorageClock {
-    private let now: Mutex<Int64>
-    init(_ millis: Int64) { now = Mutex(millis) }
-    func nowMillis() -> Int64 { now.withLock { $0 } }
-    func advance(seconds: Int64) { now.withLock { $0 += seconds * 1000 } }
-}
-
-/// Items gathered from @Sendable callbacks (log lines, streamed messages).
-final class Collected<T: Sendable>: Sendable {
-    let items = Mutex<[T]>([])
-    func append(_ item: T) { items.withLock { $0.append(item) } }
-    var all: [T] { items.withLock { $0 } }
-}
-
 /// A loyalty server over a real socket and a real SQLite file, with a
 /// client that calls it as any principal.
 final class LoyaltyHarness: @unchecked Sendable {
@@ -130,19 +115,5 @@ final class LoyaltyHarness: @unchecked Sendable {
 
     func verify() async throws -> Croupier_Loyalty_V1_VerifyBalanceResponse {
         try await client.verifyBalance(.init(), options: Self.admin)
-    }
-}
-
-/// The status code a call failed with (fails the test if it succeeded).
-func statusOf<T>(_ body: () async throws -> T, file: StaticString = #filePath, line: UInt = #line) async -> (StatusCode, String) {
-    do {
-        _ = try await body()
-        XCTFail("expected the call to fail", file: file, line: line)
-        return (.ok, "")
-    } catch let e as RPCError {
-        return (e.code, e.message)
-    } catch {
-        XCTFail("unexpected error \(error)", file: file, line: line)
-        return (.unknown, "\(error)")
     }
 }

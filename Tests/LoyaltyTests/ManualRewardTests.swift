@@ -1,6 +1,7 @@
 import Foundation
 import LoyaltyService
 import Wire
+import TestSupport
 import XCTest
 
 /// Manual rewards: idempotency, audit rules, spoofing, rate limit, alerts.

@@ -2,6 +2,7 @@ import Foundation
 import LoyaltyService
 import Storage
 import Wire
+import TestSupport
 import XCTest
 
 /// Slip completion and recovery over a real socket against a real database file.

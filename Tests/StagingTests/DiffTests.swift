@@ -3,6 +3,7 @@ import StagingService
 import Storage
 import Synchronization
 import Wire
+import TestSupport
 import XCTest
 
 /// The diff queue and worker, manual mutations, deploy and the event stream.

@@ -2,6 +2,7 @@ import Foundation
 import StagingService
 import Storage
 import Wire
+import TestSupport
 import XCTest
 
 /// Imports: the durable upload, the merge, overrides, removals, locks, the merge limit.

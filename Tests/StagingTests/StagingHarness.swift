@@ -6,12 +6,6 @@ import TestSupport
 import Wire
 import XCTest
 
-final class Collected<T: Sendable>: Sendable {
-    let items = Mutex<[T]>([])
-    func append(_ item: T) { items.withLock { $0.append(item) } }
-    var all: [T] { items.withLock { $0 } }
-}
-
 /// A staging server over a real socket and database file; the importer
 /// reaches the DiffQueue over Wire as in production.
 final class StagingHarness: @unchecked Sendable {
@@ -122,18 +116,5 @@ final class StagingHarness: @unchecked Sendable {
             try await Task.sleep(for: .milliseconds(10))
         }
         XCTFail("timed out waiting for \(what)")
-    }
-}
-
-func statusOf<T>(_ body: () async throws -> T, file: StaticString = #filePath, line: UInt = #line) async -> (StatusCode, String) {
-    do {
-        _ = try await body()
-        XCTFail("expected the call to fail", file: file, line: line)
-        return (.ok, "")
-    } catch let e as RPCError {
-        return (e.code, e.message)
-    } catch {
-        XCTFail("unexpected error \(error)", file: file, line: line)
-        return (.unknown, "\(error)")
     }
 }

@@ -14,26 +14,10 @@ enum GameTablesBenchmark {
 
     /// `croupier serve <component>` in `dir`, ready; returns the process and port.
     static func serve(_ component: String, dir: String, gamesPort: UInt16 = 0, config: String) throws -> (Process, UInt16) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
-        p.arguments = ["serve", component, "--config", config]
-        p.environment = ProcessInfo.processInfo.environment.merging([
+        try serveComponent(component, environment: [
             "CROUPIER_DATA_DIR": dir, "CROUPIER_INTERNAL_SECRET": secret, "CROUPIER_GAMES_PORT": String(gamesPort),
             "CROUPIER_RGS_PORT": "0",
-        ]) { $1 }
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        var text = ""
-        while !text.contains("\n") {
-            let chunk = out.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            text += String(decoding: chunk, as: UTF8.self)
-        }
-        guard text.hasPrefix("READY"), let port = text.split(separator: ":").last.flatMap({ UInt16($0.trimmingCharacters(in: .whitespacesAndNewlines)) })
-        else { throw LaunchError("\(component) did not start: \(text)") }
-        return (p, port)
+        ], arguments: ["--config", config])
     }
 
     static func channel(_ port: UInt16) -> WireChannel {

@@ -90,3 +90,14 @@ func record(_ report: String, to path: String) throws {
     try report.write(toFile: path, atomically: true, encoding: .utf8)
     print("recorded in \(path)")
 }
+
+/// `croupier serve <component>` as a child process, ready: its process and Wire port.
+func serveComponent(_ component: String, environment: [String: String], arguments: [String] = []) throws -> (Process, UInt16) {
+    let (p, line) = try WireBenchmark.spawn(
+        CommandLine.arguments[0], ["serve", component] + arguments, ready: "READY \(component)", environment: environment, quiet: true)
+    guard let port = line.split(separator: ":").last.flatMap({ UInt16($0) }) else {
+        p.terminate()
+        throw LaunchError("\(component) printed no port: \(line)")
+    }
+    return (p, port)
+}

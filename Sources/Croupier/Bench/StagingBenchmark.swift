@@ -46,26 +46,10 @@ enum StagingBenchmark {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("croupier-bench-staging-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
-        p.arguments = ["serve", "staging"]
-        p.environment = ProcessInfo.processInfo.environment.merging([
+        let (p, port) = try serveComponent("staging", environment: [
             "CROUPIER_DATA_DIR": dir, "CROUPIER_INTERNAL_SECRET": secret, "CROUPIER_STAGING_PORT": "0",
-        ]) { $1 }
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
+        ])
         defer { p.terminate(); p.waitUntilExit() }
-        var text = ""
-        while !text.contains("\n") {
-            let chunk = out.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            text += String(decoding: chunk, as: UTF8.self)
-        }
-        guard let port = text.split(separator: ":").last.flatMap({ UInt16($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) else {
-            throw LaunchError("staging did not start: \(text)")
-        }
         let channel = WireChannel(host: "127.0.0.1", port: port, secret: Array(secret.utf8), peerName: "bench")
         defer { channel.close() }
         let client = Croupier_Staging_V1_StagingService.Client(channel: channel)

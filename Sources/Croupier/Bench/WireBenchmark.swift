@@ -107,11 +107,16 @@ enum WireBenchmark {
         setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
     }
 
-    /// Starts a child process and waits for its "READY <port>" line.
-    static func spawn(_ executable: String, _ arguments: [String], ready: String) throws -> (Process, String) {
+    /// Starts a child process and waits for its first line, which must start with `ready`
+    /// (e.g. "READY <port>"). `environment` is added to this process's; `quiet` drops its stderr.
+    static func spawn(
+        _ executable: String, _ arguments: [String], ready: String, environment: [String: String] = [:], quiet: Bool = false
+    ) throws -> (Process, String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: executable)
         p.arguments = arguments
+        p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        if quiet { p.standardError = FileHandle.nullDevice }
         let out = Pipe()
         p.standardOutput = out
         try p.run()
@@ -121,7 +126,7 @@ enum WireBenchmark {
             if chunk.isEmpty { break }
             text += String(decoding: chunk, as: UTF8.self)
         }
-        guard text.hasPrefix(ready) else { throw CocoaError(.executableLoad) }
+        guard text.hasPrefix(ready) else { throw LaunchError("\(arguments.joined(separator: " ")) did not start: \(text)") }
         return (p, text.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
