@@ -37,37 +37,16 @@ final class GatewayEndToEndTests: XCTestCase {
         let h2c = try XCTUnwrap(address(after: "gateway ready on ", in: lines.all))
         let tls = try XCTUnwrap(address(after: "TLS (h2) on ", in: lines.all))
 
-        let interop = repositoryRoot.path + "/Tests/Conformance/grpc_interop.py"
-        let (plainStatus, plainOut) = try runToEnd("/usr/bin/env", ["python3", interop, h2c])
-        print(plainOut)
-        XCTAssertEqual(plainStatus, 0, plainOut)
-        XCTAssertTrue(plainOut.contains("14 passed, 0 failed (h2c)"), plainOut)
-        let (tlsStatus, tlsOut) = try runToEnd("/usr/bin/env", ["python3", interop, tls, "--tls", dir + "/gateway-cert.pem"])
-        print(tlsOut)
-        XCTAssertEqual(tlsStatus, 0, tlsOut)
-        XCTAssertTrue(tlsOut.contains("14 passed, 0 failed (TLS)"), tlsOut)
-
-        // LoyaltyService through the gateway: staff rewards, the player reads its own balance and ledger.
-        let loyalty = repositoryRoot.path + "/Tests/Conformance/loyalty_e2e.py"
-        let (loyaltyStatus, loyaltyOut) = try runToEnd("/usr/bin/env", ["python3", loyalty, h2c, "--jwt-secret", Self.jwtSecret])
-        print(loyaltyOut)
-        XCTAssertEqual(loyaltyStatus, 0, loyaltyOut)
-        XCTAssertTrue(loyaltyOut.contains("11 passed, 0 failed (loyalty)"), loyaltyOut)
+        // The gRPC interop cases over h2c and TLS.
+        try python("grpc_interop.py", [h2c], expect: "14 passed, 0 failed (h2c)")
+        try python("grpc_interop.py", [tls, "--tls", dir + "/gateway-cert.pem"], expect: "14 passed, 0 failed (TLS)")
+        // LoyaltyService: staff rewards, the player reads its own balance and ledger.
+        try python("loyalty_e2e.py", [h2c, "--jwt-secret", Self.jwtSecret], expect: "11 passed, 0 failed (loyalty)")
         XCTAssertTrue(lines.all.contains(#""event":"manual_reward_issued""#), "the loyalty process logs its rewards")
-
-        // GameTablesService through the gateway: RGS estate, kickoff, run progress, Games operations and tables.
-        let tables = repositoryRoot.path + "/Tests/Conformance/gametables_e2e.py"
-        let (tablesStatus, tablesOut) = try runToEnd("/usr/bin/env", ["python3", tables, h2c, "--jwt-secret", Self.jwtSecret])
-        print(tablesOut)
-        XCTAssertEqual(tablesStatus, 0, tablesOut)
-        XCTAssertTrue(tablesOut.contains("7 passed, 0 failed (gametables)"), tablesOut)
-
-        // StagingService through the gateway: a 10,000-entity import, live events, diff, deploy, override.
-        let staging = repositoryRoot.path + "/Tests/Conformance/staging_e2e.py"
-        let (stagingStatus, stagingOut) = try runToEnd("/usr/bin/env", ["python3", staging, h2c, "--jwt-secret", Self.jwtSecret])
-        print(stagingOut)
-        XCTAssertEqual(stagingStatus, 0, stagingOut)
-        XCTAssertTrue(stagingOut.contains("6 passed, 0 failed (staging)"), stagingOut)
+        // GameTablesService: RGS estate, kickoff, run progress, Games operations and tables.
+        try python("gametables_e2e.py", [h2c, "--jwt-secret", Self.jwtSecret], expect: "7 passed, 0 failed (gametables)")
+        // StagingService: a 10,000-entity import, live events, diff, deploy, override.
+        try python("staging_e2e.py", [h2c, "--jwt-secret", Self.jwtSecret], expect: "6 passed, 0 failed (staging)")
 
         // A second gateway whose backend is down: its port is a closed one.
         let closed = try closedPort()
@@ -92,13 +71,10 @@ final class GatewayEndToEndTests: XCTestCase {
         XCTAssertEqual(tokenStatus, 0, token)
         let (_, pids) = try runToEnd("/usr/bin/pgrep", ["-P", String(up.processIdentifier), "-f", "serve gateway"])
         let gatewayPID = try XCTUnwrap(pids.split(separator: "\n").first.map(String.init), "gateway child pid")
-        let checks = repositoryRoot.path + "/Tests/Conformance/gateway_checks.py"
-        let (checkStatus, checkOut) = try runToEnd("/usr/bin/env", [
-            "python3", checks, h2c, "--jwt-secret", Self.jwtSecret, "--down", downAddress,
+        try python("gateway_checks.py", [
+            h2c, "--jwt-secret", Self.jwtSecret, "--down", downAddress,
             "--cli-token", token.trimmingCharacters(in: .whitespacesAndNewlines), "--gateway-pid", gatewayPID, "--tls-target", tls,
-        ])
-        print(checkOut)
-        XCTAssertEqual(checkStatus, 0, checkOut)
+        ], expect: "26 passed, 0 failed")
 
         // Every call left one JSON access-log line carrying its correlation id (services log their own events too).
         let accessLines = lines.all.split(separator: "\n").filter { $0.hasPrefix("{") && $0.contains("\"bytes_in\"") }
@@ -115,6 +91,14 @@ final class GatewayEndToEndTests: XCTestCase {
         kill(up.processIdentifier, SIGTERM)
         up.waitUntilExit()
         XCTAssertEqual(up.terminationStatus, 0)
+    }
+
+    /// Runs a script of Tests/Conformance with python3; it must exit 0 and print `expect`.
+    private func python(_ script: String, _ arguments: [String], expect: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let (status, out) = try runToEnd("/usr/bin/env", ["python3", repositoryRoot.path + "/Tests/Conformance/" + script] + arguments)
+        print(out)
+        XCTAssertEqual(status, 0, out, file: file, line: line)
+        XCTAssertTrue(out.contains(expect), out, file: file, line: line)
     }
 
     private func address(after marker: String, in text: String) -> String? {
