@@ -117,6 +117,16 @@ final class DiffTests: XCTestCase {
         _ = try await h.waitForDiff("dep", after: beforeSecond)
         let deployedAgain = try await h.client.deploy(.with { $0.gameSlug = "dep" })
         XCTAssertEqual(deployedAgain.deleted, 500)
+        // While an import holds its lock, a deploy is refused (and the other way round).
+        let side = try h.sideDoor()
+        try await side.write { tx in
+            _ = try tx.execute(
+                "INSERT INTO locks (game_slug, kind, holder, since, expires_at) VALUES ('dep', 'import', 'run_busy', 0, ?)", [Int64.max])
+        }
+        let (code, message) = await statusOf { try await h.client.deploy(.with { $0.gameSlug = "dep" }) }
+        XCTAssertEqual(code, .failedPrecondition)
+        XCTAssertTrue(message.contains("run_busy"), message)
+        side.close()
         await h.stop()
     }
 

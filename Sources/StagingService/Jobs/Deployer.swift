@@ -4,9 +4,10 @@ import Wire
 
 /// Applies a game's staging to production in pages, reporting progress as
 /// `deploy-status` events (this is their only writer), each in the
-/// transaction of the page it reports. It holds the game's diff lock
-/// throughout and refuses while an import holds the import lock. The last
-/// transaction removes what staging no longer has and stores the now empty diff.
+/// transaction of the page it reports. It holds the game's import and diff
+/// locks throughout, so no merge or diff changes staging under it (and it
+/// refuses while either is taken). The last transaction removes what staging
+/// no longer has, stores the now empty diff and releases both locks.
 struct Deployer: Sendable {
     let database: Database
     let locks: LockStore
@@ -21,7 +22,8 @@ struct Deployer: Sendable {
         let (locks, events) = (self.locks, self.events)
         let total = try await database.write { tx -> Int in
             guard try EntityRows.gameExists(tx.connection, game) else { throw RPCError(.notFound, "game \(game) has nothing in staging") }
-            if let run = try locks.holder(tx, game: game, .importLock) {
+            guard try locks.acquire(tx, game: game, .importLock, holder: holder) else {
+                let run = try locks.holder(tx, game: game, .importLock) ?? "an import"
                 throw RPCError(.failedPrecondition, "import \(run) of \(game) is under way; deploy after it finishes")
             }
             guard try locks.acquire(tx, game: game, .diff, holder: holder) else {
@@ -32,9 +34,9 @@ struct Deployer: Sendable {
             try events.append(tx, game: game, .deployStatus, ["state": "started", "done": "0", "total": String(total)])
             return total
         }
-        let held = LeaseKeeper.Held(game: game, kind: .diff, holder: holder)
-        leases.hold(held)
-        defer { leases.drop(held) }
+        let held = [LeaseKeeper.Held(game: game, kind: .diff, holder: holder), .init(game: game, kind: .importLock, holder: holder)]
+        held.forEach(leases.hold)
+        defer { held.forEach(leases.drop) }
         do {
             var after = ("", "")
             var done = 0
@@ -77,6 +79,7 @@ struct Deployer: Sendable {
                     "state": "succeeded", "done": String(upserted), "total": String(total), "deleted": String(deleted),
                 ])
                 try locks.release(tx, game: game, .diff, holder: holder)
+                try locks.release(tx, game: game, .importLock, holder: holder)
                 return deleted
             }
             return (done, deleted)
@@ -84,6 +87,7 @@ struct Deployer: Sendable {
             try? await database.write { tx in
                 try events.append(tx, game: game, .deployStatus, ["state": "failed", "error": "\(error)"])
                 try locks.release(tx, game: game, .diff, holder: holder)
+                try locks.release(tx, game: game, .importLock, holder: holder)
             }
             throw error
         }
