@@ -148,6 +148,31 @@ final class ImportTests: XCTestCase {
         await h.stop()
     }
 
+    func testHeartbeatsKeepALiveHoldersLeaseAcrossManyLeases() async throws {
+        var settings = StagingHarness.fast
+        settings.leaseMillis = 300
+        let h = try await StagingHarness(settings: settings)
+        let expiries = Collected<Int64>()
+        let refusals = Collected<StatusCode>()
+        // An upload that stays open for more than four leases: its lock must stay held all along.
+        let id = try await h.client.importGame { w in
+            try await w.write(.with { $0.start = .with { $0.gameSlug = "slow" } })
+            for _ in 0..<4 {
+                try await Task.sleep(for: .milliseconds(350))
+                if let lock = try await h.client.getLocks(.with { $0.gameSlug = "slow" }).locks.first { expiries.append(lock.expiresAtMs) }
+                refusals.append(await statusOf { try await h.importGame("slow", StagingHarness.cards(1)) }.0)
+            }
+            try await w.write(.with { $0.batch = .with { $0.entities = StagingHarness.cards(10) } })
+        }.importRunId
+        XCTAssertEqual(expiries.all.count, 4, "the lock was there at every look")
+        XCTAssertEqual(expiries.all, expiries.all.sorted(), "renewed, never shortened")
+        XCTAssertGreaterThan(Set(expiries.all).count, 1, "renewed by heartbeats")
+        XCTAssertEqual(refusals.all, Array(repeating: .failedPrecondition, count: 4))
+        let run = try await h.waitForRun(id)
+        XCTAssertEqual(run.status, .succeeded)
+        await h.stop()
+    }
+
     func testAtMostTwoMergesRunAtOnce() async throws {
         let h = try await StagingHarness()
         let games = ["g1", "g2", "g3", "g4", "g5"]
