@@ -12,6 +12,8 @@ final class ServerConnection: SocketConnection, @unchecked Sendable {
     private let serverNonce = PeerAuthentication.nonce()
     private var peerSettings = Croupier_Wire_V1_Settings()
     private var peerName = ""
+    /// How handlers see the peer, e.g. `gateway@127.0.0.1:53122`; fixed once authenticated.
+    private var peerDescription = ""
     private var lastStreamID: UInt32 = 0
     private let streams = Mutex<(open: [UInt32: ServerStream], draining: Bool)>(([:], false))
     private let createdAt = EventLoop.nowMillis()
@@ -68,6 +70,7 @@ final class ServerConnection: SocketConnection, @unchecked Sendable {
             throw WireProtocolError(.unauthenticated, "peer did not prove the internal secret")
         }
         peerName = response.peerName
+        peerDescription = peerName.isEmpty ? peer : "\(peerName)@\(peer)"
         phase = .active
         let proof = PeerAuthentication.mac(secret: server.secret, label: PeerAuthentication.serverLabel, response.clientNonce, serverNonce)
         write(Frame(.authOK, message: Croupier_Wire_V1_AuthOk.with { $0.mac = proof }))
@@ -126,7 +129,7 @@ final class ServerConnection: SocketConnection, @unchecked Sendable {
             callStart.timeoutMicros > 0 ? .now + .microseconds(Int64(clamping: callStart.timeoutMicros)) : nil
         let context = ServerContext(
             method: handler.method, metadata: Metadata(wire: callStart.metadata), deadline: deadline,
-            peer: peerName.isEmpty ? peer : "\(peerName)@\(peer)", response: response)
+            peer: peerDescription, response: response)
         let call = RawServerCall(
             context: context, nextRequest: { try await stream.flow.inbound.next() },
             sendResponse: { try await stream.sendResponse($0) })
