@@ -173,6 +173,27 @@ final class ImportTests: XCTestCase {
         await h.stop()
     }
 
+    func testAGracefulStopMidMergeResumesTheRunAtTheNextStart() async throws {
+        let h = try await StagingHarness()
+        let id = try await h.importGame("stop", StagingHarness.cards(40_000), batch: 5_000)
+        try await eventually("the merge to be under way") {
+            let r = try await h.run(id)
+            return r.status == .running && r.entitiesMerged > 0
+        }
+        await h.stop()
+        let side = try Database(path: h.role.database.path, owner: "staging", migrations: StagingRole.migrations)
+        let status = try await side.read { db in
+            try db.queryFirst("SELECT status FROM import_runs WHERE run_id = ?", [id]) { $0.string(0) }
+        }
+        side.close()
+        XCTAssertEqual(status, "RUNNING", "a stop is not a failure")
+        let restarted = try await StagingHarness("restart", directory: h.directory)
+        let run = try await restarted.waitForRun(id)
+        XCTAssertEqual(run.status, .succeeded)
+        XCTAssertEqual(run.entitiesMerged, 40_000)
+        await restarted.stop()
+    }
+
     func testAtMostTwoMergesRunAtOnce() async throws {
         let h = try await StagingHarness()
         let games = ["g1", "g2", "g3", "g4", "g5"]
@@ -222,7 +243,7 @@ final class ImportTests: XCTestCase {
             XCTFail("the import should not succeed")
         } catch {}
         var status = ""
-        try await h.eventually("the run to fail") {
+        try await eventually("the run to fail") {
             status = try await side.read { db in
                 try db.queryFirst("SELECT status FROM import_runs WHERE game_slug = 'broken'") { $0.string(0) } ?? ""
             }

@@ -18,10 +18,11 @@ final class StagingHarness: @unchecked Sendable {
     let selfChannel: WireChannel
     let log = Collected<String>()
 
-    init(_ name: String = #function, settings: StagingRole.Settings = StagingHarness.fast) async throws {
-        directory = try makeTemporaryDirectory("staging-\(name.filter(\.isLetter))")
+    /// `directory`: reopen an earlier harness's database (a restart).
+    init(_ name: String = #function, settings: StagingRole.Settings = StagingHarness.fast, directory: URL? = nil) async throws {
+        self.directory = try directory ?? makeTemporaryDirectory("staging-\(name.filter(\.isLetter))")
         let log = self.log
-        role = try StagingRole(path: directory.appendingPathComponent("staging.sqlite").path, settings: settings, log: { log.append($0) })
+        role = try StagingRole(path: self.directory.appendingPathComponent("staging.sqlite").path, settings: settings, log: { log.append($0) })
         server = WireServer(name: "staging", services: role.services, secret: Self.secret)
         port = try server.start(port: 0)
         channel = WireChannel(host: "127.0.0.1", port: port, secret: Self.secret, peerName: "tests")
@@ -108,13 +109,4 @@ final class StagingHarness: @unchecked Sendable {
     }
 
     func lastOffset() async throws -> Int64 { try await events().last?.offset ?? 0 }
-
-    func eventually(_ what: String, timeout: Duration = .seconds(20), _ condition: () async throws -> Bool) async throws {
-        let end = ContinuousClock.now + timeout
-        while ContinuousClock.now < end {
-            if try await condition() { return }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        XCTFail("timed out waiting for \(what)")
-    }
 }

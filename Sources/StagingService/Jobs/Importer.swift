@@ -20,7 +20,8 @@ final class Importer: Sendable {
     let progressInterval: Duration
     let log: @Sendable (String) -> Void
     private let diffQueue = Mutex<Croupier_Staging_V1_DiffQueue.Client?>(nil)
-    private let running = Mutex<Set<String>>([])
+    /// Merges under way, by run: at most `maxConcurrent`, cancelled by `stop`.
+    private let running = Mutex<[String: Task<Void, Never>]>([:])
     private let wakeSignal = ChangeSignal()
     private let task = Mutex<Task<Void, Never>?>(nil)
 
@@ -54,27 +55,25 @@ final class Importer: Sendable {
         task.withLock { $0 = t }
     }
 
-    func stop() { task.withLock { $0?.cancel() } }
+    /// Stops scheduling and cancels running merges; their runs stay RUNNING and merge again at the next start.
+    func stop() {
+        task.withLock { $0?.cancel() }
+        running.withLock { $0.values.forEach { $0.cancel() } }
+    }
 
     func wake() { wakeSignal.signal() }
-
-    /// The number of merges running now.
-    var active: Int { running.withLock { $0.count } }
 
     private func schedule() async {
         do {
             let candidates = try await store.runs(status: "RUNNING") + store.runs(status: "QUEUED")
-            for (run, game) in candidates {
-                let start = running.withLock { r -> Bool in
-                    guard r.count < maxConcurrent, !r.contains(run) else { return false }
-                    r.insert(run)
-                    return true
-                }
-                guard start else { continue }
-                Task { [self] in
-                    await merge(runID: run, game: game)
-                    _ = running.withLock { $0.remove(run) }
-                    wake()
+            for (run, game) in candidates where !Task.isCancelled {
+                running.withLock { r in
+                    guard r.count < maxConcurrent, r[run] == nil else { return }
+                    r[run] = Task { [self] in
+                        await merge(runID: run, game: game)
+                        _ = running.withLock { $0.removeValue(forKey: run) }
+                        wake()
+                    }
                 }
             }
         } catch {
@@ -94,6 +93,7 @@ final class Importer: Sendable {
             var merged = 0
             var lastReport = ContinuousClock.now
             while true {
+                try Task.checkCancellation()
                 let page = try await store.importData(runID: runID, afterSeq: after, limit: pageSize)
                 guard let last = page.last else { break }
                 try await store.mergePage(runID: runID, game: game, page, overrides: overrides)
@@ -108,6 +108,8 @@ final class Importer: Sendable {
             log("import \(runID) of \(game): merged \(merged) entities")
         } catch is CancellationError {
             // Stopping: the run stays RUNNING and is merged again at the next start.
+        } catch StorageError.closed {
+            // The database closed under the merge (stopping): the same.
         } catch {
             log("import \(runID) of \(game) failed: \(error)")
             try? await store.abandon(runID: runID, reason: "merge failed: \(error)")
