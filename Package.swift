@@ -73,7 +73,8 @@ let package = Package(
         .executableTarget(name: "StorageCrashHelper", dependencies: ["Storage"], path: "Tests/StorageCrashHelper"),
         .testTarget(
             name: "LauncherTests",
-            dependencies: ["Wire", "Storage", "Croupier", "LoyaltyService", "GameTablesService", "StagingService", "TestSupport"], path: "Tests/LauncherTests"),
+            dependencies: ["Wire", "Storage", "Croupier", "LoyaltyService", "GameTablesService", "StagingService", "TestSupport"], path: "Tests/LauncherTests",
+            swiftSettings: callerExecutor),
         .testTarget(
             name: "LoyaltyTests", dependencies: ["LoyaltyService", "Wire", "Storage", "TestSupport"],
             path: "Tests/LoyaltyTests", swiftSettings: callerExecutor),

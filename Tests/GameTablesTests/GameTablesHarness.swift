@@ -92,13 +92,4 @@ final class GameTablesHarness: @unchecked Sendable {
             $0.async = async
         }
     }
-
-    /// Polls until `condition` holds (at most ~10 s).
-    func eventually(_ what: String, _ condition: () async throws -> Bool) async throws {
-        for _ in 0..<1_000 {
-            if try await condition() { return }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        XCTFail("timed out waiting for \(what)")
-    }
 }

@@ -69,7 +69,7 @@ final class GamesCleanupTests: XCTestCase {
         let op = try await h.cleanup.cleanupGameTables(h.cleanupRequest("async-1", Array(1...300), async: true))
         XCTAssertEqual(op.status, .received)
         let seen = Collected<Croupier_Gametables_V1_OperationStatus>()
-        try await h.eventually("DEFERRED") {
+        try await eventually("DEFERRED") {
             let s = try await h.cleanup.getOperation(.with { $0.operationId = op.operationId }).status
             seen.append(s)
             return s == .deferred
@@ -125,7 +125,7 @@ final class GamesCleanupTests: XCTestCase {
         let (op, _) = try await h.games.cleanup.receive(
             requestID: "slow", action: .archive, ids: Array(1...200), archivedAtMillis: archivedAt, body: [])
         let run = Task { await h.games.worker.execute(op.operationID) }
-        try await h.eventually("the first batch") { try await h.games.cleanup.operation(op.operationID)?.nextBatch == 1 }
+        try await eventually("the first batch") { try await h.games.cleanup.operation(op.operationID)?.nextBatch == 1 }
         // Another writer gets through while the operation pauses.
         try await h.loadGameTables([5_000])
         let during = try await h.games.cleanup.operation(op.operationID)

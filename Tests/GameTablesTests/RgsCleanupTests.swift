@@ -67,7 +67,7 @@ final class RgsCleanupTests: XCTestCase {
         let archivedAt = ArchiveTime.of(dayContaining: GameTablesHarness.start)
         XCTAssertEqual(started.archivedAtMs, archivedAt)
         var run = started
-        try await h.eventually("the run to finish") {
+        try await eventually("the run to finish") {
             run = try await h.rgsClient.getCleanupRun(.with { $0.runId = "run-1" })
             return run.state != .pending && run.state != .sending
         }
@@ -88,7 +88,7 @@ final class RgsCleanupTests: XCTestCase {
         XCTAssertTrue(local.filter { !$0.active }.allSatisfy { $0.archivedAtMs == archivedAt })
         XCTAssertEqual(local.filter { !$0.active }.count, archive.count)
         // Games: every cleaned table archived once, with the same archived_at.
-        try await h.eventually("Games operations to finish") {
+        try await eventually("Games operations to finish") {
             let tables = try await h.cleanup.getGameTables(.with { $0.ids = archive + delete }).tables
             return tables.allSatisfy { !$0.active }
         }
@@ -113,18 +113,18 @@ final class RgsCleanupTests: XCTestCase {
         let (archive, delete) = try await loadEstate(h, tablesPerServer: 50)
         let run = try await h.rgsClient.kickoffCleanup(.with { $0.runId = "run-2" })
         XCTAssertEqual(run.runId, "run-2")
-        try await h.eventually("the slices to be acknowledged") {
+        try await eventually("the slices to be acknowledged") {
             let r = try await h.rgsClient.getCleanupRun(.with { $0.runId = "run-2" })
             return r.environments.flatMap(\.servers).first { $0.serverId == "a1" }.map { $0.slicesAcknowledged == $0.slices } ?? false
         }
         let waiting = try await h.cleanup.getGameTables(.with { $0.ids = archive }).tables
         XCTAssertTrue(waiting.allSatisfy(\.active), "accepted, not yet run")
         try await h.games.start()
-        try await h.eventually("the run to finish") {
+        try await eventually("the run to finish") {
             let r = try await h.rgsClient.getCleanupRun(.with { $0.runId = "run-2" })
             return r.state == .failed || r.state == .done
         }
-        try await h.eventually("Games to archive") {
+        try await eventually("Games to archive") {
             try await h.cleanup.getGameTables(.with { $0.ids = archive + delete }).tables.allSatisfy { !$0.active }
         }
         let versions = try await h.cleanup.listVersions(.with { $0.tableId = archive[0] }).versions

@@ -29,15 +29,6 @@ final class StagingCrashTests: XCTestCase {
         return out.withLock { $0 }
     }
 
-    func poll(_ what: String, seconds: Double = 30, _ condition: () async throws -> Bool) async throws {
-        let end = Date().addingTimeInterval(seconds)
-        while Date() < end {
-            if try await condition() { return }
-            try await Task.sleep(for: .milliseconds(5))
-        }
-        XCTFail("timed out waiting for \(what)")
-    }
-
     func testKillMidMergeAndMidDiff() async throws {
         let dir = try makeTemporaryDirectory("staging-crash").path
         var (proc, port) = try start(dir)
@@ -58,7 +49,7 @@ final class StagingCrashTests: XCTestCase {
         }.importRunId
 
         // (a) Killed while the merge runs.
-        try await poll("the merge to start") {
+        try await eventually("the merge to start") {
             let r = try await staging.getImportRun(.with { $0.importRunId = runID })
             return r.status == .running && r.entitiesMerged > 0 || r.status == .succeeded
         }
@@ -68,15 +59,15 @@ final class StagingCrashTests: XCTestCase {
         channel.close()
         (proc, port) = try start(dir, port: port)
         (channel, staging) = client(port)
-        try await poll("the run to finish") {
+        try await eventually("the run to finish") {
             let r = try await staging.getImportRun(.with { $0.importRunId = runID })
             return r.status == .succeeded && r.diffMessageId > 0 || r.status == .failed
         }
         let finished = try await staging.getImportRun(.with { $0.importRunId = runID })
         XCTAssertEqual(finished.status, .succeeded, finished.error)
         XCTAssertEqual(finished.entitiesMerged, 60_000)
-        try await poll("the import diff") { try await events(staging, "big").contains { $0.type == "diff-change" } }
-        try await poll("the locks to be free") { try await staging.getLocks(.with { $0.gameSlug = "big" }).locks.isEmpty }
+        try await eventually("the import diff") { try await events(staging, "big").contains { $0.type == "diff-change" } }
+        try await eventually("the locks to be free") { try await staging.getLocks(.with { $0.gameSlug = "big" }).locks.isEmpty }
         var all = try await events(staging, "big")
         XCTAssertEqual(Array(all.prefix(eventsBefore.count)), eventsBefore, "no event lost")
         XCTAssertEqual(Set(all.map(\.offset)).count, all.count, "no event doubled")
@@ -87,14 +78,14 @@ final class StagingCrashTests: XCTestCase {
         // (b) Killed while a queued diff is being produced: it is redelivered and produced once.
         let beforeDiff = all.last?.offset ?? 0
         _ = try await staging.generateDiff(.with { $0.gameSlug = "big" })
-        try await poll("the diff lock") {
+        try await eventually("the diff lock") {
             try await staging.getLocks(.with { $0.gameSlug = "big" }).locks.contains { $0.kind == "diff" }
         }
         crash(proc)
         channel.close()
         (proc, port) = try start(dir, port: port)
         (channel, staging) = client(port)
-        try await poll("the redelivered diff", seconds: 30) {
+        try await eventually("the redelivered diff", timeout: .seconds(30)) {
             try await events(staging, "big").contains { $0.offset > beforeDiff && $0.type == "diff-change" }
         }
         try await Task.sleep(for: .seconds(3))  // longer than the visibility timeout: nothing more may come
@@ -102,7 +93,7 @@ final class StagingCrashTests: XCTestCase {
         XCTAssertEqual(all.filter { $0.offset > beforeDiff && $0.type == "diff-change" }.count, 1, "produced exactly once")
         let stats = try await staging.getQueueStats(.init())
         XCTAssertEqual([stats.depth, stats.inFlight, stats.deadLetters], [0, 0, 0])
-        try await poll("the locks to be free") { try await staging.getLocks(.with { $0.gameSlug = "big" }).locks.isEmpty }
+        try await eventually("the locks to be free") { try await staging.getLocks(.with { $0.gameSlug = "big" }).locks.isEmpty }
         print("staging crash test: killed mid-merge at \(midMerge.entitiesMerged)/60000 merged (\(midMerge.status)), then mid-diff")
         channel.close()
         kill(proc.processIdentifier, SIGTERM)

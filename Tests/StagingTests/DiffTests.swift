@@ -45,7 +45,7 @@ final class DiffTests: XCTestCase {
         }
         let queued = try await h.client.generateDiff(.with { $0.gameSlug = "stuck" })
         XCTAssertEqual(queued.message, "Diff generation queued")
-        try await h.eventually("the dead letter") {
+        try await eventually("the dead letter") {
             try await h.client.getQueueStats(.init()).deadLetters == 1
         }
         let letters = try await h.client.listDeadLetters(.init()).deadLetters
@@ -73,7 +73,7 @@ final class DiffTests: XCTestCase {
         // Move a card to another expansion and rename another: two MANUAL fast-path diffs.
         _ = try await h.client.createOverride(.with { $0.gameSlug = "fast"; $0.entityType = "card"; $0.slug = "c7"; $0.fields = ["expansion": "exp-9"] })
         _ = try await h.client.createOverride(.with { $0.gameSlug = "fast"; $0.entityType = "card"; $0.slug = "c8"; $0.fields = ["name": "Renamed"] })
-        try await h.eventually("both fast-path diffs") {
+        try await eventually("both fast-path diffs") {
             try await h.events("fast", after: offset).filter { $0.type == "diff-change" }.count == 2
         }
         let entityChanges = try await h.events("fast", after: offset).filter { $0.type == "entity-change" }
@@ -140,7 +140,7 @@ final class DiffTests: XCTestCase {
             try await EventWatcher(channel: h.channel, game: "live", maxBackoff: .milliseconds(200))
                 .run(after: 0, onReconnect: { reconnects.append($0) }) { received.append($0.offset) }
         }
-        try await h.eventually("the first events") { received.all.count >= 3 }
+        try await eventually("the first events") { received.all.count >= 3 }
         // The server goes away and comes back on the same port; events happen meanwhile.
         await h.server.shutdown(timeout: .seconds(1))
         h.server = WireServer(name: "staging", services: h.role.services, secret: StagingHarness.secret)
@@ -149,11 +149,11 @@ final class DiffTests: XCTestCase {
         for slug in ["c1", "c2", "c3"] {
             _ = try await h.client.createOverride(.with { $0.gameSlug = "live"; $0.entityType = "card"; $0.slug = slug; $0.fields = ["x": "y"] })
         }
-        try await h.eventually("the three diffs") {
+        try await eventually("the three diffs") {
             try await h.events("live", after: offset).filter { $0.type == "diff-change" }.count == 3
         }
         let all = try await h.events("live").map(\.offset)
-        try await h.eventually("every event") { received.all.count >= all.count }
+        try await eventually("every event") { received.all.count >= all.count }
         watcher.cancel()
         XCTAssertEqual(received.all, all, "every event once, in order")
         XCTAssertFalse(reconnects.all.isEmpty, "the watcher did reconnect")

@@ -34,3 +34,16 @@ public func statusOf<T>(_ body: () async throws -> T, file: StaticString = #file
         return (.unknown, "\(error)")
     }
 }
+
+/// Polls `condition` every 5 ms until it holds; fails the test after `timeout`.
+public func eventually(
+    _ what: String, timeout: Duration = .seconds(20), file: StaticString = #filePath, line: UInt = #line,
+    _ condition: () async throws -> Bool
+) async throws {
+    let end = ContinuousClock.now + timeout
+    while ContinuousClock.now < end {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(5))
+    }
+    XCTFail("timed out waiting for \(what)", file: file, line: line)
+}

@@ -42,10 +42,8 @@ enum WireBenchmark {
         while true { try await Task.sleep(for: .seconds(3600)) }
     }
 
-    typealias Result = CallRates
-
     /// `total` echo calls with `inflight` outstanding over `conns` connections, after a warm-up.
-    static func measure(port: UInt16, conns: Int, inflight: Int, total: Int) async throws -> Result {
+    static func measure(port: UInt16, conns: Int, inflight: Int, total: Int) async throws -> CallRates {
         let channel = WireChannel(host: "127.0.0.1", port: port, secret: secret, peerName: "bench", connections: conns)
         defer { channel.close() }
         let request = Grpc_Testing_Payload.with { $0.body = Array(repeating: 7, count: 32) }
@@ -131,7 +129,7 @@ enum WireBenchmark {
     }
 
     /// The echo anchor for one shape: "rps p50 p99" parsed from its RESULT line.
-    static func echoCeiling(binary: String, port: UInt16, conns: Int, inflight: Int, total: Int) throws -> Result? {
+    static func echoCeiling(binary: String, port: UInt16, conns: Int, inflight: Int, total: Int) throws -> CallRates? {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
         p.arguments = ["client", String(port), String(conns), String(inflight), String(total), String(min(total / 5, 20_000)), "60"]
@@ -145,7 +143,7 @@ enum WireBenchmark {
             return Double(text[r.upperBound...].prefix { !$0.isWhitespace })
         }
         guard let rps = field("rps"), let p50 = field("p50_us"), let p99 = field("p99_us") else { return nil }
-        return Result(rps: rps, p50: p50, p99: p99)
+        return CallRates(rps: rps, p50: p50, p99: p99)
     }
 
     static func run(arguments: [String]) async throws -> Int32 {
@@ -191,7 +189,7 @@ enum WireBenchmark {
         }
 
         var rows: [String] = []
-        var figures: [String: (wire: Result, echo: Result?)] = [:]
+        var figures: [String: (wire: CallRates, echo: CallRates?)] = [:]
         for conns in [1, 4] {
             for inflight in [1, 16, 64] where inflight >= conns && (only == nil || only == "\(conns)x\(inflight)") {
                 let calls = inflight == 1 ? total / 4 : total

@@ -10,7 +10,6 @@ public struct CleanupSlice: Sendable, Equatable {
     public var action: CleanupOperation.Action
     public var boIDs: [Int64]
     public var archivedAtMillis: Int64
-    public var attempts: Int
 }
 
 /// Cleanup runs, their per-server jobs and the slice outbox.
@@ -127,13 +126,13 @@ public struct CleanupRunStore: Sendable {
         try await database.read { db in
             try db.query(
                 """
-                SELECT request_id, run_id, server_id, action, bo_ids, archived_at, attempts FROM cleanup_slices
+                SELECT request_id, run_id, server_id, action, bo_ids, archived_at FROM cleanup_slices
                 WHERE state = 'PENDING' ORDER BY request_id LIMIT ?
                 """, [limit]
             ) { r in
                 CleanupSlice(
                     requestID: r.string(0), runID: r.string(1), serverID: r.string(2), action: .init(rawValue: r.string(3)) ?? .archive,
-                    boIDs: IDList.decode(r.string(4)), archivedAtMillis: r.int64(5), attempts: r.int(6))
+                    boIDs: IDList.decode(r.string(4)), archivedAtMillis: r.int64(5))
             }
         }
     }
