@@ -50,21 +50,11 @@ final class GatewayEndToEndTests: XCTestCase {
 
         // A second gateway whose backend is down: its port is a closed one.
         let closed = try closedPort()
-        let down = Process()
-        down.executableURL = URL(fileURLWithPath: croupier)
-        down.arguments = ["serve", "gateway"]
-        down.environment = ProcessInfo.processInfo.environment.merging(env.merging([
+        let (down, downPort) = try startComponent("gateway", environment: env.merging([
             "CROUPIER_DATA_DIR": dir, "CROUPIER_INTEROP_PORT": String(closed), "CROUPIER_GATEWAY_ADDR": "127.0.0.1:0",
-        ]) { $1 }) { $1 }
-        let downOut = Pipe()
-        down.standardOutput = downOut
-        down.standardError = FileHandle.nullDevice
-        let downLines = Lines()
-        downLines.follow(downOut)
-        try down.run()
+        ]) { $1 })
         defer { if down.isRunning { kill(down.processIdentifier, SIGKILL) } }
-        XCTAssertTrue(waitFor(downLines, "READY gateway"), downLines.all)
-        let downAddress = try XCTUnwrap(address(after: "READY gateway ", in: downLines.all))
+        let downAddress = "127.0.0.1:\(downPort)"
 
         let (tokenStatus, token) = try runToEnd(croupier, ["token", "--sub", "bob", "--perms", "interop:cache", "--ttl", "600"],
             environment: env.merging(["CROUPIER_DATA_DIR": dir]) { $1 })
