@@ -53,7 +53,7 @@ final class FrameDecoderTests: XCTestCase {
     func testMessageWrittenInPlaceMatchesSerializedBytes() throws {
         let m = Grpc_Testing_SimpleRequest.with { $0.responseSize = 7; $0.payload = .with { $0.body = [9, 9] } }
         var buffer: [UInt8] = []
-        Frame.appendMessage(m, stream: 3, to: &buffer)
+        Frame.append(m, stream: 3, to: &buffer)
         XCTAssertEqual(buffer, Frame(.message, stream: 3, payload: m.serializedBytes()).encoded)
     }
 }

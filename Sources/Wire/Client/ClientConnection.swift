@@ -17,7 +17,9 @@ final class ClientConnection: SocketConnection, @unchecked Sendable {
     private var serverNonce: [UInt8] = []
     private(set) var peerSettings = Croupier_Wire_V1_Settings()
     private let readiness = Mutex(Readiness.pending([]))
-    private let streams = Mutex<(open: [UInt32: ClientStream], nextID: UInt32, draining: Bool)>(([:], 1, false))
+    private let streams = Mutex<(open: [UInt32: any ClientStreamReceiver], nextID: UInt32, draining: Bool)>(([:], 1, false))
+    /// Authenticated and neither draining nor failed: new calls may use it.
+    private let usable = Atomic<Bool>(false)
     let limits: WireLimits
 
     init(fd: Int32, loop: EventLoop, target: String, secret: [UInt8], peerName: String, limits: WireLimits) {
@@ -50,7 +52,9 @@ final class ClientConnection: SocketConnection, @unchecked Sendable {
         let waiters = readiness.withLock { r -> [CheckedContinuation<Void, Error>] in
             guard case .pending(let w) = r else { return [] }
             switch outcome {
-            case .success: r = .ready
+            case .success:
+                r = .ready
+                usable.store(true, ordering: .releasing)
             case .failure(let e): r = .failed(e)
             }
             return w
@@ -59,10 +63,7 @@ final class ClientConnection: SocketConnection, @unchecked Sendable {
     }
 
     /// Usable for new calls: authenticated, open, not draining.
-    var acceptsCalls: Bool {
-        guard case .ready = readiness.withLock({ $0 }) else { return false }
-        return !streams.withLock { $0.draining }
-    }
+    var acceptsCalls: Bool { usable.load(ordering: .acquiring) }
 
     // MARK: Calls
 
@@ -70,20 +71,27 @@ final class ClientConnection: SocketConnection, @unchecked Sendable {
     /// new id) in one step under the write lock, so CALL_STARTs reach the wire
     /// in id order however many threads open calls at once. Nil when the
     /// connection no longer takes calls.
-    func openStream(kind: CallKind, frames: (UInt32, inout [UInt8]) -> Void) -> ClientStream? {
-        var opened: ClientStream?
+    func openStream<Stream: ClientStreamReceiver>(
+        _ make: (UInt32) -> Stream, frames: (UInt32, inout [UInt8]) -> Void
+    ) -> Stream? {
+        var opened: Stream?
         write { buffer in
-            opened = streams.withLock { s -> ClientStream? in
+            opened = streams.withLock { s -> Stream? in
                 guard !s.draining else { return nil }
                 let id = s.nextID
                 s.nextID += 2
-                let stream = ClientStream(id: id, kind: kind, connection: self, peer: peerSettings, ours: limits)
+                let stream = make(id)
                 s.open[id] = stream
                 return stream
             }
             if let opened { frames(opened.id, &buffer) }
         }
         return opened
+    }
+
+    /// A stream for a general call (any kind), with flow control both ways.
+    func openStream(kind: CallKind, frames: (UInt32, inout [UInt8]) -> Void) -> ClientStream? {
+        openStream({ ClientStream(id: $0, kind: kind, connection: self, peer: peerSettings, ours: limits) }, frames: frames)
     }
 
     func streamEnded(_ id: UInt32) {
@@ -132,6 +140,7 @@ final class ClientConnection: SocketConnection, @unchecked Sendable {
         case .goAway:
             let g: Croupier_Wire_V1_GoAway = try decode(frame)
             if g.reason == .noError {
+                usable.store(false, ordering: .releasing)
                 streams.withLock { $0.draining = true }
             } else {
                 let code: StatusCode = g.reason == .unauthenticated ? .unauthenticated : .unavailable
@@ -139,25 +148,25 @@ final class ClientConnection: SocketConnection, @unchecked Sendable {
             }
         case .responseHeaders:
             let h: Croupier_Wire_V1_ResponseHeaders = try decode(frame)
-            stream(frame.streamID)?.setHeaders(Metadata(wire: h.metadata))
+            stream(frame.streamID)?.received(headers: Metadata(wire: h.metadata))
         case .message:
             guard let s = stream(frame.streamID) else { return }
-            guard s.flow.receive.received(frame.payload.count) else {
+            guard s.received(message: frame.payload) else {
                 throw RPCError(.internal, "\(target) exceeded the flow-control window on stream \(frame.streamID)")
             }
-            s.flow.inbound.push(frame.payload)
         case .trailers:
             let t: Croupier_Wire_V1_Trailers = try decode(frame)
-            stream(frame.streamID)?.end(t)
+            // Nothing follows TRAILERS on a stream: it leaves the table now.
+            streams.withLock { $0.open.removeValue(forKey: frame.streamID) }?.received(trailers: t)
         case .windowUpdate:
             guard frame.payload.count == 4 else { throw RPCError(.internal, "malformed WINDOW_UPDATE from \(target)") }
-            stream(frame.streamID)?.flow.send.credit(Int(frame.payload.withUnsafeBytes { UInt32(bigEndian: $0.loadUnaligned(as: UInt32.self)) }))
+            stream(frame.streamID)?.received(credit: Int(frame.payload.withUnsafeBytes { UInt32(bigEndian: $0.loadUnaligned(as: UInt32.self)) }))
         case .callStart, .endStream, .cancel, .authResponse:
             throw RPCError(.internal, "\(target) sent \(frame.type), which only clients send")
         }
     }
 
-    private func stream(_ id: UInt32) -> ClientStream? { streams.withLock { $0.open[id] } }
+    private func stream(_ id: UInt32) -> (any ClientStreamReceiver)? { streams.withLock { $0.open[id] } }
 
     private func decode<M: ProtoMessage>(_ frame: Frame) throws -> M {
         do { return try M(serializedBytes: frame.payload) } catch {
@@ -182,17 +191,30 @@ final class ClientConnection: SocketConnection, @unchecked Sendable {
     }
 
     private func failStreams(_ status: RPCError) {
-        let open = streams.withLock { s -> [ClientStream] in
+        usable.store(false, ordering: .releasing)
+        let open = streams.withLock { s -> [any ClientStreamReceiver] in
             s.draining = true
             defer { s.open = [:] }
             return Array(s.open.values)
         }
-        for s in open { s.flow.inbound.abort(status) }
+        for s in open { s.failed(status) }
     }
 }
 
+/// What the connection's reader delivers to one open call (loop thread).
+protocol ClientStreamReceiver: AnyObject, Sendable {
+    var id: UInt32 { get }
+    func received(headers: Metadata)
+    /// False if the message overruns the stream's flow-control window.
+    func received(message: [UInt8]) -> Bool
+    func received(trailers: Croupier_Wire_V1_Trailers)
+    func received(credit: Int)
+    /// The connection failed or closed with the call still open.
+    func failed(_ status: RPCError)
+}
+
 /// One call seen from the client.
-final class ClientStream: Sendable {
+final class ClientStream: ClientStreamReceiver {
     let id: UInt32
     let kind: CallKind
     let flow: StreamFlow
@@ -215,12 +237,22 @@ final class ClientStream: Sendable {
         return !ended
     }
 
-    func setHeaders(_ m: Metadata) { state.withLock { $0.headers = m } }
+    func received(headers m: Metadata) { state.withLock { $0.headers = m } }
+
+    func received(message: [UInt8]) -> Bool {
+        guard flow.receive.received(message.count) else { return false }
+        flow.inbound.push(message)
+        return true
+    }
+
+    func received(credit: Int) { flow.send.credit(credit) }
+
+    func failed(_ status: RPCError) { flow.inbound.abort(status) }
     var headers: Metadata { state.withLock { $0.headers ?? Metadata() } }
     var trailers: Metadata { state.withLock { $0.trailers ?? Metadata() } }
 
     /// TRAILERS arrived: the response stream ends with the status.
-    func end(_ t: Croupier_Wire_V1_Trailers) {
+    func received(trailers t: Croupier_Wire_V1_Trailers) {
         state.withLock { $0.ended = true; $0.trailers = Metadata(wire: t.metadata) }
         flow.send.close(nil)  // requests after the server's answer are moot, not errors
         if t.code == 0 {

@@ -27,5 +27,9 @@ public final class LoopLocalChannel: RPCChannel {
         try await current.withCall(method, options: options, body)
     }
 
+    public func unaryBytes(_ method: MethodDescriptor, _ request: [UInt8], options: CallOptions) async throws -> [UInt8] {
+        try await current.unaryBytes(method, request, options: options)
+    }
+
     public func close() { for c in channels { c.channel.close() } }
 }

@@ -132,6 +132,43 @@ public final class WireChannel: RPCChannel {
         }
     }
 
+    /// The unary hot path: one `UnaryClientCall`, one write, one wake-up
+    /// when TRAILERS arrive.
+    public func unaryBytes(_ method: MethodDescriptor, _ request: [UInt8], options: CallOptions) async throws -> [UInt8] {
+        if let d = options.deadline, d <= .now { throw RPCError(.deadlineExceeded, "deadline passed before the call started") }
+        let connection = try await connection()
+        guard request.count <= Int(connection.limits.maxFrameSize) else {
+            throw RPCError(.resourceExhausted, "a request message of \(request.count) bytes exceeds the \(connection.limits.maxFrameSize)-byte limit")
+        }
+        let start = Croupier_Wire_V1_CallStart(method, options)
+        guard let call = connection.openStream({ UnaryClientCall(id: $0, method: method) }, frames: { id, buffer in
+            Frame.append(start, as: .callStart, stream: id, to: &buffer)
+            Frame.appendHeader(type: .message, stream: id, length: request.count, to: &buffer)
+            buffer.append(contentsOf: request)
+            Frame.appendHeader(type: .endStream, stream: id, length: 0, to: &buffer)
+        }) else {
+            throw RPCError(.unavailable, "connection to \(connection.target) is closing")
+        }
+        /// Ends the call here (deadline, cancellation): the caller gets `status`, the server a CANCEL.
+        @Sendable func endLocally(_ status: RPCError) {
+            guard call.settle(.failure(status)) else { return }
+            connection.write(Frame(.cancel, stream: call.id))
+            connection.streamEnded(call.id)
+        }
+        let timer = options.deadline.map { d in
+            Task {
+                try await Task.sleep(until: d, clock: .continuous)
+                endLocally(RPCError(.deadlineExceeded, "deadline exceeded calling \(method)"))
+            }
+        }
+        defer { timer?.cancel() }
+        return try await withTaskCancellationHandler {
+            try await call.response()
+        } onCancel: {
+            endLocally(RPCError(.cancelled, "the call to \(method) was cancelled"))
+        }
+    }
+
     /// Closes every connection; later calls fail with UNAVAILABLE.
     public func close() {
         let conns = state.withLock { s -> [ClientConnection] in
@@ -160,15 +197,7 @@ final class ClientCall: RawClientCall {
     init(method: MethodDescriptor, options: CallOptions, connection: ClientConnection) {
         self.method = method
         self.connection = connection
-        let timeoutMicros: UInt64 = options.deadline.map { d in
-            let c = (d - .now).components
-            return UInt64(max(1, c.seconds * 1_000_000 + c.attoseconds / 1_000_000_000_000))
-        } ?? 0
-        callStart = .with {
-            $0.method = method.path
-            $0.timeoutMicros = timeoutMicros
-            $0.metadata = options.metadata.wireEntries
-        }
+        callStart = Croupier_Wire_V1_CallStart(method, options)
     }
 
     /// Opens the stream, sending CALL_START and any corked messages (plus END_STREAM if `halfClose`).
@@ -180,7 +209,7 @@ final class ClientCall: RawClientCall {
             case .ended(let e): throw e
             case .corked(let messages):
                 guard let s = connection.openStream(kind: method.kind, frames: { id, buffer in
-                    Frame(.callStart, stream: id, message: callStart).encode(into: &buffer)
+                    Frame.append(callStart, as: .callStart, stream: id, to: &buffer)
                     for m in messages {
                         Frame.appendHeader(type: .message, stream: id, length: m.count, to: &buffer)
                         buffer.append(contentsOf: m)
@@ -260,5 +289,19 @@ final class ClientCall: RawClientCall {
         guard let stream else { return }
         if stream.endLocally(status) { connection.write(Frame(.cancel, stream: stream.id)) }
         connection.streamEnded(stream.id)
+    }
+}
+
+extension Croupier_Wire_V1_CallStart {
+    /// The CALL_START of a call to `method`: its path, the time left until
+    /// the deadline, and the metadata.
+    init(_ method: MethodDescriptor, _ options: CallOptions) {
+        self.init()
+        self.method = method.path
+        if let d = options.deadline {
+            let c = (d - .now).components
+            timeoutMicros = UInt64(max(1, c.seconds * 1_000_000 + c.attoseconds / 1_000_000_000_000))
+        }
+        if !options.metadata.isEmpty { metadata = options.metadata.wireEntries }
     }
 }

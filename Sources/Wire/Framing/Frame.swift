@@ -63,11 +63,11 @@ public struct Frame: Sendable, Equatable {
         buffer.append(UInt8(truncatingIfNeeded: stream))
     }
 
-    /// A MESSAGE frame whose payload is `message`'s encoding, written in place
-    /// (no intermediate buffer).
-    public static func appendMessage<M: ProtoMessage>(_ message: M, stream: UInt32, to buffer: inout [UInt8]) {
+    /// A frame whose payload is `message`'s encoding, written in place (no
+    /// intermediate buffer): MESSAGE frames, and control frames on hot paths.
+    public static func append<M: ProtoMessage>(_ message: M, as type: FrameType = .message, stream: UInt32, to buffer: inout [UInt8]) {
         let size = message.encodedSize
-        appendHeader(type: .message, stream: stream, length: size, to: &buffer)
+        appendHeader(type: type, stream: stream, length: size, to: &buffer)
         let start = buffer.count
         buffer.append(contentsOf: repeatElement(0, count: size))
         buffer.withUnsafeMutableBytes { raw in

@@ -45,7 +45,7 @@ final class ServerConnection: SocketConnection, @unchecked Sendable {
             throw WireProtocolError(.protocolError, "\(frame.type) before authentication completed")
         case (.active, .callStart): try start(frame)
         case (.active, .message): try message(frame)
-        case (.active, .endStream): try stream(frame)?.flow.inbound.finish()
+        case (.active, .endStream): try endStream(frame)
         case (.active, .cancel): try stream(frame)?.cancelByPeer()
         case (.active, .windowUpdate):
             guard frame.payload.count == 4 else { throw WireProtocolError(.protocolError, "WINDOW_UPDATE payload must be 4 bytes") }
@@ -122,31 +122,41 @@ final class ServerConnection: SocketConnection, @unchecked Sendable {
             return refuse(id, RPCError(.unimplemented, "method \(callStart.method) is not implemented by \(server.name)"))
         }
         let response = ResponseMetadata()
-        let stream = ServerStream(
-            id: id, kind: handler.method.kind, connection: self, response: response, peer: peerSettings, ours: server.limits)
-        streams.withLock { $0.open[id] = stream }
         let deadline: ContinuousClock.Instant? =
             callStart.timeoutMicros > 0 ? .now + .microseconds(Int64(clamping: callStart.timeoutMicros)) : nil
         let context = ServerContext(
             method: handler.method, metadata: Metadata(wire: callStart.metadata), deadline: deadline,
             peer: peerDescription, response: response)
+        let stream = ServerStream(
+            id: id, handler: handler, context: context, connection: self, peer: peerSettings, ours: server.limits)
+        streams.withLock { $0.open[id] = stream }
+        if let deadline { stream.startDeadlineTimer(deadline) }
+        // A handler that reads a stream of requests starts now; one that takes
+        // a single request starts once it is complete (END_STREAM), so it
+        // usually runs to the end right here, without suspending.
+        if handler.method.kind.clientStreams { launch(stream) }
+    }
+
+    private func endStream(_ frame: Frame) throws {
+        guard let s = try stream(frame) else { return }
+        s.flow.inbound.finish()
+        if !s.kind.clientStreams { launch(s) }
+    }
+
+    /// Runs the stream's handler as a task on this loop, started immediately:
+    /// until its first suspension it runs on this thread, inside this read.
+    private func launch(_ stream: ServerStream) {
+        let handler = stream.handler
         let call = RawServerCall(
-            context: context, nextRequest: { try await stream.flow.inbound.next() },
+            context: stream.context, nextRequest: { try await stream.flow.inbound.next() },
             sendResponse: { try await stream.sendResponse($0) })
-        stream.attach(Task(executorPreference: loop) {
-            let timer = deadline.map { d in
-                Task {
-                    try? await Task.sleep(until: d, clock: .continuous)
-                    if !Task.isCancelled { stream.finish(RPCError(.deadlineExceeded, "deadline exceeded")) }
-                }
-            }
+        stream.attach(Task.immediate(executorPreference: loop) {
             do {
                 try await handler.handle(call)
                 stream.finish(nil)
             } catch {
                 stream.finish(RPCError.from(error))
             }
-            timer?.cancel()
         })
     }
 

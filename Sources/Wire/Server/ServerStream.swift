@@ -5,22 +5,26 @@ import Synchronization
 /// timer and cancellation.
 final class ServerStream: Sendable {
     let id: UInt32
-    let kind: CallKind
+    let handler: RPCHandler
+    let context: ServerContext
+    var kind: CallKind { handler.method.kind }
     let flow: StreamFlow
     /// The largest response message the peer accepts (its SETTINGS frame size).
     let maxMessageBytes: Int
     private let connection: ServerConnection
     private let response: ResponseMetadata
-    private let state = Mutex<(finished: Bool, pendingResponse: [UInt8]?, task: Task<Void, Never>?)>((false, nil, nil))
+    private let state = Mutex<(finished: Bool, pendingResponse: [UInt8]?, task: Task<Void, Never>?, timer: Task<Void, Never>?)>(
+        (false, nil, nil, nil))
 
     init(
-        id: UInt32, kind: CallKind, connection: ServerConnection, response: ResponseMetadata,
+        id: UInt32, handler: RPCHandler, context: ServerContext, connection: ServerConnection,
         peer: Croupier_Wire_V1_Settings, ours: WireLimits
     ) {
         self.id = id
-        self.kind = kind
+        self.handler = handler
+        self.context = context
         self.connection = connection
-        self.response = response
+        self.response = context.response
         maxMessageBytes = Int(peer.maxFrameSize == 0 ? WireLimits().maxFrameSize : peer.maxFrameSize)
         flow = StreamFlow(stream: id, peer: peer, ours: ours, connection: connection)
     }
@@ -31,6 +35,19 @@ final class ServerStream: Sendable {
             return s.finished
         }
         if cancelled { task.cancel() }
+    }
+
+    /// Ends the call with DEADLINE_EXCEEDED at `deadline`, whether or not its handler has started.
+    func startDeadlineTimer(_ deadline: ContinuousClock.Instant) {
+        let timer = Task { [self] in
+            try? await Task.sleep(until: deadline, clock: .continuous)
+            if !Task.isCancelled { finish(RPCError(.deadlineExceeded, "deadline exceeded")) }
+        }
+        let ended = state.withLock { s -> Bool in
+            s.timer = timer
+            return s.finished
+        }
+        if ended { timer.cancel() }
     }
 
     var isFinished: Bool { state.withLock { $0.finished } }
@@ -69,13 +86,14 @@ final class ServerStream: Sendable {
     /// Ends the call with `status` (nil = OK); false if it had already ended.
     @discardableResult
     func finish(_ status: RPCError?) -> Bool {
-        let (first, pending, task) = state.withLock { s -> (Bool, [UInt8]?, Task<Void, Never>?) in
-            guard !s.finished else { return (false, nil, nil) }
+        let (first, pending, task, timer) = state.withLock { s -> (Bool, [UInt8]?, Task<Void, Never>?, Task<Void, Never>?) in
+            guard !s.finished else { return (false, nil, nil, nil) }
             s.finished = true
             defer { s.pendingResponse = nil }
-            return (true, s.pendingResponse, s.task)
+            return (true, s.pendingResponse, s.task, s.timer)
         }
         guard first else { return false }
+        timer?.cancel()
         var metadata = response.trailers
         if let status { for e in status.metadata { metadata.append(e) } }
         let trailers = Croupier_Wire_V1_Trailers.with {
@@ -101,12 +119,13 @@ final class ServerStream: Sendable {
 
     /// The client cancelled: stop the handler, send nothing more.
     func cancelByPeer() {
-        let task = state.withLock { s -> Task<Void, Never>? in
-            guard !s.finished else { return nil }
+        let (task, timer) = state.withLock { s -> (Task<Void, Never>?, Task<Void, Never>?) in
+            guard !s.finished else { return (nil, nil) }
             s.finished = true
-            return s.task
+            return (s.task, s.timer)
         }
         task?.cancel()
+        timer?.cancel()
         close()
     }
 

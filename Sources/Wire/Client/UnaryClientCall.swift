@@ -1,0 +1,79 @@
+import Synchronization
+
+/// A unary call on a Wire connection, the hot path of every service: one
+/// object per call, opened with CALL_START, the request and END_STREAM in a
+/// single write, completed by the reader when TRAILERS arrive. No message
+/// queue and no flow-control state: one response needs neither (the stream's
+/// initial window always admits it).
+final class UnaryClientCall: ClientStreamReceiver {
+    private struct State {
+        var response: [UInt8]?
+        var extraResponses = false
+        var outcome: Result<[UInt8], RPCError>?
+        var waiter: UnsafeContinuation<[UInt8], Error>?
+    }
+
+    let id: UInt32
+    private let method: MethodDescriptor
+    private let state = Mutex(State())
+
+    init(id: UInt32, method: MethodDescriptor) {
+        self.id = id
+        self.method = method
+    }
+
+    /// Waits for the call's outcome: the response message, or the status as `RPCError`.
+    func response() async throws -> [UInt8] {
+        try await withUnsafeThrowingContinuation { (c: UnsafeContinuation<[UInt8], Error>) in
+            let ready = state.withLock { s -> Result<[UInt8], RPCError>? in
+                if let outcome = s.outcome { return outcome }
+                s.waiter = c
+                return nil
+            }
+            if let ready { c.resume(with: ready.mapError { $0 as Error }) }
+        }
+    }
+
+    /// Settles the call once; true if this was the first outcome.
+    @discardableResult
+    func settle(_ outcome: Result<[UInt8], RPCError>) -> Bool {
+        let (first, waiter) = state.withLock { s -> (Bool, UnsafeContinuation<[UInt8], Error>?) in
+            guard s.outcome == nil else { return (false, nil) }
+            s.outcome = outcome
+            defer { s.waiter = nil }
+            return (true, s.waiter)
+        }
+        waiter?.resume(with: outcome.mapError { $0 as Error })
+        return first
+    }
+
+    // MARK: ClientStreamReceiver (loop thread)
+
+    func received(headers: Metadata) {}
+
+    func received(message: [UInt8]) -> Bool {
+        state.withLock { s in
+            if s.response == nil { s.response = message } else { s.extraResponses = true }
+        }
+        return true
+    }
+
+    func received(trailers t: Croupier_Wire_V1_Trailers) {
+        let (response, extra) = state.withLock { s in (s.response, s.extraResponses) }
+        guard t.code == 0 else {
+            settle(.failure(RPCError(StatusCode(wireValue: Int(t.code)), t.message, metadata: Metadata(wire: t.metadata))))
+            return
+        }
+        if extra {
+            settle(.failure(RPCError(.internal, "\(method) sent more than one response message")))
+        } else if let response {
+            settle(.success(response))
+        } else {
+            settle(.failure(RPCError(.internal, "\(method) ended with OK but sent no response message")))
+        }
+    }
+
+    func received(credit: Int) {}
+
+    func failed(_ status: RPCError) { settle(.failure(status)) }
+}
