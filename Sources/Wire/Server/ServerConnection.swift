@@ -15,7 +15,7 @@ final class ServerConnection: SocketConnection, @unchecked Sendable {
     /// How handlers see the peer, e.g. `gateway@127.0.0.1:53122`; fixed once authenticated.
     private var peerDescription = ""
     private var lastStreamID: UInt32 = 0
-    private let streams = Mutex<(open: [UInt32: ServerStream], draining: Bool)>(([:], false))
+    private let streams = Mutex<(open: [UInt32: ServerCall], draining: Bool)>(([:], false))
     private let createdAt = EventLoop.nowMillis()
     private var lastActivity = EventLoop.nowMillis()
     private var pingWindowStart: Int64 = 0
@@ -45,13 +45,13 @@ final class ServerConnection: SocketConnection, @unchecked Sendable {
             throw WireProtocolError(.protocolError, "\(frame.type) before authentication completed")
         case (.active, .callStart): try start(frame)
         case (.active, .message): try message(frame)
-        case (.active, .endStream): try endStream(frame)
+        case (.active, .endStream): try stream(frame)?.receivedEnd()
         case (.active, .cancel): try stream(frame)?.cancelByPeer()
         case (.active, .windowUpdate):
             guard frame.payload.count == 4 else { throw WireProtocolError(.protocolError, "WINDOW_UPDATE payload must be 4 bytes") }
             let n = frame.payload.withUnsafeBytes { UInt32(bigEndian: $0.loadUnaligned(as: UInt32.self)) }
             guard n > 0 else { throw WireProtocolError(.protocolError, "WINDOW_UPDATE increment must be positive") }
-            try stream(frame)?.flow.send.credit(Int(n))
+            try stream(frame)?.received(credit: Int(n))
         case (.active, let t):
             throw WireProtocolError(.protocolError, "a client may not send \(t)")
         }
@@ -91,7 +91,7 @@ final class ServerConnection: SocketConnection, @unchecked Sendable {
     }
 
     /// The open stream a frame is for; nil if it already ended; an error if it never existed.
-    private func stream(_ frame: Frame) throws -> ServerStream? {
+    private func stream(_ frame: Frame) throws -> ServerCall? {
         guard frame.streamID != 0, frame.streamID <= lastStreamID else {
             throw WireProtocolError(.protocolError, "\(frame.type) for stream \(frame.streamID), which was never started")
         }
@@ -100,10 +100,9 @@ final class ServerConnection: SocketConnection, @unchecked Sendable {
 
     private func message(_ frame: Frame) throws {
         guard let s = try stream(frame) else { return }
-        guard s.flow.receive.received(frame.payload.count) else {
+        guard s.received(message: frame.payload) else {
             throw WireProtocolError(.flowControl, "stream \(frame.streamID) exceeded its flow-control window")
         }
-        s.flow.inbound.push(frame.payload)
     }
 
     private func start(_ frame: Frame) throws {
@@ -127,37 +126,18 @@ final class ServerConnection: SocketConnection, @unchecked Sendable {
         let context = ServerContext(
             method: handler.method, metadata: Metadata(wire: callStart.metadata), deadline: deadline,
             peer: peerDescription, response: response)
-        let stream = ServerStream(
-            id: id, handler: handler, context: context, connection: self, peer: peerSettings, ours: server.limits)
-        streams.withLock { $0.open[id] = stream }
-        if let deadline { stream.startDeadlineTimer(deadline) }
+        let call: ServerCall
+        if handler.method.kind == .unary, let body = handler.unary {
+            call = UnaryServerCall(id: id, context: context, connection: self, peer: peerSettings, body: body)
+        } else {
+            call = StreamingServerCall(id: id, handler: handler, context: context, connection: self, peer: peerSettings, ours: server.limits)
+        }
+        streams.withLock { $0.open[id] = call }
+        if let deadline { call.startDeadlineTimer(deadline) }
         // A handler that reads a stream of requests starts now; one that takes
         // a single request starts once it is complete (END_STREAM), so it
         // usually runs to the end right here, without suspending.
-        if handler.method.kind.clientStreams { launch(stream) }
-    }
-
-    private func endStream(_ frame: Frame) throws {
-        guard let s = try stream(frame) else { return }
-        s.flow.inbound.finish()
-        if !s.kind.clientStreams { launch(s) }
-    }
-
-    /// Runs the stream's handler as a task on this loop, started immediately:
-    /// until its first suspension it runs on this thread, inside this read.
-    private func launch(_ stream: ServerStream) {
-        let handler = stream.handler
-        let call = RawServerCall(
-            context: stream.context, nextRequest: { try await stream.flow.inbound.next() },
-            sendResponse: { try await stream.sendResponse($0) })
-        stream.attach(Task.immediate(executorPreference: loop) {
-            do {
-                try await handler.handle(call)
-                stream.finish(nil)
-            } catch {
-                stream.finish(RPCError.from(error))
-            }
-        })
+        if handler.method.kind.clientStreams { call.start() }
     }
 
     private func refuse(_ id: UInt32, _ status: RPCError) {
@@ -222,7 +202,7 @@ final class ServerConnection: SocketConnection, @unchecked Sendable {
     }
 
     override func didClose() {
-        let open = streams.withLock { s -> [ServerStream] in
+        let open = streams.withLock { s -> [ServerCall] in
             defer { s.open = [:] }
             return Array(s.open.values)
         }

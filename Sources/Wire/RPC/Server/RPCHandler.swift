@@ -22,10 +22,24 @@ public struct RawServerCall: Sendable {
 public struct RPCHandler: Sendable {
     public let method: MethodDescriptor
     public let handle: @Sendable (RawServerCall) async throws -> Void
+    /// For unary methods: the same handler as one encoded request in, one
+    /// encoded response out, which transports serve without message streams.
+    public let unary: (@Sendable ([UInt8], ServerContext) async throws -> [UInt8])?
 
     public init(method: MethodDescriptor, handle: @escaping @Sendable (RawServerCall) async throws -> Void) {
         self.method = method
         self.handle = handle
+        unary = nil
+    }
+
+    /// A unary handler on encoded messages.
+    public init(unary method: MethodDescriptor, _ body: @escaping @Sendable ([UInt8], ServerContext) async throws -> [UInt8]) {
+        self.method = method
+        unary = body
+        handle = { call in
+            let request = try await RPCHandler.singleRequest(call)
+            try await call.sendResponse(try await body(request, call.context))
+        }
     }
 }
 
@@ -42,9 +56,8 @@ extension RPCHandler {
         _ method: MethodDescriptor,
         _ body: @escaping @Sendable (Request, ServerContext) async throws -> Response
     ) -> RPCHandler {
-        RPCHandler(method: method) { call in
-            let request = try await singleRequest(Request.self, call)
-            try await call.sendResponse(try await body(request, call.context).serializedBytes())
+        RPCHandler(unary: method) { bytes, context in
+            try await body(try RPCCodec.decode(Request.self, bytes), context).serializedBytes()
         }
     }
 
@@ -53,7 +66,7 @@ extension RPCHandler {
         _ body: @escaping @Sendable (Request, RPCWriter<Response>, ServerContext) async throws -> Void
     ) -> RPCHandler {
         RPCHandler(method: method) { call in
-            let request = try await singleRequest(Request.self, call)
+            let request = try RPCCodec.decode(Request.self, try await singleRequest(call))
             try await body(request, RPCWriter(sendBytes: call.sendResponse), call.context)
         }
     }
@@ -78,13 +91,13 @@ extension RPCHandler {
     }
 
     /// Unary and server-streaming calls carry exactly one request.
-    private static func singleRequest<Request: ProtoMessage>(_: Request.Type, _ call: RawServerCall) async throws -> Request {
+    fileprivate static func singleRequest(_ call: RawServerCall) async throws -> [UInt8] {
         guard let bytes = try await call.nextRequest() else {
             throw RPCError(.invalidArgument, "\(call.context.method) expects one request message, got none")
         }
         guard try await call.nextRequest() == nil else {
             throw RPCError(.invalidArgument, "\(call.context.method) expects one request message, got more")
         }
-        return try RPCCodec.decode(Request.self, bytes)
+        return bytes
     }
 }

@@ -1,0 +1,252 @@
+import Synchronization
+
+/// One call on a server connection: what every call kind shares. Exactly one
+/// TRAILERS (or none, after a CANCEL) ends it: `finish` is first-wins between
+/// the handler, the deadline timer and cancellation.
+///
+/// The connection's reader delivers the call's frames through the
+/// `received…` methods (loop thread); `run` is the handler, which the call
+/// runs as a task started immediately, so a handler that does not suspend
+/// completes inside the read that completed its request.
+class ServerCall: @unchecked Sendable {
+    // @unchecked: every mutable field is behind `life`; subclasses keep their own state Sendable.
+    private struct Life {
+        var finished = false
+        /// A single-response call's response, held back to leave with the TRAILERS in one write.
+        var pendingResponse: [UInt8]?
+        var task: Task<Void, Never>?
+        var timer: Task<Void, Never>?
+    }
+
+    let id: UInt32
+    let context: ServerContext
+    let connection: ServerConnection
+    /// The largest response message the peer accepts (its SETTINGS frame size).
+    let maxMessageBytes: Int
+    private let life = Mutex(Life())
+
+    init(id: UInt32, context: ServerContext, connection: ServerConnection, peer: Croupier_Wire_V1_Settings) {
+        self.id = id
+        self.context = context
+        self.connection = connection
+        maxMessageBytes = Int(peer.maxFrameSize == 0 ? WireLimits().maxFrameSize : peer.maxFrameSize)
+    }
+
+    // MARK: Frames from the peer (loop thread)
+
+    /// A request message; false if it overruns the stream's flow-control window.
+    func received(message: [UInt8]) -> Bool { true }
+    /// The client half-closed.
+    func receivedEnd() {}
+    /// WINDOW_UPDATE for this stream.
+    func received(credit: Int) {}
+
+    // MARK: Handler
+
+    /// The handler's work; returning is status OK.
+    func run() async throws {}
+
+    /// Starts the handler as a task on the connection's loop, running right
+    /// here until it first suspends.
+    final func start() {
+        let task = Task.immediate(executorPreference: connection.loop) { [self] in
+            do {
+                try await run()
+                finish(nil)
+            } catch {
+                finish(RPCError.from(error))
+            }
+        }
+        let ended = life.withLock { l -> Bool in
+            l.task = task
+            return l.finished
+        }
+        if ended { task.cancel() }
+    }
+
+    /// Ends the call with DEADLINE_EXCEEDED at `deadline`, whether or not its handler has started.
+    final func startDeadlineTimer(_ deadline: ContinuousClock.Instant) {
+        let timer = Task { [self] in
+            try? await Task.sleep(until: deadline, clock: .continuous)
+            if !Task.isCancelled { finish(RPCError(.deadlineExceeded, "deadline exceeded")) }
+        }
+        let ended = life.withLock { l -> Bool in
+            l.timer = timer
+            return l.finished
+        }
+        if ended { timer.cancel() }
+    }
+
+    final var isFinished: Bool { life.withLock { $0.finished } }
+
+    /// Checks a response message against the peer's limit.
+    final func checkSize(_ bytes: [UInt8]) throws {
+        guard bytes.count <= maxMessageBytes else {
+            throw RPCError(.resourceExhausted, "a response message of \(bytes.count) bytes exceeds the peer's \(maxMessageBytes)-byte limit")
+        }
+    }
+
+    /// Holds a single-response call's response until the status goes out.
+    final func hold(_ response: [UInt8]) throws {
+        try checkSize(response)
+        let accepted = life.withLock { l -> Bool in
+            guard !l.finished, l.pendingResponse == nil else { return false }
+            l.pendingResponse = response
+            return true
+        }
+        guard accepted else {
+            if isFinished { throw CancellationError() }
+            throw RPCError(.internal, "a single-response call sent a second response")
+        }
+    }
+
+    /// Ends the call with `status` (nil = OK); false if it had already ended.
+    @discardableResult
+    final func finish(_ status: RPCError?) -> Bool {
+        let (first, pending, task, timer) = life.withLock { l -> (Bool, [UInt8]?, Task<Void, Never>?, Task<Void, Never>?) in
+            guard !l.finished else { return (false, nil, nil, nil) }
+            l.finished = true
+            defer { l.pendingResponse = nil }
+            return (true, l.pendingResponse, l.task, l.timer)
+        }
+        guard first else { return false }
+        timer?.cancel()
+        let response = context.response
+        let headers = response.takeHeadersToSend()
+        var trailerMetadata = response.trailers
+        if let status { for e in status.metadata { trailerMetadata.append(e) } }
+        connection.write { buffer in
+            appendHeaders(headers, to: &buffer)
+            if let pending, status == nil {
+                Frame.appendHeader(type: .message, stream: id, length: pending.count, to: &buffer)
+                buffer.append(contentsOf: pending)
+            }
+            if status == nil && trailerMetadata.isEmpty {
+                Frame.appendHeader(type: .trailers, stream: id, length: 0, to: &buffer)  // OK, nothing else: an empty Trailers message
+            } else {
+                Frame.append(Croupier_Wire_V1_Trailers.with {
+                    if let status {
+                        $0.code = Int32(status.code.rawValue)
+                        $0.message = status.message
+                    }
+                    $0.metadata = trailerMetadata.wireEntries
+                }, as: .trailers, stream: id, to: &buffer)
+            }
+        }
+        if status != nil { task?.cancel() }
+        ended()
+        return true
+    }
+
+    /// The client cancelled (or the connection closed): stop the handler, send nothing more.
+    final func cancelByPeer() {
+        let (task, timer) = life.withLock { l -> (Task<Void, Never>?, Task<Void, Never>?) in
+            guard !l.finished else { return (nil, nil) }
+            l.finished = true
+            return (l.task, l.timer)
+        }
+        task?.cancel()
+        timer?.cancel()
+        ended()
+    }
+
+    /// The response headers frame, if headers are due.
+    final func appendHeaders(_ headers: Metadata?, to buffer: inout [UInt8]) {
+        guard let headers else { return }
+        Frame.append(Croupier_Wire_V1_ResponseHeaders.with { $0.metadata = headers.wireEntries }, as: .responseHeaders, stream: id, to: &buffer)
+    }
+
+    /// The call is over (finished or cancelled): release what it holds.
+    func ended() { connection.streamEnded(id) }
+}
+
+/// A unary call, the hot path: the request is kept as it arrives and the
+/// handler starts at END_STREAM with it in hand. No message queue and no
+/// flow-control state: one request and one response need neither.
+final class UnaryServerCall: ServerCall, @unchecked Sendable {
+    // @unchecked: `request` is behind a Mutex.
+    private let body: @Sendable ([UInt8], ServerContext) async throws -> [UInt8]
+    private let request = Mutex<(message: [UInt8]?, count: Int)>((nil, 0))
+
+    init(
+        id: UInt32, context: ServerContext, connection: ServerConnection, peer: Croupier_Wire_V1_Settings,
+        body: @escaping @Sendable ([UInt8], ServerContext) async throws -> [UInt8]
+    ) {
+        self.body = body
+        super.init(id: id, context: context, connection: connection, peer: peer)
+    }
+
+    override func received(message: [UInt8]) -> Bool {
+        request.withLock { r in
+            if r.count == 0 { r.message = message }
+            r.count += 1
+        }
+        return true
+    }
+
+    override func receivedEnd() { start() }
+
+    override func run() async throws {
+        let (message, count) = request.withLock { r in (r.message, r.count) }
+        guard let message, count == 1 else {
+            throw RPCError(.invalidArgument, "\(context.method) expects one request message, got \(count == 0 ? "none" : "more")")
+        }
+        try hold(try await body(message, context))
+    }
+}
+
+/// A call of any kind, with message queues and flow control both ways. A
+/// handler reading a stream of requests starts at CALL_START; one taking a
+/// single request starts at END_STREAM.
+final class StreamingServerCall: ServerCall, @unchecked Sendable {
+    let kind: CallKind
+    let flow: StreamFlow
+    private let handle: @Sendable (RawServerCall) async throws -> Void
+
+    init(id: UInt32, handler: RPCHandler, context: ServerContext, connection: ServerConnection, peer: Croupier_Wire_V1_Settings, ours: WireLimits) {
+        kind = handler.method.kind
+        handle = handler.handle
+        flow = StreamFlow(stream: id, peer: peer, ours: ours, connection: connection)
+        super.init(id: id, context: context, connection: connection, peer: peer)
+    }
+
+    override func received(message: [UInt8]) -> Bool {
+        guard flow.receive.received(message.count) else { return false }
+        flow.inbound.push(message)
+        return true
+    }
+
+    override func receivedEnd() {
+        flow.inbound.finish()
+        if !kind.clientStreams { start() }
+    }
+
+    override func received(credit: Int) { flow.send.credit(credit) }
+
+    override func run() async throws {
+        try await handle(RawServerCall(
+            context: context, nextRequest: { [flow] in try await flow.inbound.next() },
+            sendResponse: { [self] in try await sendResponse($0) }))
+    }
+
+    /// Sends a response message. Single-response calls hold it back so it
+    /// leaves together with the TRAILERS in one write.
+    private func sendResponse(_ bytes: [UInt8]) async throws {
+        guard !isFinished else { throw CancellationError() }
+        try checkSize(bytes)
+        try await flow.send.acquire(bytes.count)
+        guard kind.serverStreams else { return try hold(bytes) }
+        let headers = context.response.takeHeadersToSend()
+        connection.write { buffer in
+            appendHeaders(headers, to: &buffer)
+            Frame.appendHeader(type: .message, stream: id, length: bytes.count, to: &buffer)
+            buffer.append(contentsOf: bytes)
+        }
+    }
+
+    override func ended() {
+        flow.inbound.abort(CancellationError())
+        flow.send.close(CancellationError())
+        super.ended()
+    }
+}
