@@ -51,9 +51,22 @@ enum WireBenchmark {
             let _: Grpc_Testing_Payload = try await channel.unary(echo, request, options: CallOptions())
         }
         progress("shape \(conns)x\(inflight): warm-up")
-        _ = try await measureCalls(inflight: inflight, total: min(total / 5, 20_000), executor: channel.executor, call)
+        _ = try await measureCalls(inflight: inflight, total: warmupCalls(total), executor: channel.executor, call)
         progress("shape \(conns)x\(inflight): measuring")
         return try await measureCalls(inflight: inflight, total: total, executor: channel.executor, call)
+    }
+
+    static func warmupCalls(_ total: Int) -> Int { min(total / 5, 20_000) }
+
+    /// CPU time (user + system) a process has used, in seconds.
+    static func cpuSeconds(_ pid: Int32) -> Double {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return 0 }
+        // Fields after "(comm)": state is field 3; utime and stime are fields 14 and 15.
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
     static func streamRate(port: UInt16, messages: Int) async throws -> Double {
@@ -132,7 +145,7 @@ enum WireBenchmark {
     static func echoCeiling(binary: String, port: UInt16, conns: Int, inflight: Int, total: Int) throws -> CallRates? {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = ["client", String(port), String(conns), String(inflight), String(total), String(min(total / 5, 20_000)), "60"]
+        p.arguments = ["client", String(port), String(conns), String(inflight), String(total), String(warmupCalls(total)), "60"]
         let out = Pipe()
         p.standardOutput = out
         try p.run()
@@ -188,17 +201,33 @@ enum WireBenchmark {
             echoServer?.terminate()
         }
 
+        // Each shape runs `rounds` times, Wire and echo alternating, and the
+        // median of each is reported: on a shared VM single runs swing by 2x.
+        let rounds = Int(option("--rounds", in: arguments) ?? "") ?? 3
         var rows: [String] = []
-        var figures: [String: (wire: CallRates, echo: CallRates?)] = [:]
         for conns in [1, 4] {
             for inflight in [1, 16, 64] where inflight >= conns && (only == nil || only == "\(conns)x\(inflight)") {
                 let calls = inflight == 1 ? total / 4 : total
-                let w = try await measure(port: port, conns: conns, inflight: inflight, total: calls)
-                let e = try echoBinary.flatMap { try echoCeiling(binary: $0, port: echoPort, conns: conns, inflight: inflight, total: calls) }
-                figures["\(conns)x\(inflight)"] = (w, e)
-                let ratio = e.map { String(format: "%.0f%%", 100 * w.rps / $0.rps) } ?? "n/a"
+                var wire: [(rates: CallRates, serverCPU: Double, clientCPU: Double)] = []
+                var echo: [CallRates] = []
+                for _ in 0..<rounds {
+                    let (serverBefore, clientBefore) = (cpuSeconds(server.processIdentifier), cpuSeconds(getpid()))
+                    let w = try await measure(port: port, conns: conns, inflight: inflight, total: calls)
+                    // CPU per measured call; the warm-up's calls are counted too (see `measure`).
+                    let measured = Double(calls + warmupCalls(calls)) / 1e6
+                    wire.append((w, (cpuSeconds(server.processIdentifier) - serverBefore) / measured,
+                        (cpuSeconds(getpid()) - clientBefore) / measured))
+                    if let e = try echoBinary.flatMap({ try echoCeiling(binary: $0, port: echoPort, conns: conns, inflight: inflight, total: calls) }) {
+                        echo.append(e)
+                    }
+                }
+                let w = wire.sorted { $0.rates.rps < $1.rates.rps }[wire.count / 2]
+                let e = echo.isEmpty ? nil : echo.sorted { $0.rps < $1.rps }[echo.count / 2]
+                let ratio = e.map { String(format: "%.0f%%", 100 * w.rates.rps / $0.rps) } ?? "n/a"
                 let echoText = e.map { "\(formatRate($0.rps))/s, p50 \(Int($0.p50)) µs, p99 \(Int($0.p99)) µs" } ?? "n/a"
-                rows.append("| \(conns) | \(inflight) | \(formatRate(w.rps))/s, p50 \(Int(w.p50)) µs, p99 \(Int(w.p99)) µs | \(echoText) | \(ratio) |")
+                let r = w.rates
+                rows.append("| \(conns) | \(inflight) | \(formatRate(r.rps))/s, p50 \(Int(r.p50)) µs, p99 \(Int(r.p99)) µs | "
+                    + String(format: "%.2f / %.2f", w.serverCPU, w.clientCPU) + " | \(echoText) | \(ratio) |")
                 print(rows.last!)
             }
         }
@@ -216,10 +245,12 @@ enum WireBenchmark {
             - machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; loopback; server and client are separate processes on the same cores
             - Wire: `bench.Bench/Echo`, a 32-byte payload each way (34-byte protobuf message), authenticated connections;
               ceiling: the anchor `echo.c` (4-byte length + 32 bytes, epoll, no RPC machinery), same shapes, same run
-            - \(formatRate(Double(total))) measured calls per shape (a quarter at 1 in flight) after a warm-up
+            - \(formatRate(Double(total))) measured calls per shape (a quarter at 1 in flight) after a warm-up;
+              each figure is the median of \(rounds) rounds, Wire and echo alternating; CPU time per call
+              (user + system, from /proc) shows where the cost is when the two cores are shared
 
-            | connections | calls in flight | Wire | raw echo ceiling | Wire / ceiling |
-            | --- | --- | --- | --- | --- |
+            | connections | calls in flight | Wire | Wire CPU µs per call, server / client | raw echo ceiling | Wire / ceiling |
+            | --- | --- | --- | --- | --- | --- |
             \(rows.joined(separator: "\n"))
 
             | what | figure |

@@ -35,6 +35,12 @@ extension ProtoMessage {
         }
     }
 
+    /// Decodes a message from an array (the common case, without the generic detour).
+    @inlinable
+    public init(serializedBytes bytes: [UInt8]) throws {
+        self = try bytes.withUnsafeBytes { try Self(buffer: $0) }
+    }
+
     /// The encoding of this message, in one exactly sized allocation.
     ///
     /// Output is deterministic: fields in field-number order, map entries

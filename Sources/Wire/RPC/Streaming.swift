@@ -46,6 +46,7 @@ public struct RPCWriter<Message: ProtoMessage>: Sendable {
 public enum RPCCodec {
     /// A request that does not decode is the caller's error (INVALID_ARGUMENT);
     /// a response that does not decode is the server's (INTERNAL).
+    @inlinable
     public static func decode<M: ProtoMessage>(_: M.Type, _ bytes: [UInt8], failure: StatusCode = .invalidArgument) throws -> M {
         do {
             return try M(serializedBytes: bytes)

@@ -34,7 +34,7 @@ final class ServerConnection: SocketConnection, @unchecked Sendable {
     // MARK: Frames (loop thread)
 
     override func handle(_ frame: Frame) throws {
-        lastActivity = EventLoop.nowMillis()
+        lastActivity = loop.iterationMillis
         switch (phase, frame.type) {
         case (_, .ping): try ping(frame)
         case (_, .pong): break

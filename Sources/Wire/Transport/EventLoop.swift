@@ -41,6 +41,9 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     /// Connections with output written on this thread, flushed once at the end of the iteration.
     private var dirty: [LoopHandler] = []
     private var lastTick: Int64 = 0
+    /// Loop thread only: the monotonic time in milliseconds when this loop
+    /// iteration's events came in; cheap enough to read per frame.
+    private(set) var iterationMillis = EventLoop.nowMillis()
     /// Times the loop slept through its whole poll timeout although work was
     /// already queued (work queued on this thread after the last check); 0 when healthy.
     private(set) var stalls = 0
@@ -117,6 +120,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
         var more = false
         while true {
             let n = epoll_wait(epfd, &events, Int32(events.count), more ? 0 : Int32(EventLoop.tickIntervalMillis))
+            iterationMillis = EventLoop.nowMillis()
             if n == 0 && !more && pending.withLock({ !$0.work.isEmpty }) { stalls += 1 }
             if n > 0 {
                 for i in 0..<Int(n) {
@@ -140,7 +144,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
             flushDirty()
             // Flushing can queue work too (a writer waiting for the peer to drain resumes).
             if !more { more = pending.withLock { !$0.work.isEmpty } }
-            let now = EventLoop.nowMillis()
+            let now = iterationMillis
             if now - lastTick >= EventLoop.tickIntervalMillis {
                 lastTick = now
                 for h in Array(handlers.values) { h.tick(nowMillis: now) }

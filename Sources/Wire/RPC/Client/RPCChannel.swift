@@ -41,6 +41,7 @@ extension RPCChannel {
 
 // The four call kinds, typed. Generated client stubs call these.
 extension RPCChannel {
+    @inlinable
     public func unary<Request: ProtoMessage, Response: ProtoMessage>(
         _ method: MethodDescriptor, _ request: Request, options: CallOptions
     ) async throws -> Response {

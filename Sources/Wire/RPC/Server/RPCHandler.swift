@@ -51,7 +51,9 @@ public protocol RPCService: Sendable {
 
 // The four call kinds, typed. Generated code builds handlers with these.
 extension RPCHandler {
-    /// Exactly one request message, exactly one response.
+    /// Exactly one request message, exactly one response. Inlinable so the
+    /// decode and encode are specialized for the service's message types.
+    @inlinable
     public static func unary<Request: ProtoMessage, Response: ProtoMessage>(
         _ method: MethodDescriptor,
         _ body: @escaping @Sendable (Request, ServerContext) async throws -> Response
