@@ -1,8 +1,13 @@
+import Synchronization
+
 /// What a handler knows about the call it serves.
 ///
 /// Cancellation is Swift task cancellation: when the caller cancels, the
 /// deadline passes or the connection drops, the handler's task is cancelled.
-public struct ServerContext: Sendable {
+///
+/// A class, so passing it around costs one reference count, and its
+/// `response` is only made when a handler uses it.
+public final class ServerContext: Sendable {
     public let method: MethodDescriptor
     /// Metadata the caller sent with the call start.
     public let metadata: Metadata
@@ -10,17 +15,24 @@ public struct ServerContext: Sendable {
     public let deadline: ContinuousClock.Instant?
     /// A description of the remote peer, e.g. `127.0.0.1:53122`.
     public let peer: String
-    /// Headers and trailers to send back to the caller.
-    public let response: ResponseMetadata
+    private let responseStorage = AtomicLazyReference<ResponseMetadata>()
 
     public init(
         method: MethodDescriptor, metadata: Metadata, deadline: ContinuousClock.Instant?, peer: String,
-        response: ResponseMetadata = ResponseMetadata()
+        response: ResponseMetadata? = nil
     ) {
         self.method = method
         self.metadata = metadata
         self.deadline = deadline
         self.peer = peer
-        self.response = response
+        if let response { _ = responseStorage.storeIfNil(response) }
     }
+
+    /// Headers and trailers to send back to the caller.
+    public var response: ResponseMetadata {
+        responseStorage.load() ?? responseStorage.storeIfNil(ResponseMetadata())
+    }
+
+    /// The response metadata if a handler (or the transport) asked for it.
+    var responseIfUsed: ResponseMetadata? { responseStorage.load() }
 }

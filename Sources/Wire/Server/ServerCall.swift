@@ -111,9 +111,9 @@ class ServerCall: @unchecked Sendable {
         }
         guard first else { return false }
         timer?.cancel()
-        let response = context.response
-        let headers = response.takeHeadersToSend()
-        var trailerMetadata = response.trailers
+        let response = context.responseIfUsed
+        let headers = response?.takeHeadersToSend()
+        var trailerMetadata = response?.trailers ?? Metadata()
         if let status { for e in status.metadata { trailerMetadata.append(e) } }
         connection.write { buffer in
             appendHeaders(headers, to: &buffer)
@@ -236,7 +236,7 @@ final class StreamingServerCall: ServerCall, @unchecked Sendable {
         try checkSize(bytes)
         try await flow.send.acquire(bytes.count)
         guard kind.serverStreams else { return try hold(bytes) }
-        let headers = context.response.takeHeadersToSend()
+        let headers = context.responseIfUsed?.takeHeadersToSend()
         connection.write { buffer in
             appendHeaders(headers, to: &buffer)
             Frame.appendHeader(type: .message, stream: id, length: bytes.count, to: &buffer)

@@ -111,21 +111,20 @@ final class ServerConnection: SocketConnection, @unchecked Sendable {
             throw WireProtocolError(.protocolError, "CALL_START reuses stream id \(id) (last was \(lastStreamID))")
         }
         lastStreamID = id
-        let callStart: Croupier_Wire_V1_CallStart = try decode(frame)
+        let callStart = try parseCallStart(frame)
         let (draining, count) = streams.withLock { ($0.draining, $0.open.count) }
         if draining { return refuse(id, RPCError(.unavailable, "server is shutting down; retry on another connection")) }
         if count >= Int(server.limits.maxConcurrentStreams) {
             return refuse(id, RPCError(.resourceExhausted, "more than \(server.limits.maxConcurrentStreams) concurrent calls on one connection"))
         }
-        guard let handler = server.handlers[callStart.method] else {
+        guard let handler = callStart.entry?.handler else {
             return refuse(id, RPCError(.unimplemented, "method \(callStart.method) is not implemented by \(server.name)"))
         }
-        let response = ResponseMetadata()
         let deadline: ContinuousClock.Instant? =
             callStart.timeoutMicros > 0 ? .now + .microseconds(Int64(clamping: callStart.timeoutMicros)) : nil
         let context = ServerContext(
             method: handler.method, metadata: Metadata(wire: callStart.metadata), deadline: deadline,
-            peer: peerDescription, response: response)
+            peer: peerDescription)
         let call: ServerCall
         if handler.method.kind == .unary, let body = handler.unary {
             call = UnaryServerCall(id: id, context: context, connection: self, peer: peerSettings, body: body)
@@ -138,6 +137,46 @@ final class ServerConnection: SocketConnection, @unchecked Sendable {
         // a single request starts once it is complete (END_STREAM), so it
         // usually runs to the end right here, without suspending.
         if handler.method.kind.clientStreams { call.start() }
+    }
+
+    /// The fields of a CALL_START, read in place: the method is looked up by
+    /// its bytes; its name is only made into a String when it is unknown.
+    private func parseCallStart(_ frame: Frame) throws -> (entry: MethodTable.Entry?, method: String, timeoutMicros: UInt64, metadata: [Croupier_Wire_V1_MetadataEntry]) {
+        do {
+            return try frame.payload.withUnsafeBytes { raw in
+                var reader = ProtoReader(buffer: raw)
+                var entry: MethodTable.Entry?
+                var method = ""
+                var timeout: UInt64 = 0
+                var metadata: [Croupier_Wire_V1_MetadataEntry] = []
+                while let tag = try reader.nextTag() {
+                    switch (tag.fieldNumber, tag.wireType) {
+                    case (1, .lengthDelimited):
+                        let n = try reader.readLength()
+                        let path = UnsafeRawBufferPointer(start: reader.base + reader.position, count: n)
+                        entry = server.methods.lookup(path)
+                        if entry == nil {
+                            guard let name = String(validating: path.bindMemory(to: UInt8.self), as: UTF8.self) else {
+                                throw ProtoDecodingError.invalidUTF8(fieldNumber: 1)
+                            }
+                            method = name
+                        }
+                        reader.position += n
+                    case (2, .varint): timeout = try reader.readVarint()
+                    case (3, .lengthDelimited):
+                        metadata.append(try reader.readNested { r in
+                            var m = Croupier_Wire_V1_MetadataEntry()
+                            try m.merge(from: &r)
+                            return m
+                        })
+                    default: try reader.skipValue(tag)
+                    }
+                }
+                return (entry, entry?.handler.method.path ?? method, timeout, metadata)
+            }
+        } catch {
+            throw WireProtocolError(.protocolError, "CALL_START payload is not a valid croupier.wire.v1.CallStart: \(error)")
+        }
     }
 
     private func refuse(_ id: UInt32, _ status: RPCError) {

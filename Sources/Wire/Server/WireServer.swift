@@ -13,7 +13,7 @@ public final class WireServer: Sendable {
     /// What every connection of this server needs, immutable after start.
     final class Shared: Sendable {
         let name: String
-        let handlers: [String: RPCHandler]
+        let methods: MethodTable
         let secret: [UInt8]
         let limits: WireLimits
         let connections = Mutex<[ObjectIdentifier: ServerConnection]>([:])
@@ -21,7 +21,7 @@ public final class WireServer: Sendable {
 
         init(name: String, handlers: [String: RPCHandler], secret: [UInt8], limits: WireLimits, logger: @escaping @Sendable (String) -> Void) {
             self.name = name
-            self.handlers = handlers
+            methods = MethodTable(handlers)
             self.secret = secret
             self.limits = limits
             self.logger = logger

@@ -1,0 +1,21 @@
+import XCTest
+@testable import Wire
+
+final class MethodTableTests: XCTestCase {
+    /// Every registered path is found by its bytes, through any probing; near misses are not.
+    func testLooksUpEveryPathByItsBytes() {
+        var handlers: [String: RPCHandler] = [:]
+        for i in 0..<200 {
+            let method = MethodDescriptor(service: "pkg.Service\(i % 7)", method: "Method\(i)", kind: .unary)
+            handlers[method.path] = RPCHandler(unary: method) { bytes, _ in bytes }
+        }
+        let table = MethodTable(handlers)
+        for (path, handler) in handlers {
+            let found = Array(path.utf8).withUnsafeBytes { table.lookup($0) }
+            XCTAssertEqual(found?.handler.method, handler.method)
+        }
+        for missing in ["/pkg.Service0/Method", "/pkg.Service0/Method0x", "", "/"] {
+            XCTAssertNil(Array(missing.utf8).withUnsafeBytes { table.lookup($0) }, missing)
+        }
+    }
+}
