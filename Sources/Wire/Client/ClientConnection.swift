@@ -116,7 +116,7 @@ final class ClientConnection: SocketConnection, @unchecked Sendable {
         super.writable()
     }
 
-    override func handle(_ frame: Frame) throws {
+    override func handle(_ frame: FrameView) throws {
         switch frame.type {
         case .settings: peerSettings = try decode(frame)
         case .authChallenge:
@@ -135,7 +135,7 @@ final class ClientConnection: SocketConnection, @unchecked Sendable {
                 throw RPCError(.unauthenticated, "\(target) did not prove the internal secret")
             }
             settle(.success(()))
-        case .ping: write(Frame(.pong, payload: frame.payload))
+        case .ping: write(Frame(.pong, payload: frame.bytes))
         case .pong: break
         case .goAway:
             let g: Croupier_Wire_V1_GoAway = try decode(frame)
@@ -151,7 +151,7 @@ final class ClientConnection: SocketConnection, @unchecked Sendable {
             stream(frame.streamID)?.received(headers: Metadata(wire: h.metadata))
         case .message:
             guard let s = stream(frame.streamID) else { return }
-            guard s.received(message: frame.payload) else {
+            guard s.received(message: frame.bytes) else {
                 throw RPCError(.internal, "\(target) exceeded the flow-control window on stream \(frame.streamID)")
             }
         case .trailers:
@@ -160,7 +160,7 @@ final class ClientConnection: SocketConnection, @unchecked Sendable {
             streams.withLock { $0.open.removeValue(forKey: frame.streamID) }?.received(trailers: t)
         case .windowUpdate:
             guard frame.payload.count == 4 else { throw RPCError(.internal, "malformed WINDOW_UPDATE from \(target)") }
-            stream(frame.streamID)?.received(credit: Int(frame.payload.withUnsafeBytes { UInt32(bigEndian: $0.loadUnaligned(as: UInt32.self)) }))
+            stream(frame.streamID)?.received(credit: Int(UInt32(bigEndian: frame.payload.loadUnaligned(as: UInt32.self))))
         case .callStart, .endStream, .cancel, .authResponse:
             throw RPCError(.internal, "\(target) sent \(frame.type), which only clients send")
         }
@@ -168,8 +168,8 @@ final class ClientConnection: SocketConnection, @unchecked Sendable {
 
     private func stream(_ id: UInt32) -> (any ClientStreamReceiver)? { streams.withLock { $0.open[id] } }
 
-    private func decode<M: ProtoMessage>(_ frame: Frame) throws -> M {
-        do { return try M(serializedBytes: frame.payload) } catch {
+    private func decode<M: ProtoMessage>(_ frame: FrameView) throws -> M {
+        do { return try M(buffer: frame.payload) } catch {
             throw RPCError(.internal, "\(target) sent a malformed \(frame.type): \(error)")
         }
     }

@@ -5,10 +5,10 @@ import Synchronization
 /// single write, completed by the reader when TRAILERS arrive. No message
 /// queue and no flow-control state: one response needs neither (the stream's
 /// initial window always admits it).
-final class UnaryClientCall: ClientStreamReceiver {
+final class UnaryClientCall: ClientStreamReceiver, @unchecked Sendable {
+    // @unchecked: `response` and `responses` are touched only by the
+    // connection's reader (loop thread); the outcome is behind `state`.
     private struct State {
-        var response: [UInt8]?
-        var extraResponses = false
         var outcome: Result<[UInt8], RPCError>?
         var waiter: UnsafeContinuation<[UInt8], Error>?
     }
@@ -16,6 +16,8 @@ final class UnaryClientCall: ClientStreamReceiver {
     let id: UInt32
     private let method: MethodDescriptor
     private let state = Mutex(State())
+    private var response: [UInt8]?
+    private var responses = 0
 
     init(id: UInt32, method: MethodDescriptor) {
         self.id = id
@@ -52,14 +54,13 @@ final class UnaryClientCall: ClientStreamReceiver {
     func received(headers: Metadata) {}
 
     func received(message: [UInt8]) -> Bool {
-        state.withLock { s in
-            if s.response == nil { s.response = message } else { s.extraResponses = true }
-        }
+        if responses == 0 { response = message }
+        responses += 1
         return true
     }
 
     func received(trailers t: Croupier_Wire_V1_Trailers) {
-        let (response, extra) = state.withLock { s in (s.response, s.extraResponses) }
+        let extra = responses > 1
         guard t.code == 0 else {
             settle(.failure(RPCError(StatusCode(wireValue: Int(t.code)), t.message, metadata: Metadata(wire: t.metadata))))
             return

@@ -21,14 +21,19 @@ public final class WireChannel: RPCChannel {
     private let secret: [UInt8]
     private let peerName: String
     private let limits: WireLimits
-    /// The loop of each connection slot, fixed so `executor` stays true across reconnects.
-    private let loops: [EventLoop]
+    /// The loop of every connection, fixed so `executor` stays true across reconnects.
+    private let loop: EventLoop
     private let state: Mutex<State>
 
     /// - Parameters:
     ///   - peerName: how this client names itself to the server (logs).
     ///   - connections: connections to spread calls over.
-    ///   - loop: the event loop for every connection (default: spread over the group).
+    ///   - loop: the event loop for every connection (default: the group's
+    ///     next loop). All of a channel's connections share one loop, so a task
+    ///     preferring `executor` writes its calls without waking another thread
+    ///     and has its responses delivered on its own thread, whichever
+    ///     connection carries them. For calls from several threads, use one
+    ///     channel per loop (`LoopLocalChannel`).
     public init(
         host: String, port: UInt16, secret: [UInt8], peerName: String, connections: Int = 1,
         limits: WireLimits = WireLimits(), group: EventLoopGroup = .shared, loop: EventLoop? = nil
@@ -38,7 +43,7 @@ public final class WireChannel: RPCChannel {
         self.secret = secret
         self.peerName = peerName
         self.limits = limits
-        loops = (0..<max(1, connections)).map { _ in loop ?? group.nextLoop() }
+        self.loop = loop ?? group.nextLoop()
         state = Mutex(State(connections: Array(repeating: nil, count: max(1, connections)),
             connecting: Array(repeating: nil, count: max(1, connections))))
     }
@@ -48,7 +53,7 @@ public final class WireChannel: RPCChannel {
     /// The event loop of this channel's first connection. Tasks that mostly
     /// make calls on this channel run cheapest with it as executor preference:
     /// responses then resume them on the thread that read them.
-    public var executor: any TaskExecutor { loops[0] }
+    public var executor: any TaskExecutor { loop }
 
     /// A connection that takes calls, connecting if needed.
     private func connection() async throws -> ClientConnection {
@@ -75,10 +80,9 @@ public final class WireChannel: RPCChannel {
 
     private func connect(slot: Int) async throws -> ClientConnection {
         do {
-            let loop = loops[slot]
             let fd = try Posix.startConnect(host: host, port: port)
             let c = ClientConnection(fd: fd, loop: loop, target: target, secret: secret, peerName: peerName, limits: limits)
-            loop.execute { loop.register(c, writable: true) }
+            loop.execute { [loop] in loop.register(c, writable: true) }
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await c.waitReady() }
                 group.addTask {

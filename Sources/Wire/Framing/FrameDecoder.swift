@@ -34,7 +34,11 @@ public struct FrameDecoder: Sendable {
     }
 
     /// The next complete frame, or nil until more bytes arrive.
-    public mutating func next() throws -> Frame? {
+    public mutating func next() throws -> Frame? { try next { $0.frame } }
+
+    /// Runs `body` on the next complete frame, borrowed from the decoder's
+    /// buffer (no copy); nil until more bytes arrive.
+    public mutating func next<T>(_ body: (FrameView) throws -> T) throws -> T? {
         if expectPreface {
             guard bufferedCount >= WirePreface.bytes.count else { return nil }
             let got = Array(buffer[start..<(start + 8)])
@@ -53,8 +57,22 @@ public struct FrameDecoder: Sendable {
         guard flags == 0 else { throw FrameError.nonzeroFlags(type: typeByte, flags: flags) }
         let total = Frame.headerSize + Int(length)
         guard bufferedCount >= total else { return nil }
-        let payload = Array(buffer[(start + Frame.headerSize)..<(start + total)])
+        let payloadStart = start + Frame.headerSize
         start += total
-        return Frame(type, stream: stream, payload: payload)
+        return try buffer.withUnsafeBytes { raw in
+            try body(FrameView(type: type, streamID: stream, payload: UnsafeRawBufferPointer(rebasing: raw[payloadStart..<(payloadStart + Int(length))])))
+        }
     }
+}
+
+/// A decoded frame whose payload is borrowed from the decoder's buffer:
+/// valid only inside the `FrameDecoder.next` closure that received it.
+public struct FrameView {
+    public let type: FrameType
+    public let streamID: UInt32
+    public let payload: UnsafeRawBufferPointer
+
+    /// The payload copied out, for keeping.
+    public var bytes: [UInt8] { [UInt8](payload) }
+    public var frame: Frame { Frame(type, stream: streamID, payload: bytes) }
 }

@@ -16,6 +16,8 @@ class ServerCall: @unchecked Sendable {
         var pendingResponse: [UInt8]?
         var task: Task<Void, Never>?
         var timer: Task<Void, Never>?
+        /// The handler has returned or thrown: its task needs no cancelling.
+        var handlerDone = false
     }
 
     let id: UInt32
@@ -50,18 +52,24 @@ class ServerCall: @unchecked Sendable {
     /// here until it first suspends.
     final func start() {
         let task = Task.immediate(executorPreference: connection.loop) { [self] in
+            let status: RPCError?
             do {
                 try await run()
-                finish(nil)
+                status = nil
             } catch {
-                finish(RPCError.from(error))
+                status = RPCError.from(error)
             }
+            life.withLock { $0.handlerDone = true }
+            finish(status)
         }
-        let ended = life.withLock { l -> Bool in
+        // Usually the handler has already finished right here; otherwise the
+        // task is kept so cancellation and deadlines can reach it.
+        let cancelNow = life.withLock { l -> Bool in
+            if l.handlerDone { return false }
             l.task = task
             return l.finished
         }
-        if ended { task.cancel() }
+        if cancelNow { task.cancel() }
     }
 
     /// Ends the call with DEADLINE_EXCEEDED at `deadline`, whether or not its handler has started.
@@ -164,9 +172,12 @@ class ServerCall: @unchecked Sendable {
 /// handler starts at END_STREAM with it in hand. No message queue and no
 /// flow-control state: one request and one response need neither.
 final class UnaryServerCall: ServerCall, @unchecked Sendable {
-    // @unchecked: `request` is behind a Mutex.
+    // @unchecked: `request` and `requestCount` are loop-thread only: the reader
+    // fills them, and `run` reads them before its first suspension, on the
+    // loop thread that started it at END_STREAM.
     private let body: @Sendable ([UInt8], ServerContext) async throws -> [UInt8]
-    private let request = Mutex<(message: [UInt8]?, count: Int)>((nil, 0))
+    private var request: [UInt8]?
+    private var requestCount = 0
 
     init(
         id: UInt32, context: ServerContext, connection: ServerConnection, peer: Croupier_Wire_V1_Settings,
@@ -177,17 +188,16 @@ final class UnaryServerCall: ServerCall, @unchecked Sendable {
     }
 
     override func received(message: [UInt8]) -> Bool {
-        request.withLock { r in
-            if r.count == 0 { r.message = message }
-            r.count += 1
-        }
+        if requestCount == 0 { request = message }
+        requestCount += 1
         return true
     }
 
     override func receivedEnd() { start() }
 
     override func run() async throws {
-        let (message, count) = request.withLock { r in (r.message, r.count) }
+        let (message, count) = (request, requestCount)
+        request = nil
         guard let message, count == 1 else {
             throw RPCError(.invalidArgument, "\(context.method) expects one request message, got \(count == 0 ? "none" : "more")")
         }

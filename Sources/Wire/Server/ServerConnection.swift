@@ -33,7 +33,7 @@ final class ServerConnection: SocketConnection, @unchecked Sendable {
 
     // MARK: Frames (loop thread)
 
-    override func handle(_ frame: Frame) throws {
+    override func handle(_ frame: FrameView) throws {
         lastActivity = loop.iterationMillis
         switch (phase, frame.type) {
         case (_, .ping): try ping(frame)
@@ -49,7 +49,7 @@ final class ServerConnection: SocketConnection, @unchecked Sendable {
         case (.active, .cancel): try stream(frame)?.cancelByPeer()
         case (.active, .windowUpdate):
             guard frame.payload.count == 4 else { throw WireProtocolError(.protocolError, "WINDOW_UPDATE payload must be 4 bytes") }
-            let n = frame.payload.withUnsafeBytes { UInt32(bigEndian: $0.loadUnaligned(as: UInt32.self)) }
+            let n = UInt32(bigEndian: frame.payload.loadUnaligned(as: UInt32.self))
             guard n > 0 else { throw WireProtocolError(.protocolError, "WINDOW_UPDATE increment must be positive") }
             try stream(frame)?.received(credit: Int(n))
         case (.active, let t):
@@ -57,8 +57,8 @@ final class ServerConnection: SocketConnection, @unchecked Sendable {
         }
     }
 
-    private func decode<M: ProtoMessage>(_ frame: Frame) throws -> M {
-        do { return try M(serializedBytes: frame.payload) } catch {
+    private func decode<M: ProtoMessage>(_ frame: FrameView) throws -> M {
+        do { return try M(buffer: frame.payload) } catch {
             throw WireProtocolError(.protocolError, "\(frame.type) payload is not a valid \(M.protoMessageName): \(error)")
         }
     }
@@ -76,7 +76,7 @@ final class ServerConnection: SocketConnection, @unchecked Sendable {
         write(Frame(.authOK, message: Croupier_Wire_V1_AuthOk.with { $0.mac = proof }))
     }
 
-    private func ping(_ frame: Frame) throws {
+    private func ping(_ frame: FrameView) throws {
         guard frame.payload.count == 8 else { throw WireProtocolError(.protocolError, "PING payload must be 8 bytes") }
         let now = EventLoop.nowMillis()
         if now - pingWindowStart >= 1000 {
@@ -87,36 +87,31 @@ final class ServerConnection: SocketConnection, @unchecked Sendable {
         guard pingsInWindow <= server.limits.maxPingsPerSecond else {
             throw WireProtocolError(.enhanceYourCalm, "more than \(server.limits.maxPingsPerSecond) PINGs in one second")
         }
-        write(Frame(.pong, payload: frame.payload))
+        write(Frame(.pong, payload: frame.bytes))
     }
 
     /// The open stream a frame is for; nil if it already ended; an error if it never existed.
-    private func stream(_ frame: Frame) throws -> ServerCall? {
+    private func stream(_ frame: FrameView) throws -> ServerCall? {
         guard frame.streamID != 0, frame.streamID <= lastStreamID else {
             throw WireProtocolError(.protocolError, "\(frame.type) for stream \(frame.streamID), which was never started")
         }
         return streams.withLock { $0.open[frame.streamID] }
     }
 
-    private func message(_ frame: Frame) throws {
+    private func message(_ frame: FrameView) throws {
         guard let s = try stream(frame) else { return }
-        guard s.received(message: frame.payload) else {
+        guard s.received(message: frame.bytes) else {
             throw WireProtocolError(.flowControl, "stream \(frame.streamID) exceeded its flow-control window")
         }
     }
 
-    private func start(_ frame: Frame) throws {
+    private func start(_ frame: FrameView) throws {
         let id = frame.streamID
         guard id != 0, id > lastStreamID else {
             throw WireProtocolError(.protocolError, "CALL_START reuses stream id \(id) (last was \(lastStreamID))")
         }
         lastStreamID = id
         let callStart = try parseCallStart(frame)
-        let (draining, count) = streams.withLock { ($0.draining, $0.open.count) }
-        if draining { return refuse(id, RPCError(.unavailable, "server is shutting down; retry on another connection")) }
-        if count >= Int(server.limits.maxConcurrentStreams) {
-            return refuse(id, RPCError(.resourceExhausted, "more than \(server.limits.maxConcurrentStreams) concurrent calls on one connection"))
-        }
         guard let handler = callStart.entry?.handler else {
             return refuse(id, RPCError(.unimplemented, "method \(callStart.method) is not implemented by \(server.name)"))
         }
@@ -131,7 +126,14 @@ final class ServerConnection: SocketConnection, @unchecked Sendable {
         } else {
             call = StreamingServerCall(id: id, handler: handler, context: context, connection: self, peer: peerSettings, ours: server.limits)
         }
-        streams.withLock { $0.open[id] = call }
+        let limit = Int(server.limits.maxConcurrentStreams)
+        let admitted = streams.withLock { s -> RPCError? in
+            if s.draining { return RPCError(.unavailable, "server is shutting down; retry on another connection") }
+            if s.open.count >= limit { return RPCError(.resourceExhausted, "more than \(limit) concurrent calls on one connection") }
+            s.open[id] = call
+            return nil
+        }
+        if let refusal = admitted { return refuse(id, refusal) }
         if let deadline { call.startDeadlineTimer(deadline) }
         // A handler that reads a stream of requests starts now; one that takes
         // a single request starts once it is complete (END_STREAM), so it
@@ -141,39 +143,37 @@ final class ServerConnection: SocketConnection, @unchecked Sendable {
 
     /// The fields of a CALL_START, read in place: the method is looked up by
     /// its bytes; its name is only made into a String when it is unknown.
-    private func parseCallStart(_ frame: Frame) throws -> (entry: MethodTable.Entry?, method: String, timeoutMicros: UInt64, metadata: [Croupier_Wire_V1_MetadataEntry]) {
+    private func parseCallStart(_ frame: FrameView) throws -> (entry: MethodTable.Entry?, method: String, timeoutMicros: UInt64, metadata: [Croupier_Wire_V1_MetadataEntry]) {
         do {
-            return try frame.payload.withUnsafeBytes { raw in
-                var reader = ProtoReader(buffer: raw)
-                var entry: MethodTable.Entry?
-                var method = ""
-                var timeout: UInt64 = 0
-                var metadata: [Croupier_Wire_V1_MetadataEntry] = []
-                while let tag = try reader.nextTag() {
-                    switch (tag.fieldNumber, tag.wireType) {
-                    case (1, .lengthDelimited):
-                        let n = try reader.readLength()
-                        let path = UnsafeRawBufferPointer(start: reader.base + reader.position, count: n)
-                        entry = server.methods.lookup(path)
-                        if entry == nil {
-                            guard let name = String(validating: path.bindMemory(to: UInt8.self), as: UTF8.self) else {
-                                throw ProtoDecodingError.invalidUTF8(fieldNumber: 1)
-                            }
-                            method = name
+            var reader = ProtoReader(buffer: frame.payload)
+            var entry: MethodTable.Entry?
+            var method = ""
+            var timeout: UInt64 = 0
+            var metadata: [Croupier_Wire_V1_MetadataEntry] = []
+            while let tag = try reader.nextTag() {
+                switch (tag.fieldNumber, tag.wireType) {
+                case (1, .lengthDelimited):
+                    let n = try reader.readLength()
+                    let path = UnsafeRawBufferPointer(start: reader.base + reader.position, count: n)
+                    entry = server.methods.lookup(path)
+                    if entry == nil {
+                        guard let name = String(validating: path.bindMemory(to: UInt8.self), as: UTF8.self) else {
+                            throw ProtoDecodingError.invalidUTF8(fieldNumber: 1)
                         }
-                        reader.position += n
-                    case (2, .varint): timeout = try reader.readVarint()
-                    case (3, .lengthDelimited):
-                        metadata.append(try reader.readNested { r in
-                            var m = Croupier_Wire_V1_MetadataEntry()
-                            try m.merge(from: &r)
-                            return m
-                        })
-                    default: try reader.skipValue(tag)
+                        method = name
                     }
+                    reader.position += n
+                case (2, .varint): timeout = try reader.readVarint()
+                case (3, .lengthDelimited):
+                    metadata.append(try reader.readNested { r in
+                        var m = Croupier_Wire_V1_MetadataEntry()
+                        try m.merge(from: &r)
+                        return m
+                    })
+                default: try reader.skipValue(tag)
                 }
-                return (entry, entry?.handler.method.path ?? method, timeout, metadata)
             }
+            return (entry, entry?.handler.method.path ?? method, timeout, metadata)
         } catch {
             throw WireProtocolError(.protocolError, "CALL_START payload is not a valid croupier.wire.v1.CallStart: \(error)")
         }

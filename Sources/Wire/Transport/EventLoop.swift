@@ -199,8 +199,14 @@ public final class EventLoopGroup: Sendable {
         loops = (0..<max(1, threads)).map { EventLoop(name: "wire.loop\($0)") }
     }
 
-    /// One loop per core, at most 4.
-    public static let shared = EventLoopGroup(threads: min(4, max(1, ProcessInfo.processInfo.activeProcessorCount)))
+    /// One loop per core, at most 4; `CROUPIER_EVENT_LOOPS` overrides the count
+    /// (e.g. 1 when the process shares a small machine with its peers).
+    public static let shared = EventLoopGroup(threads: defaultThreads(ProcessInfo.processInfo.environment))
+
+    static func defaultThreads(_ environment: [String: String]) -> Int {
+        if let text = environment["CROUPIER_EVENT_LOOPS"], let n = Int(text), n >= 1 { return min(n, 64) }
+        return min(4, max(1, ProcessInfo.processInfo.activeProcessorCount))
+    }
 
     public func nextLoop() -> EventLoop {
         loops[next.add(1, ordering: .relaxed).oldValue % loops.count]

@@ -141,7 +141,7 @@ class SocketConnection: LoopHandler, @unchecked Sendable {
             if n > 0 {
                 decoder.append(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
                 do {
-                    while !isClosed, let frame = try decoder.next() { try handle(frame) }
+                    while !isClosed, try decoder.next({ try handle($0) }) != nil {}
                 } catch {
                     fail(error)
                     return
@@ -158,8 +158,9 @@ class SocketConnection: LoopHandler, @unchecked Sendable {
 
     func tick(nowMillis: Int64) {}
 
-    /// A frame arrived (loop thread). Throwing fails the connection.
-    func handle(_ frame: Frame) throws {}
+    /// A frame arrived (loop thread); its payload is only valid during the
+    /// call. Throwing fails the connection.
+    func handle(_ frame: FrameView) throws {}
 
     /// A framing or protocol error (loop thread): report and close.
     func fail(_ error: Error) { close() }
