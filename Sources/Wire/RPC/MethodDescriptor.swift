@@ -10,22 +10,45 @@ public enum CallKind: Sendable, Hashable {
 }
 
 /// Names one RPC method: `/package.Service/Method` on the wire.
+///
+/// Its names live in one shared object, so copying a descriptor (every call
+/// does, several times) costs one reference count, not three.
 public struct MethodDescriptor: Sendable, Hashable, CustomStringConvertible {
-    /// Fully qualified service name, e.g. `grpc.testing.TestService`.
-    public let service: String
-    /// Method name as declared in the proto, e.g. `UnaryCall`.
-    public let method: String
+    private final class Names: Sendable {
+        let service: String
+        let method: String
+        let path: String
+        init(service: String, method: String) {
+            self.service = service
+            self.method = method
+            path = "/\(service)/\(method)"
+        }
+    }
+
+    private let names: Names
     public let kind: CallKind
 
+    /// Fully qualified service name, e.g. `grpc.testing.TestService`.
+    public var service: String { names.service }
+    /// Method name as declared in the proto, e.g. `UnaryCall`.
+    public var method: String { names.method }
     /// The path used on the wire and by HTTP/2 gRPC: `/grpc.testing.TestService/UnaryCall`.
     /// Stored, because every call sends it.
-    public let path: String
+    public var path: String { names.path }
 
     public init(service: String, method: String, kind: CallKind) {
-        self.service = service
-        self.method = method
+        names = Names(service: service, method: method)
         self.kind = kind
-        self.path = "/\(service)/\(method)"
     }
+
     public var description: String { path }
+
+    public static func == (a: MethodDescriptor, b: MethodDescriptor) -> Bool {
+        a.kind == b.kind && (a.names === b.names || a.names.path == b.names.path)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(names.path)
+        hasher.combine(kind)
+    }
 }
