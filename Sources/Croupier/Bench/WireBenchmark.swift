@@ -193,7 +193,11 @@ enum WireBenchmark {
             try await Task.sleep(for: .milliseconds(200))
         }
         progress("echo anchor: \(echoBinary ?? "none")")
-        let (server, ready) = try spawn(me, ["bench", "wire-server", "0"], ready: "READY")
+        // One event loop, like the single-threaded echo server beside it: on
+        // two cores shared with the client, a second loop thread only competes.
+        let serverLoops = option("--server-loops", in: arguments) ?? "1"
+        let (server, ready) = try spawn(
+            me, ["bench", "wire-server", "0"], ready: "READY", environment: ["CROUPIER_EVENT_LOOPS": serverLoops])
         progress("server: \(ready)")
         let port = UInt16(ready.split(separator: " ")[1])!
         defer {
@@ -242,7 +246,8 @@ enum WireBenchmark {
             # croupier bench wire
 
             - date: \(ISO8601DateFormatter().string(from: Date()))
-            - machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; loopback; server and client are separate processes on the same cores
+            - machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; loopback; server and client are separate processes on the same cores;
+              the Wire server runs \(serverLoops) event loop(s) (`--server-loops`), the echo server one thread
             - Wire: `bench.Bench/Echo`, a 32-byte payload each way (34-byte protobuf message), authenticated connections;
               ceiling: the anchor `echo.c` (4-byte length + 32 bytes, epoll, no RPC machinery), same shapes, same run
             - \(formatRate(Double(total))) measured calls per shape (a quarter at 1 in flight) after a warm-up;
