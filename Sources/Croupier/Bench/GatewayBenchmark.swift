@@ -117,7 +117,7 @@ enum GatewayBenchmark {
             _ = try h2load(port: gatewayPort, body: bodyPath, clients: clients, streams: streams, requests: min(calls / 5, 20_000))
             let g = try h2load(port: gatewayPort, body: bodyPath, clients: clients, streams: streams, requests: calls)
             peakUnderLoad = max(peakUnderLoad, WireBenchmark.rssKiB(gateway.processIdentifier))
-            let w = try await WireBenchmark.measure(port: backendPort, conns: clients, inflight: clients * streams, total: calls)
+            let w = try await WireBenchmark.measure(port: backendPort, conns: clients, inflight: clients * streams, total: calls, deadline: false)
             let row = "| -c \(clients) -m \(streams) | \(formatRate(g.rps))/s, mean \(Int(g.meanMicros)) µs, max \(Int(g.maxMicros)) µs (\(g.succeeded) × HTTP 200) | \(formatRate(w.rps))/s, p50 \(Int(w.p50)) µs, p99 \(Int(w.p99)) µs | \(String(format: "%.0f%%", 100 * g.rps / w.rps)) |"
             print(row)
             rows.append(row)

@@ -42,13 +42,14 @@ enum WireBenchmark {
         while true { try await Task.sleep(for: .seconds(3600)) }
     }
 
-    /// `total` echo calls with `inflight` outstanding over `conns` connections, after a warm-up.
-    static func measure(port: UInt16, conns: Int, inflight: Int, total: Int) async throws -> CallRates {
+    /// `total` echo calls with `inflight` outstanding over `conns` connections,
+    /// after a warm-up; with `deadline`, every call carries a 5 s deadline.
+    static func measure(port: UInt16, conns: Int, inflight: Int, total: Int, deadline: Bool) async throws -> CallRates {
         let channel = WireChannel(host: "127.0.0.1", port: port, secret: secret, peerName: "bench", connections: conns)
         defer { channel.close() }
         let request = Grpc_Testing_Payload.with { $0.body = Array(repeating: 7, count: 32) }
         let call: @Sendable (Int) async throws -> Void = { _ in
-            let _: Grpc_Testing_Payload = try await channel.unary(echo, request, options: CallOptions())
+            let _: Grpc_Testing_Payload = try await channel.unary(echo, request, options: deadline ? .timeout(.seconds(5)) : CallOptions())
         }
         progress("shape \(conns)x\(inflight): warm-up")
         _ = try await measureCalls(inflight: inflight, total: warmupCalls(total), executor: channel.executor, call)
@@ -209,31 +210,31 @@ enum WireBenchmark {
         // median of each is reported: on a shared VM single runs swing by 2x.
         let rounds = Int(option("--rounds", in: arguments) ?? "") ?? 3
         var rows: [String] = []
-        for conns in [1, 4] {
-            for inflight in [1, 16, 64] where inflight >= conns && (only == nil || only == "\(conns)x\(inflight)") {
-                let calls = inflight == 1 ? total / 4 : total
-                var wire: [(rates: CallRates, serverCPU: Double, clientCPU: Double)] = []
-                var echo: [CallRates] = []
-                for _ in 0..<rounds {
-                    let (serverBefore, clientBefore) = (cpuSeconds(server.processIdentifier), cpuSeconds(getpid()))
-                    let w = try await measure(port: port, conns: conns, inflight: inflight, total: calls)
-                    // CPU per measured call; the warm-up's calls are counted too (see `measure`).
-                    let measured = Double(calls + warmupCalls(calls)) / 1e6
-                    wire.append((w, (cpuSeconds(server.processIdentifier) - serverBefore) / measured,
-                        (cpuSeconds(getpid()) - clientBefore) / measured))
-                    if let e = try echoBinary.flatMap({ try echoCeiling(binary: $0, port: echoPort, conns: conns, inflight: inflight, total: calls) }) {
-                        echo.append(e)
-                    }
+        // The last shape repeats 1 x 64 with a deadline on every call (timers armed and cancelled per call).
+        let shapes = [(1, 1, false), (1, 16, false), (1, 64, false), (4, 16, false), (4, 64, false), (1, 64, true)]
+        for (conns, inflight, deadline) in shapes where only == nil || only == "\(conns)x\(inflight)" {
+            let calls = inflight == 1 ? total / 4 : total
+            var wire: [(rates: CallRates, serverCPU: Double, clientCPU: Double)] = []
+            var echo: [CallRates] = []
+            for _ in 0..<rounds {
+                let (serverBefore, clientBefore) = (cpuSeconds(server.processIdentifier), cpuSeconds(getpid()))
+                let w = try await measure(port: port, conns: conns, inflight: inflight, total: calls, deadline: deadline)
+                // CPU per measured call; the warm-up's calls are counted too (see `measure`).
+                let measured = Double(calls + warmupCalls(calls)) / 1e6
+                wire.append((w, (cpuSeconds(server.processIdentifier) - serverBefore) / measured,
+                    (cpuSeconds(getpid()) - clientBefore) / measured))
+                if let e = try echoBinary.flatMap({ try echoCeiling(binary: $0, port: echoPort, conns: conns, inflight: inflight, total: calls) }) {
+                    echo.append(e)
                 }
-                let w = wire.sorted { $0.rates.rps < $1.rates.rps }[wire.count / 2]
-                let e = echo.isEmpty ? nil : echo.sorted { $0.rps < $1.rps }[echo.count / 2]
-                let ratio = e.map { String(format: "%.0f%%", 100 * w.rates.rps / $0.rps) } ?? "n/a"
-                let echoText = e.map { "\(formatRate($0.rps))/s, p50 \(Int($0.p50)) µs, p99 \(Int($0.p99)) µs" } ?? "n/a"
-                let r = w.rates
-                rows.append("| \(conns) | \(inflight) | \(formatRate(r.rps))/s, p50 \(Int(r.p50)) µs, p99 \(Int(r.p99)) µs | "
-                    + String(format: "%.2f / %.2f", w.serverCPU, w.clientCPU) + " | \(echoText) | \(ratio) |")
-                print(rows.last!)
             }
+            let w = wire.sorted { $0.rates.rps < $1.rates.rps }[wire.count / 2]
+            let e = echo.isEmpty ? nil : echo.sorted { $0.rps < $1.rps }[echo.count / 2]
+            let ratio = e.map { String(format: "%.0f%%", 100 * w.rates.rps / $0.rps) } ?? "n/a"
+            let echoText = e.map { "\(formatRate($0.rps))/s, p50 \(Int($0.p50)) µs, p99 \(Int($0.p99)) µs" } ?? "n/a"
+            let r = w.rates
+            rows.append("| \(conns) | \(inflight)\(deadline ? ", 5 s deadline each" : "") | \(formatRate(r.rps))/s, p50 \(Int(r.p50)) µs, p99 \(Int(r.p99)) µs | "
+                + String(format: "%.2f / %.2f", w.serverCPU, w.clientCPU) + " | \(echoText) | \(ratio) |")
+            print(rows.last!)
         }
         let streamed = try await streamRate(port: port, messages: 100_000)
         // Idle memory on a fresh server, so the load shapes' allocations do not blur it.

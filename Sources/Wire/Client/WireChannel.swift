@@ -120,13 +120,10 @@ public final class WireChannel: RPCChannel {
         let call = ClientCall(method: method, options: options, connection: connection)
         if method.kind.clientStreams { try call.open() }
         let timer = options.deadline.map { d in
-            Task {
-                try await Task.sleep(until: d, clock: .continuous)
-                call.end(RPCError(.deadlineExceeded, "deadline exceeded calling \(method)"))
-            }
+            connection.loop.schedule(at: d) { call.end(RPCError(.deadlineExceeded, "deadline exceeded calling \(method)")) }
         }
         defer {
-            timer?.cancel()
+            if let timer { connection.loop.cancel(timer) }
             call.end(RPCError(.cancelled, "call abandoned"))
         }
         do {
@@ -160,12 +157,9 @@ public final class WireChannel: RPCChannel {
             connection.streamEnded(call.id)
         }
         let timer = options.deadline.map { d in
-            Task {
-                try await Task.sleep(until: d, clock: .continuous)
-                endLocally(RPCError(.deadlineExceeded, "deadline exceeded calling \(method)"))
-            }
+            connection.loop.schedule(at: d) { endLocally(RPCError(.deadlineExceeded, "deadline exceeded calling \(method)")) }
         }
-        defer { timer?.cancel() }
+        defer { if let timer { connection.loop.cancel(timer) } }
         return try await withTaskCancellationHandler {
             try await call.response()
         } onCancel: {

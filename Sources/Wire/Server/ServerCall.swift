@@ -15,7 +15,7 @@ class ServerCall: @unchecked Sendable {
         /// A single-response call's response, held back to leave with the TRAILERS in one write.
         var pendingResponse: [UInt8]?
         var task: Task<Void, Never>?
-        var timer: Task<Void, Never>?
+        var timer: LoopTimer?
         /// The handler has returned or thrown: its task needs no cancelling.
         var handlerDone = false
     }
@@ -74,15 +74,12 @@ class ServerCall: @unchecked Sendable {
 
     /// Ends the call with DEADLINE_EXCEEDED at `deadline`, whether or not its handler has started.
     final func startDeadlineTimer(_ deadline: ContinuousClock.Instant) {
-        let timer = Task { [self] in
-            try? await Task.sleep(until: deadline, clock: .continuous)
-            if !Task.isCancelled { finish(RPCError(.deadlineExceeded, "deadline exceeded")) }
-        }
+        let timer = connection.loop.schedule(at: deadline) { [self] in finish(RPCError(.deadlineExceeded, "deadline exceeded")) }
         let ended = life.withLock { l -> Bool in
             l.timer = timer
             return l.finished
         }
-        if ended { timer.cancel() }
+        if ended { connection.loop.cancel(timer) }
     }
 
     final var isFinished: Bool { life.withLock { $0.finished } }
@@ -111,14 +108,14 @@ class ServerCall: @unchecked Sendable {
     /// Ends the call with `status` (nil = OK); false if it had already ended.
     @discardableResult
     final func finish(_ status: RPCError?) -> Bool {
-        let (first, pending, task, timer) = life.withLock { l -> (Bool, [UInt8]?, Task<Void, Never>?, Task<Void, Never>?) in
+        let (first, pending, task, timer) = life.withLock { l -> (Bool, [UInt8]?, Task<Void, Never>?, LoopTimer?) in
             guard !l.finished else { return (false, nil, nil, nil) }
             l.finished = true
             defer { l.pendingResponse = nil }
             return (true, l.pendingResponse, l.task, l.timer)
         }
         guard first else { return false }
-        timer?.cancel()
+        if let timer { connection.loop.cancel(timer) }
         let response = context.responseIfUsed
         let headers = response?.takeHeadersToSend()
         var trailerMetadata = response?.trailers ?? Metadata()
@@ -148,13 +145,13 @@ class ServerCall: @unchecked Sendable {
 
     /// The client cancelled (or the connection closed): stop the handler, send nothing more.
     final func cancelByPeer() {
-        let (task, timer) = life.withLock { l -> (Task<Void, Never>?, Task<Void, Never>?) in
+        let (task, timer) = life.withLock { l -> (Task<Void, Never>?, LoopTimer?) in
             guard !l.finished else { return (nil, nil) }
             l.finished = true
             return (l.task, l.timer)
         }
         task?.cancel()
-        timer?.cancel()
+        if let timer { connection.loop.cancel(timer) }
         ended()
     }
 

@@ -41,6 +41,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     /// Connections with output written on this thread, flushed once at the end of the iteration.
     private var dirty: [LoopHandler] = []
     private var lastTick: Int64 = 0
+    private var timers = TimerHeap()  // loop thread only
     /// Loop thread only: the monotonic time in milliseconds when this loop
     /// iteration's events came in; cheap enough to read per frame.
     private(set) var iterationMillis = EventLoop.nowMillis()
@@ -119,7 +120,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
         var events = [epoll_event](repeating: epoll_event(), count: 256)
         var more = false
         while true {
-            let n = epoll_wait(epfd, &events, Int32(events.count), more ? 0 : Int32(EventLoop.tickIntervalMillis))
+            let n = epoll_wait(epfd, &events, Int32(events.count), more ? 0 : pollTimeoutMillis())
             iterationMillis = EventLoop.nowMillis()
             if n == 0 && !more && pending.withLock({ !$0.work.isEmpty }) { stalls += 1 }
             if n > 0 {
@@ -140,6 +141,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
                     }
                 }
             }
+            fireDueTimers()
             more = runPending()
             flushDirty()
             // Flushing can queue work too (a writer waiting for the peer to drain resumes).
@@ -150,6 +152,47 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
                 for h in Array(handlers.values) { h.tick(nowMillis: now) }
             }
         }
+    }
+
+    // MARK: Timers
+
+    /// Runs `action` on this loop's thread at `deadline`, unless the returned
+    /// timer is cancelled first. Any thread.
+    public func schedule(at deadline: ContinuousClock.Instant, _ action: @escaping @Sendable () -> Void) -> LoopTimer {
+        let c = (deadline - ContinuousClock.now).components
+        let remaining = max(0, c.seconds * 1_000_000_000 + c.attoseconds / 1_000_000_000)
+        let timer = LoopTimer(deadline: EventLoop.nowNanos() &+ remaining, action: action)
+        if inLoop { timers.insert(timer) } else { execute { [self] in timers.insert(timer) } }
+        return timer
+    }
+
+    /// Cancels `timer`; it may still fire if it was already due. Any thread.
+    public func cancel(_ timer: LoopTimer) {
+        if inLoop {
+            timer.cancelled = true
+            timers.remove(timer)
+        } else {
+            execute { [self] in
+                timer.cancelled = true
+                timers.remove(timer)
+            }
+        }
+    }
+
+    /// Timers waiting on this loop (loop thread; tests).
+    var pendingTimers: Int { timers.count }
+
+    private func fireDueTimers() {
+        guard timers.earliest != nil else { return }
+        let now = EventLoop.nowNanos()
+        while let t = timers.popDue(now: now) { t.action() }
+    }
+
+    /// How long epoll may sleep: until the next tick or the earliest timer (loop thread).
+    func pollTimeoutMillis() -> Int32 {
+        guard let earliest = timers.earliest else { return Int32(EventLoop.tickIntervalMillis) }
+        let wait = (earliest - EventLoop.nowNanos() + 999_999) / 1_000_000  // round up: never wake early
+        return Int32(max(0, min(wait, EventLoop.tickIntervalMillis)))
     }
 
     /// Runs queued closures and jobs, including those they queue in turn, a
@@ -181,6 +224,12 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
             dirty.removeAll(keepingCapacity: true)
             for c in connections { c.flushDeferred() }
         }
+    }
+
+    public static func nowNanos() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
     }
 
     public static func nowMillis() -> Int64 {
