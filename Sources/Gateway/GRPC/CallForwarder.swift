@@ -29,9 +29,11 @@ struct CallForwarder: Sendable {
             }
             let options = CallOptions(deadline: request.timeout.map { .now + $0 }, metadata: metadata)
             let base = headers
-            let (trailers, unsent) = try await target.channel.withCall(target.method, options: options) { call in
-                try await pump(stream, call, headers: base)
-            }
+            let (trailers, unsent) = target.method.kind == .unary
+                ? try await forwardUnary(stream, target, options, headers: base)
+                : try await target.channel.withCall(target.method, options: options) { call in
+                    try await pump(stream, call, headers: base)
+                }
             headers = unsent
             status = nil
             stream.finish(trailers: GRPCResponseHeaders.trailers(code: .ok, message: "", metadata: trailers), headers: headers)
@@ -85,6 +87,24 @@ struct CallForwarder: Sendable {
             trailers.add("retry-after-ms", String(waitMillis))
             throw RPCError(.resourceExhausted, "rate limit for \(request.path) exceeded; retry in \(waitMillis) ms", metadata: trailers)
         }
+    }
+
+    /// A unary method: the one request is read whole, then one Wire round
+    /// trip (the channel's unary path) — no message pumps, no child tasks.
+    /// Returns the trailers and the headers still to send (none).
+    private func forwardUnary(_ stream: HTTP2Stream, _ target: Router.Target, _ options: CallOptions, headers: [(String, String)])
+        async throws -> (Metadata, [(String, String)])
+    {
+        guard let request = try await stream.nextRequest() else {
+            throw RPCError(.invalidArgument, "\(target.method) expects one request message, got none")
+        }
+        guard try await stream.nextRequest() == nil else {
+            throw RPCError(.invalidArgument, "\(target.method) expects one request message, got more")
+        }
+        let reply = try await target.channel.unaryBytes(target.method, request, options: options)
+        stream.sendHeaders(headers + GRPCResponseHeaders.fields(reply.headers))
+        try await stream.sendMessage(reply.message)
+        return (reply.trailers, [])
     }
 
     /// Requests client → backend and responses backend → client until the

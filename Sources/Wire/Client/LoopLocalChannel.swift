@@ -27,7 +27,7 @@ public final class LoopLocalChannel: RPCChannel {
         try await current.withCall(method, options: options, body)
     }
 
-    public func unaryBytes(_ method: MethodDescriptor, _ request: [UInt8], options: CallOptions) async throws -> [UInt8] {
+    public func unaryBytes(_ method: MethodDescriptor, _ request: [UInt8], options: CallOptions) async throws -> UnaryResponse {
         try await current.unaryBytes(method, request, options: options)
     }
 

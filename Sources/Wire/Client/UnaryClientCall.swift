@@ -6,16 +6,17 @@ import Synchronization
 /// queue and no flow-control state: one response needs neither (the stream's
 /// initial window always admits it).
 final class UnaryClientCall: ClientStreamReceiver, @unchecked Sendable {
-    // @unchecked: `response` and `responses` are touched only by the
+    // @unchecked: `headers`, `response` and `responses` are touched only by the
     // connection's reader (loop thread); the outcome is behind `state`.
     private struct State {
-        var outcome: Result<[UInt8], RPCError>?
-        var waiter: UnsafeContinuation<[UInt8], Error>?
+        var outcome: Result<UnaryResponse, RPCError>?
+        var waiter: UnsafeContinuation<UnaryResponse, Error>?
     }
 
     let id: UInt32
     private let method: MethodDescriptor
     private let state = Mutex(State())
+    private var headers = Metadata()
     private var response: [UInt8]?
     private var responses = 0
 
@@ -25,9 +26,9 @@ final class UnaryClientCall: ClientStreamReceiver, @unchecked Sendable {
     }
 
     /// Waits for the call's outcome: the response message, or the status as `RPCError`.
-    func response() async throws -> [UInt8] {
-        try await withUnsafeThrowingContinuation { (c: UnsafeContinuation<[UInt8], Error>) in
-            let ready = state.withLock { s -> Result<[UInt8], RPCError>? in
+    func response() async throws -> UnaryResponse {
+        try await withUnsafeThrowingContinuation { (c: UnsafeContinuation<UnaryResponse, Error>) in
+            let ready = state.withLock { s -> Result<UnaryResponse, RPCError>? in
                 if let outcome = s.outcome { return outcome }
                 s.waiter = c
                 return nil
@@ -38,8 +39,8 @@ final class UnaryClientCall: ClientStreamReceiver, @unchecked Sendable {
 
     /// Settles the call once; true if this was the first outcome.
     @discardableResult
-    func settle(_ outcome: Result<[UInt8], RPCError>) -> Bool {
-        let (first, waiter) = state.withLock { s -> (Bool, UnsafeContinuation<[UInt8], Error>?) in
+    func settle(_ outcome: Result<UnaryResponse, RPCError>) -> Bool {
+        let (first, waiter) = state.withLock { s -> (Bool, UnsafeContinuation<UnaryResponse, Error>?) in
             guard s.outcome == nil else { return (false, nil) }
             s.outcome = outcome
             defer { s.waiter = nil }
@@ -51,7 +52,7 @@ final class UnaryClientCall: ClientStreamReceiver, @unchecked Sendable {
 
     // MARK: ClientStreamReceiver (loop thread)
 
-    func received(headers: Metadata) {}
+    func received(headers: Metadata) { self.headers = headers }
 
     func received(message: [UInt8]) -> Bool {
         if responses == 0 { response = message }
@@ -68,7 +69,7 @@ final class UnaryClientCall: ClientStreamReceiver, @unchecked Sendable {
         if extra {
             settle(.failure(RPCError(.internal, "\(method) sent more than one response message")))
         } else if let response {
-            settle(.success(response))
+            settle(.success(UnaryResponse(headers: headers, message: response, trailers: t.metadata.isEmpty ? Metadata() : Metadata(wire: t.metadata))))
         } else {
             settle(.failure(RPCError(.internal, "\(method) ended with OK but sent no response message")))
         }

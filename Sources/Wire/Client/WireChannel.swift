@@ -135,7 +135,7 @@ public final class WireChannel: RPCChannel {
 
     /// The unary hot path: one `UnaryClientCall`, one write, one wake-up
     /// when TRAILERS arrive.
-    public func unaryBytes(_ method: MethodDescriptor, _ request: [UInt8], options: CallOptions) async throws -> [UInt8] {
+    public func unaryBytes(_ method: MethodDescriptor, _ request: [UInt8], options: CallOptions) async throws -> UnaryResponse {
         if let d = options.deadline, d <= .now { throw RPCError(.deadlineExceeded, "deadline passed before the call started") }
         let connection = try await connection()
         guard request.count <= Int(connection.limits.maxFrameSize) else {

@@ -23,18 +23,32 @@ public protocol RPCChannel: Sendable {
         _ body: @Sendable (any RawClientCall) async throws -> Result
     ) async throws -> Result
 
-    /// One request, one response, as encoded messages. The default makes it
-    /// with `withCall`; a transport with a cheaper path for unary calls
-    /// provides its own.
-    func unaryBytes(_ method: MethodDescriptor, _ request: [UInt8], options: CallOptions) async throws -> [UInt8]
+    /// One request, one response, as encoded messages, with the response's
+    /// headers and trailers. The default makes it with `withCall`; a
+    /// transport with a cheaper path for unary calls provides its own.
+    func unaryBytes(_ method: MethodDescriptor, _ request: [UInt8], options: CallOptions) async throws -> UnaryResponse
+}
+
+/// What a unary call returns: the response message and the metadata around it.
+public struct UnaryResponse: Sendable {
+    public var headers: Metadata
+    public var message: [UInt8]
+    public var trailers: Metadata
+
+    public init(headers: Metadata, message: [UInt8], trailers: Metadata) {
+        self.headers = headers
+        self.message = message
+        self.trailers = trailers
+    }
 }
 
 extension RPCChannel {
-    public func unaryBytes(_ method: MethodDescriptor, _ request: [UInt8], options: CallOptions) async throws -> [UInt8] {
+    public func unaryBytes(_ method: MethodDescriptor, _ request: [UInt8], options: CallOptions) async throws -> UnaryResponse {
         try await withCall(method, options: options) { call in
             try await call.send(request)
             try await call.finishSending()
-            return try await Self.singleResponse(call, method)
+            let message = try await Self.singleResponse(call, method)
+            return UnaryResponse(headers: call.responseHeaders, message: message, trailers: call.responseTrailers)
         }
     }
 }
@@ -45,7 +59,7 @@ extension RPCChannel {
     public func unary<Request: ProtoMessage, Response: ProtoMessage>(
         _ method: MethodDescriptor, _ request: Request, options: CallOptions
     ) async throws -> Response {
-        try RPCCodec.decode(Response.self, try await unaryBytes(method, request.serializedBytes(), options: options), failure: .internal)
+        try RPCCodec.decode(Response.self, try await unaryBytes(method, request.serializedBytes(), options: options).message, failure: .internal)
     }
 
     public func serverStreaming<Request: ProtoMessage, Response: ProtoMessage>(
