@@ -1,58 +1,96 @@
 import Glibc
 
-/// Structured log lines: one JSON object per line, written by hand because
-/// Foundation's JSON and date formatters cost more than a whole call.
+/// Structured log lines: one JSON object per line, written by hand into a
+/// byte buffer because Foundation's JSON and date formatters (and even
+/// character-by-character String building) cost more than a whole call.
 public struct JSONLine {
-    private var text = "{"
+    private var bytes: [UInt8] = [UInt8(ascii: "{")]
 
-    public init() {}
+    public init() { bytes.reserveCapacity(256) }
 
     public mutating func field(_ key: String, _ value: String?) {
         guard let value else { return raw(key, "null") }
-        raw(key, Self.quote(value))
+        appendKey(key)
+        Self.appendQuoted(value, to: &bytes)
     }
 
     public mutating func raw(_ key: String, _ json: String) {
-        if text.count > 1 { text += "," }
-        text += Self.quote(key) + ":" + json
+        appendKey(key)
+        bytes.append(contentsOf: json.utf8)
     }
 
     public mutating func number(_ key: String, _ value: some BinaryInteger) { raw(key, String(value)) }
 
     public mutating func bool(_ key: String, _ value: Bool) { raw(key, value ? "true" : "false") }
 
-    public func finish() -> String { text + "}" }
+    public func finish() -> String {
+        var line = bytes
+        line.append(UInt8(ascii: "}"))
+        return String(decoding: line, as: UTF8.self)
+    }
+
+    private mutating func appendKey(_ key: String) {
+        if bytes.count > 1 { bytes.append(UInt8(ascii: ",")) }
+        Self.appendQuoted(key, to: &bytes)
+        bytes.append(UInt8(ascii: ":"))
+    }
 
     /// A JSON string literal (RFC 8259 escaping).
     public static func quote(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where u.value < 0x20:
-                let hex = String(u.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(u)
-            }
-        }
-        return out + "\""
+        var out: [UInt8] = []
+        appendQuoted(s, to: &out)
+        return String(decoding: out, as: UTF8.self)
     }
 
-    /// UTC, RFC 3339 with milliseconds.
+    /// Appends `s` as a JSON string literal. Works on UTF-8 bytes: quote,
+    /// backslash and control characters are escaped; everything else, including
+    /// multi-byte sequences (never below 0x80), is copied as is.
+    static func appendQuoted(_ s: String, to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        for b in s.utf8 {
+            switch b {
+            case UInt8(ascii: "\""): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
+            case UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+            case 0x0A: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
+            case 0x0D: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
+            case 0x09: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
+            case ..<0x20:
+                out.append(contentsOf: Array("\\u00".utf8))
+                out.append(hexDigit(b >> 4))
+                out.append(hexDigit(b & 0xF))
+            default: out.append(b)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+
+    private static func hexDigit(_ v: UInt8) -> UInt8 { v < 10 ? UInt8(ascii: "0") + v : UInt8(ascii: "a") + v - 10 }
+
+    /// UTC, RFC 3339 with milliseconds, e.g. `2026-11-23T18:40:01.123Z`.
     public static func timestamp() -> String {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         var seconds = ts.tv_sec
         var t = tm()
         gmtime_r(&seconds, &t)
-        func pad(_ v: Int32, _ width: Int) -> String {
-            let s = String(v)
-            return String(repeating: "0", count: max(0, width - s.count)) + s
+        var out: [UInt8] = []
+        out.reserveCapacity(24)
+        func digits(_ v: Int, _ width: Int) {
+            var d = [UInt8](repeating: UInt8(ascii: "0"), count: width)
+            var n = v
+            for i in stride(from: width - 1, through: 0, by: -1) {
+                d[i] = UInt8(ascii: "0") + UInt8(n % 10)
+                n /= 10
+            }
+            out.append(contentsOf: d)
         }
-        return "\(pad(t.tm_year + 1900, 4))-\(pad(t.tm_mon + 1, 2))-\(pad(t.tm_mday, 2))T\(pad(t.tm_hour, 2)):\(pad(t.tm_min, 2)):\(pad(t.tm_sec, 2)).\(pad(Int32(ts.tv_nsec / 1_000_000), 3))Z"
+        digits(Int(t.tm_year) + 1900, 4); out.append(UInt8(ascii: "-"))
+        digits(Int(t.tm_mon) + 1, 2); out.append(UInt8(ascii: "-"))
+        digits(Int(t.tm_mday), 2); out.append(UInt8(ascii: "T"))
+        digits(Int(t.tm_hour), 2); out.append(UInt8(ascii: ":"))
+        digits(Int(t.tm_min), 2); out.append(UInt8(ascii: ":"))
+        digits(Int(t.tm_sec), 2); out.append(UInt8(ascii: "."))
+        digits(Int(ts.tv_nsec / 1_000_000), 3); out.append(UInt8(ascii: "Z"))
+        return String(decoding: out, as: UTF8.self)
     }
 }
