@@ -16,7 +16,7 @@ public final class Gateway: Sendable {
         let limiter: RateLimiter
         let metrics = Metrics()
         let accessLog: AccessLog
-        let jwtSecret: [UInt8]
+        let tokens: TokenVerifier
         let limits: HTTP2Limits
         let log: @Sendable (String) -> Void
         let connections = Mutex<[ObjectIdentifier: HTTP2Connection]>([:])
@@ -26,7 +26,7 @@ public final class Gateway: Sendable {
             policy = config.policy
             limiter = RateLimiter(rules: config.rateLimits)
             accessLog = AccessLog(sink: config.log)
-            jwtSecret = config.jwtSecret
+            tokens = TokenVerifier(secret: config.jwtSecret)
             var limits = HTTP2Limits()
             limits.maxMessageBytes = config.maxMessageBytes
             limits.maxConcurrentStreams = config.maxConcurrentStreams

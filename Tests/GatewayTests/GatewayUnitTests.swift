@@ -22,6 +22,25 @@ final class GatewayUnitTests: XCTestCase {
         XCTAssertThrowsError(try JWT.verify("garbage", secret: secret, now: 0))
     }
 
+    /// A remembered token is still checked against the clock on every use;
+    /// refused tokens are never remembered; the memory stays bounded.
+    func testTokenVerifierRemembersOnlyValidTokensAndStillExpiresThem() throws {
+        let verifier = TokenVerifier(secret: secret, capacity: 3)
+        let claims = JWT.Claims(subject: "alice", permissions: ["a"], expires: 2_000, notBefore: 1_000)
+        let token = JWT.sign(claims, secret: secret)
+        XCTAssertEqual(try verifier.claims(token, now: 1_500), claims)
+        XCTAssertEqual(try verifier.claims(token, now: 1_600), claims)
+        XCTAssertEqual(verifier.count, 1)
+        XCTAssertThrowsError(try verifier.claims(token, now: 2_000)) { XCTAssertTrue("\($0)".contains("expired")) }
+        XCTAssertThrowsError(try verifier.claims(token, now: 999)) { XCTAssertTrue("\($0)".contains("not valid before")) }
+        let forged = JWT.sign(claims, secret: Array("other".utf8))
+        XCTAssertThrowsError(try verifier.claims(forged, now: 1_500)) { XCTAssertTrue("\($0)".contains("signature")) }
+        XCTAssertThrowsError(try verifier.claims(forged, now: 1_500))
+        XCTAssertEqual(verifier.count, 1)
+        for i in 0..<10 { _ = try verifier.claims(JWT.sign(JWT.Claims(subject: "u\(i)", permissions: []), secret: secret), now: 0) }
+        XCTAssertEqual(verifier.count, 3)
+    }
+
     func testGRPCTimeoutParsing() {
         XCTAssertEqual(GRPCRequest.parseTimeout("1S"), .seconds(1))
         XCTAssertEqual(GRPCRequest.parseTimeout("250m"), .milliseconds(250))

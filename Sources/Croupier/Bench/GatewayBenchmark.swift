@@ -32,13 +32,13 @@ enum GatewayBenchmark {
     }
 
     /// Runs h2load and parses its summary ("finished in …, N req/s", "time for request: min max mean").
-    static func h2load(port: UInt16, body: String, clients: Int, streams: Int, requests: Int) throws -> H2Load {
+    static func h2load(port: UInt16, body: String, clients: Int, streams: Int, requests: Int, token: String? = nil) throws -> H2Load {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/h2load")
         p.arguments = [
             "-n", String(requests), "-c", String(clients), "-m", String(streams), "-d", body,
             "-H", "content-type: application/grpc", "-H", "te: trailers", "http://127.0.0.1:\(port)/bench.Bench/Echo",
-        ]
+        ] + (token.map { ["-H", "authorization: Bearer \($0)"] } ?? [])
         let out = Pipe()
         p.standardOutput = out
         p.standardError = FileHandle.nullDevice
@@ -63,6 +63,20 @@ enum GatewayBenchmark {
         }
         guard rps > 0 else { throw LaunchError("h2load gave no result:\n\(text)") }
         return H2Load(rps: rps, meanMicros: mean, maxMicros: maxLatency, succeeded: ok)
+    }
+
+    /// The gateway's `/metrics` text, fetched over h2c with curl.
+    static func fetchMetrics(port: UInt16) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["curl", "-sf", "--http2-prior-knowledge", "http://127.0.0.1:\(port)/metrics"]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        guard p.terminationStatus == 0, text.contains("croupier_gateway") else { throw LaunchError("could not read the gateway's /metrics") }
+        return text
     }
 
     /// Opens `count` HTTP/2 connections (preface + SETTINGS, then nothing).
@@ -112,13 +126,22 @@ enum GatewayBenchmark {
         let rssBefore = WireBenchmark.rssKiB(gateway.processIdentifier)
         var rows: [String] = []
         var peakUnderLoad = 0
-        for (clients, streams) in [(1, 1), (16, 8)] {
+        // The last shape sends a bearer token with every call: the gateway verifies it (a token sent to
+        // a public method must still be valid), so this row prices authentication.
+        let token = JWT.sign(JWT.Claims(subject: "bench", permissions: ["bench:echo"]), secret: Array("bench".utf8))
+        for (clients, streams, withToken) in [(1, 1, false), (16, 8, false), (16, 8, true)] {
             let calls = clients == 1 ? total / 4 : total
-            _ = try h2load(port: gatewayPort, body: bodyPath, clients: clients, streams: streams, requests: min(calls / 5, 20_000))
-            let g = try h2load(port: gatewayPort, body: bodyPath, clients: clients, streams: streams, requests: calls)
+            let bearer = withToken ? token : nil
+            _ = try h2load(port: gatewayPort, body: bodyPath, clients: clients, streams: streams, requests: min(calls / 5, 20_000), token: bearer)
+            let g = try h2load(port: gatewayPort, body: bodyPath, clients: clients, streams: streams, requests: calls, token: bearer)
+            // HTTP 200 does not mean the call succeeded (gRPC errors are trailers): the gateway's own counters must show no refusals.
+            let metrics = try fetchMetrics(port: gatewayPort)
+            guard !metrics.contains("croupier_gateway_auth_failures_total{") else {
+                throw LaunchError("the gateway refused benchmark calls:\n\(metrics)")
+            }
             peakUnderLoad = max(peakUnderLoad, WireBenchmark.rssKiB(gateway.processIdentifier))
             let w = try await WireBenchmark.measure(port: backendPort, conns: clients, inflight: clients * streams, total: calls, deadline: false)
-            let row = "| -c \(clients) -m \(streams) | \(formatRate(g.rps))/s, mean \(Int(g.meanMicros)) µs, max \(Int(g.maxMicros)) µs (\(g.succeeded) × HTTP 200) | \(formatRate(w.rps))/s, p50 \(Int(w.p50)) µs, p99 \(Int(w.p99)) µs | \(String(format: "%.0f%%", 100 * g.rps / w.rps)) |"
+            let row = "| -c \(clients) -m \(streams)\(withToken ? ", bearer token" : "") | \(formatRate(g.rps))/s, mean \(Int(g.meanMicros)) µs, max \(Int(g.maxMicros)) µs (\(g.succeeded) × HTTP 200) | \(formatRate(w.rps))/s, p50 \(Int(w.p50)) µs, p99 \(Int(w.p99)) µs | \(String(format: "%.0f%%", 100 * g.rps / w.rps)) |"
             print(row)
             rows.append(row)
         }

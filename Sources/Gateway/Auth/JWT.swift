@@ -57,13 +57,17 @@ public enum JWT {
             let payload = try? JSONSerialization.jsonObject(with: Data(payloadBytes)) as? [String: Any]
         else { throw Refusal("malformed token payload") }
         guard let sub = payload["sub"] as? String, !sub.isEmpty else { throw Refusal("token has no sub claim") }
-        let exp = (payload["exp"] as? NSNumber)?.int64Value
-        let nbf = (payload["nbf"] as? NSNumber)?.int64Value
-        if let exp, now >= exp { throw Refusal("token expired at \(exp) (now \(now))") }
-        if let nbf, now < nbf { throw Refusal("token not valid before \(nbf) (now \(now))") }
-        return Claims(
+        let claims = Claims(
             subject: sub, permissions: payload["perms"] as? [String] ?? [], roles: payload["roles"] as? [String] ?? [],
-            expires: exp, notBefore: nbf)
+            expires: (payload["exp"] as? NSNumber)?.int64Value, notBefore: (payload["nbf"] as? NSNumber)?.int64Value)
+        try checkTime(claims, now: now)
+        return claims
+    }
+
+    /// Refuses claims that are expired or not yet valid at `now` (Unix seconds).
+    public static func checkTime(_ claims: Claims, now: Int64) throws(Refusal) {
+        if let exp = claims.expires, now >= exp { throw Refusal("token expired at \(exp) (now \(now))") }
+        if let nbf = claims.notBefore, now < nbf { throw Refusal("token not valid before \(nbf) (now \(now))") }
     }
 
     static func hmac(_ key: [UInt8], _ data: [UInt8]) -> [UInt8] {

@@ -67,7 +67,7 @@ struct CallForwarder: Sendable {
         }
         let claims: JWT.Claims
         do {
-            claims = try JWT.verify(String(header.dropFirst(7)), secret: core.jwtSecret, now: Int64(Date().timeIntervalSince1970))
+            claims = try core.tokens.claims(String(header.dropFirst(7)), now: Int64(Date().timeIntervalSince1970))
         } catch {
             core.metrics.authFailed(reason: "invalid_token")
             throw RPCError(.unauthenticated, error.description)
