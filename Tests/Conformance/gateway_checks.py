@@ -152,6 +152,15 @@ class Checks:
         out = self.nghttp("/grpc.testing.TestService/UnaryCall", b"\x00\x00\x00\x00\x10abc")
         assert "grpc-status: 13" in out and "inside a gRPC message" in out, out
 
+    def unary_with_two_messages(self):
+        # Unary methods are forwarded through the channel's unary path: the gateway counts the messages.
+        out = self.nghttp("/grpc.testing.TestService/UnaryCall", b"\x00\x00\x00\x00\x00" * 2)
+        assert "grpc-status: 3" in out and "got more" in out, out
+
+    def unary_with_no_message(self):
+        out = self.nghttp("/grpc.testing.TestService/UnaryCall", b"")
+        assert "grpc-status: 3" in out and "got none" in out, out
+
     def non_grpc_content_type(self):
         out = self.nghttp("/grpc.testing.TestService/UnaryCall", b"{}", content_type="application/json")
         assert ":status: 415" in out, out
