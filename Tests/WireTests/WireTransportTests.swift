@@ -77,6 +77,22 @@ final class WireTransportTests: XCTestCase {
             XCTAssertEqual(headers["x-grpc-test-echo-initial"], "initial-value")
             XCTAssertEqual(trailers.values("x-grpc-test-echo-trailing-bin"), [.binary([0xAB, 0xAB, 0xAB])])
         }
+        // The unary path (what the gateway forwards with) carries the same metadata:
+        // headers and trailers with the response, the trailers in the error otherwise.
+        let ok = try await channel.unaryBytes(
+            method, Grpc_Testing_SimpleRequest.with { $0.responseSize = 10 }.serializedBytes(), options: CallOptions(metadata: sent))
+        XCTAssertEqual(try Grpc_Testing_SimpleResponse(serializedBytes: ok.message).payload?.body.count, 10)
+        XCTAssertEqual(ok.headers["x-grpc-test-echo-initial"], "initial-value")
+        XCTAssertEqual(ok.trailers.values("x-grpc-test-echo-trailing-bin"), [.binary([0xAB, 0xAB, 0xAB])])
+        let failing = Grpc_Testing_SimpleRequest.with { $0.responseStatus = .with { $0.code = 13; $0.message = "as asked" } }
+        do {
+            _ = try await channel.unaryBytes(method, failing.serializedBytes(), options: CallOptions(metadata: sent))
+            XCTFail("expected INTERNAL")
+        } catch let e as RPCError {
+            XCTAssertEqual(e.code, .internal)
+            XCTAssertEqual(e.message, "as asked")
+            XCTAssertEqual(e.metadata.values("x-grpc-test-echo-trailing-bin"), [.binary([0xAB, 0xAB, 0xAB])])
+        }
     }
 
     func testManyConcurrentCallsShareOneConnection() async throws {
