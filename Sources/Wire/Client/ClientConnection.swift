@@ -90,8 +90,8 @@ final class ClientConnection: SocketConnection, @unchecked Sendable {
     }
 
     /// A stream for a general call (any kind), with flow control both ways.
-    func openStream(kind: CallKind, frames: (UInt32, inout [UInt8]) -> Void) -> ClientStream? {
-        openStream({ ClientStream(id: $0, kind: kind, connection: self, peer: peerSettings, ours: limits) }, frames: frames)
+    func openStream(frames: (UInt32, inout [UInt8]) -> Void) -> ClientStream? {
+        openStream({ ClientStream(id: $0, connection: self, peer: peerSettings, ours: limits) }, frames: frames)
     }
 
     func streamEnded(_ id: UInt32) {
@@ -216,17 +216,13 @@ protocol ClientStreamReceiver: AnyObject, Sendable {
 /// One call seen from the client.
 final class ClientStream: ClientStreamReceiver {
     let id: UInt32
-    let kind: CallKind
     let flow: StreamFlow
     private let state = Mutex<(ended: Bool, localEnd: RPCError?, headers: Metadata?, trailers: Metadata?)>((false, nil, nil, nil))
 
-    init(id: UInt32, kind: CallKind, connection: ClientConnection, peer: Croupier_Wire_V1_Settings, ours: WireLimits) {
+    init(id: UInt32, connection: ClientConnection, peer: Croupier_Wire_V1_Settings, ours: WireLimits) {
         self.id = id
-        self.kind = kind
         flow = StreamFlow(stream: id, peer: peer, ours: ours, connection: connection)
     }
-
-    var hasEnded: Bool { state.withLock { $0.ended } }
 
     /// Whether a request may still be sent: false once the server answered
     /// (more requests are moot); throws the status if the call ended here

@@ -206,7 +206,7 @@ final class ClientCall: RawClientCall {
             case .open(let s): return s
             case .ended(let e): throw e
             case .corked(let messages):
-                guard let s = connection.openStream(kind: method.kind, frames: { id, buffer in
+                guard let s = connection.openStream(frames: { id, buffer in
                     Frame.append(callStart, as: .callStart, stream: id, to: &buffer)
                     for m in messages {
                         Frame.appendHeader(type: .message, stream: id, length: m.count, to: &buffer)
