@@ -174,6 +174,33 @@ final class WireBadInputTests: XCTestCase {
         XCTAssertTrue(g?.detail.contains("reuses stream id 3") ?? false, g?.detail ?? "")
     }
 
+    /// A unary call whose request never completes (no END_STREAM) has no
+    /// handler running yet; its deadline still ends it, and a late END_STREAM
+    /// changes nothing.
+    func testDeadlineEndsAUnaryCallThatNeverHalfCloses() throws {
+        let p = try RawPeer(port: port)
+        p.authenticate()
+        p.send(
+            Frame(.callStart, stream: 1, message: Croupier_Wire_V1_CallStart.with {
+                $0.method = Grpc_Testing_TestService.Method.unaryCall.path
+                $0.timeoutMicros = 100_000
+            }),
+            Frame(.message, stream: 1, payload: Grpc_Testing_SimpleRequest().serializedBytes()))
+        let frames = p.read { $0.type == .trailers }
+        let trailers = frames.last.flatMap { try? Croupier_Wire_V1_Trailers(serializedBytes: $0.payload) }
+        XCTAssertEqual(frames.last?.streamID, 1)
+        XCTAssertEqual(trailers?.code, Int32(StatusCode.deadlineExceeded.rawValue))
+        // The stream is over: END_STREAM now is ignored, and the connection still serves calls.
+        p.send(
+            Frame(.endStream, stream: 1),
+            Frame(.callStart, stream: 3, message: Croupier_Wire_V1_CallStart.with { $0.method = Grpc_Testing_TestService.Method.emptyCall.path }),
+            Frame(.message, stream: 3, payload: []), Frame(.endStream, stream: 3))
+        let next = p.read { $0.type == .trailers }
+        XCTAssertEqual(next.last?.streamID, 3)
+        XCTAssertEqual(next.last.flatMap { try? Croupier_Wire_V1_Trailers(serializedBytes: $0.payload) }?.code, 0)
+        XCTAssertTrue(next.contains { $0.type == .message && $0.streamID == 3 })
+    }
+
     func testFrameForUnknownStream() throws {
         let p = try RawPeer(port: port)
         p.authenticate()
