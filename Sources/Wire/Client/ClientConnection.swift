@@ -155,7 +155,8 @@ final class ClientConnection: SocketConnection, @unchecked Sendable {
                 throw RPCError(.internal, "\(target) exceeded the flow-control window on stream \(frame.streamID)")
             }
         case .trailers:
-            let t: Croupier_Wire_V1_Trailers = try decode(frame)
+            // OK with nothing else is an empty payload: no decoding needed.
+            let t: Croupier_Wire_V1_Trailers = frame.payload.isEmpty ? Croupier_Wire_V1_Trailers() : try decode(frame)
             // Nothing follows TRAILERS on a stream: it leaves the table now.
             streams.withLock { $0.open.removeValue(forKey: frame.streamID) }?.received(trailers: t)
         case .windowUpdate:

@@ -50,6 +50,14 @@ final class UnaryClientCall: ClientStreamReceiver, @unchecked Sendable {
         return first
     }
 
+    /// Ends the call here (deadline, cancellation): the caller gets `status`,
+    /// the server a CANCEL. Nothing happens if the call had already ended.
+    func endLocally(_ status: RPCError, on connection: ClientConnection) {
+        guard settle(.failure(status)) else { return }
+        connection.write(Frame(.cancel, stream: id))
+        connection.streamEnded(id)
+    }
+
     // MARK: ClientStreamReceiver (loop thread)
 
     func received(headers: Metadata) { self.headers = headers }

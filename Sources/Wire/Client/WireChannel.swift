@@ -150,20 +150,14 @@ public final class WireChannel: RPCChannel {
         }) else {
             throw RPCError(.unavailable, "connection to \(connection.target) is closing")
         }
-        /// Ends the call here (deadline, cancellation): the caller gets `status`, the server a CANCEL.
-        @Sendable func endLocally(_ status: RPCError) {
-            guard call.settle(.failure(status)) else { return }
-            connection.write(Frame(.cancel, stream: call.id))
-            connection.streamEnded(call.id)
-        }
         let timer = options.deadline.map { d in
-            connection.loop.schedule(at: d) { endLocally(RPCError(.deadlineExceeded, "deadline exceeded calling \(method)")) }
+            connection.loop.schedule(at: d) { call.endLocally(RPCError(.deadlineExceeded, "deadline exceeded calling \(method)"), on: connection) }
         }
         defer { if let timer { connection.loop.cancel(timer) } }
         return try await withTaskCancellationHandler {
             try await call.response()
         } onCancel: {
-            endLocally(RPCError(.cancelled, "the call to \(method) was cancelled"))
+            call.endLocally(RPCError(.cancelled, "the call to \(method) was cancelled"), on: connection)
         }
     }
 
