@@ -32,6 +32,68 @@ func fail(_ message: String) -> Never {
     exit(2)
 }
 
+/// `croupier bench <name>`: each benchmark's help text and entry point.
+let benchmarks: [String: (help: String, run: ([String]) async throws -> Int32)] = [
+    "codec": ("""
+        usage: croupier bench codec [--seconds S] [--out FILE]
+          Encode/decode msg/s and MB/s for a ~40 B and a ~300 KB message, beside Python
+          protobuf (upb) on the same bytes. Run from the repository root in release:
+            swift run -c release croupier bench codec
+          --seconds S   length of each timed run (default 1)
+          --out FILE    where to record the table (default bench/results/codec.md)
+        """, { try CodecBenchmark.run(arguments: $0) }),
+    "storage": ("""
+        usage: croupier bench storage [--seconds S] [--out FILE]
+          Durable (synchronous=FULL) single-row transactions from 64 callers with group commit
+          and with one commit each (same run), queue send+receive+delete, event-log append and tail.
+          --seconds S   total time for the write comparison (default 3)
+          --out FILE    where to record the table (default bench/results/storage.md)
+        """, { try await StorageBenchmark.run(arguments: $0) }),
+    "wire": ("""
+        usage: croupier bench wire [--calls N] [--rounds N] [--shape CxI] [--server-loops N] [--echo-source FILE] [--out FILE]
+          Unary calls/s, p50/p99 and CPU µs per call (server / client) at 1/16/64 in flight on 1 and
+          4 connections, and 1 x 64 with a deadline on every call; streamed msg/s; server RSS with
+          1,000 idle connections. Beside the raw echo anchor built from --echo-source (default
+          ../shared/anchors/echo.c), alternating in the same run.
+          --calls N         measured calls per shape (default 100,000; a quarter at 1 in flight)
+          --rounds N        rounds per shape; the median is reported (default 3)
+          --shape CxI       only this shape, e.g. 1x64 (with its deadline row; `none`: streaming and memory only)
+          --server-loops N  event loops of the Wire server (default 1, like the echo server)
+          --out FILE        where to record the table (default bench/results/wire.md)
+        """, { try await WireBenchmark.run(arguments: $0) }),
+    "gateway": ("""
+        usage: croupier bench gateway [--calls N] [--out FILE]
+          h2load gRPC unary calls through the gateway to a Wire backend at -c 1 -m 1, -c 16 -m 8 and
+          -c 16 -m 8 with a bearer token on every call, beside the same call made directly over Wire
+          in the same run; fails if the gateway's /metrics shows any refused call. Gateway RSS under
+          load and with 1,000 idle HTTP/2 connections. Needs h2load (nghttp2-client) and curl.
+          --calls N     calls per figure (default 100,000; a quarter at -c 1 -m 1)
+          --out FILE    where to record the table (default bench/results/gateway.md)
+        """, { try await GatewayBenchmark.run(arguments: $0) }),
+    "loyalty": ("""
+        usage: croupier bench loyalty [--calls N] [--out FILE]
+          Durable ManualReward and CompleteRatingSlip calls/s and p50/p99 over Wire from 64
+          concurrent callers to a loyalty server process, with group commit and without it
+          (one fsync per call) in the same run.
+          --calls N     calls per figure (default 20,000)
+          --out FILE    where to record the table (default bench/results/loyalty.md)
+        """, { try await LoyaltyBenchmark.run(arguments: $0) }),
+    "gametables": ("""
+        usage: croupier bench gametables [--tables N] [--events N] [--out FILE]
+          A whole RGS → Games cleanup of N tables (default 100,000) on 20 servers, RGS and Games as
+          their own processes, beside the same archive as bare SQLite batches; runtime events
+          (default 200,000) consumed per second with a durable offset, batched and one per commit.
+          --out FILE    where to record the table (default bench/results/gametables.md)
+        """, { try await GameTablesBenchmark.run(arguments: $0) }),
+    "staging": ("""
+        usage: croupier bench staging [--entities N] [--overrides N] [--out FILE]
+          A N-entity import (default 150,000) streamed over Wire to a staging process through merge and
+          full diff (time, peak RSS), beside a bare SQLite bulk insert of the same rows; then N manual
+          overrides (default 200) and their override → diff-change latency.
+          --out FILE    where to record the table (default bench/results/staging.md)
+        """, { try await StagingBenchmark.run(arguments: $0) }),
+]
+
 let arguments = Array(CommandLine.arguments.dropFirst())
 switch arguments.first {
 case nil, "help", "--help", "-h":
@@ -40,91 +102,15 @@ case "version", "--version":
     print("croupier \(version)")
 case "bench":
     let rest = Array(arguments.dropFirst())
+    if let name = rest.first, let benchmark = benchmarks[name] {
+        if rest.contains("--help") {
+            print(benchmark.help)
+        } else {
+            do { exit(try await benchmark.run(Array(rest.dropFirst()))) } catch { fail("\(error)") }
+        }
+        break
+    }
     switch rest.first {
-    case "codec":
-        if rest.contains("--help") {
-            print("""
-                usage: croupier bench codec [--seconds S] [--out FILE]
-                  Encode/decode msg/s and MB/s for a ~40 B and a ~300 KB message, beside Python
-                  protobuf (upb) on the same bytes. Run from the repository root in release:
-                    swift run -c release croupier bench codec
-                  --seconds S   length of each timed run (default 1)
-                  --out FILE    where to record the table (default bench/results/codec.md)
-                """)
-        } else {
-            do { exit(try CodecBenchmark.run(arguments: Array(rest.dropFirst()))) } catch { fail("\(error)") }
-        }
-    case "storage":
-        if rest.contains("--help") {
-            print("""
-                usage: croupier bench storage [--seconds S] [--out FILE]
-                  Durable (synchronous=FULL) single-row transactions from 64 callers with group commit
-                  and with one commit each (same run), queue send+receive+delete, event-log append and tail.
-                  --seconds S   total time for the write comparison (default 3)
-                  --out FILE    where to record the table (default bench/results/storage.md)
-                """)
-        } else {
-            do { exit(try await StorageBenchmark.run(arguments: Array(rest.dropFirst()))) } catch { fail("\(error)") }
-        }
-    case "wire":
-        if rest.contains("--help") {
-            print("""
-                usage: croupier bench wire [--calls N] [--echo-source FILE] [--out FILE]
-                  Unary calls/s and p50/p99 at 1/16/64 in flight on 1 and 4 connections, streamed msg/s,
-                  server RSS with 1,000 idle connections; beside the raw echo anchor built from
-                  --echo-source (default ../shared/anchors/echo.c) in the same run.
-                """)
-        } else {
-            do { exit(try await WireBenchmark.run(arguments: Array(rest.dropFirst()))) } catch { fail("\(error)") }
-        }
-    case "gateway":
-        if rest.contains("--help") {
-            print("""
-                usage: croupier bench gateway [--calls N] [--out FILE]
-                  h2load gRPC unary calls through the gateway to a Wire backend at -c 1 -m 1 and -c 16 -m 8,
-                  beside the same call made directly over Wire in the same run; gateway RSS under load
-                  and with 1,000 idle HTTP/2 connections. Needs h2load (nghttp2-client).
-                """)
-        } else {
-            do { exit(try await GatewayBenchmark.run(arguments: Array(rest.dropFirst()))) } catch { fail("\(error)") }
-        }
-    case "loyalty":
-        if rest.contains("--help") {
-            print("""
-                usage: croupier bench loyalty [--calls N] [--out FILE]
-                  Durable ManualReward and CompleteRatingSlip calls/s and p50/p99 over Wire from 64
-                  concurrent callers to a loyalty server process, with group commit and without it
-                  (one fsync per call) in the same run.
-                  --calls N     calls per figure (default 20,000)
-                  --out FILE    where to record the table (default bench/results/loyalty.md)
-                """)
-        } else {
-            do { exit(try await LoyaltyBenchmark.run(arguments: Array(rest.dropFirst()))) } catch { fail("\(error)") }
-        }
-    case "gametables":
-        if rest.contains("--help") {
-            print("""
-                usage: croupier bench gametables [--tables N] [--events N] [--out FILE]
-                  A whole RGS → Games cleanup of N tables (default 100,000) on 20 servers, RGS and Games as
-                  their own processes, beside the same archive as bare SQLite batches; runtime events
-                  (default 200,000) consumed per second with a durable offset, batched and one per commit.
-                  --out FILE    where to record the table (default bench/results/gametables.md)
-                """)
-        } else {
-            do { exit(try await GameTablesBenchmark.run(arguments: Array(rest.dropFirst()))) } catch { fail("\(error)") }
-        }
-    case "staging":
-        if rest.contains("--help") {
-            print("""
-                usage: croupier bench staging [--entities N] [--overrides N] [--out FILE]
-                  A N-entity import (default 150,000) streamed over Wire to a staging process through merge and
-                  full diff (time, peak RSS), beside a bare SQLite bulk insert of the same rows; then N manual
-                  overrides (default 200) and their override → diff-change latency.
-                  --out FILE    where to record the table (default bench/results/staging.md)
-                """)
-        } else {
-            do { exit(try await StagingBenchmark.run(arguments: Array(rest.dropFirst()))) } catch { fail("\(error)") }
-        }
     case "loyalty-server":
         let args = Array(rest.dropFirst())
         do { try await LoyaltyBenchmark.serve(directory: args.first ?? ".", maxBatch: Int(args.dropFirst().first ?? "") ?? 256) } catch { fail("\(error)") }
@@ -133,7 +119,7 @@ case "bench":
     case "wire-server":
         do { try await WireBenchmark.serve(port: UInt16(rest.dropFirst().first ?? "0") ?? 0) } catch { fail("\(error)") }
     default:
-        fail("unknown benchmark '\(rest.first ?? "")'; available: codec, storage, wire, gateway, loyalty, gametables, staging")
+        fail("unknown benchmark '\(rest.first ?? "")'; available: \(benchmarks.keys.sorted().joined(separator: ", "))")
     }
 case "up":
     if arguments.contains("--help") {
