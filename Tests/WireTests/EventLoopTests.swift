@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 import Synchronization
 @testable import Wire
@@ -41,6 +42,16 @@ final class EventLoopTests: XCTestCase {
         let stallsAfter = await onLoop(loop) { loop.stalls }
         XCTAssertEqual(stallsAfter - stallsBefore, 0, "the loop slept with work queued")
         loop.execute { loop.deregisterAndClose(chain.fd) }
+    }
+
+    /// `CROUPIER_EVENT_LOOPS` sets the loop count; nonsense falls back to one per core (at most 4).
+    func testEventLoopCountFromTheEnvironment() {
+        let perCore = min(4, max(1, ProcessInfo.processInfo.activeProcessorCount))
+        XCTAssertEqual(EventLoopGroup.defaultThreads([:]), perCore)
+        XCTAssertEqual(EventLoopGroup.defaultThreads(["CROUPIER_EVENT_LOOPS": "1"]), 1)
+        XCTAssertEqual(EventLoopGroup.defaultThreads(["CROUPIER_EVENT_LOOPS": "6"]), 6)
+        XCTAssertEqual(EventLoopGroup.defaultThreads(["CROUPIER_EVENT_LOOPS": "0"]), perCore)
+        XCTAssertEqual(EventLoopGroup.defaultThreads(["CROUPIER_EVENT_LOOPS": "many"]), perCore)
     }
 
     private func onLoop<T: Sendable>(_ loop: EventLoop, _ body: @escaping @Sendable () -> T) async -> T {

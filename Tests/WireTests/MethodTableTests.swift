@@ -18,4 +18,16 @@ final class MethodTableTests: XCTestCase {
             XCTAssertNil(Array(missing.utf8).withUnsafeBytes { table.lookup($0) }, missing)
         }
     }
+
+    /// Descriptors are equal when service, method and kind are, not just the path they make.
+    func testDescriptorEqualityIsByNameNotPath() {
+        let a = MethodDescriptor(service: "pkg.S", method: "M", kind: .unary)
+        XCTAssertEqual(a, MethodDescriptor(service: "pkg.S", method: "M", kind: .unary))
+        XCTAssertNotEqual(a, MethodDescriptor(service: "pkg.S", method: "M", kind: .serverStreaming))
+        let b = MethodDescriptor(service: "a/b", method: "c", kind: .unary)
+        let c = MethodDescriptor(service: "a", method: "b/c", kind: .unary)
+        XCTAssertEqual(b.path, c.path)
+        XCTAssertNotEqual(b, c)
+        XCTAssertEqual(Set([a, a, b, c]).count, 3)
+    }
 }

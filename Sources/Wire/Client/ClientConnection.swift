@@ -94,6 +94,14 @@ final class ClientConnection: SocketConnection, @unchecked Sendable {
         openStream({ ClientStream(id: $0, connection: self, peer: peerSettings, ours: limits) }, frames: frames)
     }
 
+    /// A request the peer must refuse would cost the whole connection (its
+    /// frame limit): refuse it here instead, failing only this call.
+    func checkRequestSize(_ message: [UInt8]) throws {
+        guard message.count <= Int(limits.maxFrameSize) else {
+            throw RPCError(.resourceExhausted, "a request message of \(message.count) bytes exceeds the \(limits.maxFrameSize)-byte limit")
+        }
+    }
+
     func streamEnded(_ id: UInt32) {
         streams.withLock { _ = $0.open.removeValue(forKey: id) }
     }

@@ -138,9 +138,7 @@ public final class WireChannel: RPCChannel {
     public func unaryBytes(_ method: MethodDescriptor, _ request: [UInt8], options: CallOptions) async throws -> UnaryResponse {
         if let d = options.deadline, d <= .now { throw RPCError(.deadlineExceeded, "deadline passed before the call started") }
         let connection = try await connection()
-        guard request.count <= Int(connection.limits.maxFrameSize) else {
-            throw RPCError(.resourceExhausted, "a request message of \(request.count) bytes exceeds the \(connection.limits.maxFrameSize)-byte limit")
-        }
+        try connection.checkRequestSize(request)
         let start = Croupier_Wire_V1_CallStart(method, options)
         guard let call = connection.openStream({ UnaryClientCall(id: $0, method: method) }, frames: { id, buffer in
             Frame.append(start, as: .callStart, stream: id, to: &buffer)
@@ -217,10 +215,7 @@ final class ClientCall: RawClientCall {
     }
 
     func send(_ message: [UInt8]) async throws {
-        // A frame the peer must refuse would cost the whole connection: refuse the message here instead.
-        guard message.count <= Int(connection.limits.maxFrameSize) else {
-            throw RPCError(.resourceExhausted, "a request message of \(message.count) bytes exceeds the \(connection.limits.maxFrameSize)-byte limit")
-        }
+        try connection.checkRequestSize(message)
         let stream: ClientStream? = try phase.withLock { p in
             switch p {
             case .corked(var messages):

@@ -44,7 +44,8 @@ public struct MethodDescriptor: Sendable, Hashable, CustomStringConvertible {
     public var description: String { path }
 
     public static func == (a: MethodDescriptor, b: MethodDescriptor) -> Bool {
-        a.kind == b.kind && (a.names === b.names || a.names.path == b.names.path)
+        a.kind == b.kind
+            && (a.names === b.names || (a.names.service == b.names.service && a.names.method == b.names.method))
     }
 
     public func hash(into hasher: inout Hasher) {

@@ -126,17 +126,7 @@ class ServerCall: @unchecked Sendable {
                 Frame.appendHeader(type: .message, stream: id, length: pending.count, to: &buffer)
                 buffer.append(contentsOf: pending)
             }
-            if status == nil && trailerMetadata.isEmpty {
-                Frame.appendHeader(type: .trailers, stream: id, length: 0, to: &buffer)  // OK, nothing else: an empty Trailers message
-            } else {
-                Frame.append(Croupier_Wire_V1_Trailers.with {
-                    if let status {
-                        $0.code = Int32(status.code.rawValue)
-                        $0.message = status.message
-                    }
-                    $0.metadata = trailerMetadata.wireEntries
-                }, as: .trailers, stream: id, to: &buffer)
-            }
+            Self.appendTrailers(status, metadata: trailerMetadata, stream: id, to: &buffer)
         }
         if status != nil { task?.cancel() }
         ended()
@@ -153,6 +143,20 @@ class ServerCall: @unchecked Sendable {
         task?.cancel()
         if let timer { connection.loop.cancel(timer) }
         ended()
+    }
+
+    /// The TRAILERS frame ending stream `stream` with `status` (nil = OK).
+    static func appendTrailers(_ status: RPCError?, metadata: Metadata, stream: UInt32, to buffer: inout [UInt8]) {
+        guard status != nil || !metadata.isEmpty else {
+            return Frame.appendHeader(type: .trailers, stream: stream, length: 0, to: &buffer)  // OK, nothing else: an empty Trailers message
+        }
+        Frame.append(Croupier_Wire_V1_Trailers.with {
+            if let status {
+                $0.code = Int32(status.code.rawValue)
+                $0.message = status.message
+            }
+            $0.metadata = metadata.wireEntries
+        }, as: .trailers, stream: stream, to: &buffer)
     }
 
     /// The response headers frame, if headers are due.

@@ -180,10 +180,7 @@ final class ServerConnection: SocketConnection, @unchecked Sendable {
     }
 
     private func refuse(_ id: UInt32, _ status: RPCError) {
-        write(Frame(.trailers, stream: id, message: Croupier_Wire_V1_Trailers.with {
-            $0.code = Int32(status.code.rawValue)
-            $0.message = status.message
-        }))
+        write { ServerCall.appendTrailers(status, metadata: status.metadata, stream: id, to: &$0) }
     }
 
     // MARK: Lifecycle
