@@ -289,6 +289,42 @@ final class WireCancellationTests: XCTestCase {
         await server.shutdown()
     }
 
+    /// Calls that arrive in one read start their handlers in one task, one
+    /// after another: one that suspends must not hold up those behind it, and
+    /// cancelling it must reach that handler alone.
+    func testHandlersStartedTogetherAreIndependent() async throws {
+        let outcomes = WaitingService.Outcomes()
+        let server = WireServer(
+            name: "probe", services: [WaitingService(outcomes: outcomes), InteropTestService()], secret: WireTransportTests.secret)
+        let port = try server.start(port: 0)
+        let p = try WireBadInputTests.RawPeer(port: port)
+        p.authenticate()
+        func call(_ id: UInt32, _ method: MethodDescriptor) -> [Frame] {
+            [Frame(.callStart, stream: id, message: Croupier_Wire_V1_CallStart.with { $0.method = method.path }),
+             Frame(.message, stream: id, payload: []), Frame(.endStream, stream: id)]
+        }
+        let empty = Grpc_Testing_TestService.Method.emptyCall
+        p.send((call(1, WaitingService.wait) + call(3, empty) + call(5, WaitingService.wait) + call(7, empty)).flatMap(\.encoded))
+        var ended: [UInt32] = []
+        _ = p.read { f in
+            if f.type == .trailers { ended.append(f.streamID) }
+            return ended.count == 2
+        }
+        XCTAssertEqual(ended, [3, 7], "the quick calls end while the waiting ones are suspended")
+        p.send(Frame(.cancel, stream: 1))
+        try await waitFor(outcomes, ["cancelled"])
+        try await Task.sleep(for: .milliseconds(50))
+        let afterFirst = await outcomes.values
+        XCTAssertEqual(afterFirst, ["cancelled"], "cancelling call 1 leaves call 5 running")
+        p.send(Frame(.cancel, stream: 5))
+        try await waitFor(outcomes, ["cancelled", "cancelled"])
+        p.send(call(9, empty).flatMap(\.encoded))
+        let next = p.read { $0.type == .trailers }
+        XCTAssertEqual(next.last?.streamID, 9)
+        XCTAssertEqual(next.last.flatMap { try? Croupier_Wire_V1_Trailers(serializedBytes: $0.payload) }?.code, 0)
+        await server.shutdown()
+    }
+
     func testDeadlineCancelsTheServerHandler() async throws {
         let outcomes = WaitingService.Outcomes()
         let server = WireServer(name: "probe", services: [WaitingService(outcomes: outcomes)], secret: WireTransportTests.secret)

@@ -5,9 +5,9 @@ import Synchronization
 /// the handler, the deadline timer and cancellation.
 ///
 /// The connection's reader delivers the call's frames through the
-/// `received…` methods (loop thread); `run` is the handler, which the call
-/// runs as a task started immediately, so a handler that does not suspend
-/// completes inside the read that completed its request.
+/// `received…` methods (loop thread); `run` is the handler, which the
+/// connection's `HandlerStarter` runs right after the read that made it due,
+/// so a handler that does not suspend completes inside that read.
 class ServerCall: @unchecked Sendable {
     // @unchecked: every mutable field is behind `life`; subclasses keep their own state Sendable.
     private struct Life {
@@ -48,22 +48,26 @@ class ServerCall: @unchecked Sendable {
     /// The handler's work; returning is status OK.
     func run() async throws {}
 
-    /// Starts the handler as a task on the connection's loop, running right
-    /// here until it first suspends.
-    final func start() {
-        let task = Task.immediate(executorPreference: connection.loop) { [self] in
-            let status: RPCError?
-            do {
-                try await run()
-                status = nil
-            } catch {
-                status = RPCError.from(error)
-            }
-            life.withLock { $0.handlerDone = true }
-            finish(status)
+    /// Runs the handler and ends the call with its outcome. `HandlerStarter`
+    /// calls it on the loop, inside a task that may run other handlers too.
+    final func runHandler() async {
+        let status: RPCError?
+        do {
+            try await run()
+            status = nil
+        } catch {
+            status = RPCError.from(error)
         }
-        // Usually the handler has already finished right here; otherwise the
-        // task is kept so cancellation and deadlines can reach it.
+        life.withLock { l in
+            l.handlerDone = true
+            l.task = nil  // the task may go on to other work: it is no longer this call's to cancel
+        }
+        finish(status)
+    }
+
+    /// The handler suspended inside `task`: keep it, so cancellation and the
+    /// deadline can reach the handler.
+    final func adopt(_ task: Task<Void, Never>) {
         let cancelNow = life.withLock { l -> Bool in
             if l.handlerDone { return false }
             l.task = task
@@ -194,7 +198,7 @@ final class UnaryServerCall: ServerCall, @unchecked Sendable {
         return true
     }
 
-    override func receivedEnd() { start() }
+    override func receivedEnd() { connection.handlerDue(self) }
 
     override func run() async throws {
         let (message, count) = (request, requestCount)
@@ -229,7 +233,7 @@ final class StreamingServerCall: ServerCall, @unchecked Sendable {
 
     override func receivedEnd() {
         flow.inbound.finish()
-        if !kind.clientStreams { start() }
+        if !kind.clientStreams { connection.handlerDue(self) }
     }
 
     override func received(credit: Int) { flow.send.credit(credit) }

@@ -20,6 +20,7 @@ final class ServerConnection: SocketConnection, @unchecked Sendable {
     private var lastActivity = EventLoop.nowMillis()
     private var pingWindowStart: Int64 = 0
     private var pingsInWindow = 0
+    private lazy var starter = HandlerStarter(loop: loop)
 
     init(fd: Int32, loop: EventLoop, peer: String, server: WireServer.Shared) {
         self.server = server
@@ -136,10 +137,15 @@ final class ServerConnection: SocketConnection, @unchecked Sendable {
         if let refusal = admitted { return refuse(id, refusal) }
         if let deadline { call.startDeadlineTimer(deadline) }
         // A handler that reads a stream of requests starts now; one that takes
-        // a single request starts once it is complete (END_STREAM), so it
-        // usually runs to the end right here, without suspending.
-        if handler.method.kind.clientStreams { call.start() }
+        // a single request once it is complete (END_STREAM). Either way it
+        // runs after this read's frames, and usually ends without suspending.
+        if handler.method.kind.clientStreams { handlerDue(call) }
     }
+
+    /// `call`'s handler should start: it runs once the frames of this read are handled.
+    func handlerDue(_ call: ServerCall) { starter.add(call) }
+
+    override func framesHandled() { starter.startDue() }
 
     /// The fields of a CALL_START, read in place: the method is looked up by
     /// its bytes; its name is only made into a String when it is unknown.

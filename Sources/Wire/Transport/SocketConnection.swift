@@ -143,9 +143,11 @@ class SocketConnection: LoopHandler, @unchecked Sendable {
                 do {
                     while !isClosed, try decoder.next({ try handle($0) }) != nil {}
                 } catch {
+                    framesHandled()  // the calls before the bad frame were valid
                     fail(error)
                     return
                 }
+                framesHandled()
                 if n < buffer.count { return }
             } else if n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
                 close()
@@ -161,6 +163,9 @@ class SocketConnection: LoopHandler, @unchecked Sendable {
     /// A frame arrived (loop thread); its payload is only valid during the
     /// call. Throwing fails the connection.
     func handle(_ frame: FrameView) throws {}
+
+    /// The frames of one read have been handled (loop thread).
+    func framesHandled() {}
 
     /// A framing or protocol error (loop thread): report and close.
     func fail(_ error: Error) { close() }
