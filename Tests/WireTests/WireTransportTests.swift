@@ -232,6 +232,16 @@ final class WireTransportTests: XCTestCase {
     }
 }
 
+/// Waits up to 2 s for the waiting handlers' outcomes to be `expected`.
+func waitFor(_ outcomes: WaitingService.Outcomes, _ expected: [String], file: StaticString = #filePath, line: UInt = #line) async throws {
+    for _ in 0..<200 {
+        if await outcomes.values == expected { return }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+    let got = await outcomes.values
+    XCTAssertEqual(got, expected, file: file, line: line)
+}
+
 /// A service whose one method waits, and records how its wait ended.
 struct WaitingService: RPCService {
     static let wait = MethodDescriptor(service: "probe.Probe", method: "Wait", kind: .unary)
@@ -257,15 +267,6 @@ struct WaitingService: RPCService {
 }
 
 final class WireCancellationTests: XCTestCase {
-    func waitFor(_ outcomes: WaitingService.Outcomes, _ expected: [String]) async throws {
-        for _ in 0..<200 {
-            if await outcomes.values == expected { return }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        let got = await outcomes.values
-        XCTAssertEqual(got, expected)
-    }
-
     func testClientCancellationReachesTheHandler() async throws {
         let outcomes = WaitingService.Outcomes()
         let server = WireServer(name: "probe", services: [WaitingService(outcomes: outcomes)], secret: WireTransportTests.secret)

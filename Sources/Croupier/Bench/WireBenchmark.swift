@@ -57,6 +57,88 @@ enum WireBenchmark {
         return try await measureCalls(inflight: inflight, total: total, executor: channel.executor, call)
     }
 
+    /// The same calls made with no task per caller: each of `inflight`
+    /// callers lives on the channel's loop, and its `startUnary` completion
+    /// (encode, call, decode, as `unary` does) starts its next call there.
+    static func measureOnLoop(port: UInt16, inflight: Int, total: Int) async throws -> CallRates {
+        let channel = WireChannel(host: "127.0.0.1", port: port, secret: secret, peerName: "bench")
+        defer { channel.close() }
+        let _: Grpc_Testing_Payload = try await channel.unary(echo, Grpc_Testing_Payload.with { $0.body = [7] }, options: CallOptions())  // connect
+        progress("shape 1x\(inflight) on the loop: warm-up")
+        _ = try await LoopCallers(channel: channel, total: warmupCalls(total)).run(inflight: inflight)
+        progress("shape 1x\(inflight) on the loop: measuring")
+        return try await LoopCallers(channel: channel, total: total).run(inflight: inflight)
+    }
+
+    /// Callers on a channel's loop, chained through `startUnary` completions.
+    final class LoopCallers: @unchecked Sendable {
+        // @unchecked: after `run` hands it to the loop, only the loop thread touches it.
+        let channel: WireChannel
+        let total: Int
+        let request = Grpc_Testing_Payload.with { $0.body = Array(repeating: 7, count: 32) }
+        var issued = 0
+        var latencies: [Double] = []
+        var failure: Error?
+        var finished: CheckedContinuation<[Double], Error>?
+
+        init(channel: WireChannel, total: Int) {
+            self.channel = channel
+            self.total = total
+            latencies.reserveCapacity(total)
+        }
+
+        func run(inflight: Int) async throws -> CallRates {
+            let start = ContinuousClock.now
+            var latencies = try await withCheckedThrowingContinuation { c in
+                channel.loop.execute { [self] in
+                    finished = c
+                    for _ in 0..<inflight { issue() }
+                }
+            }
+            let seconds = microseconds(ContinuousClock.now - start) / 1e6
+            latencies.sort()
+            return CallRates(rps: Double(total) / seconds, p50: latencies[latencies.count / 2], p99: latencies[latencies.count * 99 / 100])
+        }
+
+        private func issue() {
+            guard issued < total else { return }
+            issued += 1
+            let t0 = EventLoop.nowNanos()
+            channel.startUnary(echo, request.serializedBytes(), options: CallOptions()) { [self] outcome in
+                do {
+                    _ = try RPCCodec.decode(Grpc_Testing_Payload.self, try outcome.get().message, failure: .internal)
+                } catch {
+                    failure = failure ?? error
+                }
+                latencies.append(Double(EventLoop.nowNanos() - t0) / 1000)
+                if latencies.count == total {
+                    if let failure { finished?.resume(throwing: failure) } else { finished?.resume(returning: latencies) }
+                    finished = nil
+                } else {
+                    issue()
+                }
+            }
+        }
+    }
+
+    /// How the benchmark's callers wait for their calls.
+    enum Callers {
+        /// A task per caller, preferring the channel's loop (`unary`).
+        case tasks
+        /// The same, with a 5 s deadline on every call.
+        case tasksWithDeadlines
+        /// No tasks: callers on the loop, chained by `startUnary` completions.
+        case onLoop
+
+        var label: String {
+            switch self {
+            case .tasks: ""
+            case .tasksWithDeadlines: ", 5 s deadline each"
+            case .onLoop: ", callers on the loop (`startUnary`, no tasks)"
+            }
+        }
+    }
+
     static func warmupCalls(_ total: Int) -> Int { min(total / 5, 20_000) }
 
     /// CPU time (user + system) a process has used, in seconds.
@@ -210,15 +292,20 @@ enum WireBenchmark {
         // median of each is reported: on a shared VM single runs swing by 2x.
         let rounds = Int(option("--rounds", in: arguments) ?? "") ?? 3
         var rows: [String] = []
-        // The last shape repeats 1 x 64 with a deadline on every call (timers armed and cancelled per call).
-        let shapes = [(1, 1, false), (1, 16, false), (1, 64, false), (4, 16, false), (4, 64, false), (1, 64, true)]
-        for (conns, inflight, deadline) in shapes where only == nil || only == "\(conns)x\(inflight)" {
+        // The last shapes repeat 1 x 64 with a deadline on every call (timers
+        // armed and cancelled per call), and with callers on the loop instead of tasks.
+        let shapes: [(Int, Int, Callers)] = [
+            (1, 1, .tasks), (1, 16, .tasks), (1, 64, .tasks), (4, 16, .tasks), (4, 64, .tasks), (1, 64, .tasksWithDeadlines), (1, 64, .onLoop),
+        ]
+        for (conns, inflight, callers) in shapes where only == nil || only == "\(conns)x\(inflight)" {
             let calls = inflight == 1 ? total / 4 : total
             var wire: [(rates: CallRates, serverCPU: Double, clientCPU: Double)] = []
             var echo: [CallRates] = []
             for _ in 0..<rounds {
                 let (serverBefore, clientBefore) = (cpuSeconds(server.processIdentifier), cpuSeconds(getpid()))
-                let w = try await measure(port: port, conns: conns, inflight: inflight, total: calls, deadline: deadline)
+                let w = callers == .onLoop
+                    ? try await measureOnLoop(port: port, inflight: inflight, total: calls)
+                    : try await measure(port: port, conns: conns, inflight: inflight, total: calls, deadline: callers == .tasksWithDeadlines)
                 // CPU per measured call; the warm-up's calls are counted too (see `measure`).
                 let measured = Double(calls + warmupCalls(calls)) / 1e6
                 wire.append((w, (cpuSeconds(server.processIdentifier) - serverBefore) / measured,
@@ -232,7 +319,7 @@ enum WireBenchmark {
             let ratio = e.map { String(format: "%.0f%%", 100 * w.rates.rps / $0.rps) } ?? "n/a"
             let echoText = e.map { "\(formatRate($0.rps))/s, p50 \(Int($0.p50)) µs, p99 \(Int($0.p99)) µs" } ?? "n/a"
             let r = w.rates
-            rows.append("| \(conns) | \(inflight)\(deadline ? ", 5 s deadline each" : "") | \(formatRate(r.rps))/s, p50 \(Int(r.p50)) µs, p99 \(Int(r.p99)) µs | "
+            rows.append("| \(conns) | \(inflight)\(callers.label) | \(formatRate(r.rps))/s, p50 \(Int(r.p50)) µs, p99 \(Int(r.p99)) µs | "
                 + String(format: "%.2f / %.2f", w.serverCPU, w.clientCPU) + " | \(echoText) | \(ratio) |")
             print(rows.last!)
         }

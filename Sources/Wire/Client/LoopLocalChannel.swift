@@ -31,5 +31,15 @@ public final class LoopLocalChannel: RPCChannel {
         try await current.unaryBytes(method, request, options: options)
     }
 
+    /// Starts the call on the current loop's channel: from a loop thread,
+    /// `completion` runs on that same thread.
+    @discardableResult
+    public func startUnary(
+        _ method: MethodDescriptor, _ request: [UInt8], options: CallOptions,
+        completion: @escaping @Sendable (Result<UnaryResponse, RPCError>) -> Void
+    ) -> UnaryCallHandle {
+        current.startUnary(method, request, options: options, completion: completion)
+    }
+
     public func close() { for c in channels { c.channel.close() } }
 }

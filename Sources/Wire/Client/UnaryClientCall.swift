@@ -11,18 +11,24 @@ final class UnaryClientCall: ClientStreamReceiver, @unchecked Sendable {
     private struct State {
         var outcome: Result<UnaryResponse, RPCError>?
         var waiter: UnsafeContinuation<UnaryResponse, Error>?
+        var deadline: (timer: LoopTimer, loop: EventLoop)?
     }
+
+    typealias Completion = @Sendable (Result<UnaryResponse, RPCError>) -> Void
 
     let id: UInt32
     private let method: MethodDescriptor
+    /// Set for a call started with `startUnary`: it gets the outcome instead of a waiting task.
+    private let completion: Completion?
     private let state = Mutex(State())
     private var headers = Metadata()
     private var response: [UInt8]?
     private var responses = 0
 
-    init(id: UInt32, method: MethodDescriptor) {
+    init(id: UInt32, method: MethodDescriptor, completion: Completion? = nil) {
         self.id = id
         self.method = method
+        self.completion = completion
     }
 
     /// Waits for the call's outcome: the response message, or the status as `RPCError`.
@@ -37,16 +43,34 @@ final class UnaryClientCall: ClientStreamReceiver, @unchecked Sendable {
         }
     }
 
+    /// Ends the call with DEADLINE_EXCEEDED at `deadline` unless it ends first.
+    func startDeadline(_ deadline: ContinuousClock.Instant, on connection: ClientConnection) {
+        let timer = connection.loop.schedule(at: deadline) { [self] in
+            endLocally(RPCError(.deadlineExceeded, "deadline exceeded calling \(method)"), on: connection)
+        }
+        let ended = state.withLock { s -> Bool in
+            if s.outcome != nil { return true }
+            s.deadline = (timer, connection.loop)
+            return false
+        }
+        if ended { connection.loop.cancel(timer) }
+    }
+
     /// Settles the call once; true if this was the first outcome.
     @discardableResult
     func settle(_ outcome: Result<UnaryResponse, RPCError>) -> Bool {
-        let (first, waiter) = state.withLock { s -> (Bool, UnsafeContinuation<UnaryResponse, Error>?) in
-            guard s.outcome == nil else { return (false, nil) }
+        let (first, waiter, deadline) = state.withLock { s -> (Bool, UnsafeContinuation<UnaryResponse, Error>?, (timer: LoopTimer, loop: EventLoop)?) in
+            guard s.outcome == nil else { return (false, nil, nil) }
             s.outcome = outcome
-            defer { s.waiter = nil }
-            return (true, s.waiter)
+            defer { (s.waiter, s.deadline) = (nil, nil) }
+            return (true, s.waiter, s.deadline)
         }
-        waiter?.resume(with: outcome.mapError { $0 as Error })
+        if let deadline { deadline.loop.cancel(deadline.timer) }
+        if first, let completion {
+            completion(outcome)
+        } else {
+            waiter?.resume(with: outcome.mapError { $0 as Error })
+        }
         return first
     }
 

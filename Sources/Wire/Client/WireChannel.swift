@@ -21,8 +21,9 @@ public final class WireChannel: RPCChannel {
     private let secret: [UInt8]
     private let peerName: String
     private let limits: WireLimits
-    /// The loop of every connection, fixed so `executor` stays true across reconnects.
-    private let loop: EventLoop
+    /// The loop of every connection, fixed so `executor` stays true across
+    /// reconnects; `startUnary` completions run on it.
+    public let loop: EventLoop
     private let state: Mutex<State>
 
     /// - Parameters:
@@ -55,10 +56,20 @@ public final class WireChannel: RPCChannel {
     /// responses then resume them on the thread that read them.
     public var executor: any TaskExecutor { loop }
 
+    private enum Pick { case ready(ClientConnection), wait(Task<ClientConnection, Error>), fail(RPCError) }
+
     /// A connection that takes calls, connecting if needed.
     private func connection() async throws -> ClientConnection {
-        enum Pick { case ready(ClientConnection), wait(Task<ClientConnection, Error>), fail(RPCError) }
-        let pick = state.withLock { s -> Pick in
+        switch pick() {
+        case .ready(let c): return c
+        case .wait(let t): return try await t.value
+        case .fail(let e): throw e
+        }
+    }
+
+    /// The next connection slot's state: ready, connecting (starting the attempt if due), or failed.
+    private func pick() -> Pick {
+        state.withLock { s -> Pick in
             if s.closed { return .fail(RPCError(.unavailable, "channel to \(target) is closed")) }
             let i = s.next % s.connections.count
             s.next &+= 1
@@ -70,11 +81,6 @@ public final class WireChannel: RPCChannel {
             let task = Task { try await self.connect(slot: i) }
             s.connecting[i] = task
             return .wait(task)
-        }
-        switch pick {
-        case .ready(let c): return c
-        case .wait(let t): return try await t.value
-        case .fail(let e): throw e
         }
     }
 
@@ -138,9 +144,42 @@ public final class WireChannel: RPCChannel {
     public func unaryBytes(_ method: MethodDescriptor, _ request: [UInt8], options: CallOptions) async throws -> UnaryResponse {
         if let d = options.deadline, d <= .now { throw RPCError(.deadlineExceeded, "deadline passed before the call started") }
         let connection = try await connection()
+        let call = try open(method, request, options, on: connection, completion: nil)
+        return try await withTaskCancellationHandler {
+            try await call.response()
+        } onCancel: {
+            call.endLocally(RPCError(.cancelled, "the call to \(method) was cancelled"), on: connection)
+        }
+    }
+
+    /// Starts a unary call with no task when a connection is ready: its
+    /// frames are written at once and `completion` runs on `loop` when
+    /// TRAILERS arrive. Otherwise a task on `loop` connects first.
+    @discardableResult
+    public func startUnary(
+        _ method: MethodDescriptor, _ request: [UInt8], options: CallOptions,
+        completion: @escaping @Sendable (Result<UnaryResponse, RPCError>) -> Void
+    ) -> UnaryCallHandle {
+        guard case .ready(let connection) = pick() else {
+            return .inTask(preferring: loop, completion) { try await self.unaryBytes(method, request, options: options) }
+        }
+        do {
+            if let d = options.deadline, d <= .now { throw RPCError(.deadlineExceeded, "deadline passed before the call started") }
+            return UnaryCallHandle(call: .wire(try open(method, request, options, on: connection, completion: completion), connection))
+        } catch {
+            completion(.failure(RPCError.from(error)))
+            return UnaryCallHandle(call: .ended)
+        }
+    }
+
+    /// Opens a unary call's stream: CALL_START, the request and END_STREAM in one write.
+    private func open(
+        _ method: MethodDescriptor, _ request: [UInt8], _ options: CallOptions, on connection: ClientConnection,
+        completion: UnaryClientCall.Completion?
+    ) throws -> UnaryClientCall {
         try connection.checkRequestSize(request)
         let start = Croupier_Wire_V1_CallStart(method, options)
-        guard let call = connection.openStream({ UnaryClientCall(id: $0, method: method) }, frames: { id, buffer in
+        guard let call = connection.openStream({ UnaryClientCall(id: $0, method: method, completion: completion) }, frames: { id, buffer in
             Frame.append(start, as: .callStart, stream: id, to: &buffer)
             Frame.appendHeader(type: .message, stream: id, length: request.count, to: &buffer)
             buffer.append(contentsOf: request)
@@ -148,15 +187,8 @@ public final class WireChannel: RPCChannel {
         }) else {
             throw RPCError(.unavailable, "connection to \(connection.target) is closing")
         }
-        let timer = options.deadline.map { d in
-            connection.loop.schedule(at: d) { call.endLocally(RPCError(.deadlineExceeded, "deadline exceeded calling \(method)"), on: connection) }
-        }
-        defer { if let timer { connection.loop.cancel(timer) } }
-        return try await withTaskCancellationHandler {
-            try await call.response()
-        } onCancel: {
-            call.endLocally(RPCError(.cancelled, "the call to \(method) was cancelled"), on: connection)
-        }
+        if let d = options.deadline { call.startDeadline(d, on: connection) }
+        return call
     }
 
     /// Closes every connection; later calls fail with UNAVAILABLE.

@@ -41,6 +41,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     /// Connections with output written on this thread, flushed once at the end of the iteration.
     private var dirty: [LoopHandler] = []
     private var lastTick: Int64 = 0
+    private var unitsSinceFlush = 0
     private var timers = TimerHeap()  // loop thread only
     /// Loop thread only: the monotonic time in milliseconds when this loop
     /// iteration's events came in; cheap enough to read per frame.
@@ -206,19 +207,29 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
                 p.woken = false
             }
             if batch.isEmpty { return false }
-            for (i, w) in batch.enumerated() {
-                if i % 16 == 15 { flushDirty() }  // let the peer start on the first answers while we make the rest
+            for w in batch {
                 switch w {
                 case .closure(let c): c()
                 case .job(let j): j.runSynchronously(on: asUnownedTaskExecutor())
                 }
+                unitDone()
             }
             batch.removeAll(keepingCapacity: true)
         }
         return pending.withLock { !$0.work.isEmpty }
     }
 
+    /// Loop thread only: one unit of work (a job, a completed call) is done.
+    /// Every 16 units the output so far is sent, so the peer starts on the
+    /// first answers while this side makes the rest. With one flush per
+    /// iteration, client and server fall into lock-step and throughput halves.
+    func unitDone() {
+        unitsSinceFlush += 1
+        if unitsSinceFlush >= 16 { flushDirty() }
+    }
+
     private func flushDirty() {
+        unitsSinceFlush = 0
         while !dirty.isEmpty {
             let connections = dirty
             dirty.removeAll(keepingCapacity: true)

@@ -27,6 +27,51 @@ public protocol RPCChannel: Sendable {
     /// headers and trailers. The default makes it with `withCall`; a
     /// transport with a cheaper path for unary calls provides its own.
     func unaryBytes(_ method: MethodDescriptor, _ request: [UInt8], options: CallOptions) async throws -> UnaryResponse
+
+    /// Starts a unary call without a task: `completion` gets its outcome
+    /// exactly once. For callers that live on an event loop (the gateway's
+    /// HTTP/2 streams): a `WireChannel` calls `completion` on its loop thread
+    /// (or, after `cancel`, on the cancelling thread); the default runs
+    /// `unaryBytes` in a task and calls it from that task.
+    @discardableResult
+    func startUnary(
+        _ method: MethodDescriptor, _ request: [UInt8], options: CallOptions,
+        completion: @escaping @Sendable (Result<UnaryResponse, RPCError>) -> Void
+    ) -> UnaryCallHandle
+}
+
+/// A unary call started with `startUnary`; `cancel` ends it with CANCELLED
+/// (the completion still runs, once).
+public struct UnaryCallHandle: Sendable {
+    enum Call: Sendable {
+        case wire(UnaryClientCall, ClientConnection)
+        case task(Task<Void, Never>)
+        case ended
+    }
+
+    let call: Call
+
+    /// `unary` run in a task (preferring `executor`), its outcome handed to `completion`.
+    static func inTask(
+        preferring executor: (any TaskExecutor)? = nil, _ completion: @escaping @Sendable (Result<UnaryResponse, RPCError>) -> Void,
+        _ unary: @escaping @Sendable () async throws -> UnaryResponse
+    ) -> UnaryCallHandle {
+        UnaryCallHandle(call: .task(Task(executorPreference: executor) {
+            do {
+                completion(.success(try await unary()))
+            } catch {
+                completion(.failure(RPCError.from(error)))
+            }
+        }))
+    }
+
+    public func cancel() {
+        switch call {
+        case .wire(let c, let connection): c.endLocally(RPCError(.cancelled, "the call was cancelled"), on: connection)
+        case .task(let t): t.cancel()
+        case .ended: break
+        }
+    }
 }
 
 /// What a unary call returns: the response message and the metadata around it.
@@ -43,6 +88,14 @@ public struct UnaryResponse: Sendable {
 }
 
 extension RPCChannel {
+    @discardableResult
+    public func startUnary(
+        _ method: MethodDescriptor, _ request: [UInt8], options: CallOptions,
+        completion: @escaping @Sendable (Result<UnaryResponse, RPCError>) -> Void
+    ) -> UnaryCallHandle {
+        .inTask(completion) { try await unaryBytes(method, request, options: options) }
+    }
+
     public func unaryBytes(_ method: MethodDescriptor, _ request: [UInt8], options: CallOptions) async throws -> UnaryResponse {
         try await withCall(method, options: options) { call in
             try await call.send(request)
