@@ -4,9 +4,10 @@ import Wire
 
 /// The gRPC front door: HTTP/2 (h2c and TLS) in, Wire calls out.
 ///
-/// Connections are spread over the shared event loops; each call runs as a
-/// task preferring its connection's loop, so HTTP/2 work, the forwarding
-/// logic and the Wire client all run without thread hops on the hot path.
+/// Connections are spread over the shared event loops. A unary call is
+/// forwarded on its connection's loop with no task (`UnaryForward`); a
+/// streaming call runs as a task preferring that loop. Either way HTTP/2
+/// work, the forwarding logic and the Wire client run without thread hops.
 public final class Gateway: Sendable {
     /// What every connection and call shares; immutable after start.
     final class Core: HTTP2RequestHandler, @unchecked Sendable {
@@ -62,9 +63,7 @@ public final class Gateway: Sendable {
                 }
                 return
             }
-            let forwarder = CallForwarder(gateway: self)
-            let task = Task(executorPreference: stream.loop) { await forwarder.run(stream, request, correlationID: correlationID) }
-            stream.onReset = { task.cancel() }
+            CallForwarder(gateway: self, stream: stream, request: request, correlationID: correlationID).start()
         }
 
         func connectionClosed(_ c: HTTP2Connection) {

@@ -161,6 +161,44 @@ class Checks:
         out = self.nghttp("/grpc.testing.TestService/UnaryCall", b"")
         assert "grpc-status: 3" in out and "got none" in out, out
 
+    def unary_reset_before_request_ends(self):
+        # A unary call's request is taken whole at END_STREAM. A client that
+        # sends one message, never half-closes and then cancels (RST_STREAM)
+        # ends the call as CANCELLED, counted once, and nothing stays in flight.
+        import threading
+        hold = threading.Event()
+
+        def requests():
+            yield messages_pb2.SimpleRequest(response_size=1)
+            hold.wait(5)
+
+        call = self.channel.stream_unary("/grpc.testing.TestService/UnaryCall",
+                                         request_serializer=messages_pb2.SimpleRequest.SerializeToString,
+                                         response_deserializer=messages_pb2.SimpleResponse.FromString)
+        before = self.metric('croupier_gateway_requests_total{method="/grpc.testing.TestService/UnaryCall",status="CANCELLED"}')
+        future = call.future(requests())
+        time.sleep(0.3)
+        future.cancel()
+        hold.set()
+        for _ in range(50):
+            if self.metric('croupier_gateway_requests_total{method="/grpc.testing.TestService/UnaryCall",status="CANCELLED"}') == before + 1:
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("no CANCELLED call counted after the reset")
+        assert self.metric("croupier_gateway_in_flight") == 0
+        assert self.stub.UnaryCall(messages_pb2.SimpleRequest(response_size=3)).payload.body == b"\0" * 3
+
+    def metrics_text(self):
+        return subprocess.run(["curl", "-s", "--http2-prior-knowledge", "http://%s/metrics" % self.target],
+                              capture_output=True, text=True, timeout=10).stdout
+
+    def metric(self, name):
+        for line in self.metrics_text().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[-1])
+        return 0
+
     def non_grpc_content_type(self):
         out = self.nghttp("/grpc.testing.TestService/UnaryCall", b"{}", content_type="application/json")
         assert ":status: 415" in out, out
@@ -260,8 +298,7 @@ class Checks:
         assert responses[3].error_response.error_code == 5
 
     def metrics(self):
-        out = subprocess.run(["curl", "-s", "--http2-prior-knowledge", "http://%s/metrics" % self.target],
-                             capture_output=True, text=True, timeout=10).stdout
+        out = self.metrics_text()
         for needle in ['croupier_gateway_requests_total{method="/grpc.testing.TestService/EmptyCall",status="OK"}',
                        "croupier_gateway_request_duration_seconds_bucket", "croupier_gateway_in_flight",
                        'croupier_gateway_rate_limited_total{method="/grpc.testing.TestService/EmptyCall"}',
@@ -279,7 +316,7 @@ def main():
     parser.add_argument("--tls-target", help="the TLS port (handshake timeout check)")
     args = parser.parse_args()
     checks = Checks(args.target, args.jwt_secret, args.down, args.cli_token, args.gateway_pid, args.tls_target)
-    names = [n for n in Checks.__dict__ if not n.startswith("_") and n not in ("bearer", "cacheable", "nghttp", "rss_mib")]
+    names = [n for n in Checks.__dict__ if not n.startswith("_") and n not in ("bearer", "cacheable", "nghttp", "rss_mib", "metric", "metrics_text")]
     # The drain check stops the gateway: run it last.
     names.remove("graceful_drain_finishes_in_flight_calls")
     names.append("graceful_drain_finishes_in_flight_calls")

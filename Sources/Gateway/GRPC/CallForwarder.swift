@@ -2,53 +2,91 @@ import Foundation
 import Wire
 
 /// One gRPC call through the gateway, start to end, on the connection's
-/// event loop: authenticate, authorize, rate-limit, route, then pump
-/// messages both ways between the HTTP/2 stream and the Wire call (bytes are
-/// forwarded, never decoded), and end with the backend's status.
+/// event loop: authenticate, authorize, rate-limit, route, then forward the
+/// bytes (never decoded) and end with the backend's status.
+///
+/// A unary call is forwarded with no task at all: its request is taken
+/// whole when the client half-closes, and the channel's `startUnary`
+/// completion answers on this loop (`UnaryForward`). Streaming calls run as
+/// a task that pumps messages both ways.
 struct CallForwarder: Sendable {
     let gateway: Gateway.Core
+    let stream: HTTP2Stream
+    let request: GRPCRequest
+    let correlationID: String
+    let started = ContinuousClock.now
 
-    func run(_ stream: HTTP2Stream, _ request: GRPCRequest, correlationID: String) async {
-        let core = gateway
-        let started = ContinuousClock.now
-        core.metrics.callStarted()
-        var principal: String?
-        var headers: [(String, String)] = [("x-correlation-id", correlationID)]
-        let status: RPCError?
+    /// What an admitted call needs: where it goes, with which options, for whom.
+    struct Admitted {
+        let target: Router.Target
+        let options: CallOptions
+        let principal: String?
+    }
+
+    /// Starts forwarding (loop thread, request headers complete).
+    func start() {
+        gateway.metrics.callStarted()
+        let admitted: Admitted
         do {
-            let target = try core.router.resolve(service: request.service, method: request.method, path: request.path)
-            let claims = try authorize(request)
-            principal = claims?.subject
-            try rateLimit(request, principal: claims?.subject ?? "anonymous@" + (stream.connection.peer.split(separator: ":").first.map(String.init) ?? ""))
-            var metadata = request.metadata
-            metadata.set("x-correlation-id", correlationID)
-            if let claims {
-                metadata.set("x-croupier-principal", claims.subject)
-                metadata.set("x-croupier-permissions", claims.permissions.joined(separator: ","))
-                if !claims.roles.isEmpty { metadata.set("x-croupier-roles", claims.roles.joined(separator: ",")) }
-            }
-            let options = CallOptions(deadline: request.timeout.map { .now + $0 }, metadata: metadata)
-            let base = headers
-            let (trailers, unsent) = target.method.kind == .unary
-                ? try await forwardUnary(stream, target, options, headers: base)
-                : try await target.channel.withCall(target.method, options: options) { call in
-                    try await pump(stream, call, headers: base)
-                }
-            headers = unsent
-            status = nil
-            stream.finish(trailers: GRPCResponseHeaders.trailers(code: .ok, message: "", metadata: trailers), headers: headers)
+            admitted = try admit()
         } catch {
-            let e = (error as? RPCError) ?? (error is CancellationError ? RPCError(.cancelled, "the call was cancelled") : RPCError(.unknown, "\(error)"))
-            status = e
-            stream.finish(trailers: GRPCResponseHeaders.trailers(code: e.code, message: e.message, metadata: e.metadata), headers: headers)
+            return end(principal: nil, status: .from(error))
+        }
+        if admitted.target.method.kind == .unary {
+            UnaryForward(forwarder: self, admitted: admitted).start()
+        } else {
+            let task = Task(executorPreference: stream.loop) { await pump(admitted) }
+            stream.onReset = { task.cancel() }
+        }
+    }
+
+    /// The checks every call passes before it is forwarded, and the metadata it carries.
+    private func admit() throws -> Admitted {
+        let target = try gateway.router.resolve(service: request.service, method: request.method, path: request.path)
+        let claims = try authorize(request)
+        try rateLimit(request, principal: claims?.subject ?? "anonymous@" + (stream.connection.peer.split(separator: ":").first.map(String.init) ?? ""))
+        var metadata = request.metadata
+        metadata.set("x-correlation-id", correlationID)
+        if let claims {
+            metadata.set("x-croupier-principal", claims.subject)
+            metadata.set("x-croupier-permissions", claims.permissions.joined(separator: ","))
+            if !claims.roles.isEmpty { metadata.set("x-croupier-roles", claims.roles.joined(separator: ",")) }
+        }
+        return Admitted(
+            target: target, options: CallOptions(deadline: request.timeout.map { .now + $0 }, metadata: metadata), principal: claims?.subject)
+    }
+
+    /// The response headers every answer carries.
+    var baseHeaders: [(String, String)] { [("x-correlation-id", correlationID)] }
+
+    /// Ends the call: the trailers (with `headers` first if the response has
+    /// not started), then metrics and the access-log line.
+    func end(principal: String?, status: RPCError?, trailers: Metadata = Metadata(), headers: [(String, String)]? = nil) {
+        let headers = headers ?? baseHeaders
+        if let status {
+            stream.finish(trailers: GRPCResponseHeaders.trailers(code: status.code, message: status.message, metadata: status.metadata), headers: headers)
+        } else {
+            stream.finish(trailers: GRPCResponseHeaders.trailers(code: .ok, message: "", metadata: trailers), headers: headers)
         }
         let elapsed = (ContinuousClock.now - started).components
         let seconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
-        core.metrics.callEnded(method: request.path, status: status?.code ?? .ok, seconds: seconds)
-        core.accessLog.call(.init(
+        gateway.metrics.callEnded(method: request.path, status: status?.code ?? .ok, seconds: seconds)
+        gateway.accessLog.call(.init(
             correlationID: correlationID, principal: principal, method: request.path, status: (status?.code ?? .ok).name,
             message: status?.message ?? "", durationMillis: seconds * 1000, bytesIn: stream.bytesIn, bytesOut: stream.bytesOut,
             peer: stream.connection.peer))
+    }
+
+    /// A streaming call: messages both ways until the backend ends it.
+    private func pump(_ admitted: Admitted) async {
+        do {
+            let (trailers, unsent) = try await admitted.target.channel.withCall(admitted.target.method, options: admitted.options) { call in
+                try await pump(call)
+            }
+            end(principal: admitted.principal, status: nil, trailers: trailers, headers: unsent)
+        } catch {
+            end(principal: admitted.principal, status: .from(error))
+        }
     }
 
     /// The caller's claims (nil for a public method called without a token).
@@ -89,33 +127,14 @@ struct CallForwarder: Sendable {
         }
     }
 
-    /// A unary method: the one request is read whole, then one Wire round
-    /// trip (the channel's unary path) — no message pumps, no child tasks.
-    /// Returns the trailers and the headers still to send (none).
-    private func forwardUnary(_ stream: HTTP2Stream, _ target: Router.Target, _ options: CallOptions, headers: [(String, String)])
-        async throws -> (Metadata, [(String, String)])
-    {
-        guard let request = try await stream.nextRequest() else {
-            throw RPCError(.invalidArgument, "\(target.method) expects one request message, got none")
-        }
-        guard try await stream.nextRequest() == nil else {
-            throw RPCError(.invalidArgument, "\(target.method) expects one request message, got more")
-        }
-        let reply = try await target.channel.unaryBytes(target.method, request, options: options)
-        stream.sendHeaders(headers + GRPCResponseHeaders.fields(reply.headers))
-        try await stream.sendMessage(reply.message)
-        return (reply.trailers, [])
-    }
-
     /// Requests client → backend and responses backend → client until the
     /// backend ends the call; returns its trailers. A request-side failure
     /// (bad framing, oversized message, client reset) ends the call with that status.
     ///
     /// Also returns the response headers still to send (a trailers-only
     /// response when no message came back).
-    private func pump(_ stream: HTTP2Stream, _ call: any RawClientCall, headers baseHeaders: [(String, String)]) async throws
-        -> (Metadata, [(String, String)])
-    {
+    private func pump(_ call: any RawClientCall) async throws -> (Metadata, [(String, String)]) {
+        let (stream, baseHeaders) = (stream, baseHeaders)
         let unsent = try await withThrowingTaskGroup(of: [(String, String)]?.self) { group in
             group.addTask {
                 while let m = try await stream.nextRequest() { try await call.send(m) }

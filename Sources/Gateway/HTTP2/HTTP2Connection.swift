@@ -141,11 +141,7 @@ final class HTTP2Connection: LoopHandler, @unchecked Sendable {
             handler.handle(s)
         }
         if endStream && (f.hd.type == UInt8(NGHTTP2_DATA.rawValue) || f.hd.type == UInt8(NGHTTP2_HEADERS.rawValue)) {
-            if s.deframer.hasPartialMessage {
-                s.requests.abort(RPCError(.internal, "the request ended inside a gRPC message"))
-            } else {
-                s.requests.finish()
-            }
+            s.requestEnded()
         }
         return 0
     }
@@ -156,7 +152,7 @@ final class HTTP2Connection: LoopHandler, @unchecked Sendable {
             return 0
         }
         do { try s.received(bytes) } catch {
-            s.requests.abort(error)
+            s.requestFailed(error)
             consume(stream: id, bytes: bytes.count)
         }
         return 0

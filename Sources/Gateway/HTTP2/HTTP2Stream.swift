@@ -1,8 +1,9 @@
 import Wire
 
 /// One HTTP/2 request stream on the gateway. Loop thread only: the HTTP/2
-/// callbacks and the call's forwarding task (which prefers the loop as its
-/// executor) are the only users.
+/// callbacks and the call's forwarder (a unary forward's completions, or a
+/// streaming call's task, which prefers the loop as its executor) are the
+/// only users.
 ///
 /// Inbound: DATA bytes become gRPC messages in `requests`; HTTP/2 credit is
 /// returned as the forwarder takes them, so a client cannot make the gateway
@@ -25,6 +26,12 @@ final class HTTP2Stream: @unchecked Sendable {
     private(set) var response = Response.none
     /// Set when the forwarder starts; called if the client resets the stream.
     var onReset: (() -> Void)?
+    /// Set by a forwarder that takes the request whole (a unary call, no
+    /// task): called once when the request ends, with its messages (at most
+    /// two are kept: enough to tell "one" from "more"), or why it failed.
+    /// Messages then bypass `requests`, and their credit is returned at once.
+    var onWholeRequest: ((Result<[[UInt8]], RPCError>) -> Void)?
+    private var wholeRequest: [[UInt8]] = []
     let startedAt = EventLoop.nowMillis()
 
     /// Bytes of request header fields so far; nil once the headers are complete.
@@ -61,11 +68,39 @@ final class HTTP2Stream: @unchecked Sendable {
         bytesIn += bytes.count
         for m in try deframer.append(bytes) {
             if m.compressed { throw RPCError(.unimplemented, "compressed messages are not supported (grpc-encoding identity only)") }
+            if onWholeRequest != nil {
+                if wholeRequest.count < 2 { wholeRequest.append(m.payload) }
+                continue
+            }
             queuedRequestBytes += m.payload.count + 5
             requests.push(m.payload)
         }
         unreturnedCredit += bytes.count
         returnCreditIfRoom()
+    }
+
+    /// The client half-closed (END_STREAM).
+    func requestEnded() {
+        if deframer.hasPartialMessage {
+            requestFailed(RPCError(.internal, "the request ended inside a gRPC message"))
+        } else if let whole = onWholeRequest {
+            onWholeRequest = nil
+            whole(.success(wholeRequest))
+            wholeRequest = []
+        } else {
+            requests.finish()
+        }
+    }
+
+    /// The request cannot be read on (bad framing, oversized or compressed message).
+    func requestFailed(_ error: Error) {
+        if let whole = onWholeRequest {
+            onWholeRequest = nil
+            wholeRequest = []
+            whole(.failure((error as? RPCError) ?? RPCError(.internal, "\(error)")))
+        } else {
+            requests.abort(error)
+        }
     }
 
     private func returnCreditIfRoom() {
@@ -92,12 +127,20 @@ final class HTTP2Stream: @unchecked Sendable {
         connection.submitResponse(stream: id, headers: [(":status", "200"), ("content-type", "application/grpc")] + headers, withBody: true)
     }
 
-    /// Queues one length-prefixed message; waits while the client is far behind.
-    func sendMessage(_ payload: [UInt8]) async throws {
-        guard !closed, response == .started else { throw RPCError(.cancelled, "the client went away") }
+    /// Queues one length-prefixed message; false if the client went away.
+    /// A unary response is queued whole: it is bounded by the message size limit.
+    @discardableResult
+    func queueMessage(_ payload: [UInt8]) -> Bool {
+        guard !closed, response == .started else { return false }
         GRPCDeframer.appendPrefixed(payload, to: &out)
         bytesOut += payload.count + 5
         resumeData()
+        return true
+    }
+
+    /// Queues one length-prefixed message; waits while the client is far behind.
+    func sendMessage(_ payload: [UInt8]) async throws {
+        guard queueMessage(payload) else { throw RPCError(.cancelled, "the client went away") }
         while !closed && out.count - outOffset > Self.maxQueuedResponseBytes {
             try await withCheckedThrowingContinuation { drainWaiter = $0 }
         }

@@ -37,7 +37,7 @@ public struct InProcessChannel: RPCChannel {
                     try await Self.runHandler(handler, serverCall, deadline: options.deadline)
                     responseSink.finish()
                 } catch {
-                    responseSink.finish(throwing: Self.status(for: error))
+                    responseSink.finish(throwing: RPCError.from(error))
                 }
             }
             defer { group.cancelAll() }
@@ -56,12 +56,6 @@ public struct InProcessChannel: RPCChannel {
             defer { group.cancelAll() }
             try await group.next()
         }
-    }
-
-    private static func status(for error: any Error) -> RPCError {
-        if let e = error as? RPCError { return e }
-        if error is CancellationError { return RPCError(.cancelled, "call cancelled") }
-        return RPCError(.unknown, "handler failed: \(error)")
     }
 }
 

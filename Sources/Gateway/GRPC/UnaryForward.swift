@@ -1,0 +1,77 @@
+import Wire
+
+/// A unary call forwarded with no task (loop thread only): the request is
+/// taken whole when the client half-closes, sent with the channel's
+/// `startUnary`, and answered from its completion. A client reset before the
+/// request is complete ends the call at once; after, it cancels the backend
+/// call, whose completion then ends it. Exactly one ending either way.
+final class UnaryForward: @unchecked Sendable {
+    // @unchecked: `phase` is touched only on the stream's loop thread (HTTP/2
+    // callbacks, and completions, which are brought to that loop).
+    private enum Phase {
+        case awaitingRequest
+        case calling(UnaryCallHandle)
+        case ended
+    }
+
+    private let forwarder: CallForwarder
+    private let admitted: CallForwarder.Admitted
+    private var phase = Phase.awaitingRequest
+
+    init(forwarder: CallForwarder, admitted: CallForwarder.Admitted) {
+        self.forwarder = forwarder
+        self.admitted = admitted
+    }
+
+    func start() {
+        let stream = forwarder.stream
+        stream.onReset = { [self] in reset() }
+        stream.onWholeRequest = { [self] in requestEnded($0) }
+    }
+
+    private func requestEnded(_ request: Result<[[UInt8]], RPCError>) {
+        guard case .awaitingRequest = phase else { return }
+        let method = admitted.target.method
+        let messages: [[UInt8]]
+        switch request {
+        case .failure(let e): return end(e)
+        case .success(let m): messages = m
+        }
+        guard messages.count == 1 else {
+            return end(RPCError(.invalidArgument, "\(method) expects one request message, got \(messages.isEmpty ? "none" : "more")"))
+        }
+        let loop = forwarder.stream.loop
+        let handle = admitted.target.channel.startUnary(method, messages[0], options: admitted.options) { [self] outcome in
+            // A Wire backend completes on this loop; the gateway's in-process services do not.
+            if loop.inLoop { answer(outcome) } else { loop.execute { self.answer(outcome) } }
+        }
+        if case .awaitingRequest = phase { phase = .calling(handle) }  // unless it already ended
+    }
+
+    private func reset() {
+        switch phase {
+        case .awaitingRequest: end(RPCError(.cancelled, "the client cancelled the call"))
+        case .calling(let handle): handle.cancel()
+        case .ended: break
+        }
+    }
+
+    private func answer(_ outcome: Result<UnaryResponse, RPCError>) {
+        switch outcome {
+        case .success(let reply):
+            let stream = forwarder.stream
+            stream.sendHeaders(forwarder.baseHeaders + GRPCResponseHeaders.fields(reply.headers))
+            guard stream.queueMessage(reply.message) else { return end(RPCError(.cancelled, "the client went away")) }
+            end(nil, trailers: reply.trailers)
+        case .failure(let e):
+            end(e)
+        }
+    }
+
+    private func end(_ status: RPCError?, trailers: Metadata = Metadata()) {
+        if case .ended = phase { return }
+        phase = .ended
+        forwarder.stream.onReset = nil
+        forwarder.end(principal: admitted.principal, status: status, trailers: trailers)
+    }
+}
