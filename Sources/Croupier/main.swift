@@ -50,14 +50,16 @@ let benchmarks: [String: (help: String, run: ([String]) async throws -> Int32)] 
           --out FILE    where to record the table (default bench/results/storage.md)
         """, { try await StorageBenchmark.run(arguments: $0) }),
     "wire": ("""
-        usage: croupier bench wire [--calls N] [--rounds N] [--shape CxI] [--server-loops N] [--echo-source FILE] [--out FILE]
+        usage: croupier bench wire [--calls N] [--rounds N] [--shape CxI] [--callers KIND] [--server-loops N] [--echo-source FILE] [--out FILE]
           Unary calls/s, p50/p99 and CPU µs per call (server / client) at 1/16/64 in flight on 1 and
-          4 connections, and 1 x 64 with a deadline on every call; streamed msg/s; server RSS with
-          1,000 idle connections. Beside the raw echo anchor built from --echo-source (default
+          4 connections (a task per caller), and 1 x 64 with a deadline on every call and with
+          callers on the loop (`startUnary`, no tasks); streamed msg/s; server RSS with 1,000 idle
+          connections. Beside the raw echo anchor built from --echo-source (default
           ../shared/anchors/echo.c), alternating in the same run.
           --calls N         measured calls per shape (default 100,000; a quarter at 1 in flight)
           --rounds N        rounds per shape; the median is reported (default 3)
-          --shape CxI       only this shape, e.g. 1x64 (with its deadline row; `none`: streaming and memory only)
+          --shape CxI       only this shape, e.g. 1x64 (`none`: streaming and memory only)
+          --callers KIND    only rows whose callers are `tasks`, `deadline` (tasks, 5 s deadline each) or `loop`
           --server-loops N  event loops of the Wire server (default 1, like the echo server)
           --out FILE        where to record the table (default bench/results/wire.md)
         """, { try await WireBenchmark.run(arguments: $0) }),

@@ -130,6 +130,15 @@ enum WireBenchmark {
         /// No tasks: callers on the loop, chained by `startUnary` completions.
         case onLoop
 
+        /// As `--callers` names it.
+        var name: String {
+            switch self {
+            case .tasks: "tasks"
+            case .tasksWithDeadlines: "deadline"
+            case .onLoop: "loop"
+            }
+        }
+
         var label: String {
             switch self {
             case .tasks: ""
@@ -297,7 +306,9 @@ enum WireBenchmark {
         let shapes: [(Int, Int, Callers)] = [
             (1, 1, .tasks), (1, 16, .tasks), (1, 64, .tasks), (4, 16, .tasks), (4, 64, .tasks), (1, 64, .tasksWithDeadlines), (1, 64, .onLoop),
         ]
-        for (conns, inflight, callers) in shapes where only == nil || only == "\(conns)x\(inflight)" {
+        let onlyCallers = option("--callers", in: arguments)
+        for (conns, inflight, callers) in shapes
+        where (only == nil || only == "\(conns)x\(inflight)") && (onlyCallers == nil || onlyCallers == callers.name) {
             let calls = inflight == 1 ? total / 4 : total
             var wire: [(rates: CallRates, serverCPU: Double, clientCPU: Double)] = []
             var echo: [CallRates] = []
