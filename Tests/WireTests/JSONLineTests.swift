@@ -12,7 +12,7 @@ final class JSONLineTests: XCTestCase {
         w.number("n", -42)
         w.bool("ok", true)
         w.raw("ms", "1.5")
-        w.field("time", JSONLine.timestamp())
+        w.time("time")
         let line = w.finish()
         let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
         XCTAssertEqual(object["text"] as? String, tricky)
@@ -21,7 +21,9 @@ final class JSONLineTests: XCTestCase {
         XCTAssertEqual(object["ok"] as? Bool, true)
         XCTAssertEqual(object["ms"] as? Double, 1.5)
         let time = try XCTUnwrap(object["time"] as? String)
-        XCTAssertNotNil(ISO8601DateFormatter.withFractionalSeconds.date(from: time), time)
+        let parsed = try XCTUnwrap(ISO8601DateFormatter.withFractionalSeconds.date(from: time), time)
+        XCTAssertLessThan(abs(parsed.timeIntervalSinceNow), 5, time)
+        XCTAssertEqual(time.count, 24, time)  // 2026-11-23T18:40:01.123Z
         XCTAssertEqual(JSONLine.quote("a\"b"), #""a\"b""#)
     }
 }

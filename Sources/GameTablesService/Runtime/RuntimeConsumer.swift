@@ -168,7 +168,7 @@ public final class RuntimeConsumer: Sendable {
 
     static func line(_ event: String, _ gameID: String, _ fields: [(String, String)]) -> String {
         var w = JSONLine()
-        w.field("time", JSONLine.timestamp())
+        w.time("time")
         w.field("service", "games")
         w.field("event", event)
         if !gameID.isEmpty { w.field("game_id", gameID) }

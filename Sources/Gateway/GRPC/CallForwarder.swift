@@ -44,7 +44,7 @@ struct CallForwarder: Sendable {
     private func admit() throws -> Admitted {
         let target = try gateway.router.resolve(service: request.service, method: request.method, path: request.path)
         let claims = try authorize(request)
-        try rateLimit(request, principal: claims?.subject ?? "anonymous@" + (stream.connection.peer.split(separator: ":").first.map(String.init) ?? ""))
+        try rateLimit(request, principal: claims?.subject ?? stream.connection.anonymousPrincipal)
         var metadata = request.metadata
         metadata.set("x-correlation-id", correlationID)
         if let claims {

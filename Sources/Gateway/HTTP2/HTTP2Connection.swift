@@ -28,6 +28,8 @@ final class HTTP2Connection: LoopHandler, @unchecked Sendable {
     let fd: Int32
     let loop: EventLoop
     let peer: String
+    /// Who a caller without a token is, for rate limits: its address without the port.
+    private(set) lazy var anonymousPrincipal = "anonymous@" + (peer.split(separator: ":").first.map(String.init) ?? "")
     let limits: HTTP2Limits
     private let transport: ByteTransport
     private unowned let handler: HTTP2RequestHandler

@@ -21,7 +21,7 @@ struct AccessLog: Sendable {
 
     func call(_ e: Entry) {
         var w = JSONLine()
-        w.field("time", JSONLine.timestamp())
+        w.time("time")
         w.field("correlation_id", e.correlationID)
         w.field("principal", e.principal)
         w.field("method", e.method)
@@ -36,7 +36,7 @@ struct AccessLog: Sendable {
 
     func line(_ text: String, correlationID: String) {
         var w = JSONLine()
-        w.field("time", JSONLine.timestamp())
+        w.time("time")
         w.field("correlation_id", correlationID)
         w.field("event", text)
         sink(w.finish())

@@ -9,7 +9,7 @@ public struct LoyaltyLog: Sendable {
 
     func line(_ event: String, correlationID: String, _ fields: (inout JSONLine) -> Void) {
         var w = JSONLine()
-        w.field("time", JSONLine.timestamp())
+        w.time("time")
         w.field("service", "loyalty")
         w.field("event", event)
         w.field("correlation_id", correlationID)

@@ -76,31 +76,38 @@ public struct JSONLine {
 
     private static func hexDigit(_ v: UInt8) -> UInt8 { v < 10 ? UInt8(ascii: "0") + v : UInt8(ascii: "a") + v - 10 }
 
-    /// UTC, RFC 3339 with milliseconds, e.g. `2026-11-23T18:40:01.123Z`.
-    public static func timestamp() -> String {
+    /// The current time, UTC, RFC 3339 with milliseconds, e.g. `2026-11-23T18:40:01.123Z`.
+    public mutating func time(_ key: String) {
+        appendKey(key)
+        bytes.append(UInt8(ascii: "\""))
+        Self.appendTimestamp(to: &bytes)
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// Writes the digits in place: no buffer per field, no String.
+    static func appendTimestamp(to out: inout [UInt8]) {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         var seconds = ts.tv_sec
         var t = tm()
         gmtime_r(&seconds, &t)
-        var out: [UInt8] = []
-        out.reserveCapacity(24)
-        func digits(_ v: Int, _ width: Int) {
-            var d = [UInt8](repeating: UInt8(ascii: "0"), count: width)
+        func digits(_ v: Int, _ width: Int, then separator: Character) {
+            var divisor = 1
+            for _ in 1..<width { divisor *= 10 }
             var n = v
-            for i in stride(from: width - 1, through: 0, by: -1) {
-                d[i] = UInt8(ascii: "0") + UInt8(n % 10)
-                n /= 10
+            while divisor > 0 {
+                out.append(UInt8(ascii: "0") + UInt8(n / divisor % 10))
+                n %= divisor
+                divisor /= 10
             }
-            out.append(contentsOf: d)
+            out.append(separator.asciiValue!)
         }
-        digits(Int(t.tm_year) + 1900, 4); out.append(UInt8(ascii: "-"))
-        digits(Int(t.tm_mon) + 1, 2); out.append(UInt8(ascii: "-"))
-        digits(Int(t.tm_mday), 2); out.append(UInt8(ascii: "T"))
-        digits(Int(t.tm_hour), 2); out.append(UInt8(ascii: ":"))
-        digits(Int(t.tm_min), 2); out.append(UInt8(ascii: ":"))
-        digits(Int(t.tm_sec), 2); out.append(UInt8(ascii: "."))
-        digits(Int(ts.tv_nsec / 1_000_000), 3); out.append(UInt8(ascii: "Z"))
-        return String(decoding: out, as: UTF8.self)
+        digits(Int(t.tm_year) + 1900, 4, then: "-")
+        digits(Int(t.tm_mon) + 1, 2, then: "-")
+        digits(Int(t.tm_mday), 2, then: "T")
+        digits(Int(t.tm_hour), 2, then: ":")
+        digits(Int(t.tm_min), 2, then: ":")
+        digits(Int(t.tm_sec), 2, then: ".")
+        digits(Int(ts.tv_nsec / 1_000_000), 3, then: "Z")
     }
 }
