@@ -53,10 +53,7 @@ final class StartUnaryTests: XCTestCase {
     }
 
     func testDeadlineAndCancelEndTheCallOnBothSides() async throws {
-        let outcomes = WaitingService.Outcomes()
-        let server = WireServer(name: "probe", services: [WaitingService(outcomes: outcomes)], secret: WireTransportTests.secret)
-        let port = try server.start(port: 0)
-        let channel = WireChannel(host: "127.0.0.1", port: port, secret: WireTransportTests.secret, peerName: "tests")
+        let (outcomes, server, channel) = try WaitingService.serve()
         let _: Grpc_Testing_Empty? = try? await channel.unary(WaitingService.wait, Grpc_Testing_Empty(), options: .timeout(.milliseconds(1)))
         try await waitFor(outcomes, ["cancelled"])  // connected; the probe call is over
 

@@ -242,6 +242,16 @@ func waitFor(_ outcomes: WaitingService.Outcomes, _ expected: [String], file: St
     XCTAssertEqual(got, expected, file: file, line: line)
 }
 
+extension WaitingService {
+    /// A server with only this service, and a channel to it.
+    static func serve() throws -> (outcomes: Outcomes, server: WireServer, channel: WireChannel) {
+        let outcomes = Outcomes()
+        let server = WireServer(name: "probe", services: [WaitingService(outcomes: outcomes)], secret: WireTransportTests.secret)
+        let port = try server.start(port: 0)
+        return (outcomes, server, WireChannel(host: "127.0.0.1", port: port, secret: WireTransportTests.secret, peerName: "tests"))
+    }
+}
+
 /// A service whose one method waits, and records how its wait ended.
 struct WaitingService: RPCService {
     static let wait = MethodDescriptor(service: "probe.Probe", method: "Wait", kind: .unary)
@@ -268,10 +278,7 @@ struct WaitingService: RPCService {
 
 final class WireCancellationTests: XCTestCase {
     func testClientCancellationReachesTheHandler() async throws {
-        let outcomes = WaitingService.Outcomes()
-        let server = WireServer(name: "probe", services: [WaitingService(outcomes: outcomes)], secret: WireTransportTests.secret)
-        let port = try server.start(port: 0)
-        let channel = WireChannel(host: "127.0.0.1", port: port, secret: WireTransportTests.secret, peerName: "tests")
+        let (outcomes, server, channel) = try WaitingService.serve()
         let call = Task { () -> StatusCode? in
             do {
                 let _: Grpc_Testing_Empty = try await channel.unary(WaitingService.wait, Grpc_Testing_Empty(), options: CallOptions())
@@ -327,10 +334,7 @@ final class WireCancellationTests: XCTestCase {
     }
 
     func testDeadlineCancelsTheServerHandler() async throws {
-        let outcomes = WaitingService.Outcomes()
-        let server = WireServer(name: "probe", services: [WaitingService(outcomes: outcomes)], secret: WireTransportTests.secret)
-        let port = try server.start(port: 0)
-        let channel = WireChannel(host: "127.0.0.1", port: port, secret: WireTransportTests.secret, peerName: "tests")
+        let (outcomes, server, channel) = try WaitingService.serve()
         do {
             let _: Grpc_Testing_Empty = try await channel.unary(WaitingService.wait, Grpc_Testing_Empty(), options: .timeout(.milliseconds(100)))
             XCTFail("expected DEADLINE_EXCEEDED")
