@@ -164,7 +164,7 @@ class Checks:
     def unary_reset_before_request_ends(self):
         # A unary call's request is taken whole at END_STREAM. A client that
         # sends one message, never half-closes and then cancels (RST_STREAM)
-        # ends the call as CANCELLED, counted once, and nothing stays in flight.
+        # ends the call as CANCELLED, counted once; nothing stays in flight or in memory.
         import threading
         hold = threading.Event()
 
@@ -187,6 +187,8 @@ class Checks:
         else:
             raise AssertionError("no CANCELLED call counted after the reset")
         assert self.metric("croupier_gateway_in_flight") == 0
+        # Only the /metrics request's own stream is left: the reset one was released.
+        assert self.metric("croupier_gateway_streams") == 1, self.metric("croupier_gateway_streams")
         assert self.stub.UnaryCall(messages_pb2.SimpleRequest(response_size=3)).payload.body == b"\0" * 3
 
     def metrics_text(self):

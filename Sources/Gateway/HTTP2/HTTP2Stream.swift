@@ -1,3 +1,4 @@
+import Synchronization
 import Wire
 
 /// One HTTP/2 request stream on the gateway. Loop thread only: the HTTP/2
@@ -50,7 +51,13 @@ final class HTTP2Stream: @unchecked Sendable {
     var bytesIn = 0
     var bytesOut = 0
 
+    /// Streams alive in this process (open, or not yet released): a leak shows here.
+    static let alive = Atomic<Int>(0)
+
+    deinit { Self.alive.subtract(1, ordering: .relaxed) }
+
     init(id: Int32, connection: HTTP2Connection, maxMessageBytes: Int) {
+        Self.alive.add(1, ordering: .relaxed)
         self.id = id
         self.connection = connection
         deframer = GRPCDeframer(maxMessageBytes: maxMessageBytes)
@@ -219,6 +226,8 @@ final class HTTP2Stream: @unchecked Sendable {
         guard !closed else { return }
         closed = true
         requests.abort(RPCError(.cancelled, "the client cancelled the call"))
+        onWholeRequest = nil  // it holds the forwarder, which holds this stream
+        wholeRequest = []
         if let w = drainWaiter {
             drainWaiter = nil
             w.resume(throwing: RPCError(.cancelled, "the client went away"))

@@ -64,6 +64,9 @@ final class Metrics: Sendable {
         }
         out += "# HELP croupier_gateway_in_flight Calls in progress.\n# TYPE croupier_gateway_in_flight gauge\n"
         out += "croupier_gateway_in_flight \(inFlight.load(ordering: .relaxed))\n"
+        out += "# HELP croupier_gateway_streams HTTP/2 streams held in memory (this request's included).\n"
+        out += "# TYPE croupier_gateway_streams gauge\n"
+        out += "croupier_gateway_streams \(HTTP2Stream.alive.load(ordering: .relaxed))\n"
         out += "# HELP croupier_gateway_connections Open HTTP/2 connections.\n# TYPE croupier_gateway_connections gauge\n"
         out += "croupier_gateway_connections \(s.connections)\n"
         out += "# HELP croupier_gateway_rate_limited_total Calls refused by a rate limit.\n"
