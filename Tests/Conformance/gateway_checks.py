@@ -306,6 +306,8 @@ class Checks:
                        'croupier_gateway_rate_limited_total{method="/grpc.testing.TestService/EmptyCall"}',
                        'croupier_gateway_auth_failures_total{reason="invalid_token"}']:
             assert needle in out, "%s missing from /metrics:\n%s" % (needle, out)
+        # Every check before this one has ended its calls: only this request's stream is alive.
+        assert self.metric("croupier_gateway_streams") == 1, "streams alive: %s" % self.metric("croupier_gateway_streams")
 
 
 def main():
