@@ -5,7 +5,7 @@ import Synchronization
 /// single write, completed by the reader when TRAILERS arrive. No message
 /// queue and no flow-control state: one response needs neither (the stream's
 /// initial window always admits it).
-final class UnaryClientCall: ClientStreamReceiver, @unchecked Sendable {
+final class UnaryClientCall: ClientStreamReceiver, CallCancelling, @unchecked Sendable {
     // @unchecked: `headers`, `response` and `responses` are touched only by the
     // connection's reader (loop thread); the outcome is behind `state`.
     private struct State {
@@ -18,6 +18,8 @@ final class UnaryClientCall: ClientStreamReceiver, @unchecked Sendable {
 
     let id: UInt32
     private let method: MethodDescriptor
+    /// The connection carrying the call (it holds the call only while the call is open).
+    private let connection: ClientConnection
     /// Set for a call started with `startUnary`: it gets the outcome instead of a waiting task.
     private let completion: Completion?
     private let state = Mutex(State())
@@ -25,9 +27,10 @@ final class UnaryClientCall: ClientStreamReceiver, @unchecked Sendable {
     private var response: [UInt8]?
     private var responses = 0
 
-    init(id: UInt32, method: MethodDescriptor, completion: Completion? = nil) {
+    init(id: UInt32, method: MethodDescriptor, connection: ClientConnection, completion: Completion? = nil) {
         self.id = id
         self.method = method
+        self.connection = connection
         self.completion = completion
     }
 
@@ -44,9 +47,9 @@ final class UnaryClientCall: ClientStreamReceiver, @unchecked Sendable {
     }
 
     /// Ends the call with DEADLINE_EXCEEDED at `deadline` unless it ends first.
-    func startDeadline(_ deadline: ContinuousClock.Instant, on connection: ClientConnection) {
+    func startDeadline(_ deadline: ContinuousClock.Instant) {
         let timer = connection.loop.schedule(at: deadline) { [self] in
-            endLocally(RPCError(.deadlineExceeded, "deadline exceeded calling \(method)"), on: connection)
+            endLocally(RPCError(.deadlineExceeded, "deadline exceeded calling \(method)"))
         }
         let ended = state.withLock { s -> Bool in
             if s.outcome != nil { return true }
@@ -76,11 +79,14 @@ final class UnaryClientCall: ClientStreamReceiver, @unchecked Sendable {
 
     /// Ends the call here (deadline, cancellation): the caller gets `status`,
     /// the server a CANCEL. Nothing happens if the call had already ended.
-    func endLocally(_ status: RPCError, on connection: ClientConnection) {
+    func endLocally(_ status: RPCError) {
         guard settle(.failure(status)) else { return }
         connection.write(Frame(.cancel, stream: id))
         connection.streamEnded(id)
     }
+
+    /// `UnaryCallHandle.cancel()`: ends the call with CANCELLED.
+    func cancel() { endLocally(RPCError(.cancelled, "the call to \(method) was cancelled")) }
 
     // MARK: ClientStreamReceiver (loop thread)
 

@@ -148,7 +148,7 @@ public final class WireChannel: RPCChannel {
         return try await withTaskCancellationHandler {
             try await call.response()
         } onCancel: {
-            call.endLocally(RPCError(.cancelled, "the call to \(method) was cancelled"), on: connection)
+            call.cancel()
         }
     }
 
@@ -165,7 +165,7 @@ public final class WireChannel: RPCChannel {
         }
         do {
             if let d = options.deadline, d <= .now { throw RPCError(.deadlineExceeded, "deadline passed before the call started") }
-            return UnaryCallHandle(call: .wire(try open(method, request, options, on: connection, completion: completion), connection))
+            return UnaryCallHandle(call: .cancellable(try open(method, request, options, on: connection, completion: completion)))
         } catch {
             completion(.failure(RPCError.from(error)))
             return UnaryCallHandle(call: .ended)
@@ -179,7 +179,7 @@ public final class WireChannel: RPCChannel {
     ) throws -> UnaryClientCall {
         try connection.checkRequestSize(request)
         let start = Croupier_Wire_V1_CallStart(method, options)
-        guard let call = connection.openStream({ UnaryClientCall(id: $0, method: method, completion: completion) }, frames: { id, buffer in
+        guard let call = connection.openStream({ UnaryClientCall(id: $0, method: method, connection: connection, completion: completion) }, frames: { id, buffer in
             Frame.append(start, as: .callStart, stream: id, to: &buffer)
             Frame.appendHeader(type: .message, stream: id, length: request.count, to: &buffer)
             buffer.append(contentsOf: request)
@@ -187,7 +187,7 @@ public final class WireChannel: RPCChannel {
         }) else {
             throw RPCError(.unavailable, "connection to \(connection.target) is closing")
         }
-        if let d = options.deadline { call.startDeadline(d, on: connection) }
+        if let d = options.deadline { call.startDeadline(d) }
         return call
     }
 

@@ -15,3 +15,13 @@ public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
 
     public var description: String { "\(code.name): \(message)" }
 }
+
+extension RPCError {
+    /// The status an error becomes on the wire: itself if it is one,
+    /// CANCELLED for a `CancellationError`, else UNKNOWN (a handler's own error).
+    public static func from(_ error: any Error) -> RPCError {
+        if let e = error as? RPCError { return e }
+        if error is CancellationError { return RPCError(.cancelled, "the call was cancelled") }
+        return RPCError(.unknown, "handler failed: \(error)")
+    }
+}

@@ -40,11 +40,17 @@ public protocol RPCChannel: Sendable {
     ) -> UnaryCallHandle
 }
 
+/// A started call as a transport cancels it (ending it with CANCELLED).
+protocol CallCancelling: AnyObject, Sendable {
+    func cancel()
+}
+
 /// A unary call started with `startUnary`; `cancel` ends it with CANCELLED
 /// (the completion still runs, once).
 public struct UnaryCallHandle: Sendable {
     enum Call: Sendable {
-        case wire(UnaryClientCall, ClientConnection)
+        /// A transport's own call object.
+        case cancellable(any CallCancelling)
         case task(Task<Void, Never>)
         case ended
     }
@@ -67,7 +73,7 @@ public struct UnaryCallHandle: Sendable {
 
     public func cancel() {
         switch call {
-        case .wire(let c, let connection): c.endLocally(RPCError(.cancelled, "the call was cancelled"), on: connection)
+        case .cancellable(let c): c.cancel()
         case .task(let t): t.cancel()
         case .ended: break
         }
