@@ -1,5 +1,5 @@
 // libFuzzer entry point for the Wire frame parser and the protobuf decoder.
-// Built and run by scripts/fuzz (not part of the package build or CI).
+// Built and run by scripts/fuzz (not part of the package build); scripts/test runs it briefly.
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func wireFuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
