@@ -35,7 +35,7 @@ struct CallForwarder: Sendable {
         if admitted.target.method.kind == .unary {
             UnaryForward(forwarder: self, admitted: admitted).start()
         } else {
-            let task = Task(executorPreference: stream.loop) { await pump(admitted) }
+            let task = Task(executorPreference: stream.loop) { await forwardStreaming(admitted) }
             stream.onReset = { task.cancel() }
         }
     }
@@ -78,7 +78,7 @@ struct CallForwarder: Sendable {
     }
 
     /// A streaming call: messages both ways until the backend ends it.
-    private func pump(_ admitted: Admitted) async {
+    private func forwardStreaming(_ admitted: Admitted) async {
         do {
             let (trailers, unsent) = try await admitted.target.channel.withCall(admitted.target.method, options: admitted.options) { call in
                 try await pump(call)
