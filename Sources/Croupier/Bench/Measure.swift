@@ -43,6 +43,18 @@ struct CallRates {
     let rps: Double
     let p50: Double
     let p99: Double
+
+    init(rps: Double, p50: Double, p99: Double) {
+        (self.rps, self.p50, self.p99) = (rps, p50, p99)
+    }
+
+    /// `calls` calls made since `start`, from their latencies (µs, any order).
+    init(calls: Int, since start: ContinuousClock.Instant, latencies: [Double]) {
+        let sorted = latencies.sorted()
+        self.init(
+            rps: Double(calls) / (microseconds(ContinuousClock.now - start) / 1e6),
+            p50: sorted[sorted.count / 2], p99: sorted[sorted.count * 99 / 100])
+    }
 }
 
 /// Makes calls `0..<total` with `inflight` of them outstanding at once (each
@@ -52,7 +64,7 @@ func measureCalls(
 ) async throws -> CallRates {
     let next = SharedCounter()
     let start = ContinuousClock.now
-    var latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
+    let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
         for _ in 0..<inflight {
             group.addTask(executorPreference: executor) {
                 var latencies: [Double] = []
@@ -68,9 +80,7 @@ func measureCalls(
         }
         return try await group.reduce(into: []) { $0 += $1 }
     }
-    let seconds = microseconds(ContinuousClock.now - start) / 1e6
-    latencies.sort()
-    return CallRates(rps: Double(total) / seconds, p50: latencies[latencies.count / 2], p99: latencies[latencies.count * 99 / 100])
+    return CallRates(calls: total, since: start, latencies: latencies)
 }
 
 func microseconds(_ d: Duration) -> Double {

@@ -89,15 +89,13 @@ enum WireBenchmark {
 
         func run(inflight: Int) async throws -> CallRates {
             let start = ContinuousClock.now
-            var latencies = try await withCheckedThrowingContinuation { c in
+            let latencies = try await withCheckedThrowingContinuation { c in
                 channel.loop.execute { [self] in
                     finished = c
                     for _ in 0..<inflight { issue() }
                 }
             }
-            let seconds = microseconds(ContinuousClock.now - start) / 1e6
-            latencies.sort()
-            return CallRates(rps: Double(total) / seconds, p50: latencies[latencies.count / 2], p99: latencies[latencies.count * 99 / 100])
+            return CallRates(calls: total, since: start, latencies: latencies)
         }
 
         private func issue() {
