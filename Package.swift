@@ -84,7 +84,7 @@ let package = Package(
         .testTarget(
             name: "StagingTests", dependencies: ["StagingService", "Wire", "Storage", "TestSupport"],
             path: "Tests/StagingTests", swiftSettings: callerExecutor),
-        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Wire"], path: "Tests/GatewayTests"),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Wire", "TestSupport"], path: "Tests/GatewayTests"),
         .testTarget(name: "ProtoGenTests", dependencies: ["ProtoGen"], path: "Tests/ProtoGenTests"),
         .testTarget(
             name: "SystemLibraryTests", dependencies: ["CNGHTTP2", "COpenSSL", "CSQLite"],

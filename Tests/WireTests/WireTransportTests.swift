@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import TestSupport
 @testable import Wire
 import XCTest
 
@@ -232,16 +233,6 @@ final class WireTransportTests: XCTestCase {
     }
 }
 
-/// Waits up to 2 s for the waiting handlers' outcomes to be `expected`.
-func waitFor(_ outcomes: WaitingService.Outcomes, _ expected: [String], file: StaticString = #filePath, line: UInt = #line) async throws {
-    for _ in 0..<200 {
-        if await outcomes.values == expected { return }
-        try await Task.sleep(for: .milliseconds(10))
-    }
-    let got = await outcomes.values
-    XCTAssertEqual(got, expected, file: file, line: line)
-}
-
 extension WaitingService {
     /// A server with only this service, and a channel to it.
     static func serve() throws -> (outcomes: Outcomes, server: WireServer, channel: WireChannel) {
@@ -252,29 +243,6 @@ extension WaitingService {
     }
 }
 
-/// A service whose one method waits, and records how its wait ended.
-struct WaitingService: RPCService {
-    static let wait = MethodDescriptor(service: "probe.Probe", method: "Wait", kind: .unary)
-    let outcomes: Outcomes
-
-    actor Outcomes {
-        var values: [String] = []
-        func add(_ v: String) { values.append(v) }
-    }
-
-    var rpcHandlers: [RPCHandler] {
-        [.unary(Self.wait) { (_: Grpc_Testing_Empty, _: ServerContext) async throws -> Grpc_Testing_Empty in
-            do {
-                try await Task.sleep(for: .seconds(20))
-                await outcomes.add("finished")
-            } catch {
-                await outcomes.add("cancelled")
-                throw error
-            }
-            return Grpc_Testing_Empty()
-        }]
-    }
-}
 
 final class WireCancellationTests: XCTestCase {
     func testClientCancellationReachesTheHandler() async throws {
