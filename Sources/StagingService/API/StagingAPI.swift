@@ -50,9 +50,7 @@ public struct StagingAPI: Croupier_Staging_V1_StagingService.ServiceProtocol {
     public func createOverride(
         request: Croupier_Staging_V1_CreateOverrideRequest, context: ServerContext
     ) async throws -> Croupier_Staging_V1_Entity {
-        try EntityRules.checkGame(request.gameSlug)
-        try EntityRules.checkType(request.entityType)
-        try EntityRules.checkSlug(request.slug)
+        try EntityRules.checkKey(game: request.gameSlug, type: request.entityType, slug: request.slug)
         guard !request.fields.isEmpty else { throw RPCError(.invalidArgument, "an override names at least one field") }
         try EntityRules.checkFields(request.fields, of: request.slug)
         return try await role.manual.override(game: request.gameSlug, type: request.entityType, slug: request.slug, fields: request.fields).proto
@@ -70,9 +68,7 @@ public struct StagingAPI: Croupier_Staging_V1_StagingService.ServiceProtocol {
     public func uploadImage(
         request: Croupier_Staging_V1_UploadImageRequest, context: ServerContext
     ) async throws -> Croupier_Staging_V1_Entity {
-        try EntityRules.checkGame(request.gameSlug)
-        try EntityRules.checkType(request.entityType)
-        try EntityRules.checkSlug(request.slug)
+        try EntityRules.checkKey(game: request.gameSlug, type: request.entityType, slug: request.slug)
         try ImageRules.check(contentType: request.contentType, data: request.data, maxBytes: role.settings.maxImageBytes)
         return try await role.manual.uploadImage(
             game: request.gameSlug, type: request.entityType, slug: request.slug, contentType: request.contentType, data: request.data
@@ -82,9 +78,7 @@ public struct StagingAPI: Croupier_Staging_V1_StagingService.ServiceProtocol {
     public func getEntity(
         request: Croupier_Staging_V1_GetEntityRequest, context: ServerContext
     ) async throws -> Croupier_Staging_V1_Entity {
-        try EntityRules.checkGame(request.gameSlug)
-        try EntityRules.checkType(request.entityType)
-        try EntityRules.checkSlug(request.slug)
+        try EntityRules.checkKey(game: request.gameSlug, type: request.entityType, slug: request.slug)
         let (game, type, slug) = (request.gameSlug, request.entityType, request.slug)
         guard let e = try await role.database.read({ db in try EntityRows.entity(db, game: game, type: type, slug: slug) }) else {
             throw RPCError(.notFound, "\(type) \(slug) does not exist in \(game)")

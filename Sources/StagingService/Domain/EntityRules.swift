@@ -10,7 +10,14 @@ public enum EntityRules {
         try checkSlug(slug, "game_slug")
     }
 
-    /// Slugs: 1–128 of [a-z0-9-_.].
+    /// An entity's address: its game, its type and its slug.
+    public static func checkKey(game: String, type: String, slug: String) throws {
+        try checkGame(game)
+        try checkType(type)
+        try checkSlug(slug)
+    }
+
+    /// Slugs: 1–128 of [A-Za-z0-9-_.].
     public static func checkSlug(_ slug: String, _ field: String = "slug") throws {
         guard !slug.isEmpty else { throw RPCError(.invalidArgument, "\(field) is required") }
         let ok = slug.utf8.count <= 128 && slug.unicodeScalars.allSatisfy {
