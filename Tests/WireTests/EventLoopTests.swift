@@ -44,6 +44,44 @@ final class EventLoopTests: XCTestCase {
         loop.execute { loop.deregisterAndClose(chain.fd) }
     }
 
+    /// Output written on the loop thread waits for the end of the iteration
+    /// until `earlyFlushBytes` are buffered on that connection; then it leaves
+    /// at once, so the peer starts while this side writes the rest.
+    func testLoopWritesLeaveEarlyOnceEnoughIsBuffered() async throws {
+        let loop = EventLoop(name: "test.loop")
+        var fds: [Int32] = [0, 0]
+        XCTAssertEqual(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds), 0)
+        let peer = fds[1]
+        defer { close(peer) }
+        let connection = SocketConnection(fd: fds[0], loop: loop, peer: "pair", decoder: FrameDecoder(maxFrameSize: 1 << 20))
+        let small = 100, rest = SocketConnection.earlyFlushBytes - small
+        let seen = await onLoop(loop) { () -> [Int] in
+            loop.register(connection)
+            func waiting() -> Int {
+                var buffer = [UInt8](repeating: 0, count: 4 * SocketConnection.earlyFlushBytes)
+                return max(0, recv(peer, &buffer, buffer.count, Int32(MSG_PEEK | MSG_DONTWAIT)))
+            }
+            connection.write { $0 += [UInt8](repeating: 1, count: small) }
+            let afterSmall = waiting()
+            connection.write { $0 += [UInt8](repeating: 2, count: rest) }
+            let afterThreshold = waiting()
+            connection.write { $0 += [UInt8](repeating: 3, count: small) }
+            return [afterSmall, afterThreshold, waiting()]
+        }
+        XCTAssertEqual(seen, [0, SocketConnection.earlyFlushBytes, SocketConnection.earlyFlushBytes])
+        // The last small write leaves at the end of that iteration, in order.
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while received.count < SocketConnection.earlyFlushBytes + small {
+            let n = recv(peer, &buffer, buffer.count, 0)
+            XCTAssertGreaterThan(n, 0)
+            if n <= 0 { break }
+            received += buffer[0..<n]
+        }
+        XCTAssertEqual(received, [UInt8](repeating: 1, count: small) + [UInt8](repeating: 2, count: rest) + [UInt8](repeating: 3, count: small))
+        loop.execute { connection.close() }
+    }
+
     /// `CROUPIER_EVENT_LOOPS` sets the loop count; nonsense falls back to one per core (at most 4).
     func testEventLoopCountFromTheEnvironment() {
         let perCore = min(4, max(1, ProcessInfo.processInfo.activeProcessorCount))

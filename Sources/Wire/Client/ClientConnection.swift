@@ -167,7 +167,6 @@ final class ClientConnection: SocketConnection, @unchecked Sendable {
             let t: Croupier_Wire_V1_Trailers = frame.payload.isEmpty ? Croupier_Wire_V1_Trailers() : try decode(frame)
             // Nothing follows TRAILERS on a stream: it leaves the table now.
             streams.withLock { $0.open.removeValue(forKey: frame.streamID) }?.received(trailers: t)
-            loop.unitDone()  // a completion may have written the caller's next call
         case .windowUpdate:
             guard frame.payload.count == 4 else { throw RPCError(.internal, "malformed WINDOW_UPDATE from \(target)") }
             stream(frame.streamID)?.received(credit: Int(UInt32(bigEndian: frame.payload.loadUnaligned(as: UInt32.self))))

@@ -41,7 +41,6 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     /// Connections with output written on this thread, flushed once at the end of the iteration.
     private var dirty: [LoopHandler] = []
     private var lastTick: Int64 = 0
-    private var unitsSinceFlush = 0
     private var timers = TimerHeap()  // loop thread only
     /// Loop thread only: the monotonic time in milliseconds when this loop
     /// iteration's events came in; cheap enough to read per frame.
@@ -87,7 +86,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     public var inLoop: Bool { threadID.load(ordering: .relaxed) == UInt(bitPattern: Int(bitPattern: pthread_self())) }
 
     /// Loop thread only: `handler` has output to send; its `flushDeferred`
-    /// runs at the end of this iteration (or sooner, after a burst of jobs).
+    /// runs at the end of this iteration.
     /// The handler keeps its own "already queued" flag.
     public func flushLater(_ handler: LoopHandler) { dirty.append(handler) }
 
@@ -212,24 +211,13 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
                 case .closure(let c): c()
                 case .job(let j): j.runSynchronously(on: asUnownedTaskExecutor())
                 }
-                unitDone()
             }
             batch.removeAll(keepingCapacity: true)
         }
         return pending.withLock { !$0.work.isEmpty }
     }
 
-    /// Loop thread only: one unit of work (a job, a completed call) is done.
-    /// Every 16 units the output so far is sent, so the peer starts on the
-    /// first answers while this side makes the rest. With one flush per
-    /// iteration, client and server fall into lock-step and throughput halves.
-    func unitDone() {
-        unitsSinceFlush += 1
-        if unitsSinceFlush >= 16 { flushDirty() }
-    }
-
     private func flushDirty() {
-        unitsSinceFlush = 0
         while !dirty.isEmpty {
             let connections = dirty
             dirty.removeAll(keepingCapacity: true)

@@ -5,8 +5,9 @@ import Synchronization
 /// writes from any thread.
 ///
 /// Writes: callers append frames under a lock. On the loop thread the
-/// connection is flushed once at the end of the loop iteration, so every
-/// response produced from one read leaves in one `send`. On another thread
+/// connection is flushed at the end of the loop iteration, or as soon as
+/// `earlyFlushBytes` are buffered, so the responses produced from one read
+/// leave in few `send`s. On another thread
 /// the first writer becomes the flusher and sends until the buffer is empty,
 /// so frames appended meanwhile leave in the same `send` and a response needs
 /// no hop to the loop thread. If the socket is full, the loop finishes the
@@ -48,7 +49,12 @@ class SocketConnection: LoopHandler, @unchecked Sendable {
         let next = out.withLock { o -> Next in
             guard !o.closed else { return .nothing }
             build(&o.buffer)
-            if o.flushing || o.flushQueued { return .nothing }
+            if o.flushing { return .nothing }
+            if onLoop && o.buffer.count >= SocketConnection.earlyFlushBytes {
+                o.flushing = true
+                return .flushNow
+            }
+            if o.flushQueued { return .nothing }
             if onLoop {
                 o.flushQueued = true
                 return .flushLater
@@ -123,6 +129,15 @@ class SocketConnection: LoopHandler, @unchecked Sendable {
             }
         }
     }
+
+    /// On the loop thread, output is sent as soon as this much is buffered,
+    /// not only at the end of the iteration: the peer starts on the first
+    /// calls (or answers) while this side makes the rest. With one send per
+    /// iteration, client and server fall into lock-step and throughput halves.
+    /// 1,280 bytes is 16 small unary requests (83 bytes each in the
+    /// benchmark) or 23 responses. Counted per connection, so a loop serving
+    /// 4 connections still sends 16 calls per `send`, not 4.
+    static let earlyFlushBytes = 1_280
 
     /// Larger flush buffers (a big message went out) are freed, not kept.
     private static let maxRetainedBuffer = 1 << 20
