@@ -65,6 +65,9 @@ final class ClientConnection: SocketConnection, @unchecked Sendable {
     /// Usable for new calls: authenticated, open, not draining.
     var acceptsCalls: Bool { usable.load(ordering: .acquiring) }
 
+    /// Calls open on this connection now.
+    var callsInFlight: Int { streams.withLock { $0.open.count } }
+
     // MARK: Calls
 
     /// Opens a stream and writes its first frames (built by `frames` for the

@@ -67,12 +67,18 @@ public final class WireChannel: RPCChannel {
         }
     }
 
-    /// The next connection slot's state: ready, connecting (starting the attempt if due), or failed.
+    /// The connection for the next call: of the ready ones, the one with the
+    /// fewest calls in flight (ties go round-robin). Calls resumed by one
+    /// connection's responses then go back out on that connection, together,
+    /// as a batch; round-robin would split every batch across all
+    /// connections, one small `send` each. Otherwise the next slot's state:
+    /// connecting (starting the attempt if due) or failed.
     private func pick() -> Pick {
         state.withLock { s -> Pick in
             if s.closed { return .fail(RPCError(.unavailable, "channel to \(target) is closed")) }
             let i = s.next % s.connections.count
             s.next &+= 1
+            if s.connections.count > 1, let c = leastLoaded(&s, from: i) { return .ready(c) }
             if let c = s.connections[i], c.acceptsCalls { return .ready(c) }
             if let t = s.connecting[i] { return .wait(t) }
             if ContinuousClock.now < s.retryAt, let e = s.lastError {
@@ -82,6 +88,24 @@ public final class WireChannel: RPCChannel {
             s.connecting[i] = task
             return .wait(task)
         }
+    }
+
+    /// The ready connection with the fewest calls in flight, scanning from
+    /// slot `first`; a slot found idle (never connected, or lost) starts
+    /// connecting in the background when no backoff is pending.
+    private func leastLoaded(_ s: inout State, from first: Int) -> ClientConnection? {
+        var best: ClientConnection?
+        var bestLoad = Int.max
+        for k in 0..<s.connections.count {
+            let i = (first + k) % s.connections.count
+            if let c = s.connections[i], c.acceptsCalls {
+                let load = c.callsInFlight
+                if load < bestLoad { (best, bestLoad) = (c, load) }
+            } else if s.connecting[i] == nil, ContinuousClock.now >= s.retryAt {
+                s.connecting[i] = Task { try await self.connect(slot: i) }
+            }
+        }
+        return best
     }
 
     private func connect(slot: Int) async throws -> ClientConnection {

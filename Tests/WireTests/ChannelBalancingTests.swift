@@ -1,0 +1,52 @@
+import TestSupport
+@testable import Wire
+import XCTest
+
+/// A channel with several connections sends each call on the ready
+/// connection with the fewest calls in flight.
+final class ChannelBalancingTests: XCTestCase {
+    static let peer = MethodDescriptor(service: "probe.Probe", method: "Peer", kind: .unary)
+
+    /// Answers with the caller's address as the server sees it: which connection carried the call.
+    struct PeerService: RPCService {
+        var rpcHandlers: [RPCHandler] {
+            [.unary(ChannelBalancingTests.peer) { (_: Grpc_Testing_Empty, context: ServerContext) async throws -> Grpc_Testing_Payload in
+                Grpc_Testing_Payload.with { $0.body = Array(context.peer.utf8) }
+            }]
+        }
+    }
+
+    func testCallsAvoidTheConnectionBusyWithAWaitingCall() async throws {
+        let outcomes = WaitingService.Outcomes()
+        let server = WireServer(
+            name: "probe", services: [WaitingService(outcomes: outcomes), PeerService()], secret: WireTransportTests.secret)
+        let port = try server.start(port: 0)
+        let channel = WireChannel(host: "127.0.0.1", port: port, secret: WireTransportTests.secret, peerName: "tests", connections: 2)
+        func peer() async throws -> String {
+            let p: Grpc_Testing_Payload = try await channel.unary(Self.peer, Grpc_Testing_Empty(), options: CallOptions())
+            return String(decoding: p.body, as: UTF8.self)
+        }
+        // Both connections come up; with nothing in flight, idle calls alternate between them.
+        var seen = Set<String>()
+        for _ in 0..<200 where seen.count < 2 {
+            seen.insert(try await peer())
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        XCTAssertEqual(seen.count, 2, "the channel never used its second connection")
+
+        // One connection now carries a call that waits; every quick call takes the other.
+        let waiting = Task {
+            let _: Grpc_Testing_Empty = try await channel.unary(WaitingService.wait, Grpc_Testing_Empty(), options: CallOptions())
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        var quick = Set<String>()
+        for _ in 0..<20 { quick.insert(try await peer()) }
+        XCTAssertEqual(quick.count, 1, "quick calls went out on the busy connection too: \(quick)")
+        XCTAssertTrue(quick.isSubset(of: seen))
+
+        waiting.cancel()
+        try await waitFor(outcomes, ["cancelled"])
+        channel.close()
+        await server.shutdown()
+    }
+}
