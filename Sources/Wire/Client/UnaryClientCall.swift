@@ -34,16 +34,16 @@ final class UnaryClientCall: ClientStreamReceiver, CallCancelling, @unchecked Se
         self.completion = completion
     }
 
-    /// Waits for the call's outcome: the response message, or the status as `RPCError`.
-    func response() async throws -> UnaryResponse {
-        try await withUnsafeThrowingContinuation { (c: UnsafeContinuation<UnaryResponse, Error>) in
-            let ready = state.withLock { s -> Result<UnaryResponse, RPCError>? in
-                if let outcome = s.outcome { return outcome }
-                s.waiter = c
-                return nil
-            }
-            if let ready { c.resume(with: ready.mapError { $0 as Error }) }
+    /// Resumes `c` with the call's outcome, now or when it arrives. The caller
+    /// makes the continuation itself: awaiting an async `response()` instead
+    /// cost one more executor switch per call (counted with uprobes: 7 → 6).
+    func wait(_ c: UnsafeContinuation<UnaryResponse, Error>) {
+        let ready = state.withLock { s -> Result<UnaryResponse, RPCError>? in
+            if let outcome = s.outcome { return outcome }
+            s.waiter = c
+            return nil
         }
+        if let ready { c.resume(with: ready.mapError { $0 as Error }) }
     }
 
     /// Ends the call with DEADLINE_EXCEEDED at `deadline` unless it ends first.

@@ -170,7 +170,7 @@ public final class WireChannel: RPCChannel {
         let connection = try await connection()
         let call = try open(method, request, options, on: connection, completion: nil)
         return try await withTaskCancellationHandler {
-            try await call.response()
+            try await withUnsafeThrowingContinuation { (c: UnsafeContinuation<UnaryResponse, Error>) in call.wait(c) }
         } onCancel: {
             call.cancel()
         }
