@@ -124,7 +124,12 @@ final class GatewayUnitTests: XCTestCase {
             XCTAssertNotEqual(made, bad)
             XCTAssertEqual(made.count, 32)
         }
-        XCTAssertNotEqual(CorrelationID.make(), CorrelationID.make())
+        // New ids: one random prefix per process, then a counter; all distinct and well-formed.
+        let ids = (0..<1_000).map { _ in CorrelationID.make() }
+        XCTAssertEqual(Set(ids).count, ids.count)
+        XCTAssertEqual(Set(ids.map { $0.prefix(16) }).count, 1)
+        XCTAssertTrue(ids.allSatisfy { $0.utf8.count == 32 && $0.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) } })
+        XCTAssertTrue(ids.allSatisfy(CorrelationID.isWellFormed))
     }
 
     func testAccessPolicy() {

@@ -12,7 +12,9 @@ struct Router: Sendable {
 
     private let local: [String: any RPCChannel]
     private let byPackage: [String: (name: String, channel: any RPCChannel)]
-    private let methods: [String: MethodDescriptor]
+    /// Every described method's target, by path, worked out once: a call
+    /// costs one lookup.
+    private let routes: [String: Target]
     private let knownServices: Set<String>
 
     init(local: [String: any RPCChannel], backends: [(GatewayConfig.Backend, any RPCChannel)], methods: [MethodDescriptor]) {
@@ -20,20 +22,23 @@ struct Router: Sendable {
         var table: [String: (String, any RPCChannel)] = [:]
         for (b, channel) in backends { for p in b.packages { table[p] = (b.name, channel) } }
         byPackage = table
-        var m: [String: MethodDescriptor] = [:]
-        for d in methods { m[d.path] = d }
-        self.methods = m
         knownServices = Set(methods.map(\.service))
+        var routes: [String: Target] = [:]
+        for d in methods {
+            if let channel = local[d.service] {
+                routes[d.path] = Target(channel: channel, method: d, backend: "gateway")
+            } else if let owner = Self.owner(of: d.service, in: table) {
+                routes[d.path] = Target(channel: owner.channel, method: d, backend: owner.name)
+            }
+        }
+        self.routes = routes
     }
 
     /// The target for `/service/method`; UNIMPLEMENTED for an unknown service or method.
     func resolve(service: String, method: String, path: String) throws -> Target {
-        if let channel = local[service] {
-            guard let d = methods[path] else { throw RPCError(.unimplemented, "method \(method) not found in service \(service)") }
-            return Target(channel: channel, method: d, backend: "gateway")
-        }
-        guard let owner = backend(forService: service) else { throw RPCError(.unimplemented, "unknown service \(service)") }
-        if let d = methods[path] { return Target(channel: owner.channel, method: d, backend: owner.name) }
+        if let target = routes[path] { return target }
+        if local[service] != nil { throw RPCError(.unimplemented, "method \(method) not found in service \(service)") }
+        guard let owner = Self.owner(of: service, in: byPackage) else { throw RPCError(.unimplemented, "unknown service \(service)") }
         if knownServices.contains(service) { throw RPCError(.unimplemented, "method \(method) not found in service \(service)") }
         // A service this gateway has no descriptor for: forward as a stream and let the backend decide.
         return Target(
@@ -42,7 +47,9 @@ struct Router: Sendable {
     }
 
     /// The backend that owns `service`: named for the service itself, else for its package.
-    func backend(forService service: String) -> (name: String, channel: any RPCChannel)? {
+    private static func owner(
+        of service: String, in byPackage: [String: (name: String, channel: any RPCChannel)]
+    ) -> (name: String, channel: any RPCChannel)? {
         if let owner = byPackage[service] { return owner }
         let package = service.split(separator: ".").dropLast().joined(separator: ".")
         return byPackage[package]
