@@ -83,7 +83,9 @@ final class GatewayUnitTests: XCTestCase {
         XCTAssertEqual(rejection([(":method", "GET"), (":path", "/a.B/C"), ("content-type", "application/grpc")]), "http 405")
         XCTAssertEqual(rejection(base + [("content-type", "application/grpc"), ("grpc-encoding", "gzip")]), "UNIMPLEMENTED")
         XCTAssertEqual(rejection(base + [("content-type", "application/grpc"), ("grpc-timeout", "soon")]), "INTERNAL")
-        XCTAssertEqual(rejection([(":method", "POST"), (":path", "/nomethod"), ("content-type", "application/grpc")]), "UNIMPLEMENTED")
+        for path in ["/nomethod", "/", "//C", "/a.B/", "/a.B/C/D", "/a.B//C", "a.B/C"] {
+            XCTAssertEqual(rejection([(":method", "POST"), (":path", path), ("content-type", "application/grpc")]), "UNIMPLEMENTED", path)
+        }
         XCTAssertEqual(rejection(base + [("content-type", "application/grpc")]), "accepted")
     }
 

@@ -1,5 +1,6 @@
 import Foundation
-import Wire
+import Glibc
+@testable import Wire
 import XCTest
 
 /// Log lines are JSON any parser accepts, whatever the values hold.
@@ -25,6 +26,27 @@ final class JSONLineTests: XCTestCase {
         XCTAssertLessThan(abs(parsed.timeIntervalSinceNow), 5, time)
         XCTAssertEqual(time.count, 24, time)  // 2026-11-23T18:40:01.123Z
         XCTAssertEqual(JSONLine.quote("a\"b"), #""a\"b""#)
+    }
+
+    /// Timestamps are formatted by arithmetic; glibc's `gmtime_r` is the
+    /// reference, over leap days, century and 400-year rules, and random
+    /// seconds from 1900 to 2400.
+    func testTimestampsMatchGmtime() {
+        var generator = SystemRandomNumberGenerator()
+        let edges: [Int64] = [0, -1, 86_399, 86_400, 951_782_400, 951_868_800, 4_107_542_399, 4_107_542_400, -2_208_988_800, 13_574_563_199]
+        let random = (0..<20_000).map { _ in Int64.random(in: -2_208_988_800...13_574_563_199, using: &generator) }
+        for seconds in edges + random {
+            var out: [UInt8] = []
+            JSONLine.appendTimestamp(seconds: seconds, millis: 7, to: &out)
+            var t = tm()
+            var s = time_t(seconds)
+            gmtime_r(&s, &t)
+            let expected = String(
+                format: "%04d-%02d-%02dT%02d:%02d:%02d.007Z", Int(t.tm_year) + 1900, Int(t.tm_mon) + 1, Int(t.tm_mday),
+                Int(t.tm_hour), Int(t.tm_min), Int(t.tm_sec))
+            XCTAssertEqual(String(decoding: out, as: UTF8.self), expected, "\(seconds)")
+            if String(decoding: out, as: UTF8.self) != expected { return }
+        }
     }
 }
 

@@ -58,8 +58,13 @@ struct GRPCRequest {
         else { throw .http(415, "content-type must be application/grpc, got \(contentType ?? "none")") }
         guard method == "POST" else { throw .http(405, "gRPC requests use POST") }
         guard let path, path.hasPrefix("/") else { throw .status(RPCError(.unimplemented, "missing :path")) }
-        let parts = path.dropFirst().split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+        // "/service/method": exactly one more slash, with something on both sides.
+        let bytes = path.utf8
+        let serviceStart = bytes.index(after: bytes.startIndex)
+        guard let slash = bytes[serviceStart...].firstIndex(of: UInt8(ascii: "/")), slash != serviceStart,
+            case let methodStart = bytes.index(after: slash), methodStart != bytes.endIndex,
+            !bytes[methodStart...].contains(UInt8(ascii: "/"))
+        else {
             throw .status(RPCError(.unimplemented, "malformed method path \(path)"))
         }
         if let encoding, encoding != "identity" {
@@ -73,8 +78,8 @@ struct GRPCRequest {
             deadline = d
         }
         self.path = path
-        service = String(parts[0])
-        self.method = String(parts[1])
+        service = String(path[serviceStart..<slash])
+        self.method = String(path[methodStart...])
         self.timeout = deadline
         self.metadata = metadata
         self.authorization = authorization

@@ -354,24 +354,28 @@ final class HTTP2Connection: LoopHandler, @unchecked Sendable {
     }
 }
 
-/// Header fields laid out for nghttp2 (which copies them on submit).
+/// Header fields laid out for nghttp2 (which copies them on submit), in
+/// scratch space that lives only for the call: no heap allocation for a
+/// typical response's few headers.
 enum HeaderBlock {
     static func with(_ headers: [(String, String)], _ body: (UnsafePointer<nghttp2_nv>, Int) -> Void) {
-        var bytes: [UInt8] = []
-        var spans: [(Int, Int, Int, Int)] = []
-        for (name, value) in headers {
-            let n = bytes.count
-            bytes.append(contentsOf: name.utf8)
-            let v = bytes.count
-            bytes.append(contentsOf: value.utf8)
-            spans.append((n, v - n, v, bytes.count - v))
-        }
-        bytes.withUnsafeMutableBufferPointer { b in
-            let base = b.baseAddress ?? UnsafeMutablePointer<UInt8>.allocate(capacity: 0)
-            let nva = spans.map { s in
-                nghttp2_nv(name: base + s.0, value: base + s.2, namelen: s.1, valuelen: s.3, flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue))
+        var total = 0
+        for (name, value) in headers { total += name.utf8.count + value.utf8.count }
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: max(1, total)) { bytes in
+            withUnsafeTemporaryAllocation(of: nghttp2_nv.self, capacity: max(1, headers.count)) { nva in
+                var at = 0
+                func place(_ text: String) -> (UnsafeMutablePointer<UInt8>, Int) {
+                    let start = at
+                    at = bytes[start...].initialize(fromContentsOf: text.utf8)
+                    return (bytes.baseAddress! + start, at - start)
+                }
+                for (i, (name, value)) in headers.enumerated() {
+                    let (n, nl) = place(name), (v, vl) = place(value)
+                    nva.initializeElement(
+                        at: i, to: nghttp2_nv(name: n, value: v, namelen: nl, valuelen: vl, flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue)))
+                }
+                body(UnsafePointer(nva.baseAddress!), headers.count)
             }
-            nva.withUnsafeBufferPointer { body($0.baseAddress!, $0.count) }
         }
     }
 }

@@ -84,14 +84,21 @@ public struct JSONLine {
         bytes.append(UInt8(ascii: "\""))
     }
 
-    /// Writes the digits in place: no buffer per field, no String.
+    /// Writes the digits in place: no buffer per field, no String. The date
+    /// is worked out by arithmetic (`civilDate`), not `gmtime_r`, which
+    /// takes glibc's time-zone lock on every call.
     static func appendTimestamp(to out: inout [UInt8]) {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
-        var seconds = ts.tv_sec
-        var t = tm()
-        gmtime_r(&seconds, &t)
-        func digits(_ v: Int, _ width: Int, then separator: Character) {
+        appendTimestamp(seconds: Int64(ts.tv_sec), millis: Int(ts.tv_nsec / 1_000_000), to: &out)
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS.mmmZ` for `seconds` since the Unix epoch (UTC).
+    static func appendTimestamp(seconds: Int64, millis: Int, to out: inout [UInt8]) {
+        let (days, secondOfDay) = seconds.quotientAndRemainder(dividingBy: 86_400)
+        let (dayNumber, second) = secondOfDay < 0 ? (days - 1, secondOfDay + 86_400) : (days, secondOfDay)
+        let date = civilDate(daysSinceEpoch: dayNumber)
+        func digits(_ v: Int, _ width: Int, then separator: UInt8) {
             var divisor = 1
             for _ in 1..<width { divisor *= 10 }
             var n = v
@@ -100,14 +107,29 @@ public struct JSONLine {
                 n %= divisor
                 divisor /= 10
             }
-            out.append(separator.asciiValue!)
+            out.append(separator)
         }
-        digits(Int(t.tm_year) + 1900, 4, then: "-")
-        digits(Int(t.tm_mon) + 1, 2, then: "-")
-        digits(Int(t.tm_mday), 2, then: "T")
-        digits(Int(t.tm_hour), 2, then: ":")
-        digits(Int(t.tm_min), 2, then: ":")
-        digits(Int(t.tm_sec), 2, then: ".")
-        digits(Int(ts.tv_nsec / 1_000_000), 3, then: "Z")
+        digits(Int(date.year), 4, then: UInt8(ascii: "-"))
+        digits(date.month, 2, then: UInt8(ascii: "-"))
+        digits(date.day, 2, then: UInt8(ascii: "T"))
+        digits(Int(second / 3600), 2, then: UInt8(ascii: ":"))
+        digits(Int(second / 60 % 60), 2, then: UInt8(ascii: ":"))
+        digits(Int(second % 60), 2, then: UInt8(ascii: "."))
+        digits(millis, 3, then: UInt8(ascii: "Z"))
+    }
+
+    /// The proleptic Gregorian date of a day counted from 1970-01-01
+    /// (H. Hinnant's `civil_from_days`: 400-year eras of 146,097 days,
+    /// years starting on March 1 so the leap day comes last).
+    static func civilDate(daysSinceEpoch: Int64) -> (year: Int64, month: Int, day: Int) {
+        let z = daysSinceEpoch + 719_468  // days from 0000-03-01
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097  // [0, 146096]
+        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365  // [0, 399]
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)  // [0, 365], from March 1
+        let shiftedMonth = (5 * dayOfYear + 2) / 153  // [0, 11], March = 0
+        let day = Int(dayOfYear - (153 * shiftedMonth + 2) / 5 + 1)
+        let month = Int(shiftedMonth < 10 ? shiftedMonth + 3 : shiftedMonth - 9)
+        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
 }
