@@ -62,6 +62,7 @@ final class HTTP2Stream: @unchecked Sendable {
         self.connection = connection
         deframer = GRPCDeframer(maxMessageBytes: maxMessageBytes)
         requests = MessageQueue()
+        requestHeaders.reserveCapacity(12)  // a gRPC request's usual fields, without regrowing
     }
 
     var loop: EventLoop { connection.loop }

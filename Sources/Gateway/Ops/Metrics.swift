@@ -11,6 +11,13 @@ final class Metrics: Sendable {
         var buckets = [Int](repeating: 0, count: Metrics.latencyBuckets.count)
         var count = 0
         var sum = 0.0
+
+        mutating func record(_ status: StatusCode, seconds: Double) {
+            byStatus[status, default: 0] += 1
+            count += 1
+            sum += seconds
+            for (i, le) in Metrics.latencyBuckets.enumerated() where seconds <= le { buckets[i] += 1 }
+        }
     }
 
     private struct State {
@@ -27,14 +34,9 @@ final class Metrics: Sendable {
 
     func callEnded(method: String, status: StatusCode, seconds: Double) {
         inFlight.subtract(1, ordering: .relaxed)
-        state.withLock { s in
-            var m = s.methods[method] ?? PerMethod()
-            m.byStatus[status, default: 0] += 1
-            m.count += 1
-            m.sum += seconds
-            for (i, le) in Self.latencyBuckets.enumerated() where seconds <= le { m.buckets[i] += 1 }
-            s.methods[method] = m
-        }
+        // Counted in place: copying the method's record out and back would
+        // copy its dictionary and buckets on every call.
+        state.withLock { s in s.methods[method, default: PerMethod()].record(status, seconds: seconds) }
     }
 
     func rateLimited(method: String) { state.withLock { $0.rateLimited[method, default: 0] += 1 } }
