@@ -2,7 +2,7 @@
 import Wire
 import XCTest
 
-/// The gateway's pure parts: tokens, request headers, status encoding, rate buckets, correlation ids.
+/// The gateway's pure parts: tokens, request headers, routing, status encoding, rate buckets, correlation ids.
 final class GatewayUnitTests: XCTestCase {
     let secret = Array("unit-secret".utf8)
 
@@ -117,6 +117,43 @@ final class GatewayUnitTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(limiter.bucketCount, 100_000)
         _ = limiter.take(principal: "late", method: "/a.B/C", now: 202)
         XCTAssertLessThanOrEqual(limiter.bucketCount, 2)
+    }
+
+    /// Every path resolves as before the routes were precomputed: described
+    /// methods to their owner (gateway or backend, by service or package),
+    /// unknown methods of known services and unknown packages to
+    /// UNIMPLEMENTED, and services no descriptor names, in a backend's
+    /// package, forwarded as a stream for the backend to decide.
+    func testRouterResolvesEachKindOfPath() throws {
+        let local = InProcessChannel(services: []), games = InProcessChannel(services: []), ledger = InProcessChannel(services: [])
+        let health = MethodDescriptor(service: "grpc.health.v1.Health", method: "Check", kind: .unary)
+        let open = MethodDescriptor(service: "games.v1.Tables", method: "Open", kind: .unary)
+        let watch = MethodDescriptor(service: "games.v1.Tables", method: "Watch", kind: .serverStreaming)
+        let post = MethodDescriptor(service: "acct.Ledger", method: "Post", kind: .unary)
+        let router = Router(
+            local: ["grpc.health.v1.Health": local],
+            backends: [
+                (.init(name: "games", host: "h", port: 1, packages: ["games.v1"]), games),
+                (.init(name: "ledger", host: "h", port: 2, packages: ["acct.Ledger"]), ledger),  // named for the service itself
+            ],
+            methods: [health, open, watch, post])
+        func route(_ path: String) -> String {
+            let parts = path.dropFirst().split(separator: "/")
+            do {
+                let t = try router.resolve(service: String(parts[0]), method: String(parts[1]), path: path)
+                return "\(t.backend) \(t.method.path) \(t.method.kind)"
+            } catch {
+                return (error as? RPCError)?.code.name ?? "\(error)"
+            }
+        }
+        XCTAssertEqual(route("/grpc.health.v1.Health/Check"), "gateway /grpc.health.v1.Health/Check unary")
+        XCTAssertEqual(route("/grpc.health.v1.Health/Watch"), "UNIMPLEMENTED")
+        XCTAssertEqual(route("/games.v1.Tables/Open"), "games /games.v1.Tables/Open unary")
+        XCTAssertEqual(route("/games.v1.Tables/Watch"), "games /games.v1.Tables/Watch serverStreaming")
+        XCTAssertEqual(route("/games.v1.Tables/Close"), "UNIMPLEMENTED")
+        XCTAssertEqual(route("/acct.Ledger/Post"), "ledger /acct.Ledger/Post unary")
+        XCTAssertEqual(route("/games.v1.Dealers/Deal"), "games /games.v1.Dealers/Deal bidirectionalStreaming")
+        XCTAssertEqual(route("/other.v1.Thing/Do"), "UNIMPLEMENTED")
     }
 
     func testCorrelationIDs() {
