@@ -50,26 +50,33 @@ let benchmarks: [String: (help: String, run: ([String]) async throws -> Int32)] 
           --out FILE    where to record the table (default bench/results/storage.md)
         """, { try await StorageBenchmark.run(arguments: $0) }),
     "wire": ("""
-        usage: croupier bench wire [--calls N] [--rounds N] [--shape CxI] [--callers KIND] [--server-loops N] [--echo-source FILE] [--out FILE]
+        usage: croupier bench wire [--calls N] [--rounds N] [--shape CxI] [--callers KIND] [--server-loops N] [--echo-source FILE]
+                                   [--grpcgo PEER | --no-grpcgo] [--out FILE]
           Unary calls/s, p50/p99 and CPU µs per call (server / client) at 1/16/64 in flight on 1 and
           4 connections (a task per caller), and 1 x 64 with a deadline on every call and with
           callers on the loop (`startUnary`, no tasks); streamed msg/s; server RSS with 1,000 idle
           connections. Beside the raw echo anchor built from --echo-source (default
-          ../shared/anchors/echo.c), alternating in the same run.
+          ../shared/anchors/echo.c) and the grpc-go 1.33 peer (its own client and server; built by
+          scripts/grpcgo-peer from the anchors' source), alternating in the same run.
           --calls N         measured calls per shape (default 100,000; a quarter at 1 in flight)
           --rounds N        rounds per shape; the median is reported (default 3)
           --shape CxI       only this shape, e.g. 1x64 (`none`: streaming and memory only)
           --callers KIND    only rows whose callers are `tasks`, `deadline` (tasks, 5 s deadline each) or `loop`
           --server-loops N  event loops of the Wire server (default 1, like the echo server)
+          --grpcgo PEER     a grpcgo-peer binary to use (default: scripts/grpcgo-peer builds one)
+          --no-grpcgo       leave out the grpc-go column
           --out FILE        where to record the table (default bench/results/wire.md)
         """, { try await WireBenchmark.run(arguments: $0) }),
     "gateway": ("""
-        usage: croupier bench gateway [--calls N] [--out FILE]
+        usage: croupier bench gateway [--calls N] [--grpcgo PEER | --no-grpcgo] [--out FILE]
           h2load gRPC unary calls through the gateway to a Wire backend at -c 1 -m 1, -c 16 -m 8 and
           -c 16 -m 8 with a bearer token on every call, beside the same call made directly over Wire
           in the same run; fails if the gateway's /metrics shows any refused call. Gateway RSS under
-          load and with 1,000 idle HTTP/2 connections. Needs h2load (nghttp2-client) and curl.
+          load and with 1,000 idle HTTP/2 connections. Beside them, h2load against the grpc-go 1.33
+          peer's server, same shapes (scripts/grpcgo-peer builds it). Needs h2load (nghttp2-client) and curl.
           --calls N     calls per figure (default 100,000; a quarter at -c 1 -m 1)
+          --grpcgo PEER a grpcgo-peer binary to use (default: scripts/grpcgo-peer builds one)
+          --no-grpcgo   leave out the grpc-go column
           --out FILE    where to record the table (default bench/results/gateway.md)
         """, { try await GatewayBenchmark.run(arguments: $0) }),
     "loyalty": ("""

@@ -32,12 +32,14 @@ enum GatewayBenchmark {
     }
 
     /// Runs h2load and parses its summary ("finished in …, N req/s", "time for request: min max mean").
-    static func h2load(port: UInt16, body: String, clients: Int, streams: Int, requests: Int, token: String? = nil) throws -> H2Load {
+    static func h2load(
+        port: UInt16, path: String = "/bench.Bench/Echo", body: String, clients: Int, streams: Int, requests: Int, token: String? = nil
+    ) throws -> H2Load {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/h2load")
         p.arguments = [
             "-n", String(requests), "-c", String(clients), "-m", String(streams), "-d", body,
-            "-H", "content-type: application/grpc", "-H", "te: trailers", "http://127.0.0.1:\(port)/bench.Bench/Echo",
+            "-H", "content-type: application/grpc", "-H", "te: trailers", "http://127.0.0.1:\(port)\(path)",
         ] + (token.map { ["-H", "authorization: Bearer \($0)"] } ?? [])
         let out = Pipe()
         p.standardOutput = out
@@ -123,6 +125,23 @@ enum GatewayBenchmark {
         try Data(body).write(to: URL(fileURLWithPath: bodyPath))
         defer { try? FileManager.default.removeItem(atPath: bodyPath) }
 
+        // h2load straight at the anchors' grpc-go server (raw bytes echoed with "ok"
+        // appended, no protobuf), same shapes, same run.
+        let grpcGo = arguments.contains("--no-grpcgo") ? nil : WireBenchmark.grpcGoPeer(arguments)
+        let grpcGoPort: UInt16 = 18_500 + UInt16(getpid() % 500)
+        var grpcGoServer: Process?
+        if let grpcGo {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: grpcGo)
+            p.arguments = ["server", String(grpcGoPort)]
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            grpcGoServer = p
+            try await Task.sleep(for: .milliseconds(300))
+        }
+        defer { grpcGoServer?.terminate() }
+
         let rssBefore = WireBenchmark.rssKiB(gateway.processIdentifier)
         var rows: [String] = []
         var peakUnderLoad = 0
@@ -141,7 +160,12 @@ enum GatewayBenchmark {
             }
             peakUnderLoad = max(peakUnderLoad, WireBenchmark.rssKiB(gateway.processIdentifier))
             let w = try await WireBenchmark.measure(port: backendPort, conns: clients, inflight: clients * streams, total: calls, deadline: false)
-            let row = "| -c \(clients) -m \(streams)\(withToken ? ", bearer token" : "") | \(formatRate(g.rps))/s, mean \(Int(g.meanMicros)) µs, max \(Int(g.maxMicros)) µs (\(g.succeeded) × HTTP 200) | \(formatRate(w.rps))/s, p50 \(Int(w.p50)) µs, p99 \(Int(w.p99)) µs | \(String(format: "%.0f%%", 100 * g.rps / w.rps)) |"
+            let go = try grpcGo.map { _ in
+                _ = try h2load(port: grpcGoPort, path: "/bench.Bench/Unary", body: bodyPath, clients: clients, streams: streams, requests: min(calls / 5, 20_000), token: bearer)
+                return try h2load(port: grpcGoPort, path: "/bench.Bench/Unary", body: bodyPath, clients: clients, streams: streams, requests: calls, token: bearer)
+            }
+            let goText = go.map { "\(formatRate($0.rps))/s, mean \(Int($0.meanMicros)) µs" } ?? "n/a"
+            let row = "| -c \(clients) -m \(streams)\(withToken ? ", bearer token" : "") | \(formatRate(g.rps))/s, mean \(Int(g.meanMicros)) µs, max \(Int(g.maxMicros)) µs (\(g.succeeded) × HTTP 200) | \(formatRate(w.rps))/s, p50 \(Int(w.p50)) µs, p99 \(Int(w.p99)) µs | \(String(format: "%.0f%%", 100 * g.rps / w.rps)) | \(goText) |"
             print(row)
             rows.append(row)
         }
@@ -157,11 +181,12 @@ enum GatewayBenchmark {
             - date: \(ISO8601DateFormatter().string(from: Date()))
             - machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; loopback; h2load, gateway and Wire backend are separate processes on the same cores
             - call: `bench.Bench/Echo`, 34-byte protobuf message each way; through the gateway: h2load → HTTP/2 (h2c) → gateway → Wire → backend;
-              direct: the croupier Wire client → backend, same concurrency (clients × streams calls in flight on as many connections), same run
+              direct: the croupier Wire client → backend, same concurrency (clients × streams calls in flight on as many connections), same run;
+              grpc-go: h2load → the anchors' grpc-go server (`/bench.Bench/Unary`, the same body echoed raw, no protobuf), same shapes, same run
             - \(formatRate(Double(total))) measured calls per shape (a quarter at -c 1 -m 1) after a warm-up
 
-            | h2load shape | through the gateway (h2load) | direct over Wire | gateway / direct |
-            | --- | --- | --- | --- |
+            | h2load shape | through the gateway (h2load) | direct over Wire | gateway / direct | h2load → grpc-go 1.33 server |
+            | --- | --- | --- | --- | --- |
             \(rows.joined(separator: "\n"))
 
             | what | figure |

@@ -231,22 +231,48 @@ enum WireBenchmark {
         return (p, text.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
-    /// The echo anchor for one shape: "rps p50 p99" parsed from its RESULT line.
-    static func echoCeiling(binary: String, port: UInt16, conns: Int, inflight: Int, total: Int) throws -> CallRates? {
+    /// A reference client's run for one shape: calls/s, p50 and p99 from the
+    /// `RESULT … rps=|qps= … p50_us= p99_us=` line that both the echo anchor
+    /// and the grpc-go peer print.
+    static func referenceRun(binary: String, _ arguments: [String]) throws -> CallRates? {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = ["client", String(port), String(conns), String(inflight), String(total), String(warmupCalls(total)), "60"]
+        p.arguments = arguments
         let out = Pipe()
         p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
         try p.run()
         let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
         func field(_ name: String) -> Double? {
-            guard let r = text.range(of: name + "=") else { return nil }
+            guard let r = text.range(of: " " + name + "=") else { return nil }
             return Double(text[r.upperBound...].prefix { !$0.isWhitespace })
         }
-        guard let rps = field("rps"), let p50 = field("p50_us"), let p99 = field("p99_us") else { return nil }
+        guard let rps = field("rps") ?? field("qps"), let p50 = field("p50_us"), let p99 = field("p99_us") else { return nil }
         return CallRates(rps: rps, p50: p50, p99: p99)
+    }
+
+    /// The grpc-go reference peer (`scripts/grpcgo-peer` builds it from the
+    /// anchors' source), or nil with the reason printed.
+    static func grpcGoPeer(_ arguments: [String]) -> String? {
+        if let path = option("--grpcgo", in: arguments) { return path }
+        guard FileManager.default.isExecutableFile(atPath: "scripts/grpcgo-peer") else {
+            print("warning: scripts/grpcgo-peer not found (run from the repository root); no grpc-go column")
+            return nil
+        }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "scripts/grpcgo-peer")
+        let out = Pipe()
+        p.standardOutput = out
+        guard (try? p.run()) != nil else { return nil }
+        let path = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        p.waitUntilExit()
+        guard p.terminationStatus == 0, FileManager.default.isExecutableFile(atPath: path) else {
+            print("warning: the grpc-go peer could not be built (scripts/grpcgo-peer); no grpc-go column")
+            return nil
+        }
+        return path
     }
 
     static func run(arguments: [String]) async throws -> Int32 {
@@ -283,6 +309,22 @@ enum WireBenchmark {
             try await Task.sleep(for: .milliseconds(200))
         }
         progress("echo anchor: \(echoBinary ?? "none")")
+        // grpc-go 1.33 (its own client and server, raw 32-byte payloads, no
+        // protobuf): the mature stack to stand beside, same shapes, same run.
+        let grpcGo = arguments.contains("--no-grpcgo") ? nil : grpcGoPeer(arguments)
+        let grpcGoPort: UInt16 = 18_000 + UInt16(getpid() % 1000)
+        var grpcGoServer: Process?
+        if let grpcGo {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: grpcGo)
+            p.arguments = ["server", String(grpcGoPort)]
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            grpcGoServer = p
+            try await Task.sleep(for: .milliseconds(300))
+        }
+        progress("grpc-go peer: \(grpcGo ?? "none")")
         // One event loop, like the single-threaded echo server beside it: on
         // two cores shared with the client, a second loop thread only competes.
         let serverLoops = option("--server-loops", in: arguments) ?? "1"
@@ -293,6 +335,7 @@ enum WireBenchmark {
         defer {
             server.terminate()
             echoServer?.terminate()
+            grpcGoServer?.terminate()
         }
 
         // Each shape runs `rounds` times, Wire and echo alternating, and the
@@ -309,7 +352,7 @@ enum WireBenchmark {
         where (only == nil || only == "\(conns)x\(inflight)") && (onlyCallers == nil || onlyCallers == callers.name) {
             let calls = inflight == 1 ? total / 4 : total
             var wire: [(rates: CallRates, serverCPU: Double, clientCPU: Double)] = []
-            var echo: [CallRates] = []
+            var echo: [CallRates] = [], grpcGoRates: [CallRates] = []
             for _ in 0..<rounds {
                 let (serverBefore, clientBefore) = (cpuSeconds(server.processIdentifier), cpuSeconds(getpid()))
                 let w = callers == .onLoop
@@ -319,17 +362,20 @@ enum WireBenchmark {
                 let measured = Double(calls + warmupCalls(calls)) / 1e6
                 wire.append((w, (cpuSeconds(server.processIdentifier) - serverBefore) / measured,
                     (cpuSeconds(getpid()) - clientBefore) / measured))
-                if let e = try echoBinary.flatMap({ try echoCeiling(binary: $0, port: echoPort, conns: conns, inflight: inflight, total: calls) }) {
+                let shape = [String(conns), String(inflight), String(calls), String(warmupCalls(calls))]
+                if let echoBinary, let e = try referenceRun(binary: echoBinary, ["client", String(echoPort)] + shape + ["60"]) {
                     echo.append(e)
                 }
+                if let grpcGo, let g = try referenceRun(binary: grpcGo, ["client", String(grpcGoPort)] + shape) { grpcGoRates.append(g) }
             }
             let w = wire.sorted { $0.rates.rps < $1.rates.rps }[wire.count / 2]
             let e = echo.isEmpty ? nil : echo.sorted { $0.rps < $1.rps }[echo.count / 2]
             let ratio = e.map { String(format: "%.0f%%", 100 * w.rates.rps / $0.rps) } ?? "n/a"
-            let echoText = e.map { "\(formatRate($0.rps))/s, p50 \(Int($0.p50)) µs, p99 \(Int($0.p99)) µs" } ?? "n/a"
+            func text(_ r: CallRates?) -> String { r.map { "\(formatRate($0.rps))/s, p50 \(Int($0.p50)) µs, p99 \(Int($0.p99)) µs" } ?? "n/a" }
+            let g = grpcGoRates.isEmpty ? nil : grpcGoRates.sorted { $0.rps < $1.rps }[grpcGoRates.count / 2]
             let r = w.rates
-            rows.append("| \(conns) | \(inflight)\(callers.label) | \(formatRate(r.rps))/s, p50 \(Int(r.p50)) µs, p99 \(Int(r.p99)) µs | "
-                + String(format: "%.2f / %.2f", w.serverCPU, w.clientCPU) + " | \(echoText) | \(ratio) |")
+            rows.append("| \(conns) | \(inflight)\(callers.label) | \(text(r)) | "
+                + String(format: "%.2f / %.2f", w.serverCPU, w.clientCPU) + " | \(text(e)) | \(ratio) | \(text(g)) |")
             print(rows.last!)
         }
         let streamed = try await streamRate(port: port, messages: 100_000)
@@ -346,13 +392,15 @@ enum WireBenchmark {
             - machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; loopback; server and client are separate processes on the same cores;
               the Wire server runs \(serverLoops) event loop(s) (`--server-loops`), the echo server one thread
             - Wire: `bench.Bench/Echo`, a 32-byte payload each way (34-byte protobuf message), authenticated connections;
-              ceiling: the anchor `echo.c` (4-byte length + 32 bytes, epoll, no RPC machinery), same shapes, same run
+              ceiling: the anchor `echo.c` (4-byte length + 32 bytes, epoll, no RPC machinery), same shapes, same run;
+              beside it the anchors' grpc-go peer (grpc-go 1.33, `/bench.Bench/Unary`, 32 raw bytes in, 34 out, no protobuf;
+              its own client and server, default GOMAXPROCS), same shapes, same run
             - \(formatRate(Double(total))) measured calls per shape (a quarter at 1 in flight) after a warm-up;
               each figure is the median of \(rounds) rounds, Wire and echo alternating; CPU time per call
               (user + system, from /proc) shows where the cost is when the two cores are shared
 
-            | connections | calls in flight | Wire | Wire CPU µs per call, server / client | raw echo ceiling | Wire / ceiling |
-            | --- | --- | --- | --- | --- | --- |
+            | connections | calls in flight | Wire | Wire CPU µs per call, server / client | raw echo ceiling | Wire / ceiling | grpc-go 1.33, its client → its server |
+            | --- | --- | --- | --- | --- | --- | --- |
             \(rows.joined(separator: "\n"))
 
             | what | figure |
