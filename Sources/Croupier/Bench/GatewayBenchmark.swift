@@ -127,19 +127,9 @@ enum GatewayBenchmark {
 
         // h2load straight at the anchors' grpc-go server (raw bytes echoed with "ok"
         // appended, no protobuf), same shapes, same run.
-        let grpcGo = arguments.contains("--no-grpcgo") ? nil : WireBenchmark.grpcGoPeer(arguments)
+        let grpcGo = WireBenchmark.grpcGoPeer(arguments)
         let grpcGoPort: UInt16 = 18_500 + UInt16(getpid() % 500)
-        var grpcGoServer: Process?
-        if let grpcGo {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: grpcGo)
-            p.arguments = ["server", String(grpcGoPort)]
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
-            try p.run()
-            grpcGoServer = p
-            try await Task.sleep(for: .milliseconds(300))
-        }
+        let grpcGoServer = try await WireBenchmark.referenceServer(grpcGo, port: grpcGoPort)
         defer { grpcGoServer?.terminate() }
 
         let rssBefore = WireBenchmark.rssKiB(gateway.processIdentifier)

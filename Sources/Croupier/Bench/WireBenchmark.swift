@@ -252,9 +252,25 @@ enum WireBenchmark {
         return CallRates(rps: rps, p50: p50, p99: p99)
     }
 
-    /// The grpc-go reference peer (`scripts/grpcgo-peer` builds it from the
-    /// anchors' source), or nil with the reason printed.
+    /// Starts a reference binary's server (`BINARY server PORT`, the echo
+    /// anchor's and the grpc-go peer's form), quiet, and gives it time to listen.
+    static func referenceServer(_ binary: String?, port: UInt16) async throws -> Process? {
+        guard let binary else { return nil }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = ["server", String(port)]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        try await Task.sleep(for: .milliseconds(300))
+        return p
+    }
+
+    /// The grpc-go reference peer (`--grpcgo PATH`, else `scripts/grpcgo-peer`
+    /// builds it from the anchors' source); nil under `--no-grpcgo`, or with
+    /// the reason printed.
     static func grpcGoPeer(_ arguments: [String]) -> String? {
+        if arguments.contains("--no-grpcgo") { return nil }
         if let path = option("--grpcgo", in: arguments) { return path }
         guard FileManager.default.isExecutableFile(atPath: "scripts/grpcgo-peer") else {
             print("warning: scripts/grpcgo-peer not found (run from the repository root); no grpc-go column")
@@ -297,33 +313,13 @@ enum WireBenchmark {
         }
         if echoBinary == nil { print("warning: echo anchor not available (\(echoSource)); reporting Wire figures alone") }
         let echoPort: UInt16 = 17_000 + UInt16(getpid() % 1000)
-        var echoServer: Process?
-        if let echoBinary {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: echoBinary)
-            p.arguments = ["server", String(echoPort)]
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
-            try p.run()
-            echoServer = p
-            try await Task.sleep(for: .milliseconds(200))
-        }
+        let echoServer = try await referenceServer(echoBinary, port: echoPort)
         progress("echo anchor: \(echoBinary ?? "none")")
         // grpc-go 1.33 (its own client and server, raw 32-byte payloads, no
         // protobuf): the mature stack to stand beside, same shapes, same run.
-        let grpcGo = arguments.contains("--no-grpcgo") ? nil : grpcGoPeer(arguments)
-        let grpcGoPort: UInt16 = 18_000 + UInt16(getpid() % 1000)
-        var grpcGoServer: Process?
-        if let grpcGo {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: grpcGo)
-            p.arguments = ["server", String(grpcGoPort)]
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
-            try p.run()
-            grpcGoServer = p
-            try await Task.sleep(for: .milliseconds(300))
-        }
+        let grpcGo = grpcGoPeer(arguments)
+        let grpcGoPort: UInt16 = 18_000 + UInt16(getpid() % 500)
+        let grpcGoServer = try await referenceServer(grpcGo, port: grpcGoPort)
         progress("grpc-go peer: \(grpcGo ?? "none")")
         // One event loop, like the single-threaded echo server beside it: on
         // two cores shared with the client, a second loop thread only competes.
