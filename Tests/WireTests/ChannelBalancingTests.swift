@@ -16,6 +16,40 @@ final class ChannelBalancingTests: XCTestCase {
         }
     }
 
+    /// Distinct connections (by the server's view of the caller's address)
+    /// that `calls` sequential calls went out on.
+    private func peers(_ channel: WireChannel, calls: Int) async throws -> Set<String> {
+        var seen = Set<String>()
+        for _ in 0..<calls {
+            let p: Grpc_Testing_Payload = try await channel.unary(Self.peer, Grpc_Testing_Empty(), options: CallOptions())
+            seen.insert(String(decoding: p.body, as: UTF8.self))
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        return seen
+    }
+
+    /// Both connections of a channel are lost when the server goes away; once
+    /// it is back, calls succeed again and spread over two new connections.
+    func testBothConnectionsComeBackAfterTheServerRestarts() async throws {
+        let first = WireServer(name: "probe", services: [PeerService()], secret: WireTransportTests.secret)
+        let port = try first.start(port: 0)
+        let channel = WireChannel(host: "127.0.0.1", port: port, secret: WireTransportTests.secret, peerName: "tests", connections: 2)
+        defer { channel.close() }
+        var before = Set<String>()
+        for _ in 0..<100 where before.count < 2 { before.formUnion(try await peers(channel, calls: 4)) }
+        XCTAssertEqual(before.count, 2)
+        await first.shutdown()
+
+        let second = WireServer(name: "probe", services: [PeerService()], secret: WireTransportTests.secret)
+        _ = try second.start(port: port)
+        var after = Set<String>()
+        for _ in 0..<100 where after.count < 2 {
+            if let seen = try? await peers(channel, calls: 4) { after.formUnion(seen) } else { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        XCTAssertEqual(after.count, 2, "the channel did not bring both connections back")
+        await second.shutdown()
+    }
+
     func testCallsAvoidTheConnectionBusyWithAWaitingCall() async throws {
         let outcomes = WaitingService.Outcomes()
         let server = WireServer(
