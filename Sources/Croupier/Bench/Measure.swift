@@ -62,21 +62,41 @@ struct CallRates {
 func measureCalls(
     inflight: Int, total: Int, executor: (any TaskExecutor)? = nil, _ call: @escaping @Sendable (Int) async throws -> Void
 ) async throws -> CallRates {
-    let next = SharedCounter()
+    try await measureCallers(inflight: inflight, total: total, executor: executor) { turns in
+        var latencies: [Double] = []
+        while let i = turns.next() {
+            let t0 = ContinuousClock.now
+            try await call(i)
+            latencies.append(microseconds(ContinuousClock.now - t0))
+        }
+        return latencies
+    }
+}
+
+/// The calls `0..<total`, handed out one at a time to the callers.
+struct Turns: Sendable {
+    let counter = SharedCounter()
+    let total: Int
+
+    /// The next call's number, or nil when all are taken.
+    func next() -> Int? {
+        let i = counter.value.add(1, ordering: .relaxed).oldValue
+        return i < total ? i : nil
+    }
+}
+
+/// `inflight` caller tasks (each preferring `executor`), each running
+/// `caller`: it makes calls while `turns` hands them out and returns their
+/// latencies (µs). For callers that make the call in their own loop: a call
+/// through a closure (`measureCalls`) costs each call one more executor switch.
+func measureCallers(
+    inflight: Int, total: Int, executor: (any TaskExecutor)? = nil, _ caller: @escaping @Sendable (Turns) async throws -> [Double]
+) async throws -> CallRates {
+    let turns = Turns(total: total)
     let start = ContinuousClock.now
     let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
         for _ in 0..<inflight {
-            group.addTask(executorPreference: executor) {
-                var latencies: [Double] = []
-                while true {
-                    let i = next.value.add(1, ordering: .relaxed).oldValue
-                    if i >= total { break }
-                    let t0 = ContinuousClock.now
-                    try await call(i)
-                    latencies.append(microseconds(ContinuousClock.now - t0))
-                }
-                return latencies
-            }
+            group.addTask(executorPreference: executor) { try await caller(turns) }
         }
         return try await group.reduce(into: []) { $0 += $1 }
     }

@@ -48,13 +48,23 @@ enum WireBenchmark {
         let channel = WireChannel(host: "127.0.0.1", port: port, secret: secret, peerName: "bench", connections: conns)
         defer { channel.close() }
         let request = Grpc_Testing_Payload.with { $0.body = Array(repeating: 7, count: 32) }
-        let call: @Sendable (Int) async throws -> Void = { _ in
-            let _: Grpc_Testing_Payload = try await channel.unary(echo, request, options: deadline ? .timeout(.seconds(5)) : CallOptions())
+        // Each caller calls `unary` in its own loop, as an application would
+        // (see `measureCallers`).
+        func run(_ total: Int) async throws -> CallRates {
+            try await measureCallers(inflight: inflight, total: total, executor: channel.executor) { turns in
+                var latencies: [Double] = []
+                while turns.next() != nil {
+                    let t0 = ContinuousClock.now
+                    let _: Grpc_Testing_Payload = try await channel.unary(echo, request, options: deadline ? .timeout(.seconds(5)) : CallOptions())
+                    latencies.append(microseconds(ContinuousClock.now - t0))
+                }
+                return latencies
+            }
         }
         progress("shape \(conns)x\(inflight): warm-up")
-        _ = try await measureCalls(inflight: inflight, total: warmupCalls(total), executor: channel.executor, call)
+        _ = try await run(warmupCalls(total))
         progress("shape \(conns)x\(inflight): measuring")
-        return try await measureCalls(inflight: inflight, total: total, executor: channel.executor, call)
+        return try await run(total)
     }
 
     /// The same calls made with no task per caller: each of `inflight`
