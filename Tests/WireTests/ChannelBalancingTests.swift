@@ -56,16 +56,9 @@ final class ChannelBalancingTests: XCTestCase {
             name: "probe", services: [WaitingService(outcomes: outcomes), PeerService()], secret: WireTransportTests.secret)
         let port = try server.start(port: 0)
         let channel = WireChannel(host: "127.0.0.1", port: port, secret: WireTransportTests.secret, peerName: "tests", connections: 2)
-        func peer() async throws -> String {
-            let p: Grpc_Testing_Payload = try await channel.unary(Self.peer, Grpc_Testing_Empty(), options: CallOptions())
-            return String(decoding: p.body, as: UTF8.self)
-        }
         // Both connections come up; with nothing in flight, idle calls alternate between them.
         var seen = Set<String>()
-        for _ in 0..<200 where seen.count < 2 {
-            seen.insert(try await peer())
-            try await Task.sleep(for: .milliseconds(10))
-        }
+        for _ in 0..<100 where seen.count < 2 { seen.formUnion(try await peers(channel, calls: 4)) }
         XCTAssertEqual(seen.count, 2, "the channel never used its second connection")
 
         // One connection now carries a call that waits; every quick call takes the other.
@@ -73,8 +66,7 @@ final class ChannelBalancingTests: XCTestCase {
             let _: Grpc_Testing_Empty = try await channel.unary(WaitingService.wait, Grpc_Testing_Empty(), options: CallOptions())
         }
         try await Task.sleep(for: .milliseconds(100))
-        var quick = Set<String>()
-        for _ in 0..<20 { quick.insert(try await peer()) }
+        let quick = try await peers(channel, calls: 20)
         XCTAssertEqual(quick.count, 1, "quick calls went out on the busy connection too: \(quick)")
         XCTAssertTrue(quick.isSubset(of: seen))
 
