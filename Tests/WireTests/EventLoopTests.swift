@@ -45,8 +45,9 @@ final class EventLoopTests: XCTestCase {
     }
 
     /// Output written on the loop thread waits for the end of the iteration
-    /// until `earlyFlushBytes` are buffered on that connection; then it leaves
-    /// at once, so the peer starts while this side writes the rest.
+    /// until `earlyFlushWrites` writes or `earlyFlushBytes` bytes are
+    /// buffered on that connection; then it leaves at once, so the peer
+    /// starts while this side writes the rest. Order is kept throughout.
     func testLoopWritesLeaveEarlyOnceEnoughIsBuffered() async throws {
         let loop = EventLoop(name: "test.loop")
         var fds: [Int32] = [0, 0]
@@ -54,31 +55,32 @@ final class EventLoopTests: XCTestCase {
         let peer = fds[1]
         defer { close(peer) }
         let connection = SocketConnection(fd: fds[0], loop: loop, peer: "pair", decoder: FrameDecoder(maxFrameSize: 1 << 20))
-        let small = 100, rest = SocketConnection.earlyFlushBytes - small
+        let writes = SocketConnection.earlyFlushWrites, big = SocketConnection.earlyFlushBytes
         let seen = await onLoop(loop) { () -> [Int] in
             loop.register(connection)
             func waiting() -> Int {
-                var buffer = [UInt8](repeating: 0, count: 4 * SocketConnection.earlyFlushBytes)
+                var buffer = [UInt8](repeating: 0, count: 4 * big)
                 return max(0, recv(peer, &buffer, buffer.count, Int32(MSG_PEEK | MSG_DONTWAIT)))
             }
-            connection.write { $0 += [UInt8](repeating: 1, count: small) }
-            let afterSmall = waiting()
-            connection.write { $0 += [UInt8](repeating: 2, count: rest) }
-            let afterThreshold = waiting()
-            connection.write { $0 += [UInt8](repeating: 3, count: small) }
-            return [afterSmall, afterThreshold, waiting()]
+            for i in 1..<writes { connection.write { $0.append(UInt8(i)) } }
+            let beforeLimit = waiting()
+            connection.write { $0.append(UInt8(writes)) }
+            let atLimit = waiting()
+            connection.write { $0.append(0xAA) }
+            let afterLimit = waiting()
+            connection.write { $0 += [UInt8](repeating: 0xBB, count: big) }  // one large write
+            return [beforeLimit, atLimit, afterLimit, waiting()]
         }
-        XCTAssertEqual(seen, [0, SocketConnection.earlyFlushBytes, SocketConnection.earlyFlushBytes])
-        // The last small write leaves at the end of that iteration, in order.
+        XCTAssertEqual(seen, [0, writes, writes, writes + 1 + big])
         var received: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while received.count < SocketConnection.earlyFlushBytes + small {
+        var buffer = [UInt8](repeating: 0, count: 4 * big)
+        while received.count < writes + 1 + big {
             let n = recv(peer, &buffer, buffer.count, 0)
             XCTAssertGreaterThan(n, 0)
             if n <= 0 { break }
             received += buffer[0..<n]
         }
-        XCTAssertEqual(received, [UInt8](repeating: 1, count: small) + [UInt8](repeating: 2, count: rest) + [UInt8](repeating: 3, count: small))
+        XCTAssertEqual(received, (1...writes).map(UInt8.init) + [0xAA] + [UInt8](repeating: 0xBB, count: big))
         loop.execute { connection.close() }
     }
 

@@ -6,8 +6,8 @@ import Synchronization
 ///
 /// Writes: callers append frames under a lock. On the loop thread the
 /// connection is flushed at the end of the loop iteration, or as soon as
-/// `earlyFlushBytes` are buffered, so the responses produced from one read
-/// leave in few `send`s. On another thread
+/// `earlyFlushWrites` writes (calls, on the unary paths) or `earlyFlushBytes`
+/// are buffered, so the responses produced from one read leave in few `send`s. On another thread
 /// the first writer becomes the flusher and sends until the buffer is empty,
 /// so frames appended meanwhile leave in the same `send` and a response needs
 /// no hop to the loop thread. If the socket is full, the loop finishes the
@@ -22,6 +22,8 @@ class SocketConnection: LoopHandler, @unchecked Sendable {
         var flushing = false
         /// The loop will flush at the end of its iteration (written on the loop thread).
         var flushQueued = false
+        /// Writes made since the buffer was last taken for sending.
+        var writes = 0
         var closed = false
         var closeWhenFlushed = false
     }
@@ -49,8 +51,9 @@ class SocketConnection: LoopHandler, @unchecked Sendable {
         let next = out.withLock { o -> Next in
             guard !o.closed else { return .nothing }
             build(&o.buffer)
+            o.writes += 1
             if o.flushing { return .nothing }
-            if onLoop && o.buffer.count >= SocketConnection.earlyFlushBytes {
+            if onLoop && (o.writes >= SocketConnection.earlyFlushWrites || o.buffer.count >= SocketConnection.earlyFlushBytes) {
                 o.flushing = true
                 return .flushNow
             }
@@ -100,6 +103,7 @@ class SocketConnection: LoopHandler, @unchecked Sendable {
                 }
                 var taken: [UInt8] = []
                 swap(&taken, &o.buffer)
+                o.writes = 0
                 swap(&o.buffer, &o.spare)
                 return taken
             }
@@ -130,14 +134,17 @@ class SocketConnection: LoopHandler, @unchecked Sendable {
         }
     }
 
-    /// On the loop thread, output is sent as soon as this much is buffered,
-    /// not only at the end of the iteration: the peer starts on the first
-    /// calls (or answers) while this side makes the rest. With one send per
-    /// iteration, client and server fall into lock-step and throughput halves.
-    /// 1,280 bytes is 16 small unary requests (83 bytes each in the
-    /// benchmark) or 23 responses. Counted per connection, so a loop serving
-    /// 4 connections still sends 16 calls per `send`, not 4.
-    static let earlyFlushBytes = 1_280
+    /// On the loop thread, output is sent as soon as this many writes (one
+    /// per unary call on either side, one per streamed message) or bytes are
+    /// buffered, not only at the end of the iteration: the peer starts on the
+    /// first calls (or answers) while this side makes the rest. With one send
+    /// per iteration, client and server fall into lock-step and throughput
+    /// halves. Counted per connection, so a loop serving 4 connections still
+    /// sends 16 calls per `send`, not 4; counted in writes, not bytes, so calls
+    /// that carry metadata (a gateway's principal) are not sent in smaller
+    /// batches. The byte limit sends large messages without delay.
+    static let earlyFlushWrites = 16
+    static let earlyFlushBytes = 64 << 10
 
     /// Larger flush buffers (a big message went out) are freed, not kept.
     private static let maxRetainedBuffer = 1 << 20
