@@ -53,6 +53,41 @@ final class StartUnaryTests: XCTestCase {
         await server.shutdown()
     }
 
+    /// A call whose deadline has already passed is not started: DEADLINE_EXCEEDED
+    /// at once, from `unary`, `startUnary` and a streaming call alike, whether
+    /// or not a connection is ready, and no handler runs.
+    func testACallPastItsDeadlineIsNotStarted() async throws {
+        let (outcomes, server, channel) = try WaitingService.serve()
+        let expired = CallOptions(deadline: .now - .seconds(1))
+        let request = Grpc_Testing_Empty()
+        for connected in [false, true] {
+            if connected {  // make the connection ready, with a call that ends at once
+                let _: Grpc_Testing_Empty? = try? await channel.unary(WaitingService.wait, request, options: .timeout(.milliseconds(1)))
+                try await waitFor(outcomes, ["cancelled"])
+            }
+            let started = ContinuousClock.now
+            do {
+                let _: Grpc_Testing_Empty = try await channel.unary(WaitingService.wait, request, options: expired)
+                XCTFail("unary started past its deadline")
+            } catch let e as RPCError {
+                XCTAssertEqual(e.code, .deadlineExceeded, "connected: \(connected)")
+            }
+            let (outcome, _) = try await outcome(channel, WaitingService.wait, request.serializedBytes(), options: expired)
+            XCTAssertEqual(outcome.failure?.code, .deadlineExceeded, "connected: \(connected)")
+            do {
+                try await channel.withCall(WaitingService.wait, options: expired) { _ in XCTFail("streaming call started past its deadline") }
+            } catch let e as RPCError {
+                XCTAssertEqual(e.code, .deadlineExceeded, "connected: \(connected)")
+            }
+            XCTAssertLessThan(ContinuousClock.now - started, .seconds(1), "no call waited")
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        let handled = await outcomes.values
+        XCTAssertEqual(handled, ["cancelled"], "only the probe call reached a handler")
+        channel.close()
+        await server.shutdown()
+    }
+
     func testDeadlineAndCancelEndTheCallOnBothSides() async throws {
         let (outcomes, server, channel) = try WaitingService.serve()
         let _: Grpc_Testing_Empty? = try? await channel.unary(WaitingService.wait, Grpc_Testing_Empty(), options: .timeout(.milliseconds(1)))

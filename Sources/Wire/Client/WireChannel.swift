@@ -58,11 +58,14 @@ public final class WireChannel: RPCChannel {
 
     private enum Pick { case ready(ClientConnection), wait(Task<ClientConnection, Error>), fail(RPCError) }
 
-    /// A connection that takes calls, connecting if needed.
-    private func connection() async throws -> ClientConnection {
+    /// A connection that takes calls, connecting if needed (unless the call's
+    /// deadline has already passed: then it fails without waiting).
+    private func connection(for options: CallOptions) async throws -> ClientConnection {
         switch pick() {
         case .ready(let c): return c
-        case .wait(let t): return try await t.value
+        case .wait(let t):
+            try options.checkDeadlineAhead()
+            return try await t.value
         case .fail(let e): throw e
         }
     }
@@ -145,8 +148,8 @@ public final class WireChannel: RPCChannel {
         _ method: MethodDescriptor, options: CallOptions,
         _ body: @Sendable (any RawClientCall) async throws -> Result
     ) async throws -> Result {
-        if let d = options.deadline, d <= .now { throw RPCError(.deadlineExceeded, "deadline passed before the call started") }
-        let connection = try await connection()
+        try options.checkDeadlineAhead()
+        let connection = try await connection(for: options)
         let call = ClientCall(method: method, options: options, connection: connection)
         if method.kind.clientStreams { try call.open() }
         let timer = options.deadline.map { d in
@@ -166,8 +169,7 @@ public final class WireChannel: RPCChannel {
     /// The unary hot path: one `UnaryClientCall`, one write, one wake-up
     /// when TRAILERS arrive.
     public func unaryBytes(_ method: MethodDescriptor, _ request: [UInt8], options: CallOptions) async throws -> UnaryResponse {
-        if let d = options.deadline, d <= .now { throw RPCError(.deadlineExceeded, "deadline passed before the call started") }
-        let connection = try await connection()
+        let connection = try await connection(for: options)
         let call = try open(method, request, options, on: connection, completion: nil)
         return try await withTaskCancellationHandler {
             try await withUnsafeThrowingContinuation { (c: UnsafeContinuation<UnaryResponse, Error>) in call.wait(c) }
@@ -188,7 +190,6 @@ public final class WireChannel: RPCChannel {
             return .inTask(preferring: loop, completion) { try await self.unaryBytes(method, request, options: options) }
         }
         do {
-            if let d = options.deadline, d <= .now { throw RPCError(.deadlineExceeded, "deadline passed before the call started") }
             return UnaryCallHandle(call: .cancellable(try open(method, request, options, on: connection, completion: completion)))
         } catch {
             completion(.failure(RPCError.from(error)))
@@ -201,6 +202,7 @@ public final class WireChannel: RPCChannel {
         _ method: MethodDescriptor, _ request: [UInt8], _ options: CallOptions, on connection: ClientConnection,
         completion: UnaryClientCall.Completion?
     ) throws -> UnaryClientCall {
+        try options.checkDeadlineAhead()
         try connection.checkRequestSize(request)
         let start = Croupier_Wire_V1_CallStart(method, options)
         guard let call = connection.openStream({ UnaryClientCall(id: $0, method: method, connection: connection, completion: completion) }, frames: { id, buffer in

@@ -10,6 +10,12 @@ public struct CallOptions: Sendable {
         self.metadata = metadata
     }
 
+    /// Throws DEADLINE_EXCEEDED if the deadline has already passed: a call
+    /// that cannot finish in time is not started.
+    func checkDeadlineAhead() throws {
+        if let deadline, deadline <= .now { throw RPCError(.deadlineExceeded, "deadline passed before the call started") }
+    }
+
     /// Options whose deadline is `timeout` from now.
     public static func timeout(_ timeout: Duration, metadata: Metadata = Metadata()) -> CallOptions {
         CallOptions(deadline: .now + timeout, metadata: metadata)
