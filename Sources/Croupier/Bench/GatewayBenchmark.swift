@@ -141,8 +141,12 @@ enum GatewayBenchmark {
         for (clients, streams, withToken) in [(1, 1, false), (16, 8, false), (16, 8, true)] {
             let calls = clients == 1 ? total / 4 : total
             let bearer = withToken ? token : nil
-            _ = try h2load(port: gatewayPort, body: bodyPath, clients: clients, streams: streams, requests: min(calls / 5, 20_000), token: bearer)
-            let g = try h2load(port: gatewayPort, body: bodyPath, clients: clients, streams: streams, requests: calls, token: bearer)
+            /// A warm-up run, then the measured one.
+            func load(port: UInt16, path: String = "/bench.Bench/Echo") throws -> H2Load {
+                _ = try h2load(port: port, path: path, body: bodyPath, clients: clients, streams: streams, requests: WireBenchmark.warmupCalls(calls), token: bearer)
+                return try h2load(port: port, path: path, body: bodyPath, clients: clients, streams: streams, requests: calls, token: bearer)
+            }
+            let g = try load(port: gatewayPort)
             // HTTP 200 does not mean the call succeeded (gRPC errors are trailers): the gateway's own counters must show no refusals.
             let metrics = try fetchMetrics(port: gatewayPort)
             guard !metrics.contains("croupier_gateway_auth_failures_total{") else {
@@ -150,10 +154,7 @@ enum GatewayBenchmark {
             }
             peakUnderLoad = max(peakUnderLoad, WireBenchmark.rssKiB(gateway.processIdentifier))
             let w = try await WireBenchmark.measure(port: backendPort, conns: clients, inflight: clients * streams, total: calls, deadline: false)
-            let go = try grpcGo.map { _ in
-                _ = try h2load(port: grpcGoPort, path: "/bench.Bench/Unary", body: bodyPath, clients: clients, streams: streams, requests: min(calls / 5, 20_000), token: bearer)
-                return try h2load(port: grpcGoPort, path: "/bench.Bench/Unary", body: bodyPath, clients: clients, streams: streams, requests: calls, token: bearer)
-            }
+            let go = try grpcGo.map { _ in try load(port: grpcGoPort, path: "/bench.Bench/Unary") }
             let goText = go.map { "\(formatRate($0.rps))/s, mean \(Int($0.meanMicros)) µs" } ?? "n/a"
             let row = "| -c \(clients) -m \(streams)\(withToken ? ", bearer token" : "") | \(formatRate(g.rps))/s, mean \(Int(g.meanMicros)) µs, max \(Int(g.maxMicros)) µs (\(g.succeeded) × HTTP 200) | \(formatRate(w.rps))/s, p50 \(Int(w.p50)) µs, p99 \(Int(w.p99)) µs | \(String(format: "%.0f%%", 100 * g.rps / w.rps)) | \(goText) |"
             print(row)

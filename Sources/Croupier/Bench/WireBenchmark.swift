@@ -54,9 +54,9 @@ enum WireBenchmark {
             try await measureCallers(inflight: inflight, total: total, executor: channel.executor) { turns in
                 var latencies: [Double] = []
                 while turns.next() != nil {
-                    let t0 = EventLoop.nowNanos()  // the raw monotonic clock, as the loop callers and echo.c time calls
+                    let t0 = EventLoop.nowNanos()
                     let _: Grpc_Testing_Payload = try await channel.unary(echo, request, options: deadline ? .timeout(.seconds(5)) : CallOptions())
-                    latencies.append(Double(EventLoop.nowNanos() - t0) / 1000)
+                    latencies.append(microseconds(sinceNanos: t0))
                 }
                 return latencies
             }
@@ -118,7 +118,7 @@ enum WireBenchmark {
                 } catch {
                     failure = failure ?? error
                 }
-                latencies.append(Double(EventLoop.nowNanos() - t0) / 1000)
+                latencies.append(microseconds(sinceNanos: t0))
                 if latencies.count == total {
                     if let failure { finished?.resume(throwing: failure) } else { finished?.resume(returning: latencies) }
                     finished = nil
