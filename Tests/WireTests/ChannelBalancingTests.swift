@@ -51,11 +51,7 @@ final class ChannelBalancingTests: XCTestCase {
     }
 
     func testCallsAvoidTheConnectionBusyWithAWaitingCall() async throws {
-        let outcomes = WaitingService.Outcomes()
-        let server = WireServer(
-            name: "probe", services: [WaitingService(outcomes: outcomes), PeerService()], secret: WireTransportTests.secret)
-        let port = try server.start(port: 0)
-        let channel = WireChannel(host: "127.0.0.1", port: port, secret: WireTransportTests.secret, peerName: "tests", connections: 2)
+        let (outcomes, server, channel) = try WaitingService.serve(alongside: [PeerService()], connections: 2)
         // Both connections come up; with nothing in flight, idle calls alternate between them.
         var seen = Set<String>()
         for _ in 0..<100 where seen.count < 2 { seen.formUnion(try await peers(channel, calls: 4)) }

@@ -234,12 +234,17 @@ final class WireTransportTests: XCTestCase {
 }
 
 extension WaitingService {
-    /// A server with only this service, and a channel to it.
-    static func serve() throws -> (outcomes: Outcomes, server: WireServer, channel: WireChannel) {
+    /// A server with this service (and `others`), and a channel to it with
+    /// `connections` connections (made on first use).
+    static func serve(
+        alongside others: [any RPCService] = [], connections: Int = 1
+    ) throws -> (outcomes: Outcomes, server: WireServer, channel: WireChannel) {
         let outcomes = Outcomes()
-        let server = WireServer(name: "probe", services: [WaitingService(outcomes: outcomes)], secret: WireTransportTests.secret)
+        let server = WireServer(name: "probe", services: [WaitingService(outcomes: outcomes)] + others, secret: WireTransportTests.secret)
         let port = try server.start(port: 0)
-        return (outcomes, server, WireChannel(host: "127.0.0.1", port: port, secret: WireTransportTests.secret, peerName: "tests"))
+        let channel = WireChannel(
+            host: "127.0.0.1", port: port, secret: WireTransportTests.secret, peerName: "tests", connections: connections)
+        return (outcomes, server, channel)
     }
 }
 
@@ -269,11 +274,9 @@ final class WireCancellationTests: XCTestCase {
     /// after another: one that suspends must not hold up those behind it, and
     /// cancelling it must reach that handler alone.
     func testHandlersStartedTogetherAreIndependent() async throws {
-        let outcomes = WaitingService.Outcomes()
-        let server = WireServer(
-            name: "probe", services: [WaitingService(outcomes: outcomes), InteropTestService()], secret: WireTransportTests.secret)
-        let port = try server.start(port: 0)
-        let p = try WireBadInputTests.RawPeer(port: port)
+        let (outcomes, server, channel) = try WaitingService.serve(alongside: [InteropTestService()])
+        channel.close()  // calls go over a raw socket here, to send them in one write
+        let p = try WireBadInputTests.RawPeer(port: channel.port)
         p.authenticate()
         func call(_ id: UInt32, _ method: MethodDescriptor) -> [Frame] {
             [Frame(.callStart, stream: id, message: Croupier_Wire_V1_CallStart.with { $0.method = method.path }),
