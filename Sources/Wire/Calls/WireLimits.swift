@@ -18,3 +18,8 @@ public struct WireLimits: Sendable {
         }
     }
 }
+
+extension Croupier_Wire_V1_Settings {
+    /// The largest message this peer accepts: its frame size, or the default when it sent none.
+    var maxMessageBytes: Int { Int(maxFrameSize == 0 ? WireLimits().maxFrameSize : maxFrameSize) }
+}

@@ -39,28 +39,46 @@ public struct FrameDecoder: Sendable {
     /// Runs `body` on the next complete frame, borrowed from the decoder's
     /// buffer (no copy); nil until more bytes arrive.
     public mutating func next<T>(_ body: (FrameView) throws -> T) throws -> T? {
+        var result: T?
+        try forEach { frame in
+            result = try body(frame)
+            return false
+        }
+        return result
+    }
+
+    /// Runs `body` on each complete frame in order, borrowed from the
+    /// decoder's buffer (no copy), until none is left or `body` returns
+    /// false. The buffer is borrowed once for the whole batch, not per frame.
+    /// A frame `body` saw is consumed even if `body` throws; a bad header
+    /// throws before any frame after it is looked at.
+    public mutating func forEach(_ body: (FrameView) throws -> Bool) throws {
         if expectPreface {
-            guard bufferedCount >= WirePreface.bytes.count else { return nil }
+            guard bufferedCount >= WirePreface.bytes.count else { return }
             let got = Array(buffer[start..<(start + 8)])
             guard got == WirePreface.bytes else { throw FrameError.badPreface(got) }
             start += 8
             expectPreface = false
         }
-        guard bufferedCount >= Frame.headerSize else { return nil }
-        let (length, typeByte, flags, stream) = buffer.withUnsafeBytes { raw -> (UInt32, UInt8, UInt8, UInt32) in
-            let p = raw.baseAddress! + start
-            return (UInt32(bigEndian: p.loadUnaligned(as: UInt32.self)), p.load(fromByteOffset: 4, as: UInt8.self),
-                p.load(fromByteOffset: 5, as: UInt8.self), UInt32(bigEndian: p.loadUnaligned(fromByteOffset: 6, as: UInt32.self)))
-        }
-        guard length <= maxFrameSize else { throw FrameError.frameTooLarge(length: length, max: maxFrameSize) }
-        guard let type = FrameType(rawValue: typeByte) else { throw FrameError.unknownType(typeByte) }
-        guard flags == 0 else { throw FrameError.nonzeroFlags(type: typeByte, flags: flags) }
-        let total = Frame.headerSize + Int(length)
-        guard bufferedCount >= total else { return nil }
-        let payloadStart = start + Frame.headerSize
-        start += total
-        return try buffer.withUnsafeBytes { raw in
-            try body(FrameView(type: type, streamID: stream, payload: UnsafeRawBufferPointer(rebasing: raw[payloadStart..<(payloadStart + Int(length))])))
+        let (end, maxFrameSize) = (buffer.count, maxFrameSize)
+        var position = start
+        defer { start = position }
+        try buffer.withUnsafeBytes { raw in
+            while end - position >= Frame.headerSize {
+                let p = raw.baseAddress! + position
+                let length = UInt32(bigEndian: p.loadUnaligned(as: UInt32.self))
+                let typeByte = p.load(fromByteOffset: 4, as: UInt8.self)
+                let flags = p.load(fromByteOffset: 5, as: UInt8.self)
+                guard length <= maxFrameSize else { throw FrameError.frameTooLarge(length: length, max: maxFrameSize) }
+                guard let type = FrameType(rawValue: typeByte) else { throw FrameError.unknownType(typeByte) }
+                guard flags == 0 else { throw FrameError.nonzeroFlags(type: typeByte, flags: flags) }
+                let total = Frame.headerSize + Int(length)
+                guard end - position >= total else { return }
+                let stream = UInt32(bigEndian: p.loadUnaligned(fromByteOffset: 6, as: UInt32.self))
+                let payload = UnsafeRawBufferPointer(start: p + Frame.headerSize, count: Int(length))
+                position += total
+                guard try body(FrameView(type: type, streamID: stream, payload: payload)) else { return }
+            }
         }
     }
 }

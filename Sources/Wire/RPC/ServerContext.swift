@@ -6,8 +6,11 @@ import Synchronization
 /// deadline passes or the connection drops, the handler's task is cancelled.
 ///
 /// A class, so passing it around costs one reference count, and its
-/// `response` is only made when a handler uses it.
-public final class ServerContext: Sendable {
+/// `response` is only made when a handler uses it. Not final only so that
+/// the Wire server's call object can be its own context (one object per
+/// call, not two); no class outside this module can derive from it.
+public class ServerContext: @unchecked Sendable {
+    // @unchecked: not final (see above); every stored property is a `let` or atomic.
     public let method: MethodDescriptor
     /// Metadata the caller sent with the call start.
     public let metadata: Metadata

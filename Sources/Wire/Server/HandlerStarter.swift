@@ -17,8 +17,8 @@ final class HandlerStarter: @unchecked Sendable {
     private let loop: EventLoop
     private var due: [ServerCall] = []
     private var next = 0
-    /// The call whose handler is running inside `startDue`, if any.
-    private var running: ServerCall?
+    /// The handler of `due[next - 1]` is running (it suspended if `startDue` sees this).
+    private var running = false
 
     init(loop: EventLoop) { self.loop = loop }
 
@@ -29,9 +29,9 @@ final class HandlerStarter: @unchecked Sendable {
     func startDue() {
         while next < due.count {
             let task = Task.immediate(executorPreference: loop) { [self] in await runDue() }
-            if let call = running {
-                running = nil
-                call.adopt(task)
+            if running {
+                running = false
+                due[next - 1].adopt(task)
             }
         }
         due.removeAll(keepingCapacity: true)
@@ -43,9 +43,9 @@ final class HandlerStarter: @unchecked Sendable {
             let call = due[next]
             next += 1
             guard !call.isFinished else { continue }  // cancelled or timed out before it started
-            running = call
+            running = true
             await call.runHandler()
-            running = nil
+            running = false
         }
     }
 }

@@ -4,12 +4,21 @@ import Glibc
 /// a CALL_START: no String is built and no UTF-8 validated per call.
 /// Immutable after the server is made, so connections read it without locks.
 final class MethodTable: Sendable {
+    /// One method. Its parts are stored apart, so starting a call reads
+    /// what it needs without copying the whole `RPCHandler` (three
+    /// reference counts).
     final class Entry: Sendable {
         let path: [UInt8]
         let handler: RPCHandler
+        let method: MethodDescriptor
+        let kind: CallKind
+        let unary: (@Sendable ([UInt8], ServerContext) async throws -> [UInt8])?
         init(_ handler: RPCHandler) {
             path = Array(handler.method.path.utf8)
             self.handler = handler
+            method = handler.method
+            kind = handler.method.kind
+            unary = handler.unary
         }
     }
 

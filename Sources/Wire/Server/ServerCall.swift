@@ -8,7 +8,9 @@ import Synchronization
 /// `received…` methods (loop thread); `run` is the handler, which the
 /// connection's `HandlerStarter` runs right after the read that made it due,
 /// so a handler that does not suspend completes inside that read.
-class ServerCall: @unchecked Sendable {
+///
+/// The call is also its handler's `ServerContext`: one object per call.
+class ServerCall: ServerContext, @unchecked Sendable {
     // @unchecked: every mutable field is behind `life`; subclasses keep their own state Sendable.
     private struct Life {
         var finished = false
@@ -21,17 +23,18 @@ class ServerCall: @unchecked Sendable {
     }
 
     let id: UInt32
-    let context: ServerContext
     let connection: ServerConnection
     /// The largest response message the peer accepts (its SETTINGS frame size).
     let maxMessageBytes: Int
     private let life = Mutex(Life())
 
-    init(id: UInt32, context: ServerContext, connection: ServerConnection, peer: Croupier_Wire_V1_Settings) {
+    /// Arguments one by one, not in a struct: initializers take them owned,
+    /// so they move into the call with no reference counting.
+    init(id: UInt32, method: MethodDescriptor, metadata: Metadata, deadline: ContinuousClock.Instant?, connection: ServerConnection) {
         self.id = id
-        self.context = context
         self.connection = connection
-        maxMessageBytes = Int(peer.maxFrameSize == 0 ? WireLimits().maxFrameSize : peer.maxFrameSize)
+        maxMessageBytes = connection.peerMaxMessage
+        super.init(method: method, metadata: metadata, deadline: deadline, peer: connection.peerDescription)
     }
 
     // MARK: Frames from the peer (loop thread)
@@ -120,7 +123,7 @@ class ServerCall: @unchecked Sendable {
         }
         guard first else { return false }
         if let timer { connection.loop.cancel(timer) }
-        let response = context.responseIfUsed
+        let response = responseIfUsed
         let headers = response?.takeHeadersToSend()
         var trailerMetadata = response?.trailers ?? Metadata()
         if let status { for e in status.metadata { trailerMetadata.append(e) } }
@@ -185,11 +188,11 @@ final class UnaryServerCall: ServerCall, @unchecked Sendable {
     private var requestCount = 0
 
     init(
-        id: UInt32, context: ServerContext, connection: ServerConnection, peer: Croupier_Wire_V1_Settings,
+        id: UInt32, method: MethodDescriptor, metadata: Metadata, deadline: ContinuousClock.Instant?, connection: ServerConnection,
         body: @escaping @Sendable ([UInt8], ServerContext) async throws -> [UInt8]
     ) {
         self.body = body
-        super.init(id: id, context: context, connection: connection, peer: peer)
+        super.init(id: id, method: method, metadata: metadata, deadline: deadline, connection: connection)
     }
 
     override func received(message: [UInt8]) -> Bool {
@@ -204,9 +207,9 @@ final class UnaryServerCall: ServerCall, @unchecked Sendable {
         let (message, count) = (request, requestCount)
         request = nil
         guard let message, count == 1 else {
-            throw RPCError(.invalidArgument, "\(context.method) expects one request message, got \(count == 0 ? "none" : "more")")
+            throw RPCError(.invalidArgument, "\(method) expects one request message, got \(count == 0 ? "none" : "more")")
         }
-        try hold(try await body(message, context))
+        try hold(try await body(message, self))
     }
 }
 
@@ -218,11 +221,14 @@ final class StreamingServerCall: ServerCall, @unchecked Sendable {
     let flow: StreamFlow
     private let handle: @Sendable (RawServerCall) async throws -> Void
 
-    init(id: UInt32, handler: RPCHandler, context: ServerContext, connection: ServerConnection, peer: Croupier_Wire_V1_Settings, ours: WireLimits) {
+    init(
+        id: UInt32, handler: RPCHandler, metadata: Metadata, deadline: ContinuousClock.Instant?, connection: ServerConnection,
+        peer: Croupier_Wire_V1_Settings, ours: WireLimits
+    ) {
         kind = handler.method.kind
         handle = handler.handle
         flow = StreamFlow(stream: id, peer: peer, ours: ours, connection: connection)
-        super.init(id: id, context: context, connection: connection, peer: peer)
+        super.init(id: id, method: handler.method, metadata: metadata, deadline: deadline, connection: connection)
     }
 
     override func received(message: [UInt8]) -> Bool {
@@ -240,7 +246,7 @@ final class StreamingServerCall: ServerCall, @unchecked Sendable {
 
     override func run() async throws {
         try await handle(RawServerCall(
-            context: context, nextRequest: { [flow] in try await flow.inbound.next() },
+            context: self, nextRequest: { [flow] in try await flow.inbound.next() },
             sendResponse: { [self] in try await sendResponse($0) }))
     }
 
@@ -251,7 +257,7 @@ final class StreamingServerCall: ServerCall, @unchecked Sendable {
         try checkSize(bytes)
         try await flow.send.acquire(bytes.count)
         guard kind.serverStreams else { return try hold(bytes) }
-        let headers = context.responseIfUsed?.takeHeadersToSend()
+        let headers = responseIfUsed?.takeHeadersToSend()
         connection.write { buffer in
             appendHeaders(headers, to: &buffer)
             Frame.appendHeader(type: .message, stream: id, length: bytes.count, to: &buffer)

@@ -11,9 +11,11 @@ final class ServerConnection: SocketConnection, @unchecked Sendable {
     private var phase = Phase.handshake
     private let serverNonce = PeerAuthentication.nonce()
     private var peerSettings = Croupier_Wire_V1_Settings()
+    /// The largest message the peer accepts, from its SETTINGS.
+    private(set) var peerMaxMessage = Croupier_Wire_V1_Settings().maxMessageBytes
     private var peerName = ""
     /// How handlers see the peer, e.g. `gateway@127.0.0.1:53122`; fixed once authenticated.
-    private var peerDescription = ""
+    private(set) var peerDescription = ""
     private var lastStreamID: UInt32 = 0
     private let streams = Mutex<(open: [UInt32: ServerCall], draining: Bool)>(([:], false))
     private let createdAt = EventLoop.nowMillis()
@@ -40,7 +42,9 @@ final class ServerConnection: SocketConnection, @unchecked Sendable {
         case (_, .ping): try ping(frame)
         case (_, .pong): break
         case (_, .goAway): beginDrain(announce: false)
-        case (.handshake, .settings): peerSettings = try decode(frame)
+        case (.handshake, .settings):
+            peerSettings = try decode(frame)
+            peerMaxMessage = peerSettings.maxMessageBytes
         case (.handshake, .authResponse): try authenticate(try decode(frame))
         case (.handshake, _):
             throw WireProtocolError(.protocolError, "\(frame.type) before authentication completed")
@@ -113,33 +117,37 @@ final class ServerConnection: SocketConnection, @unchecked Sendable {
         }
         lastStreamID = id
         let callStart = try parseCallStart(frame)
-        guard let handler = callStart.entry?.handler else {
-            return refuse(id, RPCError(.unimplemented, "method \(callStart.method) is not implemented by \(server.name)"))
+        guard let entry = callStart.entry else {
+            return refuse(id, RPCError(.unimplemented, "method \(callStart.unknownMethod) is not implemented by \(server.name)"))
         }
         let deadline: ContinuousClock.Instant? =
             callStart.timeoutMicros > 0 ? .now + .microseconds(Int64(clamping: callStart.timeoutMicros)) : nil
-        let context = ServerContext(
-            method: handler.method, metadata: Metadata(wire: callStart.metadata), deadline: deadline,
-            peer: peerDescription)
+        let metadata = callStart.metadata.isEmpty ? Metadata() : Metadata(wire: callStart.metadata)
         let call: ServerCall
-        if handler.method.kind == .unary, let body = handler.unary {
-            call = UnaryServerCall(id: id, context: context, connection: self, peer: peerSettings, body: body)
+        if entry.kind == .unary, let body = entry.unary {
+            call = UnaryServerCall(id: id, method: entry.method, metadata: metadata, deadline: deadline, connection: self, body: body)
         } else {
-            call = StreamingServerCall(id: id, handler: handler, context: context, connection: self, peer: peerSettings, ours: server.limits)
+            call = StreamingServerCall(
+                id: id, handler: entry.handler, metadata: metadata, deadline: deadline, connection: self, peer: peerSettings,
+                ours: server.limits)
         }
-        let limit = Int(server.limits.maxConcurrentStreams)
-        let admitted = streams.withLock { s -> RPCError? in
-            if s.draining { return RPCError(.unavailable, "server is shutting down; retry on another connection") }
-            if s.open.count >= limit { return RPCError(.resourceExhausted, "more than \(limit) concurrent calls on one connection") }
-            s.open[id] = call
-            return nil
-        }
-        if let refusal = admitted { return refuse(id, refusal) }
+        if let refusal = admit(call) { return refuse(id, refusal) }
         if let deadline { call.startDeadlineTimer(deadline) }
         // A handler that reads a stream of requests starts now; one that takes
         // a single request once it is complete (END_STREAM). Either way it
         // runs after this read's frames, and usually ends without suspending.
-        if handler.method.kind.clientStreams { handlerDue(call) }
+        if entry.kind.clientStreams { handlerDue(call) }
+    }
+
+    /// Registers `call` as open; the refusal if the connection is draining or full.
+    private func admit(_ call: ServerCall) -> RPCError? {
+        let limit = Int(server.limits.maxConcurrentStreams)
+        return streams.withLock { s -> RPCError? in
+            if s.draining { return RPCError(.unavailable, "server is shutting down; retry on another connection") }
+            if s.open.count >= limit { return RPCError(.resourceExhausted, "more than \(limit) concurrent calls on one connection") }
+            s.open[call.id] = call
+            return nil
+        }
     }
 
     /// `call`'s handler should start: it runs once the frames of this read are handled.
@@ -149,7 +157,7 @@ final class ServerConnection: SocketConnection, @unchecked Sendable {
 
     /// The fields of a CALL_START, read in place: the method is looked up by
     /// its bytes; its name is only made into a String when it is unknown.
-    private func parseCallStart(_ frame: FrameView) throws -> (entry: MethodTable.Entry?, method: String, timeoutMicros: UInt64, metadata: [Croupier_Wire_V1_MetadataEntry]) {
+    private func parseCallStart(_ frame: FrameView) throws -> (entry: MethodTable.Entry?, unknownMethod: String, timeoutMicros: UInt64, metadata: [Croupier_Wire_V1_MetadataEntry]) {
         do {
             var reader = ProtoReader(buffer: frame.payload)
             var entry: MethodTable.Entry?
@@ -179,7 +187,7 @@ final class ServerConnection: SocketConnection, @unchecked Sendable {
                 default: try reader.skipValue(tag)
                 }
             }
-            return (entry, entry?.handler.method.path ?? method, timeout, metadata)
+            return (entry, method, timeout, metadata)
         } catch {
             throw WireProtocolError(.protocolError, "CALL_START payload is not a valid croupier.wire.v1.CallStart: \(error)")
         }

@@ -163,7 +163,10 @@ class SocketConnection: LoopHandler, @unchecked Sendable {
             if n > 0 {
                 decoder.append(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
                 do {
-                    while !isClosed, try decoder.next({ try handle($0) }) != nil {}
+                    try decoder.forEach { frame in
+                        try handle(frame)
+                        return !isClosed
+                    }
                 } catch {
                     framesHandled()  // the calls before the bad frame were valid
                     fail(error)
