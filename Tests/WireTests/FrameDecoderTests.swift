@@ -56,4 +56,30 @@ final class FrameDecoderTests: XCTestCase {
         Frame.append(m, stream: 3, to: &buffer)
         XCTAssertEqual(buffer, Frame(.message, stream: 3, payload: m.serializedBytes()).encoded)
     }
+
+    func testForEachHandsOverEveryCompleteFrameThenStopsAtABadHeader() throws {
+        let good = [Frame(.message, stream: 1, payload: [1, 2]), Frame(.endStream, stream: 1), Frame(.message, stream: 3, payload: [3])]
+        var d = FrameDecoder(maxFrameSize: 1024, expectPreface: false)
+        let partial = Frame(.message, stream: 5, payload: [4, 5, 6]).encoded
+        d.append(good.flatMap(\.encoded) + partial.prefix(11))
+        var seen: [Frame] = []
+        try d.forEach { seen.append($0.frame); return true }
+        XCTAssertEqual(seen, good)
+        XCTAssertEqual(d.bufferedCount, 11, "the incomplete frame stays buffered")
+
+        // Stopping early leaves the rest for the next call.
+        d.append(Array(partial.dropFirst(11)) + good[0].encoded)
+        seen = []
+        try d.forEach { seen.append($0.frame); return false }
+        XCTAssertEqual(seen, [Frame(.message, stream: 5, payload: [4, 5, 6])])
+        XCTAssertEqual(try d.next(), good[0])
+
+        // Frames before a bad header are handed over; the bad one throws.
+        d.append(good[1].encoded + [0, 0, 0, 0, 0x7F, 0, 0, 0, 0, 1] + good[2].encoded)
+        seen = []
+        XCTAssertThrowsError(try d.forEach { seen.append($0.frame); return true }) {
+            XCTAssertEqual($0 as? FrameError, .unknownType(0x7F))
+        }
+        XCTAssertEqual(seen, [good[1]])
+    }
 }

@@ -17,7 +17,7 @@ final class ClientConnection: SocketConnection, @unchecked Sendable {
     private var serverNonce: [UInt8] = []
     private(set) var peerSettings = Croupier_Wire_V1_Settings()
     private let readiness = Mutex(Readiness.pending([]))
-    private let streams = Mutex<(open: [UInt32: any ClientStreamReceiver], nextID: UInt32, draining: Bool)>(([:], 1, false))
+    private let streams = Mutex<(open: StreamTable<any ClientStreamReceiver>, nextID: UInt32, draining: Bool)>((StreamTable(), 1, false))
     /// Authenticated and neither draining nor failed: new calls may use it.
     private let usable = Atomic<Bool>(false)
     let limits: WireLimits
@@ -84,7 +84,7 @@ final class ClientConnection: SocketConnection, @unchecked Sendable {
                 let id = s.nextID
                 s.nextID += 2
                 let stream = make(id)
-                s.open[id] = stream
+                s.open.insert(stream, for: id)
                 return stream
             }
             if let opened { frames(opened.id, &buffer) }
@@ -106,7 +106,7 @@ final class ClientConnection: SocketConnection, @unchecked Sendable {
     }
 
     func streamEnded(_ id: UInt32) {
-        streams.withLock { _ = $0.open.removeValue(forKey: id) }
+        streams.withLock { _ = $0.open.removeValue(for: id) }
     }
 
     // MARK: Loop thread
@@ -169,7 +169,7 @@ final class ClientConnection: SocketConnection, @unchecked Sendable {
             // OK with nothing else is an empty payload: no decoding needed.
             let t: Croupier_Wire_V1_Trailers = frame.payload.isEmpty ? Croupier_Wire_V1_Trailers() : try decode(frame)
             // Nothing follows TRAILERS on a stream: it leaves the table now.
-            streams.withLock { $0.open.removeValue(forKey: frame.streamID) }?.received(trailers: t)
+            streams.withLock { $0.open.removeValue(for: frame.streamID) }?.received(trailers: t)
         case .windowUpdate:
             guard frame.payload.count == 4 else { throw RPCError(.internal, "malformed WINDOW_UPDATE from \(target)") }
             stream(frame.streamID)?.received(credit: Int(UInt32(bigEndian: frame.payload.loadUnaligned(as: UInt32.self))))
@@ -206,8 +206,7 @@ final class ClientConnection: SocketConnection, @unchecked Sendable {
         usable.store(false, ordering: .releasing)
         let open = streams.withLock { s -> [any ClientStreamReceiver] in
             s.draining = true
-            defer { s.open = [:] }
-            return Array(s.open.values)
+            return s.open.removeAll()
         }
         for s in open { s.failed(status) }
     }

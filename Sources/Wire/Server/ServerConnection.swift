@@ -17,7 +17,7 @@ final class ServerConnection: SocketConnection, @unchecked Sendable {
     /// How handlers see the peer, e.g. `gateway@127.0.0.1:53122`; fixed once authenticated.
     private(set) var peerDescription = ""
     private var lastStreamID: UInt32 = 0
-    private let streams = Mutex<(open: [UInt32: ServerCall], draining: Bool)>(([:], false))
+    private let streams = Mutex<(open: StreamTable<ServerCall>, draining: Bool)>((StreamTable(), false))
     private let createdAt = EventLoop.nowMillis()
     private var lastActivity = EventLoop.nowMillis()
     private var pingWindowStart: Int64 = 0
@@ -145,7 +145,7 @@ final class ServerConnection: SocketConnection, @unchecked Sendable {
         return streams.withLock { s -> RPCError? in
             if s.draining { return RPCError(.unavailable, "server is shutting down; retry on another connection") }
             if s.open.count >= limit { return RPCError(.resourceExhausted, "more than \(limit) concurrent calls on one connection") }
-            s.open[call.id] = call
+            s.open.insert(call, for: call.id)
             return nil
         }
     }
@@ -202,7 +202,7 @@ final class ServerConnection: SocketConnection, @unchecked Sendable {
     /// Called by a stream when it ended (any thread).
     func streamEnded(_ id: UInt32) {
         let closeNow = streams.withLock { s -> Bool in
-            s.open[id] = nil
+            s.open.removeValue(for: id)
             return s.draining && s.open.isEmpty
         }
         if closeNow { closeAfterFlush() }
@@ -252,10 +252,7 @@ final class ServerConnection: SocketConnection, @unchecked Sendable {
     }
 
     override func didClose() {
-        let open = streams.withLock { s -> [ServerCall] in
-            defer { s.open = [:] }
-            return Array(s.open.values)
-        }
+        let open = streams.withLock { $0.open.removeAll() }
         for s in open { s.cancelByPeer() }
         server.connectionClosed(self)
     }
