@@ -167,9 +167,14 @@ final class ClientConnection: SocketConnection, @unchecked Sendable {
             }
         case .trailers:
             // OK with nothing else is an empty payload: no decoding needed.
-            let t: Croupier_Wire_V1_Trailers = frame.payload.isEmpty ? Croupier_Wire_V1_Trailers() : try decode(frame)
+            var (status, trailers): (RPCError?, Metadata) = (nil, Metadata())
+            if !frame.payload.isEmpty {
+                let t: Croupier_Wire_V1_Trailers = try decode(frame)
+                trailers = Metadata(wire: t.metadata)
+                if t.code != 0 { status = RPCError(StatusCode(wireValue: Int(t.code)), t.message, metadata: trailers) }
+            }
             // Nothing follows TRAILERS on a stream: it leaves the table now.
-            streams.withLock { $0.open.removeValue(for: frame.streamID) }?.received(trailers: t)
+            streams.withLock { $0.open.removeValue(for: frame.streamID) }?.received(status: status, trailers: trailers)
         case .windowUpdate:
             guard frame.payload.count == 4 else { throw RPCError(.internal, "malformed WINDOW_UPDATE from \(target)") }
             stream(frame.streamID)?.received(credit: Int(UInt32(bigEndian: frame.payload.loadUnaligned(as: UInt32.self))))
@@ -218,7 +223,9 @@ protocol ClientStreamReceiver: AnyObject, Sendable {
     func received(headers: Metadata)
     /// False if the message overruns the stream's flow-control window.
     func received(message: [UInt8]) -> Bool
-    func received(trailers: Croupier_Wire_V1_Trailers)
+    /// TRAILERS: `status` is nil for OK; `trailers` is the trailing
+    /// metadata (a failing status carries it too).
+    func received(status: RPCError?, trailers: Metadata)
     func received(credit: Int)
     /// The connection failed or closed with the call still open.
     func failed(_ status: RPCError)
@@ -259,14 +266,10 @@ final class ClientStream: ClientStreamReceiver {
     var trailers: Metadata { state.withLock { $0.trailers ?? Metadata() } }
 
     /// TRAILERS arrived: the response stream ends with the status.
-    func received(trailers t: Croupier_Wire_V1_Trailers) {
-        state.withLock { $0.ended = true; $0.trailers = Metadata(wire: t.metadata) }
+    func received(status: RPCError?, trailers: Metadata) {
+        state.withLock { $0.ended = true; $0.trailers = trailers }
         flow.send.close(nil)  // requests after the server's answer are moot, not errors
-        if t.code == 0 {
-            flow.inbound.finish()
-        } else {
-            flow.inbound.finish(RPCError(StatusCode(wireValue: Int(t.code)), t.message, metadata: Metadata(wire: t.metadata)))
-        }
+        flow.inbound.finish(status)
     }
 
     /// Ended locally (deadline, cancel); returns false if the server had already ended it.

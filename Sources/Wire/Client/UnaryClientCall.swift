@@ -9,6 +9,9 @@ final class UnaryClientCall: ClientStreamReceiver, CallCancelling, @unchecked Se
     // @unchecked: `headers`, `response` and `responses` are touched only by the
     // connection's reader (loop thread); the outcome is behind `state`.
     private struct State {
+        var settled = false
+        /// Kept only for a waiter still to come (`wait`); a completion or a
+        /// waiter already there takes the outcome straight away.
         var outcome: Result<UnaryResponse, RPCError>?
         var waiter: UnsafeContinuation<UnaryResponse, Error>?
         var deadline: (timer: LoopTimer, loop: EventLoop)?
@@ -39,7 +42,7 @@ final class UnaryClientCall: ClientStreamReceiver, CallCancelling, @unchecked Se
     /// cost one more executor switch per call (counted with uprobes: 7 → 6).
     func wait(_ c: UnsafeContinuation<UnaryResponse, Error>) {
         let ready = state.withLock { s -> Result<UnaryResponse, RPCError>? in
-            if let outcome = s.outcome { return outcome }
+            if s.settled { return s.outcome.take() ?? .failure(RPCError(.internal, "the outcome of the call to \(method) was already taken")) }
             s.waiter = c
             return nil
         }
@@ -52,7 +55,7 @@ final class UnaryClientCall: ClientStreamReceiver, CallCancelling, @unchecked Se
             endLocally(RPCError(.deadlineExceeded, "deadline exceeded calling \(method)"))
         }
         let ended = state.withLock { s -> Bool in
-            if s.outcome != nil { return true }
+            if s.settled { return true }
             s.deadline = (timer, connection.loop)
             return false
         }
@@ -62,9 +65,11 @@ final class UnaryClientCall: ClientStreamReceiver, CallCancelling, @unchecked Se
     /// Settles the call once; true if this was the first outcome.
     @discardableResult
     func settle(_ outcome: Result<UnaryResponse, RPCError>) -> Bool {
+        let keep = completion == nil
         let (first, waiter, deadline) = state.withLock { s -> (Bool, UnsafeContinuation<UnaryResponse, Error>?, (timer: LoopTimer, loop: EventLoop)?) in
-            guard s.outcome == nil else { return (false, nil, nil) }
-            s.outcome = outcome
+            guard !s.settled else { return (false, nil, nil) }
+            s.settled = true
+            if keep && s.waiter == nil { s.outcome = outcome }
             defer { (s.waiter, s.deadline) = (nil, nil) }
             return (true, s.waiter, s.deadline)
         }
@@ -98,16 +103,13 @@ final class UnaryClientCall: ClientStreamReceiver, CallCancelling, @unchecked Se
         return true
     }
 
-    func received(trailers t: Croupier_Wire_V1_Trailers) {
-        let extra = responses > 1
-        guard t.code == 0 else {
-            settle(.failure(RPCError(StatusCode(wireValue: Int(t.code)), t.message, metadata: Metadata(wire: t.metadata))))
-            return
-        }
-        if extra {
+    func received(status: RPCError?, trailers: Metadata) {
+        if let status {
+            settle(.failure(status))
+        } else if responses > 1 {
             settle(.failure(RPCError(.internal, "\(method) sent more than one response message")))
         } else if let response {
-            settle(.success(UnaryResponse(headers: headers, message: response, trailers: t.metadata.isEmpty ? Metadata() : Metadata(wire: t.metadata))))
+            settle(.success(UnaryResponse(headers: headers, message: response, trailers: trailers)))
         } else {
             settle(.failure(RPCError(.internal, "\(method) ended with OK but sent no response message")))
         }

@@ -50,17 +50,11 @@ public struct Frame: Sendable, Equatable {
 
     @inlinable
     public static func appendHeader(type: FrameType, stream: UInt32, length: Int, to buffer: inout [UInt8]) {
-        let n = UInt32(length)
-        buffer.append(UInt8(n >> 24))
-        buffer.append(UInt8(truncatingIfNeeded: n >> 16))
-        buffer.append(UInt8(truncatingIfNeeded: n >> 8))
-        buffer.append(UInt8(truncatingIfNeeded: n))
-        buffer.append(type.rawValue)
-        buffer.append(0)
-        buffer.append(UInt8(stream >> 24))
-        buffer.append(UInt8(truncatingIfNeeded: stream >> 16))
-        buffer.append(UInt8(truncatingIfNeeded: stream >> 8))
-        buffer.append(UInt8(truncatingIfNeeded: stream))
+        // length (4) · type · flags (0) · stream id (4), big-endian, as one
+        // 10-byte append: ten single-byte appends cost ten capacity checks.
+        let head = UInt64(UInt32(length)) << 32 | UInt64(type.rawValue) << 24 | UInt64(stream >> 16)
+        let tail = UInt16(truncatingIfNeeded: stream)
+        withUnsafeBytes(of: (head.bigEndian, tail.bigEndian)) { buffer.append(contentsOf: $0) }
     }
 
     /// A frame whose payload is `message`'s encoding, written in place (no
