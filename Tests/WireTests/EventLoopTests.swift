@@ -94,6 +94,57 @@ final class EventLoopTests: XCTestCase {
         XCTAssertEqual(EventLoopGroup.defaultThreads(["CROUPIER_EVENT_LOOPS": "many"]), perCore)
     }
 
+    /// Reads whatever arrives and counts the reads.
+    final class Sink: LoopHandler, @unchecked Sendable {
+        let fd: Int32
+        let reads = Atomic<Int>(0)
+        init(fd: Int32) { self.fd = fd }
+        func readable() {
+            var buffer = [UInt8](repeating: 0, count: 64)
+            while Glibc.read(fd, &buffer, buffer.count) > 0 { reads.add(1, ordering: .relaxed) }
+        }
+        func writable() {}
+        func tick(nowMillis: Int64) {}
+        func flushDeferred() {}
+    }
+
+    /// A loop polls for a while after an iteration that had events, then
+    /// sleeps: once traffic stops it makes no more polls. Spins that find
+    /// nothing back off (1, 2, 4 … busy iterations skip spinning), so sparse
+    /// traffic costs few spins; a loop made with no spin time never polls.
+    func testABusyLoopPollsBrieflyThenSleepsAndBacksOffWhenPollingFindsNothing() async throws {
+        for spinMicros in [2_000, 0] {
+            let loop = EventLoop(name: "test.spin", spinMicros: spinMicros)
+            var fds: [Int32] = [0, 0]
+            XCTAssertEqual(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds), 0)
+            let peer = fds[1]
+            _ = fcntl(fds[0], F_SETFL, O_NONBLOCK)
+            let sink = Sink(fd: fds[0])
+            await onLoop(loop) { loop.register(sink) }
+            // Ten bytes, each long after the last spin (2 ms) gave up.
+            for i in 1...10 {
+                var byte = UInt8(i)
+                XCTAssertEqual(send(peer, &byte, 1, 0), 1)
+                while sink.reads.load(ordering: .relaxed) < i { try await Task.sleep(for: .milliseconds(1)) }
+                try await Task.sleep(for: .milliseconds(15))
+            }
+            let (spins, polls) = (loop.spinsStarted.load(ordering: .relaxed), loop.spinPolls.load(ordering: .relaxed))
+            try await Task.sleep(for: .milliseconds(50))
+            XCTAssertEqual(loop.spinPolls.load(ordering: .relaxed), polls, "an idle loop sleeps")
+            if spinMicros == 0 {
+                XCTAssertEqual(spins, 0)
+                XCTAssertEqual(polls, 0)
+            } else {
+                // Spins after bursts 1, 3 and 6 (each finds nothing, so the next 1, 2, 4 skip).
+                XCTAssertGreaterThanOrEqual(spins, 1)
+                XCTAssertLessThanOrEqual(spins, 4, "fruitless spins back off")
+                XCTAssertGreaterThan(polls, spins)
+            }
+            loop.execute { loop.deregisterAndClose(sink.fd) }
+            close(peer)
+        }
+    }
+
     private func onLoop<T: Sendable>(_ loop: EventLoop, _ body: @escaping @Sendable () -> T) async -> T {
         await withCheckedContinuation { c in loop.execute { c.resume(returning: body()) } }
     }

@@ -170,7 +170,8 @@ enum GatewayBenchmark {
             # croupier bench gateway
 
             - date: \(ISO8601DateFormatter().string(from: Date()))
-            - machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; loopback; h2load, gateway and Wire backend are separate processes on the same cores
+            - machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; loopback; h2load, gateway and Wire backend are separate processes on the same cores;
+              their event loops poll for \(EventLoopGroup.shared.spinMicros) µs after a busy iteration before sleeping (`CROUPIER_SPIN_MICROS`)
             - call: `bench.Bench/Echo`, 34-byte protobuf message each way; through the gateway: h2load → HTTP/2 (h2c) → gateway → Wire → backend;
               direct: the croupier Wire client → backend, same concurrency (clients × streams calls in flight on as many connections), same run;
               grpc-go: h2load → the anchors' grpc-go server (`/bench.Bench/Unary`, the same body echoed raw, no protobuf), same shapes, same run

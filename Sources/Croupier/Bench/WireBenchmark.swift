@@ -396,7 +396,8 @@ enum WireBenchmark {
 
             - date: \(ISO8601DateFormatter().string(from: Date()))
             - machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; loopback; server and client are separate processes on the same cores;
-              the Wire server runs \(serverLoops) event loop(s) (`--server-loops`), the echo server one thread
+              the Wire server runs \(serverLoops) event loop(s) (`--server-loops`), the echo server one thread;
+              Wire loops poll for \(EventLoopGroup.shared.spinMicros) µs after a busy iteration before sleeping (`CROUPIER_SPIN_MICROS`; echo.c does not)
             - Wire: `bench.Bench/Echo`, a 32-byte payload each way (34-byte protobuf message), authenticated connections;
               ceiling: the anchor `echo.c` (4-byte length + 32 bytes, epoll, no RPC machinery), same shapes, same run;
               beside it the anchors' grpc-go peer (grpc-go 1.33, `/bench.Bench/Unary`, 32 raw bytes in, 34 out, no protobuf;

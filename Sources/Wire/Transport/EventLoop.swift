@@ -27,6 +27,8 @@ public protocol LoopHandler: AnyObject {
 public final class EventLoop: TaskExecutor, @unchecked Sendable {
     // @unchecked: `handlers`, `dirty` and `lastTick` are touched only on the loop thread; `pending` is behind a Mutex.
     public static let tickIntervalMillis: Int64 = 100
+    /// How long a busy loop polls before sleeping, by default (`spinNanos`).
+    public static let defaultSpinMicros = 50
 
     private enum Work {
         case closure(@Sendable () -> Void)
@@ -49,11 +51,21 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     /// already queued (work queued on this thread after the last check); 0 when healthy.
     private(set) var stalls = 0
     let name: String
+    /// After a busy iteration, how long to poll before sleeping (see `waitForEvents`).
+    let spinNanos: Int64
+    /// Loop thread only: busy iterations left that do not spin, and how many the last backoff skipped.
+    private var spin = (skip: 0, backoff: 0)
+    /// Spins started and polls made while spinning, readable from any thread (tests).
+    let spinsStarted = Atomic<Int>(0)
+    let spinPolls = Atomic<Int>(0)
+    /// A poll-to-poll gap this long means a yield lost the CPU to another thread.
+    static let spinPreemptedNanos: Int64 = 20_000
     /// One read buffer per loop, reused by every socket read on this thread.
     public let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 16)
 
-    init(name: String) {
+    init(name: String, spinMicros: Int = 0) {
         self.name = name
+        spinNanos = Int64(max(0, spinMicros)) * 1000
         epfd = epoll_create1(Int32(EPOLL_CLOEXEC))
         wakeFD = eventfd(0, Int32(EFD_NONBLOCK) | Int32(EFD_CLOEXEC))
         var ev = epoll_event(events: EPOLLIN.rawValue, data: epoll_data_t(fd: wakeFD))
@@ -119,8 +131,10 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
         croupier_set_thread_name(String(name.suffix(15)))  // visible in top, perf, /proc
         var events = [epoll_event](repeating: epoll_event(), count: 256)
         var more = false
+        var busy = false
         while true {
-            let n = epoll_wait(epfd, &events, Int32(events.count), more ? 0 : pollTimeoutMillis())
+            let n = waitForEvents(&events, more: more, busy: busy)
+            busy = n > 0
             iterationMillis = EventLoop.nowMillis()
             if n == 0 && !more && pending.withLock({ !$0.work.isEmpty }) { stalls += 1 }
             if n > 0 {
@@ -152,6 +166,55 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
                 for h in Array(handlers.values) { h.tick(nowMillis: now) }
             }
         }
+    }
+
+    /// Waits for events; with work queued (`more`) it only looks.
+    ///
+    /// After a busy iteration it first polls without sleeping, for up to
+    /// `spinNanos`. On this VM a thread that sleeps in `epoll_wait` costs its
+    /// waker a cross-CPU wake-up of 20–40 µs: a peer's answer usually comes
+    /// back sooner than that, and a loop that is still polling takes it at
+    /// once. The spin gives way:
+    /// - between polls it yields, so a runnable thread waiting for this CPU runs;
+    /// - if a yield actually lost the CPU for a while, the machine has no core
+    ///   to spare: it stops and sleeps;
+    /// - after a spin that found nothing (or gave way), the next busy iterations
+    ///   skip spinning, 1, 2, 4 … up to 64 of them, until a spin pays again;
+    /// - an idle loop (its last wait timed out) sleeps straight away.
+    private func waitForEvents(_ events: inout [epoll_event], more: Bool, busy: Bool) -> Int32 {
+        if more { return epoll_wait(epfd, &events, Int32(events.count), 0) }
+        if busy && spinNanos > 0 {
+            let n = spinForEvents(&events)
+            if n != 0 { return n }
+        }
+        return epoll_wait(epfd, &events, Int32(events.count), pollTimeoutMillis())
+    }
+
+    /// One spin (see `waitForEvents`): what a poll found, or 0 if nothing
+    /// came in time, the spin gave way, or this turn is skipped.
+    private func spinForEvents(_ events: inout [epoll_event]) -> Int32 {
+        if spin.skip > 0 {
+            spin.skip -= 1
+            return 0
+        }
+        spinsStarted.add(1, ordering: .relaxed)
+        var now = EventLoop.nowNanos()
+        let until = min(now &+ spinNanos, timers.earliest ?? .max)  // a due timer ends the spin
+        repeat {
+            let n = epoll_wait(epfd, &events, Int32(events.count), 0)
+            spinPolls.add(1, ordering: .relaxed)
+            if n != 0 {
+                spin.backoff = 0
+                return n
+            }
+            sched_yield()
+            let before = now
+            now = EventLoop.nowNanos()
+            if now - before > EventLoop.spinPreemptedNanos { break }
+        } while now < until
+        spin.backoff = min(max(1, spin.backoff * 2), 64)
+        spin.skip = spin.backoff
+        return 0
     }
 
     // MARK: Timers
@@ -243,13 +306,24 @@ public final class EventLoopGroup: Sendable {
     let loops: [EventLoop]
     private let next = Atomic<Int>(0)
 
-    public init(threads: Int) {
-        loops = (0..<max(1, threads)).map { EventLoop(name: "wire.loop\($0)") }
+    /// How long a busy loop of this group polls before it sleeps.
+    public let spinMicros: Int
+
+    public init(threads: Int, spinMicros: Int = 0) {
+        self.spinMicros = max(0, spinMicros)
+        loops = (0..<max(1, threads)).map { EventLoop(name: "wire.loop\($0)", spinMicros: spinMicros) }
     }
 
     /// One loop per core, at most 4; `CROUPIER_EVENT_LOOPS` overrides the count
-    /// (e.g. 1 when the process shares a small machine with its peers).
-    public static let shared = EventLoopGroup(threads: defaultThreads(ProcessInfo.processInfo.environment))
+    /// (e.g. 1 when the process shares a small machine with its peers), and
+    /// `CROUPIER_SPIN_MICROS` how long a busy loop polls before it sleeps.
+    public static let shared = EventLoopGroup(
+        threads: defaultThreads(ProcessInfo.processInfo.environment), spinMicros: defaultSpinMicros(ProcessInfo.processInfo.environment))
+
+    static func defaultSpinMicros(_ environment: [String: String]) -> Int {
+        if let text = environment["CROUPIER_SPIN_MICROS"], let n = Int(text), n >= 0 { return min(n, 1_000) }
+        return EventLoop.defaultSpinMicros
+    }
 
     static func defaultThreads(_ environment: [String: String]) -> Int {
         if let text = environment["CROUPIER_EVENT_LOOPS"], let n = Int(text), n >= 1 { return min(n, 64) }
