@@ -162,6 +162,26 @@ final class WireTransportTests: XCTestCase {
         _ = try await c.emptyCall(Grpc_Testing_Empty())
     }
 
+    /// The client holds requests to the server's announced frame size, not
+    /// its own: a server with a smaller limit refuses a larger frame by
+    /// closing the whole connection, so the client fails that call alone.
+    func testRequestsAreHeldToTheServersSmallerLimit() async throws {
+        var limits = WireLimits()
+        limits.maxFrameSize = 64 * 1024
+        let (server, port) = try startServer(limits: limits)
+        defer { Task { await server.shutdown() } }
+        let c = client(port)
+        _ = try await c.emptyCall(Grpc_Testing_Empty())
+        do {
+            _ = try await c.unaryCall(.with { $0.payload = .with { $0.body = [UInt8](repeating: 1, count: 100 * 1024) } })
+            XCTFail("expected RESOURCE_EXHAUSTED")
+        } catch let e as RPCError {
+            XCTAssertEqual(e.code, .resourceExhausted, "\(e)")
+        }
+        XCTAssertEqual(server.connectionCount, 1, "the connection survives")
+        _ = try await c.unaryCall(.with { $0.payload = .with { $0.body = [UInt8](repeating: 1, count: 60 * 1024) } })
+    }
+
     func testDeadlineExpiresOnBothSides() async throws {
         let (server, port) = try startServer()
         defer { Task { await server.shutdown() } }

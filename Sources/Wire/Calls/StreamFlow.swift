@@ -10,7 +10,7 @@ struct StreamFlow: Sendable {
     let inbound: MessageQueue
 
     init(stream id: UInt32, peer: Croupier_Wire_V1_Settings, ours: WireLimits, connection: SocketConnection) {
-        send = SendWindow(initial: Int(peer.initialWindow == 0 ? WireLimits().initialWindow : peer.initialWindow))
+        send = SendWindow(initial: peer.initialWindowBytes)
         let receive = ReceiveWindow(window: Int(ours.initialWindow))
         self.receive = receive
         inbound = MessageQueue(onConsume: { [weak connection] bytes in

@@ -19,7 +19,10 @@ public struct WireLimits: Sendable {
     }
 }
 
+/// A peer's SETTINGS as limits: a field it left at 0 means the default.
 extension Croupier_Wire_V1_Settings {
-    /// The largest message this peer accepts: its frame size, or the default when it sent none.
+    /// The largest message this peer accepts (its frame size).
     var maxMessageBytes: Int { Int(maxFrameSize == 0 ? WireLimits().maxFrameSize : maxFrameSize) }
+    /// The credit this peer gives each new stream.
+    var initialWindowBytes: Int { Int(initialWindow == 0 ? WireLimits().initialWindow : initialWindow) }
 }

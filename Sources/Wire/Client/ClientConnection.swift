@@ -2,7 +2,9 @@ import Synchronization
 
 /// The client side of one Wire connection.
 final class ClientConnection: SocketConnection, @unchecked Sendable {
-    // @unchecked: `connecting`, `peerSettings` and `clientNonce` are loop-thread only.
+    // @unchecked: `connecting` and `clientNonce` are loop-thread only; `peerSettings`
+    // is written once, on the loop, before the connection is ready (`readiness`
+    // publishes it), and only read by the calls that come after.
     private enum Readiness {
         case pending([CheckedContinuation<Void, Error>])
         case ready
@@ -97,11 +99,12 @@ final class ClientConnection: SocketConnection, @unchecked Sendable {
         openStream({ ClientStream(id: $0, connection: self, peer: peerSettings, ours: limits) }, frames: frames)
     }
 
-    /// A request the peer must refuse would cost the whole connection (its
-    /// frame limit): refuse it here instead, failing only this call.
+    /// A request over the frame size the peer announced would cost the whole
+    /// connection (the peer closes it): refuse it here, failing only this call.
     func checkRequestSize(_ message: [UInt8]) throws {
-        guard message.count <= Int(limits.maxFrameSize) else {
-            throw RPCError(.resourceExhausted, "a request message of \(message.count) bytes exceeds the \(limits.maxFrameSize)-byte limit")
+        let limit = peerSettings.maxMessageBytes
+        guard message.count <= limit else {
+            throw RPCError(.resourceExhausted, "a request message of \(message.count) bytes exceeds the peer's \(limit)-byte limit")
         }
     }
 

@@ -11,13 +11,11 @@ final class MethodTable: Sendable {
         let path: [UInt8]
         let handler: RPCHandler
         let method: MethodDescriptor
-        let kind: CallKind
         let unary: (@Sendable ([UInt8], ServerContext) async throws -> [UInt8])?
         init(_ handler: RPCHandler) {
             path = Array(handler.method.path.utf8)
             self.handler = handler
             method = handler.method
-            kind = handler.method.kind
             unary = handler.unary
         }
     }

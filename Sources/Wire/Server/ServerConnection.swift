@@ -124,7 +124,7 @@ final class ServerConnection: SocketConnection, @unchecked Sendable {
             callStart.timeoutMicros > 0 ? .now + .microseconds(Int64(clamping: callStart.timeoutMicros)) : nil
         let metadata = callStart.metadata.isEmpty ? Metadata() : Metadata(wire: callStart.metadata)
         let call: ServerCall
-        if entry.kind == .unary, let body = entry.unary {
+        if entry.method.kind == .unary, let body = entry.unary {
             call = UnaryServerCall(id: id, method: entry.method, metadata: metadata, deadline: deadline, connection: self, body: body)
         } else {
             call = StreamingServerCall(
@@ -136,7 +136,7 @@ final class ServerConnection: SocketConnection, @unchecked Sendable {
         // A handler that reads a stream of requests starts now; one that takes
         // a single request once it is complete (END_STREAM). Either way it
         // runs after this read's frames, and usually ends without suspending.
-        if entry.kind.clientStreams { handlerDue(call) }
+        if entry.method.kind.clientStreams { handlerDue(call) }
     }
 
     /// Registers `call` as open; the refusal if the connection is draining or full.
