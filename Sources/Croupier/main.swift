@@ -32,6 +32,11 @@ func fail(_ message: String) -> Never {
     exit(2)
 }
 
+/// Whether a command line asks for help (`--help` or `-h` anywhere in it).
+func asksForHelp(_ arguments: [String]) -> Bool {
+    arguments.contains("--help") || arguments.contains("-h")
+}
+
 /// `croupier bench <name>`: each benchmark's help text and entry point.
 let benchmarks: [String: (help: String, run: ([String]) async throws -> Int32)] = [
     "codec": ("""
@@ -108,11 +113,21 @@ switch arguments.first {
 case nil, "help", "--help", "-h":
     print(usage)
 case "version", "--version":
-    print("croupier \(version)")
+    if asksForHelp(arguments) {
+        print("usage: croupier version\n  Prints the version of this executable.")
+    } else {
+        print("croupier \(version)")
+    }
 case "bench":
     let rest = Array(arguments.dropFirst())
+    if rest.isEmpty || rest.first == "help" || asksForHelp([rest[0]]) {
+        print("usage: croupier bench <name> [options]\n  Benchmarks: \(benchmarks.keys.sorted().joined(separator: ", ")).")
+        print("  Run them from the repository root on a release build; results are recorded under bench/results/.")
+        print("  `croupier bench <name> --help` gives each one's options.")
+        break
+    }
     if let name = rest.first, let benchmark = benchmarks[name] {
-        if rest.contains("--help") {
+        if asksForHelp(rest) {
             print(benchmark.help)
         } else {
             do { exit(try await benchmark.run(Array(rest.dropFirst()))) } catch { fail("\(error)") }
@@ -131,7 +146,7 @@ case "bench":
         fail("unknown benchmark '\(rest.first ?? "")'; available: \(benchmarks.keys.sorted().joined(separator: ", "))")
     }
 case "up":
-    if arguments.contains("--help") {
+    if asksForHelp(arguments) {
         print("""
             usage: croupier up [--config FILE]
               Starts every component as its own process, waits until each is ready, restarts a
@@ -143,7 +158,7 @@ case "up":
         do { exit(try await Supervisor.run(arguments: Array(arguments.dropFirst()))) } catch { fail("\(error)") }
     }
 case "token":
-    if arguments.contains("--help") {
+    if asksForHelp(arguments) {
         print("""
             usage: croupier token --sub ID [--perms a,b] [--roles r,s] [--ttl SECONDS] [--config FILE]
               Prints a token for `authorization: Bearer <token>`, signed with the gateway's secret
@@ -153,7 +168,7 @@ case "token":
         do { exit(try Tools.token(arguments: Array(arguments.dropFirst()))) } catch { fail("\(error)") }
     }
 case "cert":
-    if arguments.contains("--help") {
+    if asksForHelp(arguments) {
         print("""
             usage: croupier cert [--dir DIR] [--config FILE]
               Writes gateway-cert.pem and gateway-key.pem (self-signed P-256 for localhost and 127.0.0.1)
@@ -164,7 +179,7 @@ case "cert":
     }
 case "serve":
     let rest = Array(arguments.dropFirst())
-    if rest.isEmpty || rest.contains("--help") {
+    if rest.isEmpty || asksForHelp(rest) {
         print("""
             usage: croupier serve <component> [--config FILE]
               Runs one component in the foreground until SIGTERM/SIGINT, then drains.

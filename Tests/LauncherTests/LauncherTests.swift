@@ -50,4 +50,26 @@ final class LauncherTests: XCTestCase {
         // The last output may still be on its way through the pipe's reader.
         XCTAssertTrue(waitFor(lines, "croupier up: stopped", timeout: 5), lines.all)
     }
+
+    /// `--help` (and `-h`) everywhere: every command and benchmark prints its
+    /// usage and exits 0 without doing anything else.
+    func testEveryCommandAnswersHelp() throws {
+        let commands = [[], ["up"], ["serve"], ["token"], ["cert"], ["version"], ["bench"],
+                        ["bench", "wire"], ["bench", "gateway"], ["bench", "loyalty"], ["bench", "codec"],
+                        ["bench", "storage"], ["bench", "gametables"], ["bench", "staging"]]
+        for command in commands {
+            for flag in ["--help", "-h"] {
+                let run = Process()
+                run.executableURL = URL(fileURLWithPath: croupier)
+                run.arguments = command + [flag]
+                let out = Pipe()
+                run.standardOutput = out
+                try run.run()
+                let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                run.waitUntilExit()
+                XCTAssertEqual(run.terminationStatus, 0, "\(command) \(flag)")
+                XCTAssertTrue(text.contains("usage: croupier"), "\(command) \(flag): \(text)")
+            }
+        }
+    }
 }
