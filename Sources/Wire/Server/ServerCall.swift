@@ -83,7 +83,7 @@ class ServerCall: ServerContext, @unchecked Sendable {
     final func startDeadlineTimer(_ deadline: ContinuousClock.Instant) {
         let timer = connection.loop.schedule(at: deadline) { [self] in finish(RPCError(.deadlineExceeded, "deadline exceeded")) }
         let ended = life.withLock { l -> Bool in
-            l.timer = timer
+            if !l.finished { l.timer = timer }
             return l.finished
         }
         if ended { connection.loop.cancel(timer) }
@@ -118,7 +118,8 @@ class ServerCall: ServerContext, @unchecked Sendable {
         let (first, pending, task, timer) = life.withLock { l -> (Bool, [UInt8]?, Task<Void, Never>?, LoopTimer?) in
             guard !l.finished else { return (false, nil, nil, nil) }
             l.finished = true
-            defer { l.pendingResponse = nil }
+            // The timer's action holds the call: dropping it here breaks that cycle.
+            defer { (l.pendingResponse, l.timer) = (nil, nil) }
             return (true, l.pendingResponse, l.task, l.timer)
         }
         guard first else { return false }
