@@ -135,14 +135,24 @@ class Checks:
         expect_error(lambda: self.stub.UnaryCall(big), grpc.StatusCode.RESOURCE_EXHAUSTED, "exceeds")
         self.stub.UnaryCall(messages_pb2.SimpleRequest())  # the connection still serves
 
-    def nghttp(self, path, body, content_type="application/grpc"):
+    def nghttp(self, path, body, content_type="application/grpc", headers=()):
         with tempfile.NamedTemporaryFile(delete=False) as f:
             f.write(body)
+        extra = [arg for h in headers for arg in ("-H", h)]
         out = subprocess.run(
-            ["nghttp", "-v", "-H", ":method: POST", "-H", "content-type: " + content_type, "-H", "te: trailers",
-             "-d", f.name, "http://%s%s" % (self.target, path)], capture_output=True, text=True, timeout=20)
+            ["nghttp", "-v", "-H", ":method: POST", "-H", "content-type: " + content_type, "-H", "te: trailers"] + extra +
+            ["-d", f.name, "http://%s%s" % (self.target, path)], capture_output=True, text=True, timeout=20)
         os.unlink(f.name)
         return out.stdout + out.stderr
+
+    def longest_grpc_timeout(self):
+        # The largest timeouts the header can carry (8 digits of hours) are
+        # served like any other: no deadline arithmetic overflows on the way
+        # through the gateway and over Wire to the backend.
+        for timeout in ["99999999H", "99999999M", "99999999S"]:
+            out = self.nghttp("/grpc.testing.TestService/UnaryCall", b"\x00\x00\x00\x00\x00", headers=["grpc-timeout: " + timeout])
+            assert "grpc-status: 0" in out, (timeout, out)
+        self.stub.UnaryCall(messages_pb2.SimpleRequest(), timeout=10)
 
     def malformed_prefix(self):
         out = self.nghttp("/grpc.testing.TestService/UnaryCall", b"\x07\x00\x00\x00\x00")

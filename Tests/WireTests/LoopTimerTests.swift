@@ -60,4 +60,22 @@ final class LoopTimerTests: XCTestCase {
         XCTAssertLessThanOrEqual(timeouts.1, 5)
         XCTAssertEqual(timeouts.2, Int32(EventLoop.tickIntervalMillis))
     }
+
+    /// Deadlines convert between `ContinuousClock` and loop nanoseconds by
+    /// arithmetic: both sides read the same clock, and a round trip is exact.
+    func testLoopClockAgreesWithContinuousClock() {
+        let before = LoopClock.now()
+        let instant = ContinuousClock.now
+        let after = LoopClock.now()
+        let nanos = LoopClock.nanos(instant)
+        XCTAssertGreaterThanOrEqual(nanos, before - 1_000)  // the origin pair is a few ns apart
+        XCTAssertLessThanOrEqual(nanos, after + 1_000)
+        let later = instant + .milliseconds(1500)
+        XCTAssertEqual(LoopClock.nanos(later) - nanos, 1_500_000_000)
+        XCTAssertEqual(LoopClock.nanos(LoopClock.instant(nanos + 123_456_789)), nanos + 123_456_789)
+        // Far-off instants neither overflow nor wrap around.
+        XCTAssertGreaterThan(LoopClock.nanos(instant + .seconds(Int64.max / 2)), nanos + 3_000_000_000 * 1_000_000_000)
+        XCTAssertLessThan(LoopClock.nanos(instant - .seconds(Int64.max / 2)), nanos)
+    }
 }
+

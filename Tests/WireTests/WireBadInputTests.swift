@@ -201,6 +201,28 @@ final class WireBadInputTests: XCTestCase {
         XCTAssertTrue(next.contains { $0.type == .message && $0.streamID == 3 })
     }
 
+    /// Any timeout a peer can send is served: the largest ones count as about
+    /// 31 years (docs/wire.md), and no deadline arithmetic overflows.
+    func testHugeTimeoutsAreServedNormally() throws {
+        let p = try RawPeer(port: port)
+        p.authenticate()
+        let timeouts: [UInt64] = [.max, .max / 1000, 1_000_000_000_000_001, 1]
+        for (i, timeout) in timeouts.enumerated() {
+            let id = UInt32(2 * i + 1)
+            p.send(
+                Frame(.callStart, stream: id, message: Croupier_Wire_V1_CallStart.with {
+                    $0.method = Grpc_Testing_TestService.Method.emptyCall.path
+                    $0.timeoutMicros = timeout
+                }),
+                Frame(.message, stream: id, payload: []), Frame(.endStream, stream: id))
+            let frames = p.read { $0.type == .trailers }
+            let code = frames.last.flatMap { try? Croupier_Wire_V1_Trailers(serializedBytes: $0.payload) }?.code
+            XCTAssertEqual(frames.last?.streamID, id)
+            // 1 µs may pass before the handler runs: then DEADLINE_EXCEEDED is the right answer.
+            XCTAssertTrue(code == 0 || (timeout == 1 && code == Int32(StatusCode.deadlineExceeded.rawValue)), "timeout \(timeout): \(String(describing: code))")
+        }
+    }
+
     func testFrameForUnknownStream() throws {
         let p = try RawPeer(port: port)
         p.authenticate()

@@ -253,7 +253,7 @@ final class WireTransportTests: XCTestCase {
     }
 
     /// A call is freed once it ends, with or without a deadline, however it
-    /// ends: answered in time, or ended by its deadline. (Each deadline call
+    /// ends: answered in time, ended by its deadline, or cancelled by the client. (Each deadline call
     /// once stayed alive forever: the call held its deadline timer, which held
     /// the call; the benchmark's server grew by 150 MB/s.)
     func testCallsAreFreedWhenTheyEnd() async throws {
@@ -263,6 +263,7 @@ final class WireTransportTests: XCTestCase {
             struct Weak { weak var context: ServerContext? }
             func add(_ c: ServerContext) { lock.withLock { refs.append(Weak(context: c)) } }
             var alive: Int { lock.withLock { refs.filter { $0.context != nil }.count } }
+            var aliveMethods: String { lock.withLock { refs.compactMap { $0.context.map { "\($0.method) \($0.deadline as Any)" } }.joined(separator: ",") } }
             var count: Int { lock.withLock { refs.count } }
         }
         struct Recording: RPCService {
@@ -297,9 +298,16 @@ final class WireTransportTests: XCTestCase {
                 XCTAssertEqual(e.code, .deadlineExceeded)
             }
         }
-        XCTAssertEqual(contexts.count, 25)
+        // Cancelled by the client while its 30 s deadline timer is armed on the server.
+        for n in 26...28 {
+            let call = Task { let _: Grpc_Testing_Empty = try await channel.unary(Recording.slow, Grpc_Testing_Empty(), options: .timeout(.seconds(30))) }
+            for _ in 0..<200 where contexts.count < n { try await Task.sleep(for: .milliseconds(5)) }
+            call.cancel()
+            do { try await call.value; XCTFail("expected CANCELLED") } catch let e as RPCError { XCTAssertEqual(e.code, .cancelled) }
+        }
+        XCTAssertEqual(contexts.count, 28)
         for _ in 0..<200 where contexts.alive > 0 { try await Task.sleep(for: .milliseconds(10)) }
-        XCTAssertEqual(contexts.alive, 0, "calls still alive after they ended")
+        XCTAssertEqual(contexts.alive, 0, "calls still alive after they ended: \(contexts.aliveMethods)")
     }
 }
 

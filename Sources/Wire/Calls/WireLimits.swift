@@ -10,6 +10,11 @@ public struct WireLimits: Sendable {
 
     public init() {}
 
+    /// The longest call timeout taken as given (about 31 years); a longer
+    /// `timeout_micros` counts as this long, so a deadline in nanoseconds
+    /// never overflows.
+    static let longestTimeoutMicros: UInt64 = 1_000_000_000_000_000
+
     var settings: Croupier_Wire_V1_Settings {
         .with {
             $0.maxFrameSize = maxFrameSize

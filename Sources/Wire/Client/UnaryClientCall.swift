@@ -50,8 +50,8 @@ final class UnaryClientCall: ClientStreamReceiver, CallCancelling, @unchecked Se
     }
 
     /// Ends the call with DEADLINE_EXCEEDED at `deadline` unless it ends first.
-    func startDeadline(_ deadline: ContinuousClock.Instant) {
-        let timer = connection.loop.schedule(at: deadline) { [self] in
+    func startDeadline(atNanos deadline: Int64) {
+        let timer = connection.loop.schedule(atNanos: deadline) { [self] in
             endLocally(RPCError(.deadlineExceeded, "deadline exceeded calling \(method)"))
         }
         let ended = state.withLock { s -> Bool in

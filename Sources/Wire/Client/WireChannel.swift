@@ -148,12 +148,14 @@ public final class WireChannel: RPCChannel {
         _ method: MethodDescriptor, options: CallOptions,
         _ body: @Sendable (any RawClientCall) async throws -> Result
     ) async throws -> Result {
-        try options.checkDeadlineAhead()
         let connection = try await connection(for: options)
-        let call = ClientCall(method: method, options: options, connection: connection)
+        let deadline = try options.deadlineAhead()
+        let call = ClientCall(
+            method: method, start: Croupier_Wire_V1_CallStart(method, timeoutMicros: deadline?.leftMicros, metadata: options.metadata),
+            connection: connection)
         if method.kind.clientStreams { try call.open() }
-        let timer = options.deadline.map { d in
-            connection.loop.schedule(at: d) { call.end(RPCError(.deadlineExceeded, "deadline exceeded calling \(method)")) }
+        let timer = deadline.map { d in
+            connection.loop.schedule(atNanos: d.atNanos) { call.end(RPCError(.deadlineExceeded, "deadline exceeded calling \(method)")) }
         }
         defer {
             if let timer { connection.loop.cancel(timer) }
@@ -202,9 +204,9 @@ public final class WireChannel: RPCChannel {
         _ method: MethodDescriptor, _ request: [UInt8], _ options: CallOptions, on connection: ClientConnection,
         completion: UnaryClientCall.Completion?
     ) throws -> UnaryClientCall {
-        try options.checkDeadlineAhead()
+        let deadline = try options.deadlineAhead()
         try connection.checkRequestSize(request)
-        let start = Croupier_Wire_V1_CallStart(method, options)
+        let start = Croupier_Wire_V1_CallStart(method, timeoutMicros: deadline?.leftMicros, metadata: options.metadata)
         guard let call = connection.openStream({ UnaryClientCall(id: $0, method: method, connection: connection, completion: completion) }, frames: { id, buffer in
             Frame.append(start, as: .callStart, stream: id, to: &buffer)
             Frame.appendHeader(type: .message, stream: id, length: request.count, to: &buffer)
@@ -213,7 +215,7 @@ public final class WireChannel: RPCChannel {
         }) else {
             throw RPCError(.unavailable, "connection to \(connection.target) is closing")
         }
-        if let d = options.deadline { call.startDeadline(d) }
+        if let deadline { call.startDeadline(atNanos: deadline.atNanos) }
         return call
     }
 
@@ -242,10 +244,10 @@ final class ClientCall: RawClientCall {
     private let callStart: Croupier_Wire_V1_CallStart
     private let phase = Mutex(Phase.corked(messages: []))
 
-    init(method: MethodDescriptor, options: CallOptions, connection: ClientConnection) {
+    init(method: MethodDescriptor, start: Croupier_Wire_V1_CallStart, connection: ClientConnection) {
         self.method = method
         self.connection = connection
-        callStart = Croupier_Wire_V1_CallStart(method, options)
+        callStart = start
     }
 
     /// Opens the stream, sending CALL_START and any corked messages (plus END_STREAM if `halfClose`).
@@ -340,13 +342,10 @@ final class ClientCall: RawClientCall {
 extension Croupier_Wire_V1_CallStart {
     /// The CALL_START of a call to `method`: its path, the time left until
     /// the deadline, and the metadata.
-    init(_ method: MethodDescriptor, _ options: CallOptions) {
+    init(_ method: MethodDescriptor, timeoutMicros: UInt64?, metadata: Metadata) {
         self.init()
         self.method = method.path
-        if let d = options.deadline {
-            let c = (d - .now).components
-            timeoutMicros = UInt64(max(1, c.seconds * 1_000_000 + c.attoseconds / 1_000_000_000_000))
-        }
-        if !options.metadata.isEmpty { metadata = options.metadata.wireEntries }
+        if let timeoutMicros { self.timeoutMicros = timeoutMicros }
+        if !metadata.isEmpty { self.metadata = metadata.wireEntries }
     }
 }

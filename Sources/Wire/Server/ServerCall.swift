@@ -30,11 +30,11 @@ class ServerCall: ServerContext, @unchecked Sendable {
 
     /// Arguments one by one, not in a struct: initializers take them owned,
     /// so they move into the call with no reference counting.
-    init(id: UInt32, method: MethodDescriptor, metadata: Metadata, deadline: ContinuousClock.Instant?, connection: ServerConnection) {
+    init(id: UInt32, method: MethodDescriptor, metadata: Metadata, deadline: Int64?, connection: ServerConnection) {
         self.id = id
         self.connection = connection
         maxMessageBytes = connection.peerMaxMessage
-        super.init(method: method, metadata: metadata, deadline: deadline, peer: connection.peerDescription)
+        super.init(method: method, metadata: metadata, deadline: deadline.map(LoopClock.instant), peer: connection.peerDescription)
     }
 
     // MARK: Frames from the peer (loop thread)
@@ -80,8 +80,8 @@ class ServerCall: ServerContext, @unchecked Sendable {
     }
 
     /// Ends the call with DEADLINE_EXCEEDED at `deadline`, whether or not its handler has started.
-    final func startDeadlineTimer(_ deadline: ContinuousClock.Instant) {
-        let timer = connection.loop.schedule(at: deadline) { [self] in finish(RPCError(.deadlineExceeded, "deadline exceeded")) }
+    final func startDeadlineTimer(atNanos deadline: Int64) {
+        let timer = connection.loop.schedule(atNanos: deadline) { [self] in finish(RPCError(.deadlineExceeded, "deadline exceeded")) }
         let ended = life.withLock { l -> Bool in
             if !l.finished { l.timer = timer }
             return l.finished
@@ -115,15 +115,7 @@ class ServerCall: ServerContext, @unchecked Sendable {
     /// Ends the call with `status` (nil = OK); false if it had already ended.
     @discardableResult
     final func finish(_ status: RPCError?) -> Bool {
-        let (first, pending, task, timer) = life.withLock { l -> (Bool, [UInt8]?, Task<Void, Never>?, LoopTimer?) in
-            guard !l.finished else { return (false, nil, nil, nil) }
-            l.finished = true
-            // The timer's action holds the call: dropping it here breaks that cycle.
-            defer { (l.pendingResponse, l.timer) = (nil, nil) }
-            return (true, l.pendingResponse, l.task, l.timer)
-        }
-        guard first else { return false }
-        if let timer { connection.loop.cancel(timer) }
+        guard let (pending, task) = markFinished() else { return false }
         let response = responseIfUsed
         let headers = response?.takeHeadersToSend()
         var trailerMetadata = response?.trailers ?? Metadata()
@@ -143,14 +135,24 @@ class ServerCall: ServerContext, @unchecked Sendable {
 
     /// The client cancelled (or the connection closed): stop the handler, send nothing more.
     final func cancelByPeer() {
-        let (task, timer) = life.withLock { l -> (Task<Void, Never>?, LoopTimer?) in
-            guard !l.finished else { return (nil, nil) }
-            l.finished = true
-            return (l.task, l.timer)
-        }
+        guard let (_, task) = markFinished() else { return }
         task?.cancel()
-        if let timer { connection.loop.cancel(timer) }
         ended()
+    }
+
+    /// Marks the call finished, once (nil if it already was), and cancels its
+    /// deadline timer; returns the held response and the handler's task.
+    /// The call keeps no timer: the timer's action holds the call, and a
+    /// timer kept after the end kept every call with a deadline alive.
+    private func markFinished() -> (pending: [UInt8]?, task: Task<Void, Never>?)? {
+        let taken = life.withLock { l -> (pending: [UInt8]?, task: Task<Void, Never>?, timer: LoopTimer?)? in
+            guard !l.finished else { return nil }
+            l.finished = true
+            defer { (l.pendingResponse, l.timer) = (nil, nil) }
+            return (l.pendingResponse, l.task, l.timer)
+        }
+        if let timer = taken?.timer { connection.loop.cancel(timer) }
+        return taken.map { ($0.pending, $0.task) }
     }
 
     /// The TRAILERS frame ending stream `stream` with `status` (nil = OK).
@@ -189,7 +191,7 @@ final class UnaryServerCall: ServerCall, @unchecked Sendable {
     private var requestCount = 0
 
     init(
-        id: UInt32, method: MethodDescriptor, metadata: Metadata, deadline: ContinuousClock.Instant?, connection: ServerConnection,
+        id: UInt32, method: MethodDescriptor, metadata: Metadata, deadline: Int64?, connection: ServerConnection,
         body: @escaping @Sendable ([UInt8], ServerContext) async throws -> [UInt8]
     ) {
         self.body = body
@@ -223,7 +225,7 @@ final class StreamingServerCall: ServerCall, @unchecked Sendable {
     private let handle: @Sendable (RawServerCall) async throws -> Void
 
     init(
-        id: UInt32, handler: RPCHandler, metadata: Metadata, deadline: ContinuousClock.Instant?, connection: ServerConnection,
+        id: UInt32, handler: RPCHandler, metadata: Metadata, deadline: Int64?, connection: ServerConnection,
         peer: Croupier_Wire_V1_Settings, ours: WireLimits
     ) {
         kind = handler.method.kind

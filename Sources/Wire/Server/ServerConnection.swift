@@ -120,8 +120,8 @@ final class ServerConnection: SocketConnection, @unchecked Sendable {
         guard let entry = callStart.entry else {
             return refuse(id, RPCError(.unimplemented, "method \(callStart.unknownMethod) is not implemented by \(server.name)"))
         }
-        let deadline: ContinuousClock.Instant? =
-            callStart.timeoutMicros > 0 ? .now + .microseconds(Int64(clamping: callStart.timeoutMicros)) : nil
+        let deadline: Int64? = callStart.timeoutMicros > 0
+            ? LoopClock.now() &+ Int64(clamping: min(callStart.timeoutMicros, WireLimits.longestTimeoutMicros)) &* 1000 : nil
         let metadata = callStart.metadata.isEmpty ? Metadata() : Metadata(wire: callStart.metadata)
         let call: ServerCall
         if entry.method.kind == .unary, let body = entry.unary {
@@ -132,7 +132,7 @@ final class ServerConnection: SocketConnection, @unchecked Sendable {
                 ours: server.limits)
         }
         if let refusal = admit(call) { return refuse(id, refusal) }
-        if let deadline { call.startDeadlineTimer(deadline) }
+        if let deadline { call.startDeadlineTimer(atNanos: deadline) }
         // A handler that reads a stream of requests starts now; one that takes
         // a single request once it is complete (END_STREAM). Either way it
         // runs after this read's frames, and usually ends without suspending.

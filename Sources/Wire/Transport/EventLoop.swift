@@ -222,9 +222,12 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     /// Runs `action` on this loop's thread at `deadline`, unless the returned
     /// timer is cancelled first. Any thread.
     public func schedule(at deadline: ContinuousClock.Instant, _ action: @escaping @Sendable () -> Void) -> LoopTimer {
-        let c = (deadline - ContinuousClock.now).components
-        let remaining = max(0, c.seconds * 1_000_000_000 + c.attoseconds / 1_000_000_000)
-        let timer = LoopTimer(deadline: EventLoop.nowNanos() &+ remaining, action: action)
+        schedule(atNanos: LoopClock.nanos(deadline), action)
+    }
+
+    /// `schedule(at:)` with the deadline in `LoopClock` nanoseconds: no clock reading.
+    func schedule(atNanos deadline: Int64, _ action: @escaping @Sendable () -> Void) -> LoopTimer {
+        let timer = LoopTimer(deadline: deadline, action: action)
         if inLoop { timers.insert(timer) } else { execute { [self] in timers.insert(timer) } }
         return timer
     }
@@ -288,17 +291,9 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
         }
     }
 
-    public static func nowNanos() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
-    }
+    public static func nowNanos() -> Int64 { LoopClock.now() }
 
-    public static func nowMillis() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
-    }
+    public static func nowMillis() -> Int64 { LoopClock.now() / 1_000_000 }
 }
 
 /// A fixed set of event loops shared by servers and clients in a process.
