@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 @testable import Wire
 import XCTest
 
@@ -44,6 +45,23 @@ final class WireFlowControlTests: XCTestCase {
     /// from `send` when the client's timer fires first, or, when the server's
     /// deadline TRAILERS arrive first (the stalled send returns, moot), from
     /// `receive`.
+    /// A peer may send WINDOW_UPDATEs without end: the window stops growing
+    /// at 2^31-1 instead of overflowing, and sending still takes credit from it.
+    func testEndlessCreditSaturatesTheWindow() async throws {
+        let window = SendWindow(initial: 1024)
+        for _ in 0..<10_000 { window.credit(Int(UInt32.max)) }
+        try await window.acquire(SendWindow.largestWindow)  // spends it all (the window is positive, so this goes)
+        let done = Atomic<Bool>(false)
+        let stalled = Task {
+            try await window.acquire(1)
+            done.store(true, ordering: .relaxed)
+        }
+        try await Task.sleep(for: .milliseconds(20))
+        XCTAssertFalse(done.load(ordering: .relaxed), "the window held more than 2^31-1 bytes of credit")
+        window.credit(1)
+        try await stalled.value  // only once the window is positive again
+    }
+
     func testSenderStalledOnCreditGetsDeadlineExceeded() async throws {
         let server = WireServer(name: "test", services: [NonReader()], secret: WireTransportTests.secret, limits: smallWindow())
         let port = try server.start(port: 0)

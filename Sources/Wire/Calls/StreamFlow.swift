@@ -56,9 +56,13 @@ final class SendWindow: Sendable {
         }
     }
 
+    /// The largest window: more credit than this is not kept, so a peer's
+    /// endless WINDOW_UPDATEs cannot overflow it (docs/wire.md).
+    static let largestWindow = Int(Int32.max)
+
     func credit(_ bytes: Int) {
         let waiters = state.withLock { s -> [CheckedContinuation<Void, Error>] in
-            s.window += bytes
+            s.window = min(s.window + bytes, Self.largestWindow)
             defer { s.waiters = [] }
             return s.waiters
         }
