@@ -72,4 +72,26 @@ final class LauncherTests: XCTestCase {
             }
         }
     }
+
+    /// A config file with a duration that is not a sane number of seconds is
+    /// refused at start with the key named (it once reached an Int conversion
+    /// that trapped, or made every rate-limited call wait forever).
+    func testBadDurationsInTheConfigAreRefusedAtStart() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("croupier-config-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let cases = [
+            (#"{"gateway": {"idleTimeoutSeconds": -1}}"#, "gateway.idleTimeoutSeconds"),
+            (#"{"gateway": {"headerTimeoutSeconds": 1e30}}"#, "gateway.headerTimeoutSeconds"),
+            (#"{"gateway": {"tlsHandshakeTimeoutSeconds": "soon"}}"#, "gateway.tlsHandshakeTimeoutSeconds"),
+            (#"{"gateway": {"rateLimits": {"/a.B/C": {"limit": 3, "periodSeconds": 0}}}}"#, "gateway.rateLimits./a.B/C"),
+            (#"{"gateway": {"rateLimits": {"/a.B/C": {"limit": 0, "periodSeconds": 1}}}}"#, "gateway.rateLimits./a.B/C"),
+        ]
+        for (text, key) in cases {
+            try text.write(toFile: dir + "/config.json", atomically: true, encoding: .utf8)
+            let (status, output) = try runToEnd(croupier, ["up", "--config", dir + "/config.json"], environment: ["CROUPIER_DATA_DIR": dir])
+            XCTAssertNotEqual(status, 0, text)
+            XCTAssertTrue(output.contains(key), "\(text): \(output)")
+        }
+    }
 }
+

@@ -111,18 +111,28 @@ extension Configuration.GatewaySettings {
         if let v = g["tlsCert"] as? String { tlsCertificate = v }
         if let v = g["tlsKey"] as? String { tlsKey = v }
         if let v = g["permissions"] as? [String: String] { permissions.merge(v) { $1 } }
-        if let v = g["idleTimeoutSeconds"] as? Double { timeouts.idle = v }
-        if let v = g["headerTimeoutSeconds"] as? Double { timeouts.header = v }
-        if let v = g["tlsHandshakeTimeoutSeconds"] as? Double { timeouts.handshake = v }
+        if let v = try seconds(g["idleTimeoutSeconds"], "gateway.idleTimeoutSeconds", file: file) { timeouts.idle = v }
+        if let v = try seconds(g["headerTimeoutSeconds"], "gateway.headerTimeoutSeconds", file: file) { timeouts.header = v }
+        if let v = try seconds(g["tlsHandshakeTimeoutSeconds"], "gateway.tlsHandshakeTimeoutSeconds", file: file) { timeouts.handshake = v }
         if let rules = g["rateLimits"] as? [String: Any] {
             for (method, value) in rules {
-                guard let r = value as? [String: Any], let limit = r["limit"] as? Int, let period = r["periodSeconds"] as? Double
-                else { throw LaunchError("\(file): gateway.rateLimits.\(method) needs {\"limit\": N, \"periodSeconds\": S}") }
+                guard let r = value as? [String: Any], let limit = r["limit"] as? Int, limit >= 1,
+                      let period = try seconds(r["periodSeconds"], "gateway.rateLimits.\(method).periodSeconds", file: file)
+                else { throw LaunchError("\(file): gateway.rateLimits.\(method) needs {\"limit\": N >= 1, \"periodSeconds\": S}") }
                 rateLimits.removeAll { $0.method == method }
                 rateLimits.append((method, limit, period))
             }
         }
     }
+}
+
+/// A duration setting in seconds: a number above 0 and at most a year; nil when absent.
+private func seconds(_ value: Any?, _ key: String, file: String) throws -> Double? {
+    guard let value else { return nil }
+    guard let v = (value as? NSNumber)?.doubleValue, v > 0, v <= 365 * 86_400 else {
+        throw LaunchError("\(file): \(key) must be a number of seconds above 0 and at most a year, not \(value)")
+    }
+    return v
 }
 
 extension LoyaltySettings {
