@@ -253,7 +253,8 @@ final class WireTransportTests: XCTestCase {
     }
 
     /// A call is freed once it ends, with or without a deadline, however it
-    /// ends: answered in time, ended by its deadline, or cancelled by the client. (Each deadline call
+    /// ends: answered in time, ended by its deadline, or cancelled by the
+    /// client; unary and streaming kinds alike. (Each deadline call
     /// once stayed alive forever: the call held its deadline timer, which held
     /// the call; the benchmark's server grew by 150 MB/s.)
     func testCallsAreFreedWhenTheyEnd() async throws {
@@ -269,6 +270,9 @@ final class WireTransportTests: XCTestCase {
         struct Recording: RPCService {
             static let quick = MethodDescriptor(service: "probe.Probe", method: "Quick", kind: .unary)
             static let slow = MethodDescriptor(service: "probe.Probe", method: "Slow", kind: .unary)
+            static let stream = MethodDescriptor(service: "probe.Probe", method: "Stream", kind: .serverStreaming)
+            static let collect = MethodDescriptor(service: "probe.Probe", method: "Collect", kind: .clientStreaming)
+            static let chat = MethodDescriptor(service: "probe.Probe", method: "Chat", kind: .bidirectionalStreaming)
             let contexts: Contexts
             var rpcHandlers: [RPCHandler] {
                 [.unary(Self.quick) { (_: Grpc_Testing_Empty, context: ServerContext) async throws -> Grpc_Testing_Empty in
@@ -279,6 +283,23 @@ final class WireTransportTests: XCTestCase {
                     contexts.add(context)
                     try await Task.sleep(for: .seconds(20))
                     return Grpc_Testing_Empty()
+                },
+                 // Two responses, then (if the request says so) waits for the end.
+                 .serverStreaming(Self.stream) { (request: Grpc_Testing_Payload, out: RPCWriter<Grpc_Testing_Payload>, context: ServerContext) in
+                    contexts.add(context)
+                    try await out.write(request)
+                    try await out.write(request)
+                    if request.body == [1] { try await Task.sleep(for: .seconds(20)) }
+                },
+                 .clientStreaming(Self.collect) { (requests: RPCAsyncSequence<Grpc_Testing_Payload>, context: ServerContext) async throws -> Grpc_Testing_Payload in
+                    contexts.add(context)
+                    var all: [UInt8] = []
+                    for try await r in requests { all += r.body }
+                    return .with { $0.body = all }
+                },
+                 .bidirectionalStreaming(Self.chat) { (requests: RPCAsyncSequence<Grpc_Testing_Payload>, out: RPCWriter<Grpc_Testing_Payload>, context: ServerContext) in
+                    contexts.add(context)
+                    for try await r in requests { try await out.write(r) }
                 }]
             }
         }
@@ -305,7 +326,38 @@ final class WireTransportTests: XCTestCase {
             call.cancel()
             do { try await call.value; XCTFail("expected CANCELLED") } catch let e as RPCError { XCTAssertEqual(e.code, .cancelled) }
         }
-        XCTAssertEqual(contexts.count, 28)
+        // Streaming kinds, each answered in full and ended by a deadline.
+        for options in [CallOptions(), .timeout(.seconds(30))] {
+            let got = Atomic<Int>(0)
+            try await channel.serverStreaming(Recording.stream, Grpc_Testing_Payload.with { $0.body = [0] }, options: options) { (_: Grpc_Testing_Payload) in
+                got.add(1, ordering: .relaxed)
+            }
+            XCTAssertEqual(got.load(ordering: .relaxed), 2)
+            let sum: Grpc_Testing_Payload = try await channel.clientStreaming(Recording.collect, options: options) { out in
+                try await out.write(Grpc_Testing_Payload.with { $0.body = [1] })
+                try await out.write(Grpc_Testing_Payload.with { $0.body = [2] })
+            }
+            XCTAssertEqual(sum.body, [1, 2])
+            try await channel.bidirectionalStreaming(Recording.chat, options: options, requests: { out in
+                for i in 0..<3 { try await out.write(Grpc_Testing_Payload.with { $0.body = [UInt8(i)] }) }
+            }, onResponse: { (_: Grpc_Testing_Payload) in })
+        }
+        do {
+            try await channel.serverStreaming(Recording.stream, Grpc_Testing_Payload.with { $0.body = [1] }, options: .timeout(.milliseconds(50))) { (_: Grpc_Testing_Payload) in }
+            XCTFail("expected DEADLINE_EXCEEDED")
+        } catch let e as RPCError {
+            XCTAssertEqual(e.code, .deadlineExceeded)
+        }
+        do {
+            try await channel.bidirectionalStreaming(Recording.chat, options: .timeout(.milliseconds(50)), requests: { out in
+                try await out.write(Grpc_Testing_Payload.with { $0.body = [9] })
+                try await Task.sleep(for: .seconds(20))
+            }, onResponse: { (_: Grpc_Testing_Payload) in })
+            XCTFail("expected DEADLINE_EXCEEDED")
+        } catch let e as RPCError {
+            XCTAssertEqual(e.code, .deadlineExceeded)
+        }
+        XCTAssertEqual(contexts.count, 36)
         for _ in 0..<200 where contexts.alive > 0 { try await Task.sleep(for: .milliseconds(10)) }
         XCTAssertEqual(contexts.alive, 0, "calls still alive after they ended: \(contexts.aliveMethods)")
     }
