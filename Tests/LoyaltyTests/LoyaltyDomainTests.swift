@@ -40,6 +40,11 @@ final class LoyaltyDomainTests: XCTestCase {
         XCTAssertEqual(s.progress(lifetimePoints: 1_000_000), 100)
         let custom = try TierSchedule(silver: 10, gold: 20, platinum: 30)
         XCTAssertEqual(custom.tier(lifetimePoints: 25), .gold)
+        // The largest thresholds a config may set: progress needs more than 64 bits and still comes out right.
+        let huge = try TierSchedule(silver: 10, gold: 20, platinum: .max)
+        XCTAssertEqual(huge.progress(lifetimePoints: .max / 2), 49)  // 49.99…, rounded down
+        XCTAssertEqual(huge.progress(lifetimePoints: .max / 2 + 1), 50)
+        XCTAssertEqual(huge.progress(lifetimePoints: .max - 1), 99)
         XCTAssertThrowsError(try TierSchedule(silver: 100, gold: 100, platinum: 300))
         XCTAssertThrowsError(try TierSchedule(silver: 0, gold: 100, platinum: 300))
     }
@@ -55,6 +60,14 @@ final class LoyaltyDomainTests: XCTestCase {
             guard case LoyaltyError.failedPrecondition = e else { return XCTFail("\(e)") }
         }
         XCTAssertEqual(try b.applying(-200, schedule: s, playerID: "p").balance, 0)
+        // Neither the balance nor lifetime points may overflow: the change is refused, not trapped on.
+        for account in [Account(balance: .max - 5, lifetimePoints: .max - 5, tier: .platinum),
+                        Account(balance: 10, lifetimePoints: .max - 5, tier: .platinum)] {
+            XCTAssertThrowsError(try account.applying(6, schedule: s, playerID: "p")) { e in
+                guard case LoyaltyError.invalidArgument = e else { return XCTFail("\(e)") }
+            }
+            XCTAssertEqual(try account.applying(5, schedule: s, playerID: "p").lifetimePoints, .max)
+        }
     }
 
     func testManualKeysAreDeterministicAndDayBucketed() {

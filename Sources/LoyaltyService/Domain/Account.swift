@@ -23,7 +23,8 @@ public struct Account: Sendable, Equatable {
             throw LoyaltyError.failedPrecondition(
                 "\(playerID) has \(self.balance) points; an adjustment of \(points) would take the balance below zero")
         }
-        let lifetime = lifetimePoints + max(0, points)
+        let (lifetime, lifetimeOverflow) = lifetimePoints.addingReportingOverflow(max(0, points))
+        guard !lifetimeOverflow else { throw LoyaltyError.invalidArgument("the lifetime points of \(playerID) would overflow") }
         return Account(balance: balance, lifetimePoints: lifetime, tier: max(tier, schedule.tier(lifetimePoints: lifetime)))
     }
 }

@@ -65,7 +65,8 @@ public struct TierSchedule: Sendable, Equatable {
     /// means the tier is reached; PLATINUM is always 100.
     public func progress(lifetimePoints: Int64) -> Int32 {
         guard let next = next(after: tier(lifetimePoints: lifetimePoints)) else { return 100 }
-        let share = max(0, lifetimePoints) * 100 / threshold(next)
+        // In 128 bits: thresholds may be configured up to Int64.max, so lifetime × 100 may not fit in 64.
+        let share = threshold(next).dividingFullWidth(max(0, lifetimePoints).multipliedFullWidth(by: 100)).quotient
         return Int32(min(100, share))
     }
 }
