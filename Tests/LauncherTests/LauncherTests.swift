@@ -85,6 +85,10 @@ final class LauncherTests: XCTestCase {
             (#"{"gateway": {"tlsHandshakeTimeoutSeconds": "soon"}}"#, "gateway.tlsHandshakeTimeoutSeconds"),
             (#"{"gateway": {"rateLimits": {"/a.B/C": {"limit": 3, "periodSeconds": 0}}}}"#, "gateway.rateLimits./a.B/C"),
             (#"{"gateway": {"rateLimits": {"/a.B/C": {"limit": 0, "periodSeconds": 1}}}}"#, "gateway.rateLimits./a.B/C"),
+            (#"{"games": {"batchPauseSeconds": -0.5}}"#, "games.batchPauseSeconds"),
+            (#"{"games": {"messageRetentionSeconds": 0}}"#, "games.messageRetentionSeconds"),
+            (#"{"staging": {"leaseSeconds": 1e300}}"#, "staging.leaseSeconds"),
+            (#"{"staging": {"diffRetryBaseSeconds": "1"}}"#, "staging.diffRetryBaseSeconds"),
         ]
         for (text, key) in cases {
             try text.write(toFile: dir + "/config.json", atomically: true, encoding: .utf8)

@@ -61,8 +61,8 @@ struct Configuration {
             if let ports = json["ports"] as? [String: Int] { c.ports.merge(ports) { $1 } }
             if let g = json["gateway"] as? [String: Any] { try c.gateway.apply(g, file: path) }
             if let l = json["loyalty"] as? [String: Any] { try c.loyalty.apply(l, file: path) }
-            if let g = json["games"] as? [String: Any] { c.games.apply(g) }
-            if let st = json["staging"] as? [String: Any] { c.staging.apply(st) }
+            if let g = json["games"] as? [String: Any] { try c.games.apply(g, file: path) }
+            if let st = json["staging"] as? [String: Any] { try c.staging.apply(st, file: path) }
         }
         let env = ProcessInfo.processInfo.environment
         if let dir = env["CROUPIER_DATA_DIR"], !dir.isEmpty { c.dataDirectory = dir }
@@ -126,11 +126,12 @@ extension Configuration.GatewaySettings {
     }
 }
 
-/// A duration setting in seconds: a number above 0 and at most a year; nil when absent.
-private func seconds(_ value: Any?, _ key: String, file: String) throws -> Double? {
+/// A duration setting in seconds: a number above 0 (or 0 itself, if
+/// `zeroAllowed`) and at most a year; nil when absent.
+private func seconds(_ value: Any?, _ key: String, file: String, zeroAllowed: Bool = false) throws -> Double? {
     guard let value else { return nil }
-    guard let v = (value as? NSNumber)?.doubleValue, v > 0, v <= 365 * 86_400 else {
-        throw LaunchError("\(file): \(key) must be a number of seconds above 0 and at most a year, not \(value)")
+    guard let v = (value as? NSNumber)?.doubleValue, v > 0 || (zeroAllowed && v == 0), v <= 365 * 86_400 else {
+        throw LaunchError("\(file): \(key) must be a number of seconds \(zeroAllowed ? "from 0" : "above 0") to a year, not \(value)")
     }
     return v
 }
@@ -154,10 +155,12 @@ extension LoyaltySettings {
 extension GamesRole.Settings {
     /// Applies the "games" object of a config file: `batchPauseSeconds` (0.5),
     /// `messageRetentionSeconds` (7 days), `cleanerIntervalSeconds` (1 hour), `runtimeBatchSize` (512).
-    mutating func apply(_ g: [String: Any]) {
-        if let v = g["batchPauseSeconds"] as? Double { batchPause = .milliseconds(Int(v * 1000)) }
-        if let v = g["messageRetentionSeconds"] as? Double { messageRetention = .seconds(v) }
-        if let v = g["cleanerIntervalSeconds"] as? Double { cleanerInterval = .seconds(v) }
+    mutating func apply(_ g: [String: Any], file: String) throws {
+        if let v = try seconds(g["batchPauseSeconds"], "games.batchPauseSeconds", file: file, zeroAllowed: true) {
+            batchPause = .milliseconds(Int(v * 1000))
+        }
+        if let v = try seconds(g["messageRetentionSeconds"], "games.messageRetentionSeconds", file: file) { messageRetention = .seconds(v) }
+        if let v = try seconds(g["cleanerIntervalSeconds"], "games.cleanerIntervalSeconds", file: file) { cleanerInterval = .seconds(v) }
         if let v = g["runtimeBatchSize"] as? Int { runtimeBatchSize = max(1, v) }
     }
 }
@@ -166,11 +169,11 @@ extension StagingRole.Settings {
     /// Applies the "staging" object of a config file: `leaseSeconds` (30), `diffVisibilitySeconds`
     /// (1800), `maxConcurrentMerges` (2), `diffRetryBaseSeconds` (1), `maxImageBytes` (5 MiB),
     /// `progressIntervalMillis` (500).
-    mutating func apply(_ s: [String: Any]) {
-        if let v = s["leaseSeconds"] as? Double { leaseMillis = Int64(v * 1000) }
-        if let v = s["diffVisibilitySeconds"] as? Double { diffVisibilityMillis = Int64(v * 1000) }
+    mutating func apply(_ s: [String: Any], file: String) throws {
+        if let v = try seconds(s["leaseSeconds"], "staging.leaseSeconds", file: file) { leaseMillis = Int64(v * 1000) }
+        if let v = try seconds(s["diffVisibilitySeconds"], "staging.diffVisibilitySeconds", file: file) { diffVisibilityMillis = Int64(v * 1000) }
         if let v = s["maxConcurrentMerges"] as? Int { maxConcurrentMerges = max(1, v) }
-        if let v = s["diffRetryBaseSeconds"] as? Double { diffRetryBaseMillis = Int64(v * 1000) }
+        if let v = try seconds(s["diffRetryBaseSeconds"], "staging.diffRetryBaseSeconds", file: file) { diffRetryBaseMillis = Int64(v * 1000) }
         if let v = s["maxImageBytes"] as? Int { maxImageBytes = v }
         if let v = s["progressIntervalMillis"] as? Int { progressIntervalMillis = max(0, v) }
     }
