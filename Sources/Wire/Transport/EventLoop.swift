@@ -53,19 +53,18 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     let name: String
     /// After a busy iteration, how long to poll before sleeping (see `waitForEvents`).
     let spinNanos: Int64
-    /// Loop thread only: busy iterations left that do not spin, and how many the last backoff skipped.
-    private var spin = (skip: 0, backoff: 0)
+    /// Loop thread only: when a busy iteration polls before sleeping.
+    private var spin: SpinPolicy
     /// Spins started and polls made while spinning, readable from any thread (tests).
     let spinsStarted = Atomic<Int>(0)
     let spinPolls = Atomic<Int>(0)
-    /// A poll-to-poll gap this long means a yield lost the CPU to another thread.
-    static let spinPreemptedNanos: Int64 = 20_000
     /// One read buffer per loop, reused by every socket read on this thread.
     public let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 16)
 
     init(name: String, spinMicros: Int = 0) {
         self.name = name
         spinNanos = Int64(max(0, spinMicros)) * 1000
+        spin = SpinPolicy(spinNanos: spinNanos)
         epfd = epoll_create1(Int32(EPOLL_CLOEXEC))
         wakeFD = eventfd(0, Int32(EFD_NONBLOCK) | Int32(EFD_CLOEXEC))
         var ev = epoll_event(events: EPOLLIN.rawValue, data: epoll_data_t(fd: wakeFD))
@@ -174,13 +173,9 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     /// `spinNanos`. On this VM a thread that sleeps in `epoll_wait` costs its
     /// waker a cross-CPU wake-up of 20–40 µs: a peer's answer usually comes
     /// back sooner than that, and a loop that is still polling takes it at
-    /// once. The spin gives way:
-    /// - between polls it yields, so a runnable thread waiting for this CPU runs;
-    /// - if a yield actually lost the CPU for a while, the machine has no core
-    ///   to spare: it stops and sleeps;
-    /// - after a spin that found nothing (or gave way), the next busy iterations
-    ///   skip spinning, 1, 2, 4 … up to 64 of them, until a spin pays again;
-    /// - an idle loop (its last wait timed out) sleeps straight away.
+    /// once. Between polls it yields, so a runnable thread waiting for this
+    /// CPU runs; when it gives way and backs off is `SpinPolicy`'s rule. An
+    /// idle loop (its last wait timed out) sleeps straight away.
     private func waitForEvents(_ events: inout [epoll_event], more: Bool, busy: Bool) -> Int32 {
         if more { return epoll_wait(epfd, &events, Int32(events.count), 0) }
         if busy && spinNanos > 0 {
@@ -190,31 +185,19 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
         return epoll_wait(epfd, &events, Int32(events.count), pollTimeoutMillis())
     }
 
-    /// One spin (see `waitForEvents`): what a poll found, or 0 if nothing
-    /// came in time, the spin gave way, or this turn is skipped.
+    /// One spin (see `waitForEvents` and `SpinPolicy`): what a poll found,
+    /// or 0 if nothing came in time, the spin gave way, or this turn is skipped.
     private func spinForEvents(_ events: inout [epoll_event]) -> Int32 {
-        if spin.skip > 0 {
-            spin.skip -= 1
-            return 0
-        }
-        spinsStarted.add(1, ordering: .relaxed)
-        var now = EventLoop.nowNanos()
-        let until = min(now &+ spinNanos, timers.earliest ?? .max)  // a due timer ends the spin
-        repeat {
-            let n = epoll_wait(epfd, &events, Int32(events.count), 0)
-            spinPolls.add(1, ordering: .relaxed)
-            if n != 0 {
-                spin.backoff = 0
-                return n
-            }
-            sched_yield()
-            let before = now
-            now = EventLoop.nowNanos()
-            if now - before > EventLoop.spinPreemptedNanos { break }
-        } while now < until
-        spin.backoff = min(max(1, spin.backoff * 2), 64)
-        spin.skip = spin.backoff
-        return 0
+        let skipped = spin.skip > 0
+        if !skipped { spinsStarted.add(1, ordering: .relaxed) }
+        return spin.spin(
+            limit: timers.earliest,  // a due timer ends the spin
+            now: EventLoop.nowNanos,
+            poll: {
+                spinPolls.add(1, ordering: .relaxed)
+                return epoll_wait(epfd, &events, Int32(events.count), 0)
+            },
+            yield: { sched_yield() })
     }
 
     // MARK: Timers
