@@ -54,7 +54,7 @@ enum WireBenchmark {
             try await measureCallers(inflight: inflight, total: total, executor: channel.executor) { turns in
                 var latencies: [Double] = []
                 while turns.next() != nil {
-                    let t0 = EventLoop.nowNanos()
+                    let t0 = LoopClock.now()
                     let _: Grpc_Testing_Payload = try await channel.unary(echo, request, options: deadline ? .timeout(.seconds(5)) : CallOptions())
                     latencies.append(microseconds(sinceNanos: t0))
                 }
@@ -111,7 +111,7 @@ enum WireBenchmark {
         private func issue() {
             guard issued < total else { return }
             issued += 1
-            let t0 = EventLoop.nowNanos()
+            let t0 = LoopClock.now()
             channel.startUnary(echo, request.serializedBytes(), options: CallOptions()) { [self] outcome in
                 do {
                     _ = try RPCCodec.decode(Grpc_Testing_Payload.self, try outcome.get().message, failure: .internal)

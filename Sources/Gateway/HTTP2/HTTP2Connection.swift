@@ -41,8 +41,8 @@ final class HTTP2Connection: LoopHandler, @unchecked Sendable {
     private var flushQueued = false
     private var waitingForWritable = false
     private(set) var isClosed = false
-    private let acceptedAt = EventLoop.nowMillis()
-    private var lastActivity = EventLoop.nowMillis()
+    private let acceptedAt = LoopClock.nowMillis()
+    private var lastActivity = LoopClock.nowMillis()
     private var requestsSeen = 0
     private var draining = false
     private(set) var closeReason: String?
@@ -213,7 +213,7 @@ final class HTTP2Connection: LoopHandler, @unchecked Sendable {
     // MARK: Loop events
 
     func readable() {
-        lastActivity = EventLoop.nowMillis()
+        lastActivity = LoopClock.nowMillis()
         if !handshaken {
             switch transport.handshake() {
             case .bytes: handshaken = true

@@ -33,7 +33,7 @@ final class HTTP2Stream: @unchecked Sendable {
     /// Messages then bypass `requests`, and their credit is returned at once.
     var onWholeRequest: ((Result<[[UInt8]], RPCError>) -> Void)?
     private var wholeRequest: [[UInt8]] = []
-    let startedAt = EventLoop.nowMillis()
+    let startedAt = LoopClock.nowMillis()
 
     /// Bytes of request header fields so far; nil once the headers are complete.
     var headerBytes: Int? = 0

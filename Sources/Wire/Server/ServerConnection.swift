@@ -18,8 +18,8 @@ final class ServerConnection: SocketConnection, @unchecked Sendable {
     private(set) var peerDescription = ""
     private var lastStreamID: UInt32 = 0
     private let streams = Mutex<(open: StreamTable<ServerCall>, draining: Bool)>((StreamTable(), false))
-    private let createdAt = EventLoop.nowMillis()
-    private var lastActivity = EventLoop.nowMillis()
+    private let createdAt = LoopClock.nowMillis()
+    private var lastActivity = LoopClock.nowMillis()
     private var pingWindowStart: Int64 = 0
     private var pingsInWindow = 0
     private lazy var starter = HandlerStarter(loop: loop)
@@ -83,7 +83,7 @@ final class ServerConnection: SocketConnection, @unchecked Sendable {
 
     private func ping(_ frame: FrameView) throws {
         guard frame.payload.count == 8 else { throw WireProtocolError(.protocolError, "PING payload must be 8 bytes") }
-        let now = EventLoop.nowMillis()
+        let now = LoopClock.nowMillis()
         if now - pingWindowStart >= 1000 {
             pingWindowStart = now
             pingsInWindow = 0

@@ -27,7 +27,7 @@ public protocol LoopHandler: AnyObject {
 public final class EventLoop: TaskExecutor, @unchecked Sendable {
     // @unchecked: `handlers`, `dirty` and `lastTick` are touched only on the loop thread; `pending` is behind a Mutex.
     public static let tickIntervalMillis: Int64 = 100
-    /// How long a busy loop polls before sleeping, by default (`spinNanos`).
+    /// How long a busy loop polls before sleeping, by default (`SpinPolicy.spinNanos`).
     public static let defaultSpinMicros = 50
 
     private enum Work {
@@ -46,13 +46,11 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     private var timers = TimerHeap()  // loop thread only
     /// Loop thread only: the monotonic time in milliseconds when this loop
     /// iteration's events came in; cheap enough to read per frame.
-    private(set) var iterationMillis = EventLoop.nowMillis()
+    private(set) var iterationMillis = LoopClock.nowMillis()
     /// Times the loop slept through its whole poll timeout although work was
     /// already queued (work queued on this thread after the last check); 0 when healthy.
     private(set) var stalls = 0
     let name: String
-    /// After a busy iteration, how long to poll before sleeping (see `waitForEvents`).
-    let spinNanos: Int64
     /// Loop thread only: when a busy iteration polls before sleeping.
     private var spin: SpinPolicy
     /// Spins started and polls made while spinning, readable from any thread (tests).
@@ -63,8 +61,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
 
     init(name: String, spinMicros: Int = 0) {
         self.name = name
-        spinNanos = Int64(max(0, spinMicros)) * 1000
-        spin = SpinPolicy(spinNanos: spinNanos)
+        spin = SpinPolicy(spinNanos: Int64(max(0, spinMicros)) * 1000)
         epfd = epoll_create1(Int32(EPOLL_CLOEXEC))
         wakeFD = eventfd(0, Int32(EFD_NONBLOCK) | Int32(EFD_CLOEXEC))
         var ev = epoll_event(events: EPOLLIN.rawValue, data: epoll_data_t(fd: wakeFD))
@@ -134,7 +131,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
         while true {
             let n = waitForEvents(&events, more: more, busy: busy)
             busy = n > 0
-            iterationMillis = EventLoop.nowMillis()
+            iterationMillis = LoopClock.nowMillis()
             if n == 0 && !more && pending.withLock({ !$0.work.isEmpty }) { stalls += 1 }
             if n > 0 {
                 for i in 0..<Int(n) {
@@ -170,7 +167,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     /// Waits for events; with work queued (`more`) it only looks.
     ///
     /// After a busy iteration it first polls without sleeping, for up to
-    /// `spinNanos`. On this VM a thread that sleeps in `epoll_wait` costs its
+    /// `spin.spinNanos`. On this VM a thread that sleeps in `epoll_wait` costs its
     /// waker a cross-CPU wake-up of 20–40 µs: a peer's answer usually comes
     /// back sooner than that, and a loop that is still polling takes it at
     /// once. Between polls it yields, so a runnable thread waiting for this
@@ -178,7 +175,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     /// idle loop (its last wait timed out) sleeps straight away.
     private func waitForEvents(_ events: inout [epoll_event], more: Bool, busy: Bool) -> Int32 {
         if more { return epoll_wait(epfd, &events, Int32(events.count), 0) }
-        if busy && spinNanos > 0 {
+        if busy && spin.spinNanos > 0 {
             let n = spinForEvents(&events)
             if n != 0 { return n }
         }
@@ -192,7 +189,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
         if !skipped { spinsStarted.add(1, ordering: .relaxed) }
         return spin.spin(
             limit: timers.earliest,  // a due timer ends the spin
-            now: EventLoop.nowNanos,
+            now: LoopClock.now,
             poll: {
                 spinPolls.add(1, ordering: .relaxed)
                 return epoll_wait(epfd, &events, Int32(events.count), 0)
@@ -233,14 +230,14 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
 
     private func fireDueTimers() {
         guard timers.earliest != nil else { return }
-        let now = EventLoop.nowNanos()
+        let now = LoopClock.now()
         while let t = timers.popDue(now: now) { t.action() }
     }
 
     /// How long epoll may sleep: until the next tick or the earliest timer (loop thread).
     func pollTimeoutMillis() -> Int32 {
         guard let earliest = timers.earliest else { return Int32(EventLoop.tickIntervalMillis) }
-        let wait = (earliest - EventLoop.nowNanos() + 999_999) / 1_000_000  // round up: never wake early
+        let wait = (earliest - LoopClock.now() + 999_999) / 1_000_000  // round up: never wake early
         return Int32(max(0, min(wait, EventLoop.tickIntervalMillis)))
     }
 
@@ -274,9 +271,6 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
         }
     }
 
-    public static func nowNanos() -> Int64 { LoopClock.now() }
-
-    public static func nowMillis() -> Int64 { LoopClock.now() / 1_000_000 }
 }
 
 /// A fixed set of event loops shared by servers and clients in a process.

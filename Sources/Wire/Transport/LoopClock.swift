@@ -15,6 +15,9 @@ public enum LoopClock {
         return Int64(ts.tv_sec) &* 1_000_000_000 &+ Int64(ts.tv_nsec)
     }
 
+    /// Now, in milliseconds (timeouts counted in ticks, log durations).
+    public static func nowMillis() -> Int64 { now() / 1_000_000 }
+
     /// One instant and its nanoseconds, read back to back once per process.
     /// Both readings come from the same clock, so the pair stays exact to
     /// within the few nanoseconds between the two readings.
