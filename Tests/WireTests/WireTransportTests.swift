@@ -252,6 +252,44 @@ final class WireTransportTests: XCTestCase {
         }
     }
 
+    /// The handler's `context.deadline` is the caller's deadline, carried as
+    /// the time left (CALL_START's timeout, relative so that clocks need not
+    /// agree) and converted back through `LoopClock`. The server counts from
+    /// when the call arrived, so it sees the caller's instant pushed back by
+    /// at most the call's trip to it, and never earlier (but for the timeout's
+    /// whole-µs rounding). No deadline, none seen.
+    func testHandlersSeeTheCallersDeadline() async throws {
+        final class Seen: @unchecked Sendable {
+            let lock = NSLock()
+            var deadlines: [ContinuousClock.Instant?] = []
+        }
+        struct Probe: RPCService {
+            static let method = MethodDescriptor(service: "probe.Probe", method: "Deadline", kind: .unary)
+            let seen: Seen
+            var rpcHandlers: [RPCHandler] {
+                [.unary(Self.method) { (_: Grpc_Testing_Empty, context: ServerContext) async throws -> Grpc_Testing_Empty in
+                    seen.lock.withLock { seen.deadlines.append(context.deadline) }
+                    return Grpc_Testing_Empty()
+                }]
+            }
+        }
+        let seen = Seen()
+        let (server, port) = try startServer([Probe(seen: seen)])
+        defer { Task { await server.shutdown() } }
+        let channel = WireChannel(host: "127.0.0.1", port: port, secret: Self.secret, peerName: "tests")
+        for timeout in [Duration.seconds(30), .milliseconds(2_500), .seconds(86_400 * 365)] {
+            let deadline = ContinuousClock.now + timeout
+            let sent = ContinuousClock.now
+            let _: Grpc_Testing_Empty = try await channel.unary(Probe.method, Grpc_Testing_Empty(), options: CallOptions(deadline: deadline))
+            let took = ContinuousClock.now - sent
+            let got = try XCTUnwrap(seen.lock.withLock { seen.deadlines.last ?? nil })
+            XCTAssertGreaterThanOrEqual(got, deadline - .microseconds(1), "\(timeout)")  // the timeout is sent in whole µs
+            XCTAssertLessThanOrEqual(got, deadline + took, "\(timeout)")
+        }
+        let _: Grpc_Testing_Empty = try await channel.unary(Probe.method, Grpc_Testing_Empty(), options: CallOptions())
+        XCTAssertNil(seen.lock.withLock { seen.deadlines.last ?? nil })
+    }
+
     /// A call is freed once it ends, with or without a deadline, however it
     /// ends: answered in time, ended by its deadline, or cancelled by the
     /// client; unary and streaming kinds alike. (Each deadline call
