@@ -142,6 +142,10 @@ case "bench":
         do { try await GatewayBenchmark.serve(backendPort: UInt16(rest.dropFirst().first ?? "0") ?? 0) } catch { fail("\(error)") }
     case "wire-server":
         do { try await WireBenchmark.serve(port: UInt16(rest.dropFirst().first ?? "0") ?? 0) } catch { fail("\(error)") }
+    case "wire-floor":
+        let args = Array(rest.dropFirst())
+        guard let mode = EchoFloor.Mode(rawValue: args.dropFirst().first ?? "") else { fail("usage: croupier bench wire-floor PORT sync|async") }
+        do { try EchoFloor.serve(port: UInt16(args.first ?? "0") ?? 0, mode: mode) } catch { fail("\(error)") }
     default:
         fail("unknown benchmark '\(rest.first ?? "")'; available: \(benchmarks.keys.sorted().joined(separator: ", "))")
     }

@@ -347,6 +347,17 @@ enum WireBenchmark {
         let grpcGoPort: UInt16 = 18_000 + UInt16(getpid() % 500)
         let grpcGoServer = try await referenceServer(grpcGo, port: grpcGoPort)
         progress("grpc-go peer: \(grpcGo ?? "none")")
+        // The floor: the echo client against the echo protocol served on
+        // Wire's own event loop, with and without an async handler per
+        // message (see `EchoFloor`), to tell the I/O layer's and the async
+        // handlers' costs from the RPC machinery's.
+        var floors: [(mode: EchoFloor.Mode, process: Process, port: UInt16)] = []
+        if echoBinary != nil {
+            for mode in [EchoFloor.Mode.async, .sync] {
+                let (p, ready) = try spawn(me, ["bench", "wire-floor", "0", mode.rawValue], ready: "READY")
+                floors.append((mode, p, UInt16(ready.split(separator: " ")[1])!))
+            }
+        }
         // One event loop, like the single-threaded echo server beside it: on
         // two cores shared with the client, a second loop thread only competes.
         let serverLoops = option("--server-loops", in: arguments) ?? "1"
@@ -359,12 +370,13 @@ enum WireBenchmark {
             echoServer?.terminate()
             echoOneCoreServer?.terminate()
             grpcGoServer?.terminate()
+            for f in floors { f.process.terminate() }
         }
 
         // Each shape runs `rounds` times, Wire and echo alternating, and the
         // median of each is reported: on a shared VM single runs swing by 2x.
         let rounds = Int(option("--rounds", in: arguments) ?? "") ?? 3
-        var rows: [String] = []
+        var rows: [String] = [], floorRows: [String] = []
         // The last shapes repeat 1 x 64 with a deadline on every call (timers
         // armed and cancelled per call), and with callers on the loop instead of tasks.
         let shapes: [(Int, Int, Callers)] = [
@@ -376,6 +388,7 @@ enum WireBenchmark {
             let calls = inflight == 1 ? total / 4 : total
             var wire: [(rates: CallRates, serverCPU: Double, clientCPU: Double)] = []
             var echo: [CallRates] = [], echoOneCore: [CallRates] = [], grpcGoRates: [CallRates] = []
+            var echoServerCPU: [Double] = [], floorRates: [[(rates: CallRates, serverCPU: Double)]] = floors.map { _ in [] }
             for _ in 0..<rounds {
                 let (serverBefore, clientBefore) = (cpuSeconds(server.processIdentifier), cpuSeconds(getpid()))
                 let w = callers == .onLoop
@@ -386,8 +399,16 @@ enum WireBenchmark {
                 wire.append((w, (cpuSeconds(server.processIdentifier) - serverBefore) / measured,
                     (cpuSeconds(getpid()) - clientBefore) / measured))
                 let shape = [String(conns), String(inflight), String(calls), String(warmupCalls(calls))]
+                let echoBefore = echoServer.map { cpuSeconds($0.processIdentifier) }
                 if let echoBinary, let e = try referenceRun(binary: echoBinary, ["client", String(echoPort)] + shape + ["60"]) {
                     echo.append(e)
+                    if let echoServer, let echoBefore { echoServerCPU.append((cpuSeconds(echoServer.processIdentifier) - echoBefore) / measured) }
+                }
+                for (i, floor) in floors.enumerated() {
+                    let before = cpuSeconds(floor.process.processIdentifier)
+                    if let echoBinary, let f = try referenceRun(binary: echoBinary, ["client", String(floor.port)] + shape + ["60"]) {
+                        floorRates[i].append((f, (cpuSeconds(floor.process.processIdentifier) - before) / measured))
+                    }
                 }
                 if let echoBinary, echoOneCoreServer != nil,
                     let e = try referenceRun(binary: echoBinary, ["client", String(echoOneCorePort)] + shape + ["60"], pinnedTo: oneCore)
@@ -407,6 +428,16 @@ enum WireBenchmark {
             rows.append("| \(conns) | \(inflight)\(callers.label) | \(text(r)) | "
                 + String(format: "%.2f / %.2f", w.serverCPU, w.clientCPU) + " | \(text(e)) | \(text(e1)) | \(ratio) | \(text(g)) |")
             print(rows.last!)
+            func withCPU(_ runs: [(rates: CallRates, serverCPU: Double)]) -> String {
+                guard !runs.isEmpty else { return "n/a" }
+                let m = runs.sorted { $0.rates.rps < $1.rates.rps }[runs.count / 2]
+                return "\(formatRate(m.rates.rps))/s, " + String(format: "%.2f µs", m.serverCPU)
+            }
+            let echoCPU = echoServerCPU.isEmpty ? "n/a" : String(format: "%.2f µs", echoServerCPU.sorted()[echoServerCPU.count / 2])
+            floorRows.append("| \(conns) | \(inflight)\(callers.label) | \(formatRate(r.rps))/s, "
+                + String(format: "%.2f µs", w.serverCPU) + " | " + floorRates.map(withCPU).joined(separator: " | ")
+                + " | \(e.map { formatRate($0.rps) + "/s, " } ?? "")\(echoCPU) |")
+            print(floorRows.last!)
         }
         let streamed = try await streamRate(port: port, messages: 100_000)
         // Idle memory on a fresh server, so the load shapes' allocations do not blur it.
@@ -434,6 +465,17 @@ enum WireBenchmark {
             | connections | calls in flight | Wire | Wire CPU µs per call, server / client | raw echo, placed by the scheduler | raw echo, on one core | Wire / ceiling (the faster echo) | grpc-go 1.33, its client → its server |
             | --- | --- | --- | --- | --- | --- | --- | --- |
             \(rows.joined(separator: "\n"))
+
+            Where the gap is: the same shapes, the same run, with the echo anchor's client against three
+            servers beside Wire. The Swift floor serves the echo protocol on Wire's own event loop
+            (`croupier bench wire-floor`, `Sources/Croupier/Bench/EchoFloor.swift`): with an `async` handler
+            per message (copied out, handled in one task per read that prefers the loop, as Wire's handlers
+            are), and echoed in place. Each cell is calls/s and the server's CPU per call (user + system).
+            The echo client is the same for the three; Wire's column has its own client.
+
+            | connections | calls in flight | Wire, its server's CPU per call | echo client → Swift floor, async handler | echo client → Swift floor, echoed in place | echo client → `echo.c` server (placed by the scheduler) |
+            | --- | --- | --- | --- | --- | --- |
+            \(floorRows.joined(separator: "\n"))
 
             | what | figure |
             | --- | --- |
