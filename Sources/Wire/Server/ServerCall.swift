@@ -51,12 +51,24 @@ class ServerCall: ServerContext, @unchecked Sendable {
     /// The handler's work; returning is status OK.
     func run() async throws {}
 
+    /// A unary call's request and handler body, taken when its handler starts;
+    /// nil for the other kinds, which `run`.
+    func takeUnary() throws -> (request: [UInt8], body: @Sendable ([UInt8], ServerContext) async throws -> [UInt8])? { nil }
+
     /// Runs the handler and ends the call with its outcome. `HandlerStarter`
     /// calls it on the loop, inside a task that may run other handlers too.
+    ///
+    /// A unary body is awaited here, not through `run`: each `await` that
+    /// returns switches executors once more (see docs/wire-runtime.md), and
+    /// a unary call is the hot path.
     final func runHandler() async {
         let status: RPCError?
         do {
-            try await run()
+            if let (request, body) = try takeUnary() {
+                try hold(try await body(request, self))
+            } else {
+                try await run()
+            }
             status = nil
         } catch {
             status = RPCError.from(error)
@@ -206,13 +218,13 @@ final class UnaryServerCall: ServerCall, @unchecked Sendable {
 
     override func receivedEnd() { connection.handlerDue(self) }
 
-    override func run() async throws {
+    override func takeUnary() throws -> (request: [UInt8], body: @Sendable ([UInt8], ServerContext) async throws -> [UInt8])? {
         let (message, count) = (request, requestCount)
         request = nil
         guard let message, count == 1 else {
             throw RPCError(.invalidArgument, "\(method) expects one request message, got \(count == 0 ? "none" : "more")")
         }
-        try hold(try await body(message, self))
+        return (message, body)
     }
 }
 
