@@ -1,4 +1,5 @@
 import Foundation
+import Wire
 import XCTest
 
 /// The Swift floor that `croupier bench wire` measures beside Wire (see
@@ -14,6 +15,15 @@ final class BenchFloorTests: XCTestCase {
             server.standardOutput = out
             let lines = Lines()
             lines.follow(out)
+            // Started as `bench wire` starts it: from a thread that blocks
+            // SIGTERM and SIGINT (an async program's main thread), whose mask
+            // the child inherits.
+            var stop = sigset_t(), previous = sigset_t()
+            sigemptyset(&stop)
+            sigaddset(&stop, SIGTERM)
+            sigaddset(&stop, SIGINT)
+            pthread_sigmask(SIG_BLOCK, &stop, &previous)
+            defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
             try server.run()
             defer {
                 kill(server.processIdentifier, SIGKILL)
@@ -57,23 +67,18 @@ final class BenchFloorTests: XCTestCase {
             }
             XCTAssertEqual(received.count, stream.count, "\(mode): bytes echoed")
             XCTAssertTrue(received == stream, "\(mode): the echo differs from what was sent")
+
+            // `bench wire` ends its floor servers with SIGTERM.
+            server.terminate()
+            let end = Date().addingTimeInterval(5)
+            while server.isRunning && Date() < end { Thread.sleep(forTimeInterval: 0.02) }
+            XCTAssertFalse(server.isRunning, "\(mode): SIGTERM did not end the floor server")
         }
     }
 
     /// A blocking socket connected to 127.0.0.1:`port`, with a 5 s read timeout.
     private func connectLoopback(port: UInt16) throws -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = port.bigEndian
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard rc == 0 else {
-            close(fd)
-            throw NSError(domain: "connect to the floor server failed: errno \(errno)", code: 1)
-        }
+        let fd = try Posix.connectBlocking(host: "127.0.0.1", port: port)
         var timeout = timeval(tv_sec: 5, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         return fd

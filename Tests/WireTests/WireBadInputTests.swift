@@ -32,10 +32,7 @@ final class WireBadInputTests: XCTestCase {
         var serverNonce: [UInt8] = []
 
         init(port: UInt16) throws {
-            fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var addr = try Posix.address(host: "127.0.0.1", port: port)
-            let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-            guard rc == 0 else { throw Posix.Failure(call: "connect", errno: errno) }
+            fd = try Posix.connectBlocking(host: "127.0.0.1", port: port)
             var tv = timeval(tv_sec: 3, tv_usec: 0)
             setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         }

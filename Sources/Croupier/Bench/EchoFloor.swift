@@ -26,6 +26,16 @@ enum EchoFloor {
     static let handler: @Sendable ([UInt8]) async -> [UInt8] = { $0 }
 
     static func serve(port: UInt16, mode: Mode) throws -> Never {
+        // A process starts with its parent's signal mask, and `bench wire`
+        // starts this one from its main thread, where libdispatch blocks
+        // SIGTERM and SIGINT; threads then inherit the mask of their creator.
+        // This process has no other threads to take the signals, so unblock
+        // them before the loop starts, or `terminate()` would not end it.
+        var stop = sigset_t()
+        sigemptyset(&stop)
+        sigaddset(&stop, SIGTERM)
+        sigaddset(&stop, SIGINT)
+        pthread_sigmask(SIG_UNBLOCK, &stop, nil)
         let (fd, bound) = try Posix.listen(host: "127.0.0.1", port: port)
         let loop = EventLoopGroup(threads: 1, spinMicros: EventLoopGroup.shared.spinMicros).nextLoop()
         loop.execute { loop.register(FloorListener(fd: fd, loop: loop, mode: mode)) }

@@ -86,15 +86,9 @@ enum GatewayBenchmark {
         var fds: [Int32] = []
         let hello = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8) + [0, 0, 0, 4, 0, 0, 0, 0, 0]
         for _ in 0..<count {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var addr = sockaddr_in()
-            addr.sin_family = sa_family_t(AF_INET)
-            addr.sin_port = port.bigEndian
-            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let r = withUnsafePointer(to: &addr) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            guard let fd = try? Posix.connectBlocking(host: "127.0.0.1", port: port) else {
+                throw LaunchError("connect failed after \(fds.count) connections")
             }
-            guard r == 0 else { throw LaunchError("connect failed after \(fds.count) connections") }
             _ = hello.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
             fds.append(fd)
         }

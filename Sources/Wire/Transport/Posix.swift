@@ -61,6 +61,22 @@ public enum Posix {
         return (fd, describe(addr))
     }
 
+    /// A blocking, connected socket, for tools and tests (the loops use
+    /// `startConnect`); closed again if the connect fails.
+    public static func connectBlocking(host: String, port: UInt16) throws -> Int32 {
+        let fd = try check(socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0), "socket")
+        var addr = try address(host: host, port: port)
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard rc == 0 else {
+            let e = errno
+            close(fd)
+            throw Failure(call: "connect(\(host):\(port))", errno: e)
+        }
+        return fd
+    }
+
     /// Starts a non-blocking connect; completion is signalled by writability.
     static func startConnect(host: String, port: UInt16) throws -> Int32 {
         let fd = try check(socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0), "socket")
