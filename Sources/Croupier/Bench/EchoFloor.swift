@@ -26,18 +26,16 @@ enum EchoFloor {
     static let handler: @Sendable ([UInt8]) async -> [UInt8] = { $0 }
 
     static func serve(port: UInt16, mode: Mode) throws -> Never {
-        // A process starts with its parent's signal mask, and `bench wire`
-        // starts this one from its main thread, where libdispatch blocks
-        // SIGTERM and SIGINT; threads then inherit the mask of their creator.
-        // This process has no other threads to take the signals, so unblock
-        // them before the loop starts, or `terminate()` would not end it.
-        var stop = sigset_t()
-        sigemptyset(&stop)
-        sigaddset(&stop, SIGTERM)
-        sigaddset(&stop, SIGINT)
+        // A process starts with its parent's signal mask, and threads with
+        // their creator's. `bench wire` unblocks SIGTERM and SIGINT for its
+        // children (`runStoppable`), but started from any async program's
+        // main thread this one would have both blocked, and with no other
+        // thread to take them `terminate()` would not end it. So unblock
+        // them here too, before the loop starts.
+        var stop = stopSignals
         pthread_sigmask(SIG_UNBLOCK, &stop, nil)
         let (fd, bound) = try Posix.listen(host: "127.0.0.1", port: port)
-        let loop = EventLoopGroup(threads: 1, spinMicros: EventLoopGroup.shared.spinMicros).nextLoop()
+        let loop = EventLoopGroup.shared.nextLoop()  // `bench wire` runs it with CROUPIER_EVENT_LOOPS=1, like Wire's server
         loop.execute { loop.register(FloorListener(fd: fd, loop: loop, mode: mode)) }
         FileHandle.standardOutput.write(Data("READY \(bound)\n".utf8))
         while true { pause() }

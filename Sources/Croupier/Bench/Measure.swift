@@ -136,3 +136,27 @@ func serveComponent(_ component: String, environment: [String: String], argument
     }
     return (p, port)
 }
+
+extension Process {
+    /// Starts the process so that `terminate()` (SIGTERM) or Ctrl-C ends it.
+    /// A child starts with the signal mask of the thread that spawns it, and
+    /// an async program's main thread blocks SIGTERM and SIGINT (libdispatch
+    /// takes them through a signalfd). A benchmark's reference servers
+    /// (`echo.c`, the grpc-go peer) started from there ignored `terminate()`
+    /// and outlived every run.
+    func runStoppable() throws {
+        var stop = stopSignals, previous = sigset_t()
+        pthread_sigmask(SIG_UNBLOCK, &stop, &previous)
+        defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
+        try run()
+    }
+}
+
+/// SIGTERM and SIGINT: the signals that stop a benchmark's processes.
+var stopSignals: sigset_t {
+    var set = sigset_t()
+    sigemptyset(&set)
+    sigaddset(&set, SIGTERM)
+    sigaddset(&set, SIGINT)
+    return set
+}

@@ -230,7 +230,7 @@ enum WireBenchmark {
         if quiet { p.standardError = FileHandle.nullDevice }
         let out = Pipe()
         p.standardOutput = out
-        try p.run()
+        try p.runStoppable()
         var text = ""
         while !text.contains("\n") {
             let chunk = out.fileHandleForReading.availableData
@@ -267,7 +267,7 @@ enum WireBenchmark {
         let p = pinnable(binary, ["server", String(port)], cpu: cpu)
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
-        try p.run()
+        try p.runStoppable()
         try await Task.sleep(for: .milliseconds(300))
         return p
     }
@@ -354,7 +354,7 @@ enum WireBenchmark {
         var floors: [(mode: EchoFloor.Mode, process: Process, port: UInt16)] = []
         if echoBinary != nil {
             for mode in [EchoFloor.Mode.async, .sync] {
-                let (p, ready) = try spawn(me, ["bench", "wire-floor", "0", mode.rawValue], ready: "READY")
+                let (p, ready) = try spawn(me, ["bench", "wire-floor", "0", mode.rawValue], ready: "READY", environment: ["CROUPIER_EVENT_LOOPS": "1"])
                 floors.append((mode, p, UInt16(ready.split(separator: " ")[1])!))
             }
         }
