@@ -145,7 +145,7 @@ case "bench":
     case "wire-floor":
         let args = Array(rest.dropFirst())
         guard let mode = EchoFloor.Mode(rawValue: args.dropFirst().first ?? "") else { fail("usage: croupier bench wire-floor PORT sync|async") }
-        do { try EchoFloor.serve(port: UInt16(args.first ?? "0") ?? 0, mode: mode) } catch { fail("\(error)") }
+        do { try await EchoFloor.serve(port: UInt16(args.first ?? "0") ?? 0, mode: mode) } catch { fail("\(error)") }
     default:
         fail("unknown benchmark '\(rest.first ?? "")'; available: \(benchmarks.keys.sorted().joined(separator: ", "))")
     }

@@ -25,20 +25,15 @@ enum EchoFloor {
     /// The handler every `async` message goes through; a stored closure, so the call is indirect like a service's.
     static let handler: @Sendable ([UInt8]) async -> [UInt8] = { $0 }
 
-    static func serve(port: UInt16, mode: Mode) throws -> Never {
-        // A process starts with its parent's signal mask, and threads with
-        // their creator's. `bench wire` unblocks SIGTERM and SIGINT for its
-        // children (`runStoppable`), but started from any async program's
-        // main thread this one would have both blocked, and with no other
-        // thread to take them `terminate()` would not end it. So unblock
-        // them here too, before the loop starts.
-        var stop = stopSignals
-        pthread_sigmask(SIG_UNBLOCK, &stop, nil)
+    /// Serves until SIGTERM or SIGINT (`waitForTerminationSignal`, which
+    /// takes them even when this process starts with them blocked, as a
+    /// child of an async program's main thread does).
+    static func serve(port: UInt16, mode: Mode) async throws {
         let (fd, bound) = try Posix.listen(host: "127.0.0.1", port: port)
         let loop = EventLoopGroup.shared.nextLoop()  // `bench wire` runs it with CROUPIER_EVENT_LOOPS=1, like Wire's server
         loop.execute { loop.register(FloorListener(fd: fd, loop: loop, mode: mode)) }
         FileHandle.standardOutput.write(Data("READY \(bound)\n".utf8))
-        while true { pause() }
+        await waitForTerminationSignal()
     }
 }
 

@@ -145,18 +145,13 @@ extension Process {
     /// (`echo.c`, the grpc-go peer) started from there ignored `terminate()`
     /// and outlived every run.
     func runStoppable() throws {
-        var stop = stopSignals, previous = sigset_t()
+        var stop = sigset_t(), previous = sigset_t()
+        sigemptyset(&stop)
+        sigaddset(&stop, SIGTERM)
+        sigaddset(&stop, SIGINT)
         pthread_sigmask(SIG_UNBLOCK, &stop, &previous)
         defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
         try run()
     }
 }
 
-/// SIGTERM and SIGINT: the signals that stop a benchmark's processes.
-var stopSignals: sigset_t {
-    var set = sigset_t()
-    sigemptyset(&set)
-    sigaddset(&set, SIGTERM)
-    sigaddset(&set, SIGINT)
-    return set
-}

@@ -417,8 +417,12 @@ enum WireBenchmark {
                 }
                 if let grpcGo, let g = try referenceRun(binary: grpcGo, ["client", String(grpcGoPort)] + shape) { grpcGoRates.append(g) }
             }
-            let w = wire.sorted { $0.rates.rps < $1.rates.rps }[wire.count / 2]
-            func median(_ rates: [CallRates]) -> CallRates? { rates.isEmpty ? nil : rates.sorted { $0.rps < $1.rps }[rates.count / 2] }
+            /// The run with the median rate.
+            func median<Run>(_ runs: [Run], _ rps: (Run) -> Double) -> Run? {
+                runs.isEmpty ? nil : runs.sorted { rps($0) < rps($1) }[runs.count / 2]
+            }
+            func median(_ rates: [CallRates]) -> CallRates? { median(rates, \.rps) }
+            let w = median(wire) { $0.rates.rps }!
             let e = median(echo), e1 = median(echoOneCore)
             let ceiling = [e, e1].compactMap { $0 }.max { $0.rps < $1.rps }
             let ratio = ceiling.map { String(format: "%.0f%%", 100 * w.rates.rps / $0.rps) } ?? "n/a"
@@ -429,11 +433,11 @@ enum WireBenchmark {
                 + String(format: "%.2f / %.2f", w.serverCPU, w.clientCPU) + " | \(text(e)) | \(text(e1)) | \(ratio) | \(text(g)) |")
             print(rows.last!)
             func withCPU(_ runs: [(rates: CallRates, serverCPU: Double)]) -> String {
-                guard !runs.isEmpty else { return "n/a" }
-                let m = runs.sorted { $0.rates.rps < $1.rates.rps }[runs.count / 2]
+                guard let m = median(runs, { $0.rates.rps }) else { return "n/a" }
                 return "\(formatRate(m.rates.rps))/s, " + String(format: "%.2f µs", m.serverCPU)
             }
-            let echoCPU = echoServerCPU.isEmpty ? "n/a" : String(format: "%.2f µs", echoServerCPU.sorted()[echoServerCPU.count / 2])
+            let echoCPU = median(echoServerCPU) { $0 }.map { String(format: "%.2f µs", $0) } ?? "n/a"
+            guard !floors.isEmpty else { continue }  // no echo client to drive them
             floorRows.append("| \(conns) | \(inflight)\(callers.label) | \(formatRate(r.rps))/s, "
                 + String(format: "%.2f µs", w.serverCPU) + " | " + floorRates.map(withCPU).joined(separator: " | ")
                 + " | \(e.map { formatRate($0.rps) + "/s, " } ?? "")\(echoCPU) |")
@@ -446,6 +450,20 @@ enum WireBenchmark {
         let memory = try await idleMemory(
             port: UInt16(idleReady.split(separator: " ")[1])!, serverPID: idleServer.processIdentifier, connections: 1_000)
         let perConnection = Double(memory.after - memory.before) / 1_000
+        // Where the gap is: only when the echo client was there to drive the floors.
+        let floorTable = floorRows.isEmpty ? "" : """
+            Where the gap is: the same shapes, the same run, with the echo anchor's client against three
+            servers beside Wire. The Swift floor serves the echo protocol on Wire's own event loop
+            (`croupier bench wire-floor`, `Sources/Croupier/Bench/EchoFloor.swift`): with an `async` handler
+            per message (copied out, handled in one task per read that prefers the loop, as Wire's handlers
+            are), and echoed in place. Each cell is calls/s and the server's CPU per call (user + system).
+            The echo client is the same for the three; Wire's column has its own client.
+
+            | connections | calls in flight | Wire, its server's CPU per call | echo client → Swift floor, async handler | echo client → Swift floor, echoed in place | echo client → `echo.c` server (placed by the scheduler) |
+            | --- | --- | --- | --- | --- | --- |
+            \(floorRows.joined(separator: "\n"))
+
+            """
         let report = """
             # croupier bench wire
 
@@ -466,16 +484,7 @@ enum WireBenchmark {
             | --- | --- | --- | --- | --- | --- | --- | --- |
             \(rows.joined(separator: "\n"))
 
-            Where the gap is: the same shapes, the same run, with the echo anchor's client against three
-            servers beside Wire. The Swift floor serves the echo protocol on Wire's own event loop
-            (`croupier bench wire-floor`, `Sources/Croupier/Bench/EchoFloor.swift`): with an `async` handler
-            per message (copied out, handled in one task per read that prefers the loop, as Wire's handlers
-            are), and echoed in place. Each cell is calls/s and the server's CPU per call (user + system).
-            The echo client is the same for the three; Wire's column has its own client.
-
-            | connections | calls in flight | Wire, its server's CPU per call | echo client → Swift floor, async handler | echo client → Swift floor, echoed in place | echo client → `echo.c` server (placed by the scheduler) |
-            | --- | --- | --- | --- | --- | --- |
-            \(floorRows.joined(separator: "\n"))
+            \(floorTable)
 
             | what | figure |
             | --- | --- |

@@ -5,8 +5,9 @@ import Synchronization
 /// the handler, the deadline timer and cancellation.
 ///
 /// The connection's reader delivers the call's frames through the
-/// `received…` methods (loop thread); `run` is the handler, which the
-/// connection's `HandlerStarter` runs right after the read that made it due,
+/// `received…` methods (loop thread); `runHandler` runs the handler (a unary
+/// body from `takeUnary`, any other kind's `run`), and the connection's
+/// `HandlerStarter` calls it right after the read that made it due,
 /// so a handler that does not suspend completes inside that read.
 ///
 /// The call is also its handler's `ServerContext`: one object per call.
@@ -196,7 +197,7 @@ class ServerCall: ServerContext, @unchecked Sendable {
 /// flow-control state: one request and one response need neither.
 final class UnaryServerCall: ServerCall, @unchecked Sendable {
     // @unchecked: `request` and `requestCount` are loop-thread only: the reader
-    // fills them, and `run` reads them before its first suspension, on the
+    // fills them, and `takeUnary` reads them when the handler starts, on the
     // loop thread that started it at END_STREAM.
     private let body: @Sendable ([UInt8], ServerContext) async throws -> [UInt8]
     private var request: [UInt8]?
