@@ -1,4 +1,5 @@
 import Foundation
+import Wire
 
 // croupier: the one executable. Hand-written argument parsing (no packages).
 
@@ -191,6 +192,7 @@ case "serve":
               file ("ports": {"interop": 7100}) or CROUPIER_<COMPONENT>_PORT.
             """)
     } else {
+        Posix.raiseDescriptorLimit()  // one descriptor per client connection; the default soft limit is 1024
         do { exit(try await Serve.run(component: rest[0], arguments: Array(rest.dropFirst()))) } catch { fail("\(error)") }
     }
 default:

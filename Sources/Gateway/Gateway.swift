@@ -15,10 +15,12 @@ public final class Gateway: Sendable {
         let router: Router
         let policy: AccessPolicy
         let limiter: RateLimiter
-        let metrics = Metrics()
+        let metrics: Metrics
         let accessLog: AccessLog
         let tokens: TokenVerifier
         let limits: HTTP2Limits
+        /// What all connections together may make the gateway hold.
+        let budget: BufferBudget
         let log: @Sendable (String) -> Void
         let connections = Mutex<[ObjectIdentifier: HTTP2Connection]>([:])
 
@@ -27,14 +29,19 @@ public final class Gateway: Sendable {
             policy = config.policy
             limiter = RateLimiter(rules: config.rateLimits)
             accessLog = AccessLog(sink: config.log)
-            tokens = TokenVerifier(secret: config.jwtSecret)
+            tokens = TokenVerifier(secret: config.jwtSecret, requireExpiry: !config.allowTokensWithoutExpiry)
             var limits = HTTP2Limits()
             limits.maxMessageBytes = config.maxMessageBytes
             limits.maxConcurrentStreams = config.maxConcurrentStreams
             limits.idleTimeoutMillis = Int64(config.idleTimeoutSeconds * 1000)
             limits.headerTimeoutMillis = Int64(config.headerTimeoutSeconds * 1000)
             limits.handshakeTimeoutMillis = Int64(config.tlsHandshakeTimeoutSeconds * 1000)
+            limits.maxConnectionBufferedBytes = config.maxConnectionBufferedBytes
+            limits.flood.minPingIntervalMillis = Int64(config.minPingIntervalSeconds * 1000)
             self.limits = limits
+            let budget = BufferBudget(capBytes: config.maxBufferedBytes)
+            self.budget = budget
+            metrics = Metrics(knownMethods: router.knownPaths, bufferedBytes: { budget.usedBytes })
             log = config.log
         }
 
@@ -63,7 +70,22 @@ public final class Gateway: Sendable {
                 }
                 return
             }
+            if stream.connection.isOverBudget {
+                // The client does not read what it asked for: no new work for it until it does.
+                let e = RPCError(.resourceExhausted, "this connection has \(stream.connection.bufferedBytes) bytes of responses unread; read them first")
+                stream.finish(
+                    trailers: GRPCResponseHeaders.trailers(code: e.code, message: e.message, metadata: e.metadata),
+                    headers: [("x-correlation-id", correlationID)])
+                return
+            }
             CallForwarder(gateway: self, stream: stream, request: request, correlationID: correlationID).start()
+        }
+
+        /// Out of descriptors: the oldest connections with no call open are
+        /// closed (each on its own loop), so new clients can be accepted.
+        func shedIdleConnections(count: Int = 16) {
+            let oldest = connections.withLock { Array($0.values) }.sorted { $0.acceptedAt < $1.acceptedAt }.prefix(count * 4)
+            for c in oldest { c.loop.execute { if c.openStreams == 0 { c.close("shed: out of file descriptors") } } }
         }
 
         func connectionClosed(_ c: HTTP2Connection) {
@@ -80,7 +102,17 @@ public final class Gateway: Sendable {
     private let listeners = Mutex<[Listener]>([])
     private let backendChannels: [LoopLocalChannel]
 
+    /// Why a gateway cannot start with its configuration.
+    public struct ConfigurationError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
     public init(config: GatewayConfig, group: EventLoopGroup = .shared) throws {
+        // Fail closed: a token signed with an empty key, or Wire auth with one, proves nothing.
+        for (name, secret) in [("JWT", config.jwtSecret), ("internal", config.internalSecret)]
+        where secret.count < PeerAuthentication.minimumSecretBytes {
+            throw ConfigurationError(description: "the \(name) secret is shorter than \(PeerAuthentication.minimumSecretBytes) bytes; refusing to start")
+        }
         self.config = config
         self.group = group
         tlsContext = try config.tls.map { try TLSContext(certificateFile: $0.certificateFile, keyFile: $0.keyFile) }
@@ -142,7 +174,7 @@ public final class Gateway: Sendable {
         let fd: Int32
         let loop: EventLoop
         let tls: TLSContext?
-        unowned let gateway: Gateway
+        let gateway: Gateway  // the gateway keeps its listeners until shutdown, which drops them
 
         init(fd: Int32, tls: TLSContext?, gateway: Gateway) {
             self.fd = fd
@@ -152,7 +184,7 @@ public final class Gateway: Sendable {
         }
 
         func readable() {
-            while let (cfd, peer) = Posix.accept(fd) {
+            Posix.acceptAll(self, on: loop, shed: { gateway.core.shedIdleConnections() }) { cfd, peer in
                 let target = gateway.group.nextLoop()
                 let core = gateway.core
                 let tls = self.tls
@@ -165,7 +197,7 @@ public final class Gateway: Sendable {
                         transport = PlainTransport(fd: cfd)
                     }
                     let c = HTTP2Connection(
-                        fd: cfd, loop: target, peer: peer, transport: transport, limits: core.limits, handler: core,
+                        fd: cfd, loop: target, peer: peer, transport: transport, limits: core.limits, budget: core.budget, handler: core,
                         onClose: { core.connectionClosed($0) })
                     core.connections.withLock { $0[ObjectIdentifier(c)] = c }
                     core.metrics.connectionOpened()

@@ -4,7 +4,7 @@ import XCTest
 
 /// The gateway's pure parts: tokens, request headers, routing, status encoding, rate buckets, correlation ids.
 final class GatewayUnitTests: XCTestCase {
-    let secret = Array("unit-secret".utf8)
+    let secret = Array("unit-secret-0123456789".utf8)
 
     func testTokenRoundTripAndRefusals() throws {
         let claims = JWT.Claims(subject: "alice", permissions: ["a", "b"], roles: ["staff"], expires: 2_000, notBefore: 1_000)
@@ -37,7 +37,7 @@ final class GatewayUnitTests: XCTestCase {
         XCTAssertThrowsError(try verifier.claims(forged, now: 1_500)) { XCTAssertTrue("\($0)".contains("signature")) }
         XCTAssertThrowsError(try verifier.claims(forged, now: 1_500))
         XCTAssertEqual(verifier.count, 1)
-        for i in 0..<10 { _ = try verifier.claims(JWT.sign(JWT.Claims(subject: "u\(i)", permissions: []), secret: secret), now: 0) }
+        for i in 0..<10 { _ = try verifier.claims(JWT.sign(JWT.Claims(subject: "u\(i)", permissions: [], expires: 10), secret: secret), now: 0) }
         XCTAssertEqual(verifier.count, 3)
     }
 
@@ -122,8 +122,8 @@ final class GatewayUnitTests: XCTestCase {
     /// Every path resolves as before the routes were precomputed: described
     /// methods to their owner (gateway or backend, by service or package),
     /// unknown methods of known services and unknown packages to
-    /// UNIMPLEMENTED, and services no descriptor names, in a backend's
-    /// package, forwarded as a stream for the backend to decide.
+    /// UNIMPLEMENTED, and so are services no descriptor names, even in a
+    /// backend's package (the gateway cannot know their kind or permission).
     func testRouterResolvesEachKindOfPath() throws {
         let local = InProcessChannel(services: []), games = InProcessChannel(services: []), ledger = InProcessChannel(services: [])
         let health = MethodDescriptor(service: "grpc.health.v1.Health", method: "Check", kind: .unary)
@@ -152,7 +152,7 @@ final class GatewayUnitTests: XCTestCase {
         XCTAssertEqual(route("/games.v1.Tables/Watch"), "games /games.v1.Tables/Watch serverStreaming")
         XCTAssertEqual(route("/games.v1.Tables/Close"), "UNIMPLEMENTED")
         XCTAssertEqual(route("/acct.Ledger/Post"), "ledger /acct.Ledger/Post unary")
-        XCTAssertEqual(route("/games.v1.Dealers/Deal"), "games /games.v1.Dealers/Deal bidirectionalStreaming")
+        XCTAssertEqual(route("/games.v1.Dealers/Deal"), "UNIMPLEMENTED")
         XCTAssertEqual(route("/other.v1.Thing/Do"), "UNIMPLEMENTED")
     }
 

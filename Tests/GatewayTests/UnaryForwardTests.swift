@@ -16,7 +16,7 @@ final class UnaryForwardTests: XCTestCase {
         let backend = WireServer(name: "probe", services: [WaitingService(outcomes: outcomes)], secret: Self.secret)
         let backendPort = try backend.start(port: 0)
         var config = GatewayConfig(
-            jwtSecret: Array("jwt".utf8), internalSecret: Self.secret,
+            jwtSecret: Array("unary-forward-jwt-secret".utf8), internalSecret: Self.secret,
             backends: [.init(name: "probe", host: "127.0.0.1", port: backendPort, packages: ["probe"])],
             methods: [WaitingService.wait], files: [],
             policy: AccessPolicy(publicServices: [WaitingService.wait.service], permissions: [:]), rateLimits: [], log: { _ in })

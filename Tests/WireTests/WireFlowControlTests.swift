@@ -84,8 +84,13 @@ final class WireFlowControlTests: XCTestCase {
         var rpcHandlers: [RPCHandler] { [RPCHandler(method: Self.hold) { _ in try await Task.sleep(for: .seconds(20)) }] }
     }
 
+    /// A peer may overshoot its window by one message (it may start one
+    /// while any credit is left), so the bound is the window plus the largest
+    /// message: here 4 KB + 16 KB, and 100 KB is far beyond it.
     func testPeerSendingFarBeyondItsWindowIsDisconnected() async throws {
-        let server = WireServer(name: "test", services: [NonReader()], secret: WireTransportTests.secret, limits: smallWindow())
+        var limits = smallWindow()
+        limits.maxFrameSize = 16_384
+        let server = WireServer(name: "test", services: [NonReader()], secret: WireTransportTests.secret, limits: limits)
         let port = try server.start(port: 0)
         let peer = try WireBadInputTests.RawPeer(port: port)
         peer.authenticate()
@@ -94,6 +99,29 @@ final class WireFlowControlTests: XCTestCase {
         peer.send(frames)  // 100 KB against a 4 KB window
         let goAway = peer.readUntilClosed().last { $0.type == .goAway }.flatMap { try? Croupier_Wire_V1_GoAway(serializedBytes: $0.payload) }
         XCTAssertEqual(goAway?.reason, .flowControl)
+        await server.shutdown(timeout: .seconds(1))
+    }
+
+    /// The lawful overshoot: one message far larger than the window, sent
+    /// with credit left, is taken (a bound of twice the window closed the
+    /// connection for any message over about 2 MiB on a 1 MiB window).
+    func testOneMessageLargerThanTwiceTheWindowIsAccepted() async throws {
+        let server = WireServer(name: "test", services: [InteropTestService()], secret: WireTransportTests.secret, limits: smallWindow())
+        let port = try server.start(port: 0)
+        let channel = WireChannel(host: "127.0.0.1", port: port, secret: WireTransportTests.secret, peerName: "test", limits: smallWindow())
+        let client = Grpc_Testing_TestService.Client(channel: channel)
+        // 300 KB each way: far above 2 x 4 KB + 64 KB, under the 4 MiB message limit.
+        let big = Grpc_Testing_StreamingOutputCallRequest.with {
+            $0.payload = .with { $0.body = [UInt8](repeating: 7, count: 300_000) }
+            $0.responseParameters = [.with { $0.size = 300_000 }]
+        }
+        let received = Mutex<[Int]>([])
+        try await client.fullDuplexCall(requests: { writer in
+            try await writer.write(big)
+            try await writer.write(big)
+        }, onResponse: { reply in received.withLock { $0.append(reply.payload?.body.count ?? -1) } })
+        XCTAssertEqual(received.withLock { $0 }, [300_000, 300_000])
+        channel.close()
         await server.shutdown(timeout: .seconds(1))
     }
 }

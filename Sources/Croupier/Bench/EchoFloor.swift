@@ -45,7 +45,7 @@ private final class FloorListener: LoopHandler {
     init(fd: Int32, loop: EventLoop, mode: EchoFloor.Mode) { (self.fd, self.loop, self.mode) = (fd, loop, mode) }
 
     func readable() {
-        while let (cfd, _) = Posix.accept(fd) { loop.register(FloorConnection(fd: cfd, loop: loop, mode: mode)) }
+        Posix.acceptAll(self, on: loop, shed: {}) { cfd, _ in loop.register(FloorConnection(fd: cfd, loop: loop, mode: mode)) }
     }
     func writable() {}
     func tick(nowMillis: Int64) {}

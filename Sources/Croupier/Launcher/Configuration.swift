@@ -29,6 +29,12 @@ struct Configuration {
         var permissions: [String: String] = LoyaltyPermission.gatewayDefaults
         /// Idle connection, first request / header, TLS handshake (seconds).
         var timeouts = (idle: 300.0, header: 10.0, handshake: 10.0)
+        /// Bytes all clients together, and one connection, may make the gateway hold.
+        var bufferLimits = (total: 256 << 20, perConnection: 16 << 20)
+        /// Keepalive enforcement (seconds between a client's PINGs with nothing sent in between).
+        var minPingIntervalSeconds = 300.0
+        /// Accept tokens without `exp` (refused by default).
+        var allowTokensWithoutExpiry = false
         var rateLimits: [(method: String, limit: Int, periodSeconds: Double)] = [
             ("/croupier.loyalty.v1.LoyaltyService/ManualReward", 10, 60)
         ]
@@ -76,30 +82,62 @@ struct Configuration {
         return c
     }
 
-    /// A secret from the environment, else generated once into the data directory.
+    /// The shortest secret accepted: 16 bytes (a generated one has 64 hex characters).
+    static let minimumSecretBytes = 16
+
+    /// A secret from the environment, else generated once into the data
+    /// directory. Fails closed: an empty or short secret stops the start,
+    /// naming where it came from.
     static func secret(env name: String, file: String, in directory: String) throws -> [UInt8] {
-        if let s = ProcessInfo.processInfo.environment[name], !s.isEmpty { return Array(s.utf8) }
+        if let s = ProcessInfo.processInfo.environment[name] {
+            guard s.utf8.count >= minimumSecretBytes else {
+                throw LaunchError("\(name) is \(s.isEmpty ? "empty" : "shorter than \(minimumSecretBytes) bytes"); refusing to start with a weak secret")
+            }
+            return Array(s.utf8)
+        }
         return try generatedSecret(named: file, in: directory)
     }
 
-    /// A secret generated once into the data directory (mode 0600) and reused after.
+    /// A secret generated once into the data directory (mode 0600) and reused
+    /// after. It is written whole before it can be seen: a temporary file,
+    /// fsync, then a hard link to the final name (which fails if another
+    /// process got there first; then both use that one). A file that exists
+    /// but is empty or short (a crash of an older writer) is refused, never
+    /// used as a key.
     static func generatedSecret(named name: String, in directory: String) throws -> [UInt8] {
         let path = (directory as NSString).appendingPathComponent(name)
-        if let existing = try? String(contentsOfFile: path, encoding: .utf8) {
-            return Array(existing.trimmingCharacters(in: .whitespacesAndNewlines).utf8)
+        if let existing = try readSecret(path) { return existing }
+        guard let urandom = FileHandle(forReadingAtPath: "/dev/urandom") else { throw LaunchError("cannot read /dev/urandom") }
+        let secret = Array(urandom.readData(ofLength: 32).map { String(format: "%02x", $0) }.joined().utf8)
+        try? urandom.close()
+        let temporary = path + ".tmp-\(getpid())"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw LaunchError("cannot write \(temporary): \(String(cString: strerror(errno)))") }
+        defer { unlink(temporary) }
+        let written = secret.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        let synced = fsync(fd) == 0
+        close(fd)
+        guard written == secret.count, synced else { throw LaunchError("cannot write \(temporary): \(String(cString: strerror(errno)))") }
+        if link(temporary, path) == 0 {
+            let dir = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            if dir >= 0 { fsync(dir); close(dir) }
+            return secret
         }
-        var bytes = [UInt8](repeating: 0, count: 32)
-        let urandom = try FileHandle(forReadingFrom: URL(fileURLWithPath: "/dev/urandom"))
-        bytes = [UInt8](urandom.readData(ofLength: 32))
-        let secret = bytes.map { String(format: "%02x", $0) }.joined()
-        // Create exclusively so two processes starting together agree on one secret.
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
-        if fd >= 0 {
-            _ = secret.withCString { write(fd, $0, strlen($0)) }
-            close(fd)
-            return Array(secret.utf8)
+        guard errno == EEXIST, let theirs = try readSecret(path) else {
+            throw LaunchError("cannot create \(path): \(String(cString: strerror(errno)))")
         }
-        return Array(try String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines).utf8)
+        return theirs
+    }
+
+    /// The secret in `path`, nil if there is no such file; refuses an empty or short one.
+    private static func readSecret(_ path: String) throws -> [UInt8]? {
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw LaunchError("cannot read the secret file \(path)") }
+        let secret = Array(text.trimmingCharacters(in: .whitespacesAndNewlines).utf8)
+        guard secret.count >= minimumSecretBytes else {
+            throw LaunchError("the secret file \(path) is \(secret.isEmpty ? "empty" : "shorter than \(minimumSecretBytes) bytes"); refusing to start with a weak secret (delete it to generate a new one)")
+        }
+        return secret
     }
 }
 
@@ -114,6 +152,13 @@ extension Configuration.GatewaySettings {
         if let v = try seconds(g["idleTimeoutSeconds"], "gateway.idleTimeoutSeconds", file: file) { timeouts.idle = v }
         if let v = try seconds(g["headerTimeoutSeconds"], "gateway.headerTimeoutSeconds", file: file) { timeouts.header = v }
         if let v = try seconds(g["tlsHandshakeTimeoutSeconds"], "gateway.tlsHandshakeTimeoutSeconds", file: file) { timeouts.handshake = v }
+        if let v = try seconds(g["minPingIntervalSeconds"], "gateway.minPingIntervalSeconds", file: file) { minPingIntervalSeconds = v }
+        if let v = try bytes(g["maxBufferedBytes"], "gateway.maxBufferedBytes", file: file) { bufferLimits.total = v }
+        if let v = try bytes(g["maxConnectionBufferedBytes"], "gateway.maxConnectionBufferedBytes", file: file) { bufferLimits.perConnection = v }
+        if let v = g["allowTokensWithoutExpiry"] {
+            guard let b = v as? Bool else { throw LaunchError("\(file): gateway.allowTokensWithoutExpiry must be true or false") }
+            allowTokensWithoutExpiry = b
+        }
         if let rules = g["rateLimits"] as? [String: Any] {
             for (method, value) in rules {
                 guard let r = value as? [String: Any], let limit = r["limit"] as? Int, limit >= 1,
@@ -124,6 +169,17 @@ extension Configuration.GatewaySettings {
             }
         }
     }
+}
+
+/// A byte count: a whole number from 64 KiB (room for a few frames) to 1 TiB; nil when absent.
+private func bytes(_ value: Any?, _ key: String, file: String) throws -> Int? {
+    guard let value else { return nil }
+    guard let n = value as? NSNumber, !["c", "d", "f"].contains(String(cString: n.objCType)),  // not a bool or a fraction
+        n.int64Value >= 64 << 10, n.int64Value <= 1 << 40
+    else {
+        throw LaunchError("\(file): \(key) must be a whole number of bytes from 65536 to 2^40, not \(value)")
+    }
+    return Int(n.int64Value)
 }
 
 /// A duration setting in seconds: a number above 0 (or 0 itself, if

@@ -98,6 +98,9 @@ extension Serve {
             log: { LogWriter.standardError.write($0) })
         (g.host, g.port) = try splitAddress(config.gateway.listen)
         (g.idleTimeoutSeconds, g.headerTimeoutSeconds, g.tlsHandshakeTimeoutSeconds) = config.gateway.timeouts
+        (g.maxBufferedBytes, g.maxConnectionBufferedBytes) = config.gateway.bufferLimits
+        g.minPingIntervalSeconds = config.gateway.minPingIntervalSeconds
+        g.allowTokensWithoutExpiry = config.gateway.allowTokensWithoutExpiry
         if let cert = config.gateway.tlsCertificate, let key = config.gateway.tlsKey {
             let (host, port) = try splitAddress(config.gateway.tlsListen)
             g.tls = .init(host: host, port: port, certificateFile: cert, keyFile: key)
@@ -118,10 +121,14 @@ extension Serve {
     }
 }
 
-/// Suspends until SIGTERM or SIGINT arrives.
+/// Suspends until SIGTERM or SIGINT arrives, or, for a child of `croupier
+/// up` (`CROUPIER_SUPERVISOR_PID`), until that supervisor is gone: a child
+/// whose parent was SIGKILLed is re-parented, and stops as if told to, so no
+/// orphan keeps its port. (Polling the parent is what PR_SET_PDEATHSIG does,
+/// without its tie to the thread that spawned the child.)
 func waitForTerminationSignal() async {
     let (stream, continuation) = AsyncStream.makeStream(of: Int32.self)
-    var sources: [DispatchSourceSignal] = []
+    var sources: [DispatchSourceProtocol] = []
     for sig in [SIGTERM, SIGINT] {
         signal(sig, SIG_IGN)
         let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
@@ -129,6 +136,17 @@ func waitForTerminationSignal() async {
         source.resume()
         sources.append(source)
     }
+    if let supervisor = ProcessInfo.processInfo.environment["CROUPIER_SUPERVISOR_PID"].flatMap(Int32.init) {
+        let timer = DispatchSource.makeTimerSource(queue: .global())
+        timer.schedule(deadline: .now(), repeating: .milliseconds(250))
+        timer.setEventHandler {
+            guard getppid() != supervisor else { return }
+            FileHandle.standardError.write(Data("croupier: the supervisor (pid \(supervisor)) is gone; stopping\n".utf8))
+            continuation.yield(SIGTERM)
+        }
+        timer.resume()
+        sources.append(timer)
+    }
     for await _ in stream { break }
-    withExtendedLifetime(sources) {}
+    for s in sources { s.cancel() }
 }

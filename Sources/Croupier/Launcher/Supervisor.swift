@@ -3,15 +3,23 @@ import Synchronization
 
 /// `croupier up`: every component as its own child process (`croupier serve
 /// <component>`), started in order and waited for (READY line), restarted
-/// with exponential backoff when one dies, and stopped gracefully — SIGTERM
-/// forwarded, SIGKILL after a grace period — on SIGINT/SIGTERM.
+/// with exponential backoff when one dies (`RestartBackoff`: reset once a
+/// child has run long enough), and stopped gracefully — SIGTERM forwarded,
+/// SIGKILL after a grace period — on SIGINT/SIGTERM. If a component fails to
+/// start, the ones already started are stopped. Children watch their
+/// supervisor (`CROUPIER_SUPERVISOR_PID`): if `up` itself is killed, they
+/// drain and exit instead of holding their ports as orphans.
 enum Supervisor {
     final class Child: @unchecked Sendable {
         // Mutated only by the supervising task.
         let component: String
         var process: Process?
-        var restarts = 0
-        init(component: String) { self.component = component }
+        var startedAt = ContinuousClock.now
+        var backoff = RestartBackoff()
+        init(component: String, stableMillis: Int64) {
+            self.component = component
+            backoff.stableMillis = stableMillis
+        }
     }
 
     static func run(arguments: [String]) async throws -> Int32 {
@@ -19,15 +27,24 @@ enum Supervisor {
         let executable = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
         let passThrough = option("--config", in: arguments).map { ["--config", $0] } ?? []
         say("croupier up: data directory \(config.dataDirectory)")
-        let children = Configuration.components.map(Child.init)
+        let stableMillis = ProcessInfo.processInfo.environment["CROUPIER_RESTART_STABLE_SECONDS"].flatMap(Int64.init).map { $0 * 1000 } ?? 60_000
+        let children = Configuration.components.map { Child(component: $0, stableMillis: stableMillis) }
         // Each child's bound port is handed to the children started after it
         // (and to its own restarts), so port 0 in a config works too.
-        let environment = Mutex(ProcessInfo.processInfo.environment)
+        var initial = ProcessInfo.processInfo.environment
+        initial["CROUPIER_SUPERVISOR_PID"] = String(getpid())
+        let environment = Mutex(initial)
         for child in children {
             let env = environment.withLock { $0 }
-            let address = try await onBlockingThread { try start(child, executable: executable, arguments: passThrough, environment: env) }
-            say("  \(child.component) ready on \(address)")
-            environment.withLock { pin(child.component, address: address, in: &$0) }
+            do {
+                let address = try await onBlockingThread { try start(child, executable: executable, arguments: passThrough, environment: env) }
+                say("  \(child.component) ready on \(address)")
+                environment.withLock { pin(child.component, address: address, in: &$0) }
+            } catch {
+                say("croupier up: \(child.component) failed to start; stopping the components already running")
+                await stop(children)
+                throw error
+            }
         }
         say("croupier up: all components running; Ctrl-C stops them")
         let stopping = Atomic<Bool>(false)
@@ -36,9 +53,9 @@ enum Supervisor {
                 try? await Task.sleep(for: .milliseconds(200))
                 for child in children where child.process?.isRunning == false && !stopping.load(ordering: .relaxed) {
                     let status = child.process?.terminationStatus ?? -1
-                    child.restarts += 1
-                    let backoff = min(30_000, 500 << min(child.restarts - 1, 6))
-                    say("  \(child.component) exited (status \(status)); restart \(child.restarts) in \(backoff) ms")
+                    let ran = (ContinuousClock.now - child.startedAt).components
+                    let backoff = child.backoff.delayAfterExit(ranMillis: ran.seconds * 1000 + ran.attoseconds / 1_000_000_000_000_000)
+                    say("  \(child.component) exited (status \(status)); restart \(child.backoff.restarts) in \(backoff) ms")
                     try? await Task.sleep(for: .milliseconds(backoff))
                     let env = environment.withLock { $0 }
                     if let address = try? await onBlockingThread({
@@ -53,14 +70,20 @@ enum Supervisor {
         stopping.store(true, ordering: .relaxed)
         supervision.cancel()
         say("croupier up: stopping")
-        for child in children.reversed() { child.process?.terminate() }
+        await stop(children)
+        say("croupier up: stopped")
+        return 0
+    }
+
+    /// SIGTERM to every running child (the gateway first), SIGKILL to those
+    /// still running after 15 s.
+    static func stop(_ children: [Child]) async {
+        for child in children.reversed() where child.process?.isRunning == true { child.process?.terminate() }
         let deadline = Date().addingTimeInterval(15)
         for child in children {
             while child.process?.isRunning == true && Date() < deadline { try? await Task.sleep(for: .milliseconds(50)) }
-            if child.process?.isRunning == true { kill(child.process!.processIdentifier, SIGKILL) }
+            if let p = child.process, p.isRunning { kill(p.processIdentifier, SIGKILL) }
         }
-        say("croupier up: stopped")
-        return 0
     }
 
     /// Starts a child and waits (up to 15 s) for its READY line; returns its
@@ -74,6 +97,7 @@ enum Supervisor {
         p.standardOutput = out
         try p.run()
         child.process = p
+        child.startedAt = .now
         var line = ""
         let deadline = Date().addingTimeInterval(15)
         while !line.contains("\n") && Date() < deadline {
@@ -84,6 +108,7 @@ enum Supervisor {
         let parts = line.split(separator: " ")
         guard parts.count == 3, parts[0] == "READY" else {
             p.terminate()
+            p.waitUntilExit()
             throw LaunchError("\(child.component) did not start: \(line.isEmpty ? "no output" : line)")
         }
         return String(parts[2]).trimmingCharacters(in: .whitespacesAndNewlines)

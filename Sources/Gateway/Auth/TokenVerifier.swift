@@ -8,11 +8,13 @@ import Synchronization
 /// memory is bounded.
 final class TokenVerifier: Sendable {
     private let secret: [UInt8]
+    private let requireExpiry: Bool
     private let capacity: Int
     private let verified = Mutex<[String: JWT.Claims]>([:])
 
-    init(secret: [UInt8], capacity: Int = 4096) {
+    init(secret: [UInt8], requireExpiry: Bool = true, capacity: Int = 4096) {
         self.secret = secret
+        self.requireExpiry = requireExpiry
         self.capacity = capacity
     }
 
@@ -22,7 +24,7 @@ final class TokenVerifier: Sendable {
             try JWT.checkTime(known, now: now)
             return known
         }
-        let claims = try JWT.verify(token, secret: secret, now: now)
+        let claims = try JWT.verify(token, secret: secret, now: now, requireExpiry: requireExpiry)
         verified.withLock { v in
             if v.count >= capacity { v.remove(at: v.startIndex) }  // any one: a bound, not a policy
             v[token] = claims

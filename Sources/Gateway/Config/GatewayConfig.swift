@@ -49,6 +49,15 @@ public struct GatewayConfig: Sendable {
     /// A connection must send its first request (a stream its headers) within this.
     public var headerTimeoutSeconds = 10.0
     public var tlsHandshakeTimeoutSeconds = 10.0
+    /// Request and response bytes all clients together may make the gateway hold.
+    public var maxBufferedBytes = 256 << 20
+    /// The same for one connection.
+    public var maxConnectionBufferedBytes = 16 << 20
+    /// Keepalive enforcement: a client pinging more often than this, with no
+    /// response sent in between, is told "too_many_pings" (grpc-go's rule).
+    public var minPingIntervalSeconds = 300.0
+    /// Tokens without `exp` are refused unless this is set.
+    public var allowTokensWithoutExpiry = false
     /// Where JSON access-log lines and other log lines go.
     public var log: @Sendable (String) -> Void
 

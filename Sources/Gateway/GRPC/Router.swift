@@ -11,7 +11,6 @@ struct Router: Sendable {
     }
 
     private let local: [String: any RPCChannel]
-    private let byPackage: [String: (name: String, channel: any RPCChannel)]
     /// Every described method's target, by path, worked out once: a call
     /// costs one lookup.
     private let routes: [String: Target]
@@ -21,7 +20,6 @@ struct Router: Sendable {
         self.local = local
         var table: [String: (String, any RPCChannel)] = [:]
         for (b, channel) in backends { for p in b.packages { table[p] = (b.name, channel) } }
-        byPackage = table
         knownServices = Set(methods.map(\.service))
         var routes: [String: Target] = [:]
         for d in methods {
@@ -34,16 +32,20 @@ struct Router: Sendable {
         self.routes = routes
     }
 
-    /// The target for `/service/method`; UNIMPLEMENTED for an unknown service or method.
+    /// Every path this router routes (the metrics' method labels).
+    var knownPaths: Set<String> { Set(routes.keys) }
+
+    /// The target for `/service/method`; UNIMPLEMENTED for an unknown service
+    /// or method. Only described methods are routed: a service no descriptor
+    /// names is unknown even inside a backend's package (the gateway could
+    /// not tell its call kind or which permission guards it), so a probe for
+    /// one learns UNIMPLEMENTED, before any authentication.
     func resolve(service: String, method: String, path: String) throws -> Target {
         if let target = routes[path] { return target }
-        if local[service] != nil { throw RPCError(.unimplemented, "method \(method) not found in service \(service)") }
-        guard let owner = Self.owner(of: service, in: byPackage) else { throw RPCError(.unimplemented, "unknown service \(service)") }
-        if knownServices.contains(service) { throw RPCError(.unimplemented, "method \(method) not found in service \(service)") }
-        // A service this gateway has no descriptor for: forward as a stream and let the backend decide.
-        return Target(
-            channel: owner.channel, method: MethodDescriptor(service: service, method: method, kind: .bidirectionalStreaming),
-            backend: owner.name)
+        if local[service] != nil || knownServices.contains(service) {
+            throw RPCError(.unimplemented, "method \(method) not found in service \(service)")
+        }
+        throw RPCError(.unimplemented, "unknown service \(service)")
     }
 
     /// The backend that owns `service`: named for the service itself, else for its package.

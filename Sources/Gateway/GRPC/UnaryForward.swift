@@ -61,7 +61,7 @@ final class UnaryForward: @unchecked Sendable {
         case .success(let reply):
             let stream = forwarder.stream
             stream.sendHeaders(forwarder.baseHeaders + GRPCResponseHeaders.fields(reply.headers))
-            guard stream.queueMessage(reply.message) else { return end(RPCError(.cancelled, "the client went away")) }
+            do { try stream.queueMessage(reply.message) } catch { return end(.from(error)) }
             end(nil, trailers: reply.trailers)
         case .failure(let e):
             end(e)

@@ -18,6 +18,12 @@ struct HTTP2Limits: Sendable {
     var handshakeTimeoutMillis: Int64 = 10_000
     var headerTimeoutMillis: Int64 = 10_000
     var idleTimeoutMillis: Int64 = 300_000
+    /// Request and response bytes one connection may make the gateway hold.
+    var maxConnectionBufferedBytes = 16 << 20
+    /// Socket reads per connection per loop turn (64 KiB each): one client
+    /// that never stops sending cannot hold its loop.
+    var readsPerTurn = 2
+    var flood = FrameFloodGuard.Limits()
 }
 
 /// One HTTP/2 connection of the gateway: the socket (plain or TLS), an
@@ -32,8 +38,15 @@ final class HTTP2Connection: LoopHandler, @unchecked Sendable {
     private(set) lazy var anonymousPrincipal = "anonymous@" + (peer.split(separator: ":").first.map(String.init) ?? "")
     let limits: HTTP2Limits
     private let transport: ByteTransport
-    private unowned let handler: HTTP2RequestHandler
+    private let handler: HTTP2RequestHandler
     private let onClose: @Sendable (HTTP2Connection) -> Void
+    private let budget: BufferBudget
+    /// Bytes this connection's streams hold (`HTTP2Stream.heldBytes`, summed), and the most it ever held.
+    private(set) var bufferedBytes = 0
+    private var peakBufferedBytes = 0
+    private var flood: FrameFloodGuard
+    /// A flood or protocol violation ended the session: read nothing more, send the GOAWAY, close.
+    private var terminating = false
     private var session: OpaquePointer?
     private var streams: [Int32: HTTP2Stream] = [:]
     private var handshaken: Bool
@@ -41,7 +54,7 @@ final class HTTP2Connection: LoopHandler, @unchecked Sendable {
     private var flushQueued = false
     private var waitingForWritable = false
     private(set) var isClosed = false
-    private let acceptedAt = LoopClock.nowMillis()
+    let acceptedAt = LoopClock.nowMillis()
     private var lastActivity = LoopClock.nowMillis()
     private var requestsSeen = 0
     private var draining = false
@@ -49,8 +62,10 @@ final class HTTP2Connection: LoopHandler, @unchecked Sendable {
 
     init(
         fd: Int32, loop: EventLoop, peer: String, transport: ByteTransport, limits: HTTP2Limits,
-        handler: HTTP2RequestHandler, onClose: @escaping @Sendable (HTTP2Connection) -> Void
+        budget: BufferBudget, handler: HTTP2RequestHandler, onClose: @escaping @Sendable (HTTP2Connection) -> Void
     ) {
+        self.budget = budget
+        flood = FrameFloodGuard(limits: limits.flood, nowMillis: LoopClock.nowMillis())
         self.fd = fd
         self.loop = loop
         self.peer = peer
@@ -136,6 +151,10 @@ final class HTTP2Connection: LoopHandler, @unchecked Sendable {
 
     private func frameReceived(_ f: nghttp2_frame) -> Int32 {
         let endStream = f.hd.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
+        if let flooded = policeFrame(f, endStream: endStream) {
+            terminate(NGHTTP2_ENHANCE_YOUR_CALM.rawValue, flooded)
+            return 0
+        }
         guard let s = streams[f.hd.stream_id] else { return 0 }
         if f.hd.type == UInt8(NGHTTP2_HEADERS.rawValue) && f.headers.cat == NGHTTP2_HCAT_REQUEST {
             s.headerBytes = nil
@@ -146,6 +165,27 @@ final class HTTP2Connection: LoopHandler, @unchecked Sendable {
             s.requestEnded()
         }
         return 0
+    }
+
+    /// Frames that do work for the client count as activity; those that do
+    /// none spend the flood guard's budget. The reason to end the connection, if any.
+    private func policeFrame(_ f: nghttp2_frame, endStream: Bool) -> String? {
+        let now = loop.iterationMillis
+        switch Int(f.hd.type) {
+        case Int(NGHTTP2_HEADERS.rawValue):
+            lastActivity = now
+        case Int(NGHTTP2_DATA.rawValue):
+            if f.hd.length > 0 { lastActivity = now } else if !endStream { return flood.controlFrame(nowMillis: now) }
+        case Int(NGHTTP2_PING.rawValue):
+            if f.hd.flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) == 0 { return flood.ping(nowMillis: now, streamsOpen: !streams.isEmpty) }
+        case Int(NGHTTP2_WINDOW_UPDATE.rawValue), Int(NGHTTP2_PRIORITY.rawValue):
+            return flood.controlFrame(nowMillis: now)
+        case Int(NGHTTP2_SETTINGS.rawValue):
+            if f.hd.flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) == 0 { return flood.controlFrame(nowMillis: now) }
+        default:
+            break
+        }
+        return nil
     }
 
     private func data(_ id: Int32, _ bytes: UnsafeRawBufferPointer) -> Int32 {
@@ -167,14 +207,48 @@ final class HTTP2Connection: LoopHandler, @unchecked Sendable {
 
     // MARK: Used by streams
 
+    /// Counts bytes a stream holds already (received within the window it gave).
+    func hold(_ n: Int) {
+        bufferedBytes += n
+        peakBufferedBytes = max(peakBufferedBytes, bufferedBytes)
+        budget.add(n)
+    }
+
+    /// Takes room for `n` more response bytes, if this connection and the process have it.
+    func reserve(_ n: Int) -> Bool {
+        guard bufferedBytes + n <= limits.maxConnectionBufferedBytes, budget.reserve(n) else { return false }
+        bufferedBytes += n
+        peakBufferedBytes = max(peakBufferedBytes, bufferedBytes)
+        return true
+    }
+
+    func release(_ n: Int) {
+        bufferedBytes -= n
+        budget.release(n)
+    }
+
+    /// Room to take more request bytes (else credit is withheld until there is).
+    var hasInboundRoom: Bool { bufferedBytes < limits.maxConnectionBufferedBytes && budget.hasRoom }
+
+    /// This connection holds all it may: new calls are refused until the client reads.
+    var isOverBudget: Bool { bufferedBytes >= limits.maxConnectionBufferedBytes }
+
     func consume(stream id: Int32, bytes: Int) {
         guard let session, !isClosed else { return }
         nghttp2_session_consume(session, id, bytes)
         flushSoon()
     }
 
+    /// A HEADERS or DATA frame goes to the client: activity, and the client's
+    /// acknowledgements and pings that follow are expected.
+    private func responseFrameSent() {
+        lastActivity = loop.iterationMillis
+        flood.responseFrameSent()
+    }
+
     func submitResponse(stream id: Int32, headers: [(String, String)], withBody: Bool) {
         guard let session, !isClosed else { return }
+        responseFrameSent()
         HeaderBlock.with(headers) { nva, count in
             if withBody {
                 var provider = nghttp2_data_provider(source: nghttp2_data_source(ptr: nil), read_callback: HTTP2Connection.readBody)
@@ -199,6 +273,7 @@ final class HTTP2Connection: LoopHandler, @unchecked Sendable {
         case .wait:
             return Int(NGHTTP2_ERR_DEFERRED.rawValue)
         case .bytes(let n, let end, let trailers):
+            c.responseFrameSent()
             if end {
                 flags!.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
                 if let trailers {
@@ -225,8 +300,14 @@ final class HTTP2Connection: LoopHandler, @unchecked Sendable {
                 return
             }
         }
+        // A bounded number of reads per turn: the rest waits for the next
+        // turn (epoll is level-triggered; TLS's own buffer is looked at
+        // below), so other connections on this loop are served in between,
+        // and what this one's input produced (answers, a GOAWAY) goes out
+        // at the end of each turn.
         let buffer = loop.readBuffer
-        while !isClosed {
+        for _ in 0..<limits.readsPerTurn {
+            guard !isClosed, !terminating else { break }
             switch transport.read(into: buffer) {
             case .bytes(let n):
                 let r = nghttp2_session_mem_recv(session, buffer.baseAddress!.assumingMemoryBound(to: UInt8.self), n)
@@ -234,6 +315,8 @@ final class HTTP2Connection: LoopHandler, @unchecked Sendable {
                     close("HTTP/2 protocol error: \(String(cString: nghttp2_strerror(Int32(r))))", flushFirst: true)
                     return
                 }
+                // nghttp2's own defences (Rapid Reset, CONTINUATION and ack floods) end the session: act on it now.
+                if let session, nghttp2_session_want_read(session) == 0 { terminating = true }
             case .wouldBlock(let wantsWrite):
                 if wantsWrite { waitForWritable() }
                 flushSoon()
@@ -243,6 +326,23 @@ final class HTTP2Connection: LoopHandler, @unchecked Sendable {
                 return
             }
         }
+        guard !isClosed else { return }
+        if terminating {
+            flushDeferred()  // the GOAWAY, then close
+            if !isClosed { close(closeReason ?? "the session ended", flushFirst: true) }
+            return
+        }
+        flushSoon()
+        if transport.hasBufferedInput { loop.execute { [self] in readable() } }
+    }
+
+    /// Ends the session for a flood: GOAWAY with `code` and the reason as
+    /// its debug data (grpc-go's clients look for "too_many_pings"), then
+    /// close; nothing more is read.
+    private func terminate(_ code: UInt32, _ reason: String) {
+        guard !terminating else { return }
+        terminating = true
+        submitGoAway(code, reason)
     }
 
     func writable() {
@@ -308,27 +408,44 @@ final class HTTP2Connection: LoopHandler, @unchecked Sendable {
         } else if let slow = streams.values.first(where: { $0.headerBytes != nil && now - $0.startedAt > limits.headerTimeoutMillis }) {
             nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), slow.id, NGHTTP2_CANCEL.rawValue)
             flushSoon()
-        } else if streams.isEmpty && now - lastActivity > limits.idleTimeoutMillis {
-            goAway(NGHTTP2_NO_ERROR.rawValue, "idle for \(limits.idleTimeoutMillis) ms")
+        } else if now - lastActivity > limits.idleTimeoutMillis && !streams.values.contains(where: \.awaitsBackend) {
+            // Idle: nothing but control frames (PINGs, WINDOW_UPDATEs) for the
+            // timeout, and no call waiting on a backend; a stream the client
+            // opened and left silent does not keep it.
+            submitGoAway(NGHTTP2_NO_ERROR.rawValue, "idle for \(limits.idleTimeoutMillis) ms")
+            close(closeReason, flushFirst: true)
+            return
+        }
+        // Room may have come back (here or in other connections): credit withheld and senders waiting for it.
+        if bufferedBytes < limits.maxConnectionBufferedBytes {
+            for s in streams.values {
+                if s.withholdsCredit { s.returnCreditIfRoom() }
+                s.wakeSender()
+            }
         }
     }
 
     /// Graceful shutdown: GOAWAY (open calls finish, new streams are refused), then close.
     func beginDrain() {
-        guard !isClosed, !draining, let session else { return }
+        guard !isClosed, !draining else { return }
         draining = true
-        nghttp2_submit_goaway(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nghttp2_session_get_last_proc_stream_id(session),
-            NGHTTP2_NO_ERROR.rawValue, nil, 0)
+        submitGoAway(NGHTTP2_NO_ERROR.rawValue, nil)
         flushSoon()
     }
 
     private func goAway(_ code: UInt32, _ reason: String) {
-        guard let session else { return }
         draining = true
-        closeReason = reason
-        let bytes = Array(reason.utf8)
-        nghttp2_submit_goaway(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nghttp2_session_get_last_proc_stream_id(session), code, bytes, bytes.count)
+        submitGoAway(code, reason)
         flushSoon()
+    }
+
+    /// Queues a GOAWAY naming the last stream processed, with `reason` (if
+    /// any) as its debug data and as the reason logged when the connection closes.
+    private func submitGoAway(_ code: UInt32, _ reason: String?) {
+        guard let session else { return }
+        if let reason, closeReason == nil { closeReason = reason }
+        let bytes = Array((reason ?? "").utf8)
+        nghttp2_submit_goaway(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nghttp2_session_get_last_proc_stream_id(session), code, bytes, bytes.count)
     }
 
     /// Closes the socket (after sending what nghttp2 still has, if asked).
@@ -350,6 +467,9 @@ final class HTTP2Connection: LoopHandler, @unchecked Sendable {
         let open = streams.values
         streams = [:]
         for s in open { s.didClose(reset: true) }
+        pendingOut = []
+        // A connection that held much gives it back to the system, not only to malloc.
+        if peakBufferedBytes >= 1 << 20 { Posix.returnFreeMemory() }
         onClose(self)
     }
 }

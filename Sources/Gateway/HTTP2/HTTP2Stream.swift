@@ -12,6 +12,11 @@ import Wire
 /// Outbound: response bytes wait in `out` until nghttp2 asks for them;
 /// `sendMessage` suspends while more than `maxQueuedResponseBytes` wait, so
 /// a client that reads slowly slows the backend instead of growing memory.
+///
+/// Every byte the stream holds either way is counted in `heldBytes` and
+/// against its connection's and the process's budget (`hold`/`release`);
+/// credit is withheld and responses are refused or wait when they are spent,
+/// and whatever is still held is given back when the stream closes.
 final class HTTP2Stream: @unchecked Sendable {
     static let maxQueuedRequestBytes = 1 << 20
     static let maxQueuedResponseBytes = 256 << 10
@@ -19,7 +24,11 @@ final class HTTP2Stream: @unchecked Sendable {
     enum Response { case none, started, ended }
 
     let id: Int32
-    unowned let connection: HTTP2Connection
+    /// Strong: a forwarder's completion may arrive after the connection
+    /// closed, and must find it (closed, so every operation on it is a
+    /// no-op) rather than freed memory. The connection drops its streams
+    /// when it closes, so the cycle ends with the connection.
+    let connection: HTTP2Connection
     /// Request header fields in arrival order (pseudo-headers included).
     var requestHeaders: [(name: String, value: String)] = []
     let requests: MessageQueue
@@ -40,6 +49,10 @@ final class HTTP2Stream: @unchecked Sendable {
     // Inbound accounting: messages not yet taken, DATA bytes not yet credited.
     private var queuedRequestBytes = 0
     private var unreturnedCredit = 0
+    /// Bytes counted against the budgets now: request bytes not yet forwarded, response bytes not yet sent.
+    private(set) var heldBytes = 0
+    /// The client half-closed its side.
+    private(set) var requestComplete = false
 
     // Outbound.
     private var out: [UInt8] = []
@@ -74,27 +87,37 @@ final class HTTP2Stream: @unchecked Sendable {
     /// `maxQueuedRequestBytes`; past that, credit waits until they are taken.
     func received(_ bytes: UnsafeRawBufferPointer) throws {
         bytesIn += bytes.count
+        hold(bytes.count)  // the bytes arrived within the window given: held until forwarded or dropped
+        unreturnedCredit += bytes.count
         for m in try deframer.append(bytes) {
             if m.compressed { throw RPCError(.unimplemented, "compressed messages are not supported (grpc-encoding identity only)") }
             if onWholeRequest != nil {
-                if wholeRequest.count < 2 { wholeRequest.append(m.payload) }
+                if wholeRequest.count < 2 {
+                    wholeRequest.append(m.payload)
+                    release(5)
+                } else {
+                    release(m.payload.count + 5)
+                }
                 continue
             }
-            queuedRequestBytes += m.payload.count + 5
+            release(5)
+            queuedRequestBytes += m.payload.count
             requests.push(m.payload)
         }
-        unreturnedCredit += bytes.count
         returnCreditIfRoom()
     }
 
     /// The client half-closed (END_STREAM).
     func requestEnded() {
+        requestComplete = true
         if deframer.hasPartialMessage {
             requestFailed(RPCError(.internal, "the request ended inside a gRPC message"))
         } else if let whole = onWholeRequest {
             onWholeRequest = nil
-            whole(.success(wholeRequest))
+            let messages = wholeRequest
             wholeRequest = []
+            release(messages.reduce(0) { $0 + $1.count })
+            whole(.success(messages))
         } else {
             requests.finish()
         }
@@ -104,6 +127,7 @@ final class HTTP2Stream: @unchecked Sendable {
     func requestFailed(_ error: Error) {
         if let whole = onWholeRequest {
             onWholeRequest = nil
+            release(wholeRequest.reduce(0) { $0 + $1.count })
             wholeRequest = []
             whole(.failure((error as? RPCError) ?? RPCError(.internal, "\(error)")))
         } else {
@@ -111,19 +135,42 @@ final class HTTP2Stream: @unchecked Sendable {
         }
     }
 
-    private func returnCreditIfRoom() {
-        guard queuedRequestBytes <= Self.maxQueuedRequestBytes, unreturnedCredit > 0 else { return }
+    /// Returns the credit of bytes received so far unless this stream's
+    /// queue is full or its connection (or the process) holds too much; the
+    /// connection calls it again on its tick while credit is withheld.
+    func returnCreditIfRoom() {
+        guard unreturnedCredit > 0, !closed, queuedRequestBytes <= Self.maxQueuedRequestBytes, connection.hasInboundRoom else { return }
         connection.consume(stream: id, bytes: unreturnedCredit)
         unreturnedCredit = 0
     }
 
+    /// The client's request is complete and the answer is not: the call waits on its backend.
+    var awaitsBackend: Bool { requestComplete && response != .ended && !closed }
+
+    /// Credit withheld for lack of room.
+    var withholdsCredit: Bool { unreturnedCredit > 0 && !closed }
+
     func nextRequest() async throws -> [UInt8]? {
         let m = try await requests.next()
-        if let m {
-            queuedRequestBytes -= m.count + 5
+        if let m, !closed {
+            queuedRequestBytes -= m.count
+            release(m.count)
             returnCreditIfRoom()
         }
         return m
+    }
+
+    // MARK: Budget
+
+    private func hold(_ n: Int) {
+        heldBytes += n
+        connection.hold(n)
+    }
+
+    private func release(_ n: Int) {
+        guard n > 0 else { return }
+        heldBytes -= n
+        connection.release(n)
     }
 
     // MARK: Outbound (forwarder)
@@ -135,24 +182,45 @@ final class HTTP2Stream: @unchecked Sendable {
         connection.submitResponse(stream: id, headers: [(":status", "200"), ("content-type", "application/grpc")] + headers, withBody: true)
     }
 
-    /// Queues one length-prefixed message; false if the client went away.
-    /// A unary response is queued whole: it is bounded by the message size limit.
-    @discardableResult
-    func queueMessage(_ payload: [UInt8]) -> Bool {
-        guard !closed, response == .started else { return false }
+    /// Queues one length-prefixed message (a unary response, whole). Throws
+    /// CANCELLED if the client went away, RESOURCE_EXHAUSTED if its connection
+    /// (or the process) already holds as much unread response as it may.
+    func queueMessage(_ payload: [UInt8]) throws {
+        guard !closed, response == .started else { throw RPCError(.cancelled, "the client went away") }
+        guard tryQueue(payload) else { throw unreadResponses() }
+    }
+
+    /// Queues one length-prefixed message of a stream; waits while the client
+    /// is far behind or its connection's budget is spent (so the backend's
+    /// Wire flow control holds the rest).
+    func sendMessage(_ payload: [UInt8]) async throws {
+        guard payload.count + 5 <= connection.limits.maxConnectionBufferedBytes else { throw unreadResponses() }
+        while true {
+            guard !closed, response == .started else { throw RPCError(.cancelled, "the client went away") }
+            if out.count - outOffset <= Self.maxQueuedResponseBytes, tryQueue(payload) { return }
+            try await withCheckedThrowingContinuation { drainWaiter = $0 }
+        }
+    }
+
+    private func tryQueue(_ payload: [UInt8]) -> Bool {
+        guard connection.reserve(payload.count + 5) else { return false }
+        heldBytes += payload.count + 5
         GRPCDeframer.appendPrefixed(payload, to: &out)
         bytesOut += payload.count + 5
         resumeData()
         return true
     }
 
-    /// Queues one length-prefixed message; waits while the client is far behind.
-    func sendMessage(_ payload: [UInt8]) async throws {
-        guard queueMessage(payload) else { throw RPCError(.cancelled, "the client went away") }
-        while !closed && out.count - outOffset > Self.maxQueuedResponseBytes {
-            try await withCheckedThrowingContinuation { drainWaiter = $0 }
+    private func unreadResponses() -> RPCError {
+        RPCError(.resourceExhausted, "the client is not reading its responses: the gateway holds as much for it as it may")
+    }
+
+    /// Wakes a sender waiting for room (the connection's tick: room may have come from other streams).
+    func wakeSender() {
+        if let w = drainWaiter {
+            drainWaiter = nil
+            w.resume()
         }
-        if closed { throw RPCError(.cancelled, "the client went away") }
     }
 
     /// Ends the call with trailers; a trailers-only response if nothing was sent.
@@ -173,6 +241,7 @@ final class HTTP2Stream: @unchecked Sendable {
     func respondHTTP(status: Int, contentType: String, body: [UInt8]) {
         guard response == .none, !closed else { return }
         response = .ended
+        hold(body.count)
         out.append(contentsOf: body)
         pendingTrailers = nil
         connection.submitResponse(
@@ -201,8 +270,9 @@ final class HTTP2Stream: @unchecked Sendable {
         if n > 0 {
             out.withUnsafeBytes { src in buffer.baseAddress!.copyMemory(from: src.baseAddress! + outOffset, byteCount: n) }
             outOffset += n
+            release(n)
             if outOffset == out.count {
-                out.removeAll(keepingCapacity: out.capacity <= 1 << 20)
+                out.removeAll(keepingCapacity: out.capacity <= 64 << 10)
                 outOffset = 0
             }
             if out.count - outOffset <= Self.maxQueuedResponseBytes / 2, let w = drainWaiter {
@@ -229,6 +299,10 @@ final class HTTP2Stream: @unchecked Sendable {
         requests.abort(RPCError(.cancelled, "the client cancelled the call"))
         onWholeRequest = nil  // it holds the forwarder, which holds this stream
         wholeRequest = []
+        out = []
+        outOffset = 0
+        deframer = GRPCDeframer(maxMessageBytes: deframer.maxMessageBytes)
+        release(heldBytes)  // whatever is still queued either way is dropped with the stream
         if let w = drainWaiter {
             drainWaiter = nil
             w.resume(throwing: RPCError(.cancelled, "the client went away"))

@@ -106,5 +106,6 @@ final class TLSTransport: ByteTransport {
         established ? "\(String(cString: SSL_get_version(ssl))) h2" : "TLS (handshaking)"
     }
 
+    var hasBufferedInput: Bool { SSL_pending(ssl) > 0 }
     func close() { _ = SSL_shutdown(ssl) }
 }

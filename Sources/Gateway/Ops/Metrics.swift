@@ -3,7 +3,39 @@ import Synchronization
 import Wire
 
 /// The gateway's counters, in Prometheus text format at `GET /metrics`.
+///
+/// Cardinality is bounded: a method label is a method the router knows (a
+/// call to any other path counts under `unknown`), so clients cannot mint
+/// series; label values are escaped as the text format requires.
 final class Metrics: Sendable {
+    /// The label of every path the router does not know.
+    static let unknownMethod = "unknown"
+    private let knownMethods: Set<String>
+    private let bufferedBytes: @Sendable () -> Int
+
+    init(knownMethods: Set<String> = [], bufferedBytes: @escaping @Sendable () -> Int = { 0 }) {
+        self.knownMethods = knownMethods
+        self.bufferedBytes = bufferedBytes
+    }
+
+    /// The label for `path`: itself if known, else `unknown`.
+    func methodLabel(_ path: String) -> String { knownMethods.contains(path) ? path : Self.unknownMethod }
+
+    /// A label value in the exposition format: backslash, double quote and newline escaped.
+    static func escape(_ value: String) -> String {
+        guard value.contains(where: { $0 == "\\" || $0 == "\"" || $0 == "\n" }) else { return value }
+        var out = ""
+        for c in value {
+            switch c {
+            case "\\": out += "\\\\"
+            case "\"": out += "\\\""
+            case "\n": out += "\\n"
+            default: out.append(c)
+            }
+        }
+        return out
+    }
+
     static let latencyBuckets: [Double] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
     private struct PerMethod {
@@ -36,10 +68,14 @@ final class Metrics: Sendable {
         inFlight.subtract(1, ordering: .relaxed)
         // Counted in place: copying the method's record out and back would
         // copy its dictionary and buckets on every call.
-        state.withLock { s in s.methods[method, default: PerMethod()].record(status, seconds: seconds) }
+        let label = methodLabel(method)
+        state.withLock { s in s.methods[label, default: PerMethod()].record(status, seconds: seconds) }
     }
 
-    func rateLimited(method: String) { state.withLock { $0.rateLimited[method, default: 0] += 1 } }
+    func rateLimited(method: String) {
+        let label = methodLabel(method)
+        state.withLock { $0.rateLimited[label, default: 0] += 1 }
+    }
     func authFailed(reason: String) { state.withLock { $0.authFailures[reason, default: 0] += 1 } }
     func connectionOpened() { state.withLock { $0.connections += 1 } }
     func connectionClosed() { state.withLock { $0.connections -= 1 } }
@@ -49,14 +85,16 @@ final class Metrics: Sendable {
         var out = ""
         out += "# HELP croupier_gateway_requests_total gRPC calls by method and status.\n"
         out += "# TYPE croupier_gateway_requests_total counter\n"
-        for (method, m) in s.methods.sorted(by: { $0.key < $1.key }) {
+        for (label, m) in s.methods.sorted(by: { $0.key < $1.key }) {
+            let method = Self.escape(label)
             for (code, n) in m.byStatus.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
                 out += "croupier_gateway_requests_total{method=\"\(method)\",status=\"\(code.name)\"} \(n)\n"
             }
         }
         out += "# HELP croupier_gateway_request_duration_seconds Call latency at the gateway.\n"
         out += "# TYPE croupier_gateway_request_duration_seconds histogram\n"
-        for (method, m) in s.methods.sorted(by: { $0.key < $1.key }) {
+        for (label, m) in s.methods.sorted(by: { $0.key < $1.key }) {
+            let method = Self.escape(label)
             for (i, le) in Self.latencyBuckets.enumerated() {
                 out += "croupier_gateway_request_duration_seconds_bucket{method=\"\(method)\",le=\"\(le)\"} \(m.buckets[i])\n"
             }
@@ -71,15 +109,18 @@ final class Metrics: Sendable {
         out += "croupier_gateway_streams \(HTTP2Stream.alive.load(ordering: .relaxed))\n"
         out += "# HELP croupier_gateway_connections Open HTTP/2 connections.\n# TYPE croupier_gateway_connections gauge\n"
         out += "croupier_gateway_connections \(s.connections)\n"
+        out += "# HELP croupier_gateway_buffered_bytes Request and response bytes held for clients.\n"
+        out += "# TYPE croupier_gateway_buffered_bytes gauge\n"
+        out += "croupier_gateway_buffered_bytes \(bufferedBytes())\n"
         out += "# HELP croupier_gateway_rate_limited_total Calls refused by a rate limit.\n"
         out += "# TYPE croupier_gateway_rate_limited_total counter\n"
         for (method, n) in s.rateLimited.sorted(by: { $0.key < $1.key }) {
-            out += "croupier_gateway_rate_limited_total{method=\"\(method)\"} \(n)\n"
+            out += "croupier_gateway_rate_limited_total{method=\"\(Self.escape(method))\"} \(n)\n"
         }
         out += "# HELP croupier_gateway_auth_failures_total Calls refused by authentication or permission checks.\n"
         out += "# TYPE croupier_gateway_auth_failures_total counter\n"
         for (reason, n) in s.authFailures.sorted(by: { $0.key < $1.key }) {
-            out += "croupier_gateway_auth_failures_total{reason=\"\(reason)\"} \(n)\n"
+            out += "croupier_gateway_auth_failures_total{reason=\"\(Self.escape(reason))\"} \(n)\n"
         }
         return out
     }

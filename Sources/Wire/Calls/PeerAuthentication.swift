@@ -2,9 +2,12 @@ import COpenSSL
 
 /// HMAC-SHA256 challenge–response proving both peers hold the internal
 /// secret (docs/wire.md §1). MACs are compared in constant time.
-enum PeerAuthentication {
+public enum PeerAuthentication {
     static let clientLabel = Array("croupier-wire/1 client".utf8)
     static let serverLabel = Array("croupier-wire/1 server".utf8)
+    /// A secret shorter than this proves nothing: a peer holding it is never
+    /// accepted, and a side holding it accepts no one (fail closed).
+    public static let minimumSecretBytes = 16
 
     static func nonce() -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: 32)

@@ -11,7 +11,7 @@ struct StreamFlow: Sendable {
 
     init(stream id: UInt32, peer: Croupier_Wire_V1_Settings, ours: WireLimits, connection: SocketConnection) {
         send = SendWindow(initial: peer.initialWindowBytes)
-        let receive = ReceiveWindow(window: Int(ours.initialWindow))
+        let receive = ReceiveWindow(window: Int(ours.initialWindow), largestMessage: Int(ours.maxFrameSize))
         self.receive = receive
         inbound = MessageQueue(onConsume: { [weak connection] bytes in
             if let increment = receive.consumed(bytes) {
@@ -83,15 +83,22 @@ final class SendWindow: Sendable {
 /// half a window, it is time to return that much credit.
 final class ReceiveWindow: Sendable {
     private let window: Int
+    /// A sender may start a message while its window is positive, so the
+    /// most a peer can have outstanding is the window plus one message.
+    private let allowance: Int
     private let state = Mutex((unconsumed: 0, consumedSinceUpdate: 0))
 
-    init(window: Int) { self.window = window }
+    init(window: Int, largestMessage: Int) {
+        self.window = window
+        allowance = window + largestMessage
+    }
 
-    /// False when the peer has more unconsumed bytes outstanding than it was ever allowed.
+    /// False when the peer has more unconsumed bytes outstanding than it was
+    /// ever allowed: the window plus the largest message this side accepts.
     func received(_ bytes: Int) -> Bool {
         state.withLock { s in
             s.unconsumed += bytes
-            return s.unconsumed <= 2 * window + 65_536
+            return s.unconsumed <= allowance
         }
     }
 

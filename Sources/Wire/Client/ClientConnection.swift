@@ -145,8 +145,8 @@ final class ClientConnection: SocketConnection, @unchecked Sendable {
         case .authOK:
             let ok: Croupier_Wire_V1_AuthOk = try decode(frame)
             let expected = PeerAuthentication.mac(secret: secret, label: PeerAuthentication.serverLabel, clientNonce, serverNonce)
-            guard PeerAuthentication.equal(expected, ok.mac) else {
-                throw RPCError(.unauthenticated, "\(target) did not prove the internal secret")
+            guard secret.count >= PeerAuthentication.minimumSecretBytes, PeerAuthentication.equal(expected, ok.mac) else {
+                throw RPCError(.unauthenticated, "\(target) did not prove the internal secret (or ours is shorter than \(PeerAuthentication.minimumSecretBytes) bytes)")
             }
             settle(.success(()))
         case .ping: write(Frame(.pong, payload: frame.bytes))

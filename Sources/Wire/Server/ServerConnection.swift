@@ -71,7 +71,9 @@ final class ServerConnection: SocketConnection, @unchecked Sendable {
     private func authenticate(_ response: Croupier_Wire_V1_AuthResponse) throws {
         let expected = PeerAuthentication.mac(
             secret: server.secret, label: PeerAuthentication.clientLabel, serverNonce, response.clientNonce)
-        guard response.clientNonce.count == 32, PeerAuthentication.equal(expected, response.mac) else {
+        guard server.secret.count >= PeerAuthentication.minimumSecretBytes, response.clientNonce.count == 32,
+            PeerAuthentication.equal(expected, response.mac)
+        else {
             throw WireProtocolError(.unauthenticated, "peer did not prove the internal secret")
         }
         peerName = response.peerName

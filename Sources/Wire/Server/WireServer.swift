@@ -114,7 +114,7 @@ public final class WireServer: Sendable {
         }
 
         func readable() {
-            while let (cfd, peer) = Posix.accept(fd) {
+            Posix.acceptAll(self, on: loop, shed: {}) { cfd, peer in
                 let target = group.nextLoop()
                 let shared = self.shared
                 target.execute {

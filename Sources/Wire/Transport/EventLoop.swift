@@ -46,7 +46,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     private var timers = TimerHeap()  // loop thread only
     /// Loop thread only: the monotonic time in milliseconds when this loop
     /// iteration's events came in; cheap enough to read per frame.
-    private(set) var iterationMillis = LoopClock.nowMillis()
+    public private(set) var iterationMillis = LoopClock.nowMillis()
     /// Times the loop slept through its whole poll timeout although work was
     /// already queued (work queued on this thread after the last check); 0 when healthy.
     private(set) var stalls = 0
@@ -116,6 +116,19 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     public func setWriteInterest(_ fd: Int32, _ on: Bool) {
         var ev = epoll_event(events: events(writable: on), data: epoll_data_t(fd: fd))
         epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev)
+    }
+
+    /// Loop thread only: stops reporting `handler`'s socket for `millis`, then
+    /// watches it again (if it is still registered).
+    public func pauseReading(_ handler: LoopHandler, millis: Int64) {
+        var ev = epoll_event(events: 0, data: epoll_data_t(fd: handler.fd))
+        epoll_ctl(epfd, EPOLL_CTL_MOD, handler.fd, &ev)
+        let (fd, id) = (handler.fd, ObjectIdentifier(handler))
+        _ = schedule(atNanos: LoopClock.now() + millis * 1_000_000) { [self] in
+            guard let h = handlers[fd], ObjectIdentifier(h) == id else { return }  // closed meanwhile
+            var ev = epoll_event(events: events(writable: false), data: epoll_data_t(fd: fd))
+            epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev)
+        }
     }
 
     private func events(writable: Bool) -> UInt32 {

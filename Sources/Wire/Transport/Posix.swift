@@ -47,18 +47,65 @@ public enum Posix {
         return (fd, UInt16(bigEndian: bound.sin_port))
     }
 
-    /// Accepts one pending connection (non-blocking, no-delay), nil when none is pending.
-    public static func accept(_ listener: Int32) -> (fd: Int32, peer: String)? {
+    /// What one `accept` gave.
+    public enum Accepted {
+        case connection(fd: Int32, peer: String)
+        /// Nothing pending (or a failure that needs no action).
+        case none
+        /// The process or system is out of descriptors (or socket memory): the
+        /// pending connection stays queued, and the listener stays readable.
+        case exhausted
+    }
+
+    /// Accepts one pending connection (non-blocking, no-delay).
+    public static func accept(_ listener: Int32) -> Accepted {
         var addr = sockaddr_in()
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let fd = withUnsafeMutablePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                accept4(listener, $0, &len, Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue))
+        while true {
+            let fd = withUnsafeMutablePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    accept4(listener, $0, &len, Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue))
+                }
+            }
+            if fd >= 0 {
+                setNoDelay(fd)
+                return .connection(fd: fd, peer: describe(addr))
+            }
+            switch errno {
+            case EINTR, ECONNABORTED, EPROTO: continue  // that client gave up; the next may be waiting
+            case EMFILE, ENFILE, ENOBUFS, ENOMEM: return .exhausted
+            default: return .none
             }
         }
-        guard fd >= 0 else { return nil }
-        setNoDelay(fd)
-        return (fd, describe(addr))
+    }
+
+    /// Accepts every pending connection of `listener` (a handler registered on
+    /// `loop`) and passes each to `take`. Out of descriptors, it calls `shed`
+    /// (to close idle connections) and stops watching the listener for
+    /// `backoffMillis`: level-triggered, it would otherwise wake the loop
+    /// without end and spin a core while nothing can be accepted.
+    public static func acceptAll(
+        _ listener: LoopHandler, on loop: EventLoop, backoffMillis: Int64 = 100, shed: () -> Void, take: (Int32, String) -> Void
+    ) {
+        while true {
+            switch accept(listener.fd) {
+            case .connection(let fd, let peer): take(fd, peer)
+            case .none: return
+            case .exhausted:
+                shed()
+                loop.pauseReading(listener, millis: backoffMillis)
+                return
+            }
+        }
+    }
+
+    /// Raises this process's open-file limit to its hard limit: a server holds
+    /// one descriptor per client, and the default soft limit is 1024.
+    public static func raiseDescriptorLimit() {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+        limit.rlim_cur = limit.rlim_max
+        _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
     }
 
     /// A blocking, connected socket, for tools and tests (the loops use
@@ -100,6 +147,10 @@ public enum Posix {
         getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len)
         return err
     }
+
+    /// Gives memory malloc holds free back to the system, after a burst of
+    /// large buffers ended (glibc keeps it otherwise).
+    public static func returnFreeMemory() { croupier_return_free_memory() }
 
     static func setNoDelay(_ fd: Int32) {
         var one: Int32 = 1
