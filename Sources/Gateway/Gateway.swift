@@ -123,11 +123,15 @@ public final class Gateway: Sendable {
         let backends = Array(zip(config.backends, channels.map { $0 as any RPCChannel }))
         let health = HealthService(backends: backends)
         let reflection = ReflectionService(files: config.files)
-        let local = InProcessChannel(services: [health, reflection])
+        let local = InProcessChannel(services: [health, reflection, ReflectionV1AlphaService(v1: reflection)])
         var methods = config.methods
         methods += Grpc_Health_V1_Health.Method.all + Grpc_Reflection_V1_ServerReflection.Method.all
+            + Grpc_Reflection_V1alpha_ServerReflection.Method.all
         let router = Router(
-            local: [Grpc_Health_V1_Health.name: local, Grpc_Reflection_V1_ServerReflection.name: local],
+            local: [
+                Grpc_Health_V1_Health.name: local, Grpc_Reflection_V1_ServerReflection.name: local,
+                Grpc_Reflection_V1alpha_ServerReflection.name: local,
+            ],
             backends: backends, methods: methods)
         core = Core(config: config, router: router)
     }

@@ -20,6 +20,7 @@ public struct GenerationTarget: Sendable {
             files: [
                 "grpc/health/v1/health.proto",
                 "grpc/reflection/v1/reflection.proto",
+                "grpc/reflection/v1alpha/reflection.proto",
                 "grpc/testing/empty.proto",
                 "grpc/testing/messages.proto",
                 "grpc/testing/test.proto",

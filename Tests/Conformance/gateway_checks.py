@@ -309,6 +309,19 @@ class Checks:
         assert files[0].name == "grpc/testing/messages.proto"
         assert responses[3].error_response.error_code == 5
 
+    def reflection_v1alpha(self):
+        # grpcio-reflection's own client, which speaks only v1alpha (as older grpcurl, Postman and Evans do).
+        from google.protobuf import descriptor_pool
+        from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+        db = ProtoReflectionDescriptorDatabase(self.channel)
+        services = set(db.get_services())
+        assert {"grpc.testing.TestService", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"} <= services, services
+        pool = descriptor_pool.DescriptorPool(db)
+        service = pool.FindServiceByName("croupier.loyalty.v1.LoyaltyService")
+        assert "ManualReward" in [m.name for m in service.methods], [m.name for m in service.methods]
+        message = pool.FindMessageTypeByName("grpc.testing.SimpleRequest")
+        assert "response_size" in message.fields_by_name
+
     def metrics(self):
         out = self.metrics_text()
         for needle in ['croupier_gateway_requests_total{method="/grpc.testing.TestService/EmptyCall",status="OK"}',

@@ -82,6 +82,7 @@ extension Serve {
     static let files: [ProtoFileDescriptor] = [
         .croupier_loyalty_v1_loyalty, .croupier_gametables_v1_gametables, .croupier_staging_v1_staging,
         .grpc_testing_test, .grpc_testing_messages, .grpc_testing_empty, .grpc_health_v1_health, .grpc_reflection_v1_reflection,
+        .grpc_reflection_v1alpha_reflection,
     ]
 
     static func gatewayConfig(_ config: Configuration) throws -> GatewayConfig {

@@ -79,7 +79,8 @@ public struct GatewayConfig: Sendable {
     /// The services the gateway itself serves (health, reflection) and the
     /// public conformance service: callable without a token.
     public static let defaultPublicServices: Set<String> = [
-        Grpc_Health_V1_Health.name, Grpc_Reflection_V1_ServerReflection.name, Grpc_Testing_TestService.name,
+        Grpc_Health_V1_Health.name, Grpc_Reflection_V1_ServerReflection.name, Grpc_Reflection_V1alpha_ServerReflection.name,
+        Grpc_Testing_TestService.name,
         Grpc_Testing_UnimplementedService.name,
     ]
 }

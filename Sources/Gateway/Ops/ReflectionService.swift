@@ -90,3 +90,15 @@ struct ReflectionService: Grpc_Reflection_V1_ServerReflection.ServiceProtocol {
         })
     }
 }
+
+/// `grpc.reflection.v1alpha.ServerReflection`: v1's messages under their
+/// older name, field for field, so the v1 handler serves the same bytes.
+/// grpcio-reflection's Python client, older grpcurl, Postman and Evans speak
+/// only v1alpha; grpc-go servers register both.
+struct ReflectionV1AlphaService: RPCService {
+    let v1: ReflectionService
+
+    var rpcHandlers: [RPCHandler] {
+        v1.rpcHandlers.map { RPCHandler(method: Grpc_Reflection_V1alpha_ServerReflection.Method.serverReflectionInfo, handle: $0.handle) }
+    }
+}
