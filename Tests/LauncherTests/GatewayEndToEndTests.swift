@@ -22,16 +22,7 @@ final class GatewayEndToEndTests: XCTestCase {
         try config.write(toFile: dir + "/config.json", atomically: true, encoding: .utf8)
         let env = ["CROUPIER_JWT_SECRET": Self.jwtSecret]
 
-        let up = Process()
-        up.executableURL = URL(fileURLWithPath: croupier)
-        up.arguments = ["up", "--config", dir + "/config.json"]
-        up.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
-        let out = Pipe()
-        up.standardOutput = out
-        up.standardError = out
-        let lines = Lines()
-        lines.follow(out)
-        try up.run()
+        let (up, lines) = try launch(["up", "--config", dir + "/config.json"], environment: env, withStandardError: true)
         defer { if up.isRunning { kill(up.processIdentifier, SIGKILL) } }
         XCTAssertTrue(waitFor(lines, "all components running"), lines.all)
         let h2c = try XCTUnwrap(address(after: "gateway ready on ", in: lines.all))

@@ -26,16 +26,9 @@ final class GatewayHostileTests: XCTestCase {
         try config.write(toFile: dir + "/config.json", atomically: true, encoding: .utf8)
 
         // 512 descriptors, hard limit too (the gateway raises its soft limit to the hard one).
-        let gateway = Process()
-        gateway.executableURL = URL(fileURLWithPath: "/usr/bin/prlimit")
-        gateway.arguments = ["--nofile=512:512", croupier, "serve", "gateway", "--config", dir + "/config.json"]
-        gateway.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
-        let out = Pipe()
-        gateway.standardOutput = out
-        gateway.standardError = out
-        let lines = Lines()
-        lines.follow(out)
-        try gateway.run()
+        let (gateway, lines) = try launch(
+            ["--nofile=512:512", croupier, "serve", "gateway", "--config", dir + "/config.json"], executable: "/usr/bin/prlimit",
+            environment: env, withStandardError: true)
         defer { if gateway.isRunning { crash(gateway) } }
         XCTAssertTrue(waitFor(lines, "READY gateway"), lines.all)
         let address = try XCTUnwrap(lines.all.split(separator: "\n").first { $0.hasPrefix("READY gateway") }?.split(separator: " ").last)

@@ -30,19 +30,28 @@ func waitFor(_ lines: Lines, _ needle: String, timeout: TimeInterval = 20) -> Bo
     return false
 }
 
-/// Starts `croupier serve <component> [arguments]` with `environment` added;
-/// returns it and the port from its READY line.
-func startComponent(_ component: String, environment: [String: String], arguments: [String] = []) throws -> (Process, UInt16) {
+/// Starts `executable` (by default `croupier`) with `environment` added,
+/// collecting its standard output (and its standard error, if asked) as it arrives.
+func launch(
+    _ arguments: [String], executable: String = croupier, environment: [String: String], withStandardError: Bool = false
+) throws -> (Process, Lines) {
     let p = Process()
-    p.executableURL = URL(fileURLWithPath: croupier)
-    p.arguments = ["serve", component] + arguments
+    p.executableURL = URL(fileURLWithPath: executable)
+    p.arguments = arguments
     p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     let out = Pipe()
     p.standardOutput = out
-    p.standardError = FileHandle.nullDevice
+    p.standardError = withStandardError ? out : FileHandle.nullDevice
     let lines = Lines()
     lines.follow(out)
     try p.run()
+    return (p, lines)
+}
+
+/// Starts `croupier serve <component> [arguments]` with `environment` added;
+/// returns it and the port from its READY line.
+func startComponent(_ component: String, environment: [String: String], arguments: [String] = []) throws -> (Process, UInt16) {
+    let (p, lines) = try launch(["serve", component] + arguments, environment: environment)
     guard waitFor(lines, "READY \(component)"),
         let port = lines.all.split(separator: "\n").first(where: { $0.hasPrefix("READY \(component)") })
             .flatMap({ $0.split(separator: ":").last }).flatMap({ UInt16($0) })

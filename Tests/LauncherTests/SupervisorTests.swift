@@ -39,16 +39,7 @@ final class SupervisorTests: XCTestCase {
     /// exit, and their ports are free again.
     func testChildrenExitWhenUpIsKilled() throws {
         let data = try makeTemporaryDirectory("orphans").path
-        let up = Process()
-        up.executableURL = URL(fileURLWithPath: croupier)
-        up.arguments = ["up"]
-        up.environment = ProcessInfo.processInfo.environment.merging(Self.allPortsFree.merging(["CROUPIER_DATA_DIR": data]) { $1 }) { $1 }
-        let out = Pipe()
-        up.standardOutput = out
-        up.standardError = FileHandle.nullDevice
-        let lines = Lines()
-        lines.follow(out)
-        try up.run()
+        let (up, lines) = try launch(["up"], environment: Self.allPortsFree.merging(["CROUPIER_DATA_DIR": data]) { $1 })
         XCTAssertTrue(waitFor(lines, "all components running"), lines.all)
         let children = try childPIDs(of: up.processIdentifier)
         XCTAssertEqual(children.count, Configuration.components.count, lines.all)
@@ -66,18 +57,9 @@ final class SupervisorTests: XCTestCase {
         let data = try makeTemporaryDirectory("failed-start").path
         let (taken, takenPort) = try Posix.listen(host: "127.0.0.1", port: 0)
         defer { close(taken) }
-        let up = Process()
-        up.executableURL = URL(fileURLWithPath: croupier)
-        up.arguments = ["up"]
         // staging starts fifth; interop, loyalty, games and rgs are running by then.
-        up.environment = ProcessInfo.processInfo.environment.merging(
-            Self.allPortsFree.merging(["CROUPIER_DATA_DIR": data, "CROUPIER_STAGING_PORT": String(takenPort)]) { $1 }) { $1 }
-        let out = Pipe()
-        up.standardOutput = out
-        up.standardError = FileHandle.nullDevice
-        let lines = Lines()
-        lines.follow(out)
-        try up.run()
+        let (up, lines) = try launch(
+            ["up"], environment: Self.allPortsFree.merging(["CROUPIER_DATA_DIR": data, "CROUPIER_STAGING_PORT": String(takenPort)]) { $1 })
         XCTAssertTrue(waitFor(lines, "rgs ready on"), lines.all)
         var started: [Int32] = []
         let deadline = Date().addingTimeInterval(30)
