@@ -132,7 +132,7 @@ public final class Gateway: Sendable {
                 Grpc_Health_V1_Health.name: local, Grpc_Reflection_V1_ServerReflection.name: local,
                 Grpc_Reflection_V1alpha_ServerReflection.name: local,
             ],
-            backends: backends, methods: methods)
+            backends: backends, methods: methods, internalMethods: config.internalMethods)
         core = Core(config: config, router: router)
     }
 

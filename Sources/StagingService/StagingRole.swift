@@ -57,11 +57,12 @@ public final class StagingRole: Sendable {
         deployer = Deployer(database: database, locks: locks, leases: leases, diffs: diffs, events: events, clock: clock)
     }
 
-    public var services: [any RPCService] { [StagingAPI(role: self), DiffQueueAPI(requests: requests)] }
+    public var services: [any RPCService] { [StagingAPI(role: self), DiffQueueAPI(requests: requests, database: database)] }
 
     /// Starts leases, merges (the importer reaches the DiffQueue through
     /// `diffQueue`, a Wire channel to this service) and the diff worker.
     public func start(diffQueue: any RPCChannel) async throws {
+        _ = try await deployer.recoverInterrupted()
         leases.start()
         try await importer.start(diffQueue: diffQueue)
         worker.start()

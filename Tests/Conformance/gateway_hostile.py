@@ -8,7 +8,8 @@ configured cap (plus the process's own baseline).
   gateway_hostile.py HOST:PORT --gateway-pid PID --jwt-secret SECRET --cap-mib N [--only NAME,...]
 
 The gateway must run as Tests/LauncherTests/GatewayHostileTests starts it:
-idle timeout 3 s, header timeout 5 s, maxBufferedBytes = N MiB, at most
+idle timeout 3 s, header timeout 5 s, PINGs allowed every 1 s (so a
+client pinging every 2 s is closed only by the idle rule), maxBufferedBytes = N MiB, at most
 256 streams per connection, 512 file descriptors, CacheableUnaryCall
 needing interop:cache.
 """
@@ -296,7 +297,7 @@ class Attacks:
     def settings_flood(self):
         self.flood("SETTINGS", lambda c, unit: frame(SETTINGS, 0, 0, b"") if unit else None)
 
-    # 4. PINGs every 0.5 s with nothing else: told too_many_pings
+    # 4. PINGs every 0.5 s with nothing else (1 s allowed): told too_many_pings
     def ping_policy(self):
         def attack():
             c = Raw(self.target)
@@ -330,6 +331,7 @@ class Attacks:
                 n += 1
                 pinger.frames(1.0)
                 silent.frames(1.0)
+            assert pinger.goaway is None or pinger.goaway[0] == 0, "the pinger was closed for its pings, not as idle: %s" % (pinger.goaway,)
             assert silent.closed, "a connection holding an idle stream outlived the 3 s idle timeout by 9 s"
             assert pinger.closed, "a connection sending only PINGs outlived the 3 s idle timeout by 9 s"
             silent.close()

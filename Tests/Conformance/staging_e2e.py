@@ -29,11 +29,15 @@ class Checks:
     def __init__(self, target, secret):
         self.channel = grpc.insecure_channel(target)
         self.stub = rpc.StagingServiceStub(self.channel)
-        claims = {"sub": "curator", "perms": [], "exp": int(time.time()) + 600}
-        self.md = [("authorization", "Bearer " + testkit.token(secret, claims))]
+        self.secret = secret
+        self.md = self.bearer("curator", ["staging:read", "staging:write", "staging:deploy", "staging:admin"])
         self.events = queue.Queue()
         self.watch = self.stub.WatchEvents(pb.WatchEventsRequest(game_slug=GAME), metadata=self.md)
         threading.Thread(target=self._follow, daemon=True).start()
+
+    def bearer(self, sub, perms):
+        claims = {"sub": sub, "perms": perms, "exp": int(time.time()) + 600}
+        return [("authorization", "Bearer " + testkit.token(self.secret, claims))]
 
     def _follow(self):
         try:
@@ -118,6 +122,26 @@ class Checks:
         assert stats.dead_letters == 0, stats
 
 
+    def permissions_and_internal_methods(self):
+        # Reading, writing, deploying and queue administration each need their own permission.
+        editor = self.bearer("editor", ["staging:read", "staging:write"])
+        self.stub.GetDiff(pb.GetDiffRequest(game_slug=GAME), metadata=editor)
+        testkit.expect_error(lambda: self.stub.Deploy(pb.DeployRequest(game_slug=GAME), metadata=editor),
+                             grpc.StatusCode.PERMISSION_DENIED, "staging:deploy")
+        testkit.expect_error(lambda: self.stub.RedriveDeadLetters(pb.RedriveDeadLettersRequest(), metadata=editor),
+                             grpc.StatusCode.PERMISSION_DENIED, "staging:admin")
+        reader = self.bearer("viewer", ["staging:read"])
+        testkit.expect_error(lambda: self.stub.CreateOverride(pb.CreateOverrideRequest(
+            game_slug=GAME, entity_type="card", slug="card-1", fields={"name": "x"}), metadata=reader),
+            grpc.StatusCode.PERMISSION_DENIED, "staging:write")
+        testkit.expect_error(lambda: self.stub.GetDiff(pb.GetDiffRequest(game_slug=GAME)), grpc.StatusCode.UNAUTHENTICATED)
+        # DiffQueue.EnqueueDiff is service to service: the gateway refuses it, whatever the token holds.
+        queue_stub = rpc.DiffQueueStub(self.channel)
+        testkit.expect_error(lambda: queue_stub.EnqueueDiff(pb.EnqueueDiffRequest(
+            game_slug=GAME, trigger=pb.DIFF_TRIGGER_IMPORT, import_run_id="made-up"), metadata=self.md),
+            grpc.StatusCode.PERMISSION_DENIED, "internal")
+
+
 NAMES = [
     "import_10000_entities",
     "lock_change_and_diff_change_arrive",
@@ -125,6 +149,7 @@ NAMES = [
     "deploy_empties_the_diff",
     "override_a_card_and_see_the_patched_diff",
     "bad_input",
+    "permissions_and_internal_methods",
 ]
 
 

@@ -3,7 +3,8 @@ import XCTest
 
 /// The gateway as an attacker meets it: `croupier serve interop` and
 /// `croupier serve gateway` as real processes (the gateway with 512 file
-/// descriptors, a 64 MiB buffer cap and short timeouts), attacked by
+/// descriptors, a 64 MiB buffer cap, short timeouts, and PINGs allowed every
+/// second, so only the idle rule can close a client pinging every 2 s), attacked by
 /// Tests/Conformance/gateway_hostile.py with raw HTTP/2 frames and grpcio
 /// while a probe on its own connection must keep being served, then a
 /// 10,000-client soak. The gateway must be alive at the end.
@@ -19,7 +20,7 @@ final class GatewayHostileTests: XCTestCase {
         // Backends other than interop are named but not running: routing to them is not under test.
         let config = """
             {"ports": {"interop": \(interopPort), "loyalty": 1, "games": 1, "rgs": 1, "staging": 1},
-             "gateway": {"listen": "127.0.0.1:0", "idleTimeoutSeconds": 3, "headerTimeoutSeconds": 5,
+             "gateway": {"listen": "127.0.0.1:0", "idleTimeoutSeconds": 3, "headerTimeoutSeconds": 5, "minPingIntervalSeconds": 1,
                          "maxBufferedBytes": \(Self.capMiB << 20), "maxConnectionBufferedBytes": \(8 << 20),
                          "permissions": {"/grpc.testing.TestService/CacheableUnaryCall": "interop:cache"}}}
             """

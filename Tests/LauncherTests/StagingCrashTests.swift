@@ -99,4 +99,97 @@ final class StagingCrashTests: XCTestCase {
         kill(proc.processIdentifier, SIGTERM)
         proc.waitUntilExit()
     }
+
+    /// Seed 000: deploy is all or nothing. A SIGKILL while a deploy copies
+    /// 60,000 changed entities leaves production entirely old, the deploy
+    /// ends with one `failed` event after the restart, and the next deploy
+    /// makes production entirely new.
+    func testKillMidDeployLeavesProductionAllOldOrAllNew() async throws {
+        let dir = try makeTemporaryDirectory("staging-deploy-crash").path
+        var (proc, port) = try start(dir)
+        defer { if proc.isRunning { kill(proc.processIdentifier, SIGKILL) } }
+        var (channel, staging) = client(port)
+        func importAll(_ version: String) async throws {
+            let runID = try await staging.importGame { w in
+                try await w.write(.with { $0.start = .with { $0.gameSlug = "big" } })
+                for s in stride(from: 0, to: 60_000, by: 5_000) {
+                    try await w.write(.with { $0.batch = .with { $0.entities = (s..<s + 5_000).map { i in
+                        .with {
+                            $0.entityType = "card"
+                            $0.slug = "card-\(i)"
+                            $0.fields = ["name": "\(version) card \(i)", "expansion": "set-\(i % 12)"]
+                        }
+                    } } })
+                }
+            }.importRunId
+            try await eventually("import \(version)", timeout: .seconds(60)) {
+                let r = try await staging.getImportRun(.with { $0.importRunId = runID })
+                return r.status == .succeeded && r.diffMessageId > 0
+            }
+            try await eventually("the locks to be free") { try await staging.getLocks(.with { $0.gameSlug = "big" }).locks.isEmpty }
+        }
+        let production = try Database(path: dir + "/staging.sqlite", owner: "staging", migrations: StagingRole.migrations)
+        defer { production.close() }
+        /// Production rows by the version their name carries.
+        func versions() async throws -> [String: Int] {
+            try await production.read { db in
+                var out: [String: Int] = [:]
+                for blob in try db.query("SELECT fields FROM production_entities WHERE game_slug = 'big'", [], { $0.blob(0) }) {
+                    let text = String(decoding: blob, as: UTF8.self)
+                    out[text.contains("OLD card") ? "old" : text.contains("NEW card") ? "new" : "?", default: 0] += 1
+                }
+                return out
+            }
+        }
+
+        try await importAll("OLD")
+        _ = try await staging.deploy(.with { $0.gameSlug = "big" })
+        let deployed = try await versions()
+        XCTAssertEqual(deployed, ["old": 60_000])
+        try await importAll("NEW")
+
+        // Deploy, and kill the process once the copy is under way (a page or more copied, not all).
+        let before = try await events(staging, "big").last?.offset ?? 0
+        let deployer = staging
+        let deploying = Task { try? await deployer.deploy(.with { $0.gameSlug = "big" }) }
+        try await eventually("the deploy's copy to be under way", timeout: .seconds(30)) {
+            try await events(staging, "big").contains { e in
+                e.offset > before && e.type == "deploy-status" && e.details["state"] == "running" && Int(e.details["done"] ?? "") ?? 0 >= 2_000
+            }
+        }
+        crash(proc)
+        _ = await deploying.value
+        channel.close()
+        let afterKill = try await versions()
+        XCTAssertTrue(afterKill == ["old": 60_000] || afterKill == ["new": 60_000], "production after a SIGKILL mid-deploy: \(afterKill)")
+
+        (proc, port) = try start(dir, port: port)
+        (channel, staging) = client(port)
+        try await eventually("the locks to be free") { try await staging.getLocks(.with { $0.gameSlug = "big" }).locks.isEmpty }
+        var deployEvents = try await events(staging, "big").filter { $0.type == "deploy-status" }
+        var byDeploy: [String: [String]] = [:]
+        for e in deployEvents { byDeploy[e.details["deploy_id"] ?? "none", default: []].append(e.details["state"] ?? "") }
+        XCTAssertEqual(byDeploy.count, 2, "\(byDeploy)")
+        for (id, states) in byDeploy {
+            XCTAssertEqual(states.first, "started", id)
+            XCTAssertEqual(states.filter { $0 == "succeeded" || $0 == "failed" }.count, 1, "one terminal event for \(id): \(states)")
+            XCTAssertTrue(["succeeded", "failed"].contains(states.last ?? ""), "\(id) ends with its terminal event: \(states)")
+        }
+        let afterRestart = try await versions()
+        XCTAssertEqual(afterRestart, afterKill, "the restart itself changes nothing in production")
+
+        // The next deploy makes production entirely new.
+        let r = try await staging.deploy(.with { $0.gameSlug = "big" })
+        XCTAssertEqual(r.upserted, 60_000)
+        let final = try await versions()
+        XCTAssertEqual(final, ["new": 60_000])
+        deployEvents = try await events(staging, "big").filter { $0.type == "deploy-status" }
+        XCTAssertEqual(deployEvents.last?.details["state"], "succeeded")
+        let pending = try await production.read { db in try db.queryFirst("SELECT count(*) FROM production_pending", [], { $0.int(0) }) }
+        XCTAssertEqual(pending, 0, "no pending copy is left behind")
+        print("staging deploy crash test: killed mid-deploy, production then \(afterKill)")
+        channel.close()
+        kill(proc.processIdentifier, SIGTERM)
+        proc.waitUntilExit()
+    }
 }

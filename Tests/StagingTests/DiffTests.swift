@@ -10,6 +10,10 @@ import XCTest
 final class DiffTests: XCTestCase {
     func testIdenticalManualRequestsCollapseButImportRunsDoNot() async throws {
         let h = try await StagingHarness()
+        let run1 = try await h.importGame("dedup", StagingHarness.cards(3))
+        _ = try await h.waitForRun(run1)
+        let run2 = try await h.importGame("dedup", StagingHarness.cards(4))
+        _ = try await h.waitForRun(run2)
         let queue = Croupier_Staging_V1_DiffQueue.Client(channel: h.channel)
         let manual = Croupier_Staging_V1_EnqueueDiffRequest.with {
             $0.gameSlug = "dedup"
@@ -22,12 +26,23 @@ final class DiffTests: XCTestCase {
         XCTAssertFalse(a.duplicate)
         XCTAssertTrue(b.duplicate, "identical within 5 minutes")
         XCTAssertEqual(a.messageId, b.messageId)
-        let i1 = try await queue.enqueueDiff(.with { $0.gameSlug = "dedup"; $0.trigger = .import; $0.importRunId = "run-1" })
-        let i2 = try await queue.enqueueDiff(.with { $0.gameSlug = "dedup"; $0.trigger = .import; $0.importRunId = "run-2" })
-        XCTAssertFalse(i1.duplicate)
-        XCTAssertFalse(i2.duplicate, "back-to-back imports both get a diff")
+        // The importer already asked for both runs' diffs: asking again is a duplicate of each, never a merge of the two.
+        let i1 = try await queue.enqueueDiff(.with { $0.gameSlug = "dedup"; $0.trigger = .import; $0.importRunId = run1 })
+        let i2 = try await queue.enqueueDiff(.with { $0.gameSlug = "dedup"; $0.trigger = .import; $0.importRunId = run2 })
+        XCTAssertNotEqual(i1.messageId, i2.messageId, "back-to-back imports both get a diff")
         let (code, _) = await statusOf { try await queue.enqueueDiff(.with { $0.gameSlug = "dedup"; $0.trigger = .import }) }
         XCTAssertEqual(code, .invalidArgument, "an import request names its run")
+        // The queue checks what it is asked for: the game, and the run of that game.
+        let (noGame, _) = await statusOf { try await queue.enqueueDiff(.with { $0.gameSlug = "nope"; $0.trigger = .manual }) }
+        XCTAssertEqual(noGame, .notFound)
+        let (madeUp, _) = await statusOf { try await queue.enqueueDiff(.with { $0.gameSlug = "dedup"; $0.trigger = .import; $0.importRunId = "run-made-up" }) }
+        XCTAssertEqual(madeUp, .notFound)
+        // It is internal: a call forwarded for an outside principal is refused, whatever it holds.
+        var forwarded = Metadata()
+        forwarded.set(ForwardedCaller.principalKey, "mallory")
+        forwarded.set(ForwardedCaller.permissionsKey, "staging:admin,staging:write")
+        let (outside, _) = await statusOf { try await queue.enqueueDiff(manual, options: CallOptions(metadata: forwarded)) }
+        XCTAssertEqual(outside, .permissionDenied)
         await h.stop()
     }
 
@@ -157,6 +172,39 @@ final class DiffTests: XCTestCase {
         watcher.cancel()
         XCTAssertEqual(received.all, all, "every event once, in order")
         XCTAssertFalse(reconnects.all.isEmpty, "the watcher did reconnect")
+        await h.stop()
+    }
+}
+
+/// Behind the gateway's check, the service checks the forwarded caller's
+/// permissions itself: deploying needs staging:deploy, whatever else it holds.
+final class StagingPermissionTests: XCTestCase {
+    func testEachKindOfCallNeedsItsOwnPermission() async throws {
+        let h = try await StagingHarness()
+        _ = try await h.waitForRun(try await h.importGame("perm", StagingHarness.cards(3)))
+        _ = try await h.waitForDiff("perm")
+        func options(_ perms: String) -> CallOptions {
+            var m = Metadata()
+            m.set(ForwardedCaller.principalKey, "alice")
+            m.set(ForwardedCaller.permissionsKey, perms)
+            return CallOptions(metadata: m)
+        }
+        let editor = options("staging:read,staging:write")
+        _ = try await h.client.getDiff(.with { $0.gameSlug = "perm" }, options: editor)
+        _ = try await h.client.createOverride(.with { $0.gameSlug = "perm"; $0.entityType = "card"; $0.slug = "c1"; $0.fields = ["name": "x"] }, options: editor)
+        let (deploy, message) = await statusOf { _ = try await h.client.deploy(.with { $0.gameSlug = "perm" }, options: editor) }
+        XCTAssertEqual(deploy, .permissionDenied)
+        XCTAssertTrue(message.contains("staging:deploy"), message)
+        let (redrive, _) = await statusOf { _ = try await h.client.redriveDeadLetters(.init(), options: editor) }
+        XCTAssertEqual(redrive, .permissionDenied)
+        let (write, _) = await statusOf {
+            _ = try await h.client.createOverride(.with { $0.gameSlug = "perm"; $0.entityType = "card"; $0.slug = "c1"; $0.fields = ["name": "y"] },
+                options: options("staging:read"))
+        }
+        XCTAssertEqual(write, .permissionDenied)
+        try await eventually("the override's diff") { try await h.client.getLocks(.with { $0.gameSlug = "perm" }).locks.isEmpty }
+        let deployed = try await h.client.deploy(.with { $0.gameSlug = "perm" }, options: options("staging:deploy"))
+        XCTAssertEqual(deployed.upserted, 3)
         await h.stop()
     }
 }

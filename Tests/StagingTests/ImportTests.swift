@@ -290,3 +290,43 @@ final class ImportTests: XCTestCase {
         await h.stop()
     }
 }
+
+/// Seed 000 R2-#1: an operator's override made while a re-import merges
+/// must win, wherever the merge is when it commits.
+final class OverrideDuringMergeTests: XCTestCase {
+    func testAnOverrideMadeDuringA60kEntityMergeSurvivesIt() async throws {
+        let h = try await StagingHarness()
+        let n = 60_000
+        _ = try await h.waitForRun(try await h.importGame("big", StagingHarness.cards(n), batch: 5_000))
+        // The re-import changes every name.
+        let second = try await h.importGame(
+            "big", (0..<n).map { StagingHarness.card("c\($0)", expansion: "exp-\($0 % 3)", ["name": "V2-\($0)"]) }, batch: 5_000)
+        var run = try await h.run(second)
+        try await eventually("the merge to start") {
+            run = try await h.run(second)
+            return run.status == .running || run.status == .succeeded
+        }
+        // Late cards (their pages come last) and one in the middle, while the merge runs.
+        let targets = ["c\(n - 1)", "c\(n - 2)", "c\(n / 2)"]
+        for slug in targets {
+            _ = try await h.client.createOverride(.with {
+                $0.gameSlug = "big"
+                $0.entityType = "card"
+                $0.slug = slug
+                $0.fields = ["name": "FIXED \(slug)"]
+            })
+        }
+        let mergedWhenOverridden = try await h.run(second).entitiesMerged
+        XCTAssertLessThan(mergedWhenOverridden, Int64(n), "the overrides must land before the merge reaches the last cards")
+        run = try await h.waitForRun(second)
+        XCTAssertEqual(run.status, .succeeded)
+        for slug in targets {
+            let e = try await h.client.getEntity(.with { $0.gameSlug = "big"; $0.entityType = "card"; $0.slug = slug })
+            XCTAssertEqual(e.fields["name"], "FIXED \(slug)", "the override made during the merge was overwritten by the import")
+            XCTAssertTrue(e.importedFields["name"]?.hasPrefix("V2-") ?? false, "the import itself still landed: \(e.importedFields)")
+        }
+        let other = try await h.client.getEntity(.with { $0.gameSlug = "big"; $0.entityType = "card"; $0.slug = "c7" })
+        XCTAssertEqual(other.fields["name"], "V2-7")
+        await h.stop()
+    }
+}

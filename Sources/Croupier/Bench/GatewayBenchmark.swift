@@ -9,11 +9,13 @@ import Wire
 /// over Wire at the same concurrency. Also the gateway's RSS under load and
 /// with 1,000 idle HTTP/2 connections. Backend and gateway are separate processes.
 enum GatewayBenchmark {
+    static let jwtSecret = Array("croupier-bench-gateway-jwt-secret".utf8)
+
     /// `croupier bench gateway-server BACKEND_PORT`: a gateway routing `bench.*` to the Wire echo backend.
     static func serve(backendPort: UInt16) async throws -> Never {
-        WireBenchmark.raiseFileLimit()
+        Posix.raiseDescriptorLimit()
         var config = GatewayConfig(
-            jwtSecret: Array("bench".utf8), internalSecret: WireBenchmark.secret,
+            jwtSecret: jwtSecret, internalSecret: WireBenchmark.secret,
             backends: [.init(name: "bench", host: "127.0.0.1", port: backendPort, packages: ["bench"])],
             methods: [WireBenchmark.echo], files: [], policy: AccessPolicy(publicServices: ["bench.Bench"], permissions: [:]),
             rateLimits: [], log: { _ in })
@@ -96,7 +98,7 @@ enum GatewayBenchmark {
     }
 
     static func run(arguments: [String]) async throws -> Int32 {
-        WireBenchmark.raiseFileLimit()
+        Posix.raiseDescriptorLimit()
         let total = Int(option("--calls", in: arguments) ?? "") ?? 100_000
         let outputPath = option("--out", in: arguments) ?? "bench/results/gateway.md"
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/h2load") else {
@@ -131,7 +133,8 @@ enum GatewayBenchmark {
         var peakUnderLoad = 0
         // The last shape sends a bearer token with every call: the gateway verifies it (a token sent to
         // a public method must still be valid), so this row prices authentication.
-        let token = JWT.sign(JWT.Claims(subject: "bench", permissions: ["bench:echo"]), secret: Array("bench".utf8))
+        let token = JWT.sign(
+            JWT.Claims(subject: "bench", permissions: ["bench:echo"], expires: Int64(Date().timeIntervalSince1970) + 86_400), secret: jwtSecret)
         for (clients, streams, withToken) in [(1, 1, false), (16, 8, false), (16, 8, true)] {
             let calls = clients == 1 ? total / 4 : total
             let bearer = withToken ? token : nil

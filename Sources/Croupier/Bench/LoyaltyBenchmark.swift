@@ -92,7 +92,7 @@ enum LoyaltyBenchmark {
     static func run(arguments: [String]) async throws -> Int32 {
         let calls = option("--calls", in: arguments).flatMap(Int.init) ?? 20_000
         let out = option("--out", in: arguments) ?? "bench/results/loyalty.md"
-        WireBenchmark.raiseFileLimit()
+        Posix.raiseDescriptorLimit()
         let on = try await measure(maxBatch: Database.Options().maxBatch, calls: calls)
         let off = try await measure(maxBatch: 1, calls: calls)
         func row(_ what: String, _ r: CallRates) -> String {

@@ -8,7 +8,7 @@ import Wire
 /// length-prefixed echo on raw sockets (the anchor `echo.c`) measured in the
 /// same run as the ceiling. Server and client are separate processes.
 enum WireBenchmark {
-    static let secret = Array("bench-secret".utf8)
+    static let secret = Array("croupier-bench-internal-secret".utf8)
     static let echo = MethodDescriptor(service: "bench.Bench", method: "Echo", kind: .unary)
 
     /// Echoes a 32-byte payload: the same work as the echo anchor plus RPC machinery.
@@ -35,7 +35,7 @@ enum WireBenchmark {
 
     /// `croupier bench wire-server PORT`: the benchmark's server process.
     static func serve(port: UInt16) async throws -> Never {
-        raiseFileLimit()
+        Posix.raiseDescriptorLimit()
         let server = WireServer(name: "bench", services: [EchoService(), StreamService()], secret: secret)
         let bound = try server.start(port: port)
         FileHandle.standardOutput.write(Data("READY \(bound)\n".utf8))
@@ -211,13 +211,6 @@ enum WireBenchmark {
         FileHandle.standardError.write(Data("bench wire: \(line)\n".utf8))
     }
 
-    static func raiseFileLimit() {
-        var limit = rlimit()
-        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
-        limit.rlim_cur = limit.rlim_max
-        setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
-    }
-
     /// Starts a child process and waits for its first line, which must start with `ready`
     /// (e.g. "READY <port>"). `environment` is added to this process's; `quiet` drops its stderr.
     static func spawn(
@@ -311,7 +304,7 @@ enum WireBenchmark {
     }
 
     static func run(arguments: [String]) async throws -> Int32 {
-        raiseFileLimit()
+        Posix.raiseDescriptorLimit()
         let total = Int(option("--calls", in: arguments) ?? "") ?? 100_000
         let outputPath = option("--out", in: arguments) ?? "bench/results/wire.md"
         let echoSource = option("--echo-source", in: arguments) ?? "../shared/anchors/echo.c"

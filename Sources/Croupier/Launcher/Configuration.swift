@@ -26,7 +26,7 @@ struct Configuration {
         var tlsKey: String?
         var jwtSecret: [UInt8] = []
         /// Method path or service name → permission: each service's own table, then the config file's.
-        var permissions: [String: String] = LoyaltyPermission.gatewayDefaults
+        var permissions: [String: String] = LoyaltyPermission.gatewayDefaults.merging(StagingPermission.byMethod) { $1 }
         /// Idle connection, first request / header, TLS handshake (seconds).
         var timeouts = (idle: 300.0, header: 10.0, handshake: 10.0)
         /// Bytes all clients together, and one connection, may make the gateway hold.

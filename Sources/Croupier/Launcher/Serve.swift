@@ -97,6 +97,7 @@ extension Serve {
             files: files, policy: AccessPolicy(publicServices: GatewayConfig.defaultPublicServices, permissions: config.gateway.permissions),
             rateLimits: config.gateway.rateLimits.map { RateLimitRule(method: $0.method, limit: $0.limit, periodSeconds: $0.periodSeconds) },
             log: { LogWriter.standardError.write($0) })
+        g.internalMethods = StagingPermission.internalMethods
         (g.host, g.port) = try splitAddress(config.gateway.listen)
         (g.idleTimeoutSeconds, g.headerTimeoutSeconds, g.tlsHandshakeTimeoutSeconds) = config.gateway.timeouts
         (g.maxBufferedBytes, g.maxConnectionBufferedBytes) = config.gateway.bufferLimits

@@ -41,6 +41,9 @@ public struct GatewayConfig: Sendable {
     public var methods: [MethodDescriptor]
     /// Descriptors served by reflection.
     public var files: [ProtoFileDescriptor]
+    /// Method paths services call each other with, never routed from outside
+    /// (each service declares its own, e.g. `StagingPermission.internalMethods`).
+    public var internalMethods: Set<String> = []
     public var policy: AccessPolicy
     public var rateLimits: [RateLimitRule]
     public var maxMessageBytes = 4 << 20

@@ -48,8 +48,8 @@ struct CallForwarder: Sendable {
         var metadata = request.metadata
         metadata.set("x-correlation-id", correlationID)
         if let claims {
-            metadata.set("x-croupier-principal", claims.subject)
-            metadata.set("x-croupier-permissions", claims.permissions.joined(separator: ","))
+            metadata.set(ForwardedCaller.principalKey, claims.subject)
+            metadata.set(ForwardedCaller.permissionsKey, claims.permissions.joined(separator: ","))
             if !claims.roles.isEmpty { metadata.set("x-croupier-roles", claims.roles.joined(separator: ",")) }
         }
         return Admitted(

@@ -15,9 +15,14 @@ struct Router: Sendable {
     /// costs one lookup.
     private let routes: [String: Target]
     private let knownServices: Set<String>
+    private let internalMethods: Set<String>
 
-    init(local: [String: any RPCChannel], backends: [(GatewayConfig.Backend, any RPCChannel)], methods: [MethodDescriptor]) {
+    init(
+        local: [String: any RPCChannel], backends: [(GatewayConfig.Backend, any RPCChannel)], methods: [MethodDescriptor],
+        internalMethods: Set<String> = []
+    ) {
         self.local = local
+        self.internalMethods = internalMethods
         var table: [String: (String, any RPCChannel)] = [:]
         for (b, channel) in backends { for p in b.packages { table[p] = (b.name, channel) } }
         knownServices = Set(methods.map(\.service))
@@ -33,7 +38,7 @@ struct Router: Sendable {
     }
 
     /// Every path this router routes (the metrics' method labels).
-    var knownPaths: Set<String> { Set(routes.keys) }
+    var knownPaths: Set<String> { Set(routes.keys).subtracting(internalMethods) }
 
     /// The target for `/service/method`; UNIMPLEMENTED for an unknown service
     /// or method. Only described methods are routed: a service no descriptor
@@ -41,6 +46,9 @@ struct Router: Sendable {
     /// not tell its call kind or which permission guards it), so a probe for
     /// one learns UNIMPLEMENTED, before any authentication.
     func resolve(service: String, method: String, path: String) throws -> Target {
+        if internalMethods.contains(path) {
+            throw RPCError(.permissionDenied, "\(path) is internal: services call it over Wire, the gateway does not route it")
+        }
         if let target = routes[path] { return target }
         if local[service] != nil || knownServices.contains(service) {
             throw RPCError(.unimplemented, "method \(method) not found in service \(service)")

@@ -43,6 +43,11 @@ final class HTTP2Connection: LoopHandler, @unchecked Sendable {
     private let budget: BufferBudget
     /// Bytes this connection's streams hold (`HTTP2Stream.heldBytes`, summed), and the most it ever held.
     private(set) var bufferedBytes = 0
+    /// Bytes taken from the process budget for this connection: at least
+    /// `bufferedBytes`, taken and given back in chunks, so a small call
+    /// touches no shared counter at all.
+    private var budgetTaken = 0
+    static let budgetChunk = 16 << 10
     private var peakBufferedBytes = 0
     private var flood: FrameFloodGuard
     /// A flood or protocol violation ended the session: read nothing more, send the GOAWAY, close.
@@ -211,12 +216,26 @@ final class HTTP2Connection: LoopHandler, @unchecked Sendable {
     func hold(_ n: Int) {
         bufferedBytes += n
         peakBufferedBytes = max(peakBufferedBytes, bufferedBytes)
-        budget.add(n)
+        if bufferedBytes > budgetTaken, !isClosed {
+            let more = bufferedBytes - budgetTaken + Self.budgetChunk
+            budget.add(more)
+            budgetTaken += more
+        }
     }
 
     /// Takes room for `n` more response bytes, if this connection and the process have it.
     func reserve(_ n: Int) -> Bool {
-        guard bufferedBytes + n <= limits.maxConnectionBufferedBytes, budget.reserve(n) else { return false }
+        guard bufferedBytes + n <= limits.maxConnectionBufferedBytes, !isClosed else { return false }
+        if bufferedBytes + n > budgetTaken {
+            let needed = bufferedBytes + n - budgetTaken
+            if budget.reserve(needed + Self.budgetChunk) {
+                budgetTaken += needed + Self.budgetChunk
+            } else if budget.reserve(needed) {
+                budgetTaken += needed
+            } else {
+                return false
+            }
+        }
         bufferedBytes += n
         peakBufferedBytes = max(peakBufferedBytes, bufferedBytes)
         return true
@@ -224,11 +243,15 @@ final class HTTP2Connection: LoopHandler, @unchecked Sendable {
 
     func release(_ n: Int) {
         bufferedBytes -= n
-        budget.release(n)
+        if budgetTaken - bufferedBytes > 2 * Self.budgetChunk, !isClosed {
+            let spare = budgetTaken - bufferedBytes - Self.budgetChunk
+            budget.release(spare)
+            budgetTaken -= spare
+        }
     }
 
     /// Room to take more request bytes (else credit is withheld until there is).
-    var hasInboundRoom: Bool { bufferedBytes < limits.maxConnectionBufferedBytes && budget.hasRoom }
+    var hasInboundRoom: Bool { bufferedBytes < limits.maxConnectionBufferedBytes && (bufferedBytes < budgetTaken || budget.hasRoom) }
 
     /// This connection holds all it may: new calls are refused until the client reads.
     var isOverBudget: Bool { bufferedBytes >= limits.maxConnectionBufferedBytes }
@@ -288,7 +311,6 @@ final class HTTP2Connection: LoopHandler, @unchecked Sendable {
     // MARK: Loop events
 
     func readable() {
-        lastActivity = LoopClock.nowMillis()
         if !handshaken {
             switch transport.handshake() {
             case .bytes: handshaken = true
@@ -467,6 +489,8 @@ final class HTTP2Connection: LoopHandler, @unchecked Sendable {
         let open = streams.values
         streams = [:]
         for s in open { s.didClose(reset: true) }
+        budget.release(budgetTaken)  // the streams gave back what they held; the connection gives back its share
+        budgetTaken = 0
         pendingOut = []
         // A connection that held much gives it back to the system, not only to malloc.
         if peakBufferedBytes >= 1 << 20 { Posix.returnFreeMemory() }

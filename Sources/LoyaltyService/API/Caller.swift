@@ -31,8 +31,9 @@ struct Caller: Sendable {
     let correlationID: String
 
     init(_ context: ServerContext) {
-        principal = context.metadata["x-croupier-principal"].flatMap { $0.isEmpty ? nil : $0 }
-        permissions = Set((context.metadata["x-croupier-permissions"] ?? "").split(separator: ",").map(String.init))
+        let forwarded = ForwardedCaller(context.metadata)
+        principal = forwarded.principal
+        permissions = forwarded.permissions
         let given = context.metadata["x-correlation-id"] ?? ""
         correlationID = given.isEmpty ? UUID().uuidString.lowercased() : given
     }

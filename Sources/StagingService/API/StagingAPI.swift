@@ -9,6 +9,7 @@ public struct StagingAPI: Croupier_Staging_V1_StagingService.ServiceProtocol {
     public func importGame(
         request: RPCAsyncSequence<Croupier_Staging_V1_ImportGameRequest>, context: ServerContext
     ) async throws -> Croupier_Staging_V1_ImportGameResponse {
+        try StagingPermission.require(Croupier_Staging_V1_StagingService.Method.importGame, context)
         var parts = request.makeAsyncIterator()
         guard let first = try await parts.next(), case .start(let start)? = first.part else {
             throw RPCError(.invalidArgument, "the first message of an import must be `start`")
@@ -44,12 +45,14 @@ public struct StagingAPI: Croupier_Staging_V1_StagingService.ServiceProtocol {
     public func getImportRun(
         request: Croupier_Staging_V1_GetImportRunRequest, context: ServerContext
     ) async throws -> Croupier_Staging_V1_ImportRun {
-        try await role.imports.run(request.importRunId)
+        try StagingPermission.require(Croupier_Staging_V1_StagingService.Method.getImportRun, context)
+        return try await role.imports.run(request.importRunId)
     }
 
     public func createOverride(
         request: Croupier_Staging_V1_CreateOverrideRequest, context: ServerContext
     ) async throws -> Croupier_Staging_V1_Entity {
+        try StagingPermission.require(Croupier_Staging_V1_StagingService.Method.createOverride, context)
         try EntityRules.checkKey(game: request.gameSlug, type: request.entityType, slug: request.slug)
         guard !request.fields.isEmpty else { throw RPCError(.invalidArgument, "an override names at least one field") }
         try EntityRules.checkFields(request.fields, of: request.slug)
@@ -59,6 +62,7 @@ public struct StagingAPI: Croupier_Staging_V1_StagingService.ServiceProtocol {
     public func createEntity(
         request: Croupier_Staging_V1_CreateEntityRequest, context: ServerContext
     ) async throws -> Croupier_Staging_V1_Entity {
+        try StagingPermission.require(Croupier_Staging_V1_StagingService.Method.createEntity, context)
         try EntityRules.checkGame(request.gameSlug)
         guard let e = request.entity else { throw RPCError(.invalidArgument, "entity is required") }
         try EntityRules.check(e)
@@ -68,6 +72,7 @@ public struct StagingAPI: Croupier_Staging_V1_StagingService.ServiceProtocol {
     public func uploadImage(
         request: Croupier_Staging_V1_UploadImageRequest, context: ServerContext
     ) async throws -> Croupier_Staging_V1_Entity {
+        try StagingPermission.require(Croupier_Staging_V1_StagingService.Method.uploadImage, context)
         try EntityRules.checkKey(game: request.gameSlug, type: request.entityType, slug: request.slug)
         try ImageRules.check(contentType: request.contentType, data: request.data, maxBytes: role.settings.maxImageBytes)
         return try await role.manual.uploadImage(
@@ -78,6 +83,7 @@ public struct StagingAPI: Croupier_Staging_V1_StagingService.ServiceProtocol {
     public func getEntity(
         request: Croupier_Staging_V1_GetEntityRequest, context: ServerContext
     ) async throws -> Croupier_Staging_V1_Entity {
+        try StagingPermission.require(Croupier_Staging_V1_StagingService.Method.getEntity, context)
         try EntityRules.checkKey(game: request.gameSlug, type: request.entityType, slug: request.slug)
         let (game, type, slug) = (request.gameSlug, request.entityType, request.slug)
         guard let e = try await role.database.read({ db in try EntityRows.entity(db, game: game, type: type, slug: slug) }) else {
@@ -89,6 +95,7 @@ public struct StagingAPI: Croupier_Staging_V1_StagingService.ServiceProtocol {
     public func listEntities(
         request: Croupier_Staging_V1_ListEntitiesRequest, context: ServerContext
     ) async throws -> Croupier_Staging_V1_ListEntitiesResponse {
+        try StagingPermission.require(Croupier_Staging_V1_StagingService.Method.listEntities, context)
         try EntityRules.checkGame(request.gameSlug)
         if !request.entityType.isEmpty { try EntityRules.checkType(request.entityType) }
         guard (0...1_000).contains(request.pageSize) else { throw RPCError(.invalidArgument, "page_size must be 1–1000 (0 means 100)") }
@@ -110,6 +117,7 @@ public struct StagingAPI: Croupier_Staging_V1_StagingService.ServiceProtocol {
     public func generateDiff(
         request: Croupier_Staging_V1_GenerateDiffRequest, context: ServerContext
     ) async throws -> Croupier_Staging_V1_GenerateDiffResponse {
+        try StagingPermission.require(Croupier_Staging_V1_StagingService.Method.generateDiff, context)
         try EntityRules.checkGame(request.gameSlug)
         let game = request.gameSlug
         guard try await role.database.read({ db in try EntityRows.gameExists(db, game) }) else {
@@ -127,6 +135,7 @@ public struct StagingAPI: Croupier_Staging_V1_StagingService.ServiceProtocol {
     }
 
     public func getDiff(request: Croupier_Staging_V1_GetDiffRequest, context: ServerContext) async throws -> Croupier_Staging_V1_Diff {
+        try StagingPermission.require(Croupier_Staging_V1_StagingService.Method.getDiff, context)
         try EntityRules.checkGame(request.gameSlug)
         guard (0...1_000).contains(request.pageSize) else { throw RPCError(.invalidArgument, "page_size must be 1–1000 (0 means 100)") }
         return try await role.diffs.diff(
@@ -134,6 +143,7 @@ public struct StagingAPI: Croupier_Staging_V1_StagingService.ServiceProtocol {
     }
 
     public func deploy(request: Croupier_Staging_V1_DeployRequest, context: ServerContext) async throws -> Croupier_Staging_V1_DeployResponse {
+        try StagingPermission.require(Croupier_Staging_V1_StagingService.Method.deploy, context)
         try EntityRules.checkGame(request.gameSlug)
         let (upserted, deleted) = try await role.deployer.deploy(game: request.gameSlug)
         return .with {
@@ -143,6 +153,7 @@ public struct StagingAPI: Croupier_Staging_V1_StagingService.ServiceProtocol {
     }
 
     public func getLocks(request: Croupier_Staging_V1_GetLocksRequest, context: ServerContext) async throws -> Croupier_Staging_V1_GetLocksResponse {
+        try StagingPermission.require(Croupier_Staging_V1_StagingService.Method.getLocks, context)
         try EntityRules.checkGame(request.gameSlug)
         let locks = try await role.locks.locks(game: request.gameSlug)
         return .with { $0.locks = locks }
@@ -151,6 +162,7 @@ public struct StagingAPI: Croupier_Staging_V1_StagingService.ServiceProtocol {
     public func watchEvents(
         request: Croupier_Staging_V1_WatchEventsRequest, response: RPCWriter<Croupier_Staging_V1_StagingEvent>, context: ServerContext
     ) async throws {
+        try StagingPermission.require(Croupier_Staging_V1_StagingService.Method.watchEvents, context)
         if !request.gameSlug.isEmpty { try EntityRules.checkGame(request.gameSlug) }
         guard request.afterOffset >= 0 else { throw RPCError(.invalidArgument, "after_offset must not be negative") }
         let stream = request.gameSlug.isEmpty ? nil : request.gameSlug
@@ -173,6 +185,7 @@ public struct StagingAPI: Croupier_Staging_V1_StagingService.ServiceProtocol {
     }
 
     public func getQueueStats(request: Croupier_Staging_V1_GetQueueStatsRequest, context: ServerContext) async throws -> Croupier_Staging_V1_QueueStats {
+        try StagingPermission.require(Croupier_Staging_V1_StagingService.Method.getQueueStats, context)
         let s = try await role.requests.queue.stats()
         return .with {
             $0.depth = Int64(s.depth)
@@ -185,6 +198,7 @@ public struct StagingAPI: Croupier_Staging_V1_StagingService.ServiceProtocol {
     public func listDeadLetters(
         request: Croupier_Staging_V1_ListDeadLettersRequest, context: ServerContext
     ) async throws -> Croupier_Staging_V1_ListDeadLettersResponse {
+        try StagingPermission.require(Croupier_Staging_V1_StagingService.Method.listDeadLetters, context)
         guard (0...1_000).contains(request.limit) else { throw RPCError(.invalidArgument, "limit must be 1–1000 (0 means 100)") }
         let letters = try await role.requests.queue.deadLetters(limit: request.limit == 0 ? 100 : Int(request.limit))
         return .with {
@@ -204,6 +218,7 @@ public struct StagingAPI: Croupier_Staging_V1_StagingService.ServiceProtocol {
     public func redriveDeadLetters(
         request: Croupier_Staging_V1_RedriveDeadLettersRequest, context: ServerContext
     ) async throws -> Croupier_Staging_V1_RedriveDeadLettersResponse {
+        try StagingPermission.require(Croupier_Staging_V1_StagingService.Method.redriveDeadLetters, context)
         let n = try await role.requests.queue.redrive(ids: request.messageIds.isEmpty ? nil : request.messageIds)
         return .with { $0.redriven = Int64(n) }
     }

@@ -2,12 +2,22 @@ import Foundation
 import Storage
 import Wire
 
-/// Applies a game's staging to production in pages, reporting progress as
-/// `deploy-status` events (this is their only writer), each in the
-/// transaction of the page it reports. It holds the game's import and diff
-/// locks throughout, so no merge or diff changes staging under it (and it
-/// refuses while either is taken). The last transaction removes what staging
-/// no longer has, stores the now empty diff and releases both locks.
+/// Applies a game's staging to production, all or nothing.
+///
+/// A deploy copies staging in pages into `production_pending` (its own rows,
+/// keyed by deploy id), reporting progress as `deploy-status` events (this is
+/// their only writer), each in the transaction of the page it reports. Then
+/// one transaction swaps: it re-copies the entities changed since the deploy
+/// began (overrides made meanwhile), replaces the game's production rows with
+/// the pending copy, stores the now empty diff, emits `succeeded` and
+/// releases the locks. Production is therefore always entirely the old or
+/// entirely the new content. A deploy that fails, or whose process died
+/// (`recoverInterrupted`, at start), drops its pending rows and ends with one
+/// `failed` event; production was never touched. Every deploy has exactly one
+/// terminal event.
+///
+/// It holds the game's import and diff locks throughout (and refuses while
+/// either is taken), so no merge or diff changes staging under it.
 struct Deployer: Sendable {
     let database: Database
     let locks: LockStore
@@ -18,78 +28,131 @@ struct Deployer: Sendable {
     let pageSize = 2_000
 
     func deploy(game: String) async throws -> (upserted: Int, deleted: Int) {
-        let holder = "deploy-" + UUID().uuidString.lowercased()
+        let id = "deploy-" + UUID().uuidString.lowercased()
+        let startedAt = clock.nowMillis()
         let (locks, events) = (self.locks, self.events)
         let total = try await database.write { tx -> Int in
             guard try EntityRows.gameExists(tx.connection, game) else { throw RPCError(.notFound, "game \(game) has nothing in staging") }
-            guard try locks.acquire(tx, game: game, .importLock, holder: holder) else {
+            guard try locks.acquire(tx, game: game, .importLock, holder: id) else {
                 let run = try locks.holder(tx, game: game, .importLock) ?? "an import"
                 throw RPCError(.failedPrecondition, "import \(run) of \(game) is under way; deploy after it finishes")
             }
-            guard try locks.acquire(tx, game: game, .diff, holder: holder) else {
+            guard try locks.acquire(tx, game: game, .diff, holder: id) else {
                 throw RPCError(.failedPrecondition, "a diff of \(game) is being generated; deploy after it finishes")
             }
             let total = try tx.queryFirst(
                 "SELECT count(*) FROM staging_entities WHERE game_slug = ? AND removed = 0", [game], { $0.int(0) }) ?? 0
-            try events.append(tx, game: game, .deployStatus, ["state": "started", "done": "0", "total": String(total)])
+            try tx.execute(
+                "INSERT INTO deploys (deploy_id, game_slug, state, started_at, total) VALUES (?, ?, 'RUNNING', ?, ?)",
+                [id, game, startedAt, total])
+            try events.append(tx, game: game, .deployStatus, ["deploy_id": id, "state": "started", "done": "0", "total": String(total)])
             return total
         }
-        let held = [LeaseKeeper.Held(game: game, kind: .diff, holder: holder), .init(game: game, kind: .importLock, holder: holder)]
+        let held = [LeaseKeeper.Held(game: game, kind: .diff, holder: id), .init(game: game, kind: .importLock, holder: id)]
         held.forEach(leases.hold)
         defer { held.forEach(leases.drop) }
         do {
-            var after = ("", "")
-            var done = 0
-            while true {
-                let cursor = after
-                let page = try await database.read { db in
-                    try db.query(
-                        """
-                        SELECT entity_type, slug, fields, expansion FROM staging_entities
-                        WHERE game_slug = ? AND removed = 0 AND (entity_type, slug) > (?, ?) ORDER BY entity_type, slug LIMIT ?
-                        """, [game, cursor.0, cursor.1, pageSize], { ($0.string(0), $0.string(1), $0.blob(2), $0.string(3)) })
-                }
-                guard let last = page.last else { break }
-                done += page.count
-                let progress = done
-                try await database.write { tx in
-                    for (t, s, f, e) in page {
-                        try tx.execute(
-                            """
-                            INSERT INTO production_entities (game_slug, entity_type, slug, fields, expansion) VALUES (?, ?, ?, ?, ?)
-                            ON CONFLICT (game_slug, entity_type, slug) DO UPDATE SET fields = excluded.fields, expansion = excluded.expansion
-                            """, [game, t, s, f, e])
-                    }
-                    try events.append(tx, game: game, .deployStatus, ["state": "running", "done": String(progress), "total": String(total)])
-                }
-                after = (last.0, last.1)
-            }
-            let now = clock.nowMillis()
-            let diffs = self.diffs
-            let upserted = done
-            let deleted = try await database.write { tx -> Int in
-                let deleted = try tx.execute(
-                    """
-                    DELETE FROM production_entities WHERE game_slug = ?1 AND NOT EXISTS (
-                        SELECT 1 FROM staging_entities s WHERE s.game_slug = ?1 AND s.entity_type = production_entities.entity_type
-                            AND s.slug = production_entities.slug AND s.removed = 0)
-                    """, [game])
-                try diffs.storeEmpty(tx, game: game, now: now)
-                try events.append(tx, game: game, .deployStatus, [
-                    "state": "succeeded", "done": String(upserted), "total": String(total), "deleted": String(deleted),
-                ])
-                try locks.release(tx, game: game, .diff, holder: holder)
-                try locks.release(tx, game: game, .importLock, holder: holder)
-                return deleted
-            }
-            return (done, deleted)
+            let copied = try await copyToPending(id: id, game: game, total: total)
+            return try await swap(id: id, game: game, startedAt: startedAt, copied: copied, total: total)
         } catch {
-            try? await database.write { tx in
-                try events.append(tx, game: game, .deployStatus, ["state": "failed", "error": "\(error)"])
-                try locks.release(tx, game: game, .diff, holder: holder)
-                try locks.release(tx, game: game, .importLock, holder: holder)
-            }
+            try? await database.write { tx in try Self.fail(tx, locks: locks, events: events, id: id, game: game, error: "\(error)", now: clock.nowMillis()) }
             throw error
+        }
+    }
+
+    /// Staging, page by page, into the deploy's pending rows; one progress event per page.
+    private func copyToPending(id: String, game: String, total: Int) async throws -> Int {
+        let events = self.events
+        var after = ("", "")
+        var done = 0
+        while true {
+            let cursor = after
+            let page = try await database.read { db in
+                try db.query(
+                    """
+                    SELECT entity_type, slug, fields, expansion FROM staging_entities
+                    WHERE game_slug = ? AND removed = 0 AND (entity_type, slug) > (?, ?) ORDER BY entity_type, slug LIMIT ?
+                    """, [game, cursor.0, cursor.1, pageSize], { ($0.string(0), $0.string(1), $0.blob(2), $0.string(3)) })
+            }
+            guard let last = page.last else { return done }
+            done += page.count
+            let progress = done
+            try await database.write { tx in
+                for (t, s, f, e) in page {
+                    try tx.execute(
+                        "INSERT OR REPLACE INTO production_pending (deploy_id, entity_type, slug, fields, expansion) VALUES (?, ?, ?, ?, ?)",
+                        [id, t, s, f, e])
+                }
+                try tx.execute("UPDATE deploys SET copied = ? WHERE deploy_id = ?", [progress, id])
+                try events.append(tx, game: game, .deployStatus, [
+                    "deploy_id": id, "state": "running", "done": String(progress), "total": String(total),
+                ])
+            }
+            after = (last.0, last.1)
+        }
+    }
+
+    /// The one transaction that makes the deploy visible.
+    private func swap(id: String, game: String, startedAt: Int64, copied: Int, total: Int) async throws -> (upserted: Int, deleted: Int) {
+        let (locks, events, diffs) = (self.locks, self.events, self.diffs)
+        let now = clock.nowMillis()
+        return try await database.write { tx in
+            // Entities changed since the copy began (overrides and manual entities made during the deploy).
+            try tx.execute(
+                """
+                INSERT OR REPLACE INTO production_pending (deploy_id, entity_type, slug, fields, expansion)
+                SELECT ?, entity_type, slug, fields, expansion FROM staging_entities WHERE game_slug = ? AND removed = 0 AND updated_at >= ?
+                """, [id, game, startedAt])
+            let deleted = try tx.queryFirst(
+                """
+                SELECT count(*) FROM production_entities p WHERE p.game_slug = ? AND NOT EXISTS (
+                    SELECT 1 FROM production_pending q WHERE q.deploy_id = ? AND q.entity_type = p.entity_type AND q.slug = p.slug)
+                """, [game, id], { $0.int(0) }) ?? 0
+            try tx.execute("DELETE FROM production_entities WHERE game_slug = ?", [game])
+            let upserted = try tx.execute(
+                """
+                INSERT INTO production_entities (game_slug, entity_type, slug, fields, expansion)
+                SELECT ?, entity_type, slug, fields, expansion FROM production_pending WHERE deploy_id = ?
+                """, [game, id])
+            try tx.execute("DELETE FROM production_pending WHERE deploy_id = ?", [id])
+            try diffs.storeEmpty(tx, game: game, now: now)
+            try tx.execute("UPDATE deploys SET state = 'SUCCEEDED', finished_at = ?, copied = ? WHERE deploy_id = ?", [now, upserted, id])
+            try events.append(tx, game: game, .deployStatus, [
+                "deploy_id": id, "state": "succeeded", "done": String(upserted), "total": String(max(total, upserted)),
+                "deleted": String(deleted),
+            ])
+            try locks.release(tx, game: game, .diff, holder: id)
+            try locks.release(tx, game: game, .importLock, holder: id)
+            return (upserted, deleted)
+        }
+    }
+
+    /// Ends a deploy that cannot finish: its pending rows dropped, FAILED, one
+    /// `failed` event, its locks released. Production was never touched.
+    private static func fail(
+        _ tx: Transaction, locks: LockStore, events: StagingEvents, id: String, game: String, error: String, now: Int64
+    ) throws {
+        guard try tx.execute(
+            "UPDATE deploys SET state = 'FAILED', finished_at = ?, error = ? WHERE deploy_id = ? AND state = 'RUNNING'", [now, error, id]) == 1
+        else { return }  // already ended: one terminal event only
+        try tx.execute("DELETE FROM production_pending WHERE deploy_id = ?", [id])
+        try events.append(tx, game: game, .deployStatus, ["deploy_id": id, "state": "failed", "error": error])
+        try locks.release(tx, game: game, .diff, holder: id)
+        try locks.release(tx, game: game, .importLock, holder: id)
+    }
+
+    /// At start: deploys a previous process left RUNNING end FAILED (production
+    /// is unchanged: the swap is one transaction it never reached).
+    func recoverInterrupted() async throws -> Int {
+        let (locks, events) = (self.locks, self.events)
+        let now = clock.nowMillis()
+        return try await database.write { tx in
+            let running = try tx.query("SELECT deploy_id, game_slug FROM deploys WHERE state = 'RUNNING'", [], { ($0.string(0), $0.string(1)) })
+            for (id, game) in running {
+                try Self.fail(tx, locks: locks, events: events, id: id, game: game,
+                    error: "interrupted: the staging service stopped during the deploy; production is unchanged", now: now)
+            }
+            return running.count
         }
     }
 }

@@ -87,7 +87,7 @@ final class Importer: Sendable {
         defer { leases.drop(held) }
         do {
             guard try await store.startMerge(runID: runID, game: game) else { return }
-            let overrides = try await store.overrides(game: game)
+            var overrides = ImportStore.OverrideSnapshot()
             let total = try await store.run(runID).entitiesReceived
             var after = 0
             var merged = 0
@@ -96,7 +96,7 @@ final class Importer: Sendable {
                 try Task.checkCancellation()
                 let page = try await store.importData(runID: runID, afterSeq: after, limit: pageSize)
                 guard let last = page.last else { break }
-                try await store.mergePage(runID: runID, game: game, page, overrides: overrides)
+                overrides = try await store.mergePage(runID: runID, game: game, page, overrides: overrides)
                 merged += page.count
                 after = last.seq
                 if ContinuousClock.now - lastReport >= progressInterval {

@@ -44,13 +44,31 @@ public struct DiffRequests: Sendable {
     }
 }
 
-/// `croupier.staging.v1.DiffQueue`: what the importer calls over Wire.
+/// `croupier.staging.v1.DiffQueue`: what the importer calls over Wire. It
+/// is internal (`StagingPermission.internalMethods`): the gateway never
+/// routes it, and a call that carries a forwarded principal (so came from
+/// outside) is refused here too. The game must exist, and an IMPORT request
+/// must name a run of that game.
 public struct DiffQueueAPI: Croupier_Staging_V1_DiffQueue.ServiceProtocol {
     let requests: DiffRequests
+    let database: Database
 
     public func enqueueDiff(
         request: Croupier_Staging_V1_EnqueueDiffRequest, context: ServerContext
     ) async throws -> Croupier_Staging_V1_EnqueueDiffResponse {
+        if let who = ForwardedCaller(context.metadata).principal {
+            throw RPCError(.permissionDenied, "DiffQueue.EnqueueDiff is internal (service to service); \(who) may use GenerateDiff")
+        }
+        try DiffRequests.validate(request)
+        let (game, run) = (request.gameSlug, request.importRunId)
+        try await database.read { db in
+            guard try EntityRows.gameExists(db, game) else { throw RPCError(.notFound, "game \(game) does not exist") }
+            if request.trigger == .import, try db.queryFirst(
+                "SELECT 1 FROM import_runs WHERE run_id = ? AND game_slug = ?", [run, game], { _ in true }) == nil
+            {
+                throw RPCError(.notFound, "import run \(run) of \(game) does not exist")
+            }
+        }
         let r = try await requests.send(request)
         return .with {
             $0.messageId = r.messageID

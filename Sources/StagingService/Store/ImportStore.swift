@@ -136,17 +136,23 @@ public struct ImportStore: Sendable {
         }
     }
 
-    /// The overrides of a game, by entity.
-    func overrides(game: String) async throws -> [String: [String: String]] {
-        try await database.read { db in
-            var out: [String: [String: String]] = [:]
-            for (type, slug, field, value) in try db.query(
-                "SELECT entity_type, slug, field, value FROM overrides WHERE game_slug = ?", [game],
-                { ($0.string(0), $0.string(1), $0.string(2), $0.string(3)) })
+    /// The overrides a merge has seen: by entity, and the highest sequence
+    /// number read. Each page's transaction reads the ones committed since
+    /// (`refresh`), so an override made at any moment of a merge wins: one
+    /// committed before a page's transaction is in it, one committed after
+    /// recomputes its entity from the imported fields that page wrote.
+    struct OverrideSnapshot: Sendable {
+        var byEntity: [String: [String: String]] = [:]
+        var lastSeq: Int64 = -1
+
+        mutating func refresh(_ db: SQLiteConnection, game: String) throws {
+            for (type, slug, field, value, seq) in try db.query(
+                "SELECT entity_type, slug, field, value, seq FROM overrides WHERE game_slug = ? AND seq > ?", [game, lastSeq],
+                { ($0.string(0), $0.string(1), $0.string(2), $0.string(3), $0.int64(4)) })
             {
-                out[type + "/" + slug, default: [:]][field] = value
+                byEntity[type + "/" + slug, default: [:]][field] = value
+                lastSeq = max(lastSeq, seq)
             }
-            return out
         }
     }
 
@@ -160,16 +166,19 @@ public struct ImportStore: Sendable {
     }
 
     /// Upserts one page into staging (imported fields; effective = imported
-    /// overlaid by the entity's overrides) in one transaction.
+    /// overlaid by the entity's overrides, as committed when this page's
+    /// transaction runs) in one transaction; returns the overrides seen.
     func mergePage(
         runID: String, game: String, _ page: [(seq: Int, type: String, slug: String, fields: [UInt8])],
-        overrides: [String: [String: String]]
-    ) async throws {
+        overrides seen: OverrideSnapshot
+    ) async throws -> OverrideSnapshot {
         let now = clock.nowMillis()
-        try await database.write { tx in
+        return try await database.write { tx in
+            var overrides = seen
+            try overrides.refresh(tx.connection, game: game)
             for row in page {
                 var effective = row.fields
-                if let o = overrides[row.type + "/" + row.slug] {
+                if let o = overrides.byEntity[row.type + "/" + row.slug] {
                     effective = FieldBlob.encode(FieldBlob.decode(row.fields).merging(o) { $1 })
                 }
                 try tx.execute(
@@ -183,6 +192,7 @@ public struct ImportStore: Sendable {
                     """, [game, row.type, row.slug, row.fields, effective, runID, now, FieldBlob.expansion(type: row.type, blob: effective)])
             }
             try tx.execute("UPDATE import_runs SET entities_merged = entities_merged + ? WHERE run_id = ?", [page.count, runID])
+            return overrides
         }
     }
 

@@ -22,12 +22,14 @@ public struct ManualChanges: Sendable {
             guard let entity = try EntityRows.entity(tx.connection, game: game, type: type, slug: slug) else {
                 throw RPCError(.notFound, "\(type) \(slug) does not exist in \(game)")
             }
+            let seq = try Self.nextOverrideSeq(tx, game: game)
             for (field, value) in fields {
                 try tx.execute(
                     """
-                    INSERT INTO overrides (game_slug, entity_type, slug, field, value, created_at) VALUES (?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (game_slug, entity_type, slug, field) DO UPDATE SET value = excluded.value, created_at = excluded.created_at
-                    """, [game, type, slug, field, value, now])
+                    INSERT INTO overrides (game_slug, entity_type, slug, field, value, created_at, seq) VALUES (?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (game_slug, entity_type, slug, field) DO UPDATE SET value = excluded.value, created_at = excluded.created_at,
+                        seq = excluded.seq
+                    """, [game, type, slug, field, value, now, seq])
             }
             let effective = entity.imported.merging(try EntityRows.overrides(tx.connection, game: game, type: type, slug: slug)) { $1 }
             try tx.execute(
@@ -48,10 +50,11 @@ public struct ManualChanges: Sendable {
             if try EntityRows.entity(tx.connection, game: game, type: e.entityType, slug: e.slug) != nil {
                 throw RPCError(.alreadyExists, "\(e.entityType) \(e.slug) already exists in \(game); override its fields instead")
             }
+            let seq = try Self.nextOverrideSeq(tx, game: game)
             for (field, value) in e.fields {
                 try tx.execute(
-                    "INSERT INTO overrides (game_slug, entity_type, slug, field, value, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    [game, e.entityType, e.slug, field, value, now])
+                    "INSERT INTO overrides (game_slug, entity_type, slug, field, value, created_at, seq) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [game, e.entityType, e.slug, field, value, now, seq])
             }
             try tx.execute(
                 """
@@ -74,6 +77,12 @@ public struct ManualChanges: Sendable {
                 [digest, contentType, data, now])
         }
         return try await override(game: game, type: type, slug: slug, fields: ["image": "image:sha256:\(digest)"])
+    }
+
+    /// The game's next override sequence number: a merge in progress reads
+    /// the overrides above the last one it saw in each page's transaction.
+    static func nextOverrideSeq(_ tx: Transaction, game: String) throws -> Int64 {
+        try tx.queryFirst("SELECT coalesce(max(seq), 0) + 1 FROM overrides WHERE game_slug = ?", [game], { $0.int64(0) }) ?? 1
     }
 
     private func publish(_ tx: Transaction, game: String, type: String, slug: String, change: String) throws {

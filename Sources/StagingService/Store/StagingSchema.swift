@@ -108,5 +108,30 @@ enum StagingSchema {
                 PRIMARY KEY (game_slug, kind)
             ) WITHOUT ROWID;
             """),
+        Migration("staging", 2, "override sequence numbers (a merge reads new overrides in each page's transaction)", """
+            ALTER TABLE overrides ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+            CREATE INDEX overrides_seq ON overrides (game_slug, seq);
+            """),
+        Migration("staging", 3, "deploys, and the pending copy a deploy swaps into production in one transaction", """
+            CREATE TABLE deploys (
+                deploy_id TEXT PRIMARY KEY,
+                game_slug TEXT NOT NULL,
+                state TEXT NOT NULL CHECK (state IN ('RUNNING', 'SUCCEEDED', 'FAILED')),
+                started_at INTEGER NOT NULL,
+                finished_at INTEGER,
+                total INTEGER NOT NULL DEFAULT 0,
+                copied INTEGER NOT NULL DEFAULT 0,
+                error TEXT NOT NULL DEFAULT ''
+            );
+            CREATE INDEX deploys_state ON deploys (state);
+            CREATE TABLE production_pending (
+                deploy_id TEXT NOT NULL,
+                entity_type TEXT NOT NULL,
+                slug TEXT NOT NULL,
+                fields BLOB NOT NULL,
+                expansion TEXT NOT NULL DEFAULT '',
+                PRIMARY KEY (deploy_id, entity_type, slug)
+            ) WITHOUT ROWID;
+            """),
     ]
 }
