@@ -60,6 +60,65 @@ final class DurableQueueTests: XCTestCase {
         XCTAssertFalse(v5)
     }
 
+    /// `.whilePending` collapses a repeat only into a message not yet
+    /// delivered: once the first is in flight, done or dead, asking again
+    /// enqueues anew. `.window` (the default) collapses regardless.
+    func testDeduplicationWhilePendingOnly() async throws {
+        let first = try await queue.send(group: "g", body: body("again"), scope: .whilePending)
+        let pending = try await queue.send(group: "g", body: body("again"), scope: .whilePending)
+        XCTAssertEqual(pending, SendResult(messageID: first.messageID, duplicate: true))
+        let taken = try await queue.receive(max: 1)[0]
+        let whileInFlight = try await queue.send(group: "g", body: body("again"), scope: .whilePending)
+        XCTAssertFalse(whileInFlight.duplicate, "the first is being handled: a new request")
+        let windowed = try await queue.send(group: "g", body: body("again"))
+        XCTAssertTrue(windowed.duplicate, "the window scope still collapses it")
+        try await queue.delete(taken)
+        let afterDone = try await queue.send(group: "g", body: body("again"), scope: .whilePending)
+        XCTAssertTrue(afterDone.duplicate, "the second request is still waiting: it absorbs the third")
+        XCTAssertEqual(afterDone.messageID, whileInFlight.messageID)
+    }
+
+    /// A postponed message (its handler found a lock busy) gives its receive
+    /// back: postponing forever never dead-letters it, and it comes back
+    /// after the delay.
+    func testPostponingNeverUsesUpReceives() async throws {
+        try await queue.send(group: "g", body: body("waits"))
+        for _ in 0..<10 {
+            let m = try await queue.receive(max: 1)[0]
+            XCTAssertEqual(m.receiveCount, 1)
+            try await queue.postpone(m, delayMillis: 1_000)
+            let hidden = try await queue.receive(max: 1)
+            XCTAssertEqual(hidden, [], "hidden for the delay")
+            clock.advance(millis: 1_000)
+        }
+        let stats = try await queue.stats()
+        XCTAssertEqual(stats.deadLetters, 0)
+        XCTAssertEqual(stats.depth, 1)
+    }
+
+    /// An operator releases an in-flight message: deliverable at once, and the
+    /// old consumer's receipt is void.
+    func testReleasingAnInFlightMessage() async throws {
+        try await queue.send(group: "g", body: body("stuck"))
+        let m = try await queue.receive(max: 1)[0]
+        let listed = try await queue.messages()
+        XCTAssertEqual(listed.map(\.inFlight), [true])
+        let released = try await queue.release(messageID: m.id)
+        XCTAssertTrue(released)
+        let alreadyFree = try await queue.release(messageID: m.id)
+        XCTAssertFalse(alreadyFree, "not in flight any more")
+        let again = try await queue.receive(max: 1)[0]
+        XCTAssertEqual(again.id, m.id)
+        XCTAssertEqual(again.receiveCount, 2)
+        do {
+            try await queue.delete(m)
+            XCTFail("expected receiptInvalid")
+        } catch let error as QueueError {
+            XCTAssertEqual(error, .receiptInvalid(messageID: m.id))
+        }
+        try await queue.delete(again)
+    }
+
     func testUnackedMessageReappearsAfterVisibilityTimeout() async throws {
         try await queue.send(group: "g", body: body("job"))
         let first = try await queue.receive(max: 1)[0]

@@ -15,10 +15,13 @@ public enum StagingPermission {
     /// Method path → permission: the gateway's defaults, and what the service itself checks.
     public static let byMethod: [String: String] = {
         var table: [String: String] = [:]
-        for m in [M.getImportRun, M.getEntity, M.listEntities, M.getDiff, M.getLocks, M.watchEvents, M.getQueueStats] { table[m.path] = read }
+        for m in [
+            M.getImportRun, M.getEntity, M.listEntities, M.getDiff, M.getLocks, M.watchEvents, M.getQueueStats, M.listImportRuns,
+            M.listProductionEntities, M.listDiffRequests,
+        ] { table[m.path] = read }
         for m in [M.importGame, M.createOverride, M.createEntity, M.uploadImage, M.generateDiff] { table[m.path] = write }
         table[M.deploy.path] = deploy
-        for m in [M.listDeadLetters, M.redriveDeadLetters] { table[m.path] = admin }
+        for m in [M.listDeadLetters, M.redriveDeadLetters, M.releaseDiffRequest] { table[m.path] = admin }
         return table
     }()
 

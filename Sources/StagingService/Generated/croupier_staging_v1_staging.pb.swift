@@ -1352,8 +1352,12 @@ public struct Croupier_Staging_V1_StagingEvent: ProtoMessage {
     /// lock-change, diff-change, entity-change, deploy-status
     public var type: String = ""
     public var createdAtMs: Int64 = 0
-    /// Details by type, e.g. lock: kind/holder/state/progress; entity: entity_type/slug/change/source;
-    /// diff: trigger/added/changed/removed; deploy: state/done/total.
+    /// Details by type:
+    ///   lock-change:   kind (import|diff), holder, state (acquired|progress|released|expired), progress
+    ///   entity-change: entity_type, slug, change (created|updated), source (manual)
+    ///   diff-change:   trigger (IMPORT|MANUAL), added, changed, removed, entity (type/slug, fast path only),
+    ///                  message_id (the diff request that produced it), import_run_id (IMPORT only)
+    ///   deploy-status: deploy_id, state (started|running|succeeded|failed), done, total, deleted, error
     public var details: [String: String] = [:]
     public var unknownFields = ProtoUnknownFields()
 
@@ -1654,6 +1658,362 @@ public struct Croupier_Staging_V1_FieldMap: ProtoMessage {
     }
 }
 
+public struct Croupier_Staging_V1_ListImportRunsRequest: ProtoMessage {
+    public static let protoMessageName = "croupier.staging.v1.ListImportRunsRequest"
+
+    public var gameSlug: String = ""
+    /// 1–1000; 100 when 0.
+    public var pageSize: Int32 = 0
+    public var pageToken: String = ""
+    public var unknownFields = ProtoUnknownFields()
+
+    public init() {}
+
+    public mutating func merge(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            switch tag.fieldNumber {
+            case 1: try reader.decodeSingular(ProtoString.self, tag, into: &self.gameSlug, unknown: &unknownFields)
+            case 2: try reader.decodeSingular(ProtoInt32.self, tag, into: &self.pageSize, unknown: &unknownFields)
+            case 3: try reader.decodeSingular(ProtoString.self, tag, into: &self.pageToken, unknown: &unknownFields)
+            default: try reader.keepUnknown(tag, in: &unknownFields)
+            }
+        }
+    }
+
+    public func encode(to writer: inout ProtoWriter) {
+        writer.writeSingular(ProtoString.self, 1, self.gameSlug)
+        writer.writeSingular(ProtoInt32.self, 2, self.pageSize)
+        writer.writeSingular(ProtoString.self, 3, self.pageToken)
+        writer.writeUnknown(unknownFields)
+    }
+
+    public var encodedSize: Int {
+        var size = unknownFields.bytes.count
+        size &+= ProtoSize.singular(ProtoString.self, 1, self.gameSlug)
+        size &+= ProtoSize.singular(ProtoInt32.self, 2, self.pageSize)
+        size &+= ProtoSize.singular(ProtoString.self, 3, self.pageToken)
+        return size
+    }
+}
+
+public struct Croupier_Staging_V1_ListImportRunsResponse: ProtoMessage {
+    public static let protoMessageName = "croupier.staging.v1.ListImportRunsResponse"
+
+    public var runs: [Croupier_Staging_V1_ImportRun] = []
+    public var nextPageToken: String = ""
+    public var unknownFields = ProtoUnknownFields()
+
+    public init() {}
+
+    public mutating func merge(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            switch tag.fieldNumber {
+            case 1: try reader.decodeRepeated(ProtoMessageKind<Croupier_Staging_V1_ImportRun>.self, tag, into: &self.runs, unknown: &unknownFields)
+            case 2: try reader.decodeSingular(ProtoString.self, tag, into: &self.nextPageToken, unknown: &unknownFields)
+            default: try reader.keepUnknown(tag, in: &unknownFields)
+            }
+        }
+    }
+
+    public func encode(to writer: inout ProtoWriter) {
+        writer.writeRepeated(ProtoMessageKind<Croupier_Staging_V1_ImportRun>.self, 1, self.runs)
+        writer.writeSingular(ProtoString.self, 2, self.nextPageToken)
+        writer.writeUnknown(unknownFields)
+    }
+
+    public var encodedSize: Int {
+        var size = unknownFields.bytes.count
+        size &+= ProtoSize.repeated(ProtoMessageKind<Croupier_Staging_V1_ImportRun>.self, 1, self.runs)
+        size &+= ProtoSize.singular(ProtoString.self, 2, self.nextPageToken)
+        return size
+    }
+}
+
+public struct Croupier_Staging_V1_ListProductionEntitiesRequest: ProtoMessage {
+    public static let protoMessageName = "croupier.staging.v1.ListProductionEntitiesRequest"
+
+    public var gameSlug: String = ""
+    /// Optional filter.
+    public var entityType: String = ""
+    /// 1–1000; 100 when 0.
+    public var pageSize: Int32 = 0
+    public var pageToken: String = ""
+    public var unknownFields = ProtoUnknownFields()
+
+    public init() {}
+
+    public mutating func merge(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            switch tag.fieldNumber {
+            case 1: try reader.decodeSingular(ProtoString.self, tag, into: &self.gameSlug, unknown: &unknownFields)
+            case 2: try reader.decodeSingular(ProtoString.self, tag, into: &self.entityType, unknown: &unknownFields)
+            case 3: try reader.decodeSingular(ProtoInt32.self, tag, into: &self.pageSize, unknown: &unknownFields)
+            case 4: try reader.decodeSingular(ProtoString.self, tag, into: &self.pageToken, unknown: &unknownFields)
+            default: try reader.keepUnknown(tag, in: &unknownFields)
+            }
+        }
+    }
+
+    public func encode(to writer: inout ProtoWriter) {
+        writer.writeSingular(ProtoString.self, 1, self.gameSlug)
+        writer.writeSingular(ProtoString.self, 2, self.entityType)
+        writer.writeSingular(ProtoInt32.self, 3, self.pageSize)
+        writer.writeSingular(ProtoString.self, 4, self.pageToken)
+        writer.writeUnknown(unknownFields)
+    }
+
+    public var encodedSize: Int {
+        var size = unknownFields.bytes.count
+        size &+= ProtoSize.singular(ProtoString.self, 1, self.gameSlug)
+        size &+= ProtoSize.singular(ProtoString.self, 2, self.entityType)
+        size &+= ProtoSize.singular(ProtoInt32.self, 3, self.pageSize)
+        size &+= ProtoSize.singular(ProtoString.self, 4, self.pageToken)
+        return size
+    }
+}
+
+public struct Croupier_Staging_V1_ProductionEntity: ProtoMessage {
+    public static let protoMessageName = "croupier.staging.v1.ProductionEntity"
+
+    public var entityType: String = ""
+    public var slug: String = ""
+    public var fields: [String: String] = [:]
+    public var unknownFields = ProtoUnknownFields()
+
+    public init() {}
+
+    public mutating func merge(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            switch tag.fieldNumber {
+            case 1: try reader.decodeSingular(ProtoString.self, tag, into: &self.entityType, unknown: &unknownFields)
+            case 2: try reader.decodeSingular(ProtoString.self, tag, into: &self.slug, unknown: &unknownFields)
+            case 3: try reader.decodeMapEntry(ProtoString.self, ProtoString.self, tag, into: &self.fields, unknown: &unknownFields)
+            default: try reader.keepUnknown(tag, in: &unknownFields)
+            }
+        }
+    }
+
+    public func encode(to writer: inout ProtoWriter) {
+        writer.writeSingular(ProtoString.self, 1, self.entityType)
+        writer.writeSingular(ProtoString.self, 2, self.slug)
+        writer.writeMap(ProtoString.self, ProtoString.self, 3, self.fields)
+        writer.writeUnknown(unknownFields)
+    }
+
+    public var encodedSize: Int {
+        var size = unknownFields.bytes.count
+        size &+= ProtoSize.singular(ProtoString.self, 1, self.entityType)
+        size &+= ProtoSize.singular(ProtoString.self, 2, self.slug)
+        size &+= ProtoSize.map(ProtoString.self, ProtoString.self, 3, self.fields)
+        return size
+    }
+}
+
+public struct Croupier_Staging_V1_ListProductionEntitiesResponse: ProtoMessage {
+    public static let protoMessageName = "croupier.staging.v1.ListProductionEntitiesResponse"
+
+    public var entities: [Croupier_Staging_V1_ProductionEntity] = []
+    public var nextPageToken: String = ""
+    public var unknownFields = ProtoUnknownFields()
+
+    public init() {}
+
+    public mutating func merge(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            switch tag.fieldNumber {
+            case 1: try reader.decodeRepeated(ProtoMessageKind<Croupier_Staging_V1_ProductionEntity>.self, tag, into: &self.entities, unknown: &unknownFields)
+            case 2: try reader.decodeSingular(ProtoString.self, tag, into: &self.nextPageToken, unknown: &unknownFields)
+            default: try reader.keepUnknown(tag, in: &unknownFields)
+            }
+        }
+    }
+
+    public func encode(to writer: inout ProtoWriter) {
+        writer.writeRepeated(ProtoMessageKind<Croupier_Staging_V1_ProductionEntity>.self, 1, self.entities)
+        writer.writeSingular(ProtoString.self, 2, self.nextPageToken)
+        writer.writeUnknown(unknownFields)
+    }
+
+    public var encodedSize: Int {
+        var size = unknownFields.bytes.count
+        size &+= ProtoSize.repeated(ProtoMessageKind<Croupier_Staging_V1_ProductionEntity>.self, 1, self.entities)
+        size &+= ProtoSize.singular(ProtoString.self, 2, self.nextPageToken)
+        return size
+    }
+}
+
+public struct Croupier_Staging_V1_ListDiffRequestsRequest: ProtoMessage {
+    public static let protoMessageName = "croupier.staging.v1.ListDiffRequestsRequest"
+
+    /// 1–1000; 100 when 0.
+    public var limit: Int32 = 0
+    /// Requests after this message id, for paging.
+    public var afterMessageId: Int64 = 0
+    public var unknownFields = ProtoUnknownFields()
+
+    public init() {}
+
+    public mutating func merge(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            switch tag.fieldNumber {
+            case 1: try reader.decodeSingular(ProtoInt32.self, tag, into: &self.limit, unknown: &unknownFields)
+            case 2: try reader.decodeSingular(ProtoInt64.self, tag, into: &self.afterMessageId, unknown: &unknownFields)
+            default: try reader.keepUnknown(tag, in: &unknownFields)
+            }
+        }
+    }
+
+    public func encode(to writer: inout ProtoWriter) {
+        writer.writeSingular(ProtoInt32.self, 1, self.limit)
+        writer.writeSingular(ProtoInt64.self, 2, self.afterMessageId)
+        writer.writeUnknown(unknownFields)
+    }
+
+    public var encodedSize: Int {
+        var size = unknownFields.bytes.count
+        size &+= ProtoSize.singular(ProtoInt32.self, 1, self.limit)
+        size &+= ProtoSize.singular(ProtoInt64.self, 2, self.afterMessageId)
+        return size
+    }
+}
+
+public struct Croupier_Staging_V1_DiffRequestInfo: ProtoMessage {
+    public static let protoMessageName = "croupier.staging.v1.DiffRequestInfo"
+
+    public var messageId: Int64 = 0
+    public var gameSlug: String = ""
+    public var request: Croupier_Staging_V1_EnqueueDiffRequest? = nil
+    public var receiveCount: Int64 = 0
+    public var sentAtMs: Int64 = 0
+    /// When it may be delivered (again).
+    public var visibleAtMs: Int64 = 0
+    /// Received by a worker and not yet done, released or expired.
+    public var inFlight: Bool = false
+    public var unknownFields = ProtoUnknownFields()
+
+    public init() {}
+
+    public mutating func merge(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            switch tag.fieldNumber {
+            case 1: try reader.decodeSingular(ProtoInt64.self, tag, into: &self.messageId, unknown: &unknownFields)
+            case 2: try reader.decodeSingular(ProtoString.self, tag, into: &self.gameSlug, unknown: &unknownFields)
+            case 3: try reader.decodeMessage(tag, into: &self.request, unknown: &unknownFields)
+            case 4: try reader.decodeSingular(ProtoInt64.self, tag, into: &self.receiveCount, unknown: &unknownFields)
+            case 5: try reader.decodeSingular(ProtoInt64.self, tag, into: &self.sentAtMs, unknown: &unknownFields)
+            case 6: try reader.decodeSingular(ProtoInt64.self, tag, into: &self.visibleAtMs, unknown: &unknownFields)
+            case 7: try reader.decodeSingular(ProtoBool.self, tag, into: &self.inFlight, unknown: &unknownFields)
+            default: try reader.keepUnknown(tag, in: &unknownFields)
+            }
+        }
+    }
+
+    public func encode(to writer: inout ProtoWriter) {
+        writer.writeSingular(ProtoInt64.self, 1, self.messageId)
+        writer.writeSingular(ProtoString.self, 2, self.gameSlug)
+        if let v = self.request { writer.writeField(ProtoMessageKind<Croupier_Staging_V1_EnqueueDiffRequest>.self, 3, v) }
+        writer.writeSingular(ProtoInt64.self, 4, self.receiveCount)
+        writer.writeSingular(ProtoInt64.self, 5, self.sentAtMs)
+        writer.writeSingular(ProtoInt64.self, 6, self.visibleAtMs)
+        writer.writeSingular(ProtoBool.self, 7, self.inFlight)
+        writer.writeUnknown(unknownFields)
+    }
+
+    public var encodedSize: Int {
+        var size = unknownFields.bytes.count
+        size &+= ProtoSize.singular(ProtoInt64.self, 1, self.messageId)
+        size &+= ProtoSize.singular(ProtoString.self, 2, self.gameSlug)
+        if let v = self.request { size &+= ProtoSize.field(ProtoMessageKind<Croupier_Staging_V1_EnqueueDiffRequest>.self, 3, v) }
+        size &+= ProtoSize.singular(ProtoInt64.self, 4, self.receiveCount)
+        size &+= ProtoSize.singular(ProtoInt64.self, 5, self.sentAtMs)
+        size &+= ProtoSize.singular(ProtoInt64.self, 6, self.visibleAtMs)
+        size &+= ProtoSize.singular(ProtoBool.self, 7, self.inFlight)
+        return size
+    }
+}
+
+public struct Croupier_Staging_V1_ListDiffRequestsResponse: ProtoMessage {
+    public static let protoMessageName = "croupier.staging.v1.ListDiffRequestsResponse"
+
+    public var requests: [Croupier_Staging_V1_DiffRequestInfo] = []
+    public var unknownFields = ProtoUnknownFields()
+
+    public init() {}
+
+    public mutating func merge(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            switch tag.fieldNumber {
+            case 1: try reader.decodeRepeated(ProtoMessageKind<Croupier_Staging_V1_DiffRequestInfo>.self, tag, into: &self.requests, unknown: &unknownFields)
+            default: try reader.keepUnknown(tag, in: &unknownFields)
+            }
+        }
+    }
+
+    public func encode(to writer: inout ProtoWriter) {
+        writer.writeRepeated(ProtoMessageKind<Croupier_Staging_V1_DiffRequestInfo>.self, 1, self.requests)
+        writer.writeUnknown(unknownFields)
+    }
+
+    public var encodedSize: Int {
+        var size = unknownFields.bytes.count
+        size &+= ProtoSize.repeated(ProtoMessageKind<Croupier_Staging_V1_DiffRequestInfo>.self, 1, self.requests)
+        return size
+    }
+}
+
+public struct Croupier_Staging_V1_ReleaseDiffRequestRequest: ProtoMessage {
+    public static let protoMessageName = "croupier.staging.v1.ReleaseDiffRequestRequest"
+
+    public var messageId: Int64 = 0
+    public var unknownFields = ProtoUnknownFields()
+
+    public init() {}
+
+    public mutating func merge(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            switch tag.fieldNumber {
+            case 1: try reader.decodeSingular(ProtoInt64.self, tag, into: &self.messageId, unknown: &unknownFields)
+            default: try reader.keepUnknown(tag, in: &unknownFields)
+            }
+        }
+    }
+
+    public func encode(to writer: inout ProtoWriter) {
+        writer.writeSingular(ProtoInt64.self, 1, self.messageId)
+        writer.writeUnknown(unknownFields)
+    }
+
+    public var encodedSize: Int {
+        var size = unknownFields.bytes.count
+        size &+= ProtoSize.singular(ProtoInt64.self, 1, self.messageId)
+        return size
+    }
+}
+
+public struct Croupier_Staging_V1_ReleaseDiffRequestResponse: ProtoMessage {
+    public static let protoMessageName = "croupier.staging.v1.ReleaseDiffRequestResponse"
+
+    public var unknownFields = ProtoUnknownFields()
+
+    public init() {}
+
+    public mutating func merge(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            switch tag.fieldNumber {
+            default: try reader.keepUnknown(tag, in: &unknownFields)
+            }
+        }
+    }
+
+    public func encode(to writer: inout ProtoWriter) {
+        writer.writeUnknown(unknownFields)
+    }
+
+    public var encodedSize: Int {
+        unknownFields.bytes.count
+    }
+}
+
 public enum Croupier_Staging_V1_StagingService {
     public static let name = "croupier.staging.v1.StagingService"
 
@@ -1673,7 +2033,11 @@ public enum Croupier_Staging_V1_StagingService {
         public static let getQueueStats = MethodDescriptor(service: name, method: "GetQueueStats", kind: .unary)
         public static let listDeadLetters = MethodDescriptor(service: name, method: "ListDeadLetters", kind: .unary)
         public static let redriveDeadLetters = MethodDescriptor(service: name, method: "RedriveDeadLetters", kind: .unary)
-        public static let all: [MethodDescriptor] = [importGame, getImportRun, createOverride, createEntity, uploadImage, getEntity, listEntities, generateDiff, getDiff, deploy, getLocks, watchEvents, getQueueStats, listDeadLetters, redriveDeadLetters]
+        public static let listImportRuns = MethodDescriptor(service: name, method: "ListImportRuns", kind: .unary)
+        public static let listProductionEntities = MethodDescriptor(service: name, method: "ListProductionEntities", kind: .unary)
+        public static let listDiffRequests = MethodDescriptor(service: name, method: "ListDiffRequests", kind: .unary)
+        public static let releaseDiffRequest = MethodDescriptor(service: name, method: "ReleaseDiffRequest", kind: .unary)
+        public static let all: [MethodDescriptor] = [importGame, getImportRun, createOverride, createEntity, uploadImage, getEntity, listEntities, generateDiff, getDiff, deploy, getLocks, watchEvents, getQueueStats, listDeadLetters, redriveDeadLetters, listImportRuns, listProductionEntities, listDiffRequests, releaseDiffRequest]
     }
 
     /// What a server implements for croupier.staging.v1.StagingService.
@@ -1701,6 +2065,16 @@ public enum Croupier_Staging_V1_StagingService {
         func getQueueStats(request: Croupier_Staging_V1_GetQueueStatsRequest, context: ServerContext) async throws -> Croupier_Staging_V1_QueueStats
         func listDeadLetters(request: Croupier_Staging_V1_ListDeadLettersRequest, context: ServerContext) async throws -> Croupier_Staging_V1_ListDeadLettersResponse
         func redriveDeadLetters(request: Croupier_Staging_V1_RedriveDeadLettersRequest, context: ServerContext) async throws -> Croupier_Staging_V1_RedriveDeadLettersResponse
+        /// A game's import runs, newest first, queued ones included.
+        func listImportRuns(request: Croupier_Staging_V1_ListImportRunsRequest, context: ServerContext) async throws -> Croupier_Staging_V1_ListImportRunsResponse
+        /// Production as last deployed.
+        func listProductionEntities(request: Croupier_Staging_V1_ListProductionEntitiesRequest, context: ServerContext) async throws -> Croupier_Staging_V1_ListProductionEntitiesResponse
+        /// The diff queue's live requests, waiting and in flight, oldest first.
+        func listDiffRequests(request: Croupier_Staging_V1_ListDiffRequestsRequest, context: ServerContext) async throws -> Croupier_Staging_V1_ListDiffRequestsResponse
+        /// Makes an in-flight diff request deliverable at once (SQS ChangeMessageVisibility
+        /// to 0): after a crashed worker, its game need not wait for the visibility
+        /// timeout. FAILED_PRECONDITION if the request is not in flight.
+        func releaseDiffRequest(request: Croupier_Staging_V1_ReleaseDiffRequestRequest, context: ServerContext) async throws -> Croupier_Staging_V1_ReleaseDiffRequestResponse
     }
 
     /// Calls croupier.staging.v1.StagingService over any channel.
@@ -1776,6 +2150,28 @@ public enum Croupier_Staging_V1_StagingService {
         public func redriveDeadLetters(_ request: Croupier_Staging_V1_RedriveDeadLettersRequest, options: CallOptions = CallOptions()) async throws -> Croupier_Staging_V1_RedriveDeadLettersResponse {
             try await channel.unary(Method.redriveDeadLetters, request, options: options)
         }
+
+        /// A game's import runs, newest first, queued ones included.
+        public func listImportRuns(_ request: Croupier_Staging_V1_ListImportRunsRequest, options: CallOptions = CallOptions()) async throws -> Croupier_Staging_V1_ListImportRunsResponse {
+            try await channel.unary(Method.listImportRuns, request, options: options)
+        }
+
+        /// Production as last deployed.
+        public func listProductionEntities(_ request: Croupier_Staging_V1_ListProductionEntitiesRequest, options: CallOptions = CallOptions()) async throws -> Croupier_Staging_V1_ListProductionEntitiesResponse {
+            try await channel.unary(Method.listProductionEntities, request, options: options)
+        }
+
+        /// The diff queue's live requests, waiting and in flight, oldest first.
+        public func listDiffRequests(_ request: Croupier_Staging_V1_ListDiffRequestsRequest, options: CallOptions = CallOptions()) async throws -> Croupier_Staging_V1_ListDiffRequestsResponse {
+            try await channel.unary(Method.listDiffRequests, request, options: options)
+        }
+
+        /// Makes an in-flight diff request deliverable at once (SQS ChangeMessageVisibility
+        /// to 0): after a crashed worker, its game need not wait for the visibility
+        /// timeout. FAILED_PRECONDITION if the request is not in flight.
+        public func releaseDiffRequest(_ request: Croupier_Staging_V1_ReleaseDiffRequestRequest, options: CallOptions = CallOptions()) async throws -> Croupier_Staging_V1_ReleaseDiffRequestResponse {
+            try await channel.unary(Method.releaseDiffRequest, request, options: options)
+        }
     }
 }
 
@@ -1797,6 +2193,10 @@ extension Croupier_Staging_V1_StagingService.ServiceProtocol {
             .unary(Croupier_Staging_V1_StagingService.Method.getQueueStats) { try await self.getQueueStats(request: $0, context: $1) },
             .unary(Croupier_Staging_V1_StagingService.Method.listDeadLetters) { try await self.listDeadLetters(request: $0, context: $1) },
             .unary(Croupier_Staging_V1_StagingService.Method.redriveDeadLetters) { try await self.redriveDeadLetters(request: $0, context: $1) },
+            .unary(Croupier_Staging_V1_StagingService.Method.listImportRuns) { try await self.listImportRuns(request: $0, context: $1) },
+            .unary(Croupier_Staging_V1_StagingService.Method.listProductionEntities) { try await self.listProductionEntities(request: $0, context: $1) },
+            .unary(Croupier_Staging_V1_StagingService.Method.listDiffRequests) { try await self.listDiffRequests(request: $0, context: $1) },
+            .unary(Croupier_Staging_V1_StagingService.Method.releaseDiffRequest) { try await self.releaseDiffRequest(request: $0, context: $1) },
         ]
     }
 }
@@ -1841,8 +2241,8 @@ extension ProtoFileDescriptor {
         name: "croupier/staging/v1/staging.proto",
         package: "croupier.staging.v1",
         dependencies: [],
-        symbols: ["croupier.staging.v1.EntityInput", "croupier.staging.v1.ImportOptions", "croupier.staging.v1.ImportStart", "croupier.staging.v1.EntityBatch", "croupier.staging.v1.ImportGameRequest", "croupier.staging.v1.ImportGameResponse", "croupier.staging.v1.GetImportRunRequest", "croupier.staging.v1.ImportRun", "croupier.staging.v1.CreateOverrideRequest", "croupier.staging.v1.CreateEntityRequest", "croupier.staging.v1.UploadImageRequest", "croupier.staging.v1.GetEntityRequest", "croupier.staging.v1.Entity", "croupier.staging.v1.ListEntitiesRequest", "croupier.staging.v1.ListEntitiesResponse", "croupier.staging.v1.GenerateDiffRequest", "croupier.staging.v1.GenerateDiffResponse", "croupier.staging.v1.EnqueueDiffRequest", "croupier.staging.v1.EnqueueDiffResponse", "croupier.staging.v1.GetDiffRequest", "croupier.staging.v1.TypeCounts", "croupier.staging.v1.FieldChange", "croupier.staging.v1.DiffEntry", "croupier.staging.v1.ExpansionImpact", "croupier.staging.v1.Diff", "croupier.staging.v1.DeployRequest", "croupier.staging.v1.DeployResponse", "croupier.staging.v1.GetLocksRequest", "croupier.staging.v1.Lock", "croupier.staging.v1.GetLocksResponse", "croupier.staging.v1.WatchEventsRequest", "croupier.staging.v1.StagingEvent", "croupier.staging.v1.GetQueueStatsRequest", "croupier.staging.v1.QueueStats", "croupier.staging.v1.ListDeadLettersRequest", "croupier.staging.v1.DeadLetter", "croupier.staging.v1.ListDeadLettersResponse", "croupier.staging.v1.RedriveDeadLettersRequest", "croupier.staging.v1.RedriveDeadLettersResponse", "croupier.staging.v1.FieldMap", "croupier.staging.v1.ImportStatus", "croupier.staging.v1.DiffTrigger", "croupier.staging.v1.ChangeKind", "croupier.staging.v1.StagingService", "croupier.staging.v1.StagingService.ImportGame", "croupier.staging.v1.StagingService.GetImportRun", "croupier.staging.v1.StagingService.CreateOverride", "croupier.staging.v1.StagingService.CreateEntity", "croupier.staging.v1.StagingService.UploadImage", "croupier.staging.v1.StagingService.GetEntity", "croupier.staging.v1.StagingService.ListEntities", "croupier.staging.v1.StagingService.GenerateDiff", "croupier.staging.v1.StagingService.GetDiff", "croupier.staging.v1.StagingService.Deploy", "croupier.staging.v1.StagingService.GetLocks", "croupier.staging.v1.StagingService.WatchEvents", "croupier.staging.v1.StagingService.GetQueueStats", "croupier.staging.v1.StagingService.ListDeadLetters", "croupier.staging.v1.StagingService.RedriveDeadLetters", "croupier.staging.v1.DiffQueue", "croupier.staging.v1.DiffQueue.EnqueueDiff"],
+        symbols: ["croupier.staging.v1.EntityInput", "croupier.staging.v1.ImportOptions", "croupier.staging.v1.ImportStart", "croupier.staging.v1.EntityBatch", "croupier.staging.v1.ImportGameRequest", "croupier.staging.v1.ImportGameResponse", "croupier.staging.v1.GetImportRunRequest", "croupier.staging.v1.ImportRun", "croupier.staging.v1.CreateOverrideRequest", "croupier.staging.v1.CreateEntityRequest", "croupier.staging.v1.UploadImageRequest", "croupier.staging.v1.GetEntityRequest", "croupier.staging.v1.Entity", "croupier.staging.v1.ListEntitiesRequest", "croupier.staging.v1.ListEntitiesResponse", "croupier.staging.v1.GenerateDiffRequest", "croupier.staging.v1.GenerateDiffResponse", "croupier.staging.v1.EnqueueDiffRequest", "croupier.staging.v1.EnqueueDiffResponse", "croupier.staging.v1.GetDiffRequest", "croupier.staging.v1.TypeCounts", "croupier.staging.v1.FieldChange", "croupier.staging.v1.DiffEntry", "croupier.staging.v1.ExpansionImpact", "croupier.staging.v1.Diff", "croupier.staging.v1.DeployRequest", "croupier.staging.v1.DeployResponse", "croupier.staging.v1.GetLocksRequest", "croupier.staging.v1.Lock", "croupier.staging.v1.GetLocksResponse", "croupier.staging.v1.WatchEventsRequest", "croupier.staging.v1.StagingEvent", "croupier.staging.v1.GetQueueStatsRequest", "croupier.staging.v1.QueueStats", "croupier.staging.v1.ListDeadLettersRequest", "croupier.staging.v1.DeadLetter", "croupier.staging.v1.ListDeadLettersResponse", "croupier.staging.v1.RedriveDeadLettersRequest", "croupier.staging.v1.RedriveDeadLettersResponse", "croupier.staging.v1.FieldMap", "croupier.staging.v1.ListImportRunsRequest", "croupier.staging.v1.ListImportRunsResponse", "croupier.staging.v1.ListProductionEntitiesRequest", "croupier.staging.v1.ProductionEntity", "croupier.staging.v1.ListProductionEntitiesResponse", "croupier.staging.v1.ListDiffRequestsRequest", "croupier.staging.v1.DiffRequestInfo", "croupier.staging.v1.ListDiffRequestsResponse", "croupier.staging.v1.ReleaseDiffRequestRequest", "croupier.staging.v1.ReleaseDiffRequestResponse", "croupier.staging.v1.ImportStatus", "croupier.staging.v1.DiffTrigger", "croupier.staging.v1.ChangeKind", "croupier.staging.v1.StagingService", "croupier.staging.v1.StagingService.ImportGame", "croupier.staging.v1.StagingService.GetImportRun", "croupier.staging.v1.StagingService.CreateOverride", "croupier.staging.v1.StagingService.CreateEntity", "croupier.staging.v1.StagingService.UploadImage", "croupier.staging.v1.StagingService.GetEntity", "croupier.staging.v1.StagingService.ListEntities", "croupier.staging.v1.StagingService.GenerateDiff", "croupier.staging.v1.StagingService.GetDiff", "croupier.staging.v1.StagingService.Deploy", "croupier.staging.v1.StagingService.GetLocks", "croupier.staging.v1.StagingService.WatchEvents", "croupier.staging.v1.StagingService.GetQueueStats", "croupier.staging.v1.StagingService.ListDeadLetters", "croupier.staging.v1.StagingService.RedriveDeadLetters", "croupier.staging.v1.StagingService.ListImportRuns", "croupier.staging.v1.StagingService.ListProductionEntities", "croupier.staging.v1.StagingService.ListDiffRequests", "croupier.staging.v1.StagingService.ReleaseDiffRequest", "croupier.staging.v1.DiffQueue", "croupier.staging.v1.DiffQueue.EnqueueDiff"],
         services: ["croupier.staging.v1.StagingService", "croupier.staging.v1.DiffQueue"],
-        base64: "CiFjcm91cGllci9zdGFnaW5nL3YxL3N0YWdpbmcucHJvdG8SE2Nyb3VwaWVyLnN0YWdpbmcudjEiwwEKC0VudGl0eUlucHV0Eh8KC2VudGl0eV90eXBlGAEgASgJUgplbnRpdHlUeXBlEhIKBHNsdWcYAiABKAlSBHNsdWcSRAoGZmllbGRzGAMgAygLMiwuY3JvdXBpZXIuc3RhZ2luZy52MS5FbnRpdHlJbnB1dC5GaWVsZHNFbnRyeVIGZmllbGRzGjkKC0ZpZWxkc0VudHJ5EhAKA2tleRgBIAEoCVIDa2V5EhQKBXZhbHVlGAIgASgJUgV2YWx1ZToCOAEiJwoNSW1wb3J0T3B0aW9ucxIWCgZzb3VyY2UYASABKAlSBnNvdXJjZSJoCgtJbXBvcnRTdGFydBIbCglnYW1lX3NsdWcYASABKAlSCGdhbWVTbHVnEjwKB29wdGlvbnMYAiABKAsyIi5jcm91cGllci5zdGFnaW5nLnYxLkltcG9ydE9wdGlvbnNSB29wdGlvbnMiSwoLRW50aXR5QmF0Y2gSPAoIZW50aXRpZXMYASADKAsyIC5jcm91cGllci5zdGFnaW5nLnYxLkVudGl0eUlucHV0UghlbnRpdGllcyKPAQoRSW1wb3J0R2FtZVJlcXVlc3QSOAoFc3RhcnQYASABKAsyIC5jcm91cGllci5zdGFnaW5nLnYxLkltcG9ydFN0YXJ0SABSBXN0YXJ0EjgKBWJhdGNoGAIgASgLMiAuY3JvdXBpZXIuc3RhZ2luZy52MS5FbnRpdHlCYXRjaEgAUgViYXRjaEIGCgRwYXJ0ImUKEkltcG9ydEdhbWVSZXNwb25zZRIiCg1pbXBvcnRfcnVuX2lkGAEgASgJUgtpbXBvcnRSdW5JZBIrChFlbnRpdGllc19yZWNlaXZlZBgCIAEoA1IQZW50aXRpZXNSZWNlaXZlZCI5ChNHZXRJbXBvcnRSdW5SZXF1ZXN0EiIKDWltcG9ydF9ydW5faWQYASABKAlSC2ltcG9ydFJ1bklkIswDCglJbXBvcnRSdW4SIgoNaW1wb3J0X3J1bl9pZBgBIAEoCVILaW1wb3J0UnVuSWQSGwoJZ2FtZV9zbHVnGAIgASgJUghnYW1lU2x1ZxI5CgZzdGF0dXMYAyABKA4yIS5jcm91cGllci5zdGFnaW5nLnYxLkltcG9ydFN0YXR1c1IGc3RhdHVzEisKEWVudGl0aWVzX3JlY2VpdmVkGAQgASgDUhBlbnRpdGllc1JlY2VpdmVkEicKD2VudGl0aWVzX21lcmdlZBgFIAEoA1IOZW50aXRpZXNNZXJnZWQSKQoQZW50aXRpZXNfcmVtb3ZlZBgGIAEoA1IPZW50aXRpZXNSZW1vdmVkEiIKDWNyZWF0ZWRfYXRfbXMYByABKANSC2NyZWF0ZWRBdE1zEiIKDXN0YXJ0ZWRfYXRfbXMYCCABKANSC3N0YXJ0ZWRBdE1zEiQKDmZpbmlzaGVkX2F0X21zGAkgASgDUgxmaW5pc2hlZEF0TXMSFAoFZXJyb3IYCiABKAlSBWVycm9yEhYKBnNvdXJjZRgLIAEoCVIGc291cmNlEiYKD2RpZmZfbWVzc2FnZV9pZBgMIAEoA1INZGlmZk1lc3NhZ2VJZCL0AQoVQ3JlYXRlT3ZlcnJpZGVSZXF1ZXN0EhsKCWdhbWVfc2x1ZxgBIAEoCVIIZ2FtZVNsdWcSHwoLZW50aXR5X3R5cGUYAiABKAlSCmVudGl0eVR5cGUSEgoEc2x1ZxgDIAEoCVIEc2x1ZxJOCgZmaWVsZHMYBCADKAsyNi5jcm91cGllci5zdGFnaW5nLnYxLkNyZWF0ZU92ZXJyaWRlUmVxdWVzdC5GaWVsZHNFbnRyeVIGZmllbGRzGjkKC0ZpZWxkc0VudHJ5EhAKA2tleRgBIAEoCVIDa2V5EhQKBXZhbHVlGAIgASgJUgV2YWx1ZToCOAEibAoTQ3JlYXRlRW50aXR5UmVxdWVzdBIbCglnYW1lX3NsdWcYASABKAlSCGdhbWVTbHVnEjgKBmVudGl0eRgCIAEoCzIgLmNyb3VwaWVyLnN0YWdpbmcudjEuRW50aXR5SW5wdXRSBmVudGl0eSKdAQoSVXBsb2FkSW1hZ2VSZXF1ZXN0EhsKCWdhbWVfc2x1ZxgBIAEoCVIIZ2FtZVNsdWcSHwoLZW50aXR5X3R5cGUYAiABKAlSCmVudGl0eVR5cGUSEgoEc2x1ZxgDIAEoCVIEc2x1ZxIhCgxjb250ZW50X3R5cGUYBCABKAlSC2NvbnRlbnRUeXBlEhIKBGRhdGEYBSABKAxSBGRhdGEiZAoQR2V0RW50aXR5UmVxdWVzdBIbCglnYW1lX3NsdWcYASABKAlSCGdhbWVTbHVnEh8KC2VudGl0eV90eXBlGAIgASgJUgplbnRpdHlUeXBlEhIKBHNsdWcYAyABKAlSBHNsdWci0QQKBkVudGl0eRIbCglnYW1lX3NsdWcYASABKAlSCGdhbWVTbHVnEh8KC2VudGl0eV90eXBlGAIgASgJUgplbnRpdHlUeXBlEhIKBHNsdWcYAyABKAlSBHNsdWcSPwoGZmllbGRzGAQgAygLMicuY3JvdXBpZXIuc3RhZ2luZy52MS5FbnRpdHkuRmllbGRzRW50cnlSBmZpZWxkcxJYCg9pbXBvcnRlZF9maWVsZHMYBSADKAsyLy5jcm91cGllci5zdGFnaW5nLnYxLkVudGl0eS5JbXBvcnRlZEZpZWxkc0VudHJ5Ug5pbXBvcnRlZEZpZWxkcxJICglvdmVycmlkZXMYBiADKAsyKi5jcm91cGllci5zdGFnaW5nLnYxLkVudGl0eS5PdmVycmlkZXNFbnRyeVIJb3ZlcnJpZGVzEhYKBm9yaWdpbhgHIAEoCVIGb3JpZ2luEhgKB3JlbW92ZWQYCCABKAhSB3JlbW92ZWQSIgoNdXBkYXRlZF9hdF9tcxgJIAEoA1ILdXBkYXRlZEF0TXMaOQoLRmllbGRzRW50cnkSEAoDa2V5GAEgASgJUgNrZXkSFAoFdmFsdWUYAiABKAlSBXZhbHVlOgI4ARpBChNJbXBvcnRlZEZpZWxkc0VudHJ5EhAKA2tleRgBIAEoCVIDa2V5EhQKBXZhbHVlGAIgASgJUgV2YWx1ZToCOAEaPAoOT3ZlcnJpZGVzRW50cnkSEAoDa2V5GAEgASgJUgNrZXkSFAoFdmFsdWUYAiABKAlSBXZhbHVlOgI4ASK4AQoTTGlzdEVudGl0aWVzUmVxdWVzdBIbCglnYW1lX3NsdWcYASABKAlSCGdhbWVTbHVnEh8KC2VudGl0eV90eXBlGAIgASgJUgplbnRpdHlUeXBlEhsKCXBhZ2Vfc2l6ZRgDIAEoBVIIcGFnZVNpemUSHQoKcGFnZV90b2tlbhgEIAEoCVIJcGFnZVRva2VuEicKD2luY2x1ZGVfcmVtb3ZlZBgFIAEoCFIOaW5jbHVkZVJlbW92ZWQidwoUTGlzdEVudGl0aWVzUmVzcG9uc2USNwoIZW50aXRpZXMYASADKAsyGy5jcm91cGllci5zdGFnaW5nLnYxLkVudGl0eVIIZW50aXRpZXMSJgoPbmV4dF9wYWdlX3Rva2VuGAIgASgJUg1uZXh0UGFnZVRva2VuIjIKE0dlbmVyYXRlRGlmZlJlcXVlc3QSGwoJZ2FtZV9zbHVnGAEgASgJUghnYW1lU2x1ZyJtChRHZW5lcmF0ZURpZmZSZXNwb25zZRIYCgdtZXNzYWdlGAEgASgJUgdtZXNzYWdlEh0KCm1lc3NhZ2VfaWQYAiABKANSCW1lc3NhZ2VJZBIcCglkdXBsaWNhdGUYAyABKAhSCWR1cGxpY2F0ZSLwAQoSRW5xdWV1ZURpZmZSZXF1ZXN0EhsKCWdhbWVfc2x1ZxgBIAEoCVIIZ2FtZVNsdWcSOgoHdHJpZ2dlchgCIAEoDjIgLmNyb3VwaWVyLnN0YWdpbmcudjEuRGlmZlRyaWdnZXJSB3RyaWdnZXISHwoLZW50aXR5X3R5cGUYAyABKAlSCmVudGl0eVR5cGUSHwoLZW50aXR5X3NsdWcYBCABKAlSCmVudGl0eVNsdWcSIgoNaW1wb3J0X3J1bl9pZBgFIAEoCVILaW1wb3J0UnVuSWQSGwoJY2hhbmdlX2lkGAYgASgJUghjaGFuZ2VJZCJSChNFbnF1ZXVlRGlmZlJlc3BvbnNlEh0KCm1lc3NhZ2VfaWQYASABKANSCW1lc3NhZ2VJZBIcCglkdXBsaWNhdGUYAiABKAhSCWR1cGxpY2F0ZSJpCg5HZXREaWZmUmVxdWVzdBIbCglnYW1lX3NsdWcYASABKAlSCGdhbWVTbHVnEhsKCXBhZ2Vfc2l6ZRgCIAEoBVIIcGFnZVNpemUSHQoKcGFnZV90b2tlbhgDIAEoCVIJcGFnZVRva2VuIncKClR5cGVDb3VudHMSHwoLZW50aXR5X3R5cGUYASABKAlSCmVudGl0eVR5cGUSFAoFYWRkZWQYAiABKANSBWFkZGVkEhgKB2NoYW5nZWQYAyABKANSB2NoYW5nZWQSGAoHcmVtb3ZlZBgEIAEoA1IHcmVtb3ZlZCJdCgtGaWVsZENoYW5nZRIUCgVmaWVsZBgBIAEoCVIFZmllbGQSGwoJb2xkX3ZhbHVlGAIgASgJUghvbGRWYWx1ZRIbCgluZXdfdmFsdWUYAyABKAlSCG5ld1ZhbHVlIrMBCglEaWZmRW50cnkSHwoLZW50aXR5X3R5cGUYASABKAlSCmVudGl0eVR5cGUSEgoEc2x1ZxgCIAEoCVIEc2x1ZxI3CgZjaGFuZ2UYAyABKA4yHy5jcm91cGllci5zdGFnaW5nLnYxLkNoYW5nZUtpbmRSBmNoYW5nZRI4CgZmaWVsZHMYBCADKAsyIC5jcm91cGllci5zdGFnaW5nLnYxLkZpZWxkQ2hhbmdlUgZmaWVsZHMicwoPRXhwYW5zaW9uSW1wYWN0EhwKCWV4cGFuc2lvbhgBIAEoCVIJZXhwYW5zaW9uEiEKDGNhcmRzX2JlZm9yZRgCIAEoA1ILY2FyZHNCZWZvcmUSHwoLY2FyZHNfYWZ0ZXIYAyABKANSCmNhcmRzQWZ0ZXIiuwMKBERpZmYSGwoJZ2FtZV9zbHVnGAEgASgJUghnYW1lU2x1ZxI3CgZjb3VudHMYAiADKAsyHy5jcm91cGllci5zdGFnaW5nLnYxLlR5cGVDb3VudHNSBmNvdW50cxI4CgdlbnRyaWVzGAMgAygLMh4uY3JvdXBpZXIuc3RhZ2luZy52MS5EaWZmRW50cnlSB2VudHJpZXMSJgoPbmV4dF9wYWdlX3Rva2VuGAQgASgJUg1uZXh0UGFnZVRva2VuEjwKBmltcGFjdBgFIAMoCzIkLmNyb3VwaWVyLnN0YWdpbmcudjEuRXhwYW5zaW9uSW1wYWN0UgZpbXBhY3QSOgoHdHJpZ2dlchgGIAEoDjIgLmNyb3VwaWVyLnN0YWdpbmcudjEuRGlmZlRyaWdnZXJSB3RyaWdnZXISJgoPZ2VuZXJhdGVkX2F0X21zGAcgASgDUg1nZW5lcmF0ZWRBdE1zEh8KC2R1cmF0aW9uX21zGAggASgDUgpkdXJhdGlvbk1zEhQKBWVtcHR5GAkgASgIUgVlbXB0eRIiCg1pbXBvcnRfcnVuX2lkGAogASgJUgtpbXBvcnRSdW5JZCIsCg1EZXBsb3lSZXF1ZXN0EhsKCWdhbWVfc2x1ZxgBIAEoCVIIZ2FtZVNsdWciRgoORGVwbG95UmVzcG9uc2USGgoIdXBzZXJ0ZWQYASABKANSCHVwc2VydGVkEhgKB2RlbGV0ZWQYAiABKANSB2RlbGV0ZWQiLgoPR2V0TG9ja3NSZXF1ZXN0EhsKCWdhbWVfc2x1ZxgBIAEoCVIIZ2FtZVNsdWciqgEKBExvY2sSGwoJZ2FtZV9zbHVnGAEgASgJUghnYW1lU2x1ZxISCgRraW5kGAIgASgJUgRraW5kEhYKBmhvbGRlchgDIAEoCVIGaG9sZGVyEhkKCHNpbmNlX21zGAQgASgDUgdzaW5jZU1zEiIKDWV4cGlyZXNfYXRfbXMYBSABKANSC2V4cGlyZXNBdE1zEhoKCHByb2dyZXNzGAYgASgJUghwcm9ncmVzcyJDChBHZXRMb2Nrc1Jlc3BvbnNlEi8KBWxvY2tzGAEgAygLMhkuY3JvdXBpZXIuc3RhZ2luZy52MS5Mb2NrUgVsb2NrcyJ8ChJXYXRjaEV2ZW50c1JlcXVlc3QSGwoJZ2FtZV9zbHVnGAEgASgJUghnYW1lU2x1ZxIhCgxhZnRlcl9vZmZzZXQYAiABKANSC2FmdGVyT2Zmc2V0EiYKD3VudGlsX2NhdWdodF91cBgDIAEoCFINdW50aWxDYXVnaHRVcCKBAgoMU3RhZ2luZ0V2ZW50EhYKBm9mZnNldBgBIAEoA1IGb2Zmc2V0EhsKCWdhbWVfc2x1ZxgCIAEoCVIIZ2FtZVNsdWcSEgoEdHlwZRgDIAEoCVIEdHlwZRIiCg1jcmVhdGVkX2F0X21zGAQgASgDUgtjcmVhdGVkQXRNcxJICgdkZXRhaWxzGAUgAygLMi4uY3JvdXBpZXIuc3RhZ2luZy52MS5TdGFnaW5nRXZlbnQuRGV0YWlsc0VudHJ5UgdkZXRhaWxzGjoKDERldGFpbHNFbnRyeRIQCgNrZXkYASABKAlSA2tleRIUCgV2YWx1ZRgCIAEoCVIFdmFsdWU6AjgBIhYKFEdldFF1ZXVlU3RhdHNSZXF1ZXN0IoYBCgpRdWV1ZVN0YXRzEhQKBWRlcHRoGAEgASgDUgVkZXB0aBIbCglpbl9mbGlnaHQYAiABKANSCGluRmxpZ2h0EiIKDW9sZGVzdF9hZ2VfbXMYAyABKANSC29sZGVzdEFnZU1zEiEKDGRlYWRfbGV0dGVycxgEIAEoA1ILZGVhZExldHRlcnMiLgoWTGlzdERlYWRMZXR0ZXJzUmVxdWVzdBIUCgVsaW1pdBgBIAEoBVIFbGltaXQi7AEKCkRlYWRMZXR0ZXISHQoKbWVzc2FnZV9pZBgBIAEoA1IJbWVzc2FnZUlkEhsKCWdhbWVfc2x1ZxgCIAEoCVIIZ2FtZVNsdWcSQQoHcmVxdWVzdBgDIAEoCzInLmNyb3VwaWVyLnN0YWdpbmcudjEuRW5xdWV1ZURpZmZSZXF1ZXN0UgdyZXF1ZXN0EiMKDXJlY2VpdmVfY291bnQYBCABKANSDHJlY2VpdmVDb3VudBIcCgpzZW50X2F0X21zGAUgASgDUghzZW50QXRNcxIcCgpkaWVkX2F0X21zGAYgASgDUghkaWVkQXRNcyJdChdMaXN0RGVhZExldHRlcnNSZXNwb25zZRJCCgxkZWFkX2xldHRlcnMYASADKAsyHy5jcm91cGllci5zdGFnaW5nLnYxLkRlYWRMZXR0ZXJSC2RlYWRMZXR0ZXJzIjwKGVJlZHJpdmVEZWFkTGV0dGVyc1JlcXVlc3QSHwoLbWVzc2FnZV9pZHMYASADKANSCm1lc3NhZ2VJZHMiOAoaUmVkcml2ZURlYWRMZXR0ZXJzUmVzcG9uc2USGgoIcmVkcml2ZW4YASABKANSCHJlZHJpdmVuIogBCghGaWVsZE1hcBJBCgZ2YWx1ZXMYASADKAsyKS5jcm91cGllci5zdGFnaW5nLnYxLkZpZWxkTWFwLlZhbHVlc0VudHJ5UgZ2YWx1ZXMaOQoLVmFsdWVzRW50cnkSEAoDa2V5GAEgASgJUgNrZXkSFAoFdmFsdWUYAiABKAlSBXZhbHVlOgI4ASqZAQoMSW1wb3J0U3RhdHVzEh0KGUlNUE9SVF9TVEFUVVNfVU5TUEVDSUZJRUQQABIYChRJTVBPUlRfU1RBVFVTX1FVRVVFRBABEhkKFUlNUE9SVF9TVEFUVVNfUlVOTklORxACEhsKF0lNUE9SVF9TVEFUVVNfU1VDQ0VFREVEEAMSGAoUSU1QT1JUX1NUQVRVU19GQUlMRUQQBCpdCgtEaWZmVHJpZ2dlchIcChhESUZGX1RSSUdHRVJfVU5TUEVDSUZJRUQQABIXChNESUZGX1RSSUdHRVJfSU1QT1JUEAESFwoTRElGRl9UUklHR0VSX01BTlVBTBACKnIKCkNoYW5nZUtpbmQSGwoXQ0hBTkdFX0tJTkRfVU5TUEVDSUZJRUQQABIVChFDSEFOR0VfS0lORF9BRERFRBABEhcKE0NIQU5HRV9LSU5EX0NIQU5HRUQQAhIXChNDSEFOR0VfS0lORF9SRU1PVkVEEAMygwsKDlN0YWdpbmdTZXJ2aWNlEl8KCkltcG9ydEdhbWUSJi5jcm91cGllci5zdGFnaW5nLnYxLkltcG9ydEdhbWVSZXF1ZXN0GicuY3JvdXBpZXIuc3RhZ2luZy52MS5JbXBvcnRHYW1lUmVzcG9uc2UoARJYCgxHZXRJbXBvcnRSdW4SKC5jcm91cGllci5zdGFnaW5nLnYxLkdldEltcG9ydFJ1blJlcXVlc3QaHi5jcm91cGllci5zdGFnaW5nLnYxLkltcG9ydFJ1bhJZCg5DcmVhdGVPdmVycmlkZRIqLmNyb3VwaWVyLnN0YWdpbmcudjEuQ3JlYXRlT3ZlcnJpZGVSZXF1ZXN0GhsuY3JvdXBpZXIuc3RhZ2luZy52MS5FbnRpdHkSVQoMQ3JlYXRlRW50aXR5EiguY3JvdXBpZXIuc3RhZ2luZy52MS5DcmVhdGVFbnRpdHlSZXF1ZXN0GhsuY3JvdXBpZXIuc3RhZ2luZy52MS5FbnRpdHkSUwoLVXBsb2FkSW1hZ2USJy5jcm91cGllci5zdGFnaW5nLnYxLlVwbG9hZEltYWdlUmVxdWVzdBobLmNyb3VwaWVyLnN0YWdpbmcudjEuRW50aXR5Ek8KCUdldEVudGl0eRIlLmNyb3VwaWVyLnN0YWdpbmcudjEuR2V0RW50aXR5UmVxdWVzdBobLmNyb3VwaWVyLnN0YWdpbmcudjEuRW50aXR5EmMKDExpc3RFbnRpdGllcxIoLmNyb3VwaWVyLnN0YWdpbmcudjEuTGlzdEVudGl0aWVzUmVxdWVzdBopLmNyb3VwaWVyLnN0YWdpbmcudjEuTGlzdEVudGl0aWVzUmVzcG9uc2USYwoMR2VuZXJhdGVEaWZmEiguY3JvdXBpZXIuc3RhZ2luZy52MS5HZW5lcmF0ZURpZmZSZXF1ZXN0GikuY3JvdXBpZXIuc3RhZ2luZy52MS5HZW5lcmF0ZURpZmZSZXNwb25zZRJJCgdHZXREaWZmEiMuY3JvdXBpZXIuc3RhZ2luZy52MS5HZXREaWZmUmVxdWVzdBoZLmNyb3VwaWVyLnN0YWdpbmcudjEuRGlmZhJRCgZEZXBsb3kSIi5jcm91cGllci5zdGFnaW5nLnYxLkRlcGxveVJlcXVlc3QaIy5jcm91cGllci5zdGFnaW5nLnYxLkRlcGxveVJlc3BvbnNlElcKCEdldExvY2tzEiQuY3JvdXBpZXIuc3RhZ2luZy52MS5HZXRMb2Nrc1JlcXVlc3QaJS5jcm91cGllci5zdGFnaW5nLnYxLkdldExvY2tzUmVzcG9uc2USWwoLV2F0Y2hFdmVudHMSJy5jcm91cGllci5zdGFnaW5nLnYxLldhdGNoRXZlbnRzUmVxdWVzdBohLmNyb3VwaWVyLnN0YWdpbmcudjEuU3RhZ2luZ0V2ZW50MAESWwoNR2V0UXVldWVTdGF0cxIpLmNyb3VwaWVyLnN0YWdpbmcudjEuR2V0UXVldWVTdGF0c1JlcXVlc3QaHy5jcm91cGllci5zdGFnaW5nLnYxLlF1ZXVlU3RhdHMSbAoPTGlzdERlYWRMZXR0ZXJzEisuY3JvdXBpZXIuc3RhZ2luZy52MS5MaXN0RGVhZExldHRlcnNSZXF1ZXN0GiwuY3JvdXBpZXIuc3RhZ2luZy52MS5MaXN0RGVhZExldHRlcnNSZXNwb25zZRJ1ChJSZWRyaXZlRGVhZExldHRlcnMSLi5jcm91cGllci5zdGFnaW5nLnYxLlJlZHJpdmVEZWFkTGV0dGVyc1JlcXVlc3QaLy5jcm91cGllci5zdGFnaW5nLnYxLlJlZHJpdmVEZWFkTGV0dGVyc1Jlc3BvbnNlMm0KCURpZmZRdWV1ZRJgCgtFbnF1ZXVlRGlmZhInLmNyb3VwaWVyLnN0YWdpbmcudjEuRW5xdWV1ZURpZmZSZXF1ZXN0GiguY3JvdXBpZXIuc3RhZ2luZy52MS5FbnF1ZXVlRGlmZlJlc3BvbnNlYgZwcm90bzM="
+        base64: "CiFjcm91cGllci9zdGFnaW5nL3YxL3N0YWdpbmcucHJvdG8SE2Nyb3VwaWVyLnN0YWdpbmcudjEiwwEKC0VudGl0eUlucHV0Eh8KC2VudGl0eV90eXBlGAEgASgJUgplbnRpdHlUeXBlEhIKBHNsdWcYAiABKAlSBHNsdWcSRAoGZmllbGRzGAMgAygLMiwuY3JvdXBpZXIuc3RhZ2luZy52MS5FbnRpdHlJbnB1dC5GaWVsZHNFbnRyeVIGZmllbGRzGjkKC0ZpZWxkc0VudHJ5EhAKA2tleRgBIAEoCVIDa2V5EhQKBXZhbHVlGAIgASgJUgV2YWx1ZToCOAEiJwoNSW1wb3J0T3B0aW9ucxIWCgZzb3VyY2UYASABKAlSBnNvdXJjZSJoCgtJbXBvcnRTdGFydBIbCglnYW1lX3NsdWcYASABKAlSCGdhbWVTbHVnEjwKB29wdGlvbnMYAiABKAsyIi5jcm91cGllci5zdGFnaW5nLnYxLkltcG9ydE9wdGlvbnNSB29wdGlvbnMiSwoLRW50aXR5QmF0Y2gSPAoIZW50aXRpZXMYASADKAsyIC5jcm91cGllci5zdGFnaW5nLnYxLkVudGl0eUlucHV0UghlbnRpdGllcyKPAQoRSW1wb3J0R2FtZVJlcXVlc3QSOAoFc3RhcnQYASABKAsyIC5jcm91cGllci5zdGFnaW5nLnYxLkltcG9ydFN0YXJ0SABSBXN0YXJ0EjgKBWJhdGNoGAIgASgLMiAuY3JvdXBpZXIuc3RhZ2luZy52MS5FbnRpdHlCYXRjaEgAUgViYXRjaEIGCgRwYXJ0ImUKEkltcG9ydEdhbWVSZXNwb25zZRIiCg1pbXBvcnRfcnVuX2lkGAEgASgJUgtpbXBvcnRSdW5JZBIrChFlbnRpdGllc19yZWNlaXZlZBgCIAEoA1IQZW50aXRpZXNSZWNlaXZlZCI5ChNHZXRJbXBvcnRSdW5SZXF1ZXN0EiIKDWltcG9ydF9ydW5faWQYASABKAlSC2ltcG9ydFJ1bklkIswDCglJbXBvcnRSdW4SIgoNaW1wb3J0X3J1bl9pZBgBIAEoCVILaW1wb3J0UnVuSWQSGwoJZ2FtZV9zbHVnGAIgASgJUghnYW1lU2x1ZxI5CgZzdGF0dXMYAyABKA4yIS5jcm91cGllci5zdGFnaW5nLnYxLkltcG9ydFN0YXR1c1IGc3RhdHVzEisKEWVudGl0aWVzX3JlY2VpdmVkGAQgASgDUhBlbnRpdGllc1JlY2VpdmVkEicKD2VudGl0aWVzX21lcmdlZBgFIAEoA1IOZW50aXRpZXNNZXJnZWQSKQoQZW50aXRpZXNfcmVtb3ZlZBgGIAEoA1IPZW50aXRpZXNSZW1vdmVkEiIKDWNyZWF0ZWRfYXRfbXMYByABKANSC2NyZWF0ZWRBdE1zEiIKDXN0YXJ0ZWRfYXRfbXMYCCABKANSC3N0YXJ0ZWRBdE1zEiQKDmZpbmlzaGVkX2F0X21zGAkgASgDUgxmaW5pc2hlZEF0TXMSFAoFZXJyb3IYCiABKAlSBWVycm9yEhYKBnNvdXJjZRgLIAEoCVIGc291cmNlEiYKD2RpZmZfbWVzc2FnZV9pZBgMIAEoA1INZGlmZk1lc3NhZ2VJZCL0AQoVQ3JlYXRlT3ZlcnJpZGVSZXF1ZXN0EhsKCWdhbWVfc2x1ZxgBIAEoCVIIZ2FtZVNsdWcSHwoLZW50aXR5X3R5cGUYAiABKAlSCmVudGl0eVR5cGUSEgoEc2x1ZxgDIAEoCVIEc2x1ZxJOCgZmaWVsZHMYBCADKAsyNi5jcm91cGllci5zdGFnaW5nLnYxLkNyZWF0ZU92ZXJyaWRlUmVxdWVzdC5GaWVsZHNFbnRyeVIGZmllbGRzGjkKC0ZpZWxkc0VudHJ5EhAKA2tleRgBIAEoCVIDa2V5EhQKBXZhbHVlGAIgASgJUgV2YWx1ZToCOAEibAoTQ3JlYXRlRW50aXR5UmVxdWVzdBIbCglnYW1lX3NsdWcYASABKAlSCGdhbWVTbHVnEjgKBmVudGl0eRgCIAEoCzIgLmNyb3VwaWVyLnN0YWdpbmcudjEuRW50aXR5SW5wdXRSBmVudGl0eSKdAQoSVXBsb2FkSW1hZ2VSZXF1ZXN0EhsKCWdhbWVfc2x1ZxgBIAEoCVIIZ2FtZVNsdWcSHwoLZW50aXR5X3R5cGUYAiABKAlSCmVudGl0eVR5cGUSEgoEc2x1ZxgDIAEoCVIEc2x1ZxIhCgxjb250ZW50X3R5cGUYBCABKAlSC2NvbnRlbnRUeXBlEhIKBGRhdGEYBSABKAxSBGRhdGEiZAoQR2V0RW50aXR5UmVxdWVzdBIbCglnYW1lX3NsdWcYASABKAlSCGdhbWVTbHVnEh8KC2VudGl0eV90eXBlGAIgASgJUgplbnRpdHlUeXBlEhIKBHNsdWcYAyABKAlSBHNsdWci0QQKBkVudGl0eRIbCglnYW1lX3NsdWcYASABKAlSCGdhbWVTbHVnEh8KC2VudGl0eV90eXBlGAIgASgJUgplbnRpdHlUeXBlEhIKBHNsdWcYAyABKAlSBHNsdWcSPwoGZmllbGRzGAQgAygLMicuY3JvdXBpZXIuc3RhZ2luZy52MS5FbnRpdHkuRmllbGRzRW50cnlSBmZpZWxkcxJYCg9pbXBvcnRlZF9maWVsZHMYBSADKAsyLy5jcm91cGllci5zdGFnaW5nLnYxLkVudGl0eS5JbXBvcnRlZEZpZWxkc0VudHJ5Ug5pbXBvcnRlZEZpZWxkcxJICglvdmVycmlkZXMYBiADKAsyKi5jcm91cGllci5zdGFnaW5nLnYxLkVudGl0eS5PdmVycmlkZXNFbnRyeVIJb3ZlcnJpZGVzEhYKBm9yaWdpbhgHIAEoCVIGb3JpZ2luEhgKB3JlbW92ZWQYCCABKAhSB3JlbW92ZWQSIgoNdXBkYXRlZF9hdF9tcxgJIAEoA1ILdXBkYXRlZEF0TXMaOQoLRmllbGRzRW50cnkSEAoDa2V5GAEgASgJUgNrZXkSFAoFdmFsdWUYAiABKAlSBXZhbHVlOgI4ARpBChNJbXBvcnRlZEZpZWxkc0VudHJ5EhAKA2tleRgBIAEoCVIDa2V5EhQKBXZhbHVlGAIgASgJUgV2YWx1ZToCOAEaPAoOT3ZlcnJpZGVzRW50cnkSEAoDa2V5GAEgASgJUgNrZXkSFAoFdmFsdWUYAiABKAlSBXZhbHVlOgI4ASK4AQoTTGlzdEVudGl0aWVzUmVxdWVzdBIbCglnYW1lX3NsdWcYASABKAlSCGdhbWVTbHVnEh8KC2VudGl0eV90eXBlGAIgASgJUgplbnRpdHlUeXBlEhsKCXBhZ2Vfc2l6ZRgDIAEoBVIIcGFnZVNpemUSHQoKcGFnZV90b2tlbhgEIAEoCVIJcGFnZVRva2VuEicKD2luY2x1ZGVfcmVtb3ZlZBgFIAEoCFIOaW5jbHVkZVJlbW92ZWQidwoUTGlzdEVudGl0aWVzUmVzcG9uc2USNwoIZW50aXRpZXMYASADKAsyGy5jcm91cGllci5zdGFnaW5nLnYxLkVudGl0eVIIZW50aXRpZXMSJgoPbmV4dF9wYWdlX3Rva2VuGAIgASgJUg1uZXh0UGFnZVRva2VuIjIKE0dlbmVyYXRlRGlmZlJlcXVlc3QSGwoJZ2FtZV9zbHVnGAEgASgJUghnYW1lU2x1ZyJtChRHZW5lcmF0ZURpZmZSZXNwb25zZRIYCgdtZXNzYWdlGAEgASgJUgdtZXNzYWdlEh0KCm1lc3NhZ2VfaWQYAiABKANSCW1lc3NhZ2VJZBIcCglkdXBsaWNhdGUYAyABKAhSCWR1cGxpY2F0ZSLwAQoSRW5xdWV1ZURpZmZSZXF1ZXN0EhsKCWdhbWVfc2x1ZxgBIAEoCVIIZ2FtZVNsdWcSOgoHdHJpZ2dlchgCIAEoDjIgLmNyb3VwaWVyLnN0YWdpbmcudjEuRGlmZlRyaWdnZXJSB3RyaWdnZXISHwoLZW50aXR5X3R5cGUYAyABKAlSCmVudGl0eVR5cGUSHwoLZW50aXR5X3NsdWcYBCABKAlSCmVudGl0eVNsdWcSIgoNaW1wb3J0X3J1bl9pZBgFIAEoCVILaW1wb3J0UnVuSWQSGwoJY2hhbmdlX2lkGAYgASgJUghjaGFuZ2VJZCJSChNFbnF1ZXVlRGlmZlJlc3BvbnNlEh0KCm1lc3NhZ2VfaWQYASABKANSCW1lc3NhZ2VJZBIcCglkdXBsaWNhdGUYAiABKAhSCWR1cGxpY2F0ZSJpCg5HZXREaWZmUmVxdWVzdBIbCglnYW1lX3NsdWcYASABKAlSCGdhbWVTbHVnEhsKCXBhZ2Vfc2l6ZRgCIAEoBVIIcGFnZVNpemUSHQoKcGFnZV90b2tlbhgDIAEoCVIJcGFnZVRva2VuIncKClR5cGVDb3VudHMSHwoLZW50aXR5X3R5cGUYASABKAlSCmVudGl0eVR5cGUSFAoFYWRkZWQYAiABKANSBWFkZGVkEhgKB2NoYW5nZWQYAyABKANSB2NoYW5nZWQSGAoHcmVtb3ZlZBgEIAEoA1IHcmVtb3ZlZCJdCgtGaWVsZENoYW5nZRIUCgVmaWVsZBgBIAEoCVIFZmllbGQSGwoJb2xkX3ZhbHVlGAIgASgJUghvbGRWYWx1ZRIbCgluZXdfdmFsdWUYAyABKAlSCG5ld1ZhbHVlIrMBCglEaWZmRW50cnkSHwoLZW50aXR5X3R5cGUYASABKAlSCmVudGl0eVR5cGUSEgoEc2x1ZxgCIAEoCVIEc2x1ZxI3CgZjaGFuZ2UYAyABKA4yHy5jcm91cGllci5zdGFnaW5nLnYxLkNoYW5nZUtpbmRSBmNoYW5nZRI4CgZmaWVsZHMYBCADKAsyIC5jcm91cGllci5zdGFnaW5nLnYxLkZpZWxkQ2hhbmdlUgZmaWVsZHMicwoPRXhwYW5zaW9uSW1wYWN0EhwKCWV4cGFuc2lvbhgBIAEoCVIJZXhwYW5zaW9uEiEKDGNhcmRzX2JlZm9yZRgCIAEoA1ILY2FyZHNCZWZvcmUSHwoLY2FyZHNfYWZ0ZXIYAyABKANSCmNhcmRzQWZ0ZXIiuwMKBERpZmYSGwoJZ2FtZV9zbHVnGAEgASgJUghnYW1lU2x1ZxI3CgZjb3VudHMYAiADKAsyHy5jcm91cGllci5zdGFnaW5nLnYxLlR5cGVDb3VudHNSBmNvdW50cxI4CgdlbnRyaWVzGAMgAygLMh4uY3JvdXBpZXIuc3RhZ2luZy52MS5EaWZmRW50cnlSB2VudHJpZXMSJgoPbmV4dF9wYWdlX3Rva2VuGAQgASgJUg1uZXh0UGFnZVRva2VuEjwKBmltcGFjdBgFIAMoCzIkLmNyb3VwaWVyLnN0YWdpbmcudjEuRXhwYW5zaW9uSW1wYWN0UgZpbXBhY3QSOgoHdHJpZ2dlchgGIAEoDjIgLmNyb3VwaWVyLnN0YWdpbmcudjEuRGlmZlRyaWdnZXJSB3RyaWdnZXISJgoPZ2VuZXJhdGVkX2F0X21zGAcgASgDUg1nZW5lcmF0ZWRBdE1zEh8KC2R1cmF0aW9uX21zGAggASgDUgpkdXJhdGlvbk1zEhQKBWVtcHR5GAkgASgIUgVlbXB0eRIiCg1pbXBvcnRfcnVuX2lkGAogASgJUgtpbXBvcnRSdW5JZCIsCg1EZXBsb3lSZXF1ZXN0EhsKCWdhbWVfc2x1ZxgBIAEoCVIIZ2FtZVNsdWciRgoORGVwbG95UmVzcG9uc2USGgoIdXBzZXJ0ZWQYASABKANSCHVwc2VydGVkEhgKB2RlbGV0ZWQYAiABKANSB2RlbGV0ZWQiLgoPR2V0TG9ja3NSZXF1ZXN0EhsKCWdhbWVfc2x1ZxgBIAEoCVIIZ2FtZVNsdWciqgEKBExvY2sSGwoJZ2FtZV9zbHVnGAEgASgJUghnYW1lU2x1ZxISCgRraW5kGAIgASgJUgRraW5kEhYKBmhvbGRlchgDIAEoCVIGaG9sZGVyEhkKCHNpbmNlX21zGAQgASgDUgdzaW5jZU1zEiIKDWV4cGlyZXNfYXRfbXMYBSABKANSC2V4cGlyZXNBdE1zEhoKCHByb2dyZXNzGAYgASgJUghwcm9ncmVzcyJDChBHZXRMb2Nrc1Jlc3BvbnNlEi8KBWxvY2tzGAEgAygLMhkuY3JvdXBpZXIuc3RhZ2luZy52MS5Mb2NrUgVsb2NrcyJ8ChJXYXRjaEV2ZW50c1JlcXVlc3QSGwoJZ2FtZV9zbHVnGAEgASgJUghnYW1lU2x1ZxIhCgxhZnRlcl9vZmZzZXQYAiABKANSC2FmdGVyT2Zmc2V0EiYKD3VudGlsX2NhdWdodF91cBgDIAEoCFINdW50aWxDYXVnaHRVcCKBAgoMU3RhZ2luZ0V2ZW50EhYKBm9mZnNldBgBIAEoA1IGb2Zmc2V0EhsKCWdhbWVfc2x1ZxgCIAEoCVIIZ2FtZVNsdWcSEgoEdHlwZRgDIAEoCVIEdHlwZRIiCg1jcmVhdGVkX2F0X21zGAQgASgDUgtjcmVhdGVkQXRNcxJICgdkZXRhaWxzGAUgAygLMi4uY3JvdXBpZXIuc3RhZ2luZy52MS5TdGFnaW5nRXZlbnQuRGV0YWlsc0VudHJ5UgdkZXRhaWxzGjoKDERldGFpbHNFbnRyeRIQCgNrZXkYASABKAlSA2tleRIUCgV2YWx1ZRgCIAEoCVIFdmFsdWU6AjgBIhYKFEdldFF1ZXVlU3RhdHNSZXF1ZXN0IoYBCgpRdWV1ZVN0YXRzEhQKBWRlcHRoGAEgASgDUgVkZXB0aBIbCglpbl9mbGlnaHQYAiABKANSCGluRmxpZ2h0EiIKDW9sZGVzdF9hZ2VfbXMYAyABKANSC29sZGVzdEFnZU1zEiEKDGRlYWRfbGV0dGVycxgEIAEoA1ILZGVhZExldHRlcnMiLgoWTGlzdERlYWRMZXR0ZXJzUmVxdWVzdBIUCgVsaW1pdBgBIAEoBVIFbGltaXQi7AEKCkRlYWRMZXR0ZXISHQoKbWVzc2FnZV9pZBgBIAEoA1IJbWVzc2FnZUlkEhsKCWdhbWVfc2x1ZxgCIAEoCVIIZ2FtZVNsdWcSQQoHcmVxdWVzdBgDIAEoCzInLmNyb3VwaWVyLnN0YWdpbmcudjEuRW5xdWV1ZURpZmZSZXF1ZXN0UgdyZXF1ZXN0EiMKDXJlY2VpdmVfY291bnQYBCABKANSDHJlY2VpdmVDb3VudBIcCgpzZW50X2F0X21zGAUgASgDUghzZW50QXRNcxIcCgpkaWVkX2F0X21zGAYgASgDUghkaWVkQXRNcyJdChdMaXN0RGVhZExldHRlcnNSZXNwb25zZRJCCgxkZWFkX2xldHRlcnMYASADKAsyHy5jcm91cGllci5zdGFnaW5nLnYxLkRlYWRMZXR0ZXJSC2RlYWRMZXR0ZXJzIjwKGVJlZHJpdmVEZWFkTGV0dGVyc1JlcXVlc3QSHwoLbWVzc2FnZV9pZHMYASADKANSCm1lc3NhZ2VJZHMiOAoaUmVkcml2ZURlYWRMZXR0ZXJzUmVzcG9uc2USGgoIcmVkcml2ZW4YASABKANSCHJlZHJpdmVuIogBCghGaWVsZE1hcBJBCgZ2YWx1ZXMYASADKAsyKS5jcm91cGllci5zdGFnaW5nLnYxLkZpZWxkTWFwLlZhbHVlc0VudHJ5UgZ2YWx1ZXMaOQoLVmFsdWVzRW50cnkSEAoDa2V5GAEgASgJUgNrZXkSFAoFdmFsdWUYAiABKAlSBXZhbHVlOgI4ASJwChVMaXN0SW1wb3J0UnVuc1JlcXVlc3QSGwoJZ2FtZV9zbHVnGAEgASgJUghnYW1lU2x1ZxIbCglwYWdlX3NpemUYAiABKAVSCHBhZ2VTaXplEh0KCnBhZ2VfdG9rZW4YAyABKAlSCXBhZ2VUb2tlbiJ0ChZMaXN0SW1wb3J0UnVuc1Jlc3BvbnNlEjIKBHJ1bnMYASADKAsyHi5jcm91cGllci5zdGFnaW5nLnYxLkltcG9ydFJ1blIEcnVucxImCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAlSDW5leHRQYWdlVG9rZW4imQEKHUxpc3RQcm9kdWN0aW9uRW50aXRpZXNSZXF1ZXN0EhsKCWdhbWVfc2x1ZxgBIAEoCVIIZ2FtZVNsdWcSHwoLZW50aXR5X3R5cGUYAiABKAlSCmVudGl0eVR5cGUSGwoJcGFnZV9zaXplGAMgASgFUghwYWdlU2l6ZRIdCgpwYWdlX3Rva2VuGAQgASgJUglwYWdlVG9rZW4izQEKEFByb2R1Y3Rpb25FbnRpdHkSHwoLZW50aXR5X3R5cGUYASABKAlSCmVudGl0eVR5cGUSEgoEc2x1ZxgCIAEoCVIEc2x1ZxJJCgZmaWVsZHMYAyADKAsyMS5jcm91cGllci5zdGFnaW5nLnYxLlByb2R1Y3Rpb25FbnRpdHkuRmllbGRzRW50cnlSBmZpZWxkcxo5CgtGaWVsZHNFbnRyeRIQCgNrZXkYASABKAlSA2tleRIUCgV2YWx1ZRgCIAEoCVIFdmFsdWU6AjgBIosBCh5MaXN0UHJvZHVjdGlvbkVudGl0aWVzUmVzcG9uc2USQQoIZW50aXRpZXMYASADKAsyJS5jcm91cGllci5zdGFnaW5nLnYxLlByb2R1Y3Rpb25FbnRpdHlSCGVudGl0aWVzEiYKD25leHRfcGFnZV90b2tlbhgCIAEoCVINbmV4dFBhZ2VUb2tlbiJZChdMaXN0RGlmZlJlcXVlc3RzUmVxdWVzdBIUCgVsaW1pdBgBIAEoBVIFbGltaXQSKAoQYWZ0ZXJfbWVzc2FnZV9pZBgCIAEoA1IOYWZ0ZXJNZXNzYWdlSWQilAIKD0RpZmZSZXF1ZXN0SW5mbxIdCgptZXNzYWdlX2lkGAEgASgDUgltZXNzYWdlSWQSGwoJZ2FtZV9zbHVnGAIgASgJUghnYW1lU2x1ZxJBCgdyZXF1ZXN0GAMgASgLMicuY3JvdXBpZXIuc3RhZ2luZy52MS5FbnF1ZXVlRGlmZlJlcXVlc3RSB3JlcXVlc3QSIwoNcmVjZWl2ZV9jb3VudBgEIAEoA1IMcmVjZWl2ZUNvdW50EhwKCnNlbnRfYXRfbXMYBSABKANSCHNlbnRBdE1zEiIKDXZpc2libGVfYXRfbXMYBiABKANSC3Zpc2libGVBdE1zEhsKCWluX2ZsaWdodBgHIAEoCFIIaW5GbGlnaHQiXAoYTGlzdERpZmZSZXF1ZXN0c1Jlc3BvbnNlEkAKCHJlcXVlc3RzGAEgAygLMiQuY3JvdXBpZXIuc3RhZ2luZy52MS5EaWZmUmVxdWVzdEluZm9SCHJlcXVlc3RzIjoKGVJlbGVhc2VEaWZmUmVxdWVzdFJlcXVlc3QSHQoKbWVzc2FnZV9pZBgBIAEoA1IJbWVzc2FnZUlkIhwKGlJlbGVhc2VEaWZmUmVxdWVzdFJlc3BvbnNlKpkBCgxJbXBvcnRTdGF0dXMSHQoZSU1QT1JUX1NUQVRVU19VTlNQRUNJRklFRBAAEhgKFElNUE9SVF9TVEFUVVNfUVVFVUVEEAESGQoVSU1QT1JUX1NUQVRVU19SVU5OSU5HEAISGwoXSU1QT1JUX1NUQVRVU19TVUNDRUVERUQQAxIYChRJTVBPUlRfU1RBVFVTX0ZBSUxFRBAEKl0KC0RpZmZUcmlnZ2VyEhwKGERJRkZfVFJJR0dFUl9VTlNQRUNJRklFRBAAEhcKE0RJRkZfVFJJR0dFUl9JTVBPUlQQARIXChNESUZGX1RSSUdHRVJfTUFOVUFMEAIqcgoKQ2hhbmdlS2luZBIbChdDSEFOR0VfS0lORF9VTlNQRUNJRklFRBAAEhUKEUNIQU5HRV9LSU5EX0FEREVEEAESFwoTQ0hBTkdFX0tJTkRfQ0hBTkdFRBACEhcKE0NIQU5HRV9LSU5EX1JFTU9WRUQQAzLaDgoOU3RhZ2luZ1NlcnZpY2USXwoKSW1wb3J0R2FtZRImLmNyb3VwaWVyLnN0YWdpbmcudjEuSW1wb3J0R2FtZVJlcXVlc3QaJy5jcm91cGllci5zdGFnaW5nLnYxLkltcG9ydEdhbWVSZXNwb25zZSgBElgKDEdldEltcG9ydFJ1bhIoLmNyb3VwaWVyLnN0YWdpbmcudjEuR2V0SW1wb3J0UnVuUmVxdWVzdBoeLmNyb3VwaWVyLnN0YWdpbmcudjEuSW1wb3J0UnVuElkKDkNyZWF0ZU92ZXJyaWRlEiouY3JvdXBpZXIuc3RhZ2luZy52MS5DcmVhdGVPdmVycmlkZVJlcXVlc3QaGy5jcm91cGllci5zdGFnaW5nLnYxLkVudGl0eRJVCgxDcmVhdGVFbnRpdHkSKC5jcm91cGllci5zdGFnaW5nLnYxLkNyZWF0ZUVudGl0eVJlcXVlc3QaGy5jcm91cGllci5zdGFnaW5nLnYxLkVudGl0eRJTCgtVcGxvYWRJbWFnZRInLmNyb3VwaWVyLnN0YWdpbmcudjEuVXBsb2FkSW1hZ2VSZXF1ZXN0GhsuY3JvdXBpZXIuc3RhZ2luZy52MS5FbnRpdHkSTwoJR2V0RW50aXR5EiUuY3JvdXBpZXIuc3RhZ2luZy52MS5HZXRFbnRpdHlSZXF1ZXN0GhsuY3JvdXBpZXIuc3RhZ2luZy52MS5FbnRpdHkSYwoMTGlzdEVudGl0aWVzEiguY3JvdXBpZXIuc3RhZ2luZy52MS5MaXN0RW50aXRpZXNSZXF1ZXN0GikuY3JvdXBpZXIuc3RhZ2luZy52MS5MaXN0RW50aXRpZXNSZXNwb25zZRJjCgxHZW5lcmF0ZURpZmYSKC5jcm91cGllci5zdGFnaW5nLnYxLkdlbmVyYXRlRGlmZlJlcXVlc3QaKS5jcm91cGllci5zdGFnaW5nLnYxLkdlbmVyYXRlRGlmZlJlc3BvbnNlEkkKB0dldERpZmYSIy5jcm91cGllci5zdGFnaW5nLnYxLkdldERpZmZSZXF1ZXN0GhkuY3JvdXBpZXIuc3RhZ2luZy52MS5EaWZmElEKBkRlcGxveRIiLmNyb3VwaWVyLnN0YWdpbmcudjEuRGVwbG95UmVxdWVzdBojLmNyb3VwaWVyLnN0YWdpbmcudjEuRGVwbG95UmVzcG9uc2USVwoIR2V0TG9ja3MSJC5jcm91cGllci5zdGFnaW5nLnYxLkdldExvY2tzUmVxdWVzdBolLmNyb3VwaWVyLnN0YWdpbmcudjEuR2V0TG9ja3NSZXNwb25zZRJbCgtXYXRjaEV2ZW50cxInLmNyb3VwaWVyLnN0YWdpbmcudjEuV2F0Y2hFdmVudHNSZXF1ZXN0GiEuY3JvdXBpZXIuc3RhZ2luZy52MS5TdGFnaW5nRXZlbnQwARJbCg1HZXRRdWV1ZVN0YXRzEikuY3JvdXBpZXIuc3RhZ2luZy52MS5HZXRRdWV1ZVN0YXRzUmVxdWVzdBofLmNyb3VwaWVyLnN0YWdpbmcudjEuUXVldWVTdGF0cxJsCg9MaXN0RGVhZExldHRlcnMSKy5jcm91cGllci5zdGFnaW5nLnYxLkxpc3REZWFkTGV0dGVyc1JlcXVlc3QaLC5jcm91cGllci5zdGFnaW5nLnYxLkxpc3REZWFkTGV0dGVyc1Jlc3BvbnNlEnUKElJlZHJpdmVEZWFkTGV0dGVycxIuLmNyb3VwaWVyLnN0YWdpbmcudjEuUmVkcml2ZURlYWRMZXR0ZXJzUmVxdWVzdBovLmNyb3VwaWVyLnN0YWdpbmcudjEuUmVkcml2ZURlYWRMZXR0ZXJzUmVzcG9uc2USaQoOTGlzdEltcG9ydFJ1bnMSKi5jcm91cGllci5zdGFnaW5nLnYxLkxpc3RJbXBvcnRSdW5zUmVxdWVzdBorLmNyb3VwaWVyLnN0YWdpbmcudjEuTGlzdEltcG9ydFJ1bnNSZXNwb25zZRKBAQoWTGlzdFByb2R1Y3Rpb25FbnRpdGllcxIyLmNyb3VwaWVyLnN0YWdpbmcudjEuTGlzdFByb2R1Y3Rpb25FbnRpdGllc1JlcXVlc3QaMy5jcm91cGllci5zdGFnaW5nLnYxLkxpc3RQcm9kdWN0aW9uRW50aXRpZXNSZXNwb25zZRJvChBMaXN0RGlmZlJlcXVlc3RzEiwuY3JvdXBpZXIuc3RhZ2luZy52MS5MaXN0RGlmZlJlcXVlc3RzUmVxdWVzdBotLmNyb3VwaWVyLnN0YWdpbmcudjEuTGlzdERpZmZSZXF1ZXN0c1Jlc3BvbnNlEnUKElJlbGVhc2VEaWZmUmVxdWVzdBIuLmNyb3VwaWVyLnN0YWdpbmcudjEuUmVsZWFzZURpZmZSZXF1ZXN0UmVxdWVzdBovLmNyb3VwaWVyLnN0YWdpbmcudjEuUmVsZWFzZURpZmZSZXF1ZXN0UmVzcG9uc2UybQoJRGlmZlF1ZXVlEmAKC0VucXVldWVEaWZmEicuY3JvdXBpZXIuc3RhZ2luZy52MS5FbnF1ZXVlRGlmZlJlcXVlc3QaKC5jcm91cGllci5zdGFnaW5nLnYxLkVucXVldWVEaWZmUmVzcG9uc2ViBnByb3RvMw=="
     )
 }

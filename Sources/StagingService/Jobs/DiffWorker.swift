@@ -6,8 +6,10 @@ import Wire
 /// parallel). For each request it takes the game's diff lock, produces the
 /// diff (full for IMPORT and operator requests, the one-entity fast path for
 /// a MANUAL request naming an entity) and releases the lock in every outcome.
-/// A request that fails is redelivered with backoff and dead-lettered after
-/// 3 receives; one that was already produced (its message id is recorded
+/// A busy diff lock (a deploy, or a dead holder's lease not yet run out) is a
+/// wait: the request comes back after the retry base without using up a
+/// receive. A request that fails is redelivered with backoff and
+/// dead-lettered after 3 receives; one that was already produced (its message id is recorded
 /// with the diff) is not produced again when redelivered after a crash.
 final class DiffWorker: Sendable {
     struct LockBusy: Error, CustomStringConvertible {
@@ -53,7 +55,8 @@ final class DiffWorker: Sendable {
         let holder = "diff-\(message.id)"
         let locks = self.locks
         guard try await diffs.database.write({ tx in try locks.acquire(tx, game: game, .diff, holder: holder) }) else {
-            throw LockBusy(game: game)
+            // A deploy (or a dead holder's lease) has the lock: wait, without using up a receive.
+            throw QueueConsumer.Postpone(delayMillis: retryBaseMillis, reason: LockBusy(game: game).description)
         }
         let held = LeaseKeeper.Held(game: game, kind: .diff, holder: holder)
         leases.hold(held)

@@ -19,13 +19,22 @@ public struct DiffRequests: Sendable {
     /// Validates and enqueues inside the caller's transaction (the outbox of manual mutations).
     @discardableResult
     func send(_ tx: Transaction, _ r: Croupier_Staging_V1_EnqueueDiffRequest) throws -> SendResult {
-        try queue.send(tx, group: r.gameSlug, body: r.serializedBytes())
+        try queue.send(tx, group: r.gameSlug, body: r.serializedBytes(), scope: Self.scope(r))
     }
 
     /// Validates and enqueues in a transaction of its own.
     public func send(_ r: Croupier_Staging_V1_EnqueueDiffRequest) async throws -> SendResult {
         try Self.validate(r)
-        return try await queue.send(group: r.gameSlug, body: r.serializedBytes())
+        return try await queue.send(group: r.gameSlug, body: r.serializedBytes(), scope: Self.scope(r))
+    }
+
+    /// An import's request collapses with any earlier one for the same run
+    /// (the importer re-sends until acknowledged: one diff per import); a
+    /// manual or operator request only with one still waiting to be handled,
+    /// so asking again after a diff ran, failed or was dead-lettered always
+    /// produces a new diff.
+    static func scope(_ r: Croupier_Staging_V1_EnqueueDiffRequest) -> DeduplicationScope {
+        r.trigger == .import ? .window : .whilePending
     }
 
     static func validate(_ r: Croupier_Staging_V1_EnqueueDiffRequest) throws {

@@ -142,6 +142,7 @@ public struct DiffStore: Sendable {
             "added": String(counts.reduce(0) { $0 + $1.added }), "changed": String(counts.reduce(0) { $0 + $1.changed }),
             "removed": String(counts.reduce(0) { $0 + $1.removed }),
             "entity": request.entitySlug.isEmpty ? "" : request.entityType + "/" + request.entitySlug,
+            "message_id": messageID.map(String.init) ?? "", "import_run_id": request.importRunId,
         ])
     }
 

@@ -6,7 +6,10 @@
 ///   a time: a group's next message is invisible while its head is in flight;
 ///   different groups are delivered independently;
 /// - a send with a de-duplication id (explicit, or SHA-256 of the body) seen
-///   inside the window enqueues nothing and returns the original id;
+///   inside the window enqueues nothing and returns the original id (with
+///   `.whilePending`, only while the original is still undelivered);
+/// - a handler that cannot start yet (`postpone`) gives its receive back: a
+///   wait is not a failure and never leads to the dead-letter queue;
 /// - a received message that is not deleted reappears when its visibility
 ///   timeout passes, including after the consumer process died;
 /// - a message received `maxReceiveCount` times moves to the dead-letter
@@ -63,7 +66,9 @@ public struct DurableQueue: Sendable {
 
     /// Enqueues inside the caller's transaction (outbox).
     @discardableResult
-    public func send(_ tx: Transaction, group: String, body: [UInt8], deduplicationID: String? = nil) throws -> SendResult {
+    public func send(
+        _ tx: Transaction, group: String, body: [UInt8], deduplicationID: String? = nil, scope: DeduplicationScope = .window
+    ) throws -> SendResult {
         guard !group.isEmpty else { throw QueueError.emptyGroupID }
         guard body.count <= configuration.maxMessageBytes else {
             throw QueueError.messageTooLarge(size: body.count, max: configuration.maxMessageBytes)
@@ -74,7 +79,9 @@ public struct DurableQueue: Sendable {
             "SELECT message_id FROM queue_dedup WHERE queue = ? AND dedup_id = ? AND expires_at > ?", [name, dedup, now],
             { $0.int64(0) })
         {
-            return SendResult(messageID: original, duplicate: true)
+            let pending = try tx.queryFirst(
+                "SELECT 1 FROM queue_messages WHERE id = ? AND dead = 0 AND receive_count = 0", [original], { _ in true }) != nil
+            if scope == .window || pending { return SendResult(messageID: original, duplicate: true) }
         }
         let groupIsEmpty = try tx.queryFirst(
             "SELECT 1 FROM queue_messages WHERE queue = ? AND group_id = ? AND dead = 0 LIMIT 1", [name, group], { _ in true }) == nil
@@ -92,8 +99,10 @@ public struct DurableQueue: Sendable {
 
     /// Enqueues in a transaction of its own.
     @discardableResult
-    public func send(group: String, body: [UInt8], deduplicationID: String? = nil) async throws -> SendResult {
-        try await database.write { tx in try self.send(tx, group: group, body: body, deduplicationID: deduplicationID) }
+    public func send(
+        group: String, body: [UInt8], deduplicationID: String? = nil, scope: DeduplicationScope = .window
+    ) async throws -> SendResult {
+        try await database.write { tx in try self.send(tx, group: group, body: body, deduplicationID: deduplicationID, scope: scope) }
     }
 
     // MARK: Receiving
@@ -162,7 +171,55 @@ public struct DurableQueue: Sendable {
         }
     }
 
+    /// The handler could not start (a lock it needs is busy): the message
+    /// comes back after `delayMillis` and this receive is not counted, so
+    /// waiting never uses up receives or dead-letters a message.
+    public func postpone(_ message: ReceivedMessage, delayMillis: Int64) async throws {
+        try await database.write { tx in
+            let n = try tx.execute(
+                """
+                UPDATE queue_messages SET visible_at = ?, receive_count = max(0, receive_count - 1), receipt = NULL
+                WHERE id = ? AND receipt = ? AND dead = 0
+                """, [self.clock.nowMillis() + delayMillis, message.id, message.receipt])
+            guard n == 1 else { throw QueueError.receiptInvalid(messageID: message.id) }
+        }
+    }
+
+    /// An operator's release of an in-flight message (SQS
+    /// ChangeMessageVisibility to 0): deliverable again at once, and the
+    /// receipt its consumer holds no longer counts (after a crash, its group
+    /// need not wait for the visibility timeout). False if the message is not
+    /// in flight.
+    @discardableResult
+    public func release(messageID: Int64) async throws -> Bool {
+        try await database.write { tx in
+            let now = self.clock.nowMillis()
+            let n = try tx.execute(
+                "UPDATE queue_messages SET visible_at = ?, receipt = NULL WHERE queue = ? AND id = ? AND dead = 0 AND receipt IS NOT NULL AND visible_at > ?",
+                [now, self.name, messageID, now])
+            if n == 1 {
+                let signal = self.signal
+                tx.afterCommit { signal.signal() }
+            }
+            return n == 1
+        }
+    }
+
     // MARK: Observing and dead letters
+
+    /// Live messages (waiting and in flight) oldest first, after `afterID` for paging.
+    public func messages(limit: Int = 100, afterID: Int64 = 0) async throws -> [QueuedMessage] {
+        let now = clock.nowMillis()
+        return try await database.read { db in
+            try db.query("""
+                SELECT id, group_id, body, receive_count, sent_at, visible_at, receipt IS NOT NULL FROM queue_messages
+                WHERE queue = ? AND dead = 0 AND id > ? ORDER BY id LIMIT ?
+                """, [self.name, afterID, limit]) {
+                QueuedMessage(id: $0.int64(0), groupID: $0.string(1), body: $0.blob(2), receiveCount: $0.int(3), sentAtMillis: $0.int64(4),
+                    visibleAtMillis: $0.int64(5), inFlight: $0.bool(6) && $0.int64(5) > now)
+            }
+        }
+    }
 
     public func stats() async throws -> QueueStats {
         let now = clock.nowMillis()

@@ -5,13 +5,26 @@ import Synchronization
 ///
 /// Up to `concurrency` messages (necessarily from different groups) are
 /// handled at once. A handler that returns deletes its message; one that
-/// throws leaves it for redelivery after a backoff (2^(receives-1) × base,
+/// throws `Postpone` gets it back later with its receive not counted; one that
+/// throws anything else leaves it for redelivery after a backoff (2^(receives-1) × base,
 /// capped by the visibility timeout). While a handler runs, its message's
 /// visibility is extended every third of the timeout (heartbeat), so long
 /// jobs are not redelivered — unless the process dies, which stops the
 /// heartbeat and lets the message reappear.
 public struct QueueConsumer: Sendable {
     public typealias Handler = @Sendable (ReceivedMessage) async throws -> Void
+
+    /// Thrown by a handler that cannot start yet (a lock it needs is busy):
+    /// the message comes back after `delayMillis` without using up a receive.
+    public struct Postpone: Error, CustomStringConvertible {
+        public let delayMillis: Int64
+        public let reason: String
+        public init(delayMillis: Int64, reason: String) {
+            self.delayMillis = delayMillis
+            self.reason = reason
+        }
+        public var description: String { "postponed \(delayMillis) ms: \(reason)" }
+    }
 
     let queue: DurableQueue
     let concurrency: Int
@@ -83,6 +96,11 @@ public struct QueueConsumer: Sendable {
             try await queue.delete(message)
         } catch let error as QueueError {
             report("message \(message.id): \(error)")
+        } catch let wait as Postpone {
+            heartbeat.cancel()
+            do { try await queue.postpone(message, delayMillis: wait.delayMillis) } catch {
+                report("could not postpone message \(message.id): \(error)")
+            }
         } catch {
             heartbeat.cancel()
             let backoff = min(timeout, retryBaseMillis << min(20, Int64(message.receiveCount - 1)))

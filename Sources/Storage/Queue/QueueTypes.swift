@@ -14,6 +14,30 @@ public struct QueueConfiguration: Sendable {
     public init(name: String) { self.name = name }
 }
 
+/// Which earlier send a send with the same de-duplication id collapses into.
+public enum DeduplicationScope: Sendable, Equatable {
+    /// Any within the window, delivered or not (SQS FIFO): an outbox that
+    /// re-sends after a crash never enqueues twice.
+    case window
+    /// Only one not yet delivered: a request made again once the first is
+    /// being handled, finished or dead-lettered is a new request (an
+    /// operator's "do it again" must always do it again).
+    case whilePending
+}
+
+/// A live message as an operator sees it.
+public struct QueuedMessage: Sendable, Equatable {
+    public let id: Int64
+    public let groupID: String
+    public let body: [UInt8]
+    public let receiveCount: Int
+    public let sentAtMillis: Int64
+    /// When it may be delivered (again); in the future while it is in flight or waiting for a retry.
+    public let visibleAtMillis: Int64
+    /// Received and not yet deleted, released or expired.
+    public let inFlight: Bool
+}
+
 public struct SendResult: Sendable, Equatable {
     public let messageID: Int64
     /// True when the send matched an earlier one inside the de-duplication
