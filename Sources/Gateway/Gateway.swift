@@ -19,6 +19,7 @@ public final class Gateway: Sendable {
         let accessLog: AccessLog
         let tokens: TokenVerifier
         let limits: HTTP2Limits
+        let messageLimits: [String: Int]
         /// What all connections together may make the gateway hold.
         let budget: BufferBudget
         let log: @Sendable (String) -> Void
@@ -36,7 +37,10 @@ public final class Gateway: Sendable {
             limits.idleTimeoutMillis = Int64(config.idleTimeoutSeconds * 1000)
             limits.headerTimeoutMillis = Int64(config.headerTimeoutSeconds * 1000)
             limits.handshakeTimeoutMillis = Int64(config.tlsHandshakeTimeoutSeconds * 1000)
-            limits.maxConnectionBufferedBytes = config.maxConnectionBufferedBytes
+            // A connection may always hold one message at the largest limit, with a window of credit beside it.
+            let largestMessage = ([config.maxMessageBytes] + config.maxMessageBytesByMethod.values).max()!
+            limits.maxConnectionBufferedBytes = max(config.maxConnectionBufferedBytes, largestMessage + limits.connectionWindowSize)
+            messageLimits = config.maxMessageBytesByMethod
             limits.flood.minPingIntervalMillis = Int64(config.minPingIntervalSeconds * 1000)
             self.limits = limits
             let budget = BufferBudget(capBytes: config.maxBufferedBytes)
@@ -70,6 +74,7 @@ public final class Gateway: Sendable {
                 }
                 return
             }
+            if let limit = messageLimits[request.path] { stream.setMaxMessageBytes(limit) }
             if stream.connection.isOverBudget {
                 // The client does not read what it asked for: no new work for it until it does.
                 let e = RPCError(.resourceExhausted, "this connection has \(stream.connection.bufferedBytes) bytes of responses unread; read them first")

@@ -142,6 +142,20 @@ class Checks:
             grpc.StatusCode.PERMISSION_DENIED, "internal")
 
 
+    def image_limits_agree(self):
+        # The docs promise images up to 5 MiB: the gateway's 4 MiB default does not stand in the way,
+        # and one over the service's limit gets its INVALID_ARGUMENT naming that limit.
+        png = b"\x89PNG\r\n\x1a\n"
+        big = png + b"\x00" * (4_800_000 - len(png))
+        e = self.stub.UploadImage(pb.UploadImageRequest(game_slug=GAME, entity_type="card", slug="card-7", content_type="image/png",
+                                                        data=big), metadata=self.md)
+        assert e.fields["image"].startswith("image:sha256:"), e.fields
+        over = png + b"\x00" * (5 * 1024 * 1024 + 1 - len(png))
+        testkit.expect_error(lambda: self.stub.UploadImage(pb.UploadImageRequest(
+            game_slug=GAME, entity_type="card", slug="card-7", content_type="image/png", data=over), metadata=self.md),
+            grpc.StatusCode.INVALID_ARGUMENT, "at most 5242880")
+
+
 NAMES = [
     "import_10000_entities",
     "lock_change_and_diff_change_arrive",
@@ -150,6 +164,7 @@ NAMES = [
     "override_a_card_and_see_the_patched_diff",
     "bad_input",
     "permissions_and_internal_methods",
+    "image_limits_agree",
 ]
 
 

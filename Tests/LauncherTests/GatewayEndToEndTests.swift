@@ -37,7 +37,7 @@ final class GatewayEndToEndTests: XCTestCase {
         // GameTablesService: RGS estate, kickoff, run progress, Games operations and tables.
         try python("gametables_e2e.py", [h2c, "--jwt-secret", Self.jwtSecret], expect: "7 passed, 0 failed (gametables)")
         // StagingService: a 10,000-entity import, live events, diff, deploy, override.
-        try python("staging_e2e.py", [h2c, "--jwt-secret", Self.jwtSecret], expect: "7 passed, 0 failed (staging)")
+        try python("staging_e2e.py", [h2c, "--jwt-secret", Self.jwtSecret], expect: "8 passed, 0 failed (staging)")
 
         // A second gateway whose backend is down: its port is a closed one.
         let closed = try closedPort()

@@ -89,6 +89,12 @@ final class LauncherTests: XCTestCase {
             (#"{"games": {"messageRetentionSeconds": 0}}"#, "games.messageRetentionSeconds"),
             (#"{"staging": {"leaseSeconds": 1e300}}"#, "staging.leaseSeconds"),
             (#"{"staging": {"diffRetryBaseSeconds": "1"}}"#, "staging.diffRetryBaseSeconds"),
+            (#"{"staging": {"maxImageBytes": 1e12}}"#, "staging.maxImageBytes"),
+            (#"{"staging": {"maxImageBytes": -5}}"#, "staging.maxImageBytes"),
+            (#"{"gateway": {"maxBufferedBytes": 10}}"#, "gateway.maxBufferedBytes"),
+            (#"{"gateway": {"maxConnectionBufferedBytes": 1.5e6}}"#, "gateway.maxConnectionBufferedBytes"),
+            (#"{"gateway": {"minPingIntervalSeconds": 0}}"#, "gateway.minPingIntervalSeconds"),
+            (#"{"gateway": {"allowTokensWithoutExpiry": "yes"}}"#, "gateway.allowTokensWithoutExpiry"),
         ]
         for (text, key) in cases {
             try text.write(toFile: dir + "/config.json", atomically: true, encoding: .utf8)

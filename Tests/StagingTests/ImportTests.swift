@@ -45,15 +45,16 @@ final class ImportTests: XCTestCase {
         let id = try await h.importGame("prog", StagingHarness.cards(9_000), batch: 3_000)
         _ = try await h.waitForRun(id)
         let progress = try await h.events("prog").filter { $0.type == "lock-change" && $0.details["state"] == "progress" }
-        XCTAssertEqual(progress.map { $0.details["progress"] ?? "" }, ["merged 2000/9000", "merged 4000/9000", "merged 6000/9000",
+        XCTAssertEqual(progress.map { $0.details["progress"] ?? "" }, ["received 3000", "received 6000", "received 9000",
+                                                                      "merged 2000/9000", "merged 4000/9000", "merged 6000/9000",
                                                                       "merged 8000/9000", "merged 9000/9000"])
         await h.stop()
-        // With the default interval (0.5 s) a quick merge reports at most once.
+        // With the default interval (0.5 s) a quick import reports about once per 5,000 entities each phase.
         let quiet = try await StagingHarness("quiet")
         let run = try await quiet.importGame("prog", StagingHarness.cards(9_000), batch: 3_000)
         _ = try await quiet.waitForRun(run)
         let few = try await quiet.events("prog").filter { $0.details["state"] == "progress" }
-        XCTAssertLessThanOrEqual(few.count, 2)
+        XCTAssertLessThanOrEqual(few.count, 4)
         await quiet.stop()
     }
 
@@ -327,6 +328,43 @@ final class OverrideDuringMergeTests: XCTestCase {
         }
         let other = try await h.client.getEntity(.with { $0.gameSlug = "big"; $0.entityType = "card"; $0.slug = "c7" })
         XCTAssertEqual(other.fields["name"], "V2-7")
+        await h.stop()
+    }
+}
+
+/// Seed 000's admin UI trusts lock-change events: each says something true.
+final class LockTruthTests: XCTestCase {
+    func testAcquiredOncePerRunProgressByCountAndExpiryOfADeadHolder() async throws {
+        var settings = StagingHarness.fast
+        settings.progressIntervalMillis = 600_000  // only the count can trigger a report
+        let h = try await StagingHarness(settings: settings)
+        let run = try await h.importGame("locks", StagingHarness.cards(20_000), batch: 2_500)
+        _ = try await h.waitForRun(run)
+        let mine = try await h.events("locks").filter { $0.type == "lock-change" && $0.details["holder"] == run }
+        let states = mine.map { $0.details["state"] ?? "" }
+        XCTAssertEqual(states.filter { $0 == "acquired" }.count, 1, "acquired once per import run: \(states)")
+        XCTAssertEqual(states.first, "acquired")
+        XCTAssertEqual(states.last, "released")
+        let progress = mine.compactMap { $0.details["state"] == "progress" ? $0.details["progress"] : nil }
+        XCTAssertTrue(progress.contains("received 5000"), "the upload reports progress: \(progress)")
+        XCTAssertGreaterThanOrEqual(progress.filter { $0.hasPrefix("merged ") }.count, 3, "a 20k merge shows progress by count: \(progress)")
+
+        // A holder that died: its lease runs out and says so.
+        try await eventually("the import's diff to finish") { try await h.client.getLocks(.with { $0.gameSlug = "locks" }).locks.isEmpty }
+        let side = try h.sideDoor()
+        let soon = Int64(Date().timeIntervalSince1970 * 1000) + 300
+        try await side.write { tx in
+            _ = try tx.execute(
+                "INSERT OR REPLACE INTO locks (game_slug, kind, holder, since, expires_at) VALUES ('locks', 'diff', 'dead-worker', 0, ?)", [soon])
+        }
+        try await eventually("the expired event") {
+            try await h.events("locks").contains { $0.type == "lock-change" && $0.details["holder"] == "dead-worker" && $0.details["state"] == "expired" }
+        }
+        let locks = try await h.client.getLocks(.with { $0.gameSlug = "locks" })
+        XCTAssertTrue(locks.locks.isEmpty, "\(locks.locks)")
+        let (unknown, _) = await statusOf { try await h.client.getLocks(.with { $0.gameSlug = "no-such-game" }) }
+        XCTAssertEqual(unknown, .notFound)
+        side.close()
         await h.stop()
     }
 }

@@ -230,7 +230,13 @@ extension StagingRole.Settings {
         if let v = try seconds(s["diffVisibilitySeconds"], "staging.diffVisibilitySeconds", file: file) { diffVisibilityMillis = Int64(v * 1000) }
         if let v = s["maxConcurrentMerges"] as? Int { maxConcurrentMerges = max(1, v) }
         if let v = try seconds(s["diffRetryBaseSeconds"], "staging.diffRetryBaseSeconds", file: file) { diffRetryBaseMillis = Int64(v * 1000) }
-        if let v = s["maxImageBytes"] as? Int { maxImageBytes = v }
+        if let v = s["maxImageBytes"] {
+            // Up to 64 MiB: the gateway and the Wire server take one message that large for UploadImage.
+            guard let n = v as? Int, (1...(64 << 20)).contains(n) else {
+                throw LaunchError("\(file): staging.maxImageBytes must be a whole number of bytes from 1 to 67108864, not \(v)")
+            }
+            maxImageBytes = n
+        }
         if let v = s["progressIntervalMillis"] as? Int { progressIntervalMillis = max(0, v) }
     }
 }

@@ -57,7 +57,9 @@ enum Serve {
         default:
             throw LaunchError("unknown component '\(component)'; available: \(Configuration.components.joined(separator: ", "))")
         }
-        let server = WireServer(name: component, services: services, secret: config.internalSecret, logger: { line in
+        var limits = WireLimits()
+        if component == "staging" { limits.maxFrameSize = max(limits.maxFrameSize, UInt32(stagingMessageLimit(config) + 64)) }
+        let server = WireServer(name: component, services: services, secret: config.internalSecret, limits: limits, logger: { line in
             FileHandle.standardError.write(Data("[\(component)] \(line)\n".utf8))
         })
         let port = try server.start(port: UInt16(config.ports[component] ?? 0))
@@ -85,6 +87,9 @@ extension Serve {
         .grpc_reflection_v1alpha_reflection,
     ]
 
+    /// The largest request staging takes: an UploadImage with an image at its limit, and room for the other fields.
+    static func stagingMessageLimit(_ config: Configuration) -> Int { max(4 << 20, config.staging.maxImageBytes + (1 << 20)) }
+
     static func gatewayConfig(_ config: Configuration) throws -> GatewayConfig {
         let backends = try Configuration.backends.map { b -> GatewayConfig.Backend in
             guard let port = config.ports[b.component], port > 0 else {
@@ -98,6 +103,8 @@ extension Serve {
             rateLimits: config.gateway.rateLimits.map { RateLimitRule(method: $0.method, limit: $0.limit, periodSeconds: $0.periodSeconds) },
             log: { LogWriter.standardError.write($0) })
         g.internalMethods = StagingPermission.internalMethods
+        // Images go up to staging's own limit, so an oversized one gets the service's INVALID_ARGUMENT naming it.
+        g.maxMessageBytesByMethod[Croupier_Staging_V1_StagingService.Method.uploadImage.path] = stagingMessageLimit(config)
         (g.host, g.port) = try splitAddress(config.gateway.listen)
         (g.idleTimeoutSeconds, g.headerTimeoutSeconds, g.tlsHandshakeTimeoutSeconds) = config.gateway.timeouts
         (g.maxBufferedBytes, g.maxConnectionBufferedBytes) = config.gateway.bufferLimits

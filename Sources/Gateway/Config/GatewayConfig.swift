@@ -47,6 +47,9 @@ public struct GatewayConfig: Sendable {
     public var policy: AccessPolicy
     public var rateLimits: [RateLimitRule]
     public var maxMessageBytes = 4 << 20
+    /// A larger (or smaller) request message limit for some methods, by path:
+    /// e.g. UploadImage takes images up to the staging service's own limit.
+    public var maxMessageBytesByMethod: [String: Int] = [:]
     public var maxConcurrentStreams = 256
     public var idleTimeoutSeconds = 300.0
     /// A connection must send its first request (a stream its headers) within this.

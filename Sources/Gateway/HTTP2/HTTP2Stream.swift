@@ -160,6 +160,12 @@ final class HTTP2Stream: @unchecked Sendable {
         return m
     }
 
+    /// The request message limit of this stream's method (headers are
+    /// complete, no DATA has been read yet).
+    func setMaxMessageBytes(_ n: Int) {
+        if !deframer.hasPartialMessage { deframer = GRPCDeframer(maxMessageBytes: n) }
+    }
+
     // MARK: Budget
 
     private func hold(_ n: Int) {

@@ -20,6 +20,7 @@ public struct StagingAPI: Croupier_Staging_V1_StagingService.ServiceProtocol {
         let held = LeaseKeeper.Held(game: game, kind: .importLock, holder: runID)
         role.leases.hold(held)
         var received = 0
+        var progress = ProgressThrottle(interval: .milliseconds(role.settings.progressIntervalMillis))
         do {
             while let part = try await parts.next() {
                 guard case .batch(let batch)? = part.part else {
@@ -28,6 +29,9 @@ public struct StagingAPI: Croupier_Staging_V1_StagingService.ServiceProtocol {
                 for e in batch.entities { try EntityRules.check(e) }
                 try await role.imports.receive(runID: runID, firstSeq: received + 1, batch.entities)
                 received += batch.entities.count
+                if progress.due(done: received) {
+                    try await role.locks.heartbeat(game: game, .importLock, holder: runID, progress: "received \(received)")
+                }
             }
         } catch {
             role.leases.drop(held)
@@ -155,7 +159,11 @@ public struct StagingAPI: Croupier_Staging_V1_StagingService.ServiceProtocol {
     public func getLocks(request: Croupier_Staging_V1_GetLocksRequest, context: ServerContext) async throws -> Croupier_Staging_V1_GetLocksResponse {
         try StagingPermission.require(Croupier_Staging_V1_StagingService.Method.getLocks, context)
         try EntityRules.checkGame(request.gameSlug)
-        let locks = try await role.locks.locks(game: request.gameSlug)
+        let game = request.gameSlug
+        guard try await role.database.read({ db in try EntityRows.gameExists(db, game) }) else {
+            throw RPCError(.notFound, "game \(game) does not exist")
+        }
+        let locks = try await role.locks.locks(game: game)
         return .with { $0.locks = locks }
     }
 

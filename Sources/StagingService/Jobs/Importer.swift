@@ -91,7 +91,7 @@ final class Importer: Sendable {
             let total = try await store.run(runID).entitiesReceived
             var after = 0
             var merged = 0
-            var lastReport = ContinuousClock.now
+            var progress = ProgressThrottle(interval: progressInterval)
             while true {
                 try Task.checkCancellation()
                 let page = try await store.importData(runID: runID, afterSeq: after, limit: pageSize)
@@ -99,8 +99,7 @@ final class Importer: Sendable {
                 overrides = try await store.mergePage(runID: runID, game: game, page, overrides: overrides)
                 merged += page.count
                 after = last.seq
-                if ContinuousClock.now - lastReport >= progressInterval {
-                    lastReport = ContinuousClock.now
+                if progress.due(done: merged) {
                     try await store.locks.heartbeat(game: game, .importLock, holder: runID, progress: "merged \(merged)/\(total)")
                 }
             }

@@ -5,7 +5,11 @@ import Wire
 /// Import and diff locks: leases with an expiry, renewed by heartbeats, so a
 /// holder that dies cannot block its game for longer than one lease. Every
 /// change writes a `lock-change` event in the same transaction (this is the
-/// only writer of that event type); progress updates are throttled.
+/// only writer of that event type): `acquired` once per holder (taking a lock
+/// it already holds is a renewal, not news), `progress` (throttled by the
+/// caller), `released`, and `expired` when a lease runs out because its
+/// holder died (`expireStale`, run by the lease keeper, or a new holder
+/// taking the lock over).
 public struct LockStore: Sendable {
     public enum Kind: String, Sendable { case importLock = "import", diff = "diff" }
 
@@ -17,11 +21,18 @@ public struct LockStore: Sendable {
     /// Takes the lock for `holder` if it is free, expired, or already its own; false otherwise.
     func acquire(_ tx: Transaction, game: String, _ kind: Kind, holder: String) throws -> Bool {
         let now = clock.nowMillis()
-        if let (current, expires) = try tx.queryFirst(
+        let current = try tx.queryFirst(
             "SELECT holder, expires_at FROM locks WHERE game_slug = ? AND kind = ?", [game, kind.rawValue],
-            { ($0.string(0), $0.int64(1)) }), current != holder, expires > now
-        {
-            return false
+            { (holder: $0.string(0), expires: $0.int64(1)) })
+        if let current, current.holder != holder, current.expires > now { return false }
+        if let current, current.holder == holder, current.expires > now {
+            // Already this holder's: a renewal, not a new acquisition.
+            try tx.execute(
+                "UPDATE locks SET expires_at = ? WHERE game_slug = ? AND kind = ? AND holder = ?", [now + leaseMillis, game, kind.rawValue, holder])
+            return true
+        }
+        if let current, current.expires <= now {
+            try events.append(tx, game: game, .lockChange, ["kind": kind.rawValue, "holder": current.holder, "state": "expired"])
         }
         try tx.execute(
             """
@@ -69,6 +80,27 @@ public struct LockStore: Sendable {
         }
     }
 
+    /// Leases that ran out (their holder died, or stalled past its lease) are
+    /// removed, each with an `expired` event. Reads first: no write when there are none.
+    @discardableResult
+    func expireStale() async throws -> Int {
+        let now = clock.nowMillis()
+        let stale = try await database.read { db in
+            try db.query("SELECT 1 FROM locks WHERE expires_at <= ? LIMIT 1", [now], { _ in true })
+        }
+        guard !stale.isEmpty else { return 0 }
+        let events = self.events
+        return try await database.write { tx in
+            let expired = try tx.query(
+                "SELECT game_slug, kind, holder FROM locks WHERE expires_at <= ?", [now], { ($0.string(0), $0.string(1), $0.string(2)) })
+            for (game, kind, holder) in expired {
+                try tx.execute("DELETE FROM locks WHERE game_slug = ? AND kind = ? AND holder = ? AND expires_at <= ?", [game, kind, holder, now])
+                try events.append(tx, game: game, .lockChange, ["kind": kind, "holder": holder, "state": "expired"])
+            }
+            return expired.count
+        }
+    }
+
     public func locks(game: String) async throws -> [Croupier_Staging_V1_Lock] {
         let now = clock.nowMillis()
         return try await database.read { db in
@@ -90,7 +122,8 @@ public struct LockStore: Sendable {
 }
 
 /// Renews the leases this process holds until they are released, every
-/// third of the lease; progress reports are throttled to one per interval.
+/// third of the lease, and expires the leases whose holders died;
+/// progress reports are throttled by their writers.
 final class LeaseKeeper: Sendable {
     struct Held: Hashable { let game: String; let kind: LockStore.Kind; let holder: String }
 
@@ -111,6 +144,8 @@ final class LeaseKeeper: Sendable {
                 for h in held.withLock({ Array($0) }) {
                     _ = try? await locks.heartbeat(game: h.game, h.kind, holder: h.holder)
                 }
+                // Leases of holders that died (in this process's past life or elsewhere) end with an event.
+                _ = try? await locks.expireStale()
             }
         }
         task.withLock { $0 = t }
