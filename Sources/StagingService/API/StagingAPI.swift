@@ -27,11 +27,9 @@ public struct StagingAPI: Croupier_Staging_V1_StagingService.ServiceProtocol {
                     throw RPCError(.invalidArgument, "after `start`, an import carries only `batch` messages")
                 }
                 for e in batch.entities { try EntityRules.check(e) }
-                try await role.imports.receive(runID: runID, firstSeq: received + 1, batch.entities)
+                let report = progress.due(done: received + batch.entities.count) ? "received \(received + batch.entities.count)" : nil
+                try await role.imports.receive(runID: runID, game: game, firstSeq: received + 1, batch.entities, progress: report)
                 received += batch.entities.count
-                if progress.due(done: received) {
-                    try await role.locks.heartbeat(game: game, .importLock, holder: runID, progress: "received \(received)")
-                }
             }
         } catch {
             role.leases.drop(held)

@@ -96,12 +96,11 @@ final class Importer: Sendable {
                 try Task.checkCancellation()
                 let page = try await store.importData(runID: runID, afterSeq: after, limit: pageSize)
                 guard let last = page.last else { break }
-                overrides = try await store.mergePage(runID: runID, game: game, page, overrides: overrides)
                 merged += page.count
                 after = last.seq
-                if progress.due(done: merged) {
-                    try await store.locks.heartbeat(game: game, .importLock, holder: runID, progress: "merged \(merged)/\(total)")
-                }
+                // The report rides in the page's own transaction: no extra commit.
+                let report = progress.due(done: merged) ? "merged \(merged)/\(total)" : nil
+                overrides = try await store.mergePage(runID: runID, game: game, page, overrides: overrides, progress: report)
             }
             try await store.finishMerge(runID: runID, game: game)
             log("import \(runID) of \(game): merged \(merged) entities")

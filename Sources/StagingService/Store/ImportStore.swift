@@ -63,9 +63,11 @@ public struct ImportStore: Sendable {
         }
     }
 
-    /// Stores one batch of the upload.
-    func receive(runID: String, firstSeq: Int, _ entities: [Croupier_Staging_V1_EntityInput]) async throws {
+    /// Stores one batch of the upload (with a progress report on the run's lock, if given).
+    func receive(runID: String, game: String, firstSeq: Int, _ entities: [Croupier_Staging_V1_EntityInput], progress: String? = nil) async throws {
+        let locks = self.locks
         try await database.write { tx in
+            if let progress { try locks.renew(tx, game: game, .importLock, holder: runID, progress: progress) }
             for (i, e) in entities.enumerated() {
                 try tx.execute(
                     "INSERT INTO import_data (run_id, seq, entity_type, slug, fields) VALUES (?, ?, ?, ?, ?)",
@@ -170,10 +172,12 @@ public struct ImportStore: Sendable {
     /// transaction runs) in one transaction; returns the overrides seen.
     func mergePage(
         runID: String, game: String, _ page: [(seq: Int, type: String, slug: String, fields: [UInt8])],
-        overrides seen: OverrideSnapshot
+        overrides seen: OverrideSnapshot, progress: String? = nil
     ) async throws -> OverrideSnapshot {
         let now = clock.nowMillis()
+        let locks = self.locks
         return try await database.write { tx in
+            if let progress { try locks.renew(tx, game: game, .importLock, holder: runID, progress: progress) }
             var overrides = seen
             try overrides.refresh(tx.connection, game: game)
             for row in page {

@@ -67,17 +67,20 @@ public struct LockStore: Sendable {
     /// `lock-change` event. False when the lock is no longer this holder's.
     @discardableResult
     func heartbeat(game: String, _ kind: Kind, holder: String, progress: String? = nil) async throws -> Bool {
-        let now = clock.nowMillis()
-        let lease = leaseMillis
-        return try await database.write { tx in
-            let changed = try tx.execute(
-                "UPDATE locks SET expires_at = ?, progress = coalesce(?, progress) WHERE game_slug = ? AND kind = ? AND holder = ?",
-                [now + lease, progress, game, kind.rawValue, holder])
-            if changed > 0, let progress {
-                try events.append(tx, game: game, .lockChange, ["kind": kind.rawValue, "holder": holder, "state": "progress", "progress": progress])
-            }
-            return changed > 0
+        try await database.write { tx in try self.renew(tx, game: game, kind, holder: holder, progress: progress) }
+    }
+
+    /// `heartbeat` inside the caller's transaction: a job reports its
+    /// progress in the transaction of the work it reports, at no extra commit.
+    @discardableResult
+    func renew(_ tx: Transaction, game: String, _ kind: Kind, holder: String, progress: String?) throws -> Bool {
+        let changed = try tx.execute(
+            "UPDATE locks SET expires_at = ?, progress = coalesce(?, progress) WHERE game_slug = ? AND kind = ? AND holder = ?",
+            [clock.nowMillis() + leaseMillis, progress, game, kind.rawValue, holder])
+        if changed > 0, let progress {
+            try events.append(tx, game: game, .lockChange, ["kind": kind.rawValue, "holder": holder, "state": "progress", "progress": progress])
         }
+        return changed > 0
     }
 
     /// Leases that ran out (their holder died, or stalled past its lease) are
