@@ -86,11 +86,19 @@ public final class Gateway: Sendable {
             CallForwarder(gateway: self, stream: stream, request: request, correlationID: correlationID).start()
         }
 
-        /// Out of descriptors: the oldest connections with no call open are
-        /// closed (each on its own loop), so new clients can be accepted.
+        /// Out of descriptors: up to `count` of the oldest connections that
+        /// are idle (no call open, no request or response for a second) are
+        /// closed, each on its own loop, so new clients can be accepted. A
+        /// client calling now and then between idle moments is not idle.
         func shedIdleConnections(count: Int = 16) {
-            let oldest = connections.withLock { Array($0.values) }.sorted { $0.acceptedAt < $1.acceptedAt }.prefix(count * 4)
-            for c in oldest { c.loop.execute { if c.openStreams == 0 { c.close("shed: out of file descriptors") } } }
+            let oldest = connections.withLock { Array($0.values) }.sorted { $0.acceptedAt < $1.acceptedAt }
+            let left = Atomic<Int>(count)
+            for c in oldest {
+                c.loop.execute {
+                    guard c.isIdle(forMillis: 1_000), left.subtract(1, ordering: .relaxed).newValue >= 0 else { return }
+                    c.close("shed: out of file descriptors")
+                }
+            }
         }
 
         func connectionClosed(_ c: HTTP2Connection) {

@@ -103,20 +103,31 @@ final class GatewayUnitTests: XCTestCase {
         XCTAssertEqual(fields.first?.1, "q6ur")
     }
 
-    func testRateLimitRefillsAndForgetsIdleCallers() {
+    /// The one rate-limit model (`SlidingWindow`): at most `limit` calls in
+    /// any period, and the hint is exact: the call made at the hinted moment
+    /// passes, one a millisecond earlier does not.
+    func testRateLimitIsASlidingWindowWithATrueHintAndForgetsIdleCallers() {
         let limiter = RateLimiter(rules: [RateLimitRule(method: "/a.B/C", limit: 2, periodSeconds: 1)])
-        XCTAssertNil(limiter.take(principal: "p", method: "/a.B/C", now: 100))
-        XCTAssertNil(limiter.take(principal: "p", method: "/a.B/C", now: 100))
-        let wait = limiter.take(principal: "p", method: "/a.B/C", now: 100)
-        XCTAssertEqual(wait, 500)
-        XCTAssertNil(limiter.take(principal: "q", method: "/a.B/C", now: 100), "buckets are per principal")
-        XCTAssertNil(limiter.take(principal: "p", method: "/other", now: 100), "methods without a rule are unlimited")
-        XCTAssertNil(limiter.take(principal: "p", method: "/a.B/C", now: 100.5))
-        // 100,000 principals once each; after a period their buckets are full again and are dropped.
-        for i in 0..<100_000 { _ = limiter.take(principal: "user\(i)", method: "/a.B/C", now: 200) }
+        XCTAssertNil(limiter.take(principal: "p", method: "/a.B/C", nowMillis: 100_000))
+        XCTAssertNil(limiter.take(principal: "p", method: "/a.B/C", nowMillis: 100_400))
+        let wait = limiter.take(principal: "p", method: "/a.B/C", nowMillis: 100_500)
+        XCTAssertEqual(wait, 500, "the first call leaves the window at 101,000")
+        XCTAssertNil(limiter.take(principal: "q", method: "/a.B/C", nowMillis: 100_500), "windows are per principal")
+        XCTAssertNil(limiter.take(principal: "p", method: "/other", nowMillis: 100_500), "methods without a rule are unlimited")
+        XCTAssertNotNil(limiter.take(principal: "p", method: "/a.B/C", nowMillis: 100_500 + 499), "a millisecond before the hint")
+        XCTAssertNil(limiter.take(principal: "p", method: "/a.B/C", nowMillis: 100_500 + 500), "at the hint")
+        XCTAssertEqual(limiter.take(principal: "p", method: "/a.B/C", nowMillis: 101_001), 399, "now the 100,400 call must leave")
+        // 100,000 principals once each; a period later their windows are empty and are dropped.
+        for i in 0..<100_000 { _ = limiter.take(principal: "user\(i)", method: "/a.B/C", nowMillis: 200_000) }
         XCTAssertGreaterThanOrEqual(limiter.bucketCount, 100_000)
-        _ = limiter.take(principal: "late", method: "/a.B/C", now: 202)
+        _ = limiter.take(principal: "late", method: "/a.B/C", nowMillis: 202_000)
         XCTAssertLessThanOrEqual(limiter.bucketCount, 2)
+        // The model itself: a window of 3 in 60 s.
+        let w = SlidingWindow(limit: 3, windowMillis: 60_000)
+        XCTAssertNil(w.retryAfter(recent: [1_000, 2_000], now: 3_000))
+        XCTAssertEqual(w.retryAfter(recent: [1_000, 2_000, 3_000], now: 3_000), 58_000)
+        XCTAssertNotNil(w.retryAfter(recent: [1_000, 2_000, 3_000], now: 60_999))
+        XCTAssertNil(w.retryAfter(recent: [1_000, 2_000, 3_000], now: 61_000))
     }
 
     /// Every path resolves as before the routes were precomputed: described

@@ -17,7 +17,8 @@ final class GatewayEndToEndTests: XCTestCase {
                          "tlsCert": "\(dir)/gateway-cert.pem", "tlsKey": "\(dir)/gateway-key.pem",
                          "headerTimeoutSeconds": 1.0, "tlsHandshakeTimeoutSeconds": 1.0,
                          "permissions": {"/grpc.testing.TestService/CacheableUnaryCall": "interop:cache"},
-                         "rateLimits": {"/grpc.testing.TestService/EmptyCall": {"limit": 3, "periodSeconds": 1}}}}
+                         "rateLimits": {"/grpc.testing.TestService/EmptyCall": {"limit": 3, "periodSeconds": 1},
+                                        "/croupier.loyalty.v1.LoyaltyService/ManualReward": {"limit": 10, "periodSeconds": 3}}}}
             """
         try config.write(toFile: dir + "/config.json", atomically: true, encoding: .utf8)
         let env = ["CROUPIER_JWT_SECRET": Self.jwtSecret]

@@ -130,6 +130,37 @@ final class ManualRewardTests: XCTestCase {
         await h.stop()
     }
 
+    /// One rate limit, one meaning: the refusal carries `retry-after-ms`, a
+    /// call made at that moment passes and one a millisecond earlier does
+    /// not; a replay at the limit is answered (and does not count).
+    func testTheRetryHintIsExactAndAReplayAtTheLimitIsAnswered() async throws {
+        let h = try LoyaltyHarness()
+        for i in 0..<10 {
+            _ = try await h.reward("p\(i)", 10, reason: "Reward number \(i) of ten")
+            h.clock.advance(seconds: 1)
+        }
+        var hint: Int64 = 0
+        do {
+            _ = try await h.reward("p10", 10, reason: "The eleventh in a minute")
+            XCTFail("expected RESOURCE_EXHAUSTED")
+        } catch let e as RPCError {
+            XCTAssertEqual(e.code, .resourceExhausted)
+            hint = Int64(e.metadata["retry-after-ms"] ?? "") ?? -1
+            XCTAssertTrue(e.message.contains("retry in \(hint) ms"), e.message)
+        }
+        XCTAssertEqual(hint, 50_000, "the first reward (10 s ago) leaves the 60 s window in 50 s")
+        // At the limit, a replay is still the original entry.
+        let replay = try await h.reward("p3", 10, reason: "Reward number 3 of ten")
+        XCTAssertEqual(replay.accrual?.replay, true)
+        h.clock.advance(millis: hint - 1)
+        let (early, _) = await statusOf { try await h.reward("p10", 10, reason: "The eleventh in a minute") }
+        XCTAssertEqual(early, .resourceExhausted, "a millisecond before the hint")
+        h.clock.advance(millis: 1)
+        let issued = try await h.reward("p10", 10, reason: "The eleventh in a minute")
+        XCTAssertEqual(issued.accrual?.replay, false, "at the hint the call passes")
+        await h.stop()
+    }
+
     func testMoreThanTwentyAnHourRaisesOneAlertPerStaffAndHour() async throws {
         let h = try LoyaltyHarness()
         for i in 0..<25 {

@@ -287,3 +287,32 @@ final class StagingOperatorViewTests: XCTestCase {
         await h.stop()
     }
 }
+
+/// Every service: a storage failure reaches the client as INTERNAL with a
+/// plain message and the correlation id, never SQL (the Wire server logs the
+/// detail; `ServerCall.clientStatus`).
+final class StagingSafeErrorTests: XCTestCase {
+    func testAStorageFailureTellsTheClientNothingInternal() async throws {
+        let h = try await StagingHarness()
+        _ = try await h.waitForRun(try await h.importGame("fault", StagingHarness.cards(2)))
+        let side = try h.sideDoor()
+        try await side.write { tx in
+            _ = try tx.execute("CREATE TRIGGER no_overrides BEFORE INSERT ON overrides BEGIN SELECT RAISE(ABORT, 'injected disk fault'); END")
+        }
+        var metadata = Metadata()
+        metadata.set("x-correlation-id", "corr-staging-fault")
+        do {
+            _ = try await h.client.createOverride(.with { $0.gameSlug = "fault"; $0.entityType = "card"; $0.slug = "c0"; $0.fields = ["name": "x"] },
+                options: CallOptions(metadata: metadata))
+            XCTFail("the write should fail")
+        } catch let e as RPCError {
+            XCTAssertEqual(e.code, .internal)
+            for leak in ["SQLite", "INSERT", "overrides", "injected", "TRIGGER"] {
+                XCTAssertFalse(e.message.contains(leak), "the client saw internal detail: \(e.message)")
+            }
+            XCTAssertTrue(e.message.contains("corr-staging-fault"), e.message)
+        }
+        side.close()
+        await h.stop()
+    }
+}

@@ -11,6 +11,7 @@ public final class ManualClock: StorageClock {
     public init(_ millis: Int64) { now = Mutex(millis) }
     public func nowMillis() -> Int64 { now.withLock { $0 } }
     public func advance(seconds: Int64) { now.withLock { $0 += seconds * 1000 } }
+    public func advance(millis: Int64) { now.withLock { $0 += millis } }
 }
 
 /// Items gathered from @Sendable callbacks (log lines, streamed messages).

@@ -35,9 +35,11 @@ struct Configuration {
         var minPingIntervalSeconds = 300.0
         /// Accept tokens without `exp` (refused by default).
         var allowTokensWithoutExpiry = false
-        var rateLimits: [(method: String, limit: Int, periodSeconds: Double)] = [
-            ("/croupier.loyalty.v1.LoyaltyService/ManualReward", 10, 60)
-        ]
+        /// Per-principal limits the gateway enforces. ManualReward's (10 per 60 s
+        /// by default) is enforced by the loyalty service, the only place that
+        /// can tell a replay from a new award; a `gateway.rateLimits` entry for
+        /// it configures that one limit (see `load`).
+        var rateLimits: [(method: String, limit: Int, periodSeconds: Double)] = []
     }
 
     /// Components `up` starts, each as its own process, in this order (the
@@ -69,6 +71,7 @@ struct Configuration {
             if let l = json["loyalty"] as? [String: Any] { try c.loyalty.apply(l, file: path) }
             if let g = json["games"] as? [String: Any] { try c.games.apply(g, file: path) }
             if let st = json["staging"] as? [String: Any] { try c.staging.apply(st, file: path) }
+            c.moveServiceEnforcedLimits()
         }
         let env = ProcessInfo.processInfo.environment
         if let dir = env["CROUPIER_DATA_DIR"], !dir.isEmpty { c.dataDirectory = dir }
@@ -80,6 +83,19 @@ struct Configuration {
         c.internalSecret = try secret(env: "CROUPIER_INTERNAL_SECRET", file: "internal-secret", in: c.dataDirectory)
         c.gateway.jwtSecret = try secret(env: "CROUPIER_JWT_SECRET", file: "jwt-secret", in: c.dataDirectory)
         return c
+    }
+
+    /// One rate limit, one meaning: a limit the gateway cannot enforce
+    /// truthfully (it cannot tell a replayed reward from a new one) is
+    /// handed to the service that can, in the same model (`SlidingWindow`),
+    /// instead of being counted twice.
+    mutating func moveServiceEnforcedLimits() {
+        let manualReward = Croupier_Loyalty_V1_LoyaltyService.Method.manualReward.path
+        if let rule = gateway.rateLimits.first(where: { $0.method == manualReward }) {
+            loyalty.manualRewardsPerMinute = rule.limit
+            loyalty.manualRewardWindowMillis = Int64((rule.periodSeconds * 1000).rounded(.up))
+            gateway.rateLimits.removeAll { $0.method == manualReward }
+        }
     }
 
     /// The shortest secret accepted: 16 bytes (a generated one has 64 hex characters).

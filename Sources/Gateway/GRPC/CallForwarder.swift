@@ -118,12 +118,9 @@ struct CallForwarder: Sendable {
     }
 
     private func rateLimit(_ request: GRPCRequest, principal: String) throws {
-        let now = Double(DispatchTime.now().uptimeNanoseconds) / 1e9
-        if let waitMillis = gateway.limiter.take(principal: principal, method: request.path, now: now) {
+        if let waitMillis = gateway.limiter.take(principal: principal, method: request.path, nowMillis: LoopClock.nowMillis()) {
             gateway.metrics.rateLimited(method: request.path)
-            var trailers = Metadata()
-            trailers.add("retry-after-ms", String(waitMillis))
-            throw RPCError(.resourceExhausted, "rate limit for \(request.path) exceeded; retry in \(waitMillis) ms", metadata: trailers)
+            throw SlidingWindow.refusal("rate limit for \(request.path) exceeded", retryAfterMillis: waitMillis)
         }
     }
 

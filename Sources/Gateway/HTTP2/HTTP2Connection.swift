@@ -253,6 +253,11 @@ final class HTTP2Connection: LoopHandler, @unchecked Sendable {
     /// Room to take more request bytes (else credit is withheld until there is).
     var hasInboundRoom: Bool { bufferedBytes < limits.maxConnectionBufferedBytes && (bufferedBytes < budgetTaken || budget.hasRoom) }
 
+    /// No call open and no request or response for `millis` (loop thread).
+    func isIdle(forMillis millis: Int64) -> Bool {
+        !isClosed && streams.isEmpty && loop.iterationMillis - lastActivity >= millis
+    }
+
     /// This connection holds all it may: new calls are refused until the client reads.
     var isOverBudget: Bool { bufferedBytes >= limits.maxConnectionBufferedBytes }
 

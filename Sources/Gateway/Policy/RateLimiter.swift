@@ -1,4 +1,5 @@
 import Synchronization
+import Wire
 
 /// A rate rule: `limit` calls per `periodSeconds` for each principal, on one method.
 public struct RateLimitRule: Sendable, Equatable {
@@ -13,54 +14,48 @@ public struct RateLimitRule: Sendable, Equatable {
     }
 }
 
-/// Token buckets per (principal, method). A bucket holds `limit` tokens and
-/// refills continuously at `limit / period`; a bucket that has refilled
-/// completely carries no information, so it is dropped — memory stays
-/// bounded by the callers active within one period.
+/// Rate limits per (principal, method) in the platform's one model,
+/// `SlidingWindow`: at most `limit` calls in any period, each refusal with
+/// the exact time the next call is allowed. Each key keeps the times of its
+/// last `limit` calls; a key whose newest call left the window carries no
+/// information and is dropped, so memory follows the callers active within
+/// one period.
 final class RateLimiter: Sendable {
-    private struct Bucket {
-        var tokens: Double
-        var updated: Double
-    }
-
-    private let rules: [String: RateLimitRule]
-    private let buckets = Mutex<(table: [String: Bucket], lastSweep: Double)>(([:], 0))
+    private let rules: [String: SlidingWindow]
+    private let calls = Mutex<(table: [String: [Int64]], lastSweep: Int64)>(([:], 0))
 
     init(rules: [RateLimitRule]) {
-        var table: [String: RateLimitRule] = [:]
-        for r in rules { table[r.method] = r }
+        var table: [String: SlidingWindow] = [:]
+        for r in rules { table[r.method] = SlidingWindow(limit: r.limit, windowMillis: Int64((r.periodSeconds * 1000).rounded(.up))) }
         self.rules = table
     }
 
-    /// Takes one token; nil if allowed, else the milliseconds until one is available.
-    func take(principal: String, method: String, now: Double) -> Int? {
-        guard let rule = rules[method], rule.limit > 0 else { return nil }
-        let rate = Double(rule.limit) / rule.periodSeconds
-        return buckets.withLock { state -> Int? in
-            if now - state.lastSweep > rule.periodSeconds { sweep(&state.table, now: now); state.lastSweep = now }
-            let key = principal + "\u{0}" + method
-            var b = state.table[key] ?? Bucket(tokens: Double(rule.limit), updated: now)
-            b.tokens = min(Double(rule.limit), b.tokens + (now - b.updated) * rate)
-            b.updated = now
-            if b.tokens >= 1 {
-                b.tokens -= 1
-                state.table[key] = b
-                return nil
+    /// Counts one call at `nowMillis`; nil if allowed, else the milliseconds until one is.
+    func take(principal: String, method: String, nowMillis now: Int64) -> Int64? {
+        guard let window = rules[method] else { return nil }
+        return calls.withLock { state -> Int64? in
+            if now - state.lastSweep > window.windowMillis {
+                sweep(&state.table, now: now)
+                state.lastSweep = now
             }
-            state.table[key] = b
-            return Int(((1 - b.tokens) / rate * 1000).rounded(.up))
+            let key = principal + "\u{0}" + method
+            var times = state.table[key] ?? []
+            if let wait = window.retryAfter(recent: times, now: now) { return wait }
+            times.append(now)
+            if times.count > window.limit { times.removeFirst(times.count - window.limit) }
+            state.table[key] = times
+            return nil
         }
     }
 
-    /// Buckets currently held (for tests and metrics).
-    var bucketCount: Int { buckets.withLock { $0.table.count } }
+    /// Keys currently held (for tests and metrics).
+    var bucketCount: Int { calls.withLock { $0.table.count } }
 
-    private func sweep(_ table: inout [String: Bucket], now: Double) {
-        table = table.filter { key, b in
+    private func sweep(_ table: inout [String: [Int64]], now: Int64) {
+        table = table.filter { key, times in
             let method = String(key.split(separator: "\u{0}", maxSplits: 1).last ?? "")
-            guard let rule = rules[method] else { return false }
-            let rate = Double(rule.limit) / rule.periodSeconds
-            return b.tokens + (now - b.updated) * rate < Double(rule.limit)
+            guard let window = rules[method], let newest = times.last else { return false }
+            return newest > now - window.windowMillis
         }
     }
 }

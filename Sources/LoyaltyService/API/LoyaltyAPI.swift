@@ -17,7 +17,7 @@ public struct LoyaltyAPI: Croupier_Loyalty_V1_LoyaltyService.ServiceProtocol {
 
     /// Runs a handler body: refusals become their status code (and a log
     /// line); storage failures become UNAVAILABLE, never a crash.
-    private func serve<T>(_ context: ServerContext, _ body: (Caller) async throws -> T) async throws -> T {
+    func serve<T>(_ context: ServerContext, _ body: (Caller) async throws -> T) async throws -> T {
         let caller = Caller(context)
         do {
             return try await body(caller)
@@ -29,8 +29,9 @@ public struct LoyaltyAPI: Croupier_Loyalty_V1_LoyaltyService.ServiceProtocol {
         } catch is CancellationError {
             throw RPCError(.cancelled, "the call was cancelled")
         } catch {
+            // The detail (SQL, paths) is for the log; the caller gets a plain message it can quote.
             log.failure(method: context.method.method, error: error, correlationID: caller.correlationID)
-            throw RPCError(.unavailable, "loyalty storage failed: \(error)")
+            throw RPCError(.unavailable, "the loyalty service could not complete the request; correlation id \(caller.correlationID)")
         }
     }
 
@@ -77,9 +78,15 @@ public struct LoyaltyAPI: Croupier_Loyalty_V1_LoyaltyService.ServiceProtocol {
             try Identifiers.checkSlipID(request.slipId)
             if let bet = request.averageBet { try RatingSlip.validate(averageBet: bet) }
             if let d = request.durationSeconds { try RatingSlip.validate(durationSeconds: d) }
-            let (slip, accrual) = try await store.completeSlip(
-                slipID: request.slipId, averageBet: request.averageBet, durationSeconds: request.durationSeconds,
-                correlationID: caller.correlationID)
+            let slip: RatingSlip, accrual: Accrual
+            do {
+                (slip, accrual) = try await store.completeSlip(
+                    slipID: request.slipId, averageBet: request.averageBet, durationSeconds: request.durationSeconds,
+                    correlationID: caller.correlationID)
+            } catch {
+                await logAccrualFailure(slipID: request.slipId, error: error, correlationID: caller.correlationID)
+                throw error
+            }
             log.entry("loyalty_accrual_completed", accrual, correlationID: caller.correlationID)
             return .with {
                 $0.slip = ProtoMapping.slip(slip)
@@ -100,6 +107,24 @@ public struct LoyaltyAPI: Croupier_Loyalty_V1_LoyaltyService.ServiceProtocol {
                 $0.slip = ProtoMapping.slip(slip)
                 $0.accrual = ProtoMapping.accrual(accrual, schedule: settings.tiers)
             }
+        }
+    }
+
+    /// The seed's canonical failure line, `loyalty_accrual_failed`: the
+    /// slip, its player, the status code, the message, and whether the slip
+    /// may now be closed without its points (`recovery_needed`: runbook 1).
+    /// The slip is looked up after the failure; if even that fails, it may be.
+    private func logAccrualFailure(slipID: String, error: any Error, correlationID: String) async {
+        let view = try? await store.slipView(slipID)
+        let lookedUp = view != nil || (error as? LoyaltyError).map { if case .notFound = $0 { true } else { false } } == true
+        let recoveryNeeded = lookedUp ? (view?.needsRecovery ?? false) : true
+        let code = (error as? LoyaltyError)?.code ?? (error as? RPCError)?.code.name ?? "UNAVAILABLE"
+        log.line("loyalty_accrual_failed", correlationID: correlationID) { w in
+            w.field("player_id", view?.slip.playerID)
+            w.field("rating_slip_id", slipID)
+            w.field("error_code", code)
+            w.field("message", String(describing: error))
+            w.bool("recovery_needed", recoveryNeeded)
         }
     }
 
@@ -155,10 +180,7 @@ public struct LoyaltyAPI: Croupier_Loyalty_V1_LoyaltyService.ServiceProtocol {
         try await serve(context) { caller in
             try Identifiers.check(request.playerId, "player_id")
             try caller.requireSelfOrViewAll(request.playerId)
-            guard (0...500).contains(request.pageSize) else {
-                throw LoyaltyError.invalidArgument("page_size must be in 1–500 (0 means 50; got \(request.pageSize))")
-            }
-            let size = request.pageSize == 0 ? 50 : Int(request.pageSize)
+            let size = try PageToken.size(request.pageSize)
             let before = try PageToken.decode(request.pageToken)
             try TimeRange.check(from: request.fromMs, to: request.toMs)
             let entries = try await store.ledger(
@@ -274,6 +296,14 @@ public struct LoyaltyAPI: Croupier_Loyalty_V1_LoyaltyService.ServiceProtocol {
 /// `next_page_token`: the last entry id of the page, as decimal text.
 enum PageToken {
     static func encode(_ entryID: Int64) -> String { String(entryID) }
+
+    /// A page size of 1–500; 50 for 0.
+    static func size(_ requested: Int32) throws -> Int {
+        guard (0...500).contains(requested) else {
+            throw LoyaltyError.invalidArgument("page_size must be in 1–500 (0 means 50; got \(requested))")
+        }
+        return requested == 0 ? 50 : Int(requested)
+    }
 
     static func decode(_ token: String) throws -> Int64 {
         if token.isEmpty { return 0 }

@@ -147,7 +147,7 @@ extension LoyaltyError {
         case .failedPrecondition(let m): return RPCError(.failedPrecondition, m)
         case .permissionDenied(let m): return RPCError(.permissionDenied, m)
         case .unauthenticated(let m): return RPCError(.unauthenticated, m)
-        case .rateLimited(let m): return RPCError(.resourceExhausted, m)
+        case .rateLimited(let m, let wait): return SlidingWindow.refusal(m, retryAfterMillis: wait)
         }
     }
 }

@@ -7,13 +7,16 @@ public enum LoyaltyError: Error, Equatable, Sendable, CustomStringConvertible {
     case failedPrecondition(String)
     case permissionDenied(String)
     case unauthenticated(String)
-    case rateLimited(String)
+    /// Over a rate limit; the next call is allowed after `retryAfterMillis`.
+    case rateLimited(String, retryAfterMillis: Int64)
 
     public var description: String {
         switch self {
         case .invalidArgument(let m), .notFound(let m), .alreadyExists(let m), .failedPrecondition(let m),
-            .permissionDenied(let m), .unauthenticated(let m), .rateLimited(let m):
+            .permissionDenied(let m), .unauthenticated(let m):
             return m
+        case .rateLimited(let m, let wait):
+            return "\(m); retry in \(wait) ms"
         }
     }
 

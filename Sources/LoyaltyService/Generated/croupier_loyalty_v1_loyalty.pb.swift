@@ -1190,6 +1190,332 @@ public struct Croupier_Loyalty_V1_WatchAlertsRequest: ProtoMessage {
     }
 }
 
+public struct Croupier_Loyalty_V1_GetRatingSlipRequest: ProtoMessage {
+    public static let protoMessageName = "croupier.loyalty.v1.GetRatingSlipRequest"
+
+    public var slipId: String = ""
+    public var unknownFields = ProtoUnknownFields()
+
+    public init() {}
+
+    public mutating func merge(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            switch tag.fieldNumber {
+            case 1: try reader.decodeSingular(ProtoString.self, tag, into: &self.slipId, unknown: &unknownFields)
+            default: try reader.keepUnknown(tag, in: &unknownFields)
+            }
+        }
+    }
+
+    public func encode(to writer: inout ProtoWriter) {
+        writer.writeSingular(ProtoString.self, 1, self.slipId)
+        writer.writeUnknown(unknownFields)
+    }
+
+    public var encodedSize: Int {
+        var size = unknownFields.bytes.count
+        size &+= ProtoSize.singular(ProtoString.self, 1, self.slipId)
+        return size
+    }
+}
+
+public struct Croupier_Loyalty_V1_RatingSlipView: ProtoMessage {
+    public static let protoMessageName = "croupier.loyalty.v1.RatingSlipView"
+
+    public var slip: Croupier_Loyalty_V1_RatingSlip? = nil
+    /// The slip's gameplay entry; absent while it is open, or if it closed without one.
+    public var entry: Croupier_Loyalty_V1_LedgerEntry? = nil
+    /// CLOSED without its gameplay entry: RecoverSlipLoyalty repairs it.
+    public var needsRecovery: Bool = false
+    public var unknownFields = ProtoUnknownFields()
+
+    public init() {}
+
+    public mutating func merge(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            switch tag.fieldNumber {
+            case 1: try reader.decodeMessage(tag, into: &self.slip, unknown: &unknownFields)
+            case 2: try reader.decodeMessage(tag, into: &self.entry, unknown: &unknownFields)
+            case 3: try reader.decodeSingular(ProtoBool.self, tag, into: &self.needsRecovery, unknown: &unknownFields)
+            default: try reader.keepUnknown(tag, in: &unknownFields)
+            }
+        }
+    }
+
+    public func encode(to writer: inout ProtoWriter) {
+        if let v = self.slip { writer.writeField(ProtoMessageKind<Croupier_Loyalty_V1_RatingSlip>.self, 1, v) }
+        if let v = self.entry { writer.writeField(ProtoMessageKind<Croupier_Loyalty_V1_LedgerEntry>.self, 2, v) }
+        writer.writeSingular(ProtoBool.self, 3, self.needsRecovery)
+        writer.writeUnknown(unknownFields)
+    }
+
+    public var encodedSize: Int {
+        var size = unknownFields.bytes.count
+        if let v = self.slip { size &+= ProtoSize.field(ProtoMessageKind<Croupier_Loyalty_V1_RatingSlip>.self, 1, v) }
+        if let v = self.entry { size &+= ProtoSize.field(ProtoMessageKind<Croupier_Loyalty_V1_LedgerEntry>.self, 2, v) }
+        size &+= ProtoSize.singular(ProtoBool.self, 3, self.needsRecovery)
+        return size
+    }
+}
+
+public struct Croupier_Loyalty_V1_ListRatingSlipsRequest: ProtoMessage {
+    public static let protoMessageName = "croupier.loyalty.v1.ListRatingSlipsRequest"
+
+    /// Optional filters.
+    public var playerId: String = ""
+    public var status: Croupier_Loyalty_V1_SlipStatus = .unspecified
+    /// Start time in [from_ms, to_ms); 0 leaves that side open.
+    public var fromMs: Int64 = 0
+    public var toMs: Int64 = 0
+    public var needsRecoveryOnly: Bool = false
+    /// 1–500; 50 when 0.
+    public var pageSize: Int32 = 0
+    public var pageToken: String = ""
+    public var unknownFields = ProtoUnknownFields()
+
+    public init() {}
+
+    public mutating func merge(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            switch tag.fieldNumber {
+            case 1: try reader.decodeSingular(ProtoString.self, tag, into: &self.playerId, unknown: &unknownFields)
+            case 2: try reader.decodeSingular(ProtoEnumKind<Croupier_Loyalty_V1_SlipStatus>.self, tag, into: &self.status, unknown: &unknownFields)
+            case 3: try reader.decodeSingular(ProtoInt64.self, tag, into: &self.fromMs, unknown: &unknownFields)
+            case 4: try reader.decodeSingular(ProtoInt64.self, tag, into: &self.toMs, unknown: &unknownFields)
+            case 5: try reader.decodeSingular(ProtoBool.self, tag, into: &self.needsRecoveryOnly, unknown: &unknownFields)
+            case 6: try reader.decodeSingular(ProtoInt32.self, tag, into: &self.pageSize, unknown: &unknownFields)
+            case 7: try reader.decodeSingular(ProtoString.self, tag, into: &self.pageToken, unknown: &unknownFields)
+            default: try reader.keepUnknown(tag, in: &unknownFields)
+            }
+        }
+    }
+
+    public func encode(to writer: inout ProtoWriter) {
+        writer.writeSingular(ProtoString.self, 1, self.playerId)
+        writer.writeSingular(ProtoEnumKind<Croupier_Loyalty_V1_SlipStatus>.self, 2, self.status)
+        writer.writeSingular(ProtoInt64.self, 3, self.fromMs)
+        writer.writeSingular(ProtoInt64.self, 4, self.toMs)
+        writer.writeSingular(ProtoBool.self, 5, self.needsRecoveryOnly)
+        writer.writeSingular(ProtoInt32.self, 6, self.pageSize)
+        writer.writeSingular(ProtoString.self, 7, self.pageToken)
+        writer.writeUnknown(unknownFields)
+    }
+
+    public var encodedSize: Int {
+        var size = unknownFields.bytes.count
+        size &+= ProtoSize.singular(ProtoString.self, 1, self.playerId)
+        size &+= ProtoSize.singular(ProtoEnumKind<Croupier_Loyalty_V1_SlipStatus>.self, 2, self.status)
+        size &+= ProtoSize.singular(ProtoInt64.self, 3, self.fromMs)
+        size &+= ProtoSize.singular(ProtoInt64.self, 4, self.toMs)
+        size &+= ProtoSize.singular(ProtoBool.self, 5, self.needsRecoveryOnly)
+        size &+= ProtoSize.singular(ProtoInt32.self, 6, self.pageSize)
+        size &+= ProtoSize.singular(ProtoString.self, 7, self.pageToken)
+        return size
+    }
+}
+
+public struct Croupier_Loyalty_V1_ListRatingSlipsResponse: ProtoMessage {
+    public static let protoMessageName = "croupier.loyalty.v1.ListRatingSlipsResponse"
+
+    public var slips: [Croupier_Loyalty_V1_RatingSlipView] = []
+    public var nextPageToken: String = ""
+    public var unknownFields = ProtoUnknownFields()
+
+    public init() {}
+
+    public mutating func merge(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            switch tag.fieldNumber {
+            case 1: try reader.decodeRepeated(ProtoMessageKind<Croupier_Loyalty_V1_RatingSlipView>.self, tag, into: &self.slips, unknown: &unknownFields)
+            case 2: try reader.decodeSingular(ProtoString.self, tag, into: &self.nextPageToken, unknown: &unknownFields)
+            default: try reader.keepUnknown(tag, in: &unknownFields)
+            }
+        }
+    }
+
+    public func encode(to writer: inout ProtoWriter) {
+        writer.writeRepeated(ProtoMessageKind<Croupier_Loyalty_V1_RatingSlipView>.self, 1, self.slips)
+        writer.writeSingular(ProtoString.self, 2, self.nextPageToken)
+        writer.writeUnknown(unknownFields)
+    }
+
+    public var encodedSize: Int {
+        var size = unknownFields.bytes.count
+        size &+= ProtoSize.repeated(ProtoMessageKind<Croupier_Loyalty_V1_RatingSlipView>.self, 1, self.slips)
+        size &+= ProtoSize.singular(ProtoString.self, 2, self.nextPageToken)
+        return size
+    }
+}
+
+public struct Croupier_Loyalty_V1_SearchLedgerRequest: ProtoMessage {
+    public static let protoMessageName = "croupier.loyalty.v1.SearchLedgerRequest"
+
+    /// At least one; entries must match all that are given.
+    public var correlationId: String = ""
+    public var idempotencyKey: String = ""
+    public var staffId: String = ""
+    public var ratingSlipId: String = ""
+    /// 1–500; 50 when 0.
+    public var pageSize: Int32 = 0
+    public var pageToken: String = ""
+    public var unknownFields = ProtoUnknownFields()
+
+    public init() {}
+
+    public mutating func merge(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            switch tag.fieldNumber {
+            case 1: try reader.decodeSingular(ProtoString.self, tag, into: &self.correlationId, unknown: &unknownFields)
+            case 2: try reader.decodeSingular(ProtoString.self, tag, into: &self.idempotencyKey, unknown: &unknownFields)
+            case 3: try reader.decodeSingular(ProtoString.self, tag, into: &self.staffId, unknown: &unknownFields)
+            case 4: try reader.decodeSingular(ProtoString.self, tag, into: &self.ratingSlipId, unknown: &unknownFields)
+            case 5: try reader.decodeSingular(ProtoInt32.self, tag, into: &self.pageSize, unknown: &unknownFields)
+            case 6: try reader.decodeSingular(ProtoString.self, tag, into: &self.pageToken, unknown: &unknownFields)
+            default: try reader.keepUnknown(tag, in: &unknownFields)
+            }
+        }
+    }
+
+    public func encode(to writer: inout ProtoWriter) {
+        writer.writeSingular(ProtoString.self, 1, self.correlationId)
+        writer.writeSingular(ProtoString.self, 2, self.idempotencyKey)
+        writer.writeSingular(ProtoString.self, 3, self.staffId)
+        writer.writeSingular(ProtoString.self, 4, self.ratingSlipId)
+        writer.writeSingular(ProtoInt32.self, 5, self.pageSize)
+        writer.writeSingular(ProtoString.self, 6, self.pageToken)
+        writer.writeUnknown(unknownFields)
+    }
+
+    public var encodedSize: Int {
+        var size = unknownFields.bytes.count
+        size &+= ProtoSize.singular(ProtoString.self, 1, self.correlationId)
+        size &+= ProtoSize.singular(ProtoString.self, 2, self.idempotencyKey)
+        size &+= ProtoSize.singular(ProtoString.self, 3, self.staffId)
+        size &+= ProtoSize.singular(ProtoString.self, 4, self.ratingSlipId)
+        size &+= ProtoSize.singular(ProtoInt32.self, 5, self.pageSize)
+        size &+= ProtoSize.singular(ProtoString.self, 6, self.pageToken)
+        return size
+    }
+}
+
+public struct Croupier_Loyalty_V1_GetManualRewardFrequencyRequest: ProtoMessage {
+    public static let protoMessageName = "croupier.loyalty.v1.GetManualRewardFrequencyRequest"
+
+    /// [from_ms, to_ms); 0 for to_ms means now. Optional staff filter.
+    public var fromMs: Int64 = 0
+    public var toMs: Int64 = 0
+    public var staffId: String = ""
+    public var unknownFields = ProtoUnknownFields()
+
+    public init() {}
+
+    public mutating func merge(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            switch tag.fieldNumber {
+            case 1: try reader.decodeSingular(ProtoInt64.self, tag, into: &self.fromMs, unknown: &unknownFields)
+            case 2: try reader.decodeSingular(ProtoInt64.self, tag, into: &self.toMs, unknown: &unknownFields)
+            case 3: try reader.decodeSingular(ProtoString.self, tag, into: &self.staffId, unknown: &unknownFields)
+            default: try reader.keepUnknown(tag, in: &unknownFields)
+            }
+        }
+    }
+
+    public func encode(to writer: inout ProtoWriter) {
+        writer.writeSingular(ProtoInt64.self, 1, self.fromMs)
+        writer.writeSingular(ProtoInt64.self, 2, self.toMs)
+        writer.writeSingular(ProtoString.self, 3, self.staffId)
+        writer.writeUnknown(unknownFields)
+    }
+
+    public var encodedSize: Int {
+        var size = unknownFields.bytes.count
+        size &+= ProtoSize.singular(ProtoInt64.self, 1, self.fromMs)
+        size &+= ProtoSize.singular(ProtoInt64.self, 2, self.toMs)
+        size &+= ProtoSize.singular(ProtoString.self, 3, self.staffId)
+        return size
+    }
+}
+
+public struct Croupier_Loyalty_V1_StaffRewardCount: ProtoMessage {
+    public static let protoMessageName = "croupier.loyalty.v1.StaffRewardCount"
+
+    public var staffId: String = ""
+    public var rewards: Int64 = 0
+    /// Sum of the points (adjustments count negative).
+    public var points: Int64 = 0
+    public var firstAtMs: Int64 = 0
+    public var lastAtMs: Int64 = 0
+    /// The most issued within any 60 s of the range (the rate limit allows 10).
+    public var busiestMinute: Int64 = 0
+    public var unknownFields = ProtoUnknownFields()
+
+    public init() {}
+
+    public mutating func merge(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            switch tag.fieldNumber {
+            case 1: try reader.decodeSingular(ProtoString.self, tag, into: &self.staffId, unknown: &unknownFields)
+            case 2: try reader.decodeSingular(ProtoInt64.self, tag, into: &self.rewards, unknown: &unknownFields)
+            case 3: try reader.decodeSingular(ProtoInt64.self, tag, into: &self.points, unknown: &unknownFields)
+            case 4: try reader.decodeSingular(ProtoInt64.self, tag, into: &self.firstAtMs, unknown: &unknownFields)
+            case 5: try reader.decodeSingular(ProtoInt64.self, tag, into: &self.lastAtMs, unknown: &unknownFields)
+            case 6: try reader.decodeSingular(ProtoInt64.self, tag, into: &self.busiestMinute, unknown: &unknownFields)
+            default: try reader.keepUnknown(tag, in: &unknownFields)
+            }
+        }
+    }
+
+    public func encode(to writer: inout ProtoWriter) {
+        writer.writeSingular(ProtoString.self, 1, self.staffId)
+        writer.writeSingular(ProtoInt64.self, 2, self.rewards)
+        writer.writeSingular(ProtoInt64.self, 3, self.points)
+        writer.writeSingular(ProtoInt64.self, 4, self.firstAtMs)
+        writer.writeSingular(ProtoInt64.self, 5, self.lastAtMs)
+        writer.writeSingular(ProtoInt64.self, 6, self.busiestMinute)
+        writer.writeUnknown(unknownFields)
+    }
+
+    public var encodedSize: Int {
+        var size = unknownFields.bytes.count
+        size &+= ProtoSize.singular(ProtoString.self, 1, self.staffId)
+        size &+= ProtoSize.singular(ProtoInt64.self, 2, self.rewards)
+        size &+= ProtoSize.singular(ProtoInt64.self, 3, self.points)
+        size &+= ProtoSize.singular(ProtoInt64.self, 4, self.firstAtMs)
+        size &+= ProtoSize.singular(ProtoInt64.self, 5, self.lastAtMs)
+        size &+= ProtoSize.singular(ProtoInt64.self, 6, self.busiestMinute)
+        return size
+    }
+}
+
+public struct Croupier_Loyalty_V1_ManualRewardFrequency: ProtoMessage {
+    public static let protoMessageName = "croupier.loyalty.v1.ManualRewardFrequency"
+
+    public var staff: [Croupier_Loyalty_V1_StaffRewardCount] = []
+    public var unknownFields = ProtoUnknownFields()
+
+    public init() {}
+
+    public mutating func merge(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            switch tag.fieldNumber {
+            case 1: try reader.decodeRepeated(ProtoMessageKind<Croupier_Loyalty_V1_StaffRewardCount>.self, tag, into: &self.staff, unknown: &unknownFields)
+            default: try reader.keepUnknown(tag, in: &unknownFields)
+            }
+        }
+    }
+
+    public func encode(to writer: inout ProtoWriter) {
+        writer.writeRepeated(ProtoMessageKind<Croupier_Loyalty_V1_StaffRewardCount>.self, 1, self.staff)
+        writer.writeUnknown(unknownFields)
+    }
+
+    public var encodedSize: Int {
+        var size = unknownFields.bytes.count
+        size &+= ProtoSize.repeated(ProtoMessageKind<Croupier_Loyalty_V1_StaffRewardCount>.self, 1, self.staff)
+        return size
+    }
+}
+
 public enum Croupier_Loyalty_V1_LoyaltyService {
     public static let name = "croupier.loyalty.v1.LoyaltyService"
 
@@ -1204,7 +1530,11 @@ public enum Croupier_Loyalty_V1_LoyaltyService {
         public static let rebuildBalance = MethodDescriptor(service: name, method: "RebuildBalance", kind: .unary)
         public static let exportLedger = MethodDescriptor(service: name, method: "ExportLedger", kind: .serverStreaming)
         public static let watchAlerts = MethodDescriptor(service: name, method: "WatchAlerts", kind: .serverStreaming)
-        public static let all: [MethodDescriptor] = [startRatingSlip, completeRatingSlip, recoverSlipLoyalty, manualReward, getPlayerLoyalty, listLedger, verifyBalance, rebuildBalance, exportLedger, watchAlerts]
+        public static let getRatingSlip = MethodDescriptor(service: name, method: "GetRatingSlip", kind: .unary)
+        public static let listRatingSlips = MethodDescriptor(service: name, method: "ListRatingSlips", kind: .unary)
+        public static let searchLedger = MethodDescriptor(service: name, method: "SearchLedger", kind: .unary)
+        public static let getManualRewardFrequency = MethodDescriptor(service: name, method: "GetManualRewardFrequency", kind: .unary)
+        public static let all: [MethodDescriptor] = [startRatingSlip, completeRatingSlip, recoverSlipLoyalty, manualReward, getPlayerLoyalty, listLedger, verifyBalance, rebuildBalance, exportLedger, watchAlerts, getRatingSlip, listRatingSlips, searchLedger, getManualRewardFrequency]
     }
 
     /// What a server implements for croupier.loyalty.v1.LoyaltyService.
@@ -1232,6 +1562,18 @@ public enum Croupier_Loyalty_V1_LoyaltyService {
         func exportLedger(request: Croupier_Loyalty_V1_ExportLedgerRequest, response: RPCWriter<Croupier_Loyalty_V1_LedgerEntry>, context: ServerContext) async throws
         /// Alerts and notifications after an offset, then new ones as they happen. Needs `loyalty:admin`.
         func watchAlerts(request: Croupier_Loyalty_V1_WatchAlertsRequest, response: RPCWriter<Croupier_Loyalty_V1_Alert>, context: ServerContext) async throws
+        /// Runbook lookups (seed 001 runbooks 1 and 2, the staff audit); they write
+        /// nothing. Need `loyalty:view_all`.
+        /// A slip with its gameplay entry, and whether it closed without one.
+        func getRatingSlip(request: Croupier_Loyalty_V1_GetRatingSlipRequest, context: ServerContext) async throws -> Croupier_Loyalty_V1_RatingSlipView
+        /// Slips by player, status and start time, newest first, paged;
+        /// `needs_recovery_only` lists the slips closed without their accrual.
+        func listRatingSlips(request: Croupier_Loyalty_V1_ListRatingSlipsRequest, context: ServerContext) async throws -> Croupier_Loyalty_V1_ListRatingSlipsResponse
+        /// Ledger entries by correlation id, idempotency key, staff member or slip
+        /// (at least one), newest first, paged.
+        func searchLedger(request: Croupier_Loyalty_V1_SearchLedgerRequest, context: ServerContext) async throws -> Croupier_Loyalty_V1_ListLedgerResponse
+        /// Manual rewards per staff member in [from_ms, to_ms).
+        func getManualRewardFrequency(request: Croupier_Loyalty_V1_GetManualRewardFrequencyRequest, context: ServerContext) async throws -> Croupier_Loyalty_V1_ManualRewardFrequency
     }
 
     /// Calls croupier.loyalty.v1.LoyaltyService over any channel.
@@ -1292,6 +1634,30 @@ public enum Croupier_Loyalty_V1_LoyaltyService {
         public func watchAlerts(_ request: Croupier_Loyalty_V1_WatchAlertsRequest, options: CallOptions = CallOptions(), onResponse: @Sendable (Croupier_Loyalty_V1_Alert) async throws -> Void) async throws {
             try await channel.serverStreaming(Method.watchAlerts, request, options: options, onResponse: onResponse)
         }
+
+        /// Runbook lookups (seed 001 runbooks 1 and 2, the staff audit); they write
+        /// nothing. Need `loyalty:view_all`.
+        /// A slip with its gameplay entry, and whether it closed without one.
+        public func getRatingSlip(_ request: Croupier_Loyalty_V1_GetRatingSlipRequest, options: CallOptions = CallOptions()) async throws -> Croupier_Loyalty_V1_RatingSlipView {
+            try await channel.unary(Method.getRatingSlip, request, options: options)
+        }
+
+        /// Slips by player, status and start time, newest first, paged;
+        /// `needs_recovery_only` lists the slips closed without their accrual.
+        public func listRatingSlips(_ request: Croupier_Loyalty_V1_ListRatingSlipsRequest, options: CallOptions = CallOptions()) async throws -> Croupier_Loyalty_V1_ListRatingSlipsResponse {
+            try await channel.unary(Method.listRatingSlips, request, options: options)
+        }
+
+        /// Ledger entries by correlation id, idempotency key, staff member or slip
+        /// (at least one), newest first, paged.
+        public func searchLedger(_ request: Croupier_Loyalty_V1_SearchLedgerRequest, options: CallOptions = CallOptions()) async throws -> Croupier_Loyalty_V1_ListLedgerResponse {
+            try await channel.unary(Method.searchLedger, request, options: options)
+        }
+
+        /// Manual rewards per staff member in [from_ms, to_ms).
+        public func getManualRewardFrequency(_ request: Croupier_Loyalty_V1_GetManualRewardFrequencyRequest, options: CallOptions = CallOptions()) async throws -> Croupier_Loyalty_V1_ManualRewardFrequency {
+            try await channel.unary(Method.getManualRewardFrequency, request, options: options)
+        }
     }
 }
 
@@ -1308,6 +1674,10 @@ extension Croupier_Loyalty_V1_LoyaltyService.ServiceProtocol {
             .unary(Croupier_Loyalty_V1_LoyaltyService.Method.rebuildBalance) { try await self.rebuildBalance(request: $0, context: $1) },
             .serverStreaming(Croupier_Loyalty_V1_LoyaltyService.Method.exportLedger) { try await self.exportLedger(request: $0, response: $1, context: $2) },
             .serverStreaming(Croupier_Loyalty_V1_LoyaltyService.Method.watchAlerts) { try await self.watchAlerts(request: $0, response: $1, context: $2) },
+            .unary(Croupier_Loyalty_V1_LoyaltyService.Method.getRatingSlip) { try await self.getRatingSlip(request: $0, context: $1) },
+            .unary(Croupier_Loyalty_V1_LoyaltyService.Method.listRatingSlips) { try await self.listRatingSlips(request: $0, context: $1) },
+            .unary(Croupier_Loyalty_V1_LoyaltyService.Method.searchLedger) { try await self.searchLedger(request: $0, context: $1) },
+            .unary(Croupier_Loyalty_V1_LoyaltyService.Method.getManualRewardFrequency) { try await self.getManualRewardFrequency(request: $0, context: $1) },
         ]
     }
 }
@@ -1318,8 +1688,8 @@ extension ProtoFileDescriptor {
         name: "croupier/loyalty/v1/loyalty.proto",
         package: "croupier.loyalty.v1",
         dependencies: [],
-        symbols: ["croupier.loyalty.v1.GameSettings", "croupier.loyalty.v1.RatingSlip", "croupier.loyalty.v1.StartRatingSlipRequest", "croupier.loyalty.v1.StartRatingSlipResponse", "croupier.loyalty.v1.CompleteRatingSlipRequest", "croupier.loyalty.v1.Accrual", "croupier.loyalty.v1.CompleteRatingSlipResponse", "croupier.loyalty.v1.RecoverSlipLoyaltyRequest", "croupier.loyalty.v1.RecoverSlipLoyaltyResponse", "croupier.loyalty.v1.ManualRewardRequest", "croupier.loyalty.v1.ManualRewardResponse", "croupier.loyalty.v1.GetPlayerLoyaltyRequest", "croupier.loyalty.v1.PlayerLoyalty", "croupier.loyalty.v1.LedgerEntry", "croupier.loyalty.v1.ListLedgerRequest", "croupier.loyalty.v1.ListLedgerResponse", "croupier.loyalty.v1.VerifyBalanceRequest", "croupier.loyalty.v1.BalanceCheck", "croupier.loyalty.v1.VerifyBalanceResponse", "croupier.loyalty.v1.RebuildBalanceRequest", "croupier.loyalty.v1.RebuildBalanceResponse", "croupier.loyalty.v1.ExportLedgerRequest", "croupier.loyalty.v1.Alert", "croupier.loyalty.v1.WatchAlertsRequest", "croupier.loyalty.v1.Tier", "croupier.loyalty.v1.SlipStatus", "croupier.loyalty.v1.TransactionType", "croupier.loyalty.v1.AlertKind", "croupier.loyalty.v1.LoyaltyService", "croupier.loyalty.v1.LoyaltyService.StartRatingSlip", "croupier.loyalty.v1.LoyaltyService.CompleteRatingSlip", "croupier.loyalty.v1.LoyaltyService.RecoverSlipLoyalty", "croupier.loyalty.v1.LoyaltyService.ManualReward", "croupier.loyalty.v1.LoyaltyService.GetPlayerLoyalty", "croupier.loyalty.v1.LoyaltyService.ListLedger", "croupier.loyalty.v1.LoyaltyService.VerifyBalance", "croupier.loyalty.v1.LoyaltyService.RebuildBalance", "croupier.loyalty.v1.LoyaltyService.ExportLedger", "croupier.loyalty.v1.LoyaltyService.WatchAlerts"],
+        symbols: ["croupier.loyalty.v1.GameSettings", "croupier.loyalty.v1.RatingSlip", "croupier.loyalty.v1.StartRatingSlipRequest", "croupier.loyalty.v1.StartRatingSlipResponse", "croupier.loyalty.v1.CompleteRatingSlipRequest", "croupier.loyalty.v1.Accrual", "croupier.loyalty.v1.CompleteRatingSlipResponse", "croupier.loyalty.v1.RecoverSlipLoyaltyRequest", "croupier.loyalty.v1.RecoverSlipLoyaltyResponse", "croupier.loyalty.v1.ManualRewardRequest", "croupier.loyalty.v1.ManualRewardResponse", "croupier.loyalty.v1.GetPlayerLoyaltyRequest", "croupier.loyalty.v1.PlayerLoyalty", "croupier.loyalty.v1.LedgerEntry", "croupier.loyalty.v1.ListLedgerRequest", "croupier.loyalty.v1.ListLedgerResponse", "croupier.loyalty.v1.VerifyBalanceRequest", "croupier.loyalty.v1.BalanceCheck", "croupier.loyalty.v1.VerifyBalanceResponse", "croupier.loyalty.v1.RebuildBalanceRequest", "croupier.loyalty.v1.RebuildBalanceResponse", "croupier.loyalty.v1.ExportLedgerRequest", "croupier.loyalty.v1.Alert", "croupier.loyalty.v1.WatchAlertsRequest", "croupier.loyalty.v1.GetRatingSlipRequest", "croupier.loyalty.v1.RatingSlipView", "croupier.loyalty.v1.ListRatingSlipsRequest", "croupier.loyalty.v1.ListRatingSlipsResponse", "croupier.loyalty.v1.SearchLedgerRequest", "croupier.loyalty.v1.GetManualRewardFrequencyRequest", "croupier.loyalty.v1.StaffRewardCount", "croupier.loyalty.v1.ManualRewardFrequency", "croupier.loyalty.v1.Tier", "croupier.loyalty.v1.SlipStatus", "croupier.loyalty.v1.TransactionType", "croupier.loyalty.v1.AlertKind", "croupier.loyalty.v1.LoyaltyService", "croupier.loyalty.v1.LoyaltyService.StartRatingSlip", "croupier.loyalty.v1.LoyaltyService.CompleteRatingSlip", "croupier.loyalty.v1.LoyaltyService.RecoverSlipLoyalty", "croupier.loyalty.v1.LoyaltyService.ManualReward", "croupier.loyalty.v1.LoyaltyService.GetPlayerLoyalty", "croupier.loyalty.v1.LoyaltyService.ListLedger", "croupier.loyalty.v1.LoyaltyService.VerifyBalance", "croupier.loyalty.v1.LoyaltyService.RebuildBalance", "croupier.loyalty.v1.LoyaltyService.ExportLedger", "croupier.loyalty.v1.LoyaltyService.WatchAlerts", "croupier.loyalty.v1.LoyaltyService.GetRatingSlip", "croupier.loyalty.v1.LoyaltyService.ListRatingSlips", "croupier.loyalty.v1.LoyaltyService.SearchLedger", "croupier.loyalty.v1.LoyaltyService.GetManualRewardFrequency"],
         services: ["croupier.loyalty.v1.LoyaltyService"],
-        base64: "CiFjcm91cGllci9sb3lhbHR5L3YxL2xveWFsdHkucHJvdG8SE2Nyb3VwaWVyLmxveWFsdHkudjEipwEKDEdhbWVTZXR0aW5ncxIsChJob3VzZV9lZGdlX3BlcmNlbnQYASABKAFSEGhvdXNlRWRnZVBlcmNlbnQSLAoSZGVjaXNpb25zX3Blcl9ob3VyGAIgASgBUhBkZWNpc2lvbnNQZXJIb3VyEjsKGnBvaW50c19wZXJfdGhlb3JldGljYWxfd2luGAMgASgBUhdwb2ludHNQZXJUaGVvcmV0aWNhbFdpbiKJAwoKUmF0aW5nU2xpcBIXCgdzbGlwX2lkGAEgASgJUgZzbGlwSWQSGwoJcGxheWVyX2lkGAIgASgJUghwbGF5ZXJJZBIZCgh2aXNpdF9pZBgDIAEoCVIHdmlzaXRJZBIZCgh0YWJsZV9pZBgEIAEoCVIHdGFibGVJZBJGCg1nYW1lX3NldHRpbmdzGAUgASgLMiEuY3JvdXBpZXIubG95YWx0eS52MS5HYW1lU2V0dGluZ3NSDGdhbWVTZXR0aW5ncxIfCgthdmVyYWdlX2JldBgGIAEoAVIKYXZlcmFnZUJldBI3CgZzdGF0dXMYByABKA4yHy5jcm91cGllci5sb3lhbHR5LnYxLlNsaXBTdGF0dXNSBnN0YXR1cxIiCg1zdGFydGVkX2F0X21zGAggASgDUgtzdGFydGVkQXRNcxIeCgtlbmRlZF9hdF9tcxgJIAEoA1IJZW5kZWRBdE1zEikKEGR1cmF0aW9uX3NlY29uZHMYCiABKANSD2R1cmF0aW9uU2Vjb25kcyLtAQoWU3RhcnRSYXRpbmdTbGlwUmVxdWVzdBIXCgdzbGlwX2lkGAEgASgJUgZzbGlwSWQSGwoJcGxheWVyX2lkGAIgASgJUghwbGF5ZXJJZBIZCgh2aXNpdF9pZBgDIAEoCVIHdmlzaXRJZBIZCgh0YWJsZV9pZBgEIAEoCVIHdGFibGVJZBJGCg1nYW1lX3NldHRpbmdzGAUgASgLMiEuY3JvdXBpZXIubG95YWx0eS52MS5HYW1lU2V0dGluZ3NSDGdhbWVTZXR0aW5ncxIfCgthdmVyYWdlX2JldBgGIAEoAVIKYXZlcmFnZUJldCJmChdTdGFydFJhdGluZ1NsaXBSZXNwb25zZRIzCgRzbGlwGAEgASgLMh8uY3JvdXBpZXIubG95YWx0eS52MS5SYXRpbmdTbGlwUgRzbGlwEhYKBnJlcGxheRgCIAEoCFIGcmVwbGF5Iq8BChlDb21wbGV0ZVJhdGluZ1NsaXBSZXF1ZXN0EhcKB3NsaXBfaWQYASABKAlSBnNsaXBJZBIkCgthdmVyYWdlX2JldBgCIAEoAUgAUgphdmVyYWdlQmV0iAEBEi4KEGR1cmF0aW9uX3NlY29uZHMYAyABKANIAVIPZHVyYXRpb25TZWNvbmRziAEBQg4KDF9hdmVyYWdlX2JldEITChFfZHVyYXRpb25fc2Vjb25kcyLxAgoHQWNjcnVhbBIWCgZwb2ludHMYASABKANSBnBvaW50cxIlCg5iYWxhbmNlX2JlZm9yZRgCIAEoA1INYmFsYW5jZUJlZm9yZRIjCg1iYWxhbmNlX2FmdGVyGAMgASgDUgxiYWxhbmNlQWZ0ZXISOgoLdGllcl9iZWZvcmUYBCABKA4yGS5jcm91cGllci5sb3lhbHR5LnYxLlRpZXJSCnRpZXJCZWZvcmUSOAoKdGllcl9hZnRlchgFIAEoDjIZLmNyb3VwaWVyLmxveWFsdHkudjEuVGllclIJdGllckFmdGVyEicKD2xpZmV0aW1lX3BvaW50cxgGIAEoA1IObGlmZXRpbWVQb2ludHMSIwoNdGllcl9wcm9ncmVzcxgHIAEoBVIMdGllclByb2dyZXNzEiYKD2xlZGdlcl9lbnRyeV9pZBgIIAEoA1INbGVkZ2VyRW50cnlJZBIWCgZyZXBsYXkYCSABKAhSBnJlcGxheSKJAQoaQ29tcGxldGVSYXRpbmdTbGlwUmVzcG9uc2USMwoEc2xpcBgBIAEoCzIfLmNyb3VwaWVyLmxveWFsdHkudjEuUmF0aW5nU2xpcFIEc2xpcBI2CgdhY2NydWFsGAIgASgLMhwuY3JvdXBpZXIubG95YWx0eS52MS5BY2NydWFsUgdhY2NydWFsIjQKGVJlY292ZXJTbGlwTG95YWx0eVJlcXVlc3QSFwoHc2xpcF9pZBgBIAEoCVIGc2xpcElkIokBChpSZWNvdmVyU2xpcExveWFsdHlSZXNwb25zZRIzCgRzbGlwGAEgASgLMh8uY3JvdXBpZXIubG95YWx0eS52MS5SYXRpbmdTbGlwUgRzbGlwEjYKB2FjY3J1YWwYAiABKAsyHC5jcm91cGllci5sb3lhbHR5LnYxLkFjY3J1YWxSB2FjY3J1YWwi2wEKE01hbnVhbFJld2FyZFJlcXVlc3QSGwoJcGxheWVyX2lkGAEgASgJUghwbGF5ZXJJZBIWCgZwb2ludHMYAiABKANSBnBvaW50cxIWCgZyZWFzb24YAyABKAlSBnJlYXNvbhIZCghzdGFmZl9pZBgEIAEoCVIHc3RhZmZJZBIbCglyZXdhcmRfaWQYBSABKAlSCHJld2FyZElkEiQKDnJhdGluZ19zbGlwX2lkGAYgASgJUgxyYXRpbmdTbGlwSWQSGQoIdmlzaXRfaWQYByABKAlSB3Zpc2l0SWQihgEKFE1hbnVhbFJld2FyZFJlc3BvbnNlEjYKB2FjY3J1YWwYASABKAsyHC5jcm91cGllci5sb3lhbHR5LnYxLkFjY3J1YWxSB2FjY3J1YWwSNgoFZW50cnkYAiABKAsyIC5jcm91cGllci5sb3lhbHR5LnYxLkxlZGdlckVudHJ5UgVlbnRyeSI2ChdHZXRQbGF5ZXJMb3lhbHR5UmVxdWVzdBIbCglwbGF5ZXJfaWQYASABKAlSCHBsYXllcklkIs4CCg1QbGF5ZXJMb3lhbHR5EhsKCXBsYXllcl9pZBgBIAEoCVIIcGxheWVySWQSGAoHYmFsYW5jZRgCIAEoA1IHYmFsYW5jZRInCg9saWZldGltZV9wb2ludHMYAyABKANSDmxpZmV0aW1lUG9pbnRzEi0KBHRpZXIYBCABKA4yGS5jcm91cGllci5sb3lhbHR5LnYxLlRpZXJSBHRpZXISIwoNdGllcl9wcm9ncmVzcxgFIAEoBVIMdGllclByb2dyZXNzEjYKCW5leHRfdGllchgGIAEoDjIZLmNyb3VwaWVyLmxveWFsdHkudjEuVGllclIIbmV4dFRpZXISLQoTcG9pbnRzX3RvX25leHRfdGllchgHIAEoA1IQcG9pbnRzVG9OZXh0VGllchIiCg11cGRhdGVkX2F0X21zGAggASgDUgt1cGRhdGVkQXRNcyKMBQoLTGVkZ2VyRW50cnkSGQoIZW50cnlfaWQYASABKANSB2VudHJ5SWQSGwoJcGxheWVyX2lkGAIgASgJUghwbGF5ZXJJZBIkCg5yYXRpbmdfc2xpcF9pZBgDIAEoCVIMcmF0aW5nU2xpcElkEhkKCHZpc2l0X2lkGAQgASgJUgd2aXNpdElkEk8KEHRyYW5zYWN0aW9uX3R5cGUYBSABKA4yJC5jcm91cGllci5sb3lhbHR5LnYxLlRyYW5zYWN0aW9uVHlwZVIPdHJhbnNhY3Rpb25UeXBlEhYKBnBvaW50cxgGIAEoA1IGcG9pbnRzEiUKDmJhbGFuY2VfYmVmb3JlGAcgASgDUg1iYWxhbmNlQmVmb3JlEiMKDWJhbGFuY2VfYWZ0ZXIYCCABKANSDGJhbGFuY2VBZnRlchI6Cgt0aWVyX2JlZm9yZRgJIAEoDjIZLmNyb3VwaWVyLmxveWFsdHkudjEuVGllclIKdGllckJlZm9yZRI4Cgp0aWVyX2FmdGVyGAogASgOMhkuY3JvdXBpZXIubG95YWx0eS52MS5UaWVyUgl0aWVyQWZ0ZXISGQoIc3RhZmZfaWQYCyABKAlSB3N0YWZmSWQSFgoGcmVhc29uGAwgASgJUgZyZWFzb24SJwoPaWRlbXBvdGVuY3lfa2V5GA0gASgJUg5pZGVtcG90ZW5jeUtleRIlCg5jb3JyZWxhdGlvbl9pZBgOIAEoCVINY29ycmVsYXRpb25JZBIiCg1jcmVhdGVkX2F0X21zGA8gASgDUgtjcmVhdGVkQXRNcxIyChVsaWZldGltZV9wb2ludHNfYWZ0ZXIYECABKANSE2xpZmV0aW1lUG9pbnRzQWZ0ZXIimgEKEUxpc3RMZWRnZXJSZXF1ZXN0EhsKCXBsYXllcl9pZBgBIAEoCVIIcGxheWVySWQSGwoJcGFnZV9zaXplGAIgASgFUghwYWdlU2l6ZRIdCgpwYWdlX3Rva2VuGAMgASgJUglwYWdlVG9rZW4SFwoHZnJvbV9tcxgEIAEoA1IGZnJvbU1zEhMKBXRvX21zGAUgASgDUgR0b01zIngKEkxpc3RMZWRnZXJSZXNwb25zZRI6CgdlbnRyaWVzGAEgAygLMiAuY3JvdXBpZXIubG95YWx0eS52MS5MZWRnZXJFbnRyeVIHZW50cmllcxImCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAlSDW5leHRQYWdlVG9rZW4iMwoUVmVyaWZ5QmFsYW5jZVJlcXVlc3QSGwoJcGxheWVyX2lkGAEgASgJUghwbGF5ZXJJZCLdAgoMQmFsYW5jZUNoZWNrEhsKCXBsYXllcl9pZBgBIAEoCVIIcGxheWVySWQSJQoOc3RvcmVkX2JhbGFuY2UYAiABKANSDXN0b3JlZEJhbGFuY2USJQoObGVkZ2VyX2JhbGFuY2UYAyABKANSDWxlZGdlckJhbGFuY2USNAoWc3RvcmVkX2xpZmV0aW1lX3BvaW50cxgEIAEoA1IUc3RvcmVkTGlmZXRpbWVQb2ludHMSNAoWbGVkZ2VyX2xpZmV0aW1lX3BvaW50cxgFIAEoA1IUbGVkZ2VyTGlmZXRpbWVQb2ludHMSOgoLc3RvcmVkX3RpZXIYBiABKA4yGS5jcm91cGllci5sb3lhbHR5LnYxLlRpZXJSCnN0b3JlZFRpZXISOgoLbGVkZ2VyX3RpZXIYByABKA4yGS5jcm91cGllci5sb3lhbHR5LnYxLlRpZXJSCmxlZGdlclRpZXIiowEKFVZlcmlmeUJhbGFuY2VSZXNwb25zZRIeCgpjb25zaXN0ZW50GAEgASgIUgpjb25zaXN0ZW50EicKD3BsYXllcnNfY2hlY2tlZBgCIAEoA1IOcGxheWVyc0NoZWNrZWQSQQoKbWlzbWF0Y2hlcxgDIAMoCzIhLmNyb3VwaWVyLmxveWFsdHkudjEuQmFsYW5jZUNoZWNrUgptaXNtYXRjaGVzIjQKFVJlYnVpbGRCYWxhbmNlUmVxdWVzdBIbCglwbGF5ZXJfaWQYASABKAlSCHBsYXllcklkIqcBChZSZWJ1aWxkQmFsYW5jZVJlc3BvbnNlEjkKBmJlZm9yZRgBIAEoCzIhLmNyb3VwaWVyLmxveWFsdHkudjEuQmFsYW5jZUNoZWNrUgZiZWZvcmUSOAoFYWZ0ZXIYAiABKAsyIi5jcm91cGllci5sb3lhbHR5LnYxLlBsYXllckxveWFsdHlSBWFmdGVyEhgKB2NoYW5nZWQYAyABKAhSB2NoYW5nZWQiYAoTRXhwb3J0TGVkZ2VyUmVxdWVzdBIXCgdmcm9tX21zGAEgASgDUgZmcm9tTXMSEwoFdG9fbXMYAiABKANSBHRvTXMSGwoJcGxheWVyX2lkGAMgASgJUghwbGF5ZXJJZCLmAgoFQWxlcnQSFgoGb2Zmc2V0GAEgASgDUgZvZmZzZXQSMgoEa2luZBgCIAEoDjIeLmNyb3VwaWVyLmxveWFsdHkudjEuQWxlcnRLaW5kUgRraW5kEhsKCXBsYXllcl9pZBgDIAEoCVIIcGxheWVySWQSGQoIc3RhZmZfaWQYBCABKAlSB3N0YWZmSWQSGAoHbWVzc2FnZRgFIAEoCVIHbWVzc2FnZRI6Cgt0aWVyX2JlZm9yZRgGIAEoDjIZLmNyb3VwaWVyLmxveWFsdHkudjEuVGllclIKdGllckJlZm9yZRI4Cgp0aWVyX2FmdGVyGAcgASgOMhkuY3JvdXBpZXIubG95YWx0eS52MS5UaWVyUgl0aWVyQWZ0ZXISJQoOY29ycmVsYXRpb25faWQYCCABKAlSDWNvcnJlbGF0aW9uSWQSIgoNY3JlYXRlZF9hdF9tcxgJIAEoA1ILY3JlYXRlZEF0TXMiXwoSV2F0Y2hBbGVydHNSZXF1ZXN0EiEKDGFmdGVyX29mZnNldBgBIAEoA1ILYWZ0ZXJPZmZzZXQSJgoPdW50aWxfY2F1Z2h0X3VwGAIgASgIUg11bnRpbENhdWdodFVwKkwKBFRpZXISFAoQVElFUl9VTlNQRUNJRklFRBAAEgoKBkJST05aRRABEgoKBlNJTFZFUhACEggKBEdPTEQQAxIMCghQTEFUSU5VTRAEKj8KClNsaXBTdGF0dXMSGwoXU0xJUF9TVEFUVVNfVU5TUEVDSUZJRUQQABIICgRPUEVOEAESCgoGQ0xPU0VEEAIqYwoPVHJhbnNhY3Rpb25UeXBlEiAKHFRSQU5TQUNUSU9OX1RZUEVfVU5TUEVDSUZJRUQQABIMCghHQU1FUExBWRABEhAKDE1BTlVBTF9CT05VUxACEg4KCkFESlVTVE1FTlQQAyptCglBbGVydEtpbmQSGgoWQUxFUlRfS0lORF9VTlNQRUNJRklFRBAAEhsKF01BTlVBTF9SRVdBUkRfRlJFUVVFTkNZEAESEAoMVElFUl9VUEdSQURFEAISFQoRU1RBRkZfSURfTUlTTUFUQ0gQAzKdCAoOTG95YWx0eVNlcnZpY2USbAoPU3RhcnRSYXRpbmdTbGlwEisuY3JvdXBpZXIubG95YWx0eS52MS5TdGFydFJhdGluZ1NsaXBSZXF1ZXN0GiwuY3JvdXBpZXIubG95YWx0eS52MS5TdGFydFJhdGluZ1NsaXBSZXNwb25zZRJ1ChJDb21wbGV0ZVJhdGluZ1NsaXASLi5jcm91cGllci5sb3lhbHR5LnYxLkNvbXBsZXRlUmF0aW5nU2xpcFJlcXVlc3QaLy5jcm91cGllci5sb3lhbHR5LnYxLkNvbXBsZXRlUmF0aW5nU2xpcFJlc3BvbnNlEnUKElJlY292ZXJTbGlwTG95YWx0eRIuLmNyb3VwaWVyLmxveWFsdHkudjEuUmVjb3ZlclNsaXBMb3lhbHR5UmVxdWVzdBovLmNyb3VwaWVyLmxveWFsdHkudjEuUmVjb3ZlclNsaXBMb3lhbHR5UmVzcG9uc2USYwoMTWFudWFsUmV3YXJkEiguY3JvdXBpZXIubG95YWx0eS52MS5NYW51YWxSZXdhcmRSZXF1ZXN0GikuY3JvdXBpZXIubG95YWx0eS52MS5NYW51YWxSZXdhcmRSZXNwb25zZRJkChBHZXRQbGF5ZXJMb3lhbHR5EiwuY3JvdXBpZXIubG95YWx0eS52MS5HZXRQbGF5ZXJMb3lhbHR5UmVxdWVzdBoiLmNyb3VwaWVyLmxveWFsdHkudjEuUGxheWVyTG95YWx0eRJdCgpMaXN0TGVkZ2VyEiYuY3JvdXBpZXIubG95YWx0eS52MS5MaXN0TGVkZ2VyUmVxdWVzdBonLmNyb3VwaWVyLmxveWFsdHkudjEuTGlzdExlZGdlclJlc3BvbnNlEmYKDVZlcmlmeUJhbGFuY2USKS5jcm91cGllci5sb3lhbHR5LnYxLlZlcmlmeUJhbGFuY2VSZXF1ZXN0GiouY3JvdXBpZXIubG95YWx0eS52MS5WZXJpZnlCYWxhbmNlUmVzcG9uc2USaQoOUmVidWlsZEJhbGFuY2USKi5jcm91cGllci5sb3lhbHR5LnYxLlJlYnVpbGRCYWxhbmNlUmVxdWVzdBorLmNyb3VwaWVyLmxveWFsdHkudjEuUmVidWlsZEJhbGFuY2VSZXNwb25zZRJcCgxFeHBvcnRMZWRnZXISKC5jcm91cGllci5sb3lhbHR5LnYxLkV4cG9ydExlZGdlclJlcXVlc3QaIC5jcm91cGllci5sb3lhbHR5LnYxLkxlZGdlckVudHJ5MAESVAoLV2F0Y2hBbGVydHMSJy5jcm91cGllci5sb3lhbHR5LnYxLldhdGNoQWxlcnRzUmVxdWVzdBoaLmNyb3VwaWVyLmxveWFsdHkudjEuQWxlcnQwAWIGcHJvdG8z"
+        base64: "CiFjcm91cGllci9sb3lhbHR5L3YxL2xveWFsdHkucHJvdG8SE2Nyb3VwaWVyLmxveWFsdHkudjEipwEKDEdhbWVTZXR0aW5ncxIsChJob3VzZV9lZGdlX3BlcmNlbnQYASABKAFSEGhvdXNlRWRnZVBlcmNlbnQSLAoSZGVjaXNpb25zX3Blcl9ob3VyGAIgASgBUhBkZWNpc2lvbnNQZXJIb3VyEjsKGnBvaW50c19wZXJfdGhlb3JldGljYWxfd2luGAMgASgBUhdwb2ludHNQZXJUaGVvcmV0aWNhbFdpbiKJAwoKUmF0aW5nU2xpcBIXCgdzbGlwX2lkGAEgASgJUgZzbGlwSWQSGwoJcGxheWVyX2lkGAIgASgJUghwbGF5ZXJJZBIZCgh2aXNpdF9pZBgDIAEoCVIHdmlzaXRJZBIZCgh0YWJsZV9pZBgEIAEoCVIHdGFibGVJZBJGCg1nYW1lX3NldHRpbmdzGAUgASgLMiEuY3JvdXBpZXIubG95YWx0eS52MS5HYW1lU2V0dGluZ3NSDGdhbWVTZXR0aW5ncxIfCgthdmVyYWdlX2JldBgGIAEoAVIKYXZlcmFnZUJldBI3CgZzdGF0dXMYByABKA4yHy5jcm91cGllci5sb3lhbHR5LnYxLlNsaXBTdGF0dXNSBnN0YXR1cxIiCg1zdGFydGVkX2F0X21zGAggASgDUgtzdGFydGVkQXRNcxIeCgtlbmRlZF9hdF9tcxgJIAEoA1IJZW5kZWRBdE1zEikKEGR1cmF0aW9uX3NlY29uZHMYCiABKANSD2R1cmF0aW9uU2Vjb25kcyLtAQoWU3RhcnRSYXRpbmdTbGlwUmVxdWVzdBIXCgdzbGlwX2lkGAEgASgJUgZzbGlwSWQSGwoJcGxheWVyX2lkGAIgASgJUghwbGF5ZXJJZBIZCgh2aXNpdF9pZBgDIAEoCVIHdmlzaXRJZBIZCgh0YWJsZV9pZBgEIAEoCVIHdGFibGVJZBJGCg1nYW1lX3NldHRpbmdzGAUgASgLMiEuY3JvdXBpZXIubG95YWx0eS52MS5HYW1lU2V0dGluZ3NSDGdhbWVTZXR0aW5ncxIfCgthdmVyYWdlX2JldBgGIAEoAVIKYXZlcmFnZUJldCJmChdTdGFydFJhdGluZ1NsaXBSZXNwb25zZRIzCgRzbGlwGAEgASgLMh8uY3JvdXBpZXIubG95YWx0eS52MS5SYXRpbmdTbGlwUgRzbGlwEhYKBnJlcGxheRgCIAEoCFIGcmVwbGF5Iq8BChlDb21wbGV0ZVJhdGluZ1NsaXBSZXF1ZXN0EhcKB3NsaXBfaWQYASABKAlSBnNsaXBJZBIkCgthdmVyYWdlX2JldBgCIAEoAUgAUgphdmVyYWdlQmV0iAEBEi4KEGR1cmF0aW9uX3NlY29uZHMYAyABKANIAVIPZHVyYXRpb25TZWNvbmRziAEBQg4KDF9hdmVyYWdlX2JldEITChFfZHVyYXRpb25fc2Vjb25kcyLxAgoHQWNjcnVhbBIWCgZwb2ludHMYASABKANSBnBvaW50cxIlCg5iYWxhbmNlX2JlZm9yZRgCIAEoA1INYmFsYW5jZUJlZm9yZRIjCg1iYWxhbmNlX2FmdGVyGAMgASgDUgxiYWxhbmNlQWZ0ZXISOgoLdGllcl9iZWZvcmUYBCABKA4yGS5jcm91cGllci5sb3lhbHR5LnYxLlRpZXJSCnRpZXJCZWZvcmUSOAoKdGllcl9hZnRlchgFIAEoDjIZLmNyb3VwaWVyLmxveWFsdHkudjEuVGllclIJdGllckFmdGVyEicKD2xpZmV0aW1lX3BvaW50cxgGIAEoA1IObGlmZXRpbWVQb2ludHMSIwoNdGllcl9wcm9ncmVzcxgHIAEoBVIMdGllclByb2dyZXNzEiYKD2xlZGdlcl9lbnRyeV9pZBgIIAEoA1INbGVkZ2VyRW50cnlJZBIWCgZyZXBsYXkYCSABKAhSBnJlcGxheSKJAQoaQ29tcGxldGVSYXRpbmdTbGlwUmVzcG9uc2USMwoEc2xpcBgBIAEoCzIfLmNyb3VwaWVyLmxveWFsdHkudjEuUmF0aW5nU2xpcFIEc2xpcBI2CgdhY2NydWFsGAIgASgLMhwuY3JvdXBpZXIubG95YWx0eS52MS5BY2NydWFsUgdhY2NydWFsIjQKGVJlY292ZXJTbGlwTG95YWx0eVJlcXVlc3QSFwoHc2xpcF9pZBgBIAEoCVIGc2xpcElkIokBChpSZWNvdmVyU2xpcExveWFsdHlSZXNwb25zZRIzCgRzbGlwGAEgASgLMh8uY3JvdXBpZXIubG95YWx0eS52MS5SYXRpbmdTbGlwUgRzbGlwEjYKB2FjY3J1YWwYAiABKAsyHC5jcm91cGllci5sb3lhbHR5LnYxLkFjY3J1YWxSB2FjY3J1YWwi2wEKE01hbnVhbFJld2FyZFJlcXVlc3QSGwoJcGxheWVyX2lkGAEgASgJUghwbGF5ZXJJZBIWCgZwb2ludHMYAiABKANSBnBvaW50cxIWCgZyZWFzb24YAyABKAlSBnJlYXNvbhIZCghzdGFmZl9pZBgEIAEoCVIHc3RhZmZJZBIbCglyZXdhcmRfaWQYBSABKAlSCHJld2FyZElkEiQKDnJhdGluZ19zbGlwX2lkGAYgASgJUgxyYXRpbmdTbGlwSWQSGQoIdmlzaXRfaWQYByABKAlSB3Zpc2l0SWQihgEKFE1hbnVhbFJld2FyZFJlc3BvbnNlEjYKB2FjY3J1YWwYASABKAsyHC5jcm91cGllci5sb3lhbHR5LnYxLkFjY3J1YWxSB2FjY3J1YWwSNgoFZW50cnkYAiABKAsyIC5jcm91cGllci5sb3lhbHR5LnYxLkxlZGdlckVudHJ5UgVlbnRyeSI2ChdHZXRQbGF5ZXJMb3lhbHR5UmVxdWVzdBIbCglwbGF5ZXJfaWQYASABKAlSCHBsYXllcklkIs4CCg1QbGF5ZXJMb3lhbHR5EhsKCXBsYXllcl9pZBgBIAEoCVIIcGxheWVySWQSGAoHYmFsYW5jZRgCIAEoA1IHYmFsYW5jZRInCg9saWZldGltZV9wb2ludHMYAyABKANSDmxpZmV0aW1lUG9pbnRzEi0KBHRpZXIYBCABKA4yGS5jcm91cGllci5sb3lhbHR5LnYxLlRpZXJSBHRpZXISIwoNdGllcl9wcm9ncmVzcxgFIAEoBVIMdGllclByb2dyZXNzEjYKCW5leHRfdGllchgGIAEoDjIZLmNyb3VwaWVyLmxveWFsdHkudjEuVGllclIIbmV4dFRpZXISLQoTcG9pbnRzX3RvX25leHRfdGllchgHIAEoA1IQcG9pbnRzVG9OZXh0VGllchIiCg11cGRhdGVkX2F0X21zGAggASgDUgt1cGRhdGVkQXRNcyKMBQoLTGVkZ2VyRW50cnkSGQoIZW50cnlfaWQYASABKANSB2VudHJ5SWQSGwoJcGxheWVyX2lkGAIgASgJUghwbGF5ZXJJZBIkCg5yYXRpbmdfc2xpcF9pZBgDIAEoCVIMcmF0aW5nU2xpcElkEhkKCHZpc2l0X2lkGAQgASgJUgd2aXNpdElkEk8KEHRyYW5zYWN0aW9uX3R5cGUYBSABKA4yJC5jcm91cGllci5sb3lhbHR5LnYxLlRyYW5zYWN0aW9uVHlwZVIPdHJhbnNhY3Rpb25UeXBlEhYKBnBvaW50cxgGIAEoA1IGcG9pbnRzEiUKDmJhbGFuY2VfYmVmb3JlGAcgASgDUg1iYWxhbmNlQmVmb3JlEiMKDWJhbGFuY2VfYWZ0ZXIYCCABKANSDGJhbGFuY2VBZnRlchI6Cgt0aWVyX2JlZm9yZRgJIAEoDjIZLmNyb3VwaWVyLmxveWFsdHkudjEuVGllclIKdGllckJlZm9yZRI4Cgp0aWVyX2FmdGVyGAogASgOMhkuY3JvdXBpZXIubG95YWx0eS52MS5UaWVyUgl0aWVyQWZ0ZXISGQoIc3RhZmZfaWQYCyABKAlSB3N0YWZmSWQSFgoGcmVhc29uGAwgASgJUgZyZWFzb24SJwoPaWRlbXBvdGVuY3lfa2V5GA0gASgJUg5pZGVtcG90ZW5jeUtleRIlCg5jb3JyZWxhdGlvbl9pZBgOIAEoCVINY29ycmVsYXRpb25JZBIiCg1jcmVhdGVkX2F0X21zGA8gASgDUgtjcmVhdGVkQXRNcxIyChVsaWZldGltZV9wb2ludHNfYWZ0ZXIYECABKANSE2xpZmV0aW1lUG9pbnRzQWZ0ZXIimgEKEUxpc3RMZWRnZXJSZXF1ZXN0EhsKCXBsYXllcl9pZBgBIAEoCVIIcGxheWVySWQSGwoJcGFnZV9zaXplGAIgASgFUghwYWdlU2l6ZRIdCgpwYWdlX3Rva2VuGAMgASgJUglwYWdlVG9rZW4SFwoHZnJvbV9tcxgEIAEoA1IGZnJvbU1zEhMKBXRvX21zGAUgASgDUgR0b01zIngKEkxpc3RMZWRnZXJSZXNwb25zZRI6CgdlbnRyaWVzGAEgAygLMiAuY3JvdXBpZXIubG95YWx0eS52MS5MZWRnZXJFbnRyeVIHZW50cmllcxImCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAlSDW5leHRQYWdlVG9rZW4iMwoUVmVyaWZ5QmFsYW5jZVJlcXVlc3QSGwoJcGxheWVyX2lkGAEgASgJUghwbGF5ZXJJZCLdAgoMQmFsYW5jZUNoZWNrEhsKCXBsYXllcl9pZBgBIAEoCVIIcGxheWVySWQSJQoOc3RvcmVkX2JhbGFuY2UYAiABKANSDXN0b3JlZEJhbGFuY2USJQoObGVkZ2VyX2JhbGFuY2UYAyABKANSDWxlZGdlckJhbGFuY2USNAoWc3RvcmVkX2xpZmV0aW1lX3BvaW50cxgEIAEoA1IUc3RvcmVkTGlmZXRpbWVQb2ludHMSNAoWbGVkZ2VyX2xpZmV0aW1lX3BvaW50cxgFIAEoA1IUbGVkZ2VyTGlmZXRpbWVQb2ludHMSOgoLc3RvcmVkX3RpZXIYBiABKA4yGS5jcm91cGllci5sb3lhbHR5LnYxLlRpZXJSCnN0b3JlZFRpZXISOgoLbGVkZ2VyX3RpZXIYByABKA4yGS5jcm91cGllci5sb3lhbHR5LnYxLlRpZXJSCmxlZGdlclRpZXIiowEKFVZlcmlmeUJhbGFuY2VSZXNwb25zZRIeCgpjb25zaXN0ZW50GAEgASgIUgpjb25zaXN0ZW50EicKD3BsYXllcnNfY2hlY2tlZBgCIAEoA1IOcGxheWVyc0NoZWNrZWQSQQoKbWlzbWF0Y2hlcxgDIAMoCzIhLmNyb3VwaWVyLmxveWFsdHkudjEuQmFsYW5jZUNoZWNrUgptaXNtYXRjaGVzIjQKFVJlYnVpbGRCYWxhbmNlUmVxdWVzdBIbCglwbGF5ZXJfaWQYASABKAlSCHBsYXllcklkIqcBChZSZWJ1aWxkQmFsYW5jZVJlc3BvbnNlEjkKBmJlZm9yZRgBIAEoCzIhLmNyb3VwaWVyLmxveWFsdHkudjEuQmFsYW5jZUNoZWNrUgZiZWZvcmUSOAoFYWZ0ZXIYAiABKAsyIi5jcm91cGllci5sb3lhbHR5LnYxLlBsYXllckxveWFsdHlSBWFmdGVyEhgKB2NoYW5nZWQYAyABKAhSB2NoYW5nZWQiYAoTRXhwb3J0TGVkZ2VyUmVxdWVzdBIXCgdmcm9tX21zGAEgASgDUgZmcm9tTXMSEwoFdG9fbXMYAiABKANSBHRvTXMSGwoJcGxheWVyX2lkGAMgASgJUghwbGF5ZXJJZCLmAgoFQWxlcnQSFgoGb2Zmc2V0GAEgASgDUgZvZmZzZXQSMgoEa2luZBgCIAEoDjIeLmNyb3VwaWVyLmxveWFsdHkudjEuQWxlcnRLaW5kUgRraW5kEhsKCXBsYXllcl9pZBgDIAEoCVIIcGxheWVySWQSGQoIc3RhZmZfaWQYBCABKAlSB3N0YWZmSWQSGAoHbWVzc2FnZRgFIAEoCVIHbWVzc2FnZRI6Cgt0aWVyX2JlZm9yZRgGIAEoDjIZLmNyb3VwaWVyLmxveWFsdHkudjEuVGllclIKdGllckJlZm9yZRI4Cgp0aWVyX2FmdGVyGAcgASgOMhkuY3JvdXBpZXIubG95YWx0eS52MS5UaWVyUgl0aWVyQWZ0ZXISJQoOY29ycmVsYXRpb25faWQYCCABKAlSDWNvcnJlbGF0aW9uSWQSIgoNY3JlYXRlZF9hdF9tcxgJIAEoA1ILY3JlYXRlZEF0TXMiXwoSV2F0Y2hBbGVydHNSZXF1ZXN0EiEKDGFmdGVyX29mZnNldBgBIAEoA1ILYWZ0ZXJPZmZzZXQSJgoPdW50aWxfY2F1Z2h0X3VwGAIgASgIUg11bnRpbENhdWdodFVwIi8KFEdldFJhdGluZ1NsaXBSZXF1ZXN0EhcKB3NsaXBfaWQYASABKAlSBnNsaXBJZCKkAQoOUmF0aW5nU2xpcFZpZXcSMwoEc2xpcBgBIAEoCzIfLmNyb3VwaWVyLmxveWFsdHkudjEuUmF0aW5nU2xpcFIEc2xpcBI2CgVlbnRyeRgCIAEoCzIgLmNyb3VwaWVyLmxveWFsdHkudjEuTGVkZ2VyRW50cnlSBWVudHJ5EiUKDm5lZWRzX3JlY292ZXJ5GAMgASgIUg1uZWVkc1JlY292ZXJ5IogCChZMaXN0UmF0aW5nU2xpcHNSZXF1ZXN0EhsKCXBsYXllcl9pZBgBIAEoCVIIcGxheWVySWQSNwoGc3RhdHVzGAIgASgOMh8uY3JvdXBpZXIubG95YWx0eS52MS5TbGlwU3RhdHVzUgZzdGF0dXMSFwoHZnJvbV9tcxgDIAEoA1IGZnJvbU1zEhMKBXRvX21zGAQgASgDUgR0b01zEi4KE25lZWRzX3JlY292ZXJ5X29ubHkYBSABKAhSEW5lZWRzUmVjb3ZlcnlPbmx5EhsKCXBhZ2Vfc2l6ZRgGIAEoBVIIcGFnZVNpemUSHQoKcGFnZV90b2tlbhgHIAEoCVIJcGFnZVRva2VuInwKF0xpc3RSYXRpbmdTbGlwc1Jlc3BvbnNlEjkKBXNsaXBzGAEgAygLMiMuY3JvdXBpZXIubG95YWx0eS52MS5SYXRpbmdTbGlwVmlld1IFc2xpcHMSJgoPbmV4dF9wYWdlX3Rva2VuGAIgASgJUg1uZXh0UGFnZVRva2VuIuIBChNTZWFyY2hMZWRnZXJSZXF1ZXN0EiUKDmNvcnJlbGF0aW9uX2lkGAEgASgJUg1jb3JyZWxhdGlvbklkEicKD2lkZW1wb3RlbmN5X2tleRgCIAEoCVIOaWRlbXBvdGVuY3lLZXkSGQoIc3RhZmZfaWQYAyABKAlSB3N0YWZmSWQSJAoOcmF0aW5nX3NsaXBfaWQYBCABKAlSDHJhdGluZ1NsaXBJZBIbCglwYWdlX3NpemUYBSABKAVSCHBhZ2VTaXplEh0KCnBhZ2VfdG9rZW4YBiABKAlSCXBhZ2VUb2tlbiJqCh9HZXRNYW51YWxSZXdhcmRGcmVxdWVuY3lSZXF1ZXN0EhcKB2Zyb21fbXMYASABKANSBmZyb21NcxITCgV0b19tcxgCIAEoA1IEdG9NcxIZCghzdGFmZl9pZBgDIAEoCVIHc3RhZmZJZCLEAQoQU3RhZmZSZXdhcmRDb3VudBIZCghzdGFmZl9pZBgBIAEoCVIHc3RhZmZJZBIYCgdyZXdhcmRzGAIgASgDUgdyZXdhcmRzEhYKBnBvaW50cxgDIAEoA1IGcG9pbnRzEh4KC2ZpcnN0X2F0X21zGAQgASgDUglmaXJzdEF0TXMSHAoKbGFzdF9hdF9tcxgFIAEoA1IIbGFzdEF0TXMSJQoOYnVzaWVzdF9taW51dGUYBiABKANSDWJ1c2llc3RNaW51dGUiVAoVTWFudWFsUmV3YXJkRnJlcXVlbmN5EjsKBXN0YWZmGAEgAygLMiUuY3JvdXBpZXIubG95YWx0eS52MS5TdGFmZlJld2FyZENvdW50UgVzdGFmZipMCgRUaWVyEhQKEFRJRVJfVU5TUEVDSUZJRUQQABIKCgZCUk9OWkUQARIKCgZTSUxWRVIQAhIICgRHT0xEEAMSDAoIUExBVElOVU0QBCo/CgpTbGlwU3RhdHVzEhsKF1NMSVBfU1RBVFVTX1VOU1BFQ0lGSUVEEAASCAoET1BFThABEgoKBkNMT1NFRBACKmMKD1RyYW5zYWN0aW9uVHlwZRIgChxUUkFOU0FDVElPTl9UWVBFX1VOU1BFQ0lGSUVEEAASDAoIR0FNRVBMQVkQARIQCgxNQU5VQUxfQk9OVVMQAhIOCgpBREpVU1RNRU5UEAMqbQoJQWxlcnRLaW5kEhoKFkFMRVJUX0tJTkRfVU5TUEVDSUZJRUQQABIbChdNQU5VQUxfUkVXQVJEX0ZSRVFVRU5DWRABEhAKDFRJRVJfVVBHUkFERRACEhUKEVNUQUZGX0lEX01JU01BVENIEAMyzQsKDkxveWFsdHlTZXJ2aWNlEmwKD1N0YXJ0UmF0aW5nU2xpcBIrLmNyb3VwaWVyLmxveWFsdHkudjEuU3RhcnRSYXRpbmdTbGlwUmVxdWVzdBosLmNyb3VwaWVyLmxveWFsdHkudjEuU3RhcnRSYXRpbmdTbGlwUmVzcG9uc2USdQoSQ29tcGxldGVSYXRpbmdTbGlwEi4uY3JvdXBpZXIubG95YWx0eS52MS5Db21wbGV0ZVJhdGluZ1NsaXBSZXF1ZXN0Gi8uY3JvdXBpZXIubG95YWx0eS52MS5Db21wbGV0ZVJhdGluZ1NsaXBSZXNwb25zZRJ1ChJSZWNvdmVyU2xpcExveWFsdHkSLi5jcm91cGllci5sb3lhbHR5LnYxLlJlY292ZXJTbGlwTG95YWx0eVJlcXVlc3QaLy5jcm91cGllci5sb3lhbHR5LnYxLlJlY292ZXJTbGlwTG95YWx0eVJlc3BvbnNlEmMKDE1hbnVhbFJld2FyZBIoLmNyb3VwaWVyLmxveWFsdHkudjEuTWFudWFsUmV3YXJkUmVxdWVzdBopLmNyb3VwaWVyLmxveWFsdHkudjEuTWFudWFsUmV3YXJkUmVzcG9uc2USZAoQR2V0UGxheWVyTG95YWx0eRIsLmNyb3VwaWVyLmxveWFsdHkudjEuR2V0UGxheWVyTG95YWx0eVJlcXVlc3QaIi5jcm91cGllci5sb3lhbHR5LnYxLlBsYXllckxveWFsdHkSXQoKTGlzdExlZGdlchImLmNyb3VwaWVyLmxveWFsdHkudjEuTGlzdExlZGdlclJlcXVlc3QaJy5jcm91cGllci5sb3lhbHR5LnYxLkxpc3RMZWRnZXJSZXNwb25zZRJmCg1WZXJpZnlCYWxhbmNlEikuY3JvdXBpZXIubG95YWx0eS52MS5WZXJpZnlCYWxhbmNlUmVxdWVzdBoqLmNyb3VwaWVyLmxveWFsdHkudjEuVmVyaWZ5QmFsYW5jZVJlc3BvbnNlEmkKDlJlYnVpbGRCYWxhbmNlEiouY3JvdXBpZXIubG95YWx0eS52MS5SZWJ1aWxkQmFsYW5jZVJlcXVlc3QaKy5jcm91cGllci5sb3lhbHR5LnYxLlJlYnVpbGRCYWxhbmNlUmVzcG9uc2USXAoMRXhwb3J0TGVkZ2VyEiguY3JvdXBpZXIubG95YWx0eS52MS5FeHBvcnRMZWRnZXJSZXF1ZXN0GiAuY3JvdXBpZXIubG95YWx0eS52MS5MZWRnZXJFbnRyeTABElQKC1dhdGNoQWxlcnRzEicuY3JvdXBpZXIubG95YWx0eS52MS5XYXRjaEFsZXJ0c1JlcXVlc3QaGi5jcm91cGllci5sb3lhbHR5LnYxLkFsZXJ0MAESXwoNR2V0UmF0aW5nU2xpcBIpLmNyb3VwaWVyLmxveWFsdHkudjEuR2V0UmF0aW5nU2xpcFJlcXVlc3QaIy5jcm91cGllci5sb3lhbHR5LnYxLlJhdGluZ1NsaXBWaWV3EmwKD0xpc3RSYXRpbmdTbGlwcxIrLmNyb3VwaWVyLmxveWFsdHkudjEuTGlzdFJhdGluZ1NsaXBzUmVxdWVzdBosLmNyb3VwaWVyLmxveWFsdHkudjEuTGlzdFJhdGluZ1NsaXBzUmVzcG9uc2USYQoMU2VhcmNoTGVkZ2VyEiguY3JvdXBpZXIubG95YWx0eS52MS5TZWFyY2hMZWRnZXJSZXF1ZXN0GicuY3JvdXBpZXIubG95YWx0eS52MS5MaXN0TGVkZ2VyUmVzcG9uc2USfAoYR2V0TWFudWFsUmV3YXJkRnJlcXVlbmN5EjQuY3JvdXBpZXIubG95YWx0eS52MS5HZXRNYW51YWxSZXdhcmRGcmVxdWVuY3lSZXF1ZXN0GiouY3JvdXBpZXIubG95YWx0eS52MS5NYW51YWxSZXdhcmRGcmVxdWVuY3liBnByb3RvMw=="
     )
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Storage
+import Wire
 
 /// Every loyalty state change, each one SQLite transaction on the database's
 /// single writer (group commit), so:
@@ -125,18 +126,18 @@ public final class LoyaltyStore: Sendable {
                 try Self.checkSameReward(entry, reward)
                 return Accrual(entry: entry, replay: true)
             }
-            // Issued by this staff member in the last minute and the last hour (this one not included).
-            let (lastMinute, lastHour) = try tx.queryFirst(
-                """
-                SELECT coalesce(sum(created_at > ?), 0), count(*) FROM loyalty_ledger
-                WHERE staff_id = ? AND created_at > ?
-                """,
-                [now - 60_000, reward.staffID, now - 3_600_000]
-            ) { ($0.int(0), $0.int(1)) } ?? (0, 0)
-            guard lastMinute < settings.manualRewardsPerMinute else {
+            // The rate limit counts only rewards actually issued (a replay returned above).
+            let window = SlidingWindow(limit: settings.manualRewardsPerMinute, windowMillis: settings.manualRewardWindowMillis)
+            let recent = try tx.query(
+                "SELECT created_at FROM loyalty_ledger WHERE staff_id = ? AND created_at > ? ORDER BY created_at DESC LIMIT ?",
+                [reward.staffID, now - window.windowMillis, window.limit], { $0.int64(0) }).reversed()
+            if let wait = window.retryAfter(recent: Array(recent), now: now) {
                 throw LoyaltyError.rateLimited(
-                    "staff \(reward.staffID) issued \(lastMinute) manual rewards in the last minute (limit \(settings.manualRewardsPerMinute)); try again later")
+                    "staff \(reward.staffID) issued \(window.limit) manual rewards within \(window.windowMillis / 1000) s (the limit)",
+                    retryAfterMillis: wait)
             }
+            let lastHour = try tx.queryFirst(
+                "SELECT count(*) FROM loyalty_ledger WHERE staff_id = ? AND created_at > ?", [reward.staffID, now - 3_600_000], { $0.int(0) }) ?? 0
             let entry = try LedgerRows.append(
                 tx,
                 LedgerRows.NewEntry(

@@ -72,13 +72,25 @@ class ServerCall: ServerContext, @unchecked Sendable {
             }
             status = nil
         } catch {
-            status = RPCError.from(error)
+            status = clientStatus(error)
         }
         life.withLock { l in
             l.handlerDone = true
             l.task = nil  // the task may go on to other work: it is no longer this call's to cancel
         }
         finish(status)
+    }
+
+    /// What the caller sees of a handler's error. An `RPCError` is the
+    /// handler's chosen answer; cancellation is CANCELLED. Anything else (a
+    /// storage failure, a bug) is INTERNAL with a plain message and the call's
+    /// correlation id: its text (SQL, file paths) stays in this server's log.
+    private func clientStatus(_ error: any Error) -> RPCError {
+        if let e = error as? RPCError { return e }
+        if error is CancellationError { return RPCError(.cancelled, "the call was cancelled") }
+        let id = metadata["x-correlation-id"] ?? "none"
+        connection.server.log("\(method.path) failed (correlation id \(id)): \(error)")
+        return RPCError(.internal, "\(method.path) failed inside the service; correlation id \(id)")
     }
 
     /// The handler suspended inside `task`: keep it, so cancellation and the

@@ -7,7 +7,7 @@ final class ServerConnection: SocketConnection, @unchecked Sendable {
     // @unchecked: the `var`s below are loop-thread only; `streams` is behind a Mutex.
     private enum Phase { case handshake, active }
 
-    private let server: WireServer.Shared
+    let server: WireServer.Shared
     private var phase = Phase.handshake
     private let serverNonce = PeerAuthentication.nonce()
     private var peerSettings = Croupier_Wire_V1_Settings()
