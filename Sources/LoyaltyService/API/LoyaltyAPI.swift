@@ -186,10 +186,7 @@ public struct LoyaltyAPI: Croupier_Loyalty_V1_LoyaltyService.ServiceProtocol {
             let entries = try await store.ledger(
                 playerID: request.playerId, beforeEntryID: before, fromMillis: request.fromMs, toMillis: request.toMs,
                 limit: size + 1)
-            return .with {
-                $0.entries = entries.prefix(size).map(ProtoMapping.entry)
-                if entries.count > size, let last = entries.prefix(size).last { $0.nextPageToken = PageToken.encode(last.entryID) }
-            }
+            return PageToken.ledgerPage(entries, size: size)
         }
     }
 
@@ -296,6 +293,14 @@ public struct LoyaltyAPI: Croupier_Loyalty_V1_LoyaltyService.ServiceProtocol {
 /// `next_page_token`: the last entry id of the page, as decimal text.
 enum PageToken {
     static func encode(_ entryID: Int64) -> String { String(entryID) }
+
+    /// A page of ledger entries from `size + 1` fetched: the next page's token if there is more.
+    static func ledgerPage(_ entries: [LedgerEntry], size: Int) -> Croupier_Loyalty_V1_ListLedgerResponse {
+        .with {
+            $0.entries = entries.prefix(size).map(ProtoMapping.entry)
+            if entries.count > size, let last = entries.prefix(size).last { $0.nextPageToken = encode(last.entryID) }
+        }
+    }
 
     /// A page size of 1–500; 50 for 0.
     static func size(_ requested: Int32) throws -> Int {

@@ -65,10 +65,7 @@ extension LoyaltyAPI {
             let entries = try await store.searchLedger(
                 correlationID: given(request.correlationId), idempotencyKey: given(request.idempotencyKey), staffID: given(request.staffId),
                 ratingSlipID: given(request.ratingSlipId), beforeEntryID: try PageToken.decode(request.pageToken), limit: size + 1)
-            return .with {
-                $0.entries = entries.prefix(size).map(ProtoMapping.entry)
-                if entries.count > size, let last = entries.prefix(size).last { $0.nextPageToken = PageToken.encode(last.entryID) }
-            }
+            return PageToken.ledgerPage(entries, size: size)
         }
     }
 

@@ -65,7 +65,7 @@ extension StagingAPI {
                 .with {
                     $0.messageId = m.id
                     $0.gameSlug = m.groupID
-                    $0.request = (try? Croupier_Staging_V1_EnqueueDiffRequest(serializedBytes: m.body)) ?? .init()
+                    $0.request = DiffRequests.decode(m.body)
                     $0.receiveCount = Int64(m.receiveCount)
                     $0.sentAtMs = m.sentAtMillis
                     $0.visibleAtMs = m.visibleAtMillis

@@ -205,14 +205,13 @@ public struct StagingAPI: Croupier_Staging_V1_StagingService.ServiceProtocol {
         request: Croupier_Staging_V1_ListDeadLettersRequest, context: ServerContext
     ) async throws -> Croupier_Staging_V1_ListDeadLettersResponse {
         try StagingPermission.require(Croupier_Staging_V1_StagingService.Method.listDeadLetters, context)
-        guard (0...1_000).contains(request.limit) else { throw RPCError(.invalidArgument, "limit must be 1–1000 (0 means 100)") }
-        let letters = try await role.requests.queue.deadLetters(limit: request.limit == 0 ? 100 : Int(request.limit))
+        let letters = try await role.requests.queue.deadLetters(limit: try Self.pageSize(request.limit))
         return .with {
             $0.deadLetters = letters.map { d in
                 .with {
                     $0.messageId = d.id
                     $0.gameSlug = d.groupID
-                    $0.request = (try? Croupier_Staging_V1_EnqueueDiffRequest(serializedBytes: d.body)) ?? .init()
+                    $0.request = DiffRequests.decode(d.body)
                     $0.receiveCount = Int64(d.receiveCount)
                     $0.sentAtMs = d.sentAtMillis
                     $0.diedAtMs = d.diedAtMillis

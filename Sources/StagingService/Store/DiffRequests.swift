@@ -37,6 +37,11 @@ public struct DiffRequests: Sendable {
         r.trigger == .import ? .window : .whilePending
     }
 
+    /// A queued message's request as operators see it (empty if it does not decode).
+    static func decode(_ body: [UInt8]) -> Croupier_Staging_V1_EnqueueDiffRequest {
+        (try? Croupier_Staging_V1_EnqueueDiffRequest(serializedBytes: body)) ?? .init()
+    }
+
     static func validate(_ r: Croupier_Staging_V1_EnqueueDiffRequest) throws {
         try EntityRules.checkGame(r.gameSlug)
         switch r.trigger {
