@@ -126,18 +126,29 @@ public final class LoyaltyStore: Sendable {
                 try Self.checkSameReward(entry, reward)
                 return Accrual(entry: entry, replay: true)
             }
-            // The rate limit counts only rewards actually issued (a replay returned above).
+            // The rate limit counts only rewards actually issued (a replay returned above): in the
+            // window and in the last hour, one indexed count; the time of the limit-th most recent
+            // reward is looked up only when the window is full.
             let window = SlidingWindow(limit: settings.manualRewardsPerMinute, windowMillis: settings.manualRewardWindowMillis)
-            let recent = try tx.query(
-                "SELECT created_at FROM loyalty_ledger WHERE staff_id = ? AND created_at > ? ORDER BY created_at DESC LIMIT ?",
-                [reward.staffID, now - window.windowMillis, window.limit], { $0.int64(0) }).reversed()
-            if let wait = window.retryAfter(recent: Array(recent), now: now) {
+            let windowStart: Int64 = now - window.windowMillis
+            let hourStart: Int64 = now - 3_600_000
+            let counts: (inWindow: Int, lastHour: Int)? = try tx.queryFirst(
+                """
+                SELECT coalesce(sum(created_at > ?), 0), coalesce(sum(created_at > ?), 0) FROM loyalty_ledger
+                WHERE staff_id = ? AND created_at > ?
+                """,
+                [windowStart, hourStart, reward.staffID, min(windowStart, hourStart)]
+            ) { row in (row.int(0), row.int(1)) }
+            let lastHour = counts?.lastHour ?? 0
+            if let inWindow = counts?.inWindow, inWindow >= window.limit {
+                let offset: Int = window.limit - 1
+                let mustLeave: Int64 = try tx.queryFirst(
+                    "SELECT created_at FROM loyalty_ledger WHERE staff_id = ? AND created_at > ? ORDER BY created_at DESC LIMIT 1 OFFSET ?",
+                    [reward.staffID, windowStart, offset], { row in row.int64(0) }) ?? now
                 throw LoyaltyError.rateLimited(
                     "staff \(reward.staffID) issued \(window.limit) manual rewards within \(window.windowMillis / 1000) s (the limit)",
-                    retryAfterMillis: wait)
+                    retryAfterMillis: window.wait(until: mustLeave, leaves: now))
             }
-            let lastHour = try tx.queryFirst(
-                "SELECT count(*) FROM loyalty_ledger WHERE staff_id = ? AND created_at > ?", [reward.staffID, now - 3_600_000], { $0.int(0) }) ?? 0
             let entry = try LedgerRows.append(
                 tx,
                 LedgerRows.NewEntry(

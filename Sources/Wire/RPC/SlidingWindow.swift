@@ -20,9 +20,13 @@ public struct SlidingWindow: Sendable, Equatable {
     public func retryAfter(recent: some Collection<Int64>, now: Int64) -> Int64? {
         let inWindow = recent.filter { $0 > now - windowMillis }
         guard inWindow.count >= limit else { return nil }
-        let oldestThatMustLeave = inWindow[inWindow.index(inWindow.endIndex, offsetBy: -limit)]
-        return max(1, oldestThatMustLeave + windowMillis - now)
+        return wait(until: inWindow[inWindow.index(inWindow.endIndex, offsetBy: -limit)], leaves: now)
     }
+
+    /// The milliseconds from `now` until a call made at `time` leaves the
+    /// window: for a store that counts its calls itself and looks up only the
+    /// `limit`-th most recent when the count reaches the limit.
+    public func wait(until time: Int64, leaves now: Int64) -> Int64 { max(1, time + windowMillis - now) }
 
     /// The standard answer to a refused call: RESOURCE_EXHAUSTED whose
     /// message says when to retry, and a `retry-after-ms` trailer.
