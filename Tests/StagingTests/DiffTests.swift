@@ -219,6 +219,9 @@ final class StagingPermissionTests: XCTestCase {
         XCTAssertEqual(write, .permissionDenied)
         try await eventually("the override's diff") { try await h.client.getLocks(.with { $0.gameSlug = "perm" }).locks.isEmpty }
         let deployed = try await h.client.deploy(.with { $0.gameSlug = "perm" }, options: options("staging:deploy"))
+        // Every StagingService method names its permission: none is left open by omission.
+        let unguarded = Croupier_Staging_V1_StagingService.Method.all.map(\.path).filter { StagingPermission.byMethod[$0] == nil }
+        XCTAssertEqual(unguarded, [])
         XCTAssertEqual(deployed.upserted, 3)
         await h.stop()
     }

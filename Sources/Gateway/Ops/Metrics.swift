@@ -109,7 +109,7 @@ final class Metrics: Sendable {
         out += "croupier_gateway_streams \(HTTP2Stream.alive.load(ordering: .relaxed))\n"
         out += "# HELP croupier_gateway_connections Open HTTP/2 connections.\n# TYPE croupier_gateway_connections gauge\n"
         out += "croupier_gateway_connections \(s.connections)\n"
-        out += "# HELP croupier_gateway_buffered_bytes Request and response bytes held for clients.\n"
+        out += "# HELP croupier_gateway_buffered_bytes Bytes taken from the buffer budget for clients (per connection, in 16 KiB chunks).\n"
         out += "# TYPE croupier_gateway_buffered_bytes gauge\n"
         out += "croupier_gateway_buffered_bytes \(bufferedBytes())\n"
         out += "# HELP croupier_gateway_rate_limited_total Calls refused by a rate limit.\n"

@@ -30,9 +30,17 @@ public enum StagingPermission {
     public static let internalMethods: Set<String> = [Croupier_Staging_V1_DiffQueue.Method.enqueueDiff.path]
 
     /// The service's own check, behind the gateway's: PERMISSION_DENIED unless
-    /// the forwarded caller holds what `method` needs.
+    /// the forwarded caller holds what `method` needs. Fails closed: a method
+    /// missing from `byMethod` is refused to every outside caller (a test
+    /// checks that every StagingService method has an entry).
     static func require(_ method: MethodDescriptor, _ context: ServerContext) throws {
-        guard let needed = byMethod[method.path] else { return }
-        try ForwardedCaller(context.metadata).require(needed, for: method.path)
+        let caller = ForwardedCaller(context.metadata)
+        guard let needed = byMethod[method.path] else {
+            if let who = caller.principal {
+                throw RPCError(.permissionDenied, "\(method.path) names no permission; \(who) may not call it")
+            }
+            return
+        }
+        try caller.require(needed, for: method.path)
     }
 }
