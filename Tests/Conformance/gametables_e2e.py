@@ -109,15 +109,27 @@ class Checks:
             assert by_id[bo].active, by_id[bo]
         versions = self.games.ListVersions(pb.ListVersionsRequest(table_id=self.archive[0]), metadata=self.md)
         assert [v.event for v in versions.versions] == ["archive"], versions
+        # The version row names whoever kicked the run off, through RGS, with the kickoff's correlation id.
+        assert versions.versions[0].actor == "ops-" + RUN and versions.versions[0].correlation_id, versions
         rgs_tables = self.rgs.ListRgsTables(pb.ListRgsTablesRequest(server_id=self.env + "-s0"), metadata=self.md).tables
         assert all(t.archived_at_ms == self.archived_at for t in rgs_tables if not t.active)
         self.deferred = ops
 
     def purge_hard_deletes(self):
-        op = self.games.PurgeArchived(pb.PurgeArchivedRequest(operation_id=self.deferred[0].operation_id), metadata=self.md)
+        archive_op = [op for op in self.deferred if op.action == pb.CLEANUP_ACTION_ARCHIVE][0]
+        testkit.expect_error(lambda: self.games.PurgeArchived(
+            pb.PurgeArchivedRequest(operation_id=archive_op.operation_id), metadata=self.md),
+            grpc.StatusCode.FAILED_PRECONDITION, "ARCHIVE")
+        first = [op for op in self.deferred if op.action == pb.CLEANUP_ACTION_DELETE][0]
+        op = self.games.PurgeArchived(pb.PurgeArchivedRequest(operation_id=first.operation_id), metadata=self.md)
         assert op.status == pb.OPERATION_STATUS_PROCESSED and op.purged == len(op.affected_ids), op
-        left = self.games.GetGameTables(pb.GetGameTablesRequest(ids=list(op.affected_ids)), metadata=self.md)
-        assert not left.tables and sorted(left.missing_ids) == sorted(op.affected_ids), left
+        run = self.games.PurgeCleanupRun(pb.PurgeCleanupRunRequest(run_id="e2e-" + RUN), metadata=self.md)
+        assert run.archive_operations_kept == 3 and len(run.operations) == 3, run
+        assert run.purged == len(self.delete) - len(op.affected_ids), run
+        gone = self.games.GetGameTables(pb.GetGameTablesRequest(ids=self.delete), metadata=self.md)
+        assert not gone.tables and sorted(gone.missing_ids) == sorted(self.delete), gone
+        kept = self.games.GetGameTables(pb.GetGameTablesRequest(ids=self.archive), metadata=self.md)
+        assert len(kept.tables) == len(self.archive), "ARCHIVE operations' tables stay"
 
     def over_500_ids_refused(self):
         testkit.expect_error(lambda: self.games.CleanupGameTables(pb.CleanupGameTablesRequest(

@@ -22,6 +22,18 @@ final class RgsCleanupTests: XCTestCase {
         XCTAssertThrowsError(try CleanupPlan.make(tables: [row("x", 0, "USD")], requiredCurrencies: ["EUR"], trafficked: []))
     }
 
+    /// Games has one table per back-office id: each id goes once, and an id
+    /// any of whose RGS tables had traffic is archived, with all those tables.
+    func testThePlanSendsEachIDOnceAndKeepsAnIDATrafficTableShares() throws {
+        let tables = [row("a", 1, "USD"), row("b", 1, "USD"), row("c", 2, "USD"), row("d", 2, "USD"), row("e", 3, "USD")]
+        let plan = try CleanupPlan.make(tables: tables, requiredCurrencies: ["EUR"], trafficked: ["d"])
+        XCTAssertEqual(plan.slices.map(\.action), [.delete, .archive])
+        XCTAssertEqual(plan.slices.map(\.boIDs), [[1, 3], [2]])
+        XCTAssertEqual(plan.slices.map { $0.tables.map(\.tableID) }, [["a", "b", "e"], ["c", "d"]])
+        XCTAssertEqual(plan.toDelete.map(\.tableID), ["a", "b", "e"])
+        XCTAssertEqual(plan.toArchive.map(\.tableID), ["c", "d"])
+    }
+
     /// env-a: server a1 (mixed tables), a2 (a table with no back-office id: fails), a3 (nothing to do);
     /// env-b: only an inactive server (skipped).
     func loadEstate(_ h: GameTablesHarness, tablesPerServer: Int = 700) async throws -> (archive: [Int64], delete: [Int64]) {
@@ -81,6 +93,9 @@ final class RgsCleanupTests: XCTestCase {
         XCTAssertTrue(jobs["a2"]?.failure.contains("a2-orphan") ?? false)
         XCTAssertEqual(jobs["a3"]?.state, .nothingToDo, "… and the chain moves on")
         XCTAssertEqual(run.state, .failed)
+        XCTAssertTrue(
+            h.log.all.contains { $0.contains("cleanup_server_failed") && $0.contains("\"server_id\":\"a2\"") && $0.contains("a2-orphan") },
+            "a refused plan is logged with its server and reason")
 
         // RGS: deleted tables are gone, archived ones carry the run's archived_at.
         let local = try await h.rgsClient.listRgsTables(.with { $0.serverId = "a1" }).tables
@@ -129,6 +144,129 @@ final class RgsCleanupTests: XCTestCase {
         }
         let versions = try await h.cleanup.listVersions(.with { $0.tableId = archive[0] }).versions
         XCTAssertEqual(versions.count, 1)
+        await h.stop()
+    }
+}
+
+/// RGS and Games never diverge: RGS changes a slice's tables only after
+/// Games applied it, and only those Games applied.
+final class RgsAgreementTests: XCTestCase {
+    let archivedAt = ArchiveTime.of(dayContaining: GameTablesHarness.start)
+
+    func table(_ id: String, _ server: String, _ bo: Int64, traffic: Bool = false) -> [Croupier_Gametables_V1_EstateRecord] {
+        var records: [Croupier_Gametables_V1_EstateRecord] = [
+            .with { $0.table = .with { $0.tableId = id; $0.serverId = server; $0.boId = bo; $0.currency = "USD"; $0.active = true } },
+        ]
+        if traffic { records.append(.with { $0.traffic = .with { $0.tableId = id; $0.period = "2026-10"; $0.rounds = 4; $0.ggr = 1 } }) }
+        return records
+    }
+
+    func load(_ h: GameTablesHarness, servers: [String], _ tables: [[Croupier_Gametables_V1_EstateRecord]]) async throws {
+        var records: [Croupier_Gametables_V1_EstateRecord] = [
+            .with { $0.environment = .with { $0.environmentId = "env"; $0.requiredCurrencies = ["EUR"] } },
+        ]
+        for s in servers { records.append(.with { $0.server = .with { $0.serverId = s; $0.environmentId = "env"; $0.active = true } }) }
+        let sent = records + tables.flatMap { $0 }
+        _ = try await h.rgsClient.loadEstate { w in for r in sent { try await w.write(r) } }
+    }
+
+    func finish(_ h: GameTablesHarness, _ runID: String) async throws -> Croupier_Gametables_V1_CleanupRun {
+        _ = try await h.rgsClient.kickoffCleanup(.with { $0.runId = runID })
+        var run = Croupier_Gametables_V1_CleanupRun()
+        try await eventually("the run to finish") {
+            run = try await h.rgsClient.getCleanupRun(.with { $0.runId = runID })
+            return run.state == .done || run.state == .failed
+        }
+        return run
+    }
+
+    /// Every remaining RGS table has its Games table's state; every deleted one's id was in a DELETE operation.
+    func assertIdentical(_ h: GameTablesHarness, servers: [String], deletedIDs: Set<Int64>, file: StaticString = #filePath, line: UInt = #line)
+        async throws
+    {
+        var rgs: [Croupier_Gametables_V1_RgsTable] = []
+        for s in servers { rgs += try await h.rgsClient.listRgsTables(.with { $0.serverId = s }).tables }
+        let games = Dictionary(
+            uniqueKeysWithValues: try await h.cleanup.getGameTables(.with { $0.ids = Array(Set(rgs.map(\.boId))) }).tables.map { ($0.id, $0) })
+        for t in rgs {
+            guard let g = games[t.boId] else { continue }
+            XCTAssertEqual(t.active, g.active, "\(t.tableId) vs Games \(t.boId)", file: file, line: line)
+            XCTAssertEqual(t.archivedAtMs, g.archivedAtMs, "\(t.tableId) vs Games \(t.boId)", file: file, line: line)
+        }
+        let deletes = try await h.cleanup.listOperations(.with { $0.action = .delete; $0.status = .deferred }).operations
+        XCTAssertEqual(Set(deletes.flatMap(\.affectedIds)), deletedIDs, file: file, line: line)
+    }
+
+    func testSharedBackOfficeIDsEndIdenticalOnBothSides() async throws {
+        let h = try await GameTablesHarness()
+        try await h.games.start()
+        try await h.startRGS()
+        try await h.loadGameTables([1, 2, 3, 4])
+        try await load(h, servers: ["s1"], [
+            table("x1a", "s1", 1), table("x1b", "s1", 1),  // shared, no traffic: deleted on RGS, archived for purge on Games
+            table("x2a", "s1", 2, traffic: true), table("x2b", "s1", 2),  // shared, one with traffic: kept on both sides
+            table("x3a", "s1", 3, traffic: true),
+            table("x4a", "s1", 4, traffic: true), table("x4b", "s1", 4, traffic: true),
+        ])
+        let run = try await finish(h, "shared")
+        let job = try XCTUnwrap(run.environments.first?.servers.first)
+        XCTAssertEqual(run.state, .done, job.failure)
+        XCTAssertEqual(job.toDelete, 2)
+        XCTAssertEqual(job.toArchive, 5)
+        XCTAssertEqual(job.slicesDetail.map(\.ids), [1, 3], "each back-office id once")
+        XCTAssertTrue(job.slicesDetail.allSatisfy { $0.gamesStatus == .deferred && $0.appliedLocally })
+        let rgs = try await h.rgsClient.listRgsTables(.with { $0.serverId = "s1" }).tables
+        XCTAssertEqual(rgs.map(\.tableId).sorted(), ["x2a", "x2b", "x3a", "x4a", "x4b"])
+        XCTAssertTrue(rgs.allSatisfy { !$0.active && $0.archivedAtMs == archivedAt })
+        try await assertIdentical(h, servers: ["s1"], deletedIDs: [1])
+        for id: Int64 in 1...4 {
+            let trail = try await h.cleanup.listVersions(.with { $0.tableId = id }).versions
+            XCTAssertEqual(trail.map(\.event), ["archive"], "one version row per visible change")
+        }
+        await h.stop()
+    }
+
+    /// A Games failure (a table in play) leaves the RGS tables as they were;
+    /// ids Games does not have leave theirs too; neither job is DONE.
+    func testGamesFailuresAndMissingIDsLeaveRGSAsItWas() async throws {
+        let h = try await GameTablesHarness()
+        try await h.games.start()
+        try await h.startRGS()
+        try await h.loadGameTables(Array(10...15) + [20], inPlay: [12])
+        try await load(h, servers: ["s2", "s3"], [
+            table("p10", "s2", 10), table("p11", "s2", 11), table("p12", "s2", 12), table("p13", "s2", 13),
+            table("p14", "s2", 14, traffic: true), table("p15", "s2", 15, traffic: true),
+            table("m20", "s3", 20), table("m99", "s3", 99),
+        ])
+        let run = try await finish(h, "failures")
+        XCTAssertEqual(run.state, .failed)
+        let jobs = Dictionary(uniqueKeysWithValues: run.environments.flatMap(\.servers).map { ($0.serverId, $0) })
+        let s2 = try XCTUnwrap(jobs["s2"])
+        XCTAssertEqual(s2.state, .failed)
+        XCTAssertTrue(s2.failure.contains("table 12 is in play"), s2.failure)
+        let failedSlice = try XCTUnwrap(s2.slicesDetail.first { $0.action == .delete })
+        XCTAssertEqual(failedSlice.gamesStatus, .failed)
+        XCTAssertFalse(failedSlice.appliedLocally)
+        let keptSlice = try XCTUnwrap(s2.slicesDetail.first { $0.action == .archive })
+        XCTAssertEqual(keptSlice.gamesStatus, .deferred, "the other slice of the server applied on both sides")
+        XCTAssertTrue(keptSlice.appliedLocally)
+        let s2Tables = Dictionary(uniqueKeysWithValues: try await h.rgsClient.listRgsTables(.with { $0.serverId = "s2" }).tables.map { ($0.tableId, $0) })
+        XCTAssertEqual(Set(s2Tables.keys), ["p10", "p11", "p12", "p13", "p14", "p15"], "nothing Games failed is deleted on RGS")
+        XCTAssertTrue(["p10", "p11", "p12", "p13"].allSatisfy { s2Tables[$0]?.active == true })
+        XCTAssertTrue(["p14", "p15"].allSatisfy { s2Tables[$0]?.active == false })
+        let games = try await h.cleanup.getGameTables(.with { $0.ids = Array(10...13) }).tables
+        XCTAssertTrue(games.allSatisfy(\.active), "the failed operation changed nothing on Games")
+
+        let s3 = try XCTUnwrap(jobs["s3"])
+        XCTAssertEqual(s3.state, .failed)
+        XCTAssertTrue(s3.failure.contains("no table"), s3.failure)
+        XCTAssertEqual(s3.slicesDetail.first?.missingIds, [99])
+        let s3Tables = try await h.rgsClient.listRgsTables(.with { $0.serverId = "s3" }).tables
+        XCTAssertEqual(s3Tables.map(\.tableId), ["m99"], "m20 applied on both sides; m99 left as it was")
+        XCTAssertEqual(s3Tables.first?.active, true)
+        try await assertIdentical(h, servers: ["s2", "s3"], deletedIDs: [20])
+        XCTAssertTrue(h.log.all.contains { $0.contains("cleanup_operation_failed_on_games") && $0.contains("s2") })
+        XCTAssertTrue(h.log.all.contains { $0.contains("cleanup_ids_missing_on_games") && $0.contains("99") })
         await h.stop()
     }
 }

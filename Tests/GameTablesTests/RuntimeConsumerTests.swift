@@ -85,6 +85,48 @@ final class RuntimeConsumerTests: XCTestCase {
         await h.stop()
     }
 
+    /// Go's encoding/json writes a nil slice as `null`: no stats, and the event's turn still applies.
+    func testGoNullStatsAreNoStats() async throws {
+        let h = try await GameTablesHarness()
+        _ = try await h.runtime.registerGame(.with { $0.gameId = "g-null" })
+        _ = try await publish(h, [
+            Self.snapshot("g-null", turn: 1, [("a", 1, 10, 0)]),
+            Self.event("runtime_snapshot_update", ["game_id": "g-null", "current_turn": "2", "player_turn_stats": "null"]),
+            Self.event("runtime_snapshot_update", ["game_id": "g-null", "current_turn": "3", "player_turn_stats": " null\n"]),
+        ])
+        _ = try await h.games.consumer.drainOnce()
+        let game = try await h.runtime.getGame(.with { $0.gameId = "g-null" })
+        XCTAssertEqual(game.snapshot?.currentTurn, 3, "no turn is lost")
+        let status = try await h.runtime.getConsumerStatus(.init())
+        XCTAssertEqual(status.skipped, 0)
+        let stats = try await h.runtime.getGameStats(.with { $0.gameId = "g-null" }).players
+        XCTAssertEqual(stats.map(\.maxPlanets), [1], "null stats change no one's stats")
+        await h.stop()
+    }
+
+    /// The skipped count covers the whole stream: it is saved with the offset and survives a restart.
+    func testTheSkippedCountAndEvaluationsSurviveARestart() async throws {
+        let h = try await GameTablesHarness()
+        _ = try await h.runtime.registerGame(.with { $0.gameId = "g-r" })
+        _ = try await publish(h, [
+            Self.event("player_joined", ["game_id": "g-r"]),
+            Self.event("runtime_snapshot_update", ["game_id": "g-r", "current_turn": "x"]),
+            Self.finished("g-r", turn: 9, at: GameTablesHarness.start, [("a", 3, 1, 1)]),
+        ])
+        _ = try await h.games.consumer.drainOnce()
+        let before = try await h.runtime.getConsumerStatus(.init())
+        XCTAssertEqual(before.skipped, 2)
+        XCTAssertEqual(before.evaluations, 1)
+        let path = h.directory.appendingPathComponent("games.sqlite").path
+        await h.stop()
+        let reopened = try GamesRole(path: path, settings: GameTablesHarness.fastSettings, log: { _ in })
+        let after = try await reopened.runtime.consumerStatus()
+        XCTAssertEqual(after.skipped, 2, "the count survives the restart")
+        XCTAssertEqual(after.evaluations, 1)
+        XCTAssertEqual(after.lag, 0)
+        reopened.stop()
+    }
+
     func testUndecodableEventsAreLoggedAndSkipped() async throws {
         let h = try await GameTablesHarness()
         _ = try await h.runtime.registerGame(.with { $0.gameId = "g3" })

@@ -39,6 +39,47 @@ final class GameTablesCrashTests: XCTestCase {
         try startComponent("rgs", environment: c.env.merging(["CROUPIER_RGS_PORT": "0"]) { $1 })
     }
 
+    /// 2 environments × 8 servers × 600 tables: 2 of 3 in a foreign currency, half of those with
+    /// traffic; every 25th foreign table has a twin sharing its back-office id (the twin has traffic
+    /// every other time); one table of srv-1-3 is in play on Games, so that server's DELETE slice fails.
+    struct Estate {
+        var records: [Croupier_Gametables_V1_EstateRecord] = []
+        var gameTables: [Int64] = []
+        var inPlay: Int64 = 0
+        /// Back-office id → (any sharing table has traffic, its server).
+        var foreign: [Int64: (kept: Bool, server: String)] = [:]
+
+        init() {
+            var bo: Int64 = 0
+            for e in 0..<2 {
+                records.append(.with { $0.environment = .with { $0.environmentId = "env-\(e)"; $0.requiredCurrencies = ["EUR"] } })
+                for s in 0..<8 {
+                    let server = "srv-\(e)-\(s)"
+                    records.append(.with { $0.server = .with { $0.serverId = server; $0.environmentId = "env-\(e)"; $0.active = true } })
+                    for t in 0..<600 {
+                        bo += 1
+                        let id = bo
+                        let isForeign = t % 3 != 0
+                        let busy = isForeign && t % 2 == 0
+                        add("t\(id)", server, id, isForeign ? "USD" : "EUR", busy)
+                        if isForeign && t % 25 == 1 { add("twin\(id)", server, id, "USD", t % 50 == 1) }
+                        if server == "srv-1-3" && t == 5 { inPlay = id }  // foreign, no traffic, no twin: in the DELETE slice
+                        gameTables.append(id)
+                    }
+                }
+            }
+        }
+
+        mutating func add(_ table: String, _ server: String, _ bo: Int64, _ currency: String, _ traffic: Bool) {
+            records.append(.with { $0.table = .with { $0.tableId = table; $0.serverId = server; $0.boId = bo; $0.currency = currency; $0.active = true } })
+            if traffic { records.append(.with { $0.traffic = .with { $0.tableId = table; $0.period = "2026-10"; $0.rounds = 10; $0.ggr = 2 } }) }
+            if currency != "EUR" { foreign[bo] = ((foreign[bo]?.kept ?? false) || traffic, server) }
+        }
+
+        /// Ids of srv-1-3's DELETE slice: its in-play table fails it, so none of them changes anywhere.
+        var failedIDs: Set<Int64> { Set(foreign.filter { $0.value.server == "srv-1-3" && !$0.value.kept }.keys) }
+    }
+
     func testKillingGamesAndRGSMidRunLosesAndDoublesNothing() async throws {
         let dir = try makeTemporaryDirectory("gametables-crash").path
         let (gamesProcess, gamesPort) = try startGames(dir)
@@ -46,106 +87,99 @@ final class GameTablesCrashTests: XCTestCase {
         (c.rgs, c.rgsPort) = try startRGS(c)
         defer { for p in [c.games, c.rgs].compactMap({ $0 }) where p.isRunning { kill(p.processIdentifier, SIGKILL) } }
 
-        // 2 environments × 8 servers × 600 tables: 2 of 3 in a foreign currency, half of those with traffic.
-        var estate: [Croupier_Gametables_V1_EstateRecord] = []
-        var expected: Set<Int64> = []
-        var gameTables: [Int64] = []
-        var bo: Int64 = 0
-        for e in 0..<2 {
-            estate.append(.with { $0.environment = .with { $0.environmentId = "env-\(e)"; $0.requiredCurrencies = ["EUR"] } })
-            for s in 0..<8 {
-                let server = "srv-\(e)-\(s)"
-                estate.append(.with { $0.server = .with { $0.serverId = server; $0.environmentId = "env-\(e)"; $0.active = true } })
-                for t in 0..<600 {
-                    bo += 1
-                    let id = bo
-                    let foreign = t % 3 != 0
-                    estate.append(.with { $0.table = .with { $0.tableId = "t\(id)"; $0.serverId = server; $0.boId = id; $0.currency = foreign ? "USD" : "EUR"; $0.active = true } })
-                    if foreign && t % 2 == 0 {
-                        estate.append(.with { $0.traffic = .with { $0.tableId = "t\(id)"; $0.period = "2026-10"; $0.rounds = 10; $0.ggr = 2 } })
-                    }
-                    if foreign { expected.insert(id) }
-                    gameTables.append(id)
-                }
-            }
-        }
+        let estate = Estate()
         let gamesClient = Croupier_Gametables_V1_GamesCleanup.Client(channel: channel(c.gamesPort))
-        let tableIDs = gameTables
+        let (tableIDs, inPlay) = (estate.gameTables, estate.inPlay)
         _ = try await gamesClient.loadGameTables { w in
-            for id in tableIDs { try await w.write(.with { $0.id = id; $0.name = "t\(id)"; $0.currency = "X"; $0.active = true }) }
+            for id in tableIDs { try await w.write(.with { $0.id = id; $0.name = "t\(id)"; $0.currency = "X"; $0.active = true; $0.inPlay = id == inPlay }) }
         }
-        let records = estate
+        let records = estate.records
         var rgsClient = Croupier_Gametables_V1_RgsCleanup.Client(channel: channel(c.rgsPort))
         _ = try await rgsClient.loadEstate { w in for r in records { try await w.write(r) } }
         let run = try await rgsClient.kickoffCleanup(.with { $0.runId = "crash-run" })
 
-        func progress() async throws -> (pending: Int, acknowledged: Int64, slices: Int64) {
+        struct Progress { var pending = 0, accepted = 0, applied = 0, slices = 0, open = 0 }
+        func progress() async throws -> Progress {
             let r = try await rgsClient.getCleanupRun(.with { $0.runId = "crash-run" })
             let jobs = r.environments.flatMap(\.servers)
-            return (jobs.filter { $0.state == .pending }.count, jobs.reduce(0) { $0 + $1.slicesAcknowledged }, jobs.reduce(0) { $0 + $1.slices })
+            let slices = jobs.flatMap(\.slicesDetail)
+            return Progress(
+                pending: jobs.filter { $0.state == .pending }.count, accepted: slices.filter { !$0.operationId.isEmpty }.count,
+                applied: slices.filter(\.appliedLocally).count, slices: slices.count,
+                open: jobs.filter { $0.state == .pending || $0.state == .sending }.count)
+        }
+        func waitFor(_ condition: (Progress) -> Bool) async throws -> Bool {
+            for _ in 0..<4_000 {
+                let p = try await progress()
+                if condition(p) { return true }
+                if p.open == 0 { return false }
+                try await Task.sleep(for: .milliseconds(1))
+            }
+            return false
         }
         // (a) RGS dies while jobs are still pending.
-        var killedRGSMidRun = false
-        for _ in 0..<2_000 {
-            let p = try await progress()
-            if p.pending < 16 && p.pending > 0 { killedRGSMidRun = true; break }
-            if p.pending == 0 { break }
-            try await Task.sleep(for: .milliseconds(1))
-        }
+        let killedRGSPlanning = try await waitFor { $0.pending < 16 && $0.pending > 0 }
         crash(c.rgs!)
         (c.rgs, c.rgsPort) = try startRGS(c)
         rgsClient = Croupier_Gametables_V1_RgsCleanup.Client(channel: channel(c.rgsPort))
-        // (b) Games dies while slices are being delivered and operations run.
-        var killedGamesMidRun = false
-        for _ in 0..<4_000 {
-            let p = try await progress()
-            if p.acknowledged > 0 && (p.pending > 0 || p.acknowledged < p.slices) { killedGamesMidRun = true; break }
-            if p.pending == 0 && p.acknowledged == p.slices { break }
-            try await Task.sleep(for: .milliseconds(1))
-        }
+        // (b) Games dies while operations it accepted are running and RGS waits for their outcome.
+        let killedGamesMidOperations = try await waitFor { $0.accepted > 0 && $0.applied < $0.accepted }
         crash(c.games)
         try await Task.sleep(for: .milliseconds(300))  // RGS meets a dead peer and retries
         (c.games, _) = try startGames(dir, port: c.gamesPort)
+        // (c) RGS dies while it applies outcomes: some slices settled on its side, some not.
+        let killedRGSSettling = try await waitFor { $0.applied > 0 && $0.applied < $0.slices }
+        crash(c.rgs!)
+        (c.rgs, c.rgsPort) = try startRGS(c)
+        rgsClient = Croupier_Gametables_V1_RgsCleanup.Client(channel: channel(c.rgsPort))
 
         // Everything finishes after the restarts.
         var finished = false
         for _ in 0..<3_000 {
-            let p = try await progress()
-            if p.pending == 0 && p.acknowledged == p.slices { finished = true; break }
+            if try await progress().open == 0 { finished = true; break }
             try await Task.sleep(for: .milliseconds(10))
         }
-        XCTAssertTrue(finished, "the run completes after both restarts")
-        let games = try Database(path: dir + "/games.sqlite", owner: "games", migrations: GamesRole.migrations)
-        var settled = false
-        for _ in 0..<3_000 {
-            let open = try await games.read { db in
-                try db.queryFirst("SELECT count(*) FROM operations WHERE status IN ('RECEIVED', 'IN_PROGRESS')") { $0.int(0) } ?? 0
-            }
-            if open == 0 { settled = true; break }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        XCTAssertTrue(settled, "every Games operation finishes")
+        XCTAssertTrue(finished, "the run completes after the restarts")
+        let final = try await rgsClient.getCleanupRun(.with { $0.runId = "crash-run" })
+        let failedJobs = final.environments.flatMap(\.servers).filter { $0.state != .done }
+        XCTAssertEqual(failedJobs.map(\.serverId), ["srv-1-3"], "only the server whose slice Games failed is not DONE")
+        XCTAssertTrue(failedJobs.first?.failure.contains("in play") ?? false, failedJobs.first?.failure ?? "")
 
-        // Exactly once, with the run's archived_at on both sides.
-        let (archivedRows, versionCounts, failed) = try await games.read { db in
-            (try db.query("SELECT id, archived_at FROM game_tables WHERE active = 0") { ($0.int64(0), $0.int64(1)) },
-             try db.query("SELECT table_id, count(*) FROM versions WHERE event = 'archive' GROUP BY table_id") { ($0.int64(0), $0.int(1)) },
+        // Games: every table that should be archived is, once, with the run's archived_at; nothing else changed.
+        let games = try Database(path: dir + "/games.sqlite", owner: "games", migrations: GamesRole.migrations)
+        let expected = Set(estate.foreign.keys).subtracting(estate.failedIDs)
+        let (gameRows, versions, failedOps) = try await games.read { db in
+            (try db.query("SELECT id, active, archived_at FROM game_tables") { ($0.int64(0), ($0.bool(1), $0.optionalInt64(2))) },
+             try db.query("SELECT table_id, event FROM versions") { ($0.int64(0), $0.string(1)) },
              try db.queryFirst("SELECT count(*) FROM operations WHERE status = 'FAILED'") { $0.int(0) } ?? 0)
         }
-        XCTAssertEqual(Set(archivedRows.map { $0.0 }), expected, "every table that should be archived is, and no other")
-        XCTAssertTrue(archivedRows.allSatisfy { $0.1 == run.archivedAtMs })
-        XCTAssertEqual(versionCounts.count, expected.count)
-        XCTAssertTrue(versionCounts.allSatisfy { $0.1 == 1 }, "one archive version per table")
-        XCTAssertEqual(failed, 0)
+        let gameState = Dictionary(uniqueKeysWithValues: gameRows)
+        let archived = Set(gameRows.filter { !$0.1.0 }.map(\.0))
+        XCTAssertTrue(archived == expected, "archived exactly the tables Games applied: \(archived.count) vs \(expected.count), "
+            + "unexpected \(archived.subtracting(expected).sorted().prefix(5)), missing \(expected.subtracting(archived).sorted().prefix(5))")
+        XCTAssertTrue(gameRows.filter { !$0.1.0 }.allSatisfy { $0.1.1 == run.archivedAtMs })
+        XCTAssertEqual(versions.filter { $0.1 != "archive" }.count, 0, "no revert rows: a failure changed nothing")
+        XCTAssertTrue(Set(versions.map(\.0)) == expected, "version rows for exactly the archived tables")
+        XCTAssertEqual(versions.count, expected.count, "one version row per visible change")
+        XCTAssertEqual(failedOps, 1)
+
+        // RGS: every remaining table has its Games table's state; deleted ones are exactly the ids without traffic.
         let rgs = try Database(path: dir + "/rgs.sqlite", owner: "rgs", migrations: RgsRole.migrations)
-        let (rgsArchived, rgsForeignActive) = try await rgs.read { db in
-            (try db.query("SELECT bo_id, archived_at FROM rgs_tables WHERE active = 0") { ($0.int64(0), $0.int64(1)) },
-             try db.queryFirst("SELECT count(*) FROM rgs_tables WHERE active = 1 AND currency != 'EUR'") { $0.int(0) } ?? 0)
+        let rgsRows = try await rgs.read { db in
+            try db.query("SELECT table_id, bo_id, active, archived_at, currency FROM rgs_tables") {
+                ($0.string(0), $0.int64(1), $0.bool(2), $0.optionalInt64(3), $0.string(4))
+            }
         }
-        XCTAssertEqual(rgsForeignActive, 0)
-        XCTAssertTrue(rgsArchived.allSatisfy { $0.1 == run.archivedAtMs })
-        XCTAssertEqual(rgsArchived.count, expected.count / 2, "trafficked tables archived locally; the rest deleted")
-        print("gametables crash test: RGS killed mid-run: \(killedRGSMidRun), Games killed mid-delivery: \(killedGamesMidRun); \(expected.count) tables archived once on Games")
+        for (table, bo, active, archivedAt, _) in rgsRows {
+            XCTAssertEqual(active, gameState[bo]?.0, "\(table) (bo \(bo)) disagrees with Games")
+            XCTAssertEqual(archivedAt, gameState[bo]?.1, "\(table) (bo \(bo)) disagrees with Games")
+        }
+        let remainingForeign = Set(rgsRows.filter { $0.4 != "EUR" }.map(\.1))
+        let deletedIDs = Set(estate.foreign.filter { !$0.value.kept }.keys).subtracting(estate.failedIDs)
+        let remainingExpected = Set(estate.foreign.keys).subtracting(deletedIDs)
+        XCTAssertTrue(remainingForeign == remainingExpected, "RGS deleted exactly the ids without traffic that Games archived: "
+            + "unexpected \(remainingForeign.subtracting(remainingExpected).sorted().prefix(5)), missing \(remainingExpected.subtracting(remainingForeign).sorted().prefix(5))")
+        print("gametables crash test: RGS killed planning: \(killedRGSPlanning), Games killed mid-operations: \(killedGamesMidOperations), RGS killed settling: \(killedRGSSettling); \(expected.count) tables archived once on Games, both sides identical")
         games.close()
         rgs.close()
         for p in [c.games, c.rgs!] { kill(p.processIdentifier, SIGTERM); p.waitUntilExit() }

@@ -1,5 +1,24 @@
 import Wire
 
+/// Who made a change: the caller's principal (as the gateway forwards it,
+/// or `service` for a Wire peer acting for itself) and correlation id.
+public struct ChangeActor: Sendable, Equatable {
+    public var principal: String
+    public var correlationID: String
+
+    public static let service = ChangeActor(principal: "service", correlationID: "")
+
+    public init(principal: String, correlationID: String) {
+        self.principal = principal
+        self.correlationID = correlationID
+    }
+
+    public init(_ context: ServerContext) {
+        principal = ForwardedCaller(context.metadata).principal ?? "service"
+        correlationID = context.metadata["x-correlation-id"] ?? ""
+    }
+}
+
 /// An async cleanup operation on the Games side:
 /// RECEIVED → IN_PROGRESS → DEFERRED (archived, awaiting purge) → PROCESSED,
 /// or FAILED with the reason.
@@ -21,6 +40,12 @@ public struct CleanupOperation: Sendable, Equatable {
     public var purged: Int
     public var createdAtMillis: Int64
     public var updatedAtMillis: Int64
+    public var runID = ""
+    /// Who asked for it; its version rows name them.
+    public var actor = ChangeActor.service
+
+    /// DEFERRED, PROCESSED or FAILED: the worker is done with it.
+    public var isFinal: Bool { status == .deferred || status == .processed || status == .failed }
 
     /// Most ids one request may name (enforced on both sides).
     public static let maxIDs = 500

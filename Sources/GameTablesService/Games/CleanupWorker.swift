@@ -9,10 +9,10 @@ import Wire
 /// Guarantees:
 /// - one execution per operation at a time: a per-operation lock is held
 ///   while it runs, and a second delivery of the same id is skipped;
-/// - all or nothing per request: batches of 100 commit one by one (so the
-///   pause between them holds no database lock), and a failing row reverts
-///   every batch already applied before the operation becomes FAILED;
-/// - a crash mid-operation resumes at the first batch not committed.
+/// - all or nothing per request (CleanupApply.swift): batches of 100 are
+///   checked one by one with the pause between them (holding no lock), then
+///   the whole request becomes visible in one transaction, or none of it;
+/// - a crash mid-operation resumes at the first batch not checked.
 public final class CleanupWorker: Sendable {
     let store: GamesCleanupStore
     let batchSize: Int
@@ -57,29 +57,39 @@ public final class CleanupWorker: Sendable {
     @discardableResult
     public func execute(_ operationID: String) async -> Bool {
         guard running.withLock({ $0.insert(operationID).inserted }) else {
-            log("cleanup operation \(operationID) is already running; this delivery is skipped")
+            log(GamesLog.line("cleanup_operation_skipped", [("operation_id", operationID), ("reason", "already running")]))
             return false
         }
         defer { _ = running.withLock { $0.remove(operationID) } }
+        var current: CleanupOperation?
         do {
             guard let op = try await store.begin(operationID) else { return true }
-            let present = op.requestedIDs.filter { !op.missingIDs.contains($0) }
+            current = op
+            let missing = Set(op.missingIDs)
+            let present = op.requestedIDs.filter { !missing.contains($0) }
             let batches = stride(from: 0, to: present.count, by: batchSize).map { Array(present[$0..<min($0 + batchSize, present.count)]) }
-            for index in op.nextBatch..<batches.count {
+            for index in op.nextBatch..<max(op.nextBatch, batches.count) {
                 if index > op.nextBatch, pause > .zero { try await Task.sleep(for: pause) }
-                do {
-                    try await store.archiveBatch(op, index: index, ids: batches[index])
-                } catch let failure as RowFailure {
-                    try await store.fail(op, reason: failure.description)
-                    log("cleanup operation \(operationID) failed and was rolled back: \(failure)")
-                    return true
-                }
+                try await store.checkBatch(op, index: index, ids: batches[index])
             }
-            try await store.finish(op)
+            try await store.commit(op, ids: present)
+        } catch let failure as RowFailure {
+            guard let op = current else { return true }
+            do {
+                try await store.fail(op, reason: failure.description)
+                log(GamesLog.line("cleanup_operation_failed", [
+                    ("operation_id", operationID), ("request_id", op.requestID), ("run_id", op.runID), ("reason", failure.description),
+                    ("principal", op.actor.principal), ("correlation_id", op.actor.correlationID),
+                ]))
+            } catch {
+                log(GamesLog.line("cleanup_operation_error", [("operation_id", operationID), ("error", "\(error)")]))
+            }
         } catch is CancellationError {
             // Stopping: the operation stays IN_PROGRESS and resumes at the next start.
         } catch {
-            log("cleanup operation \(operationID): \(error); it resumes at the next start")
+            log(GamesLog.line("cleanup_operation_error", [
+                ("operation_id", operationID), ("error", "\(error)"), ("next", "resumes at the next start"),
+            ]))
         }
         return true
     }

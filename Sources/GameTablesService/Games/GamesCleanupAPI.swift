@@ -5,10 +5,12 @@ import Wire
 public struct GamesCleanupAPI: Croupier_Gametables_V1_GamesCleanup.ServiceProtocol {
     let store: GamesCleanupStore
     let worker: CleanupWorker
+    let retention: MessageRetention
 
-    public init(store: GamesCleanupStore, worker: CleanupWorker) {
+    public init(store: GamesCleanupStore, worker: CleanupWorker, retention: MessageRetention) {
         self.store = store
         self.worker = worker
+        self.retention = retention
     }
 
     public func loadGameTables(
@@ -57,9 +59,10 @@ public struct GamesCleanupAPI: Croupier_Gametables_V1_GamesCleanup.ServiceProtoc
         case .archive: action = .archive
         default: throw RPCError(.invalidArgument, "action must be DELETE or ARCHIVE")
         }
+        guard request.runId.utf8.count <= 200 else { throw RPCError(.invalidArgument, "run_id is at most 200 bytes") }
         let (op, isNew) = try await store.receive(
             requestID: request.requestId, action: action, ids: request.ids, archivedAtMillis: request.archivedAtMs,
-            body: request.serializedBytes())
+            body: request.serializedBytes(), runID: request.runId, actor: ChangeActor(context))
         guard isNew else { return GamesProto.operation(op) }
         if request.async {
             worker.enqueue(op.operationID)
@@ -69,19 +72,91 @@ public struct GamesCleanupAPI: Croupier_Gametables_V1_GamesCleanup.ServiceProtoc
         return GamesProto.operation(try await store.operation(op.operationID) ?? op)
     }
 
+    /// With `wait_ms`, answers once the operation is final (DEFERRED,
+    /// PROCESSED, FAILED) or the wait (or the call's deadline) has passed.
     public func getOperation(
         request: Croupier_Gametables_V1_GetOperationRequest, context: ServerContext
     ) async throws -> Croupier_Gametables_V1_Operation {
-        guard let op = try await store.operation(request.operationId) else {
-            throw RPCError(.notFound, "operation \(request.operationId) does not exist")
+        guard (0...30_000).contains(request.waitMs) else { throw RPCError(.invalidArgument, "wait_ms must be 0–30,000") }
+        var deadline = ContinuousClock.now + .milliseconds(Int(request.waitMs))
+        if let callDeadline = context.deadline { deadline = min(deadline, callDeadline - .milliseconds(50)) }
+        let settled = store.operationsSettled
+        while true {
+            let generation = settled.generation
+            guard let op = try await store.operation(request.operationId) else {
+                throw RPCError(.notFound, "operation \(request.operationId) does not exist")
+            }
+            let now = ContinuousClock.now
+            if op.isFinal || now >= deadline || Task.isCancelled { return GamesProto.operation(op) }
+            await settled.wait(since: generation, timeout: min(deadline - now, .seconds(1)))
         }
-        return GamesProto.operation(op)
     }
 
     public func purgeArchived(
         request: Croupier_Gametables_V1_PurgeArchivedRequest, context: ServerContext
     ) async throws -> Croupier_Gametables_V1_Operation {
-        GamesProto.operation(try await store.purge(request.operationId))
+        GamesProto.operation(try await store.purge(request.operationId, actor: ChangeActor(context)))
+    }
+
+    public func purgeCleanupRun(
+        request: Croupier_Gametables_V1_PurgeCleanupRunRequest, context: ServerContext
+    ) async throws -> Croupier_Gametables_V1_PurgeCleanupRunResponse {
+        let result = try await store.purge(runID: request.runId, actor: ChangeActor(context))
+        return .with {
+            $0.operations = result.operations.map(GamesProto.operation)
+            $0.purged = Int64(result.purged)
+            $0.archiveOperationsKept = Int64(result.archiveOperationsKept)
+        }
+    }
+
+    public func listOperations(
+        request: Croupier_Gametables_V1_ListOperationsRequest, context: ServerContext
+    ) async throws -> Croupier_Gametables_V1_ListOperationsResponse {
+        let size = try GamesProto.pageSize(request.pageSize)
+        let after = try GamesProto.pageToken(request.pageToken)
+        var filter = GamesCleanupStore.OperationFilter()
+        if request.status != .unspecified {
+            guard let status = GamesProto.status(request.status) else { throw RPCError(.invalidArgument, "unknown status \(request.status)") }
+            filter.status = status
+        }
+        switch request.action {
+        case .unspecified: break
+        case .delete: filter.action = .delete
+        case .archive: filter.action = .archive
+        case .unrecognized(let n): throw RPCError(.invalidArgument, "unknown action \(n)")
+        }
+        if !request.runId.isEmpty { filter.runID = request.runId }
+        let (operations, next) = try await store.operations(filter, limit: size, after: after)
+        return .with {
+            $0.operations = operations.map(GamesProto.operation)
+            $0.nextPageToken = next.map(String.init) ?? ""
+        }
+    }
+
+    public func listIntegrationMessages(
+        request: Croupier_Gametables_V1_ListIntegrationMessagesRequest, context: ServerContext
+    ) async throws -> Croupier_Gametables_V1_ListIntegrationMessagesResponse {
+        let size = try GamesProto.pageSize(request.pageSize)
+        let messages = try await store.messages(limit: size, after: try GamesProto.pageToken(request.pageToken))
+        let now = store.clock.nowMillis()
+        let retention = self.retention
+        return .with {
+            $0.retentionSeconds = retention.retentionMillis / 1000
+            $0.messages = messages.map { m in
+                let verdict = retention.verdict(status: m.status, receivedAtMillis: m.receivedAtMillis, nowMillis: now)
+                return .with {
+                    $0.messageId = m.messageID
+                    $0.requestId = m.requestID
+                    $0.operationId = m.operationID
+                    $0.operationStatus = m.status.map(GamesProto.status) ?? .unspecified
+                    $0.receivedAtMs = m.receivedAtMillis
+                    $0.kept = verdict.kept
+                    $0.reason = verdict.reason
+                    $0.removableAfterMs = m.receivedAtMillis + retention.retentionMillis
+                }
+            }
+            $0.nextPageToken = messages.count == size ? String(messages.last!.messageID) : ""
+        }
     }
 
     public func listVersions(
@@ -120,6 +195,33 @@ enum GamesProto {
             $0.purged = Int64(o.purged)
             $0.createdAtMs = o.createdAtMillis
             $0.updatedAtMs = o.updatedAtMillis
+            $0.runId = o.runID
+            $0.principal = o.actor.principal
+            $0.correlationId = o.actor.correlationID
+        }
+    }
+
+    /// 1–200 rows per page; 50 when unset.
+    static func pageSize(_ requested: Int32) throws -> Int {
+        guard (0...200).contains(requested) else { throw RPCError(.invalidArgument, "page_size must be 1–200 (got \(requested))") }
+        return requested == 0 ? 50 : Int(requested)
+    }
+
+    /// A page token is the last row id of the previous page.
+    static func pageToken(_ token: String) throws -> Int64 {
+        if token.isEmpty { return 0 }
+        guard let n = Int64(token), n > 0 else { throw RPCError(.invalidArgument, "page_token is not one this service issued") }
+        return n
+    }
+
+    static func status(_ s: Croupier_Gametables_V1_OperationStatus) -> CleanupOperation.Status? {
+        switch s {
+        case .received: return .received
+        case .inProgress: return .inProgress
+        case .deferred: return .deferred
+        case .processed: return .processed
+        case .failed: return .failed
+        case .unspecified, .unrecognized: return nil
         }
     }
 

@@ -39,19 +39,20 @@ public final class GamesRole: Sendable {
     }
 
     public var services: [any RPCService] {
-        [GamesCleanupAPI(store: cleanup, worker: worker), GameRuntimeAPI(store: runtime, consumer: consumer)]
+        [GamesCleanupAPI(store: cleanup, worker: worker, retention: MessageRetention(retention: settings.messageRetention)),
+         GameRuntimeAPI(store: runtime, consumer: consumer)]
     }
 
     /// Starts the workers (resuming unfinished operations), the consumer and the cleaner.
     public func start() async throws {
         try await worker.start(count: settings.workers)
         consumer.start()
-        let (store, clock, retention, interval) = (cleanup, clock, settings.messageRetention, settings.cleanerInterval)
+        let (store, clock, interval) = (cleanup, clock, settings.cleanerInterval)
+        let retention = MessageRetention(retention: settings.messageRetention)
         cleaner.withLock {
             $0 = Task {
                 while !Task.isCancelled {
-                    let cutoff = clock.nowMillis() - Int64(retention.components.seconds) * 1000
-                    _ = try? await store.cleanMessages(receivedBefore: cutoff)
+                    _ = try? await store.cleanMessages(receivedBefore: retention.cutoff(nowMillis: clock.nowMillis()))
                     try? await Task.sleep(for: interval)
                 }
             }

@@ -55,6 +55,15 @@ enum GamesSchema {
             CREATE INDEX versions_table ON versions (table_id, version_id);
             CREATE INDEX versions_operation ON versions (operation_id, version_id);
             """),
+        Migration("games", 2, "operations name their run and caller; tables kept by an ARCHIVE operation", """
+            ALTER TABLE operations ADD COLUMN run_id TEXT NOT NULL DEFAULT '';
+            ALTER TABLE operations ADD COLUMN principal TEXT NOT NULL DEFAULT '';
+            ALTER TABLE operations ADD COLUMN correlation_id TEXT NOT NULL DEFAULT '';
+            CREATE INDEX operations_run ON operations (run_id, action, status);
+            ALTER TABLE versions ADD COLUMN correlation_id TEXT NOT NULL DEFAULT '';
+            -- The ARCHIVE operation that archived a table with traffic: a purge never deletes it.
+            ALTER TABLE game_tables ADD COLUMN kept_by TEXT;
+            """),
         Migration("runtime", 1, "games, stats, evaluations", """
             CREATE TABLE games (
                 game_id TEXT PRIMARY KEY,
@@ -96,6 +105,12 @@ enum GamesSchema {
                 ships_built INTEGER NOT NULL,
                 PRIMARY KEY (game_id, user_id)
             ) WITHOUT ROWID;
+            """),
+        Migration("runtime", 2, "the consumer's skipped count survives restarts", """
+            CREATE TABLE consumer_counters (
+                consumer TEXT PRIMARY KEY,
+                skipped INTEGER NOT NULL
+            );
             """),
     ]
 }

@@ -6,9 +6,9 @@ import Wire
 public enum Croupier_Gametables_V1_JobState: ProtoEnum {
     case unspecified  // = 0
     case pending  // = 1
-    /// Local records updated and slices queued for Games.
+    /// Slices queued for Games; RGS waits for each operation's outcome.
     case sending  // = 2
-    /// Every slice acknowledged by Games.
+    /// Every slice's Games operation DEFERRED and applied on RGS: both sides agree.
     case done  // = 3
     case failed  // = 4
     /// Nothing to clean on this server.
@@ -588,6 +588,8 @@ public struct Croupier_Gametables_V1_ServerJob: ProtoMessage {
     public var failure: String = ""
     /// Games operations created for this server's slices (acknowledged ones).
     public var operationIds: [String] = []
+    /// Every slice sent to Games and what became of it on both sides.
+    public var slicesDetail: [Croupier_Gametables_V1_SliceOutcome] = []
     public var unknownFields = ProtoUnknownFields()
 
     public init() {}
@@ -604,6 +606,7 @@ public struct Croupier_Gametables_V1_ServerJob: ProtoMessage {
             case 7: try reader.decodeSingular(ProtoInt64.self, tag, into: &self.slicesAcknowledged, unknown: &unknownFields)
             case 8: try reader.decodeSingular(ProtoString.self, tag, into: &self.failure, unknown: &unknownFields)
             case 9: try reader.decodeRepeated(ProtoString.self, tag, into: &self.operationIds, unknown: &unknownFields)
+            case 10: try reader.decodeRepeated(ProtoMessageKind<Croupier_Gametables_V1_SliceOutcome>.self, tag, into: &self.slicesDetail, unknown: &unknownFields)
             default: try reader.keepUnknown(tag, in: &unknownFields)
             }
         }
@@ -619,6 +622,7 @@ public struct Croupier_Gametables_V1_ServerJob: ProtoMessage {
         writer.writeSingular(ProtoInt64.self, 7, self.slicesAcknowledged)
         writer.writeSingular(ProtoString.self, 8, self.failure)
         writer.writeRepeated(ProtoString.self, 9, self.operationIds)
+        writer.writeRepeated(ProtoMessageKind<Croupier_Gametables_V1_SliceOutcome>.self, 10, self.slicesDetail)
         writer.writeUnknown(unknownFields)
     }
 
@@ -633,6 +637,83 @@ public struct Croupier_Gametables_V1_ServerJob: ProtoMessage {
         size &+= ProtoSize.singular(ProtoInt64.self, 7, self.slicesAcknowledged)
         size &+= ProtoSize.singular(ProtoString.self, 8, self.failure)
         size &+= ProtoSize.repeated(ProtoString.self, 9, self.operationIds)
+        size &+= ProtoSize.repeated(ProtoMessageKind<Croupier_Gametables_V1_SliceOutcome>.self, 10, self.slicesDetail)
+        return size
+    }
+}
+
+/// One slice of a server's plan (each back-office id once per server) and its
+/// Games operation, as RGS last learned it. RGS changes its own tables for a
+/// slice only after Games reports the operation DEFERRED, and only those whose
+/// back-office id Games archived; a FAILED operation or a missing id leaves
+/// them as they were, and the server's job is FAILED with the reason.
+public struct Croupier_Gametables_V1_SliceOutcome: ProtoMessage {
+    public static let protoMessageName = "croupier.gametables.v1.SliceOutcome"
+
+    public var requestId: String = ""
+    public var action: Croupier_Gametables_V1_CleanupAction = .unspecified
+    public var ids: Int64 = 0
+    /// Empty until Games accepted the slice.
+    public var operationId: String = ""
+    /// UNSPECIFIED until Games accepted the slice.
+    public var gamesStatus: Croupier_Gametables_V1_OperationStatus = .unspecified
+    /// Ids Games has no table for: their RGS tables were left unchanged.
+    public var missingIds: [Int64] = []
+    /// Why Games failed the operation or refused the slice.
+    public var failure: String = ""
+    /// RGS deleted or archived this slice's tables.
+    public var appliedLocally: Bool = false
+    public var attempts: Int64 = 0
+    /// The last transport error, while the slice is retried.
+    public var lastError: String = ""
+    public var unknownFields = ProtoUnknownFields()
+
+    public init() {}
+
+    public mutating func merge(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            switch tag.fieldNumber {
+            case 1: try reader.decodeSingular(ProtoString.self, tag, into: &self.requestId, unknown: &unknownFields)
+            case 2: try reader.decodeSingular(ProtoEnumKind<Croupier_Gametables_V1_CleanupAction>.self, tag, into: &self.action, unknown: &unknownFields)
+            case 3: try reader.decodeSingular(ProtoInt64.self, tag, into: &self.ids, unknown: &unknownFields)
+            case 4: try reader.decodeSingular(ProtoString.self, tag, into: &self.operationId, unknown: &unknownFields)
+            case 5: try reader.decodeSingular(ProtoEnumKind<Croupier_Gametables_V1_OperationStatus>.self, tag, into: &self.gamesStatus, unknown: &unknownFields)
+            case 6: try reader.decodeRepeated(ProtoInt64.self, tag, into: &self.missingIds, unknown: &unknownFields)
+            case 7: try reader.decodeSingular(ProtoString.self, tag, into: &self.failure, unknown: &unknownFields)
+            case 8: try reader.decodeSingular(ProtoBool.self, tag, into: &self.appliedLocally, unknown: &unknownFields)
+            case 9: try reader.decodeSingular(ProtoInt64.self, tag, into: &self.attempts, unknown: &unknownFields)
+            case 10: try reader.decodeSingular(ProtoString.self, tag, into: &self.lastError, unknown: &unknownFields)
+            default: try reader.keepUnknown(tag, in: &unknownFields)
+            }
+        }
+    }
+
+    public func encode(to writer: inout ProtoWriter) {
+        writer.writeSingular(ProtoString.self, 1, self.requestId)
+        writer.writeSingular(ProtoEnumKind<Croupier_Gametables_V1_CleanupAction>.self, 2, self.action)
+        writer.writeSingular(ProtoInt64.self, 3, self.ids)
+        writer.writeSingular(ProtoString.self, 4, self.operationId)
+        writer.writeSingular(ProtoEnumKind<Croupier_Gametables_V1_OperationStatus>.self, 5, self.gamesStatus)
+        writer.writeRepeated(ProtoInt64.self, 6, self.missingIds)
+        writer.writeSingular(ProtoString.self, 7, self.failure)
+        writer.writeSingular(ProtoBool.self, 8, self.appliedLocally)
+        writer.writeSingular(ProtoInt64.self, 9, self.attempts)
+        writer.writeSingular(ProtoString.self, 10, self.lastError)
+        writer.writeUnknown(unknownFields)
+    }
+
+    public var encodedSize: Int {
+        var size = unknownFields.bytes.count
+        size &+= ProtoSize.singular(ProtoString.self, 1, self.requestId)
+        size &+= ProtoSize.singular(ProtoEnumKind<Croupier_Gametables_V1_CleanupAction>.self, 2, self.action)
+        size &+= ProtoSize.singular(ProtoInt64.self, 3, self.ids)
+        size &+= ProtoSize.singular(ProtoString.self, 4, self.operationId)
+        size &+= ProtoSize.singular(ProtoEnumKind<Croupier_Gametables_V1_OperationStatus>.self, 5, self.gamesStatus)
+        size &+= ProtoSize.repeated(ProtoInt64.self, 6, self.missingIds)
+        size &+= ProtoSize.singular(ProtoString.self, 7, self.failure)
+        size &+= ProtoSize.singular(ProtoBool.self, 8, self.appliedLocally)
+        size &+= ProtoSize.singular(ProtoInt64.self, 9, self.attempts)
+        size &+= ProtoSize.singular(ProtoString.self, 10, self.lastError)
         return size
     }
 }
@@ -877,6 +958,9 @@ public struct Croupier_Gametables_V1_CleanupGameTablesRequest: ProtoMessage {
     public var action: Croupier_Gametables_V1_CleanupAction = .unspecified
     public var archivedAtMs: Int64 = 0
     public var async: Bool = false
+    /// The cleanup run the request belongs to (optional): PurgeCleanupRun and
+    /// ListOperations find operations by it.
+    public var runId: String = ""
     public var unknownFields = ProtoUnknownFields()
 
     public init() {}
@@ -889,6 +973,7 @@ public struct Croupier_Gametables_V1_CleanupGameTablesRequest: ProtoMessage {
             case 3: try reader.decodeSingular(ProtoEnumKind<Croupier_Gametables_V1_CleanupAction>.self, tag, into: &self.action, unknown: &unknownFields)
             case 4: try reader.decodeSingular(ProtoInt64.self, tag, into: &self.archivedAtMs, unknown: &unknownFields)
             case 5: try reader.decodeSingular(ProtoBool.self, tag, into: &self.async, unknown: &unknownFields)
+            case 6: try reader.decodeSingular(ProtoString.self, tag, into: &self.runId, unknown: &unknownFields)
             default: try reader.keepUnknown(tag, in: &unknownFields)
             }
         }
@@ -900,6 +985,7 @@ public struct Croupier_Gametables_V1_CleanupGameTablesRequest: ProtoMessage {
         writer.writeSingular(ProtoEnumKind<Croupier_Gametables_V1_CleanupAction>.self, 3, self.action)
         writer.writeSingular(ProtoInt64.self, 4, self.archivedAtMs)
         writer.writeSingular(ProtoBool.self, 5, self.async)
+        writer.writeSingular(ProtoString.self, 6, self.runId)
         writer.writeUnknown(unknownFields)
     }
 
@@ -910,6 +996,7 @@ public struct Croupier_Gametables_V1_CleanupGameTablesRequest: ProtoMessage {
         size &+= ProtoSize.singular(ProtoEnumKind<Croupier_Gametables_V1_CleanupAction>.self, 3, self.action)
         size &+= ProtoSize.singular(ProtoInt64.self, 4, self.archivedAtMs)
         size &+= ProtoSize.singular(ProtoBool.self, 5, self.async)
+        size &+= ProtoSize.singular(ProtoString.self, 6, self.runId)
         return size
     }
 }
@@ -933,6 +1020,10 @@ public struct Croupier_Gametables_V1_Operation: ProtoMessage {
     public var purged: Int64 = 0
     public var createdAtMs: Int64 = 0
     public var updatedAtMs: Int64 = 0
+    public var runId: String = ""
+    /// Who asked for it: the caller's principal and correlation id (also on its version rows).
+    public var principal: String = ""
+    public var correlationId: String = ""
     public var unknownFields = ProtoUnknownFields()
 
     public init() {}
@@ -953,6 +1044,9 @@ public struct Croupier_Gametables_V1_Operation: ProtoMessage {
             case 11: try reader.decodeSingular(ProtoInt64.self, tag, into: &self.purged, unknown: &unknownFields)
             case 12: try reader.decodeSingular(ProtoInt64.self, tag, into: &self.createdAtMs, unknown: &unknownFields)
             case 13: try reader.decodeSingular(ProtoInt64.self, tag, into: &self.updatedAtMs, unknown: &unknownFields)
+            case 14: try reader.decodeSingular(ProtoString.self, tag, into: &self.runId, unknown: &unknownFields)
+            case 15: try reader.decodeSingular(ProtoString.self, tag, into: &self.principal, unknown: &unknownFields)
+            case 16: try reader.decodeSingular(ProtoString.self, tag, into: &self.correlationId, unknown: &unknownFields)
             default: try reader.keepUnknown(tag, in: &unknownFields)
             }
         }
@@ -972,6 +1066,9 @@ public struct Croupier_Gametables_V1_Operation: ProtoMessage {
         writer.writeSingular(ProtoInt64.self, 11, self.purged)
         writer.writeSingular(ProtoInt64.self, 12, self.createdAtMs)
         writer.writeSingular(ProtoInt64.self, 13, self.updatedAtMs)
+        writer.writeSingular(ProtoString.self, 14, self.runId)
+        writer.writeSingular(ProtoString.self, 15, self.principal)
+        writer.writeSingular(ProtoString.self, 16, self.correlationId)
         writer.writeUnknown(unknownFields)
     }
 
@@ -990,6 +1087,9 @@ public struct Croupier_Gametables_V1_Operation: ProtoMessage {
         size &+= ProtoSize.singular(ProtoInt64.self, 11, self.purged)
         size &+= ProtoSize.singular(ProtoInt64.self, 12, self.createdAtMs)
         size &+= ProtoSize.singular(ProtoInt64.self, 13, self.updatedAtMs)
+        size &+= ProtoSize.singular(ProtoString.self, 14, self.runId)
+        size &+= ProtoSize.singular(ProtoString.self, 15, self.principal)
+        size &+= ProtoSize.singular(ProtoString.self, 16, self.correlationId)
         return size
     }
 }
@@ -998,6 +1098,9 @@ public struct Croupier_Gametables_V1_GetOperationRequest: ProtoMessage {
     public static let protoMessageName = "croupier.gametables.v1.GetOperationRequest"
 
     public var operationId: String = ""
+    /// Waits up to this long (at most 30,000) for the operation to reach
+    /// DEFERRED, PROCESSED or FAILED before answering.
+    public var waitMs: Int32 = 0
     public var unknownFields = ProtoUnknownFields()
 
     public init() {}
@@ -1006,6 +1109,7 @@ public struct Croupier_Gametables_V1_GetOperationRequest: ProtoMessage {
         while let tag = try reader.nextTag() {
             switch tag.fieldNumber {
             case 1: try reader.decodeSingular(ProtoString.self, tag, into: &self.operationId, unknown: &unknownFields)
+            case 2: try reader.decodeSingular(ProtoInt32.self, tag, into: &self.waitMs, unknown: &unknownFields)
             default: try reader.keepUnknown(tag, in: &unknownFields)
             }
         }
@@ -1013,12 +1117,14 @@ public struct Croupier_Gametables_V1_GetOperationRequest: ProtoMessage {
 
     public func encode(to writer: inout ProtoWriter) {
         writer.writeSingular(ProtoString.self, 1, self.operationId)
+        writer.writeSingular(ProtoInt32.self, 2, self.waitMs)
         writer.writeUnknown(unknownFields)
     }
 
     public var encodedSize: Int {
         var size = unknownFields.bytes.count
         size &+= ProtoSize.singular(ProtoString.self, 1, self.operationId)
+        size &+= ProtoSize.singular(ProtoInt32.self, 2, self.waitMs)
         return size
     }
 }
@@ -1048,6 +1154,287 @@ public struct Croupier_Gametables_V1_PurgeArchivedRequest: ProtoMessage {
     public var encodedSize: Int {
         var size = unknownFields.bytes.count
         size &+= ProtoSize.singular(ProtoString.self, 1, self.operationId)
+        return size
+    }
+}
+
+public struct Croupier_Gametables_V1_PurgeCleanupRunRequest: ProtoMessage {
+    public static let protoMessageName = "croupier.gametables.v1.PurgeCleanupRunRequest"
+
+    public var runId: String = ""
+    public var unknownFields = ProtoUnknownFields()
+
+    public init() {}
+
+    public mutating func merge(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            switch tag.fieldNumber {
+            case 1: try reader.decodeSingular(ProtoString.self, tag, into: &self.runId, unknown: &unknownFields)
+            default: try reader.keepUnknown(tag, in: &unknownFields)
+            }
+        }
+    }
+
+    public func encode(to writer: inout ProtoWriter) {
+        writer.writeSingular(ProtoString.self, 1, self.runId)
+        writer.writeUnknown(unknownFields)
+    }
+
+    public var encodedSize: Int {
+        var size = unknownFields.bytes.count
+        size &+= ProtoSize.singular(ProtoString.self, 1, self.runId)
+        return size
+    }
+}
+
+public struct Croupier_Gametables_V1_PurgeCleanupRunResponse: ProtoMessage {
+    public static let protoMessageName = "croupier.gametables.v1.PurgeCleanupRunResponse"
+
+    /// The run's DELETE operations, after the purge (PROCESSED, or as they
+    /// were when not DEFERRED).
+    public var operations: [Croupier_Gametables_V1_Operation] = []
+    /// Tables hard-deleted by this call.
+    public var purged: Int64 = 0
+    /// The run's ARCHIVE operations, which a purge leaves alone.
+    public var archiveOperationsKept: Int64 = 0
+    public var unknownFields = ProtoUnknownFields()
+
+    public init() {}
+
+    public mutating func merge(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            switch tag.fieldNumber {
+            case 1: try reader.decodeRepeated(ProtoMessageKind<Croupier_Gametables_V1_Operation>.self, tag, into: &self.operations, unknown: &unknownFields)
+            case 2: try reader.decodeSingular(ProtoInt64.self, tag, into: &self.purged, unknown: &unknownFields)
+            case 3: try reader.decodeSingular(ProtoInt64.self, tag, into: &self.archiveOperationsKept, unknown: &unknownFields)
+            default: try reader.keepUnknown(tag, in: &unknownFields)
+            }
+        }
+    }
+
+    public func encode(to writer: inout ProtoWriter) {
+        writer.writeRepeated(ProtoMessageKind<Croupier_Gametables_V1_Operation>.self, 1, self.operations)
+        writer.writeSingular(ProtoInt64.self, 2, self.purged)
+        writer.writeSingular(ProtoInt64.self, 3, self.archiveOperationsKept)
+        writer.writeUnknown(unknownFields)
+    }
+
+    public var encodedSize: Int {
+        var size = unknownFields.bytes.count
+        size &+= ProtoSize.repeated(ProtoMessageKind<Croupier_Gametables_V1_Operation>.self, 1, self.operations)
+        size &+= ProtoSize.singular(ProtoInt64.self, 2, self.purged)
+        size &+= ProtoSize.singular(ProtoInt64.self, 3, self.archiveOperationsKept)
+        return size
+    }
+}
+
+public struct Croupier_Gametables_V1_ListOperationsRequest: ProtoMessage {
+    public static let protoMessageName = "croupier.gametables.v1.ListOperationsRequest"
+
+    /// Filters; unset matches all.
+    public var status: Croupier_Gametables_V1_OperationStatus = .unspecified
+    public var action: Croupier_Gametables_V1_CleanupAction = .unspecified
+    public var runId: String = ""
+    /// 1–200; 50 when 0.
+    public var pageSize: Int32 = 0
+    public var pageToken: String = ""
+    public var unknownFields = ProtoUnknownFields()
+
+    public init() {}
+
+    public mutating func merge(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            switch tag.fieldNumber {
+            case 1: try reader.decodeSingular(ProtoEnumKind<Croupier_Gametables_V1_OperationStatus>.self, tag, into: &self.status, unknown: &unknownFields)
+            case 2: try reader.decodeSingular(ProtoEnumKind<Croupier_Gametables_V1_CleanupAction>.self, tag, into: &self.action, unknown: &unknownFields)
+            case 3: try reader.decodeSingular(ProtoString.self, tag, into: &self.runId, unknown: &unknownFields)
+            case 4: try reader.decodeSingular(ProtoInt32.self, tag, into: &self.pageSize, unknown: &unknownFields)
+            case 5: try reader.decodeSingular(ProtoString.self, tag, into: &self.pageToken, unknown: &unknownFields)
+            default: try reader.keepUnknown(tag, in: &unknownFields)
+            }
+        }
+    }
+
+    public func encode(to writer: inout ProtoWriter) {
+        writer.writeSingular(ProtoEnumKind<Croupier_Gametables_V1_OperationStatus>.self, 1, self.status)
+        writer.writeSingular(ProtoEnumKind<Croupier_Gametables_V1_CleanupAction>.self, 2, self.action)
+        writer.writeSingular(ProtoString.self, 3, self.runId)
+        writer.writeSingular(ProtoInt32.self, 4, self.pageSize)
+        writer.writeSingular(ProtoString.self, 5, self.pageToken)
+        writer.writeUnknown(unknownFields)
+    }
+
+    public var encodedSize: Int {
+        var size = unknownFields.bytes.count
+        size &+= ProtoSize.singular(ProtoEnumKind<Croupier_Gametables_V1_OperationStatus>.self, 1, self.status)
+        size &+= ProtoSize.singular(ProtoEnumKind<Croupier_Gametables_V1_CleanupAction>.self, 2, self.action)
+        size &+= ProtoSize.singular(ProtoString.self, 3, self.runId)
+        size &+= ProtoSize.singular(ProtoInt32.self, 4, self.pageSize)
+        size &+= ProtoSize.singular(ProtoString.self, 5, self.pageToken)
+        return size
+    }
+}
+
+public struct Croupier_Gametables_V1_ListOperationsResponse: ProtoMessage {
+    public static let protoMessageName = "croupier.gametables.v1.ListOperationsResponse"
+
+    /// Oldest first.
+    public var operations: [Croupier_Gametables_V1_Operation] = []
+    /// Empty on the last page.
+    public var nextPageToken: String = ""
+    public var unknownFields = ProtoUnknownFields()
+
+    public init() {}
+
+    public mutating func merge(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            switch tag.fieldNumber {
+            case 1: try reader.decodeRepeated(ProtoMessageKind<Croupier_Gametables_V1_Operation>.self, tag, into: &self.operations, unknown: &unknownFields)
+            case 2: try reader.decodeSingular(ProtoString.self, tag, into: &self.nextPageToken, unknown: &unknownFields)
+            default: try reader.keepUnknown(tag, in: &unknownFields)
+            }
+        }
+    }
+
+    public func encode(to writer: inout ProtoWriter) {
+        writer.writeRepeated(ProtoMessageKind<Croupier_Gametables_V1_Operation>.self, 1, self.operations)
+        writer.writeSingular(ProtoString.self, 2, self.nextPageToken)
+        writer.writeUnknown(unknownFields)
+    }
+
+    public var encodedSize: Int {
+        var size = unknownFields.bytes.count
+        size &+= ProtoSize.repeated(ProtoMessageKind<Croupier_Gametables_V1_Operation>.self, 1, self.operations)
+        size &+= ProtoSize.singular(ProtoString.self, 2, self.nextPageToken)
+        return size
+    }
+}
+
+public struct Croupier_Gametables_V1_ListIntegrationMessagesRequest: ProtoMessage {
+    public static let protoMessageName = "croupier.gametables.v1.ListIntegrationMessagesRequest"
+
+    public var pageSize: Int32 = 0
+    public var pageToken: String = ""
+    public var unknownFields = ProtoUnknownFields()
+
+    public init() {}
+
+    public mutating func merge(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            switch tag.fieldNumber {
+            case 1: try reader.decodeSingular(ProtoInt32.self, tag, into: &self.pageSize, unknown: &unknownFields)
+            case 2: try reader.decodeSingular(ProtoString.self, tag, into: &self.pageToken, unknown: &unknownFields)
+            default: try reader.keepUnknown(tag, in: &unknownFields)
+            }
+        }
+    }
+
+    public func encode(to writer: inout ProtoWriter) {
+        writer.writeSingular(ProtoInt32.self, 1, self.pageSize)
+        writer.writeSingular(ProtoString.self, 2, self.pageToken)
+        writer.writeUnknown(unknownFields)
+    }
+
+    public var encodedSize: Int {
+        var size = unknownFields.bytes.count
+        size &+= ProtoSize.singular(ProtoInt32.self, 1, self.pageSize)
+        size &+= ProtoSize.singular(ProtoString.self, 2, self.pageToken)
+        return size
+    }
+}
+
+public struct Croupier_Gametables_V1_IntegrationMessage: ProtoMessage {
+    public static let protoMessageName = "croupier.gametables.v1.IntegrationMessage"
+
+    public var messageId: Int64 = 0
+    public var requestId: String = ""
+    public var operationId: String = ""
+    public var operationStatus: Croupier_Gametables_V1_OperationStatus = .unspecified
+    public var receivedAtMs: Int64 = 0
+    /// Whether the cleaner's next pass keeps it, and why.
+    public var kept: Bool = false
+    public var reason: String = ""
+    /// When age alone would let it go (received + retention).
+    public var removableAfterMs: Int64 = 0
+    public var unknownFields = ProtoUnknownFields()
+
+    public init() {}
+
+    public mutating func merge(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            switch tag.fieldNumber {
+            case 1: try reader.decodeSingular(ProtoInt64.self, tag, into: &self.messageId, unknown: &unknownFields)
+            case 2: try reader.decodeSingular(ProtoString.self, tag, into: &self.requestId, unknown: &unknownFields)
+            case 3: try reader.decodeSingular(ProtoString.self, tag, into: &self.operationId, unknown: &unknownFields)
+            case 4: try reader.decodeSingular(ProtoEnumKind<Croupier_Gametables_V1_OperationStatus>.self, tag, into: &self.operationStatus, unknown: &unknownFields)
+            case 5: try reader.decodeSingular(ProtoInt64.self, tag, into: &self.receivedAtMs, unknown: &unknownFields)
+            case 6: try reader.decodeSingular(ProtoBool.self, tag, into: &self.kept, unknown: &unknownFields)
+            case 7: try reader.decodeSingular(ProtoString.self, tag, into: &self.reason, unknown: &unknownFields)
+            case 8: try reader.decodeSingular(ProtoInt64.self, tag, into: &self.removableAfterMs, unknown: &unknownFields)
+            default: try reader.keepUnknown(tag, in: &unknownFields)
+            }
+        }
+    }
+
+    public func encode(to writer: inout ProtoWriter) {
+        writer.writeSingular(ProtoInt64.self, 1, self.messageId)
+        writer.writeSingular(ProtoString.self, 2, self.requestId)
+        writer.writeSingular(ProtoString.self, 3, self.operationId)
+        writer.writeSingular(ProtoEnumKind<Croupier_Gametables_V1_OperationStatus>.self, 4, self.operationStatus)
+        writer.writeSingular(ProtoInt64.self, 5, self.receivedAtMs)
+        writer.writeSingular(ProtoBool.self, 6, self.kept)
+        writer.writeSingular(ProtoString.self, 7, self.reason)
+        writer.writeSingular(ProtoInt64.self, 8, self.removableAfterMs)
+        writer.writeUnknown(unknownFields)
+    }
+
+    public var encodedSize: Int {
+        var size = unknownFields.bytes.count
+        size &+= ProtoSize.singular(ProtoInt64.self, 1, self.messageId)
+        size &+= ProtoSize.singular(ProtoString.self, 2, self.requestId)
+        size &+= ProtoSize.singular(ProtoString.self, 3, self.operationId)
+        size &+= ProtoSize.singular(ProtoEnumKind<Croupier_Gametables_V1_OperationStatus>.self, 4, self.operationStatus)
+        size &+= ProtoSize.singular(ProtoInt64.self, 5, self.receivedAtMs)
+        size &+= ProtoSize.singular(ProtoBool.self, 6, self.kept)
+        size &+= ProtoSize.singular(ProtoString.self, 7, self.reason)
+        size &+= ProtoSize.singular(ProtoInt64.self, 8, self.removableAfterMs)
+        return size
+    }
+}
+
+public struct Croupier_Gametables_V1_ListIntegrationMessagesResponse: ProtoMessage {
+    public static let protoMessageName = "croupier.gametables.v1.ListIntegrationMessagesResponse"
+
+    public var messages: [Croupier_Gametables_V1_IntegrationMessage] = []
+    public var nextPageToken: String = ""
+    public var retentionSeconds: Int64 = 0
+    public var unknownFields = ProtoUnknownFields()
+
+    public init() {}
+
+    public mutating func merge(from reader: inout ProtoReader) throws {
+        while let tag = try reader.nextTag() {
+            switch tag.fieldNumber {
+            case 1: try reader.decodeRepeated(ProtoMessageKind<Croupier_Gametables_V1_IntegrationMessage>.self, tag, into: &self.messages, unknown: &unknownFields)
+            case 2: try reader.decodeSingular(ProtoString.self, tag, into: &self.nextPageToken, unknown: &unknownFields)
+            case 3: try reader.decodeSingular(ProtoInt64.self, tag, into: &self.retentionSeconds, unknown: &unknownFields)
+            default: try reader.keepUnknown(tag, in: &unknownFields)
+            }
+        }
+    }
+
+    public func encode(to writer: inout ProtoWriter) {
+        writer.writeRepeated(ProtoMessageKind<Croupier_Gametables_V1_IntegrationMessage>.self, 1, self.messages)
+        writer.writeSingular(ProtoString.self, 2, self.nextPageToken)
+        writer.writeSingular(ProtoInt64.self, 3, self.retentionSeconds)
+        writer.writeUnknown(unknownFields)
+    }
+
+    public var encodedSize: Int {
+        var size = unknownFields.bytes.count
+        size &+= ProtoSize.repeated(ProtoMessageKind<Croupier_Gametables_V1_IntegrationMessage>.self, 1, self.messages)
+        size &+= ProtoSize.singular(ProtoString.self, 2, self.nextPageToken)
+        size &+= ProtoSize.singular(ProtoInt64.self, 3, self.retentionSeconds)
         return size
     }
 }
@@ -1088,11 +1475,13 @@ public struct Croupier_Gametables_V1_Version: ProtoMessage {
     public var versionId: Int64 = 0
     public var tableId: Int64 = 0
     public var event: String = ""
+    /// The principal of the request that made the change.
     public var actor: String = ""
     public var operationId: String = ""
     public var beforeJson: String = ""
     public var afterJson: String = ""
     public var createdAtMs: Int64 = 0
+    public var correlationId: String = ""
     public var unknownFields = ProtoUnknownFields()
 
     public init() {}
@@ -1108,6 +1497,7 @@ public struct Croupier_Gametables_V1_Version: ProtoMessage {
             case 6: try reader.decodeSingular(ProtoString.self, tag, into: &self.beforeJson, unknown: &unknownFields)
             case 7: try reader.decodeSingular(ProtoString.self, tag, into: &self.afterJson, unknown: &unknownFields)
             case 8: try reader.decodeSingular(ProtoInt64.self, tag, into: &self.createdAtMs, unknown: &unknownFields)
+            case 9: try reader.decodeSingular(ProtoString.self, tag, into: &self.correlationId, unknown: &unknownFields)
             default: try reader.keepUnknown(tag, in: &unknownFields)
             }
         }
@@ -1122,6 +1512,7 @@ public struct Croupier_Gametables_V1_Version: ProtoMessage {
         writer.writeSingular(ProtoString.self, 6, self.beforeJson)
         writer.writeSingular(ProtoString.self, 7, self.afterJson)
         writer.writeSingular(ProtoInt64.self, 8, self.createdAtMs)
+        writer.writeSingular(ProtoString.self, 9, self.correlationId)
         writer.writeUnknown(unknownFields)
     }
 
@@ -1135,6 +1526,7 @@ public struct Croupier_Gametables_V1_Version: ProtoMessage {
         size &+= ProtoSize.singular(ProtoString.self, 6, self.beforeJson)
         size &+= ProtoSize.singular(ProtoString.self, 7, self.afterJson)
         size &+= ProtoSize.singular(ProtoInt64.self, 8, self.createdAtMs)
+        size &+= ProtoSize.singular(ProtoString.self, 9, self.correlationId)
         return size
     }
 }
@@ -1205,7 +1597,8 @@ public struct Croupier_Gametables_V1_RegisterGameRequest: ProtoMessage {
 /// One runtime event as the game master publishes it: a kind and string
 /// fields (`game_id`, `current_turn`, `runtime_status`,
 /// `engine_health_summary`, `player_turn_stats` (a JSON array of
-/// {user_id, planets, population, ships_built}), `finished_at_ms`). Stored as
+/// {user_id, planets, population, ships_built}; `null`, as Go marshals a nil
+/// slice, means no stats), `finished_at_ms`). Stored as
 /// sent; the consumer decides what it can apply.
 public struct Croupier_Gametables_V1_RuntimeEvent: ProtoMessage {
     public static let protoMessageName = "croupier.gametables.v1.RuntimeEvent"
@@ -1582,8 +1975,10 @@ public struct Croupier_Gametables_V1_ConsumerStatus: ProtoMessage {
     public var lastEntryId: Int64 = 0
     /// Events published but not yet handled.
     public var lag: Int64 = 0
-    /// Events skipped as undecodable, since this process started.
+    /// Events skipped as undecodable, since the stream began (kept across restarts).
     public var skipped: Int64 = 0
+    /// Capability evaluations run (one per finished game).
+    public var evaluations: Int64 = 0
     public var unknownFields = ProtoUnknownFields()
 
     public init() {}
@@ -1595,6 +1990,7 @@ public struct Croupier_Gametables_V1_ConsumerStatus: ProtoMessage {
             case 2: try reader.decodeSingular(ProtoInt64.self, tag, into: &self.lastEntryId, unknown: &unknownFields)
             case 3: try reader.decodeSingular(ProtoInt64.self, tag, into: &self.lag, unknown: &unknownFields)
             case 4: try reader.decodeSingular(ProtoInt64.self, tag, into: &self.skipped, unknown: &unknownFields)
+            case 5: try reader.decodeSingular(ProtoInt64.self, tag, into: &self.evaluations, unknown: &unknownFields)
             default: try reader.keepUnknown(tag, in: &unknownFields)
             }
         }
@@ -1605,6 +2001,7 @@ public struct Croupier_Gametables_V1_ConsumerStatus: ProtoMessage {
         writer.writeSingular(ProtoInt64.self, 2, self.lastEntryId)
         writer.writeSingular(ProtoInt64.self, 3, self.lag)
         writer.writeSingular(ProtoInt64.self, 4, self.skipped)
+        writer.writeSingular(ProtoInt64.self, 5, self.evaluations)
         writer.writeUnknown(unknownFields)
     }
 
@@ -1614,6 +2011,7 @@ public struct Croupier_Gametables_V1_ConsumerStatus: ProtoMessage {
         size &+= ProtoSize.singular(ProtoInt64.self, 2, self.lastEntryId)
         size &+= ProtoSize.singular(ProtoInt64.self, 3, self.lag)
         size &+= ProtoSize.singular(ProtoInt64.self, 4, self.skipped)
+        size &+= ProtoSize.singular(ProtoInt64.self, 5, self.evaluations)
         return size
     }
 }
@@ -1694,8 +2092,11 @@ public enum Croupier_Gametables_V1_GamesCleanup {
         public static let cleanupGameTables = MethodDescriptor(service: name, method: "CleanupGameTables", kind: .unary)
         public static let getOperation = MethodDescriptor(service: name, method: "GetOperation", kind: .unary)
         public static let purgeArchived = MethodDescriptor(service: name, method: "PurgeArchived", kind: .unary)
+        public static let purgeCleanupRun = MethodDescriptor(service: name, method: "PurgeCleanupRun", kind: .unary)
+        public static let listOperations = MethodDescriptor(service: name, method: "ListOperations", kind: .unary)
         public static let listVersions = MethodDescriptor(service: name, method: "ListVersions", kind: .unary)
-        public static let all: [MethodDescriptor] = [loadGameTables, getGameTables, cleanupGameTables, getOperation, purgeArchived, listVersions]
+        public static let listIntegrationMessages = MethodDescriptor(service: name, method: "ListIntegrationMessages", kind: .unary)
+        public static let all: [MethodDescriptor] = [loadGameTables, getGameTables, cleanupGameTables, getOperation, purgeArchived, purgeCleanupRun, listOperations, listVersions, listIntegrationMessages]
     }
 
     /// What a server implements for croupier.gametables.v1.GamesCleanup.
@@ -1708,9 +2109,16 @@ public enum Croupier_Gametables_V1_GamesCleanup {
         /// again returns the same operation.
         func cleanupGameTables(request: Croupier_Gametables_V1_CleanupGameTablesRequest, context: ServerContext) async throws -> Croupier_Gametables_V1_Operation
         func getOperation(request: Croupier_Gametables_V1_GetOperationRequest, context: ServerContext) async throws -> Croupier_Gametables_V1_Operation
-        /// Hard-deletes a deferred operation's tables, then marks it processed.
+        /// Hard-deletes a deferred DELETE operation's tables, then marks it
+        /// processed. An ARCHIVE operation's tables had traffic and are kept:
+        /// FAILED_PRECONDITION.
         func purgeArchived(request: Croupier_Gametables_V1_PurgeArchivedRequest, context: ServerContext) async throws -> Croupier_Gametables_V1_Operation
+        /// PurgeArchived for every deferred DELETE operation of a cleanup run.
+        func purgeCleanupRun(request: Croupier_Gametables_V1_PurgeCleanupRunRequest, context: ServerContext) async throws -> Croupier_Gametables_V1_PurgeCleanupRunResponse
+        func listOperations(request: Croupier_Gametables_V1_ListOperationsRequest, context: ServerContext) async throws -> Croupier_Gametables_V1_ListOperationsResponse
         func listVersions(request: Croupier_Gametables_V1_ListVersionsRequest, context: ServerContext) async throws -> Croupier_Gametables_V1_ListVersionsResponse
+        /// The integration messages and what the cleaner does with each, and why.
+        func listIntegrationMessages(request: Croupier_Gametables_V1_ListIntegrationMessagesRequest, context: ServerContext) async throws -> Croupier_Gametables_V1_ListIntegrationMessagesResponse
     }
 
     /// Calls croupier.gametables.v1.GamesCleanup over any channel.
@@ -1739,13 +2147,29 @@ public enum Croupier_Gametables_V1_GamesCleanup {
             try await channel.unary(Method.getOperation, request, options: options)
         }
 
-        /// Hard-deletes a deferred operation's tables, then marks it processed.
+        /// Hard-deletes a deferred DELETE operation's tables, then marks it
+        /// processed. An ARCHIVE operation's tables had traffic and are kept:
+        /// FAILED_PRECONDITION.
         public func purgeArchived(_ request: Croupier_Gametables_V1_PurgeArchivedRequest, options: CallOptions = CallOptions()) async throws -> Croupier_Gametables_V1_Operation {
             try await channel.unary(Method.purgeArchived, request, options: options)
         }
 
+        /// PurgeArchived for every deferred DELETE operation of a cleanup run.
+        public func purgeCleanupRun(_ request: Croupier_Gametables_V1_PurgeCleanupRunRequest, options: CallOptions = CallOptions()) async throws -> Croupier_Gametables_V1_PurgeCleanupRunResponse {
+            try await channel.unary(Method.purgeCleanupRun, request, options: options)
+        }
+
+        public func listOperations(_ request: Croupier_Gametables_V1_ListOperationsRequest, options: CallOptions = CallOptions()) async throws -> Croupier_Gametables_V1_ListOperationsResponse {
+            try await channel.unary(Method.listOperations, request, options: options)
+        }
+
         public func listVersions(_ request: Croupier_Gametables_V1_ListVersionsRequest, options: CallOptions = CallOptions()) async throws -> Croupier_Gametables_V1_ListVersionsResponse {
             try await channel.unary(Method.listVersions, request, options: options)
+        }
+
+        /// The integration messages and what the cleaner does with each, and why.
+        public func listIntegrationMessages(_ request: Croupier_Gametables_V1_ListIntegrationMessagesRequest, options: CallOptions = CallOptions()) async throws -> Croupier_Gametables_V1_ListIntegrationMessagesResponse {
+            try await channel.unary(Method.listIntegrationMessages, request, options: options)
         }
     }
 }
@@ -1758,7 +2182,10 @@ extension Croupier_Gametables_V1_GamesCleanup.ServiceProtocol {
             .unary(Croupier_Gametables_V1_GamesCleanup.Method.cleanupGameTables) { try await self.cleanupGameTables(request: $0, context: $1) },
             .unary(Croupier_Gametables_V1_GamesCleanup.Method.getOperation) { try await self.getOperation(request: $0, context: $1) },
             .unary(Croupier_Gametables_V1_GamesCleanup.Method.purgeArchived) { try await self.purgeArchived(request: $0, context: $1) },
+            .unary(Croupier_Gametables_V1_GamesCleanup.Method.purgeCleanupRun) { try await self.purgeCleanupRun(request: $0, context: $1) },
+            .unary(Croupier_Gametables_V1_GamesCleanup.Method.listOperations) { try await self.listOperations(request: $0, context: $1) },
             .unary(Croupier_Gametables_V1_GamesCleanup.Method.listVersions) { try await self.listVersions(request: $0, context: $1) },
+            .unary(Croupier_Gametables_V1_GamesCleanup.Method.listIntegrationMessages) { try await self.listIntegrationMessages(request: $0, context: $1) },
         ]
     }
 }
@@ -1832,8 +2259,8 @@ extension ProtoFileDescriptor {
         name: "croupier/gametables/v1/gametables.proto",
         package: "croupier.gametables.v1",
         dependencies: [],
-        symbols: ["croupier.gametables.v1.Environment", "croupier.gametables.v1.Server", "croupier.gametables.v1.RgsTable", "croupier.gametables.v1.Traffic", "croupier.gametables.v1.EstateRecord", "croupier.gametables.v1.LoadSummary", "croupier.gametables.v1.ListEnvironmentsRequest", "croupier.gametables.v1.ListEnvironmentsResponse", "croupier.gametables.v1.ListRgsTablesRequest", "croupier.gametables.v1.ListRgsTablesResponse", "croupier.gametables.v1.KickoffCleanupRequest", "croupier.gametables.v1.ServerJob", "croupier.gametables.v1.EnvironmentJob", "croupier.gametables.v1.CleanupRun", "croupier.gametables.v1.GetCleanupRunRequest", "croupier.gametables.v1.GameTable", "croupier.gametables.v1.GetGameTablesRequest", "croupier.gametables.v1.GetGameTablesResponse", "croupier.gametables.v1.CleanupGameTablesRequest", "croupier.gametables.v1.Operation", "croupier.gametables.v1.GetOperationRequest", "croupier.gametables.v1.PurgeArchivedRequest", "croupier.gametables.v1.ListVersionsRequest", "croupier.gametables.v1.Version", "croupier.gametables.v1.ListVersionsResponse", "croupier.gametables.v1.RegisterGameRequest", "croupier.gametables.v1.RuntimeEvent", "croupier.gametables.v1.PublishRuntimeEventsRequest", "croupier.gametables.v1.PublishRuntimeEventsResponse", "croupier.gametables.v1.GetGameRequest", "croupier.gametables.v1.RuntimeSnapshot", "croupier.gametables.v1.PlayerStanding", "croupier.gametables.v1.Game", "croupier.gametables.v1.PlayerStats", "croupier.gametables.v1.GameStats", "croupier.gametables.v1.GetConsumerStatusRequest", "croupier.gametables.v1.ConsumerStatus", "croupier.gametables.v1.JobState", "croupier.gametables.v1.CleanupAction", "croupier.gametables.v1.OperationStatus", "croupier.gametables.v1.GameStatus", "croupier.gametables.v1.RgsCleanup", "croupier.gametables.v1.RgsCleanup.LoadEstate", "croupier.gametables.v1.RgsCleanup.ListEnvironments", "croupier.gametables.v1.RgsCleanup.ListRgsTables", "croupier.gametables.v1.RgsCleanup.KickoffCleanup", "croupier.gametables.v1.RgsCleanup.GetCleanupRun", "croupier.gametables.v1.GamesCleanup", "croupier.gametables.v1.GamesCleanup.LoadGameTables", "croupier.gametables.v1.GamesCleanup.GetGameTables", "croupier.gametables.v1.GamesCleanup.CleanupGameTables", "croupier.gametables.v1.GamesCleanup.GetOperation", "croupier.gametables.v1.GamesCleanup.PurgeArchived", "croupier.gametables.v1.GamesCleanup.ListVersions", "croupier.gametables.v1.GameRuntime", "croupier.gametables.v1.GameRuntime.RegisterGame", "croupier.gametables.v1.GameRuntime.PublishRuntimeEvents", "croupier.gametables.v1.GameRuntime.GetGame", "croupier.gametables.v1.GameRuntime.GetGameStats", "croupier.gametables.v1.GameRuntime.GetConsumerStatus"],
+        symbols: ["croupier.gametables.v1.Environment", "croupier.gametables.v1.Server", "croupier.gametables.v1.RgsTable", "croupier.gametables.v1.Traffic", "croupier.gametables.v1.EstateRecord", "croupier.gametables.v1.LoadSummary", "croupier.gametables.v1.ListEnvironmentsRequest", "croupier.gametables.v1.ListEnvironmentsResponse", "croupier.gametables.v1.ListRgsTablesRequest", "croupier.gametables.v1.ListRgsTablesResponse", "croupier.gametables.v1.KickoffCleanupRequest", "croupier.gametables.v1.ServerJob", "croupier.gametables.v1.SliceOutcome", "croupier.gametables.v1.EnvironmentJob", "croupier.gametables.v1.CleanupRun", "croupier.gametables.v1.GetCleanupRunRequest", "croupier.gametables.v1.GameTable", "croupier.gametables.v1.GetGameTablesRequest", "croupier.gametables.v1.GetGameTablesResponse", "croupier.gametables.v1.CleanupGameTablesRequest", "croupier.gametables.v1.Operation", "croupier.gametables.v1.GetOperationRequest", "croupier.gametables.v1.PurgeArchivedRequest", "croupier.gametables.v1.PurgeCleanupRunRequest", "croupier.gametables.v1.PurgeCleanupRunResponse", "croupier.gametables.v1.ListOperationsRequest", "croupier.gametables.v1.ListOperationsResponse", "croupier.gametables.v1.ListIntegrationMessagesRequest", "croupier.gametables.v1.IntegrationMessage", "croupier.gametables.v1.ListIntegrationMessagesResponse", "croupier.gametables.v1.ListVersionsRequest", "croupier.gametables.v1.Version", "croupier.gametables.v1.ListVersionsResponse", "croupier.gametables.v1.RegisterGameRequest", "croupier.gametables.v1.RuntimeEvent", "croupier.gametables.v1.PublishRuntimeEventsRequest", "croupier.gametables.v1.PublishRuntimeEventsResponse", "croupier.gametables.v1.GetGameRequest", "croupier.gametables.v1.RuntimeSnapshot", "croupier.gametables.v1.PlayerStanding", "croupier.gametables.v1.Game", "croupier.gametables.v1.PlayerStats", "croupier.gametables.v1.GameStats", "croupier.gametables.v1.GetConsumerStatusRequest", "croupier.gametables.v1.ConsumerStatus", "croupier.gametables.v1.JobState", "croupier.gametables.v1.CleanupAction", "croupier.gametables.v1.OperationStatus", "croupier.gametables.v1.GameStatus", "croupier.gametables.v1.RgsCleanup", "croupier.gametables.v1.RgsCleanup.LoadEstate", "croupier.gametables.v1.RgsCleanup.ListEnvironments", "croupier.gametables.v1.RgsCleanup.ListRgsTables", "croupier.gametables.v1.RgsCleanup.KickoffCleanup", "croupier.gametables.v1.RgsCleanup.GetCleanupRun", "croupier.gametables.v1.GamesCleanup", "croupier.gametables.v1.GamesCleanup.LoadGameTables", "croupier.gametables.v1.GamesCleanup.GetGameTables", "croupier.gametables.v1.GamesCleanup.CleanupGameTables", "croupier.gametables.v1.GamesCleanup.GetOperation", "croupier.gametables.v1.GamesCleanup.PurgeArchived", "croupier.gametables.v1.GamesCleanup.PurgeCleanupRun", "croupier.gametables.v1.GamesCleanup.ListOperations", "croupier.gametables.v1.GamesCleanup.ListVersions", "croupier.gametables.v1.GamesCleanup.ListIntegrationMessages", "croupier.gametables.v1.GameRuntime", "croupier.gametables.v1.GameRuntime.RegisterGame", "croupier.gametables.v1.GameRuntime.PublishRuntimeEvents", "croupier.gametables.v1.GameRuntime.GetGame", "croupier.gametables.v1.GameRuntime.GetGameStats", "croupier.gametables.v1.GameRuntime.GetConsumerStatus"],
         services: ["croupier.gametables.v1.RgsCleanup", "croupier.gametables.v1.GamesCleanup", "croupier.gametables.v1.GameRuntime"],
-        base64: "Cidjcm91cGllci9nYW1ldGFibGVzL3YxL2dhbWV0YWJsZXMucHJvdG8SFmNyb3VwaWVyLmdhbWV0YWJsZXMudjEieQoLRW52aXJvbm1lbnQSJQoOZW52aXJvbm1lbnRfaWQYASABKAlSDWVudmlyb25tZW50SWQSEgoEbmFtZRgCIAEoCVIEbmFtZRIvChNyZXF1aXJlZF9jdXJyZW5jaWVzGAMgAygJUhJyZXF1aXJlZEN1cnJlbmNpZXMiZAoGU2VydmVyEhsKCXNlcnZlcl9pZBgBIAEoCVIIc2VydmVySWQSJQoOZW52aXJvbm1lbnRfaWQYAiABKAlSDWVudmlyb25tZW50SWQSFgoGYWN0aXZlGAMgASgIUgZhY3RpdmUisQEKCFJnc1RhYmxlEhkKCHRhYmxlX2lkGAEgASgJUgd0YWJsZUlkEhsKCXNlcnZlcl9pZBgCIAEoCVIIc2VydmVySWQSEwoFYm9faWQYAyABKANSBGJvSWQSGgoIY3VycmVuY3kYBCABKAlSCGN1cnJlbmN5EhYKBmFjdGl2ZRgFIAEoCFIGYWN0aXZlEiQKDmFyY2hpdmVkX2F0X21zGAYgASgDUgxhcmNoaXZlZEF0TXMiZgoHVHJhZmZpYxIZCgh0YWJsZV9pZBgBIAEoCVIHdGFibGVJZBIWCgZwZXJpb2QYAiABKAlSBnBlcmlvZBIWCgZyb3VuZHMYAyABKANSBnJvdW5kcxIQCgNnZ3IYBCABKAFSA2dnciKSAgoMRXN0YXRlUmVjb3JkEkcKC2Vudmlyb25tZW50GAEgASgLMiMuY3JvdXBpZXIuZ2FtZXRhYmxlcy52MS5FbnZpcm9ubWVudEgAUgtlbnZpcm9ubWVudBI4CgZzZXJ2ZXIYAiABKAsyHi5jcm91cGllci5nYW1ldGFibGVzLnYxLlNlcnZlckgAUgZzZXJ2ZXISOAoFdGFibGUYAyABKAsyIC5jcm91cGllci5nYW1ldGFibGVzLnYxLlJnc1RhYmxlSABSBXRhYmxlEjsKB3RyYWZmaWMYBCABKAsyHy5jcm91cGllci5nYW1ldGFibGVzLnYxLlRyYWZmaWNIAFIHdHJhZmZpY0IICgZyZWNvcmQifQoLTG9hZFN1bW1hcnkSIgoMZW52aXJvbm1lbnRzGAEgASgDUgxlbnZpcm9ubWVudHMSGAoHc2VydmVycxgCIAEoA1IHc2VydmVycxIWCgZ0YWJsZXMYAyABKANSBnRhYmxlcxIYCgd0cmFmZmljGAQgASgDUgd0cmFmZmljIhkKF0xpc3RFbnZpcm9ubWVudHNSZXF1ZXN0Ip0BChhMaXN0RW52aXJvbm1lbnRzUmVzcG9uc2USRwoMZW52aXJvbm1lbnRzGAEgAygLMiMuY3JvdXBpZXIuZ2FtZXRhYmxlcy52MS5FbnZpcm9ubWVudFIMZW52aXJvbm1lbnRzEjgKB3NlcnZlcnMYAiADKAsyHi5jcm91cGllci5nYW1ldGFibGVzLnYxLlNlcnZlclIHc2VydmVycyIzChRMaXN0UmdzVGFibGVzUmVxdWVzdBIbCglzZXJ2ZXJfaWQYASABKAlSCHNlcnZlcklkIlEKFUxpc3RSZ3NUYWJsZXNSZXNwb25zZRI4CgZ0YWJsZXMYASADKAsyIC5jcm91cGllci5nYW1ldGFibGVzLnYxLlJnc1RhYmxlUgZ0YWJsZXMiLgoVS2lja29mZkNsZWFudXBSZXF1ZXN0EhUKBnJ1bl9pZBgBIAEoCVIFcnVuSWQixQIKCVNlcnZlckpvYhIbCglzZXJ2ZXJfaWQYASABKAlSCHNlcnZlcklkEjYKBXN0YXRlGAIgASgOMiAuY3JvdXBpZXIuZ2FtZXRhYmxlcy52MS5Kb2JTdGF0ZVIFc3RhdGUSGwoJdG9fZGVsZXRlGAMgASgDUgh0b0RlbGV0ZRIdCgp0b19hcmNoaXZlGAQgASgDUgl0b0FyY2hpdmUSFgoGc2xpY2VzGAUgASgDUgZzbGljZXMSHwoLc2xpY2VzX3NlbnQYBiABKANSCnNsaWNlc1NlbnQSLwoTc2xpY2VzX2Fja25vd2xlZGdlZBgHIAEoA1ISc2xpY2VzQWNrbm93bGVkZ2VkEhgKB2ZhaWx1cmUYCCABKAlSB2ZhaWx1cmUSIwoNb3BlcmF0aW9uX2lkcxgJIAMoCVIMb3BlcmF0aW9uSWRzIqwBCg5FbnZpcm9ubWVudEpvYhIlCg5lbnZpcm9ubWVudF9pZBgBIAEoCVINZW52aXJvbm1lbnRJZBI2CgVzdGF0ZRgCIAEoDjIgLmNyb3VwaWVyLmdhbWV0YWJsZXMudjEuSm9iU3RhdGVSBXN0YXRlEjsKB3NlcnZlcnMYAyADKAsyIS5jcm91cGllci5nYW1ldGFibGVzLnYxLlNlcnZlckpvYlIHc2VydmVycyKkAgoKQ2xlYW51cFJ1bhIVCgZydW5faWQYASABKAlSBXJ1bklkEiQKDmFyY2hpdmVkX2F0X21zGAIgASgDUgxhcmNoaXZlZEF0TXMSNgoFc3RhdGUYAyABKA4yIC5jcm91cGllci5nYW1ldGFibGVzLnYxLkpvYlN0YXRlUgVzdGF0ZRIiCg1zdGFydGVkX2F0X21zGAQgASgDUgtzdGFydGVkQXRNcxJKCgxlbnZpcm9ubWVudHMYBSADKAsyJi5jcm91cGllci5nYW1ldGFibGVzLnYxLkVudmlyb25tZW50Sm9iUgxlbnZpcm9ubWVudHMSMQoUc2tpcHBlZF9lbnZpcm9ubWVudHMYBiADKAlSE3NraXBwZWRFbnZpcm9ubWVudHMiLQoUR2V0Q2xlYW51cFJ1blJlcXVlc3QSFQoGcnVuX2lkGAEgASgJUgVydW5JZCKiAQoJR2FtZVRhYmxlEg4KAmlkGAEgASgDUgJpZBISCgRuYW1lGAIgASgJUgRuYW1lEhoKCGN1cnJlbmN5GAMgASgJUghjdXJyZW5jeRIWCgZhY3RpdmUYBCABKAhSBmFjdGl2ZRIkCg5hcmNoaXZlZF9hdF9tcxgFIAEoA1IMYXJjaGl2ZWRBdE1zEhcKB2luX3BsYXkYBiABKAhSBmluUGxheSIoChRHZXRHYW1lVGFibGVzUmVxdWVzdBIQCgNpZHMYASADKANSA2lkcyJzChVHZXRHYW1lVGFibGVzUmVzcG9uc2USOQoGdGFibGVzGAEgAygLMiEuY3JvdXBpZXIuZ2FtZXRhYmxlcy52MS5HYW1lVGFibGVSBnRhYmxlcxIfCgttaXNzaW5nX2lkcxgCIAMoA1IKbWlzc2luZ0lkcyLGAQoYQ2xlYW51cEdhbWVUYWJsZXNSZXF1ZXN0Eh0KCnJlcXVlc3RfaWQYASABKAlSCXJlcXVlc3RJZBIQCgNpZHMYAiADKANSA2lkcxI9CgZhY3Rpb24YAyABKA4yJS5jcm91cGllci5nYW1ldGFibGVzLnYxLkNsZWFudXBBY3Rpb25SBmFjdGlvbhIkCg5hcmNoaXZlZF9hdF9tcxgEIAEoA1IMYXJjaGl2ZWRBdE1zEhQKBWFzeW5jGAUgASgIUgVhc3luYyL9AwoJT3BlcmF0aW9uEiEKDG9wZXJhdGlvbl9pZBgBIAEoCVILb3BlcmF0aW9uSWQSHQoKcmVxdWVzdF9pZBgCIAEoCVIJcmVxdWVzdElkEj0KBmFjdGlvbhgDIAEoDjIlLmNyb3VwaWVyLmdhbWV0YWJsZXMudjEuQ2xlYW51cEFjdGlvblIGYWN0aW9uEj8KBnN0YXR1cxgEIAEoDjInLmNyb3VwaWVyLmdhbWV0YWJsZXMudjEuT3BlcmF0aW9uU3RhdHVzUgZzdGF0dXMSJAoOYXJjaGl2ZWRfYXRfbXMYBSABKANSDGFyY2hpdmVkQXRNcxIjCg1yZXF1ZXN0ZWRfaWRzGAYgAygDUgxyZXF1ZXN0ZWRJZHMSIQoMYWZmZWN0ZWRfaWRzGAcgAygDUgthZmZlY3RlZElkcxIfCgttaXNzaW5nX2lkcxgIIAMoA1IKbWlzc2luZ0lkcxIYCgdmYWlsdXJlGAkgASgJUgdmYWlsdXJlEiUKDnB1cmdlX2ZhaWx1cmVzGAogAygJUg1wdXJnZUZhaWx1cmVzEhYKBnB1cmdlZBgLIAEoA1IGcHVyZ2VkEiIKDWNyZWF0ZWRfYXRfbXMYDCABKANSC2NyZWF0ZWRBdE1zEiIKDXVwZGF0ZWRfYXRfbXMYDSABKANSC3VwZGF0ZWRBdE1zIjgKE0dldE9wZXJhdGlvblJlcXVlc3QSIQoMb3BlcmF0aW9uX2lkGAEgASgJUgtvcGVyYXRpb25JZCI5ChRQdXJnZUFyY2hpdmVkUmVxdWVzdBIhCgxvcGVyYXRpb25faWQYASABKAlSC29wZXJhdGlvbklkIjAKE0xpc3RWZXJzaW9uc1JlcXVlc3QSGQoIdGFibGVfaWQYASABKANSB3RhYmxlSWQi9gEKB1ZlcnNpb24SHQoKdmVyc2lvbl9pZBgBIAEoA1IJdmVyc2lvbklkEhkKCHRhYmxlX2lkGAIgASgDUgd0YWJsZUlkEhQKBWV2ZW50GAMgASgJUgVldmVudBIUCgVhY3RvchgEIAEoCVIFYWN0b3ISIQoMb3BlcmF0aW9uX2lkGAUgASgJUgtvcGVyYXRpb25JZBIfCgtiZWZvcmVfanNvbhgGIAEoCVIKYmVmb3JlSnNvbhIdCgphZnRlcl9qc29uGAcgASgJUglhZnRlckpzb24SIgoNY3JlYXRlZF9hdF9tcxgIIAEoA1ILY3JlYXRlZEF0TXMiUwoUTGlzdFZlcnNpb25zUmVzcG9uc2USOwoIdmVyc2lvbnMYASADKAsyHy5jcm91cGllci5nYW1ldGFibGVzLnYxLlZlcnNpb25SCHZlcnNpb25zImoKE1JlZ2lzdGVyR2FtZVJlcXVlc3QSFwoHZ2FtZV9pZBgBIAEoCVIGZ2FtZUlkEjoKBnN0YXR1cxgCIAEoDjIiLmNyb3VwaWVyLmdhbWV0YWJsZXMudjEuR2FtZVN0YXR1c1IGc3RhdHVzIqcBCgxSdW50aW1lRXZlbnQSEgoEa2luZBgBIAEoCVIEa2luZBJICgZmaWVsZHMYAiADKAsyMC5jcm91cGllci5nYW1ldGFibGVzLnYxLlJ1bnRpbWVFdmVudC5GaWVsZHNFbnRyeVIGZmllbGRzGjkKC0ZpZWxkc0VudHJ5EhAKA2tleRgBIAEoCVIDa2V5EhQKBXZhbHVlGAIgASgJUgV2YWx1ZToCOAEiWwobUHVibGlzaFJ1bnRpbWVFdmVudHNSZXF1ZXN0EjwKBmV2ZW50cxgBIAMoCzIkLmNyb3VwaWVyLmdhbWV0YWJsZXMudjEuUnVudGltZUV2ZW50UgZldmVudHMiOwocUHVibGlzaFJ1bnRpbWVFdmVudHNSZXNwb25zZRIbCgllbnRyeV9pZHMYASADKANSCGVudHJ5SWRzIikKDkdldEdhbWVSZXF1ZXN0EhcKB2dhbWVfaWQYASABKAlSBmdhbWVJZCKzAQoPUnVudGltZVNuYXBzaG90EiEKDGN1cnJlbnRfdHVybhgBIAEoA1ILY3VycmVudFR1cm4SJQoOcnVudGltZV9zdGF0dXMYAiABKAlSDXJ1bnRpbWVTdGF0dXMSMgoVZW5naW5lX2hlYWx0aF9zdW1tYXJ5GAMgASgJUhNlbmdpbmVIZWFsdGhTdW1tYXJ5EiIKDXVwZGF0ZWRfYXRfbXMYBCABKANSC3VwZGF0ZWRBdE1zIpgBCg5QbGF5ZXJTdGFuZGluZxIXCgd1c2VyX2lkGAEgASgJUgZ1c2VySWQSEgoEcmFuaxgCIAEoBVIEcmFuaxIYCgdwbGFuZXRzGAMgASgDUgdwbGFuZXRzEh4KCnBvcHVsYXRpb24YBCABKANSCnBvcHVsYXRpb24SHwoLc2hpcHNfYnVpbHQYBSABKANSCnNoaXBzQnVpbHQiqgIKBEdhbWUSFwoHZ2FtZV9pZBgBIAEoCVIGZ2FtZUlkEjoKBnN0YXR1cxgCIAEoDjIiLmNyb3VwaWVyLmdhbWV0YWJsZXMudjEuR2FtZVN0YXR1c1IGc3RhdHVzEkMKCHNuYXBzaG90GAMgASgLMicuY3JvdXBpZXIuZ2FtZXRhYmxlcy52MS5SdW50aW1lU25hcHNob3RSCHNuYXBzaG90EiQKDmZpbmlzaGVkX2F0X21zGAQgASgDUgxmaW5pc2hlZEF0TXMSHAoJZXZhbHVhdGVkGAUgASgIUglldmFsdWF0ZWQSRAoJc3RhbmRpbmdzGAYgAygLMiYuY3JvdXBpZXIuZ2FtZXRhYmxlcy52MS5QbGF5ZXJTdGFuZGluZ1IJc3RhbmRpbmdzIp4CCgtQbGF5ZXJTdGF0cxIXCgd1c2VyX2lkGAEgASgJUgZ1c2VySWQSJwoPaW5pdGlhbF9wbGFuZXRzGAIgASgDUg5pbml0aWFsUGxhbmV0cxItChJpbml0aWFsX3BvcHVsYXRpb24YAyABKANSEWluaXRpYWxQb3B1bGF0aW9uEi4KE2luaXRpYWxfc2hpcHNfYnVpbHQYBCABKANSEWluaXRpYWxTaGlwc0J1aWx0Eh8KC21heF9wbGFuZXRzGAUgASgDUgptYXhQbGFuZXRzEiUKDm1heF9wb3B1bGF0aW9uGAYgASgDUg1tYXhQb3B1bGF0aW9uEiYKD21heF9zaGlwc19idWlsdBgHIAEoA1INbWF4U2hpcHNCdWlsdCJjCglHYW1lU3RhdHMSFwoHZ2FtZV9pZBgBIAEoCVIGZ2FtZUlkEj0KB3BsYXllcnMYAiADKAsyIy5jcm91cGllci5nYW1ldGFibGVzLnYxLlBsYXllclN0YXRzUgdwbGF5ZXJzIhoKGEdldENvbnN1bWVyU3RhdHVzUmVxdWVzdCJ4Cg5Db25zdW1lclN0YXR1cxIWCgZvZmZzZXQYASABKANSBm9mZnNldBIiCg1sYXN0X2VudHJ5X2lkGAIgASgDUgtsYXN0RW50cnlJZBIQCgNsYWcYAyABKANSA2xhZxIYCgdza2lwcGVkGAQgASgDUgdza2lwcGVkKpoBCghKb2JTdGF0ZRIZChVKT0JfU1RBVEVfVU5TUEVDSUZJRUQQABIVChFKT0JfU1RBVEVfUEVORElORxABEhUKEUpPQl9TVEFURV9TRU5ESU5HEAISEgoOSk9CX1NUQVRFX0RPTkUQAxIUChBKT0JfU1RBVEVfRkFJTEVEEAQSGwoXSk9CX1NUQVRFX05PVEhJTkdfVE9fRE8QBSpmCg1DbGVhbnVwQWN0aW9uEh4KGkNMRUFOVVBfQUNUSU9OX1VOU1BFQ0lGSUVEEAASGQoVQ0xFQU5VUF9BQ1RJT05fREVMRVRFEAESGgoWQ0xFQU5VUF9BQ1RJT05fQVJDSElWRRACKtABCg9PcGVyYXRpb25TdGF0dXMSIAocT1BFUkFUSU9OX1NUQVRVU19VTlNQRUNJRklFRBAAEh0KGU9QRVJBVElPTl9TVEFUVVNfUkVDRUlWRUQQARIgChxPUEVSQVRJT05fU1RBVFVTX0lOX1BST0dSRVNTEAISHQoZT1BFUkFUSU9OX1NUQVRVU19ERUZFUlJFRBADEh4KGk9QRVJBVElPTl9TVEFUVVNfUFJPQ0VTU0VEEAQSGwoXT1BFUkFUSU9OX1NUQVRVU19GQUlMRUQQBSp0CgpHYW1lU3RhdHVzEhsKF0dBTUVfU1RBVFVTX1VOU1BFQ0lGSUVEEAASFwoTR0FNRV9TVEFUVVNfUlVOTklORxABEhYKEkdBTUVfU1RBVFVTX1BBVVNFRBACEhgKFEdBTUVfU1RBVFVTX0ZJTklTSEVEEAMylAQKClJnc0NsZWFudXASWQoKTG9hZEVzdGF0ZRIkLmNyb3VwaWVyLmdhbWV0YWJsZXMudjEuRXN0YXRlUmVjb3JkGiMuY3JvdXBpZXIuZ2FtZXRhYmxlcy52MS5Mb2FkU3VtbWFyeSgBEnUKEExpc3RFbnZpcm9ubWVudHMSLy5jcm91cGllci5nYW1ldGFibGVzLnYxLkxpc3RFbnZpcm9ubWVudHNSZXF1ZXN0GjAuY3JvdXBpZXIuZ2FtZXRhYmxlcy52MS5MaXN0RW52aXJvbm1lbnRzUmVzcG9uc2USbAoNTGlzdFJnc1RhYmxlcxIsLmNyb3VwaWVyLmdhbWV0YWJsZXMudjEuTGlzdFJnc1RhYmxlc1JlcXVlc3QaLS5jcm91cGllci5nYW1ldGFibGVzLnYxLkxpc3RSZ3NUYWJsZXNSZXNwb25zZRJjCg5LaWNrb2ZmQ2xlYW51cBItLmNyb3VwaWVyLmdhbWV0YWJsZXMudjEuS2lja29mZkNsZWFudXBSZXF1ZXN0GiIuY3JvdXBpZXIuZ2FtZXRhYmxlcy52MS5DbGVhbnVwUnVuEmEKDUdldENsZWFudXBSdW4SLC5jcm91cGllci5nYW1ldGFibGVzLnYxLkdldENsZWFudXBSdW5SZXF1ZXN0GiIuY3JvdXBpZXIuZ2FtZXRhYmxlcy52MS5DbGVhbnVwUnVuMu8ECgxHYW1lc0NsZWFudXASWgoOTG9hZEdhbWVUYWJsZXMSIS5jcm91cGllci5nYW1ldGFibGVzLnYxLkdhbWVUYWJsZRojLmNyb3VwaWVyLmdhbWV0YWJsZXMudjEuTG9hZFN1bW1hcnkoARJsCg1HZXRHYW1lVGFibGVzEiwuY3JvdXBpZXIuZ2FtZXRhYmxlcy52MS5HZXRHYW1lVGFibGVzUmVxdWVzdBotLmNyb3VwaWVyLmdhbWV0YWJsZXMudjEuR2V0R2FtZVRhYmxlc1Jlc3BvbnNlEmgKEUNsZWFudXBHYW1lVGFibGVzEjAuY3JvdXBpZXIuZ2FtZXRhYmxlcy52MS5DbGVhbnVwR2FtZVRhYmxlc1JlcXVlc3QaIS5jcm91cGllci5nYW1ldGFibGVzLnYxLk9wZXJhdGlvbhJeCgxHZXRPcGVyYXRpb24SKy5jcm91cGllci5nYW1ldGFibGVzLnYxLkdldE9wZXJhdGlvblJlcXVlc3QaIS5jcm91cGllci5nYW1ldGFibGVzLnYxLk9wZXJhdGlvbhJgCg1QdXJnZUFyY2hpdmVkEiwuY3JvdXBpZXIuZ2FtZXRhYmxlcy52MS5QdXJnZUFyY2hpdmVkUmVxdWVzdBohLmNyb3VwaWVyLmdhbWV0YWJsZXMudjEuT3BlcmF0aW9uEmkKDExpc3RWZXJzaW9ucxIrLmNyb3VwaWVyLmdhbWV0YWJsZXMudjEuTGlzdFZlcnNpb25zUmVxdWVzdBosLmNyb3VwaWVyLmdhbWV0YWJsZXMudjEuTGlzdFZlcnNpb25zUmVzcG9uc2UyhwQKC0dhbWVSdW50aW1lElkKDFJlZ2lzdGVyR2FtZRIrLmNyb3VwaWVyLmdhbWV0YWJsZXMudjEuUmVnaXN0ZXJHYW1lUmVxdWVzdBocLmNyb3VwaWVyLmdhbWV0YWJsZXMudjEuR2FtZRKBAQoUUHVibGlzaFJ1bnRpbWVFdmVudHMSMy5jcm91cGllci5nYW1ldGFibGVzLnYxLlB1Ymxpc2hSdW50aW1lRXZlbnRzUmVxdWVzdBo0LmNyb3VwaWVyLmdhbWV0YWJsZXMudjEuUHVibGlzaFJ1bnRpbWVFdmVudHNSZXNwb25zZRJPCgdHZXRHYW1lEiYuY3JvdXBpZXIuZ2FtZXRhYmxlcy52MS5HZXRHYW1lUmVxdWVzdBocLmNyb3VwaWVyLmdhbWV0YWJsZXMudjEuR2FtZRJZCgxHZXRHYW1lU3RhdHMSJi5jcm91cGllci5nYW1ldGFibGVzLnYxLkdldEdhbWVSZXF1ZXN0GiEuY3JvdXBpZXIuZ2FtZXRhYmxlcy52MS5HYW1lU3RhdHMSbQoRR2V0Q29uc3VtZXJTdGF0dXMSMC5jcm91cGllci5nYW1ldGFibGVzLnYxLkdldENvbnN1bWVyU3RhdHVzUmVxdWVzdBomLmNyb3VwaWVyLmdhbWV0YWJsZXMudjEuQ29uc3VtZXJTdGF0dXNiBnByb3RvMw=="
+        base64: "Cidjcm91cGllci9nYW1ldGFibGVzL3YxL2dhbWV0YWJsZXMucHJvdG8SFmNyb3VwaWVyLmdhbWV0YWJsZXMudjEieQoLRW52aXJvbm1lbnQSJQoOZW52aXJvbm1lbnRfaWQYASABKAlSDWVudmlyb25tZW50SWQSEgoEbmFtZRgCIAEoCVIEbmFtZRIvChNyZXF1aXJlZF9jdXJyZW5jaWVzGAMgAygJUhJyZXF1aXJlZEN1cnJlbmNpZXMiZAoGU2VydmVyEhsKCXNlcnZlcl9pZBgBIAEoCVIIc2VydmVySWQSJQoOZW52aXJvbm1lbnRfaWQYAiABKAlSDWVudmlyb25tZW50SWQSFgoGYWN0aXZlGAMgASgIUgZhY3RpdmUisQEKCFJnc1RhYmxlEhkKCHRhYmxlX2lkGAEgASgJUgd0YWJsZUlkEhsKCXNlcnZlcl9pZBgCIAEoCVIIc2VydmVySWQSEwoFYm9faWQYAyABKANSBGJvSWQSGgoIY3VycmVuY3kYBCABKAlSCGN1cnJlbmN5EhYKBmFjdGl2ZRgFIAEoCFIGYWN0aXZlEiQKDmFyY2hpdmVkX2F0X21zGAYgASgDUgxhcmNoaXZlZEF0TXMiZgoHVHJhZmZpYxIZCgh0YWJsZV9pZBgBIAEoCVIHdGFibGVJZBIWCgZwZXJpb2QYAiABKAlSBnBlcmlvZBIWCgZyb3VuZHMYAyABKANSBnJvdW5kcxIQCgNnZ3IYBCABKAFSA2dnciKSAgoMRXN0YXRlUmVjb3JkEkcKC2Vudmlyb25tZW50GAEgASgLMiMuY3JvdXBpZXIuZ2FtZXRhYmxlcy52MS5FbnZpcm9ubWVudEgAUgtlbnZpcm9ubWVudBI4CgZzZXJ2ZXIYAiABKAsyHi5jcm91cGllci5nYW1ldGFibGVzLnYxLlNlcnZlckgAUgZzZXJ2ZXISOAoFdGFibGUYAyABKAsyIC5jcm91cGllci5nYW1ldGFibGVzLnYxLlJnc1RhYmxlSABSBXRhYmxlEjsKB3RyYWZmaWMYBCABKAsyHy5jcm91cGllci5nYW1ldGFibGVzLnYxLlRyYWZmaWNIAFIHdHJhZmZpY0IICgZyZWNvcmQifQoLTG9hZFN1bW1hcnkSIgoMZW52aXJvbm1lbnRzGAEgASgDUgxlbnZpcm9ubWVudHMSGAoHc2VydmVycxgCIAEoA1IHc2VydmVycxIWCgZ0YWJsZXMYAyABKANSBnRhYmxlcxIYCgd0cmFmZmljGAQgASgDUgd0cmFmZmljIhkKF0xpc3RFbnZpcm9ubWVudHNSZXF1ZXN0Ip0BChhMaXN0RW52aXJvbm1lbnRzUmVzcG9uc2USRwoMZW52aXJvbm1lbnRzGAEgAygLMiMuY3JvdXBpZXIuZ2FtZXRhYmxlcy52MS5FbnZpcm9ubWVudFIMZW52aXJvbm1lbnRzEjgKB3NlcnZlcnMYAiADKAsyHi5jcm91cGllci5nYW1ldGFibGVzLnYxLlNlcnZlclIHc2VydmVycyIzChRMaXN0UmdzVGFibGVzUmVxdWVzdBIbCglzZXJ2ZXJfaWQYASABKAlSCHNlcnZlcklkIlEKFUxpc3RSZ3NUYWJsZXNSZXNwb25zZRI4CgZ0YWJsZXMYASADKAsyIC5jcm91cGllci5nYW1ldGFibGVzLnYxLlJnc1RhYmxlUgZ0YWJsZXMiLgoVS2lja29mZkNsZWFudXBSZXF1ZXN0EhUKBnJ1bl9pZBgBIAEoCVIFcnVuSWQikAMKCVNlcnZlckpvYhIbCglzZXJ2ZXJfaWQYASABKAlSCHNlcnZlcklkEjYKBXN0YXRlGAIgASgOMiAuY3JvdXBpZXIuZ2FtZXRhYmxlcy52MS5Kb2JTdGF0ZVIFc3RhdGUSGwoJdG9fZGVsZXRlGAMgASgDUgh0b0RlbGV0ZRIdCgp0b19hcmNoaXZlGAQgASgDUgl0b0FyY2hpdmUSFgoGc2xpY2VzGAUgASgDUgZzbGljZXMSHwoLc2xpY2VzX3NlbnQYBiABKANSCnNsaWNlc1NlbnQSLwoTc2xpY2VzX2Fja25vd2xlZGdlZBgHIAEoA1ISc2xpY2VzQWNrbm93bGVkZ2VkEhgKB2ZhaWx1cmUYCCABKAlSB2ZhaWx1cmUSIwoNb3BlcmF0aW9uX2lkcxgJIAMoCVIMb3BlcmF0aW9uSWRzEkkKDXNsaWNlc19kZXRhaWwYCiADKAsyJC5jcm91cGllci5nYW1ldGFibGVzLnYxLlNsaWNlT3V0Y29tZVIMc2xpY2VzRGV0YWlsIowDCgxTbGljZU91dGNvbWUSHQoKcmVxdWVzdF9pZBgBIAEoCVIJcmVxdWVzdElkEj0KBmFjdGlvbhgCIAEoDjIlLmNyb3VwaWVyLmdhbWV0YWJsZXMudjEuQ2xlYW51cEFjdGlvblIGYWN0aW9uEhAKA2lkcxgDIAEoA1IDaWRzEiEKDG9wZXJhdGlvbl9pZBgEIAEoCVILb3BlcmF0aW9uSWQSSgoMZ2FtZXNfc3RhdHVzGAUgASgOMicuY3JvdXBpZXIuZ2FtZXRhYmxlcy52MS5PcGVyYXRpb25TdGF0dXNSC2dhbWVzU3RhdHVzEh8KC21pc3NpbmdfaWRzGAYgAygDUgptaXNzaW5nSWRzEhgKB2ZhaWx1cmUYByABKAlSB2ZhaWx1cmUSJwoPYXBwbGllZF9sb2NhbGx5GAggASgIUg5hcHBsaWVkTG9jYWxseRIaCghhdHRlbXB0cxgJIAEoA1IIYXR0ZW1wdHMSHQoKbGFzdF9lcnJvchgKIAEoCVIJbGFzdEVycm9yIqwBCg5FbnZpcm9ubWVudEpvYhIlCg5lbnZpcm9ubWVudF9pZBgBIAEoCVINZW52aXJvbm1lbnRJZBI2CgVzdGF0ZRgCIAEoDjIgLmNyb3VwaWVyLmdhbWV0YWJsZXMudjEuSm9iU3RhdGVSBXN0YXRlEjsKB3NlcnZlcnMYAyADKAsyIS5jcm91cGllci5nYW1ldGFibGVzLnYxLlNlcnZlckpvYlIHc2VydmVycyKkAgoKQ2xlYW51cFJ1bhIVCgZydW5faWQYASABKAlSBXJ1bklkEiQKDmFyY2hpdmVkX2F0X21zGAIgASgDUgxhcmNoaXZlZEF0TXMSNgoFc3RhdGUYAyABKA4yIC5jcm91cGllci5nYW1ldGFibGVzLnYxLkpvYlN0YXRlUgVzdGF0ZRIiCg1zdGFydGVkX2F0X21zGAQgASgDUgtzdGFydGVkQXRNcxJKCgxlbnZpcm9ubWVudHMYBSADKAsyJi5jcm91cGllci5nYW1ldGFibGVzLnYxLkVudmlyb25tZW50Sm9iUgxlbnZpcm9ubWVudHMSMQoUc2tpcHBlZF9lbnZpcm9ubWVudHMYBiADKAlSE3NraXBwZWRFbnZpcm9ubWVudHMiLQoUR2V0Q2xlYW51cFJ1blJlcXVlc3QSFQoGcnVuX2lkGAEgASgJUgVydW5JZCKiAQoJR2FtZVRhYmxlEg4KAmlkGAEgASgDUgJpZBISCgRuYW1lGAIgASgJUgRuYW1lEhoKCGN1cnJlbmN5GAMgASgJUghjdXJyZW5jeRIWCgZhY3RpdmUYBCABKAhSBmFjdGl2ZRIkCg5hcmNoaXZlZF9hdF9tcxgFIAEoA1IMYXJjaGl2ZWRBdE1zEhcKB2luX3BsYXkYBiABKAhSBmluUGxheSIoChRHZXRHYW1lVGFibGVzUmVxdWVzdBIQCgNpZHMYASADKANSA2lkcyJzChVHZXRHYW1lVGFibGVzUmVzcG9uc2USOQoGdGFibGVzGAEgAygLMiEuY3JvdXBpZXIuZ2FtZXRhYmxlcy52MS5HYW1lVGFibGVSBnRhYmxlcxIfCgttaXNzaW5nX2lkcxgCIAMoA1IKbWlzc2luZ0lkcyLdAQoYQ2xlYW51cEdhbWVUYWJsZXNSZXF1ZXN0Eh0KCnJlcXVlc3RfaWQYASABKAlSCXJlcXVlc3RJZBIQCgNpZHMYAiADKANSA2lkcxI9CgZhY3Rpb24YAyABKA4yJS5jcm91cGllci5nYW1ldGFibGVzLnYxLkNsZWFudXBBY3Rpb25SBmFjdGlvbhIkCg5hcmNoaXZlZF9hdF9tcxgEIAEoA1IMYXJjaGl2ZWRBdE1zEhQKBWFzeW5jGAUgASgIUgVhc3luYxIVCgZydW5faWQYBiABKAlSBXJ1bklkItkECglPcGVyYXRpb24SIQoMb3BlcmF0aW9uX2lkGAEgASgJUgtvcGVyYXRpb25JZBIdCgpyZXF1ZXN0X2lkGAIgASgJUglyZXF1ZXN0SWQSPQoGYWN0aW9uGAMgASgOMiUuY3JvdXBpZXIuZ2FtZXRhYmxlcy52MS5DbGVhbnVwQWN0aW9uUgZhY3Rpb24SPwoGc3RhdHVzGAQgASgOMicuY3JvdXBpZXIuZ2FtZXRhYmxlcy52MS5PcGVyYXRpb25TdGF0dXNSBnN0YXR1cxIkCg5hcmNoaXZlZF9hdF9tcxgFIAEoA1IMYXJjaGl2ZWRBdE1zEiMKDXJlcXVlc3RlZF9pZHMYBiADKANSDHJlcXVlc3RlZElkcxIhCgxhZmZlY3RlZF9pZHMYByADKANSC2FmZmVjdGVkSWRzEh8KC21pc3NpbmdfaWRzGAggAygDUgptaXNzaW5nSWRzEhgKB2ZhaWx1cmUYCSABKAlSB2ZhaWx1cmUSJQoOcHVyZ2VfZmFpbHVyZXMYCiADKAlSDXB1cmdlRmFpbHVyZXMSFgoGcHVyZ2VkGAsgASgDUgZwdXJnZWQSIgoNY3JlYXRlZF9hdF9tcxgMIAEoA1ILY3JlYXRlZEF0TXMSIgoNdXBkYXRlZF9hdF9tcxgNIAEoA1ILdXBkYXRlZEF0TXMSFQoGcnVuX2lkGA4gASgJUgVydW5JZBIcCglwcmluY2lwYWwYDyABKAlSCXByaW5jaXBhbBIlCg5jb3JyZWxhdGlvbl9pZBgQIAEoCVINY29ycmVsYXRpb25JZCJRChNHZXRPcGVyYXRpb25SZXF1ZXN0EiEKDG9wZXJhdGlvbl9pZBgBIAEoCVILb3BlcmF0aW9uSWQSFwoHd2FpdF9tcxgCIAEoBVIGd2FpdE1zIjkKFFB1cmdlQXJjaGl2ZWRSZXF1ZXN0EiEKDG9wZXJhdGlvbl9pZBgBIAEoCVILb3BlcmF0aW9uSWQiLwoWUHVyZ2VDbGVhbnVwUnVuUmVxdWVzdBIVCgZydW5faWQYASABKAlSBXJ1bklkIqwBChdQdXJnZUNsZWFudXBSdW5SZXNwb25zZRJBCgpvcGVyYXRpb25zGAEgAygLMiEuY3JvdXBpZXIuZ2FtZXRhYmxlcy52MS5PcGVyYXRpb25SCm9wZXJhdGlvbnMSFgoGcHVyZ2VkGAIgASgDUgZwdXJnZWQSNgoXYXJjaGl2ZV9vcGVyYXRpb25zX2tlcHQYAyABKANSFWFyY2hpdmVPcGVyYXRpb25zS2VwdCLqAQoVTGlzdE9wZXJhdGlvbnNSZXF1ZXN0Ej8KBnN0YXR1cxgBIAEoDjInLmNyb3VwaWVyLmdhbWV0YWJsZXMudjEuT3BlcmF0aW9uU3RhdHVzUgZzdGF0dXMSPQoGYWN0aW9uGAIgASgOMiUuY3JvdXBpZXIuZ2FtZXRhYmxlcy52MS5DbGVhbnVwQWN0aW9uUgZhY3Rpb24SFQoGcnVuX2lkGAMgASgJUgVydW5JZBIbCglwYWdlX3NpemUYBCABKAVSCHBhZ2VTaXplEh0KCnBhZ2VfdG9rZW4YBSABKAlSCXBhZ2VUb2tlbiKDAQoWTGlzdE9wZXJhdGlvbnNSZXNwb25zZRJBCgpvcGVyYXRpb25zGAEgAygLMiEuY3JvdXBpZXIuZ2FtZXRhYmxlcy52MS5PcGVyYXRpb25SCm9wZXJhdGlvbnMSJgoPbmV4dF9wYWdlX3Rva2VuGAIgASgJUg1uZXh0UGFnZVRva2VuIlwKHkxpc3RJbnRlZ3JhdGlvbk1lc3NhZ2VzUmVxdWVzdBIbCglwYWdlX3NpemUYASABKAVSCHBhZ2VTaXplEh0KCnBhZ2VfdG9rZW4YAiABKAlSCXBhZ2VUb2tlbiLJAgoSSW50ZWdyYXRpb25NZXNzYWdlEh0KCm1lc3NhZ2VfaWQYASABKANSCW1lc3NhZ2VJZBIdCgpyZXF1ZXN0X2lkGAIgASgJUglyZXF1ZXN0SWQSIQoMb3BlcmF0aW9uX2lkGAMgASgJUgtvcGVyYXRpb25JZBJSChBvcGVyYXRpb25fc3RhdHVzGAQgASgOMicuY3JvdXBpZXIuZ2FtZXRhYmxlcy52MS5PcGVyYXRpb25TdGF0dXNSD29wZXJhdGlvblN0YXR1cxIkCg5yZWNlaXZlZF9hdF9tcxgFIAEoA1IMcmVjZWl2ZWRBdE1zEhIKBGtlcHQYBiABKAhSBGtlcHQSFgoGcmVhc29uGAcgASgJUgZyZWFzb24SLAoScmVtb3ZhYmxlX2FmdGVyX21zGAggASgDUhByZW1vdmFibGVBZnRlck1zIr4BCh9MaXN0SW50ZWdyYXRpb25NZXNzYWdlc1Jlc3BvbnNlEkYKCG1lc3NhZ2VzGAEgAygLMiouY3JvdXBpZXIuZ2FtZXRhYmxlcy52MS5JbnRlZ3JhdGlvbk1lc3NhZ2VSCG1lc3NhZ2VzEiYKD25leHRfcGFnZV90b2tlbhgCIAEoCVINbmV4dFBhZ2VUb2tlbhIrChFyZXRlbnRpb25fc2Vjb25kcxgDIAEoA1IQcmV0ZW50aW9uU2Vjb25kcyIwChNMaXN0VmVyc2lvbnNSZXF1ZXN0EhkKCHRhYmxlX2lkGAEgASgDUgd0YWJsZUlkIp0CCgdWZXJzaW9uEh0KCnZlcnNpb25faWQYASABKANSCXZlcnNpb25JZBIZCgh0YWJsZV9pZBgCIAEoA1IHdGFibGVJZBIUCgVldmVudBgDIAEoCVIFZXZlbnQSFAoFYWN0b3IYBCABKAlSBWFjdG9yEiEKDG9wZXJhdGlvbl9pZBgFIAEoCVILb3BlcmF0aW9uSWQSHwoLYmVmb3JlX2pzb24YBiABKAlSCmJlZm9yZUpzb24SHQoKYWZ0ZXJfanNvbhgHIAEoCVIJYWZ0ZXJKc29uEiIKDWNyZWF0ZWRfYXRfbXMYCCABKANSC2NyZWF0ZWRBdE1zEiUKDmNvcnJlbGF0aW9uX2lkGAkgASgJUg1jb3JyZWxhdGlvbklkIlMKFExpc3RWZXJzaW9uc1Jlc3BvbnNlEjsKCHZlcnNpb25zGAEgAygLMh8uY3JvdXBpZXIuZ2FtZXRhYmxlcy52MS5WZXJzaW9uUgh2ZXJzaW9ucyJqChNSZWdpc3RlckdhbWVSZXF1ZXN0EhcKB2dhbWVfaWQYASABKAlSBmdhbWVJZBI6CgZzdGF0dXMYAiABKA4yIi5jcm91cGllci5nYW1ldGFibGVzLnYxLkdhbWVTdGF0dXNSBnN0YXR1cyKnAQoMUnVudGltZUV2ZW50EhIKBGtpbmQYASABKAlSBGtpbmQSSAoGZmllbGRzGAIgAygLMjAuY3JvdXBpZXIuZ2FtZXRhYmxlcy52MS5SdW50aW1lRXZlbnQuRmllbGRzRW50cnlSBmZpZWxkcxo5CgtGaWVsZHNFbnRyeRIQCgNrZXkYASABKAlSA2tleRIUCgV2YWx1ZRgCIAEoCVIFdmFsdWU6AjgBIlsKG1B1Ymxpc2hSdW50aW1lRXZlbnRzUmVxdWVzdBI8CgZldmVudHMYASADKAsyJC5jcm91cGllci5nYW1ldGFibGVzLnYxLlJ1bnRpbWVFdmVudFIGZXZlbnRzIjsKHFB1Ymxpc2hSdW50aW1lRXZlbnRzUmVzcG9uc2USGwoJZW50cnlfaWRzGAEgAygDUghlbnRyeUlkcyIpCg5HZXRHYW1lUmVxdWVzdBIXCgdnYW1lX2lkGAEgASgJUgZnYW1lSWQiswEKD1J1bnRpbWVTbmFwc2hvdBIhCgxjdXJyZW50X3R1cm4YASABKANSC2N1cnJlbnRUdXJuEiUKDnJ1bnRpbWVfc3RhdHVzGAIgASgJUg1ydW50aW1lU3RhdHVzEjIKFWVuZ2luZV9oZWFsdGhfc3VtbWFyeRgDIAEoCVITZW5naW5lSGVhbHRoU3VtbWFyeRIiCg11cGRhdGVkX2F0X21zGAQgASgDUgt1cGRhdGVkQXRNcyKYAQoOUGxheWVyU3RhbmRpbmcSFwoHdXNlcl9pZBgBIAEoCVIGdXNlcklkEhIKBHJhbmsYAiABKAVSBHJhbmsSGAoHcGxhbmV0cxgDIAEoA1IHcGxhbmV0cxIeCgpwb3B1bGF0aW9uGAQgASgDUgpwb3B1bGF0aW9uEh8KC3NoaXBzX2J1aWx0GAUgASgDUgpzaGlwc0J1aWx0IqoCCgRHYW1lEhcKB2dhbWVfaWQYASABKAlSBmdhbWVJZBI6CgZzdGF0dXMYAiABKA4yIi5jcm91cGllci5nYW1ldGFibGVzLnYxLkdhbWVTdGF0dXNSBnN0YXR1cxJDCghzbmFwc2hvdBgDIAEoCzInLmNyb3VwaWVyLmdhbWV0YWJsZXMudjEuUnVudGltZVNuYXBzaG90UghzbmFwc2hvdBIkCg5maW5pc2hlZF9hdF9tcxgEIAEoA1IMZmluaXNoZWRBdE1zEhwKCWV2YWx1YXRlZBgFIAEoCFIJZXZhbHVhdGVkEkQKCXN0YW5kaW5ncxgGIAMoCzImLmNyb3VwaWVyLmdhbWV0YWJsZXMudjEuUGxheWVyU3RhbmRpbmdSCXN0YW5kaW5ncyKeAgoLUGxheWVyU3RhdHMSFwoHdXNlcl9pZBgBIAEoCVIGdXNlcklkEicKD2luaXRpYWxfcGxhbmV0cxgCIAEoA1IOaW5pdGlhbFBsYW5ldHMSLQoSaW5pdGlhbF9wb3B1bGF0aW9uGAMgASgDUhFpbml0aWFsUG9wdWxhdGlvbhIuChNpbml0aWFsX3NoaXBzX2J1aWx0GAQgASgDUhFpbml0aWFsU2hpcHNCdWlsdBIfCgttYXhfcGxhbmV0cxgFIAEoA1IKbWF4UGxhbmV0cxIlCg5tYXhfcG9wdWxhdGlvbhgGIAEoA1INbWF4UG9wdWxhdGlvbhImCg9tYXhfc2hpcHNfYnVpbHQYByABKANSDW1heFNoaXBzQnVpbHQiYwoJR2FtZVN0YXRzEhcKB2dhbWVfaWQYASABKAlSBmdhbWVJZBI9CgdwbGF5ZXJzGAIgAygLMiMuY3JvdXBpZXIuZ2FtZXRhYmxlcy52MS5QbGF5ZXJTdGF0c1IHcGxheWVycyIaChhHZXRDb25zdW1lclN0YXR1c1JlcXVlc3QimgEKDkNvbnN1bWVyU3RhdHVzEhYKBm9mZnNldBgBIAEoA1IGb2Zmc2V0EiIKDWxhc3RfZW50cnlfaWQYAiABKANSC2xhc3RFbnRyeUlkEhAKA2xhZxgDIAEoA1IDbGFnEhgKB3NraXBwZWQYBCABKANSB3NraXBwZWQSIAoLZXZhbHVhdGlvbnMYBSABKANSC2V2YWx1YXRpb25zKpoBCghKb2JTdGF0ZRIZChVKT0JfU1RBVEVfVU5TUEVDSUZJRUQQABIVChFKT0JfU1RBVEVfUEVORElORxABEhUKEUpPQl9TVEFURV9TRU5ESU5HEAISEgoOSk9CX1NUQVRFX0RPTkUQAxIUChBKT0JfU1RBVEVfRkFJTEVEEAQSGwoXSk9CX1NUQVRFX05PVEhJTkdfVE9fRE8QBSpmCg1DbGVhbnVwQWN0aW9uEh4KGkNMRUFOVVBfQUNUSU9OX1VOU1BFQ0lGSUVEEAASGQoVQ0xFQU5VUF9BQ1RJT05fREVMRVRFEAESGgoWQ0xFQU5VUF9BQ1RJT05fQVJDSElWRRACKtABCg9PcGVyYXRpb25TdGF0dXMSIAocT1BFUkFUSU9OX1NUQVRVU19VTlNQRUNJRklFRBAAEh0KGU9QRVJBVElPTl9TVEFUVVNfUkVDRUlWRUQQARIgChxPUEVSQVRJT05fU1RBVFVTX0lOX1BST0dSRVNTEAISHQoZT1BFUkFUSU9OX1NUQVRVU19ERUZFUlJFRBADEh4KGk9QRVJBVElPTl9TVEFUVVNfUFJPQ0VTU0VEEAQSGwoXT1BFUkFUSU9OX1NUQVRVU19GQUlMRUQQBSp0CgpHYW1lU3RhdHVzEhsKF0dBTUVfU1RBVFVTX1VOU1BFQ0lGSUVEEAASFwoTR0FNRV9TVEFUVVNfUlVOTklORxABEhYKEkdBTUVfU1RBVFVTX1BBVVNFRBACEhgKFEdBTUVfU1RBVFVTX0ZJTklTSEVEEAMylAQKClJnc0NsZWFudXASWQoKTG9hZEVzdGF0ZRIkLmNyb3VwaWVyLmdhbWV0YWJsZXMudjEuRXN0YXRlUmVjb3JkGiMuY3JvdXBpZXIuZ2FtZXRhYmxlcy52MS5Mb2FkU3VtbWFyeSgBEnUKEExpc3RFbnZpcm9ubWVudHMSLy5jcm91cGllci5nYW1ldGFibGVzLnYxLkxpc3RFbnZpcm9ubWVudHNSZXF1ZXN0GjAuY3JvdXBpZXIuZ2FtZXRhYmxlcy52MS5MaXN0RW52aXJvbm1lbnRzUmVzcG9uc2USbAoNTGlzdFJnc1RhYmxlcxIsLmNyb3VwaWVyLmdhbWV0YWJsZXMudjEuTGlzdFJnc1RhYmxlc1JlcXVlc3QaLS5jcm91cGllci5nYW1ldGFibGVzLnYxLkxpc3RSZ3NUYWJsZXNSZXNwb25zZRJjCg5LaWNrb2ZmQ2xlYW51cBItLmNyb3VwaWVyLmdhbWV0YWJsZXMudjEuS2lja29mZkNsZWFudXBSZXF1ZXN0GiIuY3JvdXBpZXIuZ2FtZXRhYmxlcy52MS5DbGVhbnVwUnVuEmEKDUdldENsZWFudXBSdW4SLC5jcm91cGllci5nYW1ldGFibGVzLnYxLkdldENsZWFudXBSdW5SZXF1ZXN0GiIuY3JvdXBpZXIuZ2FtZXRhYmxlcy52MS5DbGVhbnVwUnVuMuEHCgxHYW1lc0NsZWFudXASWgoOTG9hZEdhbWVUYWJsZXMSIS5jcm91cGllci5nYW1ldGFibGVzLnYxLkdhbWVUYWJsZRojLmNyb3VwaWVyLmdhbWV0YWJsZXMudjEuTG9hZFN1bW1hcnkoARJsCg1HZXRHYW1lVGFibGVzEiwuY3JvdXBpZXIuZ2FtZXRhYmxlcy52MS5HZXRHYW1lVGFibGVzUmVxdWVzdBotLmNyb3VwaWVyLmdhbWV0YWJsZXMudjEuR2V0R2FtZVRhYmxlc1Jlc3BvbnNlEmgKEUNsZWFudXBHYW1lVGFibGVzEjAuY3JvdXBpZXIuZ2FtZXRhYmxlcy52MS5DbGVhbnVwR2FtZVRhYmxlc1JlcXVlc3QaIS5jcm91cGllci5nYW1ldGFibGVzLnYxLk9wZXJhdGlvbhJeCgxHZXRPcGVyYXRpb24SKy5jcm91cGllci5nYW1ldGFibGVzLnYxLkdldE9wZXJhdGlvblJlcXVlc3QaIS5jcm91cGllci5nYW1ldGFibGVzLnYxLk9wZXJhdGlvbhJgCg1QdXJnZUFyY2hpdmVkEiwuY3JvdXBpZXIuZ2FtZXRhYmxlcy52MS5QdXJnZUFyY2hpdmVkUmVxdWVzdBohLmNyb3VwaWVyLmdhbWV0YWJsZXMudjEuT3BlcmF0aW9uEnIKD1B1cmdlQ2xlYW51cFJ1bhIuLmNyb3VwaWVyLmdhbWV0YWJsZXMudjEuUHVyZ2VDbGVhbnVwUnVuUmVxdWVzdBovLmNyb3VwaWVyLmdhbWV0YWJsZXMudjEuUHVyZ2VDbGVhbnVwUnVuUmVzcG9uc2USbwoOTGlzdE9wZXJhdGlvbnMSLS5jcm91cGllci5nYW1ldGFibGVzLnYxLkxpc3RPcGVyYXRpb25zUmVxdWVzdBouLmNyb3VwaWVyLmdhbWV0YWJsZXMudjEuTGlzdE9wZXJhdGlvbnNSZXNwb25zZRJpCgxMaXN0VmVyc2lvbnMSKy5jcm91cGllci5nYW1ldGFibGVzLnYxLkxpc3RWZXJzaW9uc1JlcXVlc3QaLC5jcm91cGllci5nYW1ldGFibGVzLnYxLkxpc3RWZXJzaW9uc1Jlc3BvbnNlEooBChdMaXN0SW50ZWdyYXRpb25NZXNzYWdlcxI2LmNyb3VwaWVyLmdhbWV0YWJsZXMudjEuTGlzdEludGVncmF0aW9uTWVzc2FnZXNSZXF1ZXN0GjcuY3JvdXBpZXIuZ2FtZXRhYmxlcy52MS5MaXN0SW50ZWdyYXRpb25NZXNzYWdlc1Jlc3BvbnNlMocECgtHYW1lUnVudGltZRJZCgxSZWdpc3RlckdhbWUSKy5jcm91cGllci5nYW1ldGFibGVzLnYxLlJlZ2lzdGVyR2FtZVJlcXVlc3QaHC5jcm91cGllci5nYW1ldGFibGVzLnYxLkdhbWUSgQEKFFB1Ymxpc2hSdW50aW1lRXZlbnRzEjMuY3JvdXBpZXIuZ2FtZXRhYmxlcy52MS5QdWJsaXNoUnVudGltZUV2ZW50c1JlcXVlc3QaNC5jcm91cGllci5nYW1ldGFibGVzLnYxLlB1Ymxpc2hSdW50aW1lRXZlbnRzUmVzcG9uc2USTwoHR2V0R2FtZRImLmNyb3VwaWVyLmdhbWV0YWJsZXMudjEuR2V0R2FtZVJlcXVlc3QaHC5jcm91cGllci5nYW1ldGFibGVzLnYxLkdhbWUSWQoMR2V0R2FtZVN0YXRzEiYuY3JvdXBpZXIuZ2FtZXRhYmxlcy52MS5HZXRHYW1lUmVxdWVzdBohLmNyb3VwaWVyLmdhbWV0YWJsZXMudjEuR2FtZVN0YXRzEm0KEUdldENvbnN1bWVyU3RhdHVzEjAuY3JvdXBpZXIuZ2FtZXRhYmxlcy52MS5HZXRDb25zdW1lclN0YXR1c1JlcXVlc3QaJi5jcm91cGllci5nYW1ldGFibGVzLnYxLkNvbnN1bWVyU3RhdHVzYgZwcm90bzM="
     )
 }

@@ -23,15 +23,21 @@ public struct RgsTableRow: Sendable, Equatable {
 /// active tables outside the environment's required currencies go; those
 /// with traffic are archived, those without are deleted; Games hears of
 /// both in slices of at most 500 back-office ids.
+///
+/// Games has one table per back-office id, so the plan works per id: each
+/// id is sent once, and when any RGS table sharing it had traffic, the id
+/// is archived (kept) and so are all those RGS tables, on both sides.
 public struct CleanupPlan: Sendable, Equatable {
+    public struct Slice: Sendable, Equatable {
+        public var action: CleanupOperation.Action
+        public var boIDs: [Int64]
+        /// The RGS tables this slice's outcome settles (those with one of its ids).
+        public var tables: [RgsTableRow]
+    }
+
     public var toDelete: [RgsTableRow]
     public var toArchive: [RgsTableRow]
-    public var slices: [(action: CleanupOperation.Action, boIDs: [Int64])]
-
-    public static func == (a: CleanupPlan, b: CleanupPlan) -> Bool {
-        a.toDelete == b.toDelete && a.toArchive == b.toArchive
-            && a.slices.map { "\($0.action)\($0.boIDs)" } == b.slices.map { "\($0.action)\($0.boIDs)" }
-    }
+    public var slices: [Slice]
 
     public static func make(
         tables: [RgsTableRow], requiredCurrencies: Set<String>, trafficked: Set<String>, sliceSize: Int = CleanupOperation.maxIDs
@@ -41,15 +47,34 @@ public struct CleanupPlan: Sendable, Equatable {
         guard unlinked.isEmpty else {
             throw RPCError(.failedPrecondition, "tables without a back-office id cannot be cleaned on Games: \(unlinked.prefix(10).joined(separator: ", "))")
         }
-        let toArchive = foreign.filter { trafficked.contains($0.tableID) }
-        let toDelete = foreign.filter { !trafficked.contains($0.tableID) }
-        var slices: [(CleanupOperation.Action, [Int64])] = []
-        for (action, rows) in [(CleanupOperation.Action.delete, toDelete), (.archive, toArchive)] {
-            let ids = rows.map(\.boID)
-            for start in stride(from: 0, to: ids.count, by: sliceSize) {
-                slices.append((action, Array(ids[start..<min(start + sliceSize, ids.count)])))
+        let kept = Set(foreign.filter { trafficked.contains($0.tableID) }.map(\.boID))
+        let byID = Dictionary(grouping: foreign, by: \.boID)
+        var seen: Set<Int64> = []
+        let ids = foreign.map(\.boID).filter { seen.insert($0).inserted }
+        var slices: [Slice] = []
+        for action in [CleanupOperation.Action.delete, .archive] {
+            let chosen = ids.filter { kept.contains($0) == (action == .archive) }
+            for start in stride(from: 0, to: chosen.count, by: sliceSize) {
+                let chunk = Array(chosen[start..<min(start + sliceSize, chosen.count)])
+                slices.append(Slice(action: action, boIDs: chunk, tables: chunk.flatMap { byID[$0] ?? [] }))
             }
         }
-        return CleanupPlan(toDelete: toDelete, toArchive: toArchive, slices: slices)
+        return CleanupPlan(
+            toDelete: foreign.filter { !kept.contains($0.boID) }, toArchive: foreign.filter { kept.contains($0.boID) }, slices: slices)
+    }
+}
+
+/// A slice's RGS tables as stored on its outbox row: one `bo_id table_id`
+/// line each (table ids hold no whitespace: EstateStore refuses them).
+enum SliceTables {
+    static func encode(_ tables: [RgsTableRow]) -> String {
+        tables.map { "\($0.boID) \($0.tableID)" }.joined(separator: "\n")
+    }
+
+    static func decode(_ text: String) -> [(boID: Int64, tableID: String)] {
+        text.split(separator: "\n").compactMap { line in
+            guard let space = line.firstIndex(of: " "), let bo = Int64(line[..<space]) else { return nil }
+            return (bo, String(line[line.index(after: space)...]))
+        }
     }
 }

@@ -31,15 +31,24 @@ public final class CleanupRunner: Sendable {
             do {
                 while let server = try await runs.nextJob(runID: runID, environmentID: environmentID) {
                     do {
-                        try await runs.process(runID: runID, serverID: server)
+                        if let refused = try await runs.process(runID: runID, serverID: server) {
+                            failed(runID, server, refused)
+                        }
                     } catch {
-                        log("cleanup run \(runID): server \(server) failed: \(error); moving on")
+                        failed(runID, server, "\(error)")
                         try await runs.markFailed(runID: runID, serverID: server, reason: "\(error)")
                     }
                 }
             } catch {
-                log("cleanup run \(runID), environment \(environmentID) stopped: \(error); it resumes at the next start")
+                log(GamesLog.line("cleanup_chain_stopped", service: "rgs", [
+                    ("run_id", runID), ("environment_id", environmentID), ("error", "\(error)"), ("next", "resumes at the next start"),
+                ]))
             }
         }
+    }
+
+    /// Every failed or refused server plan is logged with its server and reason; the chain moves on.
+    private func failed(_ runID: String, _ serverID: String, _ reason: String) {
+        log(GamesLog.line("cleanup_server_failed", service: "rgs", [("run_id", runID), ("server_id", serverID), ("reason", reason)]))
     }
 }

@@ -59,7 +59,7 @@ public struct RgsCleanupAPI: Croupier_Gametables_V1_RgsCleanup.ServiceProtocol {
             throw RPCError(.invalidArgument, "run_id must be 1–128 characters without spaces or '/'")
         }
         let runID = request.runId.isEmpty ? "run_" + UUID().uuidString.lowercased() : request.runId
-        _ = try await runs.kickoff(runID: runID)
+        _ = try await runs.kickoff(runID: runID, actor: ChangeActor(context))
         try await runner.resume(runID: runID)
         return try await runs.run(runID)
     }

@@ -9,6 +9,7 @@ public final class RgsRole: Sendable {
     public let runs: CleanupRunStore
     public let runner: CleanupRunner
     public let sender: SliceSender
+    public let watcher: OutcomeWatcher
 
     /// - Parameter games: a channel to the Games process's GamesCleanup service.
     public init(path: String, games: any RPCChannel, clock: any StorageClock = SystemClock(),
@@ -18,18 +19,22 @@ public final class RgsRole: Sendable {
         runs = CleanupRunStore(database: database, clock: clock)
         runner = CleanupRunner(runs: runs, log: log)
         sender = SliceSender(runs: runs, games: games, log: log)
+        watcher = OutcomeWatcher(runs: runs, games: games, log: log)
     }
 
     public var services: [any RPCService] { [RgsCleanupAPI(estate: estate, runs: runs, runner: runner)] }
 
-    /// Resumes every unfinished run and starts delivering the outbox.
+    /// Resumes every unfinished run, starts delivering the outbox and
+    /// watching the operations Games accepted.
     public func start() async throws {
         try await runner.resume()
         sender.start()
+        watcher.start()
     }
 
     public func stop() {
         sender.stop()
+        watcher.stop()
         database.close()
     }
 

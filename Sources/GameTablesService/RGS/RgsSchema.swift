@@ -69,5 +69,20 @@ enum RgsSchema {
             CREATE INDEX cleanup_slices_state ON cleanup_slices (state, request_id);
             CREATE INDEX cleanup_slices_job ON cleanup_slices (run_id, server_id);
             """),
+        Migration("rgs", 2, "RGS applies a slice after Games does; runs name their caller", """
+            ALTER TABLE cleanup_runs ADD COLUMN principal TEXT NOT NULL DEFAULT '';
+            ALTER TABLE cleanup_runs ADD COLUMN correlation_id TEXT NOT NULL DEFAULT '';
+            -- The RGS tables a slice settles: "bo_id table_id" lines.
+            ALTER TABLE cleanup_slices ADD COLUMN tables TEXT NOT NULL DEFAULT '';
+            -- Games' operation as RGS last learned it.
+            ALTER TABLE cleanup_slices ADD COLUMN games_status TEXT NOT NULL DEFAULT '';
+            ALTER TABLE cleanup_slices ADD COLUMN missing_ids TEXT NOT NULL DEFAULT '';
+            ALTER TABLE cleanup_slices ADD COLUMN failure TEXT NOT NULL DEFAULT '';
+            -- AWAITING Games' final answer, APPLIED (RGS tables changed to match), FAILED (Games failed it).
+            ALTER TABLE cleanup_slices ADD COLUMN outcome TEXT NOT NULL DEFAULT 'AWAITING';
+            -- Slices acknowledged before this migration were applied locally when they were queued.
+            UPDATE cleanup_slices SET outcome = 'APPLIED' WHERE state = 'ACKNOWLEDGED';
+            CREATE INDEX cleanup_slices_outcome ON cleanup_slices (state, outcome, request_id);
+            """),
     ]
 }

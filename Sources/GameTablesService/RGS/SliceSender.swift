@@ -1,7 +1,7 @@
 import Synchronization
 import Wire
 
-/// Delivers the outbox to Games until each slice is acknowledged. A slice
+/// Delivers the outbox to Games until each slice is accepted. A slice
 /// carries its request id, so a retry after a lost answer (or after either
 /// process died) returns Games' existing operation instead of applying the
 /// slice twice. Transport failures back off exponentially (capped);
@@ -23,7 +23,7 @@ public final class SliceSender: Sendable {
     public func start() {
         let t = Task { [self] in
             let signal = runs.slicesQueued
-            var backoff: Duration = .milliseconds(100)
+            var backoff = Backoff()
             while !Task.isCancelled {
                 let generation = signal.generation
                 let slices = (try? await runs.pendingSlices(limit: concurrency * 4)) ?? []
@@ -31,13 +31,8 @@ public final class SliceSender: Sendable {
                     await signal.wait(since: generation, timeout: .seconds(1))
                     continue
                 }
-                let failures = await deliver(slices)
-                if failures > 0 {
-                    try? await Task.sleep(for: backoff)
-                    backoff = min(backoff * 2, .seconds(5))
-                } else {
-                    backoff = .milliseconds(100)
-                }
+                let failures = await forEachConcurrently(slices, limit: concurrency) { await self.send($0) }
+                if let delay = backoff.after(failures: failures) { try? await Task.sleep(for: delay) }
             }
         }
         task.withLock { $0 = t }
@@ -45,26 +40,15 @@ public final class SliceSender: Sendable {
 
     public func stop() { task.withLock { $0?.cancel() } }
 
-    /// Sends `slices` with `concurrency` in flight; returns how many failed in transport.
-    func deliver(_ slices: [CleanupSlice]) async -> Int {
-        await withTaskGroup(of: Int.self) { group in
-            var next = 0
-            var failures = 0
-            func add() {
-                guard next < slices.count else { return }
-                let slice = slices[next]
-                next += 1
-                group.addTask { await self.send(slice) ? 0 : 1 }
-            }
-            for _ in 0..<concurrency { add() }
-            for await failed in group {
-                failures += failed
-                add()
-            }
-            return failures
-        }
+    /// The metadata Games records on the operation and its version rows: the run's caller.
+    static func metadata(_ slice: CleanupSlice) -> Metadata {
+        var metadata = Metadata()
+        metadata.set(ForwardedCaller.principalKey, slice.actor.principal)
+        if !slice.actor.correlationID.isEmpty { metadata.set("x-correlation-id", slice.actor.correlationID) }
+        return metadata
     }
 
+    /// False when the slice could not be delivered and will be retried.
     private func send(_ slice: CleanupSlice) async -> Bool {
         let request = Croupier_Gametables_V1_CleanupGameTablesRequest.with {
             $0.requestId = slice.requestID
@@ -72,15 +56,16 @@ public final class SliceSender: Sendable {
             $0.action = slice.action == .delete ? .delete : .archive
             $0.archivedAtMs = slice.archivedAtMillis
             $0.async = true
+            $0.runId = slice.runID
         }
-        var metadata = Metadata()
-        metadata.set("x-croupier-principal", "rgs")
         do {
-            let op = try await games.cleanupGameTables(request, options: .timeout(.seconds(10), metadata: metadata))
-            try await runs.acknowledge(slice, operationID: op.operationId)
+            let op = try await games.cleanupGameTables(request, options: .timeout(.seconds(10), metadata: Self.metadata(slice)))
+            try await runs.acknowledge(slice, operationID: op.operationId, status: GamesProto.status(op.status) ?? .received)
             return true
         } catch let e as RPCError where [.invalidArgument, .failedPrecondition, .notFound, .permissionDenied].contains(e.code) {
-            log("Games refused slice \(slice.requestID): \(e)")
+            log(GamesLog.line("cleanup_slice_refused", service: "rgs", [
+                ("run_id", slice.runID), ("server_id", slice.serverID), ("request_id", slice.requestID), ("reason", e.description),
+            ]))
             try? await runs.refuse(slice, error: e.description)
             return true
         } catch {

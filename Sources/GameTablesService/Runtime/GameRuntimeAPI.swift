@@ -45,12 +45,12 @@ public struct GameRuntimeAPI: Croupier_Gametables_V1_GameRuntime.ServiceProtocol
         request: Croupier_Gametables_V1_GetConsumerStatusRequest, context: ServerContext
     ) async throws -> Croupier_Gametables_V1_ConsumerStatus {
         let s = try await store.consumerStatus()
-        let skipped = consumer.skipped
         return .with {
             $0.offset = s.offset
             $0.lastEntryId = s.last
             $0.lag = s.lag
-            $0.skipped = Int64(skipped)
+            $0.skipped = s.skipped
+            $0.evaluations = s.evaluations
         }
     }
 }

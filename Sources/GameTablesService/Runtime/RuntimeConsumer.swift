@@ -13,14 +13,14 @@ import Wire
 ///   handlers are replay-safe anyway: snapshots overwrite, initial stats are
 ///   written once and maxima only rise, the finish is a compare-and-set,
 ///   evaluation has a one-row-per-game guard;
-/// - undecodable events are logged, counted and skipped (the offset moves on).
+/// - undecodable events are logged, counted and skipped (the offset moves
+///   on); the count is saved with the offset, so it covers the whole stream.
 public final class RuntimeConsumer: Sendable {
     let store: RuntimeStore
     let evaluator: any CapabilityEvaluator
     let log: @Sendable (String) -> Void
     let batchSize: Int
     let retryDelay: Duration
-    private let skippedCount = Atomic<Int>(0)
     private let task = Mutex<Task<Void, Never>?>(nil)
 
     public init(store: RuntimeStore, evaluator: any CapabilityEvaluator = StandingsEvaluator(), batchSize: Int = 512,
@@ -31,8 +31,6 @@ public final class RuntimeConsumer: Sendable {
         self.retryDelay = retryDelay
         self.log = log
     }
-
-    public var skipped: Int { skippedCount.load(ordering: .relaxed) }
 
     public func start() {
         let signal = store.database.signal("events")
@@ -67,7 +65,7 @@ public final class RuntimeConsumer: Sendable {
         let evaluator = self.evaluator
         let offsets = store.offsets
         let lines = LineBuffer()
-        let (handled, blocked, skipped) = try await store.database.write { tx -> (Int, Bool, Int) in
+        let (handled, blocked, _) = try await store.database.write { tx -> (Int, Bool, Int) in
             var last = offset
             var handled = 0
             var skipped = 0
@@ -90,9 +88,9 @@ public final class RuntimeConsumer: Sendable {
                 }
             }
             if last > offset { try offsets.save(tx, name: RuntimeStore.consumerName, offset: last) }
+            if skipped > 0 { try RuntimeStore.countSkipped(tx, skipped) }
             return (handled, blocked, skipped)
         }
-        skippedCount.add(skipped, ordering: .relaxed)
         for l in lines.all { log(l) }
         return (handled, blocked)
     }
@@ -167,13 +165,7 @@ public final class RuntimeConsumer: Sendable {
     }
 
     static func line(_ event: String, _ gameID: String, _ fields: [(String, String)]) -> String {
-        var w = JSONLine()
-        w.time("time")
-        w.field("service", "games")
-        w.field("event", event)
-        if !gameID.isEmpty { w.field("game_id", gameID) }
-        for (k, v) in fields { w.field(k, v) }
-        return w.finish()
+        GamesLog.line(event, [("game_id", gameID)] + fields)
     }
 }
 

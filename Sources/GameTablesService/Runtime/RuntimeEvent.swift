@@ -52,9 +52,11 @@ public enum RuntimeEventDecoder {
             engineHealthSummary: fields["engine_health_summary"] ?? "", playerStats: stats, finishedAtMillis: finished)
     }
 
-    /// `[{"user_id": "u1", "planets": 3, "population": 120, "ships_built": 4}, …]`
+    /// `[{"user_id": "u1", "planets": 3, "population": 120, "ships_built": 4}, …]`;
+    /// empty or `null` (how Go's encoding/json writes a nil slice) is no stats.
     static func decodeStats(_ payload: String) throws -> [PlayerObservedStats] {
-        if payload.trimmingCharacters(in: .whitespaces).isEmpty { return [] }
+        let trimmed = payload.trimmingCharacters(in: .whitespacesAndNewlines)
+        if trimmed.isEmpty || trimmed == "null" { return [] }
         guard let array = try? JSONSerialization.jsonObject(with: Data(payload.utf8)) as? [Any] else {
             throw Undecodable(description: "invalid player_turn_stats: not a JSON array")
         }

@@ -98,14 +98,36 @@ public struct RuntimeStore: Sendable {
         }
     }
 
-    /// The consumer's offset, the newest entry id, and how many events lie between.
-    public func consumerStatus() async throws -> (offset: Int64, last: Int64, lag: Int64) {
+    /// Adds to the consumer's skipped count, in the transaction that saves its offset.
+    static func countSkipped(_ tx: Transaction, _ n: Int) throws {
+        try tx.execute(
+            """
+            INSERT INTO consumer_counters (consumer, skipped) VALUES (?, ?)
+            ON CONFLICT (consumer) DO UPDATE SET skipped = skipped + excluded.skipped
+            """, [consumerName, n])
+    }
+
+    public struct ConsumerStatus: Sendable {
+        public var offset: Int64
+        public var last: Int64
+        public var lag: Int64
+        /// Undecodable events skipped since the stream began.
+        public var skipped: Int64
+        public var evaluations: Int64
+    }
+
+    /// The consumer's offset, the newest entry id, how many events lie
+    /// between, how many were skipped, and how many evaluations ran.
+    public func consumerStatus() async throws -> ConsumerStatus {
         let offset = try await offsets.load(Self.consumerName) ?? 0
         return try await database.read { db in
-            let last = try db.queryFirst("SELECT coalesce(max(offset), 0) FROM events WHERE stream = ?", [Self.stream]) { $0.int64(0) } ?? 0
-            let lag = try db.queryFirst(
-                "SELECT count(*) FROM events WHERE stream = ? AND offset > ?", [Self.stream, offset]) { $0.int64(0) } ?? 0
-            return (offset, last, lag)
+            func count(_ sql: String, _ args: [any SQLBindable]) throws -> Int64 { try db.queryFirst(sql, args) { $0.int64(0) } ?? 0 }
+            return ConsumerStatus(
+                offset: offset,
+                last: try count("SELECT coalesce(max(offset), 0) FROM events WHERE stream = ?", [Self.stream]),
+                lag: try count("SELECT count(*) FROM events WHERE stream = ? AND offset > ?", [Self.stream, offset]),
+                skipped: try count("SELECT coalesce(max(skipped), 0) FROM consumer_counters WHERE consumer = ?", [Self.consumerName]),
+                evaluations: try count("SELECT count(*) FROM evaluations", []))
         }
     }
 }
