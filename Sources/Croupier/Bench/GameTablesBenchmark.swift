@@ -31,8 +31,25 @@ enum GameTablesBenchmark {
         return dir
     }
 
-    /// Seconds from kickoff until every Games operation of the run is DEFERRED.
-    static func cleanup(servers: Int, tablesPerServer: Int) async throws -> Double {
+    /// CPU seconds (user + system) a child process has used so far.
+    static func cpuSeconds(_ p: Process) -> Double {
+        guard let stat = try? String(contentsOfFile: "/proc/\(p.processIdentifier)/stat", encoding: .utf8),
+            let tail = stat.split(separator: ")").last
+        else { return 0 }
+        let fields = tail.split(separator: " ")  // fields[0] is the state; utime and stime are the 12th and 13th
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    struct CleanupFigures {
+        var seconds: Double
+        var gamesCPU: Double
+        var rgsCPU: Double
+    }
+
+    /// Seconds from kickoff until both sides agree (every job DONE) and every Games operation of the
+    /// run is DEFERRED, with the CPU each process used meanwhile.
+    static func cleanup(servers: Int, tablesPerServer: Int) async throws -> CleanupFigures {
         let dir = try freshDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let (games, gamesPort) = try serve("games", dir: dir, config: dir + "/config.json")
@@ -68,6 +85,7 @@ enum GameTablesBenchmark {
             }
         }
         progress("cleanup run")
+        let (gamesCPU, rgsCPU) = (cpuSeconds(games), cpuSeconds(rgs))
         let start = ContinuousClock.now
         _ = try await rgsClient.kickoffCleanup(.with { $0.runId = "bench" })
         var operations: Set<String> = []
@@ -89,9 +107,10 @@ enum GameTablesBenchmark {
             if !operations.isEmpty { try await Task.sleep(for: .milliseconds(20)) }
         }
         let seconds = StorageBenchmark.elapsedSeconds(since: start)
+        let figures = CleanupFigures(seconds: seconds, gamesCPU: cpuSeconds(games) - gamesCPU, rgsCPU: cpuSeconds(rgs) - rgsCPU)
         let check = try await gamesClient.getGameTables(.with { $0.ids = [1, total / 2, total] }).tables
         guard check.count == 3, check.allSatisfy({ !$0.active }) else { throw LaunchError("tables were not archived") }
-        return seconds
+        return figures
     }
 
     /// The reference: the same archive (update + version row per table, batches of 100, one commit each)
@@ -151,7 +170,8 @@ enum GameTablesBenchmark {
         let events = option("--events", in: arguments).flatMap(Int.init) ?? 200_000
         let out = option("--out", in: arguments) ?? "bench/results/gametables.md"
         let servers = 20
-        let cleanupSeconds = try await cleanup(servers: servers, tablesPerServer: tables / servers)
+        let run = try await cleanup(servers: servers, tablesPerServer: tables / servers)
+        let cleanupSeconds = run.seconds
         progress("bare SQLite reference")
         let bareSeconds = try await bareSQLite(tables: tables)
         progress("runtime events, batched")
@@ -164,7 +184,8 @@ enum GameTablesBenchmark {
             - date: \(ISO8601DateFormatter().string(from: Date()))
             - machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; RGS and Games each in its own process, SQLite WAL, synchronous=FULL
             - cleanup: \(formatRate(Double(tables))) tables on \(servers) servers in 2 environments, all in a foreign currency
-              (half with traffic), Games pause 0; timed from KickoffCleanup until every Games operation is DEFERRED
+              (half with traffic), Games pause 0; timed from KickoffCleanup until every job is DONE (RGS settled
+              every slice after Games applied it) and every Games operation is DEFERRED
             - reference (same run): the same archive as bare SQLite batches of 100 (update + version row), one process, no RPC
             - runtime: snapshot events for 100 games with 2 players' stats, published in chunks of 5,000 over Wire;
               timed from the first publish until the consumer's lag is 0; offset saved in the same transaction as the effects
@@ -172,6 +193,7 @@ enum GameTablesBenchmark {
             | what | figure |
             | --- | --- |
             | cleanup end to end, \(formatRate(Double(tables))) tables | \(String(format: "%.1f", cleanupSeconds)) s (\(formatRate(Double(tables) / cleanupSeconds)) tables/s) |
+            | CPU used meanwhile: Games process, RGS process | \(String(format: "%.2f s, %.2f s", run.gamesCPU, run.rgsCPU)) |
             | bare SQLite archive of the same tables (reference) | \(String(format: "%.1f", bareSeconds)) s (\(formatRate(Double(tables) / bareSeconds)) tables/s) |
             | runtime events consumed, 512 per commit | \(formatRate(batched)) events/s |
             | runtime events consumed, one commit per event (reference) | \(formatRate(single)) events/s |

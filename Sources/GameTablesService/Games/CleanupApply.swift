@@ -4,10 +4,10 @@ import Wire
 /// Applying an operation, all or nothing (docs/gametables.md, "All or nothing"):
 ///
 /// 1. `begin` records which requested ids have no table (RECEIVED → IN_PROGRESS);
-/// 2. `checkBatch`, per batch of 100 with the pause between batches: checks
-///    the batch's rows and records progress, changing no table, so a row in
-///    play fails the request before anything of it is visible, and the pause
-///    holds no lock;
+/// 2. `checkBatch`, per batch of 100 with the pause between batches: reads
+///    and checks the batch's rows, changing nothing, so a row in play fails
+///    the request before anything of it is visible; neither the checks nor
+///    the pause hold a write lock, and they cost no commit;
 /// 3. `commit`: one short transaction re-checks every row, archives them,
 ///    writes one version row per change and marks the operation DEFERRED.
 ///    Readers see all of the request or none of it;
@@ -21,11 +21,9 @@ extension GamesCleanupStore {
         return try await database.write { tx in
             guard var op = try Self.operation(tx, id), op.status == .received || op.status == .inProgress else { return nil }
             if op.status == .received {
-                var missing: [Int64] = []
-                for tableID in op.requestedIDs
-                where try tx.queryFirst("SELECT 1 FROM game_tables WHERE id = ?", [tableID], { _ in true }) == nil {
-                    missing.append(tableID)
-                }
+                let list = SQLInList(op.requestedIDs)
+                let present = Set(try tx.query("SELECT id FROM game_tables WHERE id IN \(list.sql)", list.arguments) { $0.int64(0) })
+                let missing = op.requestedIDs.filter { !present.contains($0) }
                 try tx.execute(
                     "UPDATE operations SET status = 'IN_PROGRESS', missing_ids = ?, updated_at = ? WHERE operation_id = ?",
                     [IDList.encode(missing), now, id])
@@ -36,24 +34,25 @@ extension GamesCleanupStore {
         }
     }
 
-    /// Checks one batch without changing a table: throws `RowFailure` for a
-    /// row that cannot be archived. Records the batch as checked, so a
-    /// restart resumes after it.
-    func checkBatch(_ op: CleanupOperation, index: Int, ids: [Int64]) async throws {
-        let now = clock.nowMillis()
-        try await database.write { tx in
-            for id in ids {
-                guard let row = try Self.table(tx, id) else { continue }  // recorded as missing when the operation began
-                try Self.check(row)
+    /// Checks one batch in a read transaction: throws `RowFailure` for a
+    /// row that cannot be archived (one in play).
+    func checkBatch(_ ids: [Int64]) async throws {
+        let list = SQLInList(ids)
+        let blocked = try await database.read { db in
+            try db.queryFirst("SELECT id FROM game_tables WHERE in_play = 1 AND id IN \(list.sql) ORDER BY id LIMIT 1", list.arguments) {
+                $0.int64(0)
             }
-            try tx.execute(
-                "UPDATE operations SET next_batch = ?, updated_at = ? WHERE operation_id = ? AND next_batch = ?",
-                [index + 1, now, op.operationID, index])
         }
+        if let blocked { throw Self.inPlay(blocked) }
     }
 
-    static func check(_ row: GameTableRow) throws {
-        if row.inPlay { throw RowFailure(description: "table \(row.id) is in play and cannot be archived") }
+    static func inPlay(_ id: Int64) -> RowFailure { RowFailure(description: "table \(id) is in play and cannot be archived") }
+
+    /// The rows of `ids` that exist, by id, in one statement.
+    static func tables(_ tx: Transaction, _ ids: [Int64]) throws -> [Int64: GameTableRow] {
+        let list = SQLInList(ids)
+        let rows = try tx.query("SELECT \(tableColumns) FROM game_tables WHERE id IN \(list.sql)", list.arguments, table)
+        return Dictionary(rows.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
     }
 
     /// Makes the whole operation visible in one transaction: every table of
@@ -63,18 +62,19 @@ extension GamesCleanupStore {
     /// (changing nothing) when a row can no longer be archived.
     func commit(_ op: CleanupOperation, ids: [Int64]) async throws {
         let now = clock.nowMillis()
-        let settled = operationsSettled
+        let settled = self.settled
         try await database.write { tx in
             guard let current = try Self.operation(tx, op.operationID), current.status == .inProgress else { return }
             let keptBy: String? = op.action == .archive ? op.operationID : nil
             var affected: [Int64] = []
             var missing = current.missingIDs
+            let rows = try Self.tables(tx, ids)
             for id in ids {
-                guard let before = try Self.table(tx, id) else {
+                guard let before = rows[id] else {
                     missing.append(id)
                     continue
                 }
-                try Self.check(before)
+                if before.inPlay { throw Self.inPlay(id) }
                 affected.append(id)
                 if !before.active && before.archivedAtMillis == op.archivedAtMillis {
                     if let keptBy, before.keptBy == nil {
@@ -95,7 +95,7 @@ extension GamesCleanupStore {
                 UPDATE operations SET status = 'DEFERRED', affected_ids = ?, missing_ids = ?, updated_at = ?
                 WHERE operation_id = ? AND status = 'IN_PROGRESS'
                 """, [IDList.encode(affected), IDList.encode(missing), now, op.operationID])
-            tx.afterCommit { settled.signal() }
+            tx.afterCommit { settled.raise(op.operationID) }
         }
     }
 
@@ -103,14 +103,14 @@ extension GamesCleanupStore {
     /// was applied, so there is nothing to revert.
     func fail(_ op: CleanupOperation, reason: String) async throws {
         let now = clock.nowMillis()
-        let settled = operationsSettled
+        let settled = self.settled
         try await database.write { tx in
             try tx.execute(
                 """
                 UPDATE operations SET status = 'FAILED', failure = ?, affected_ids = '', updated_at = ?
                 WHERE operation_id = ? AND status IN ('RECEIVED', 'IN_PROGRESS')
                 """, [reason, now, op.operationID])
-            tx.afterCommit { settled.signal() }
+            tx.afterCommit { settled.raise(op.operationID) }
         }
     }
 

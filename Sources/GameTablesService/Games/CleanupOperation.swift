@@ -34,7 +34,6 @@ public struct CleanupOperation: Sendable, Equatable {
     public var requestedIDs: [Int64]
     public var affectedIDs: [Int64]
     public var missingIDs: [Int64]
-    public var nextBatch: Int
     public var failure: String
     public var purgeFailures: [String]
     public var purged: Int

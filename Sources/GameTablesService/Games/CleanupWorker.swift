@@ -12,13 +12,14 @@ import Wire
 /// - all or nothing per request (CleanupApply.swift): batches of 100 are
 ///   checked one by one with the pause between them (holding no lock), then
 ///   the whole request becomes visible in one transaction, or none of it;
-/// - a crash mid-operation resumes at the first batch not checked.
+/// - a crash mid-operation checks again from the first batch (checking
+///   changes nothing); a crash during the apply rolls it back whole.
 public final class CleanupWorker: Sendable {
     let store: GamesCleanupStore
     let batchSize: Int
     let pause: Duration
     let log: @Sendable (String) -> Void
-    private let running = Mutex<Set<String>>([])
+    private let running = Mutex<[String: (checked: Int, batches: Int)]>([:])
     private let queue: AsyncStream<String>
     private let input: AsyncStream<String>.Continuation
     private let workers = Mutex<[Task<Void, Never>]>([])
@@ -52,15 +53,24 @@ public final class CleanupWorker: Sendable {
 
     public func enqueue(_ operationID: String) { input.yield(operationID) }
 
+    /// Batches checked so far and how many, while the operation runs here.
+    public func progress(of operationID: String) -> (checked: Int, batches: Int)? {
+        running.withLock { $0[operationID] }
+    }
+
     /// Runs one operation to DEFERRED or FAILED. Returns false when another
     /// execution of the same operation holds its lock (this delivery is skipped).
     @discardableResult
     public func execute(_ operationID: String) async -> Bool {
-        guard running.withLock({ $0.insert(operationID).inserted }) else {
+        guard running.withLock({ r in
+            guard r[operationID] == nil else { return false }
+            r[operationID] = (0, 0)
+            return true
+        }) else {
             log(GamesLog.line("cleanup_operation_skipped", [("operation_id", operationID), ("reason", "already running")]))
             return false
         }
-        defer { _ = running.withLock { $0.remove(operationID) } }
+        defer { _ = running.withLock { $0.removeValue(forKey: operationID) } }
         var current: CleanupOperation?
         do {
             guard let op = try await store.begin(operationID) else { return true }
@@ -68,9 +78,10 @@ public final class CleanupWorker: Sendable {
             let missing = Set(op.missingIDs)
             let present = op.requestedIDs.filter { !missing.contains($0) }
             let batches = stride(from: 0, to: present.count, by: batchSize).map { Array(present[$0..<min($0 + batchSize, present.count)]) }
-            for index in op.nextBatch..<max(op.nextBatch, batches.count) {
-                if index > op.nextBatch, pause > .zero { try await Task.sleep(for: pause) }
-                try await store.checkBatch(op, index: index, ids: batches[index])
+            for (index, batch) in batches.enumerated() {
+                if index > 0, pause > .zero { try await Task.sleep(for: pause) }
+                try await store.checkBatch(batch)
+                running.withLock { $0[operationID] = (index + 1, batches.count) }
             }
             try await store.commit(op, ids: present)
         } catch let failure as RowFailure {

@@ -80,15 +80,28 @@ public struct GamesCleanupAPI: Croupier_Gametables_V1_GamesCleanup.ServiceProtoc
         guard (0...30_000).contains(request.waitMs) else { throw RPCError(.invalidArgument, "wait_ms must be 0–30,000") }
         var deadline = ContinuousClock.now + .milliseconds(Int(request.waitMs))
         if let callDeadline = context.deadline { deadline = min(deadline, callDeadline - .milliseconds(50)) }
-        let settled = store.operationsSettled
+        var signal: ChangeSignal?
         while true {
-            let generation = settled.generation
+            let generation = signal?.generation ?? 0
             guard let op = try await store.operation(request.operationId) else {
                 throw RPCError(.notFound, "operation \(request.operationId) does not exist")
             }
             let now = ContinuousClock.now
-            if op.isFinal || now >= deadline || Task.isCancelled { return GamesProto.operation(op) }
-            await settled.wait(since: generation, timeout: min(deadline - now, .seconds(1)))
+            if op.isFinal || now >= deadline || Task.isCancelled {
+                if op.isFinal, signal != nil { store.settled.drop(op.operationID) }
+                var answer = GamesProto.operation(op)
+                if !op.isFinal, let progress = worker.progress(of: op.operationID) {
+                    answer.batchesChecked = Int32(progress.checked)
+                    answer.batches = Int32(progress.batches)
+                }
+                return answer
+            }
+            // Take the operation's signal, then read again: a settle in between is not missed.
+            guard let taken = signal else {
+                signal = store.settled.signal(for: op.operationID)
+                continue
+            }
+            await taken.wait(since: generation, timeout: min(deadline - now, .seconds(1)))
         }
     }
 

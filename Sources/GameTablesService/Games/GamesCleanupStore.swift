@@ -48,8 +48,8 @@ public struct GamesCleanupStore: Sendable {
     let database: Database
     let clock: any StorageClock
 
-    /// Raised after a commit that finished or failed an operation.
-    var operationsSettled: ChangeSignal { database.signal("cleanup_operations") }
+    /// Raised, per operation, after the commit that finished or failed it.
+    let settled = KeyedSignals()
 
     static let tableColumns = "id, name, currency, active, archived_at, in_play, kept_by"
     static func table(_ r: Row) -> GameTableRow {
@@ -64,17 +64,17 @@ public struct GamesCleanupStore: Sendable {
     }
 
     static let operationColumns = """
-        operation_id, request_id, action, status, archived_at, requested_ids, affected_ids, missing_ids, next_batch, failure, \
+        operation_id, request_id, action, status, archived_at, requested_ids, affected_ids, missing_ids, failure, \
         purge_failures, purged, created_at, updated_at, run_id, principal, correlation_id
         """
     static func operation(_ r: Row) -> CleanupOperation {
         CleanupOperation(
             operationID: r.string(0), requestID: r.string(1), action: .init(rawValue: r.string(2)) ?? .archive,
             status: .init(rawValue: r.string(3)) ?? .failed, archivedAtMillis: r.int64(4), requestedIDs: IDList.decode(r.string(5)),
-            affectedIDs: IDList.decode(r.string(6)), missingIDs: IDList.decode(r.string(7)), nextBatch: r.int(8),
-            failure: r.string(9), purgeFailures: IDList.decodeTexts(r.string(10)), purged: r.int(11),
-            createdAtMillis: r.int64(12), updatedAtMillis: r.int64(13), runID: r.string(14),
-            actor: ChangeActor(principal: r.string(15), correlationID: r.string(16)))
+            affectedIDs: IDList.decode(r.string(6)), missingIDs: IDList.decode(r.string(7)),
+            failure: r.string(8), purgeFailures: IDList.decodeTexts(r.string(9)), purged: r.int(10),
+            createdAtMillis: r.int64(11), updatedAtMillis: r.int64(12), runID: r.string(13),
+            actor: ChangeActor(principal: r.string(14), correlationID: r.string(15)))
     }
 
     // MARK: Tables

@@ -63,7 +63,7 @@ extension GamesCleanupStore {
         let sql = "SELECT \(Self.operationColumns), rowid FROM operations WHERE \(conditions.joined(separator: " AND ")) ORDER BY rowid LIMIT ?"
         let arguments = values
         let rows = try await database.read { db in
-            try db.query(sql, arguments) { (Self.operation($0), $0.int64(17)) }
+            try db.query(sql, arguments) { (Self.operation($0), $0.int64(16)) }
         }
         return (rows.map(\.0), rows.count == limit ? rows.last?.1 : nil)
     }

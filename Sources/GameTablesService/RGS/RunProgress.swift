@@ -13,7 +13,7 @@ extension CleanupRunStore {
             var slices: [String: [Croupier_Gametables_V1_SliceOutcome]] = [:]
             for (server, outcome) in try db.query(
                 """
-                SELECT server_id, request_id, action, bo_ids, operation_id, games_status, missing_ids, failure, outcome, attempts,
+                SELECT server_id, request_id, action, length(bo_ids) - length(replace(bo_ids, ',', '')) + 1, operation_id, games_status, missing_ids, failure, outcome, attempts,
                     last_error, state
                 FROM cleanup_slices WHERE run_id = ? ORDER BY request_id
                 """, [runID], RgsProto.slice)
@@ -74,7 +74,7 @@ enum RgsProto {
         (r.string(0), .with {
             $0.requestId = r.string(1)
             $0.action = r.string(2) == "DELETE" ? .delete : .archive
-            $0.ids = Int64(IDList.decode(r.string(3)).count)
+            $0.ids = r.int64(3)  // ids in the slice: its commas plus one
             $0.operationId = r.string(4)
             $0.gamesStatus = CleanupOperation.Status(rawValue: r.string(5)).map(GamesProto.status) ?? .unspecified
             $0.missingIds = IDList.decode(r.string(6))

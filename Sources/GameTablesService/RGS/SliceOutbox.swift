@@ -108,13 +108,19 @@ extension CleanupRunStore {
                     [outcome.failure, slice.requestID])
             } else {
                 let applied = Set(outcome.affectedIDs)
-                for (bo, tableID) in SliceTables.decode(tables) where applied.contains(bo) {
+                let settled = SliceTables.decode(tables).filter { applied.contains($0.boID) }
+                // A table whose back-office id changed since it was planned is not this slice's any more.
+                for chunk in stride(from: 0, to: settled.count, by: 500).map({ settled[$0..<min($0 + 500, settled.count)] }) {
+                    let list = SQLInList(chunk.map(\.tableID), step: 500)
+                    let ids = SQLInList(chunk.map(\.boID), step: 500)
                     if slice.action == .delete {
-                        try tx.execute("DELETE FROM rgs_tables WHERE table_id = ? AND bo_id = ? AND active = 1", [tableID, bo])
+                        try tx.execute(
+                            "DELETE FROM rgs_tables WHERE active = 1 AND table_id IN \(list.sql) AND bo_id IN \(ids.sql)",
+                            list.arguments + ids.arguments)
                     } else {
                         try tx.execute(
-                            "UPDATE rgs_tables SET active = 0, archived_at = ? WHERE table_id = ? AND bo_id = ? AND active = 1",
-                            [slice.archivedAtMillis, tableID, bo])
+                            "UPDATE rgs_tables SET active = 0, archived_at = ? WHERE active = 1 AND table_id IN \(list.sql) AND bo_id IN \(ids.sql)",
+                            [slice.archivedAtMillis] + list.arguments + ids.arguments)
                     }
                 }
                 try tx.execute(

@@ -56,3 +56,32 @@ public final class ChangeSignal: Sendable {
         state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
     }
 }
+
+/// One `ChangeSignal` per key (an operation, a request): waiters on one key
+/// wake only for it. A key's signal is made on first use and dropped when
+/// raised, or by a waiter that found nothing left to wait for.
+///
+/// A waiter takes `signal(for:)`, reads its generation, re-checks its state,
+/// and then waits; a raise in between bumps the generation, so the wake-up
+/// cannot be lost.
+public final class KeyedSignals: Sendable {
+    private let table = Mutex<[String: ChangeSignal]>([:])
+
+    public init() {}
+
+    public func signal(for key: String) -> ChangeSignal {
+        table.withLock { t in
+            if let s = t[key] { return s }
+            let s = ChangeSignal()
+            t[key] = s
+            return s
+        }
+    }
+
+    public func raise(_ key: String) { table.withLock { $0.removeValue(forKey: key) }?.signal() }
+
+    public func drop(_ key: String) { _ = table.withLock { $0.removeValue(forKey: key) } }
+
+    /// Keys with a live signal (for tests: nothing is left behind).
+    public var count: Int { table.withLock { $0.count } }
+}
