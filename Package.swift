@@ -25,6 +25,9 @@ let package = Package(
         .systemLibrary(
             name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(
+            name: "CLibPQ", path: "Sources/CLibPQ", pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]),
 
         // epoll and eventfd, which Swift's Glibc module does not expose.
         .target(name: "CLinux", path: "Sources/CLinux"),
@@ -32,8 +35,8 @@ let package = Package(
         // The protocol: protobuf codec, RPC model, frames, epoll transport, generated standard protos.
         .target(name: "Wire", dependencies: ["CLinux", "COpenSSL"], path: "Sources/Wire", swiftSettings: callerExecutor),
 
-        // SQLite store with group commit, durable FIFO queue, event log, consumer offsets.
-        .target(name: "Storage", dependencies: ["CSQLite", "COpenSSL"], path: "Sources/Storage"),
+        // Storage on SQLite (group commit) or PostgreSQL (libpq): durable FIFO queue, event log, consumer offsets.
+        .target(name: "Storage", dependencies: ["CSQLite", "CLibPQ", "COpenSSL"], path: "Sources/Storage"),
 
         // The gRPC-compatible HTTP/2 front door: nghttp2 + OpenSSL, auth, rate limits, routing to Wire services.
         .target(
@@ -68,7 +71,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Wire", "Storage"], path: "Tests/TestSupport", swiftSettings: callerExecutor),
         .testTarget(name: "WireTests", dependencies: ["Wire", "TestSupport"], path: "Tests/WireTests"),
         .testTarget(
-            name: "StorageTests", dependencies: ["Storage", "CSQLite", "StorageCrashHelper"], path: "Tests/StorageTests"),
+            name: "StorageTests", dependencies: ["Storage", "CSQLite", "StorageCrashHelper", "TestSupport"], path: "Tests/StorageTests"),
         // Child process for StorageTests' SIGKILL crash tests.
         .executableTarget(name: "StorageCrashHelper", dependencies: ["Storage"], path: "Tests/StorageCrashHelper"),
         .testTarget(
@@ -87,7 +90,7 @@ let package = Package(
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Wire", "TestSupport"], path: "Tests/GatewayTests"),
         .testTarget(name: "ProtoGenTests", dependencies: ["ProtoGen"], path: "Tests/ProtoGenTests"),
         .testTarget(
-            name: "SystemLibraryTests", dependencies: ["CNGHTTP2", "COpenSSL", "CSQLite"],
+            name: "SystemLibraryTests", dependencies: ["CNGHTTP2", "COpenSSL", "CSQLite", "CLibPQ"],
             path: "Tests/SystemLibraryTests"),
     ]
 )

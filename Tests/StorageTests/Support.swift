@@ -1,6 +1,7 @@
 import Foundation
 import Storage
 import Synchronization
+import TestSupport
 import XCTest
 
 /// A clock tests move by hand: visibility, windows and retention without sleeping.
@@ -10,10 +11,12 @@ final class ManualClock: StorageClock {
     func advance(millis: Int64) { now.withLock { $0 += millis } }
 }
 
-func temporaryDatabasePath(_ name: String = "db") throws -> String {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("croupier-storage-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    return dir.appendingPathComponent("\(name).sqlite").path
+/// A fresh database: a SQLite file, or a PostgreSQL database when the tests run on that engine.
+func temporaryDatabasePath(_ name: String = "db") throws -> String { try TestEngine.location(name) }
+
+/// Skips a test about SQLite files themselves when the suite runs on PostgreSQL.
+func requireSQLite(_ why: String) throws {
+    try XCTSkipIf(TestEngine.isPostgres, "SQLite only: \(why)")
 }
 
 let itemsMigration = Migration("test", 1, "items", "CREATE TABLE items (id INTEGER PRIMARY KEY, label TEXT NOT NULL UNIQUE);")

@@ -1,9 +1,10 @@
 import CNGHTTP2
 import COpenSSL
+import CLibPQ
 import CSQLite
 import XCTest
 
-/// The three C libraries the design card allows are reachable through their
+/// The C libraries the design card allows are reachable through their
 /// systemLibrary targets: headers found, symbols linked, versions sane.
 final class SystemLibraryTests: XCTestCase {
     func testNGHTTP2Links() {
@@ -23,7 +24,12 @@ final class SystemLibraryTests: XCTestCase {
     }
 
     func testSQLiteLinks() {
-        XCTAssertGreaterThanOrEqual(sqlite3_libversion_number(), 3_035_000)
+        XCTAssertGreaterThanOrEqual(sqlite3_libversion_number(), 3_035_000)  // 3.35+: RETURNING
         XCTAssertEqual(sqlite3_threadsafe(), 1)
+    }
+
+    func testLibPQLinks() {
+        XCTAssertGreaterThanOrEqual(PQlibVersion(), 120_000)  // 12+
+        XCTAssertEqual(PQisthreadsafe(), 1)
     }
 }

@@ -54,7 +54,7 @@ extension LoyaltyStore {
         return try await database.read { db in try Self.checks(db, playerID: playerID, schedule: schedule) }
     }
 
-    static func checks(_ db: SQLiteConnection, playerID: String?, schedule: TierSchedule) throws -> [BalanceCheck] {
+    static func checks(_ db: SQLConnection, playerID: String?, schedule: TierSchedule) throws -> [BalanceCheck] {
         let filter = playerID == nil ? "" : " WHERE player_id = ?"
         let arguments: [any SQLBindable] = playerID.map { [$0] } ?? []
         var checks: [String: BalanceCheck] = [:]

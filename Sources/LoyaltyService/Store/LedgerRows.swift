@@ -21,7 +21,7 @@ enum LedgerRows {
         try tx.queryFirst("SELECT \(columns) FROM loyalty_ledger WHERE idempotency_key = ?", [key], entry)
     }
 
-    static func account(_ db: SQLiteConnection, _ playerID: String) throws -> (Account, updatedAt: Int64)? {
+    static func account(_ db: SQLConnection, _ playerID: String) throws -> (Account, updatedAt: Int64)? {
         try db.queryFirst(
             "SELECT balance, lifetime_points, tier, updated_at FROM player_loyalty WHERE player_id = ?", [playerID]
         ) { r in (Account(balance: r.int64(0), lifetimePoints: r.int64(1), tier: Tier(name: r.string(2)) ?? .bronze), r.int64(3)) }
@@ -59,19 +59,18 @@ enum LedgerRows {
     ) throws -> LedgerEntry {
         let before = try account(tx.connection, e.playerID)?.0 ?? .empty
         let after = try before.applying(e.points, schedule: schedule, playerID: e.playerID)
-        try tx.execute(
+        let entryID = try tx.queryFirst(
             """
             INSERT INTO loyalty_ledger (player_id, rating_slip_id, visit_id, transaction_type, points, balance_before,
                 balance_after, tier_before, tier_after, lifetime_before, lifetime_after, staff_id, reason, idempotency_key,
                 correlation_id, created_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING entry_id
             """,
             [
                 e.playerID, e.ratingSlipID, e.visitID, e.type.rawValue, e.points, before.balance, after.balance,
                 before.tier.name, after.tier.name, before.lifetimePoints, after.lifetimePoints, e.staffID, e.reason,
                 e.idempotencyKey, e.correlationID, nowMillis,
-            ])
-        let entryID = tx.lastInsertRowID
+            ]) { $0.int64(0) } ?? 0
         try save(tx, e.playerID, after, nowMillis: nowMillis)
         if after.tier > before.tier {
             try alerts.append(tx, Alert(

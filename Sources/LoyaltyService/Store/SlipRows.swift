@@ -7,7 +7,7 @@ enum SlipRows {
             points_per_theoretical_win, average_bet, status, started_at, ended_at, duration_seconds
         """
 
-    static func slip(_ db: SQLiteConnection, _ slipID: String) throws -> RatingSlip? {
+    static func slip(_ db: SQLConnection, _ slipID: String) throws -> RatingSlip? {
         try db.queryFirst("SELECT \(columns) FROM rating_slips WHERE slip_id = ?", [slipID], slip)
     }
 
@@ -21,7 +21,7 @@ enum SlipRows {
     }
 
     /// The slip's gameplay entry, if it has one.
-    static func gameplayEntry(_ db: SQLiteConnection, _ slipID: String) throws -> LedgerEntry? {
+    static func gameplayEntry(_ db: SQLConnection, _ slipID: String) throws -> LedgerEntry? {
         try db.queryFirst(
             "SELECT \(LedgerRows.columns) FROM loyalty_ledger WHERE rating_slip_id = ? AND transaction_type = 'GAMEPLAY'", [slipID],
             LedgerRows.entry)

@@ -147,7 +147,7 @@ public struct DiffStore: Sendable {
     }
 
     /// Cards per expansion in production (before) and in staging (after, removed ones excluded).
-    static func impact(_ db: SQLiteConnection, game: String) throws -> [Croupier_Staging_V1_ExpansionImpact] {
+    static func impact(_ db: SQLConnection, game: String) throws -> [Croupier_Staging_V1_ExpansionImpact] {
         var rows: [String: (Int64, Int64)] = [:]
         for (e, n) in try db.query(
             "SELECT expansion, count(*) FROM production_entities WHERE game_slug = ? AND entity_type = 'card' GROUP BY expansion",
@@ -173,7 +173,7 @@ public struct DiffStore: Sendable {
     }
 
     /// The stored impact with the `touched` expansions recounted.
-    static func patchedImpact(_ db: SQLiteConnection, game: String, touched: Set<String>) throws -> [Croupier_Staging_V1_ExpansionImpact] {
+    static func patchedImpact(_ db: SQLConnection, game: String, touched: Set<String>) throws -> [Croupier_Staging_V1_ExpansionImpact] {
         guard let stored = try db.queryFirst("SELECT impact FROM diffs WHERE game_slug = ?", [game], { $0.blob(0) }) else {
             return try impact(db, game: game)
         }
@@ -199,7 +199,7 @@ public struct DiffStore: Sendable {
         return rows.keys.sorted().map { rows[$0]! }
     }
 
-    static func counts(_ db: SQLiteConnection, game: String) throws -> [Croupier_Staging_V1_TypeCounts] {
+    static func counts(_ db: SQLConnection, game: String) throws -> [Croupier_Staging_V1_TypeCounts] {
         var byType: [String: Croupier_Staging_V1_TypeCounts] = [:]
         for (t, c, n) in try db.query(
             "SELECT entity_type, change, count(*) FROM diff_entries WHERE game_slug = ? GROUP BY entity_type, change", [game],

@@ -30,7 +30,7 @@ public struct StagingEntity: Sendable, Equatable {
 
 /// Reading staging entities.
 enum EntityRows {
-    static func entity(_ db: SQLiteConnection, game: String, type: String, slug: String) throws -> StagingEntity? {
+    static func entity(_ db: SQLConnection, game: String, type: String, slug: String) throws -> StagingEntity? {
         guard var e = try db.queryFirst(
             """
             SELECT imported_fields, fields, origin, removed, updated_at FROM staging_entities
@@ -45,7 +45,7 @@ enum EntityRows {
         return e
     }
 
-    static func overrides(_ db: SQLiteConnection, game: String, type: String, slug: String) throws -> [String: String] {
+    static func overrides(_ db: SQLConnection, game: String, type: String, slug: String) throws -> [String: String] {
         var out: [String: String] = [:]
         for (k, v) in try db.query(
             "SELECT field, value FROM overrides WHERE game_slug = ? AND entity_type = ? AND slug = ?", [game, type, slug],
@@ -58,7 +58,7 @@ enum EntityRows {
 
     /// A page of entities after (type, slug), in that order.
     static func page(
-        _ db: SQLiteConnection, game: String, type: String?, after: (String, String), limit: Int, includeRemoved: Bool
+        _ db: SQLConnection, game: String, type: String?, after: (String, String), limit: Int, includeRemoved: Bool
     ) throws -> [StagingEntity] {
         let rows = try db.query(
             """
@@ -69,7 +69,7 @@ enum EntityRows {
         return try rows.compactMap { try entity(db, game: game, type: $0.0, slug: $0.1) }
     }
 
-    static func gameExists(_ db: SQLiteConnection, _ game: String) throws -> Bool {
+    static func gameExists(_ db: SQLConnection, _ game: String) throws -> Bool {
         try db.queryFirst("SELECT 1 FROM staging_entities WHERE game_slug = ? LIMIT 1", [game], { _ in true }) != nil
             || db.queryFirst("SELECT 1 FROM import_runs WHERE game_slug = ? LIMIT 1", [game], { _ in true }) != nil
     }

@@ -147,7 +147,7 @@ public struct ImportStore: Sendable {
         var byEntity: [String: [String: String]] = [:]
         var lastSeq: Int64 = -1
 
-        mutating func refresh(_ db: SQLiteConnection, game: String) throws {
+        mutating func refresh(_ db: SQLConnection, game: String) throws {
             for (type, slug, field, value, seq) in try db.query(
                 "SELECT entity_type, slug, field, value, seq FROM overrides WHERE game_slug = ? AND seq > ?", [game, lastSeq],
                 { ($0.string(0), $0.string(1), $0.string(2), $0.string(3), $0.int64(4)) })

@@ -1,70 +1,131 @@
 import Foundation
 import Synchronization
 
-/// A service's SQLite database: one writer thread with group commit, a pool
-/// of reader connections, migrations applied at open.
+/// A service's database, on SQLite (a file: one writer thread with group
+/// commit, a pool of reader connections) or PostgreSQL (a `postgres://` URL:
+/// a small pool of libpq connections on their own threads). Migrations are
+/// applied at open. Stores see the same API on both (`Dialect` keeps the
+/// SQL differences in one place).
 ///
-/// All I/O happens on the database's own threads; callers `await`. Durability
-/// is never traded for speed: at `synchronous=FULL` a `write` returns only
-/// after the commit holding it reached the disk; throughput comes from many
-/// callers sharing one commit.
+/// All I/O happens on the database's own threads; callers `await`. A
+/// `write` returns only after its commit is durable. Both engines run
+/// write transactions as if one at a time: SQLite has one writer; on
+/// PostgreSQL each runs SERIALIZABLE and is run again when it loses a
+/// serialization race, so the body must do nothing but database work
+/// (side effects go in `afterCommit`).
 public final class Database: Sendable {
     public struct Options: Sendable {
         public var synchronous: Synchronous = .full
         public var readers: Int = 4
-        /// Most transactions folded into one commit; 1 disables group commit.
+        /// Most transactions folded into one commit; 1 disables group commit (SQLite).
         public var maxBatch: Int = 256
         public var busyTimeoutMillis: Int32 = 5_000
+        /// Connections per process (PostgreSQL).
+        public var connections: Int = 6
 
         public init() {}
     }
 
+    enum Engine: Sendable {
+        case sqlite(WriteBatcher, ReaderPool)
+        case postgres(PGPool)
+    }
+
+    /// The file path, or the PostgreSQL URL without its password.
     public let path: String
-    private let writer: WriteBatcher
-    private let readers: ReaderPool
+    private let engine: Engine
     private let signals = Mutex<[String: ChangeSignal]>([:])
 
-    /// Opens or creates the database at `path` for `owner` (a service name)
-    /// and applies pending `migrations`. Fails with a clear error if the file
-    /// is not a Croupier database, belongs to another owner, or was migrated
-    /// by a newer build.
-    public init(path: String, owner: String, migrations: [Migration], options: Options = Options()) throws {
-        self.path = path
+    /// Whether `location` names a PostgreSQL database rather than a SQLite file.
+    public static func isPostgresURL(_ location: String) -> Bool {
+        location.hasPrefix("postgres://") || location.hasPrefix("postgresql://")
+    }
+
+    /// Opens or creates the database at `location` (a SQLite file path or a
+    /// `postgres://` URL) for `owner` (a service name) and applies pending
+    /// `migrations`. Fails with a clear error if it is not a Croupier
+    /// database, belongs to another owner, or was migrated by a newer build.
+    public init(path location: String, owner: String, migrations: [Migration], options: Options = Options()) throws {
+        if Self.isPostgresURL(location) {
+            let shown = PGConnection.redacted(location)
+            path = shown
+            let pool = try PGPool(url: location, size: options.connections)
+            let schema = Result<Void, any Error> {
+                let connection = try PGConnection(url: location)
+                try PGSchemaManager.prepare(connection, location: shown, owner: owner, migrations: migrations)
+            }
+            if case .failure(let error) = schema {
+                pool.close()
+                throw error
+            }
+            engine = .postgres(pool)
+            return
+        }
+        path = location
         let writeConnection = try SQLiteConnection(
-            path: path, readOnly: false, synchronous: options.synchronous, busyTimeoutMillis: options.busyTimeoutMillis)
-        try SchemaManager.prepare(writeConnection, path: path, owner: owner, migrations: migrations)
+            path: location, readOnly: false, synchronous: options.synchronous, busyTimeoutMillis: options.busyTimeoutMillis)
+        try SchemaManager.prepare(writeConnection, path: location, owner: owner, migrations: migrations)
         var readConnections: [SQLiteConnection] = []
         for _ in 0..<max(1, options.readers) {
             readConnections.append(try SQLiteConnection(
-                path: path, readOnly: true, synchronous: options.synchronous, busyTimeoutMillis: options.busyTimeoutMillis))
+                path: location, readOnly: true, synchronous: options.synchronous, busyTimeoutMillis: options.busyTimeoutMillis))
         }
-        readers = ReaderPool(connections: readConnections)
-        writer = WriteBatcher(connection: writeConnection, maxBatch: options.maxBatch)
+        engine = .sqlite(WriteBatcher(connection: writeConnection, maxBatch: options.maxBatch), ReaderPool(connections: readConnections))
     }
 
-    deinit { writer.close() }
+    deinit { close() }
+
+    public var dialect: Dialect {
+        if case .postgres = engine { return .postgres }
+        return .sqlite
+    }
 
     /// Runs `body` as one atomic transaction: it commits (durably) if `body`
     /// returns, and rolls back if it throws, rethrowing the error.
     @discardableResult
     public func write<T: Sendable>(_ body: @escaping @Sendable (Transaction) throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            let result = ResultSlot<T>()
-            writer.submit(WriteBatcher.Request(
-                perform: { tx in result.value = try body(tx) },
-                finish: { error in
-                    if let error { continuation.resume(throwing: error) } else { continuation.resume(returning: result.value!) }
-                }))
+        switch engine {
+        case .sqlite(let writer, _):
+            return try await withCheckedThrowingContinuation { continuation in
+                let result = ResultSlot<T>()
+                writer.submit(WriteBatcher.Request(
+                    perform: { tx in result.value = try body(tx) },
+                    finish: { error in
+                        if let error { continuation.resume(throwing: error) } else { continuation.resume(returning: result.value!) }
+                    }))
+            }
+        case .postgres(let pool):
+            return try await withCheckedThrowingContinuation { continuation in
+                pool.submit { connection, error in
+                    guard let connection else { return continuation.resume(throwing: error ?? StorageError.closed) }
+                    continuation.resume(with: PGTransactions.write(connection, body))
+                }
+            }
         }
     }
 
-    /// Runs `body` on a reader connection, against one committed snapshot.
-    public func read<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
-        try await readers.read(body)
+    /// Runs `body` against one committed snapshot.
+    public func read<T: Sendable>(_ body: @escaping @Sendable (SQLConnection) throws -> T) async throws -> T {
+        switch engine {
+        case .sqlite(_, let readers):
+            return try await readers.read(body)
+        case .postgres(let pool):
+            return try await withCheckedThrowingContinuation { continuation in
+                pool.submit { connection, error in
+                    guard let connection else { return continuation.resume(throwing: error ?? StorageError.closed) }
+                    continuation.resume(with: PGTransactions.read(connection, body))
+                }
+            }
+        }
     }
 
-    /// Stops accepting writes once queued ones have committed.
-    public func close() { writer.close() }
+    /// Stops accepting work once queued writes have committed.
+    public func close() {
+        switch engine {
+        case .sqlite(let writer, _): writer.close()
+        case .postgres(let pool): pool.close()
+        }
+    }
 
     /// The in-process signal for `name` (one per queue or log), raised after
     /// commits that wrote to it, so waiters wake without polling.

@@ -16,7 +16,7 @@ final class ReaderPool: Sendable {
 
     /// Runs `body` on a borrowed connection inside one read transaction, so
     /// every query in it sees the same committed snapshot.
-    func read<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
+    func read<T: Sendable>(_ body: @escaping @Sendable (SQLConnection) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             queue.async { [self] in
                 available.wait()
@@ -28,7 +28,7 @@ final class ReaderPool: Sendable {
                 continuation.resume(with: Result {
                     try box.connection.execute("BEGIN")
                     defer { _ = try? box.connection.execute("COMMIT") }
-                    return try body(box.connection)
+                    return try body(box.shared)
                 })
             }
         }
@@ -38,5 +38,9 @@ final class ReaderPool: Sendable {
 /// A connection handed between threads by the pool, used by one at a time.
 final class SQLiteConnectionBox: @unchecked Sendable {
     let connection: SQLiteConnection
-    init(_ connection: SQLiteConnection) { self.connection = connection }
+    let shared: SQLConnection
+    init(_ connection: SQLiteConnection) {
+        self.connection = connection
+        shared = SQLConnection(.sqlite(connection))
+    }
 }

@@ -4,10 +4,10 @@
 /// transaction is valid only inside the `Database.write` closure that
 /// received it; it must not escape.
 public final class Transaction {
-    public let connection: SQLiteConnection
+    public let connection: SQLConnection
     var afterCommitHooks: [@Sendable () -> Void] = []
 
-    init(connection: SQLiteConnection) { self.connection = connection }
+    init(connection: SQLConnection) { self.connection = connection }
 
     @discardableResult
     public func execute(_ sql: String, _ arguments: [any SQLBindable] = []) throws -> Int {
@@ -21,8 +21,6 @@ public final class Transaction {
     public func queryFirst<T>(_ sql: String, _ arguments: [any SQLBindable] = [], _ map: (Row) throws -> T) throws -> T? {
         try connection.queryFirst(sql, arguments, map)
     }
-
-    public var lastInsertRowID: Int64 { connection.lastInsertRowID }
 
     /// Runs `hook` once this transaction is durably committed; never if it rolls back.
     /// Used to wake consumers and subscribers of what the transaction wrote.

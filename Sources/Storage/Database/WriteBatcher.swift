@@ -25,6 +25,7 @@ final class WriteBatcher: @unchecked Sendable {
     }
 
     private let connection: SQLiteConnection
+    private let shared: SQLConnection
     private let maxBatch: Int
     private let state = Mutex(State())
     private let wake = DispatchSemaphore(value: 0)
@@ -32,6 +33,7 @@ final class WriteBatcher: @unchecked Sendable {
 
     init(connection: SQLiteConnection, maxBatch: Int) {
         self.connection = connection
+        shared = SQLConnection(.sqlite(connection))
         self.maxBatch = max(1, maxBatch)
         let thread = Thread { [self] in self.loop() }
         thread.name = "croupier.storage.writer"
@@ -87,7 +89,7 @@ final class WriteBatcher: @unchecked Sendable {
             return
         }
         for (i, request) in batch.enumerated() {
-            let tx = Transaction(connection: connection)
+            let tx = Transaction(connection: shared)
             do {
                 try connection.execute("SAVEPOINT request")
                 do {

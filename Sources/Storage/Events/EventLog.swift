@@ -47,6 +47,13 @@ public struct EventLog: Sendable {
             CREATE TABLE events_retention (id INTEGER PRIMARY KEY CHECK (id = 1), pruned_through INTEGER NOT NULL);
             INSERT INTO events_retention (id, pruned_through) VALUES (1, 0);
             """),
+        // On PostgreSQL, identity values are taken at insert but become visible at commit, in any
+        // order: a reader at offset 6 could pass 5 for good. Appends there take the next offset from
+        // this row instead; its row lock orders them, so offsets become visible in increasing order.
+        Migration("events", 2, "the offset counter", """
+            CREATE TABLE events_counter (id INTEGER PRIMARY KEY CHECK (id = 1), last INTEGER NOT NULL);
+            INSERT INTO events_counter (id, last) SELECT 1, coalesce(max(offset), 0) FROM events;
+            """),
     ]
 
     public init(database: Database, clock: any StorageClock = SystemClock()) {
@@ -58,12 +65,23 @@ public struct EventLog: Sendable {
     /// Appends inside the caller's transaction; returns the event's offset.
     @discardableResult
     public func append(_ tx: Transaction, stream: String, type: String, payload: [UInt8]) throws -> Int64 {
-        try tx.execute(
-            "INSERT INTO events (stream, type, payload, created_at) VALUES (?, ?, ?, ?)",
-            [stream, type, payload, clock.nowMillis()])
+        let offset: Int64
+        switch tx.connection.dialect {
+        case .sqlite:
+            // One writer: AUTOINCREMENT offsets commit in order.
+            offset = try tx.queryFirst(
+                "INSERT INTO events (stream, type, payload, created_at) VALUES (?, ?, ?, ?) RETURNING offset",
+                [stream, type, payload, clock.nowMillis()]) { $0.int64(0) } ?? 0
+        case .postgres:
+            // Concurrent writers: the counter row's lock makes offsets commit in order (see migration events 2).
+            offset = try tx.queryFirst("UPDATE events_counter SET last = last + 1 WHERE id = 1 RETURNING last") { $0.int64(0) } ?? 0
+            try tx.execute(
+                "INSERT INTO events (offset, stream, type, payload, created_at) VALUES (?, ?, ?, ?, ?)",
+                [offset, stream, type, payload, clock.nowMillis()])
+        }
         let signal = self.signal
         tx.afterCommit { signal.signal() }
-        return tx.lastInsertRowID
+        return offset
     }
 
     /// Events with offset > `after`, oldest first; all streams when `stream` is nil.
@@ -90,7 +108,10 @@ public struct EventLog: Sendable {
     /// The newest offset ever assigned, 0 before the first append (pruning does not lower it).
     public func lastOffset() async throws -> Int64 {
         try await database.read { db in
-            try db.queryFirst("SELECT seq FROM sqlite_sequence WHERE name = 'events'") { $0.int64(0) } ?? 0
+            switch db.dialect {
+            case .sqlite: return try db.queryFirst("SELECT seq FROM sqlite_sequence WHERE name = 'events'") { $0.int64(0) } ?? 0
+            case .postgres: return try db.queryFirst("SELECT last FROM events_counter WHERE id = 1") { $0.int64(0) } ?? 0
+            }
         }
     }
 

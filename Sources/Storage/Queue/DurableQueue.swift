@@ -85,12 +85,14 @@ public struct DurableQueue: Sendable {
         }
         let groupIsEmpty = try tx.queryFirst(
             "SELECT 1 FROM queue_messages WHERE queue = ? AND group_id = ? AND dead = 0 LIMIT 1", [name, group], { _ in true }) == nil
+        let id = try tx.queryFirst(
+            "INSERT INTO queue_messages (queue, group_id, body, sent_at, visible_at, head) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            [name, group, body, now, now, groupIsEmpty]) { $0.int64(0) } ?? 0
         try tx.execute(
-            "INSERT INTO queue_messages (queue, group_id, body, sent_at, visible_at, head) VALUES (?, ?, ?, ?, ?, ?)",
-            [name, group, body, now, now, groupIsEmpty])
-        let id = tx.lastInsertRowID
-        try tx.execute(
-            "INSERT OR REPLACE INTO queue_dedup (queue, dedup_id, message_id, expires_at) VALUES (?, ?, ?, ?)",
+            """
+            INSERT INTO queue_dedup (queue, dedup_id, message_id, expires_at) VALUES (?, ?, ?, ?)
+            ON CONFLICT (queue, dedup_id) DO UPDATE SET message_id = excluded.message_id, expires_at = excluded.expires_at
+            """,
             [name, dedup, id, now + configuration.deduplicationWindowMillis])
         let signal = self.signal
         tx.afterCommit { signal.signal() }
@@ -226,10 +228,10 @@ public struct DurableQueue: Sendable {
         return try await database.read { db in
             try db.queryFirst("""
                 SELECT
-                  coalesce(sum(dead = 0 AND visible_at <= ?2), 0),
-                  coalesce(sum(dead = 0 AND visible_at > ?2), 0),
+                  coalesce(sum(CASE WHEN dead = 0 AND visible_at <= ?2 THEN 1 ELSE 0 END), 0),
+                  coalesce(sum(CASE WHEN dead = 0 AND visible_at > ?2 THEN 1 ELSE 0 END), 0),
                   min(CASE WHEN dead = 0 THEN sent_at END),
-                  coalesce(sum(dead = 1), 0)
+                  coalesce(sum(dead), 0)
                 FROM queue_messages WHERE queue = ?1
                 """, [self.name, now]) {
                 QueueStats(depth: $0.int(0), inFlight: $0.int(1),
@@ -315,9 +317,9 @@ public struct DurableQueue: Sendable {
     /// Rebuilds every head of the queue (after retention dropped messages, which is rare).
     func recomputeHeads(_ tx: Transaction) throws {
         try tx.execute("""
-            UPDATE queue_messages SET head = (dead = 0 AND id =
+            UPDATE queue_messages SET head = CASE WHEN dead = 0 AND id =
               (SELECT min(id) FROM queue_messages m WHERE m.queue = queue_messages.queue
-                 AND m.group_id = queue_messages.group_id AND m.dead = 0))
+                 AND m.group_id = queue_messages.group_id AND m.dead = 0) THEN 1 ELSE 0 END
             WHERE queue = ?
             """, [name])
     }

@@ -3,7 +3,7 @@ import CSQLite
 /// One SQLite connection with a prepared-statement cache. Not thread-safe:
 /// each connection is owned by exactly one thread at a time (the writer
 /// thread, or a reader borrowed from the pool).
-public final class SQLiteConnection {
+final class SQLiteConnection {
     let handle: OpaquePointer
     private var cache: [String: SQLiteStatement] = [:]
 
@@ -66,7 +66,7 @@ public final class SQLiteConnection {
 
     /// Runs a statement; returns the number of rows it changed.
     @discardableResult
-    public func execute(_ sql: String, _ arguments: [any SQLBindable] = []) throws -> Int {
+    func execute(_ sql: String, _ arguments: [any SQLBindable] = []) throws -> Int {
         let s = try statement(sql)
         try s.bind(arguments)
         defer { s.reset() }
@@ -75,7 +75,7 @@ public final class SQLiteConnection {
     }
 
     /// Maps every result row.
-    public func query<T>(_ sql: String, _ arguments: [any SQLBindable] = [], _ map: (Row) throws -> T) throws -> [T] {
+    func query<T>(_ sql: String, _ arguments: [any SQLBindable] = [], _ map: (Row) throws -> T) throws -> [T] {
         let s = try statement(sql)
         try s.bind(arguments)
         defer { s.reset() }
@@ -85,15 +85,12 @@ public final class SQLiteConnection {
     }
 
     /// Maps the first result row, if any.
-    public func queryFirst<T>(_ sql: String, _ arguments: [any SQLBindable] = [], _ map: (Row) throws -> T) throws -> T? {
+    func queryFirst<T>(_ sql: String, _ arguments: [any SQLBindable] = [], _ map: (Row) throws -> T) throws -> T? {
         let s = try statement(sql)
         try s.bind(arguments)
         defer { s.reset() }
         return try s.step() ? map(Row(handle: s.handle)) : nil
     }
-
-    /// The rowid of the most recent successful INSERT on this connection.
-    public var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
 }
 
 /// `PRAGMA synchronous` levels. FULL (the default) fsyncs the WAL at every

@@ -54,31 +54,3 @@ final class SQLiteStatement {
 
     func reset() { sqlite3_reset(handle) }
 }
-
-/// The current row of a statement, valid only inside the closure it is passed to.
-public struct Row {
-    let handle: OpaquePointer
-
-    public var columnCount: Int { Int(sqlite3_column_count(handle)) }
-
-    public func isNull(_ i: Int) -> Bool { sqlite3_column_type(handle, Int32(i)) == SQLITE_NULL }
-    public func int64(_ i: Int) -> Int64 { sqlite3_column_int64(handle, Int32(i)) }
-    public func int(_ i: Int) -> Int { Int(sqlite3_column_int64(handle, Int32(i))) }
-    public func double(_ i: Int) -> Double { sqlite3_column_double(handle, Int32(i)) }
-    public func bool(_ i: Int) -> Bool { sqlite3_column_int64(handle, Int32(i)) != 0 }
-
-    public func string(_ i: Int) -> String {
-        guard let p = sqlite3_column_text(handle, Int32(i)) else { return "" }
-        let n = Int(sqlite3_column_bytes(handle, Int32(i)))
-        return String(decoding: UnsafeBufferPointer(start: p, count: n), as: UTF8.self)
-    }
-
-    public func optionalString(_ i: Int) -> String? { isNull(i) ? nil : string(i) }
-    public func optionalInt64(_ i: Int) -> Int64? { isNull(i) ? nil : int64(i) }
-
-    public func blob(_ i: Int) -> [UInt8] {
-        let n = Int(sqlite3_column_bytes(handle, Int32(i)))
-        guard n > 0, let p = sqlite3_column_blob(handle, Int32(i)) else { return [] }
-        return [UInt8](UnsafeRawBufferPointer(start: p, count: n))
-    }
-}

@@ -2,6 +2,10 @@
 public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
     /// SQLite reported an error; `code` is the extended result code.
     case sqlite(code: Int32, message: String, sql: String?)
+    /// PostgreSQL reported an error; `sqlstate` is its five-character code.
+    case postgres(sqlstate: String, message: String, sql: String?)
+    /// The database server could not be reached.
+    case connection(String)
     /// The file is not a SQLite database, or is one that Croupier did not create.
     case notACroupierDatabase(path: String, reason: String)
     /// The database belongs to another service.
@@ -15,6 +19,10 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .sqlite(let code, let message, let sql):
             return "SQLite error \(code): \(message)" + (sql.map { " (in: \($0.prefix(120)))" } ?? "")
+        case .postgres(let state, let message, let sql):
+            return "PostgreSQL error \(state): \(message)" + (sql.map { " (in: \($0.prefix(120)))" } ?? "")
+        case .connection(let message):
+            return message
         case .notACroupierDatabase(let path, let reason):
             return "\(path) is not a Croupier database: \(reason)"
         case .wrongOwner(let path, let expected, let found):
@@ -26,9 +34,18 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    /// SQLITE_CONSTRAINT: a UNIQUE, CHECK, FOREIGN KEY or NOT NULL rule was broken.
+    /// A UNIQUE, CHECK, FOREIGN KEY or NOT NULL rule was broken (SQLITE_CONSTRAINT, SQLSTATE class 23).
     public var isConstraintViolation: Bool {
-        if case .sqlite(let code, _, _) = self { return code & 0xFF == 19 }
+        switch self {
+        case .sqlite(let code, _, _): return code & 0xFF == 19
+        case .postgres(let state, _, _): return state.hasPrefix("23")
+        default: return false
+        }
+    }
+
+    /// The transaction lost a serialization race (or a deadlock) and can run again.
+    var isRetryableConflict: Bool {
+        if case .postgres(let state, _, _) = self { return state == "40001" || state == "40P01" }
         return false
     }
 }

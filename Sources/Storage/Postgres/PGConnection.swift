@@ -1,0 +1,130 @@
+import CLibPQ
+import Foundation
+
+/// One PostgreSQL connection (libpq) with a prepared-statement cache. Calls
+/// block, so a connection is owned by one thread at a time: a `PGPool`
+/// worker. Parameters are sent and results read in text format; the SQL it
+/// receives is already in PostgreSQL's dialect (`Dialect.postgres`).
+final class PGConnection {
+    let handle: OpaquePointer
+    private var prepared: [String: String] = [:]
+
+    init(url: String) throws {
+        guard let conn = PQconnectdb(url) else { throw StorageError.connection("libpq could not allocate a connection") }
+        guard PQstatus(conn) == CONNECTION_OK else {
+            let message = String(cString: PQerrorMessage(conn)).trimmingCharacters(in: .whitespacesAndNewlines)
+            PQfinish(conn)
+            throw StorageError.connection("cannot connect to PostgreSQL (\(PGConnection.redacted(url))): \(message)")
+        }
+        handle = conn
+        // Notices (e.g. "relation already exists, skipping") are not errors; keep them off stderr.
+        PQsetNoticeProcessor(conn, { _, _ in }, nil)
+        try execute("SET client_min_messages = warning")
+    }
+
+    deinit { PQfinish(handle) }
+
+    /// The URL without its password, for messages.
+    static func redacted(_ url: String) -> String {
+        guard var c = URLComponents(string: url) else { return "the configured URL" }
+        if c.password != nil { c.password = "***" }
+        return c.string ?? "the configured URL"
+    }
+
+    var isBroken: Bool { PQstatus(handle) != CONNECTION_OK }
+
+    /// Runs SQL with no parameters, possibly several statements (DDL, BEGIN/COMMIT).
+    func executeScript(_ sql: String) throws {
+        let result = PQexec(handle, sql)
+        defer { PQclear(result) }
+        try check(result, sql: sql)
+    }
+
+    @discardableResult
+    func execute(_ sql: String, _ arguments: [any SQLBindable] = []) throws -> Int {
+        let result = try run(sql, arguments)
+        defer { PQclear(result) }
+        return Int(String(cString: PQcmdTuples(result))) ?? 0
+    }
+
+    func query<T>(_ sql: String, _ arguments: [any SQLBindable], _ map: (Row) throws -> T) throws -> [T] {
+        let result = try run(sql, arguments)
+        defer { PQclear(result) }
+        let n = PQntuples(result)
+        var out: [T] = []
+        out.reserveCapacity(Int(n))
+        for i in 0..<n { out.append(try map(Row(result: result, row: i))) }
+        return out
+    }
+
+    func queryFirst<T>(_ sql: String, _ arguments: [any SQLBindable], _ map: (Row) throws -> T) throws -> T? {
+        let result = try run(sql, arguments)
+        defer { PQclear(result) }
+        return PQntuples(result) > 0 ? try map(Row(result: result, row: 0)) : nil
+    }
+
+    /// Prepares `sql` once per connection, then executes it with text parameters.
+    private func run(_ sql: String, _ arguments: [any SQLBindable]) throws -> OpaquePointer {
+        let name: String
+        if let known = prepared[sql] {
+            name = known
+        } else {
+            name = "s\(prepared.count)"
+            let result = PQprepare(handle, name, Dialect.postgres.translate(sql), 0, nil)
+            defer { PQclear(result) }
+            try check(result, sql: sql)
+            prepared[sql] = name
+        }
+        let texts: [String?] = arguments.map { Self.text($0.sqlValue) }
+        let result = withCStrings(texts) { pointers in
+            PQexecPrepared(handle, name, Int32(pointers.count), pointers, nil, nil, 0)
+        }
+        do {
+            try check(result, sql: sql)
+        } catch {
+            PQclear(result)
+            throw error
+        }
+        return result!
+    }
+
+    private func check(_ result: OpaquePointer?, sql: String) throws {
+        guard let result else {
+            throw StorageError.postgres(sqlstate: "08000", message: String(cString: PQerrorMessage(handle)), sql: sql)
+        }
+        switch PQresultStatus(result) {
+        case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY: return
+        default:
+            let state = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) } ?? "XX000"
+            let message = String(cString: PQresultErrorMessage(result)).trimmingCharacters(in: .whitespacesAndNewlines)
+            throw StorageError.postgres(sqlstate: state, message: message, sql: sql)
+        }
+    }
+
+    /// A value in PostgreSQL's text input format; nil is SQL NULL.
+    static func text(_ value: SQLValue) -> String? {
+        switch value {
+        case .integer(let v): return String(v)
+        case .real(let v): return "\(v)"
+        case .text(let v): return v
+        case .blob(let v):
+            let hex: [UInt8] = Array("0123456789abcdef".utf8)
+            var out = [UInt8](repeating: 0, count: 2 + v.count * 2)
+            out[0] = UInt8(ascii: "\\")
+            out[1] = UInt8(ascii: "x")
+            for (i, b) in v.enumerated() {
+                out[2 + i * 2] = hex[Int(b >> 4)]
+                out[3 + i * 2] = hex[Int(b & 0xF)]
+            }
+            return String(decoding: out, as: UTF8.self)
+        case .null: return nil
+        }
+    }
+}
+
+/// Calls `body` with C strings for `values` (NULL for nil), valid during the call.
+private func withCStrings<R>(_ values: [String?], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
+    var owned: [UnsafeMutablePointer<CChar>?] = values.map { $0.map { strdup($0) } }
+    defer { for p in owned { free(p) } }
+    return owned.withUnsafeMutableBufferPointer { buffer in body(buffer.map { $0.map { UnsafePointer($0) } }) }
+}
