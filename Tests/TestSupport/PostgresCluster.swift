@@ -89,7 +89,6 @@ public final class PostgresCluster: Sendable {
     }
 
     /// Runs a tool to completion; as the `postgres` user when this process is root (initdb refuses root).
-    @discardableResult
     /// posix_spawn and waitpid, output to /dev/null, as the `postgres` user when root.
     static func spawn(_ tool: String, _ arguments: [String]) throws {
         let argv = (getuid() == 0 ? ["/usr/sbin/runuser", "-u", "postgres", "--", tool] : [tool]) + arguments
@@ -109,6 +108,7 @@ public final class PostgresCluster: Sendable {
         guard status == 0 else { throw TestEngineError("\(argv.joined(separator: " ")) exited with status \(status)") }
     }
 
+    @discardableResult
     static func run(_ tool: String, _ arguments: [String], asPostgres: Bool = false, capture: Bool = true) throws -> String {
         let p = Process()
         if asPostgres && getuid() == 0 {

@@ -59,18 +59,18 @@ enum LedgerRows {
     ) throws -> LedgerEntry {
         let before = try account(tx.connection, e.playerID)?.0 ?? .empty
         let after = try before.applying(e.points, schedule: schedule, playerID: e.playerID)
-        let entryID = try tx.queryFirst(
+        let entryID = try tx.insert(
             """
             INSERT INTO loyalty_ledger (player_id, rating_slip_id, visit_id, transaction_type, points, balance_before,
                 balance_after, tier_before, tier_after, lifetime_before, lifetime_after, staff_id, reason, idempotency_key,
                 correlation_id, created_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING entry_id
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
             [
                 e.playerID, e.ratingSlipID, e.visitID, e.type.rawValue, e.points, before.balance, after.balance,
                 before.tier.name, after.tier.name, before.lifetimePoints, after.lifetimePoints, e.staffID, e.reason,
                 e.idempotencyKey, e.correlationID, nowMillis,
-            ]) { $0.int64(0) } ?? 0
+            ], returning: "entry_id")
         try save(tx, e.playerID, after, nowMillis: nowMillis)
         if after.tier > before.tier {
             try alerts.append(tx, Alert(

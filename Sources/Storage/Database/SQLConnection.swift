@@ -26,6 +26,19 @@ public final class SQLConnection {
         }
     }
 
+    /// Runs an INSERT of one row and returns the id `column` got: SQLite's
+    /// last_insert_rowid (RETURNING costs SQLite an ephemeral table per
+    /// statement: 2.5× slower appends), `RETURNING column` on PostgreSQL.
+    public func insert(_ sql: String, _ arguments: [any SQLBindable], returning column: String) throws -> Int64 {
+        switch backend {
+        case .sqlite(let c):
+            try c.execute(sql, arguments)
+            return c.lastInsertRowID
+        case .postgres(let c):
+            return try c.queryFirst(sql + " RETURNING " + column, arguments) { $0.int64(0) } ?? 0
+        }
+    }
+
     /// Maps every result row.
     public func query<T>(_ sql: String, _ arguments: [any SQLBindable] = [], _ map: (Row) throws -> T) throws -> [T] {
         switch backend {

@@ -14,6 +14,11 @@ public final class Transaction {
         try connection.execute(sql, arguments)
     }
 
+    /// An INSERT of one row; returns the id `column` got (see `SQLConnection.insert`).
+    public func insert(_ sql: String, _ arguments: [any SQLBindable], returning column: String) throws -> Int64 {
+        try connection.insert(sql, arguments, returning: column)
+    }
+
     public func query<T>(_ sql: String, _ arguments: [any SQLBindable] = [], _ map: (Row) throws -> T) throws -> [T] {
         try connection.query(sql, arguments, map)
     }

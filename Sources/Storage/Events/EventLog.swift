@@ -69,9 +69,9 @@ public struct EventLog: Sendable {
         switch tx.connection.dialect {
         case .sqlite:
             // One writer: AUTOINCREMENT offsets commit in order.
-            offset = try tx.queryFirst(
-                "INSERT INTO events (stream, type, payload, created_at) VALUES (?, ?, ?, ?) RETURNING offset",
-                [stream, type, payload, clock.nowMillis()]) { $0.int64(0) } ?? 0
+            offset = try tx.insert(
+                "INSERT INTO events (stream, type, payload, created_at) VALUES (?, ?, ?, ?)", [stream, type, payload, clock.nowMillis()],
+                returning: "offset")
         case .postgres:
             // Concurrent writers: the counter row's lock makes offsets commit in order (see migration events 2).
             offset = try tx.queryFirst("UPDATE events_counter SET last = last + 1 WHERE id = 1 RETURNING last") { $0.int64(0) } ?? 0

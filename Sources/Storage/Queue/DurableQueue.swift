@@ -85,9 +85,9 @@ public struct DurableQueue: Sendable {
         }
         let groupIsEmpty = try tx.queryFirst(
             "SELECT 1 FROM queue_messages WHERE queue = ? AND group_id = ? AND dead = 0 LIMIT 1", [name, group], { _ in true }) == nil
-        let id = try tx.queryFirst(
-            "INSERT INTO queue_messages (queue, group_id, body, sent_at, visible_at, head) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-            [name, group, body, now, now, groupIsEmpty]) { $0.int64(0) } ?? 0
+        let id = try tx.insert(
+            "INSERT INTO queue_messages (queue, group_id, body, sent_at, visible_at, head) VALUES (?, ?, ?, ?, ?, ?)",
+            [name, group, body, now, now, groupIsEmpty], returning: "id")
         try tx.execute(
             """
             INSERT INTO queue_dedup (queue, dedup_id, message_id, expires_at) VALUES (?, ?, ?, ?)

@@ -93,6 +93,11 @@ final class SQLiteConnection {
     }
 }
 
+extension SQLiteConnection {
+    /// The rowid of the most recent successful INSERT on this connection.
+    var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
+}
+
 /// `PRAGMA synchronous` levels. FULL (the default) fsyncs the WAL at every
 /// commit, so a committed transaction survives power loss.
 public enum Synchronous: String, Sendable {
