@@ -88,7 +88,6 @@ public final class PostgresCluster: Sendable {
         return UInt16(bigEndian: address.sin_port)
     }
 
-    /// Runs a tool to completion; as the `postgres` user when this process is root (initdb refuses root).
     /// posix_spawn and waitpid, output to /dev/null, as the `postgres` user when root.
     static func spawn(_ tool: String, _ arguments: [String]) throws {
         let argv = (getuid() == 0 ? ["/usr/sbin/runuser", "-u", "postgres", "--", tool] : [tool]) + arguments
@@ -108,6 +107,7 @@ public final class PostgresCluster: Sendable {
         guard status == 0 else { throw TestEngineError("\(argv.joined(separator: " ")) exited with status \(status)") }
     }
 
+    /// Runs a tool to completion; as the `postgres` user when this process is root (initdb refuses root).
     @discardableResult
     static func run(_ tool: String, _ arguments: [String], asPostgres: Bool = false, capture: Bool = true) throws -> String {
         let p = Process()
