@@ -44,13 +44,7 @@ enum SchemaManager {
         let applied = try db.query("SELECT component, max(version) FROM croupier_migrations GROUP BY component") {
             ($0.string(0), $0.int(1))
         }
-        var current = Dictionary(uniqueKeysWithValues: applied)
-        let known = Dictionary(grouping: migrations, by: \.component).mapValues { $0.map(\.version).max() ?? 0 }
-        for (component, version) in current where version > (known[component] ?? 0) {
-            throw StorageError.schemaTooNew(component: component, found: version, known: known[component] ?? 0)
-        }
-        for m in migrations.sorted(by: { ($0.component, $0.version) < ($1.component, $1.version) })
-        where m.version > (current[m.component] ?? 0) {
+        for m in try pending(migrations, applied: applied) {
             try db.execute("BEGIN IMMEDIATE")
             do {
                 try db.executeScript(m.sql)
@@ -62,7 +56,18 @@ enum SchemaManager {
                 _ = try? db.execute("ROLLBACK")
                 throw error
             }
-            current[m.component] = m.version
         }
+    }
+
+    /// The migrations still to apply, in order, given the newest version
+    /// applied per component; refuses a database migrated by a newer build.
+    static func pending(_ migrations: [Migration], applied: [(String, Int)]) throws -> [Migration] {
+        let current = Dictionary(applied, uniquingKeysWith: max)
+        let known = Dictionary(grouping: migrations, by: \.component).mapValues { $0.map(\.version).max() ?? 0 }
+        for (component, version) in current where version > (known[component] ?? 0) {
+            throw StorageError.schemaTooNew(component: component, found: version, known: known[component] ?? 0)
+        }
+        return migrations.sorted(by: { ($0.component, $0.version) < ($1.component, $1.version) })
+            .filter { $0.version > (current[$0.component] ?? 0) }
     }
 }

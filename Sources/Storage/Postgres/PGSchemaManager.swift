@@ -33,13 +33,7 @@ enum PGSchemaManager {
         let applied = try db.query("SELECT component, max(version) FROM croupier_migrations GROUP BY component", []) {
             ($0.string(0), $0.int(1))
         }
-        var current = Dictionary(uniqueKeysWithValues: applied)
-        let known = Dictionary(grouping: migrations, by: \.component).mapValues { $0.map(\.version).max() ?? 0 }
-        for (component, version) in current where version > (known[component] ?? 0) {
-            throw StorageError.schemaTooNew(component: component, found: version, known: known[component] ?? 0)
-        }
-        for m in migrations.sorted(by: { ($0.component, $0.version) < ($1.component, $1.version) })
-        where m.version > (current[m.component] ?? 0) {
+        for m in try SchemaManager.pending(migrations, applied: applied) {
             try db.executeScript("BEGIN")
             do {
                 try db.executeScript(Dialect.postgres.translate(m.sql, schema: true))
@@ -51,7 +45,6 @@ enum PGSchemaManager {
                 try? db.executeScript("ROLLBACK")
                 throw error
             }
-            current[m.component] = m.version
         }
     }
 }
