@@ -24,7 +24,8 @@ final class LoyaltyHarness: @unchecked Sendable {
     init(_ name: String = #function, settings: LoyaltySettings = LoyaltySettings()) throws {
         directory = try makeTemporaryDirectory("loyalty-\(name.filter(\.isLetter))")
         clock = ManualClock(Self.start)
-        store = try LoyaltyStore(path: directory.appendingPathComponent("loyalty.sqlite").path, settings: settings, clock: clock)
+        let location = TestEngine.isPostgres ? try TestEngine.location("loyalty") : directory.appendingPathComponent("loyalty.sqlite").path
+        store = try LoyaltyStore(path: location, settings: settings, clock: clock)
         let sink = logSink
         server = WireServer(
             name: "loyalty", services: [LoyaltyAPI(store: store, log: LoyaltyLog(sink: { sink.append($0) }))],

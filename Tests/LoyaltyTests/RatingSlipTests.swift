@@ -54,12 +54,7 @@ final class RatingSlipTests: XCTestCase {
         _ = try await h.startSlip("p1", id: "slip-a")
         // The accrual step fails (as seed 001's "loyalty fails after the slip closed").
         let side = try sideDoor(h)
-        try await side.write { tx in
-            _ = try tx.execute("""
-                CREATE TRIGGER fail_accrual BEFORE INSERT ON loyalty_ledger
-                BEGIN SELECT RAISE(ABORT, 'accrual unavailable'); END
-                """)
-        }
+        try await injectInsertFailure(side, table: "loyalty_ledger", name: "fail_accrual", message: "accrual unavailable")
         h.clock.advance(seconds: 3600)
         let (code, _) = await statusOf { try await h.complete("slip-a") }
         XCTAssertEqual(code, .unavailable)
@@ -74,7 +69,7 @@ final class RatingSlipTests: XCTestCase {
         XCTAssertEqual(account.balance, 0)
         XCTAssertEqual(account.updatedAtMs, 0, "no account row was written")
 
-        try await side.write { tx in _ = try tx.execute("DROP TRIGGER fail_accrual") }
+        try await removeInsertFailure(side, table: "loyalty_ledger", name: "fail_accrual")
         side.close()
         let done = try await h.complete("slip-a")
         XCTAssertEqual(done.accrual?.points, 30)

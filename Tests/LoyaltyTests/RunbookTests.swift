@@ -10,16 +10,14 @@ import XCTest
 final class RunbookTests: XCTestCase {
     /// A second connection to the database file, for faults the service never produces itself.
     func sideDoor(_ h: LoyaltyHarness) throws -> Database {
-        try Database(path: h.directory.appendingPathComponent("loyalty.sqlite").path, owner: "loyalty", migrations: LoyaltyStore.migrations)
+        try Database(path: h.store.database.path, owner: "loyalty", migrations: LoyaltyStore.migrations)
     }
 
     func testStorageFailuresReachClientsAsPlainMessagesAndTheLogKeepsTheDetail() async throws {
         let h = try LoyaltyHarness()
         _ = try await h.reward("p1", 10, reason: "A reward before the fault")
         let side = try sideDoor(h)
-        try await side.write { tx in
-            _ = try tx.execute("CREATE TRIGGER no_ledger BEFORE INSERT ON loyalty_ledger BEGIN SELECT RAISE(ABORT, 'injected disk fault'); END")
-        }
+        try await injectInsertFailure(side, table: "loyalty_ledger", name: "no_ledger", message: "injected disk fault")
         do {
             _ = try await h.client.manualReward(.with {
                 $0.playerId = "p1"; $0.points = 5; $0.reason = "A reward during the fault"; $0.staffId = "staff-1"
@@ -27,7 +25,7 @@ final class RunbookTests: XCTestCase {
             XCTFail("the write should fail")
         } catch let e as RPCError {
             XCTAssertEqual(e.code, .unavailable)
-            for leak in ["SQLite", "INSERT", "loyalty_ledger", "injected", "TRIGGER"] {
+            for leak in ["SQLite", "PostgreSQL", "INSERT", "loyalty_ledger", "injected", "TRIGGER"] {
                 XCTAssertFalse(e.message.contains(leak), "the client saw internal detail: \(e.message)")
             }
             XCTAssertTrue(e.message.contains("corr-fault-0001"), "the client can quote the correlation id: \(e.message)")
@@ -50,7 +48,7 @@ final class RunbookTests: XCTestCase {
         let view = try await h.client.getRatingSlip(.with { $0.slipId = "slip-fault-1" }, options: LoyaltyHarness.admin)
         XCTAssertEqual(view.slip?.status, .open)
         XCTAssertNil(view.entry)
-        try await side.write { tx in _ = try tx.execute("DROP TRIGGER no_ledger") }
+        try await removeInsertFailure(side, table: "loyalty_ledger", name: "no_ledger")
         side.close()
         await h.stop()
     }

@@ -10,6 +10,7 @@ final class DialectTests: XCTestCase {
         XCTAssertEqual(pg.translate("SELECT ?, '?', \"a?\" FROM t WHERE x = ? -- why?\n AND y = ?"),
                        "SELECT $1, '?', \"a?\" FROM t WHERE x = $2 -- why?\n AND y = $3")
         XCTAssertEqual(pg.translate("VALUES (?1, ?2, ?1)"), "VALUES ($1, $2, $1)")
+        XCTAssertEqual(pg.translate("WHERE (? IS NULL OR a = ?)"), "WHERE (CAST($1 AS TEXT) IS NULL OR a = $2)")
         XCTAssertEqual(Dialect.sqlite.translate("SELECT ?"), "SELECT ?")
     }
 

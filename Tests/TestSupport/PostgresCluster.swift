@@ -1,4 +1,5 @@
 import Foundation
+import Storage
 import Synchronization
 
 /// Which engine the storage-backed tests run on: SQLite files (the default),
@@ -133,4 +134,30 @@ public final class PostgresCluster: Sendable {
 public struct TestEngineError: Error, CustomStringConvertible {
     public let description: String
     public init(_ description: String) { self.description = description }
+}
+
+/// Fault injection for both engines: every INSERT into `table` fails with
+/// `message` until `removeInsertFailure` (a trigger; PostgreSQL's needs a function).
+public func injectInsertFailure(_ db: Database, table: String, name: String, message: String) async throws {
+    try await db.write { tx in
+        switch tx.connection.dialect {
+        case .sqlite:
+            try tx.execute("CREATE TRIGGER \(name) BEFORE INSERT ON \(table) BEGIN SELECT RAISE(ABORT, '\(message)'); END")
+        case .postgres:
+            try tx.execute("CREATE FUNCTION \(name)() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION '\(message)'; END $$ LANGUAGE plpgsql")
+            try tx.execute("CREATE TRIGGER \(name) BEFORE INSERT ON \(table) FOR EACH ROW EXECUTE FUNCTION \(name)()")
+        }
+    }
+}
+
+public func removeInsertFailure(_ db: Database, table: String, name: String) async throws {
+    try await db.write { tx in
+        switch tx.connection.dialect {
+        case .sqlite:
+            try tx.execute("DROP TRIGGER \(name)")
+        case .postgres:
+            try tx.execute("DROP TRIGGER \(name) ON \(table)")
+            try tx.execute("DROP FUNCTION \(name)()")
+        }
+    }
 }

@@ -134,7 +134,8 @@ public final class LoyaltyStore: Sendable {
             let hourStart: Int64 = now - 3_600_000
             let counts: (inWindow: Int, lastHour: Int)? = try tx.queryFirst(
                 """
-                SELECT coalesce(sum(created_at > ?), 0), coalesce(sum(created_at > ?), 0) FROM loyalty_ledger
+                SELECT coalesce(sum(CASE WHEN created_at > ? THEN 1 ELSE 0 END), 0),
+                    coalesce(sum(CASE WHEN created_at > ? THEN 1 ELSE 0 END), 0) FROM loyalty_ledger
                 WHERE staff_id = ? AND created_at > ?
                 """,
                 [windowStart, hourStart, reward.staffID, min(windowStart, hourStart)]

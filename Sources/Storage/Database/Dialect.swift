@@ -9,6 +9,8 @@ import Synchronization
 /// - two-argument `max(a, b)` / `min(a, b)` become `GREATEST` / `LEAST`;
 /// - the column name `offset` (lower case; the keyword is written `OFFSET`) is quoted;
 /// - SQLite's index hint `INDEXED BY name` goes (PostgreSQL's planner chooses);
+/// - `? IS NULL` (an optional filter) becomes `CAST($n AS TEXT) IS NULL`:
+///   PostgreSQL cannot otherwise tell the parameter's type;
 /// - in migrations: `INTEGER PRIMARY KEY [AUTOINCREMENT]` becomes an identity
 ///   column, `INTEGER` → `BIGINT`, `REAL` → `DOUBLE PRECISION`, `BLOB` → `BYTEA`,
 ///   and `WITHOUT ROWID` goes.
@@ -110,12 +112,16 @@ struct PostgresRewriter {
             let t = tokens[i]
             switch t {
             case .parameter(let n):
+                let name: String
                 if let n {
-                    out.append(.verbatim("$\(n)"))
+                    name = "$\(n)"
                 } else {
-                    out.append(.verbatim("$\(nextParameter)"))
+                    name = "$\(nextParameter)"
                     nextParameter += 1
                 }
+                let isNullTest = tokens.indices.contains(next(i)) && tokens[next(i)].upperWord == "IS"
+                    && tokens.indices.contains(next(next(i))) && tokens[next(next(i))].upperWord == "NULL"
+                out.append(.verbatim(isNullTest ? "CAST(\(name) AS TEXT)" : name))
             case .word(let w):
                 let upper = w.uppercased()
                 if upper == "INSERT", tokens.indices.contains(next(i)), tokens[next(i)].upperWord == "OR",
