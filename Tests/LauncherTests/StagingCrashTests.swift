@@ -126,7 +126,13 @@ final class StagingCrashTests: XCTestCase {
                 let r = try await staging.getImportRun(.with { $0.importRunId = runID })
                 return r.status == .succeeded && r.diffMessageId > 0
             }
-            try await eventually("the locks to be free") { try await staging.getLocks(.with { $0.gameSlug = "big" }).locks.isEmpty }
+            // The diff request is done (not just queued) and no lock is held: between the import's lock and
+            // the diff worker's, the locks can be free while the diff still waits, and a deploy then is refused.
+            try await eventually("the diff to be generated and the locks free") {
+                let queued = try await staging.listDiffRequests(.init()).requests
+                let locks = try await staging.getLocks(.with { $0.gameSlug = "big" }).locks
+                return queued.isEmpty && locks.isEmpty
+            }
         }
         let production = try Database(path: dir + "/staging.sqlite", owner: "staging", migrations: StagingRole.migrations)
         defer { production.close() }

@@ -49,7 +49,9 @@ final class WriteBatcher: @unchecked Sendable {
         if accepted { wake.signal() } else { request.finish(StorageError.closed) }
     }
 
-    /// Finishes queued work, then stops the thread.
+    /// Finishes queued work, then stops the thread. Called on the writer
+    /// thread itself (the last reference to the database dropped there), it
+    /// does not wait: the thread stops when it returns to its loop.
     func close() {
         let first = state.withLock { s -> Bool in
             defer { s.closed = true }
@@ -57,10 +59,14 @@ final class WriteBatcher: @unchecked Sendable {
         }
         guard first else { return }
         wake.signal()
-        stopped.wait()
+        if Thread.current.threadDictionary[Self.ownerKey] as? String != identity { stopped.wait() }
     }
 
+    static let ownerKey = "croupier.storage.writer"
+    private var identity: String { "\(ObjectIdentifier(self))" }
+
     private func loop() {
+        Thread.current.threadDictionary[Self.ownerKey] = identity
         while true {
             wake.wait()
             while true {

@@ -44,7 +44,9 @@ final class PGPool: Sendable {
         if accepted { wake.signal() } else { job(nil, StorageError.closed) }
     }
 
-    /// Finishes queued jobs, then closes every connection.
+    /// Finishes queued jobs, then closes every connection. Called on one
+    /// of the pool's own threads (the last reference to the database dropped
+    /// there), it does not wait: that thread stops when it returns.
     func close() {
         let first = state.withLock { s -> Bool in
             defer { s.closed = true }
@@ -52,10 +54,15 @@ final class PGPool: Sendable {
         }
         guard first else { return }
         for _ in 0..<size { wake.signal() }
-        for _ in 0..<size { stopped.wait() }
+        let own = Thread.current.threadDictionary[Self.ownerKey] as? String == identity
+        for _ in 0..<(own ? size - 1 : size) { stopped.wait() }
     }
 
+    static let ownerKey = "croupier.storage.pool"
+    private var identity: String { "\(ObjectIdentifier(self))" }
+
     private func loop(_ box: PGConnectionBox) {
+        Thread.current.threadDictionary[Self.ownerKey] = identity
         while true {
             wake.wait()
             let (job, closed) = state.withLock { s -> (Job?, Bool) in
