@@ -27,7 +27,8 @@ final class GameTablesHarness: @unchecked Sendable {
         directory = try makeTemporaryDirectory("gametables-\(name.filter(\.isLetter))")
         let log = self.log
         games = try GamesRole(
-            path: directory.appendingPathComponent("games.sqlite").path, settings: settings, clock: clock, evaluator: evaluator,
+            path: try TestEngine.isPostgres ? TestEngine.location("games") : directory.appendingPathComponent("games.sqlite").path,
+            settings: settings, clock: clock, evaluator: evaluator,
             log: { log.append($0) })
         gamesServer = WireServer(name: "games", services: games.services, secret: Self.secret)
         let port = try gamesServer.start(port: 0)
@@ -44,7 +45,8 @@ final class GameTablesHarness: @unchecked Sendable {
     func startRGS() async throws {
         let log = self.log
         let r = try RgsRole(
-            path: directory.appendingPathComponent("rgs.sqlite").path, games: gamesChannel, clock: clock, log: { log.append($0) })
+            path: try TestEngine.isPostgres ? TestEngine.location("rgs") : directory.appendingPathComponent("rgs.sqlite").path,
+            games: gamesChannel, clock: clock, log: { log.append($0) })
         let server = WireServer(name: "rgs", services: r.services, secret: Self.secret)
         let port = try server.start(port: 0)
         rgs = r

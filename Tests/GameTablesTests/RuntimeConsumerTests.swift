@@ -117,7 +117,7 @@ final class RuntimeConsumerTests: XCTestCase {
         let before = try await h.runtime.getConsumerStatus(.init())
         XCTAssertEqual(before.skipped, 2)
         XCTAssertEqual(before.evaluations, 1)
-        let path = h.directory.appendingPathComponent("games.sqlite").path
+        let path = h.games.database.path
         await h.stop()
         let reopened = try GamesRole(path: path, settings: GameTablesHarness.fastSettings, log: { _ in })
         let after = try await reopened.runtime.consumerStatus()

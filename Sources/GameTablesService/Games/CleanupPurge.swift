@@ -24,7 +24,7 @@ extension GamesCleanupStore {
     public func purge(runID: String, actor: ChangeActor = .service) async throws -> RunPurge {
         guard !runID.isEmpty else { throw RPCError(.invalidArgument, "run_id is required") }
         let operations = try await database.read { db in
-            try db.query("SELECT operation_id, action FROM operations WHERE run_id = ? ORDER BY rowid", [runID]) {
+            try db.query("SELECT operation_id, action FROM operations WHERE run_id = ? ORDER BY seq", [runID]) {
                 ($0.string(0), CleanupOperation.Action(rawValue: $0.string(1)))
             }
         }

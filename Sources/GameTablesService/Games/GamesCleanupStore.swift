@@ -88,7 +88,7 @@ public struct GamesCleanupStore: Sendable {
                     INSERT INTO game_tables (id, name, currency, active, archived_at, in_play, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT (id) DO UPDATE SET name = excluded.name, currency = excluded.currency, active = excluded.active,
                         archived_at = excluded.archived_at, in_play = excluded.in_play, updated_at = excluded.updated_at,
-                        kept_by = CASE WHEN excluded.active THEN NULL ELSE game_tables.kept_by END
+                        kept_by = CASE WHEN excluded.active <> 0 THEN NULL ELSE game_tables.kept_by END
                     """, [t.id, t.name, t.currency, t.active, t.archivedAtMillis, t.inPlay, now])
             }
         }
@@ -119,8 +119,8 @@ public struct GamesCleanupStore: Sendable {
             try tx.execute(
                 """
                 INSERT INTO operations (operation_id, request_id, action, status, archived_at, requested_ids, created_at, updated_at,
-                    run_id, principal, correlation_id)
-                VALUES (?, ?, ?, 'RECEIVED', ?, ?, ?, ?, ?, ?, ?)
+                    run_id, principal, correlation_id, seq)
+                VALUES (?, ?, ?, 'RECEIVED', ?, ?, ?, ?, ?, ?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM operations))
                 """, [id, requestID, action.rawValue, archivedAtMillis, IDList.encode(ids), now, now, runID, actor.principal,
                       actor.correlationID])
             try tx.execute(

@@ -64,6 +64,12 @@ enum GamesSchema {
             -- The ARCHIVE operation that archived a table with traffic: a purge never deletes it.
             ALTER TABLE game_tables ADD COLUMN kept_by TEXT;
             """),
+        Migration("games", 3, "operations numbered in the order they arrived (pages need no rowid)", """
+            ALTER TABLE operations ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+            UPDATE operations SET seq = (SELECT count(*) FROM operations o WHERE o.created_at < operations.created_at
+                OR (o.created_at = operations.created_at AND o.operation_id <= operations.operation_id));
+            CREATE INDEX operations_seq ON operations (seq);
+            """),
         Migration("runtime", 1, "games, stats, evaluations", """
             CREATE TABLE games (
                 game_id TEXT PRIMARY KEY,

@@ -51,16 +51,16 @@ extension GamesCleanupStore {
         }
     }
 
-    /// Operations matching `filter`, oldest first, after the row `after`
-    /// (a page token); the token of the last row when the page is full.
+    /// Operations matching `filter`, in the order they arrived, after the
+    /// one numbered `after` (a page token); the last one's number when the page is full.
     public func operations(_ filter: OperationFilter, limit: Int, after: Int64) async throws -> ([CleanupOperation], next: Int64?) {
-        var conditions = ["rowid > ?"]
+        var conditions = ["seq > ?"]
         var values: [any SQLBindable] = [after]
         if let status = filter.status { conditions.append("status = ?"); values.append(status.rawValue) }
         if let action = filter.action { conditions.append("action = ?"); values.append(action.rawValue) }
         if let run = filter.runID { conditions.append("run_id = ?"); values.append(run) }
         values.append(limit)
-        let sql = "SELECT \(Self.operationColumns), rowid FROM operations WHERE \(conditions.joined(separator: " AND ")) ORDER BY rowid LIMIT ?"
+        let sql = "SELECT \(Self.operationColumns), seq FROM operations WHERE \(conditions.joined(separator: " AND ")) ORDER BY seq LIMIT ?"
         let arguments = values
         let rows = try await database.read { db in
             try db.query(sql, arguments) { (Self.operation($0), $0.int64(16)) }

@@ -21,7 +21,11 @@ public struct StandingsEvaluator: CapabilityEvaluator {
             """, [gameID]) { ($0.string(0), $0.int64(1), $0.int64(2), $0.int64(3)) }
         for (rank, p) in players.enumerated() {
             try tx.execute(
-                "INSERT OR REPLACE INTO standings (game_id, user_id, rank, planets, population, ships_built) VALUES (?, ?, ?, ?, ?, ?)",
+                """
+                INSERT INTO standings (game_id, user_id, rank, planets, population, ships_built) VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT (game_id, user_id) DO UPDATE SET rank = excluded.rank, planets = excluded.planets,
+                    population = excluded.population, ships_built = excluded.ships_built
+                """,
                 [gameID, p.0, rank + 1, p.1, p.2, p.3])
         }
     }

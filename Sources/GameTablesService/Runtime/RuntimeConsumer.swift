@@ -120,9 +120,9 @@ public final class RuntimeConsumer: Sendable {
                 INSERT INTO player_stats (game_id, user_id, initial_planets, initial_population, initial_ships_built,
                     max_planets, max_population, max_ships_built, last_planets, last_population, last_ships_built)
                 VALUES (?1, ?2, ?3, ?4, ?5, ?3, ?4, ?5, ?3, ?4, ?5)
-                ON CONFLICT (game_id, user_id) DO UPDATE SET max_planets = max(max_planets, excluded.max_planets),
-                    max_population = max(max_population, excluded.max_population),
-                    max_ships_built = max(max_ships_built, excluded.max_ships_built),
+                ON CONFLICT (game_id, user_id) DO UPDATE SET max_planets = max(player_stats.max_planets, excluded.max_planets),
+                    max_population = max(player_stats.max_population, excluded.max_population),
+                    max_ships_built = max(player_stats.max_ships_built, excluded.max_ships_built),
                     last_planets = excluded.last_planets, last_population = excluded.last_population,
                     last_ships_built = excluded.last_ships_built
                 """,

@@ -103,7 +103,7 @@ public struct RuntimeStore: Sendable {
         try tx.execute(
             """
             INSERT INTO consumer_counters (consumer, skipped) VALUES (?, ?)
-            ON CONFLICT (consumer) DO UPDATE SET skipped = skipped + excluded.skipped
+            ON CONFLICT (consumer) DO UPDATE SET skipped = consumer_counters.skipped + excluded.skipped
             """, [consumerName, n])
     }
 
