@@ -217,7 +217,7 @@ final class StagingPermissionTests: XCTestCase {
                 options: options("staging:read"))
         }
         XCTAssertEqual(write, .permissionDenied)
-        try await eventually("the override's diff") { try await h.client.getLocks(.with { $0.gameSlug = "perm" }).locks.isEmpty }
+        try await h.waitUntilQuiet("perm")
         let deployed = try await h.client.deploy(.with { $0.gameSlug = "perm" }, options: options("staging:deploy"))
         // Every StagingService method names its permission: none is left open by omission.
         let unguarded = Croupier_Staging_V1_StagingService.Method.all.map(\.path).filter { StagingPermission.byMethod[$0] == nil }
@@ -250,7 +250,7 @@ final class StagingOperatorViewTests: XCTestCase {
         XCTAssertFalse(diff.details["message_id"]?.isEmpty ?? true)
 
         // Production: empty before a deploy, the staging fields after.
-        try await eventually("the locks to be free") { try await h.client.getLocks(.with { $0.gameSlug = "ops" }).locks.isEmpty }
+        try await h.waitUntilQuiet("ops")
         let before = try await h.client.listProductionEntities(.with { $0.gameSlug = "ops" })
         XCTAssertEqual(before.entities.count, 0)
         _ = try await h.client.deploy(.with { $0.gameSlug = "ops" })

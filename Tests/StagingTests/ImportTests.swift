@@ -350,7 +350,7 @@ final class LockTruthTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(progress.filter { $0.hasPrefix("merged ") }.count, 3, "a 20k merge shows progress by count: \(progress)")
 
         // A holder that died: its lease runs out and says so.
-        try await eventually("the import's diff to finish") { try await h.client.getLocks(.with { $0.gameSlug = "locks" }).locks.isEmpty }
+        try await h.waitUntilQuiet("locks")
         let side = try h.sideDoor()
         let soon = Int64(Date().timeIntervalSince1970 * 1000) + 300
         try await side.write { tx in

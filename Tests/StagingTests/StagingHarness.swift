@@ -98,6 +98,18 @@ final class StagingHarness: @unchecked Sendable {
         return out.all
     }
 
+    /// Waits until no diff request is queued or running and no lock is held
+    /// on `game`. Locks alone can be free between an import's (or an
+    /// override's) commit and the diff worker taking its lock, and a deploy
+    /// in that gap is rightly refused.
+    func waitUntilQuiet(_ game: String) async throws {
+        try await eventually("\(game) to be quiet") {
+            let queued = try await client.listDiffRequests(.init()).requests
+            let locks = try await client.getLocks(.with { $0.gameSlug = game }).locks
+            return queued.isEmpty && locks.isEmpty
+        }
+    }
+
     /// Waits for a `diff-change` event of `game` after `offset`; returns it.
     func waitForDiff(_ game: String, after offset: Int64 = 0) async throws -> Croupier_Staging_V1_StagingEvent {
         var found: Croupier_Staging_V1_StagingEvent?
