@@ -40,7 +40,7 @@ public final class GamesRole: Sendable {
 
     public var services: [any RPCService] {
         [GamesCleanupAPI(store: cleanup, worker: worker, retention: MessageRetention(retention: settings.messageRetention)),
-         GameRuntimeAPI(store: runtime, consumer: consumer)]
+         GameRuntimeAPI(store: runtime)]
     }
 
     /// Starts the workers (resuming unfinished operations), the consumer and the cleaner.

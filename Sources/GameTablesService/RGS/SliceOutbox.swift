@@ -136,8 +136,10 @@ extension CleanupRunStore {
     func noteStatus(_ slice: CleanupSlice, _ status: CleanupOperation.Status) async throws {
         try await database.write { tx in
             try tx.execute(
-                "UPDATE cleanup_slices SET games_status = ?, last_error = '' WHERE request_id = ? AND outcome = 'AWAITING'",
-                [status.rawValue, slice.requestID])
+                """
+                UPDATE cleanup_slices SET games_status = ?, last_error = ''
+                WHERE request_id = ? AND outcome = 'AWAITING' AND (games_status <> ? OR last_error <> '')
+                """, [status.rawValue, slice.requestID, status.rawValue])
         }
     }
 

@@ -3,11 +3,9 @@ import Wire
 /// `croupier.gametables.v1.GameRuntime`.
 public struct GameRuntimeAPI: Croupier_Gametables_V1_GameRuntime.ServiceProtocol {
     let store: RuntimeStore
-    let consumer: RuntimeConsumer
 
-    public init(store: RuntimeStore, consumer: RuntimeConsumer) {
+    public init(store: RuntimeStore) {
         self.store = store
-        self.consumer = consumer
     }
 
     public func registerGame(

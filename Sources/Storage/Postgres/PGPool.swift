@@ -11,7 +11,6 @@ final class PGPool: Sendable {
     private struct State {
         var queue: [Job] = []
         var closed = false
-        var running = 0
     }
 
     let url: String
@@ -25,7 +24,6 @@ final class PGPool: Sendable {
         self.url = url
         self.size = max(1, size)
         let first = try PGConnection(url: url)
-        state.withLock { $0.running = self.size }
         for n in 0..<self.size {
             let box = PGConnectionBox(n == 0 ? first : nil)
             let thread = Thread { [self] in self.loop(box) }
