@@ -23,7 +23,7 @@ public struct ChangeActor: Sendable, Equatable {
 /// RECEIVED → IN_PROGRESS → DEFERRED (archived, awaiting purge) → PROCESSED,
 /// or FAILED with the reason.
 public struct CleanupOperation: Sendable, Equatable {
-    public enum Status: String, Sendable { case received = "RECEIVED", inProgress = "IN_PROGRESS", deferred = "DEFERRED", processed = "PROCESSED", failed = "FAILED" }
+    public enum Status: String, Sendable, CaseIterable { case received = "RECEIVED", inProgress = "IN_PROGRESS", deferred = "DEFERRED", processed = "PROCESSED", failed = "FAILED" }
     public enum Action: String, Sendable { case delete = "DELETE", archive = "ARCHIVE" }
 
     public var operationID: String

@@ -227,15 +227,9 @@ enum GamesProto {
         return n
     }
 
+    /// The inverse of `status(_:)` below; nil for UNSPECIFIED and unknown values.
     static func status(_ s: Croupier_Gametables_V1_OperationStatus) -> CleanupOperation.Status? {
-        switch s {
-        case .received: return .received
-        case .inProgress: return .inProgress
-        case .deferred: return .deferred
-        case .processed: return .processed
-        case .failed: return .failed
-        case .unspecified, .unrecognized: return nil
-        }
+        CleanupOperation.Status.allCases.first { status($0) == s }
     }
 
     static func status(_ s: CleanupOperation.Status) -> Croupier_Gametables_V1_OperationStatus {

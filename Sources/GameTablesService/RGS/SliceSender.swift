@@ -21,20 +21,10 @@ public final class SliceSender: Sendable {
     }
 
     public func start() {
-        let t = Task { [self] in
-            let signal = runs.slicesQueued
-            var backoff = Backoff()
-            while !Task.isCancelled {
-                let generation = signal.generation
-                let slices = (try? await runs.pendingSlices(limit: concurrency * 4)) ?? []
-                if slices.isEmpty {
-                    await signal.wait(since: generation, timeout: .seconds(1))
-                    continue
-                }
-                let failures = await forEachConcurrently(slices, limit: concurrency) { await self.send($0) }
-                if let delay = backoff.after(failures: failures) { try? await Task.sleep(for: delay) }
-            }
-        }
+        let runs = self.runs
+        let t = drainLoop(
+            signal: runs.slicesQueued, concurrency: concurrency,
+            fetch: { (try? await runs.pendingSlices(limit: $0)) ?? [] }, work: { await self.send($0) })
         task.withLock { $0 = t }
     }
 

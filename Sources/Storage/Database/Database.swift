@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 /// A service's database, on SQLite (a file: one writer thread with group
 /// commit, a pool of reader connections) or PostgreSQL (a `postgres://` URL:
@@ -34,7 +33,7 @@ public final class Database: Sendable {
     /// The file path, or the PostgreSQL URL without its password.
     public let path: String
     private let engine: Engine
-    private let signals = Mutex<[String: ChangeSignal]>([:])
+    private let signals = KeyedSignals()
 
     /// Whether `location` names a PostgreSQL database rather than a SQLite file.
     public static func isPostgresURL(_ location: String) -> Bool {
@@ -129,14 +128,7 @@ public final class Database: Sendable {
 
     /// The in-process signal for `name` (one per queue or log), raised after
     /// commits that wrote to it, so waiters wake without polling.
-    public func signal(_ name: String) -> ChangeSignal {
-        signals.withLock { table in
-            if let s = table[name] { return s }
-            let s = ChangeSignal()
-            table[name] = s
-            return s
-        }
-    }
+    public func signal(_ name: String) -> ChangeSignal { signals.signal(for: name) }
 }
 
 /// Carries a write's result from the writer thread to its continuation.
