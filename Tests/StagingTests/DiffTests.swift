@@ -50,11 +50,7 @@ final class DiffTests: XCTestCase {
         _ = try await h.waitForDiff("stuck")
         // A busy lock is a wait, not a failure: someone holds the diff lock for a while.
         let side = try h.sideDoor()
-        try await side.write { tx in
-            _ = try tx.execute(
-                "INSERT OR REPLACE INTO locks (game_slug, kind, holder, since, expires_at) VALUES ('stuck', 'diff', 'wedged', 0, ?)",
-                [Int64.max])
-        }
+        try await StagingHarness.plantLock(side, game: "stuck", holder: "wedged", expiresAt: Int64.max)
         let waiting = try await h.client.generateDiff(.with { $0.gameSlug = "stuck" })
         try await Task.sleep(for: .milliseconds(1_500))  // ~75 retry periods of 20 ms: three failed receives would dead-letter it
         var stats = try await h.client.getQueueStats(.init())
@@ -66,12 +62,8 @@ final class DiffTests: XCTestCase {
         XCTAssertEqual(produced.details["trigger"], "MANUAL")
         _ = waiting
         // A real failure (the diff cannot be stored) dead-letters after 3 receives.
-        try await side.write { tx in
-            _ = try tx.execute("""
-                CREATE TRIGGER fail_stuck_diffs BEFORE INSERT ON diffs WHEN NEW.game_slug = 'stuck'
-                BEGIN SELECT RAISE(ABORT, 'injected storage failure'); END
-                """)
-        }
+        try await injectInsertFailure(side, table: "diffs", name: "fail_stuck_diffs", message: "injected storage failure",
+                                      when: "NEW.game_slug = 'stuck'")
         let queued = try await h.client.generateDiff(.with { $0.gameSlug = "stuck" })
         XCTAssertEqual(queued.message, "Diff generation queued")
         XCTAssertNotEqual(queued.messageId, waiting.messageId, "asking again after a diff ran is a new request")
@@ -82,7 +74,7 @@ final class DiffTests: XCTestCase {
         XCTAssertEqual(letters.map(\.messageId), [queued.messageId])
         XCTAssertEqual(letters.first?.receiveCount, 3)
         XCTAssertEqual(letters.first?.request?.gameSlug, "stuck")
-        try await side.write { tx in _ = try tx.execute("DROP TRIGGER fail_stuck_diffs") }
+        try await removeInsertFailure(side, table: "diffs", name: "fail_stuck_diffs")
         let offset = try await h.lastOffset()
         let redriven = try await h.client.redriveDeadLetters(.init())
         XCTAssertEqual(redriven.redriven, 1)
@@ -262,10 +254,7 @@ final class StagingOperatorViewTests: XCTestCase {
 
         // A worker takes a request and dies with it (this test plays the worker, holding it for an hour).
         let side = try h.sideDoor()
-        try await side.write { tx in
-            _ = try tx.execute(
-                "INSERT OR REPLACE INTO locks (game_slug, kind, holder, since, expires_at) VALUES ('ops', 'diff', 'wedged', 0, ?)", [Int64.max])
-        }
+        try await StagingHarness.plantLock(side, game: "ops", holder: "wedged", expiresAt: Int64.max)
         let queued = try await h.client.generateDiff(.with { $0.gameSlug = "ops" })
         var taken: [ReceivedMessage] = []
         try await eventually("the request in the crashed worker's hands") {
@@ -299,9 +288,7 @@ final class StagingSafeErrorTests: XCTestCase {
         let h = try await StagingHarness()
         _ = try await h.waitForRun(try await h.importGame("fault", StagingHarness.cards(2)))
         let side = try h.sideDoor()
-        try await side.write { tx in
-            _ = try tx.execute("CREATE TRIGGER no_overrides BEFORE INSERT ON overrides BEGIN SELECT RAISE(ABORT, 'injected disk fault'); END")
-        }
+        try await injectInsertFailure(side, table: "overrides", name: "no_overrides", message: "injected disk fault")
         var metadata = Metadata()
         metadata.set("x-correlation-id", "corr-staging-fault")
         do {

@@ -182,7 +182,7 @@ final class ImportTests: XCTestCase {
             return r.status == .running && r.entitiesMerged > 0
         }
         await h.stop()
-        let side = try Database(path: h.role.database.path, owner: "staging", migrations: StagingRole.migrations)
+        let side = try h.sideDoor()
         let status = try await side.read { db in
             try db.queryFirst("SELECT status FROM import_runs WHERE run_id = ?", [id]) { $0.string(0) }
         }
@@ -353,10 +353,7 @@ final class LockTruthTests: XCTestCase {
         try await h.waitUntilQuiet("locks")
         let side = try h.sideDoor()
         let soon = Int64(Date().timeIntervalSince1970 * 1000) + 300
-        try await side.write { tx in
-            _ = try tx.execute(
-                "INSERT OR REPLACE INTO locks (game_slug, kind, holder, since, expires_at) VALUES ('locks', 'diff', 'dead-worker', 0, ?)", [soon])
-        }
+        try await StagingHarness.plantLock(side, game: "locks", holder: "dead-worker", expiresAt: soon)
         try await eventually("the expired event") {
             try await h.events("locks").contains { $0.type == "lock-change" && $0.details["holder"] == "dead-worker" && $0.details["state"] == "expired" }
         }

@@ -22,7 +22,7 @@ final class StagingHarness: @unchecked Sendable {
     init(_ name: String = #function, settings: StagingRole.Settings = StagingHarness.fast, directory: URL? = nil) async throws {
         self.directory = try directory ?? makeTemporaryDirectory("staging-\(name.filter(\.isLetter))")
         let log = self.log
-        role = try StagingRole(path: self.directory.appendingPathComponent("staging.sqlite").path, settings: settings, log: { log.append($0) })
+        role = try StagingRole(path: TestEngine.location("staging", in: self.directory), settings: settings, log: { log.append($0) })
         server = WireServer(name: "staging", services: role.services, secret: Self.secret)
         port = try server.start(port: 0)
         channel = WireChannel(host: "127.0.0.1", port: port, secret: Self.secret, peerName: "tests")
@@ -49,6 +49,17 @@ final class StagingHarness: @unchecked Sendable {
     /// A second connection to the database file, for faults the service never produces itself.
     func sideDoor() throws -> Database {
         try Database(path: role.database.path, owner: "staging", migrations: StagingRole.migrations)
+    }
+
+    /// Makes `holder` the game's diff-lock holder until `expiresAt`, as a worker elsewhere would.
+    static func plantLock(_ side: Database, game: String, holder: String, expiresAt: Int64) async throws {
+        try await side.write { tx in
+            _ = try tx.execute(
+                """
+                INSERT INTO locks (game_slug, kind, holder, since, expires_at) VALUES (?, 'diff', ?, 0, ?)
+                ON CONFLICT (game_slug, kind) DO UPDATE SET holder = excluded.holder, since = excluded.since, expires_at = excluded.expires_at
+                """, [game, holder, expiresAt])
+        }
     }
 
     static func card(_ slug: String, expansion: String, _ extra: [String: String] = [:]) -> Croupier_Staging_V1_EntityInput {
@@ -117,7 +128,8 @@ final class StagingHarness: @unchecked Sendable {
             found = try await events(game, after: offset).first { $0.type == "diff-change" }
             return found != nil
         }
-        return found!
+        guard let found else { throw TestEngineError("no diff of \(game) after offset \(offset); service log:\n\(log.all.suffix(20).joined(separator: "\n"))") }
+        return found
     }
 
     func lastOffset() async throws -> Int64 { try await events().last?.offset ?? 0 }

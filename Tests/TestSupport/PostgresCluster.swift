@@ -14,6 +14,19 @@ public enum TestEngine {
         if isPostgres { return try PostgresCluster.shared().createDatabase() }
         return try makeTemporaryDirectory("db").appendingPathComponent("\(name).sqlite").path
     }
+
+    /// The database kept with `directory`: the SQLite file `<name>.sqlite` in
+    /// it, or a PostgreSQL database made on first use and remembered in the
+    /// file `<name>.url`, so that reopening the directory reopens the same
+    /// database (a restart).
+    public static func location(_ name: String, in directory: URL) throws -> String {
+        guard isPostgres else { return directory.appendingPathComponent("\(name).sqlite").path }
+        let remembered = directory.appendingPathComponent("\(name).url")
+        if let url = try? String(contentsOf: remembered, encoding: .utf8) { return url }
+        let url = try PostgresCluster.shared().createDatabase()
+        try url.write(to: remembered, atomically: true, encoding: .utf8)
+        return url
+    }
 }
 
 /// A PostgreSQL cluster of this test process's own: `initdb` into a temp
@@ -136,16 +149,19 @@ public struct TestEngineError: Error, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
-/// Fault injection for both engines: every INSERT into `table` fails with
+/// Fault injection for both engines: every INSERT into `table` (those whose
+/// row satisfies `when`, a predicate over `NEW`, if given) fails with
 /// `message` until `removeInsertFailure` (a trigger; PostgreSQL's needs a function).
-public func injectInsertFailure(_ db: Database, table: String, name: String, message: String) async throws {
+public func injectInsertFailure(_ db: Database, table: String, name: String, message: String, when condition: String? = nil) async throws {
     try await db.write { tx in
         switch tx.connection.dialect {
         case .sqlite:
-            try tx.execute("CREATE TRIGGER \(name) BEFORE INSERT ON \(table) BEGIN SELECT RAISE(ABORT, '\(message)'); END")
+            let when = condition.map { " WHEN \($0)" } ?? ""
+            try tx.execute("CREATE TRIGGER \(name) BEFORE INSERT ON \(table)\(when) BEGIN SELECT RAISE(ABORT, '\(message)'); END")
         case .postgres:
+            let when = condition.map { " WHEN (\($0))" } ?? ""
             try tx.execute("CREATE FUNCTION \(name)() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION '\(message)'; END $$ LANGUAGE plpgsql")
-            try tx.execute("CREATE TRIGGER \(name) BEFORE INSERT ON \(table) FOR EACH ROW EXECUTE FUNCTION \(name)()")
+            try tx.execute("CREATE TRIGGER \(name) BEFORE INSERT ON \(table) FOR EACH ROW\(when) EXECUTE FUNCTION \(name)()")
         }
     }
 }

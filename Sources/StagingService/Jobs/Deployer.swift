@@ -78,11 +78,10 @@ struct Deployer: Sendable {
             done += page.count
             let progress = done
             try await database.write { tx in
-                for (t, s, f, e) in page {
-                    try tx.execute(
-                        "INSERT OR REPLACE INTO production_pending (deploy_id, entity_type, slug, fields, expansion) VALUES (?, ?, ?, ?, ?)",
-                        [id, t, s, f, e])
-                }
+                try tx.insertRows(
+                    into: "production_pending", columns: ["deploy_id", "entity_type", "slug", "fields", "expansion"],
+                    page.map { t, s, f, e in [id, t, s, f, e] },
+                    conflict: "ON CONFLICT (deploy_id, entity_type, slug) DO UPDATE SET fields = excluded.fields, expansion = excluded.expansion")
                 try tx.execute("UPDATE deploys SET copied = ? WHERE deploy_id = ?", [progress, id])
                 try events.append(tx, game: game, .deployStatus, [
                     "deploy_id": id, "state": "running", "done": String(progress), "total": String(total),
@@ -100,8 +99,9 @@ struct Deployer: Sendable {
             // Entities changed since the copy began (overrides and manual entities made during the deploy).
             try tx.execute(
                 """
-                INSERT OR REPLACE INTO production_pending (deploy_id, entity_type, slug, fields, expansion)
+                INSERT INTO production_pending (deploy_id, entity_type, slug, fields, expansion)
                 SELECT ?, entity_type, slug, fields, expansion FROM staging_entities WHERE game_slug = ? AND removed = 0 AND updated_at >= ?
+                ON CONFLICT (deploy_id, entity_type, slug) DO UPDATE SET fields = excluded.fields, expansion = excluded.expansion
                 """, [id, game, startedAt])
             let deleted = try tx.queryFirst(
                 """

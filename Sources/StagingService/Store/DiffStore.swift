@@ -48,7 +48,7 @@ public struct DiffStore: Sendable {
         try await database.write { tx in
             if try Self.alreadyDone(tx, messageID) { return }
             try tx.execute("DELETE FROM diff_entries WHERE game_slug = ?", [game])
-            for e in entries { try Self.insert(tx, game: game, e) }
+            try Self.insert(tx, game: game, entries)
             try Self.finish(
                 tx, game: game, request: request, messageID: messageID, now: now, duration: duration,
                 impact: try Self.impact(tx.connection, game: game), events: events)
@@ -89,7 +89,7 @@ public struct DiffStore: Sendable {
             }
             try tx.execute("DELETE FROM diff_entries WHERE game_slug = ? AND entity_type = ? AND slug = ?", [game, type, slug])
             if let d = EntityDiff.compare(type: type, slug: slug, production: production, staging: staging.flatMap { $0.1 ? nil : $0.0 }) {
-                try Self.insert(tx, game: game, d)
+                try Self.insert(tx, game: game, [d])
             }
             let impact = try Self.patchedImpact(tx.connection, game: game, touched: touched)
             try Self.finish(
@@ -116,10 +116,10 @@ public struct DiffStore: Sendable {
         try tx.queryFirst("SELECT 1 FROM diff_requests_done WHERE message_id = ?", [messageID], { _ in true }) != nil
     }
 
-    static func insert(_ tx: Transaction, game: String, _ e: EntityDiff) throws {
-        try tx.execute(
-            "INSERT INTO diff_entries (game_slug, entity_type, slug, change, fields) VALUES (?, ?, ?, ?, ?)",
-            [game, e.type, e.slug, e.change.rawValue, e.encodedFields])
+    static func insert(_ tx: Transaction, game: String, _ entries: [EntityDiff]) throws {
+        try tx.insertRows(
+            into: "diff_entries", columns: ["game_slug", "entity_type", "slug", "change", "fields"],
+            entries.map { [game, $0.type, $0.slug, $0.change.rawValue, $0.encodedFields] })
     }
 
     /// Impact, the diff row, the request marked done and the `diff-change` event.

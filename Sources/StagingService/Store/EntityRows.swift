@@ -63,9 +63,9 @@ enum EntityRows {
         let rows = try db.query(
             """
             SELECT entity_type, slug FROM staging_entities
-            WHERE game_slug = ? AND (entity_type, slug) > (?, ?) AND (? IS NULL OR entity_type = ?) AND (? OR removed = 0)
+            WHERE game_slug = ? AND (entity_type, slug) > (?, ?) AND (? IS NULL OR entity_type = ?) AND (? = 1 OR removed = 0)
             ORDER BY entity_type, slug LIMIT ?
-            """, [game, after.0, after.1, type, type, includeRemoved, limit], { ($0.string(0), $0.string(1)) })
+            """, [game, after.0, after.1, type, type, includeRemoved ? 1 : 0, limit], { ($0.string(0), $0.string(1)) })
         return try rows.compactMap { try entity(db, game: game, type: $0.0, slug: $0.1) }
     }
 

@@ -68,11 +68,9 @@ public struct ImportStore: Sendable {
         let locks = self.locks
         try await database.write { tx in
             if let progress { try locks.renew(tx, game: game, .importLock, holder: runID, progress: progress) }
-            for (i, e) in entities.enumerated() {
-                try tx.execute(
-                    "INSERT INTO import_data (run_id, seq, entity_type, slug, fields) VALUES (?, ?, ?, ?, ?)",
-                    [runID, firstSeq + i, e.entityType, e.slug, FieldBlob.encode(e.fields)])
-            }
+            try tx.insertRows(
+                into: "import_data", columns: ["run_id", "seq", "entity_type", "slug", "fields"],
+                entities.enumerated().map { i, e in [runID, firstSeq + i, e.entityType, e.slug, FieldBlob.encode(e.fields)] })
             try tx.execute(
                 "UPDATE import_runs SET entities_received = entities_received + ? WHERE run_id = ?", [entities.count, runID])
         }
@@ -180,21 +178,25 @@ public struct ImportStore: Sendable {
             if let progress { try locks.renew(tx, game: game, .importLock, holder: runID, progress: progress) }
             var overrides = seen
             try overrides.refresh(tx.connection, game: game)
-            for row in page {
+            // One upsert statement may not touch a row twice: an entity sent twice in a page keeps its last copy.
+            var last: [String: Int] = [:]
+            for (i, row) in page.enumerated() { last[row.type + "/" + row.slug] = i }
+            let rows: [[any SQLBindable]] = page.enumerated().compactMap { i, row in
+                let key = row.type + "/" + row.slug
+                guard last[key] == i else { return nil }
                 var effective = row.fields
-                if let o = overrides.byEntity[row.type + "/" + row.slug] {
-                    effective = FieldBlob.encode(FieldBlob.decode(row.fields).merging(o) { $1 })
-                }
-                try tx.execute(
-                    """
-                    INSERT INTO staging_entities (game_slug, entity_type, slug, imported_fields, fields, origin, removed, last_run_id,
-                        updated_at, expansion)
-                    VALUES (?, ?, ?, ?, ?, 'import', 0, ?, ?, ?)
+                if let o = overrides.byEntity[key] { effective = FieldBlob.encode(FieldBlob.decode(row.fields).merging(o) { $1 }) }
+                return [game, row.type, row.slug, row.fields, effective, "import", 0, runID, now, FieldBlob.expansion(type: row.type, blob: effective)]
+            }
+            try tx.insertRows(
+                into: "staging_entities",
+                columns: ["game_slug", "entity_type", "slug", "imported_fields", "fields", "origin", "removed", "last_run_id", "updated_at", "expansion"],
+                rows,
+                conflict: """
                     ON CONFLICT (game_slug, entity_type, slug) DO UPDATE SET imported_fields = excluded.imported_fields,
                         fields = excluded.fields, removed = 0, last_run_id = excluded.last_run_id, updated_at = excluded.updated_at,
                         expansion = excluded.expansion
-                    """, [game, row.type, row.slug, row.fields, effective, runID, now, FieldBlob.expansion(type: row.type, blob: effective)])
-            }
+                    """)
             try tx.execute("UPDATE import_runs SET entities_merged = entities_merged + ? WHERE run_id = ?", [page.count, runID])
             return overrides
         }

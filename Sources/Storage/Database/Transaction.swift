@@ -19,6 +19,25 @@ public final class Transaction {
         try connection.insert(sql, arguments, returning: column)
     }
 
+    /// Inserts `rows` (each one value per column) with multi-row `VALUES`
+    /// statements of up to 900 parameters: one round trip per chunk on
+    /// PostgreSQL instead of one per row. `conflict` is appended to each
+    /// statement (an `ON CONFLICT …` clause). Returns the rows changed.
+    @discardableResult
+    public func insertRows(into table: String, columns: [String], _ rows: [[any SQLBindable]], conflict: String = "") throws -> Int {
+        guard !columns.isEmpty else { return 0 }
+        let perChunk = max(1, 900 / columns.count)
+        let tuple = "(" + Array(repeating: "?", count: columns.count).joined(separator: ", ") + ")"
+        var changed = 0
+        for start in stride(from: 0, to: rows.count, by: perChunk) {
+            let chunk = rows[start..<min(start + perChunk, rows.count)]
+            let values = Array(repeating: tuple, count: chunk.count).joined(separator: ", ")
+            let sql = "INSERT INTO \(table) (\(columns.joined(separator: ", "))) VALUES \(values)" + (conflict.isEmpty ? "" : " " + conflict)
+            changed += try connection.execute(sql, chunk.flatMap { $0 })
+        }
+        return changed
+    }
+
     public func query<T>(_ sql: String, _ arguments: [any SQLBindable] = [], _ map: (Row) throws -> T) throws -> [T] {
         try connection.query(sql, arguments, map)
     }

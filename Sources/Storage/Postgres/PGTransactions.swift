@@ -2,34 +2,61 @@ import Foundation
 
 /// Transactions on one PostgreSQL connection (run on its pool thread).
 enum PGTransactions {
-    /// How often a write that lost a serialization race runs again before its
-    /// caller hears of it. Hot rows (a log's offset counter, a queue group's
-    /// head) make losers common under many concurrent writers; each retry
-    /// waits a random, growing pause (up to 20 ms) so they spread out.
-    static let maxAttempts = 500
+    /// How many times a write may lose a serialization race before it runs
+    /// alone. Each retry before that waits a random, growing pause.
+    static let racingAttempts = 3
+
+    /// A bound on attempts in all: one running alone cannot lose a race, so
+    /// reaching it means something other than contention keeps failing.
+    static let maxAttempts = 10
+
+    /// The advisory lock every write transaction holds shared, and a write
+    /// that kept losing holds exclusively (advisory locks are per database,
+    /// so this is one lock per service database).
+    static let writersLock: Int64 = 0x6372_6f75_7069_6572  // "croupier"
 
     /// SERIALIZABLE, so concurrent writers (other connections, other
     /// replicas) behave as if they ran one at a time; a transaction that
     /// loses a race (SQLSTATE 40001, or a deadlock) is rolled back and run
     /// again after a short random pause.
+    ///
+    /// No write starves: every write holds `writersLock` shared for its
+    /// transaction, and after `racingAttempts` lost races a write takes it
+    /// exclusively *before* it begins. PostgreSQL queues later shared
+    /// requests behind the exclusive one, so it waits only for the writes in
+    /// flight, then takes its snapshot and runs with no concurrent writer (a
+    /// blocked writer has read nothing yet, and reads are not SERIALIZABLE,
+    /// so neither can make it the loser). A long transaction against a hot
+    /// row (a lease heartbeat, the event counter) therefore costs one pause of
+    /// the other writers, not an endless retry loop.
     static func write<T>(_ connection: PGConnection, _ body: (Transaction) throws -> T) -> Result<T, any Error> {
         let shared = SQLConnection(.postgres(connection))
         var attempt = 0
         while true {
             attempt += 1
+            let alone = attempt > racingAttempts
             let tx = Transaction(connection: shared)
             do {
-                try connection.executeScript("BEGIN ISOLATION LEVEL SERIALIZABLE")
+                if alone {
+                    try connection.executeScript("SELECT pg_advisory_lock(\(writersLock))")
+                    try connection.executeScript("BEGIN ISOLATION LEVEL SERIALIZABLE")
+                } else {
+                    try connection.executeScript("BEGIN ISOLATION LEVEL SERIALIZABLE; SELECT pg_advisory_xact_lock_shared(\(writersLock))")
+                }
                 let value = try body(tx)
                 try connection.executeScript("COMMIT")
+                if alone { try connection.executeScript("SELECT pg_advisory_unlock(\(writersLock))") }
                 for hook in tx.afterCommitHooks { hook() }
                 return .success(value)
             } catch {
-                if !connection.isBroken { try? connection.executeScript("ROLLBACK") }
+                if !connection.isBroken {
+                    try? connection.executeScript("ROLLBACK")
+                    if alone { try? connection.executeScript("SELECT pg_advisory_unlock(\(writersLock))") }
+                }
                 guard let storage = error as? StorageError, storage.isRetryableConflict, attempt < maxAttempts else {
                     return .failure(error)
                 }
-                usleep(UInt32.random(in: 50...(1_000 * UInt32(min(attempt, 20)))))
+                if !alone { usleep(UInt32.random(in: 50...(1_000 * UInt32(attempt)))) }
             }
         }
     }
