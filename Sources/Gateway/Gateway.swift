@@ -113,7 +113,7 @@ public final class Gateway: Sendable {
     private let group: EventLoopGroup
     private let tlsContext: TLSContext?
     private let listeners = Mutex<[Listener]>([])
-    private let backendChannels: [LoopLocalChannel]
+    private let backendChannels: [any ClosableChannel]
 
     /// Why a gateway cannot start with its configuration.
     public struct ConfigurationError: Error, CustomStringConvertible {
@@ -129,8 +129,12 @@ public final class Gateway: Sendable {
         self.config = config
         self.group = group
         tlsContext = try config.tls.map { try TLSContext(certificateFile: $0.certificateFile, keyFile: $0.keyFile) }
-        let channels = config.backends.map {
-            LoopLocalChannel(host: $0.host, port: $0.port, secret: config.internalSecret, peerName: "gateway", group: group)
+        // One replica: its loop-local channel, the cheapest path. Several: balanced, health-checked, retried when unsent.
+        let channels = config.backends.map { b -> any ClosableChannel in
+            if b.replicas.count == 1 {
+                return LoopLocalChannel(host: b.replicas[0].host, port: b.replicas[0].port, secret: config.internalSecret, peerName: "gateway", group: group)
+            }
+            return ReplicaChannel(name: b.name, addresses: b.replicas, secret: config.internalSecret, peerName: "gateway", group: group)
         }
         backendChannels = channels
         let backends = Array(zip(config.backends, channels.map { $0 as any RPCChannel }))

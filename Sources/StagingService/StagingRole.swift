@@ -1,4 +1,5 @@
 import Storage
+import Synchronization
 import Wire
 
 /// The staging process: its database, the import merges, the diff worker,
@@ -33,10 +34,14 @@ public final class StagingRole: Sendable {
     let diffs: DiffStore
     let worker: DiffWorker
     let deployer: Deployer
+    let log: @Sendable (String) -> Void
+    /// On PostgreSQL: merging and recovery, run by one replica at a time.
+    private let jobs = Mutex<Singleton?>(nil)
 
     public init(path: String, settings: Settings = Settings(), clock: any StorageClock = SystemClock(),
                 log: @escaping @Sendable (String) -> Void) throws {
         self.settings = settings
+        self.log = log
         database = try Database(path: path, owner: "staging", migrations: StagingSchema.migrations, options: settings.databaseOptions)
         eventLog = EventLog(database: database, clock: clock)
         events = StagingEvents(log: eventLog)
@@ -61,15 +66,47 @@ public final class StagingRole: Sendable {
 
     /// Starts leases, merges (the importer reaches the DiffQueue through
     /// `diffQueue`, a Wire channel to this service) and the diff worker.
+    ///
+    /// On a SQLite file (this process's alone) whatever was unfinished was
+    /// this process's: it is recovered at once and this process merges. On
+    /// PostgreSQL, replicas share the database: merging and recovery are a
+    /// `Singleton` ("staging.jobs"), and an unfinished upload or deploy is
+    /// left to its holder until its lease runs out. Every replica serves
+    /// calls, holds the leases of its own uploads and deploys, and runs diff
+    /// workers (the DiffQueue hands each request to one of them).
     public func start(diffQueue: any RPCChannel) async throws {
-        _ = try await deployer.recoverInterrupted()
         leases.start()
-        try await importer.start(diffQueue: diffQueue)
         worker.start()
+        guard database.dialect == .postgres else {
+            _ = try await deployer.recoverInterrupted()
+            try await importer.start(diffQueue: diffQueue)
+            return
+        }
+        let (importer, deployer, imports, log) = (self.importer, self.deployer, self.imports, self.log)
+        let singleton = Singleton(database: database, name: "staging.jobs") {
+            do {
+                try await importer.start(diffQueue: diffQueue, abandonReceiving: false)
+            } catch {
+                log("staging jobs could not start: \(error)")
+            }
+            while !Task.isCancelled {
+                do {
+                    _ = try await deployer.recoverInterrupted(onlyOrphaned: true)
+                    _ = try await imports.abandonOrphanedUploads()
+                } catch {
+                    log("staging recovery failed: \(error)")
+                }
+                try? await Task.sleep(for: .seconds(1))
+            }
+            importer.stop()
+        }
+        jobs.withLock { $0 = singleton }
+        singleton.start()
     }
 
     public func stop() {
         worker.stop()
+        jobs.withLock { $0?.stop() }
         importer.stop()
         leases.stop()
         database.close()

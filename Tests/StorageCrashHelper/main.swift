@@ -10,6 +10,7 @@ import Synchronization
 //   StorageCrashHelper hold DB MS COUNT   receives COUNT messages with visibility MS, prints "holding ID", then sleeps
 //   StorageCrashHelper receive DB MAX     receives, prints "received ID COUNT" per message
 //   StorageCrashHelper report DB          prints "item N", "message N", "event N" lines and "integrity ok"
+//   StorageCrashHelper singleton DB NAME  contends for singleton NAME; prints "owner NAME" when it runs it, then sleeps
 
 let migrations = [Migration("crash", 1, "items", "CREATE TABLE items (n INTEGER PRIMARY KEY);")]
     + DurableQueue.migrations + EventLog.migrations
@@ -57,6 +58,14 @@ case "write":
             }
         }
     }
+case "singleton":
+    let name = args.count > 3 ? args[3] : "crash"
+    let singleton = Singleton(database: db, name: name, holder: "helper-\(getpid())", checkEvery: .milliseconds(100)) {
+        say("owner \(name)")
+        while !Task.isCancelled { try? await Task.sleep(for: .seconds(1)) }
+    }
+    singleton.start()
+    while true { try await Task.sleep(for: .seconds(3600)) }
 case "seed":
     let count = Int(args[3])!
     try await db.write { tx in

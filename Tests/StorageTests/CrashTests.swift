@@ -1,4 +1,5 @@
 import Foundation
+import Storage
 import XCTest
 
 /// Crash safety with real processes killed by SIGKILL: nothing committed is
@@ -26,8 +27,8 @@ final class CrashTests: XCTestCase {
         return String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
     }
 
-    /// Starts the helper, reads lines until `stop` says so, then SIGKILLs it.
-    func runAndKill(_ arguments: [String], until stop: ([String]) -> Bool) throws -> [String] {
+    /// Starts the helper, reads lines until `stop` says so, runs `beforeKill`, then SIGKILLs it.
+    func runAndKill(_ arguments: [String], until stop: ([String]) -> Bool, beforeKill: () throws -> Void = {}) throws -> [String] {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: helper)
         p.arguments = arguments
@@ -46,10 +47,48 @@ final class CrashTests: XCTestCase {
                 pending.removeSubrange(pending.startIndex...nl)
             }
         }
+        try beforeKill()
         kill(p.processIdentifier, SIGKILL)
         p.waitUntilExit()
         XCTAssertEqual(p.terminationReason, .uncaughtSignal, "the helper must die by SIGKILL, mid-work")
         return lines
+    }
+
+    /// A singleton runs in one process at a time: while the helper owns it,
+    /// a second contender waits; once the helper is SIGKILLed, the contender
+    /// takes over, and both terms are on record, in order.
+    func testASingletonMovesToASurvivorWhenItsOwnerIsKilled() async throws {
+        let db = try temporaryDatabasePath("crash-singleton")
+        guard Database.isPostgresURL(db) else {
+            // SQLite: one process owns the file; the work runs from start to stop.
+            let database = try Database(path: db, owner: "crash-test", migrations: [])
+            let ran = Singleton(database: database, name: "solo") { while !Task.isCancelled { try? await Task.sleep(for: .seconds(1)) } }
+            ran.start()
+            XCTAssertTrue(ran.isOwner)
+            ran.stop()
+            XCTAssertFalse(ran.isOwner)
+            return
+        }
+        let database = try Database(path: db, owner: "crash-test", migrations: [])
+        let survivor = Singleton(database: database, name: "crash", holder: "survivor", checkEvery: .milliseconds(100)) {
+            while !Task.isCancelled { try? await Task.sleep(for: .seconds(1)) }
+        }
+        defer { survivor.stop() }
+        let printed = try runAndKill(["singleton", db, "crash"], until: { $0.contains("owner crash") }, beforeKill: {
+            survivor.start()
+            Thread.sleep(forTimeInterval: 0.5)  // five of the survivor's tries
+            XCTAssertFalse(survivor.isOwner, "two processes owned the singleton at once")
+        })
+        XCTAssertTrue(printed.contains("owner crash"))
+        let deadline = Date().addingTimeInterval(20)
+        while !survivor.isOwner && Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        XCTAssertTrue(survivor.isOwner, "no survivor took over the singleton")
+        let terms = try await database.read { db in
+            try db.query("SELECT holder FROM croupier_singleton_terms WHERE name = 'crash' ORDER BY term", [], { $0.string(0) })
+        }
+        XCTAssertEqual(terms.count, 2, "\(terms)")
+        XCTAssertTrue(terms.first?.hasPrefix("helper-") == true, "\(terms)")
+        XCTAssertEqual(terms.last, "survivor")
     }
 
     func testKillDuringConcurrentWritesLosesNothingCommittedAndShowsNothingPartial() throws {

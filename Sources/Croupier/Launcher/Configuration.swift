@@ -11,6 +11,17 @@ struct Configuration {
     var dataDirectory = "./var"
     /// Wire listen ports by component; 0 picks a free port.
     var ports: [String: Int] = ["interop": 7100, "loyalty": 7101, "games": 7102, "rgs": 7103, "staging": 7104]
+    /// The host Wire servers listen on (another host's replicas need a reachable address).
+    var listenHost = "127.0.0.1"
+    /// Database by component: a `postgres://` URL or a SQLite path; absent,
+    /// the SQLite file `<component>.sqlite` in the data directory.
+    var databases: [String: String] = [:]
+    /// Replicas `up` starts of a component (default 1). More than one needs a
+    /// PostgreSQL database: a SQLite file belongs to one process.
+    var replicas: [String: Int] = [:]
+    /// A component's replicas by address ("host:port"), when they run
+    /// elsewhere: the gateway and peers call these, and `up` starts none.
+    var addresses: [String: [String]] = [:]
     var internalSecret: [UInt8] = []
     var gateway = GatewaySettings()
     var loyalty = LoyaltySettings()
@@ -53,9 +64,62 @@ struct Configuration {
         ("rgs", ["croupier.gametables.v1.RgsCleanup"]), ("staging", ["croupier.staging.v1"]),
     ]
 
-    /// The SQLite file of a component, inside the data directory.
+    /// Components that cannot run replicas yet: their cleanup operations and
+    /// runs execute in the process that accepted them (their background work
+    /// is already a `Singleton`).
+    static let singleReplicaComponents: Set<String> = ["games", "rgs"]
+
+    /// Components with a database of their own.
+    static let databaseComponents: Set<String> = ["loyalty", "games", "rgs", "staging"]
+
+    /// A component's database: its configured location (a PostgreSQL URL or
+    /// a SQLite path), else the SQLite file in the data directory.
     func databasePath(_ component: String) -> String {
-        (dataDirectory as NSString).appendingPathComponent("\(component).sqlite")
+        databases[component] ?? (dataDirectory as NSString).appendingPathComponent("\(component).sqlite")
+    }
+
+    /// The address this host's own servers are reached at (the wildcard listens on loopback too).
+    var reachableHost: String { listenHost == "0.0.0.0" ? "127.0.0.1" : listenHost }
+
+    static func isPostgres(_ location: String) -> Bool {
+        location.hasPrefix("postgres://") || location.hasPrefix("postgresql://")
+    }
+
+    /// Where a component's replicas listen: its `addresses` if listed, else
+    /// its one local port.
+    func replicaAddresses(_ component: String) throws -> [(host: String, port: UInt16)] {
+        if let listed = addresses[component], !listed.isEmpty {
+            return try listed.map { a in
+                let (host, port) = try splitAddress(a)
+                guard port > 0 else { throw LaunchError("\(component): address '\(a)' needs a port") }
+                return (host, port)
+            }
+        }
+        guard let port = ports[component], port > 0 else {
+            throw LaunchError("\(component)'s port is unknown (config ports, CROUPIER_\(component.uppercased())_PORT or _ADDRS)")
+        }
+        return [("127.0.0.1", UInt16(port))]
+    }
+
+    /// Refuses what cannot work: several replicas on one SQLite file, replicas of the gateway.
+    func validateReplicas() throws {
+        for (component, n) in replicas {
+            guard Self.components.contains(component) else { throw LaunchError("replicas: unknown component '\(component)'") }
+            guard n >= 1, n <= 16 else { throw LaunchError("replicas.\(component) must be from 1 to 16, not \(n)") }
+            guard n == 1 || component != "gateway" else { throw LaunchError("replicas.gateway: the gateway runs once per host") }
+            guard n == 1 || !Self.singleReplicaComponents.contains(component) else {
+                throw LaunchError("""
+                    replicas.\(component): games and rgs run one replica for now (a cleanup operation runs on the replica \
+                    that accepted it; see docs/scale-out.md)
+                    """)
+            }
+            if n > 1, Self.databaseComponents.contains(component), !Self.isPostgres(databasePath(component)) {
+                throw LaunchError("""
+                    replicas.\(component) is \(n), but \(component)'s database is a SQLite file, which one process owns; \
+                    set "\(component)": {"database": "postgres://…"} or CROUPIER_\(component.uppercased())_DATABASE_URL
+                    """)
+            }
+        }
     }
 
     static func load(arguments: [String]) throws -> Configuration {
@@ -67,6 +131,20 @@ struct Configuration {
             }
             if let dir = json["dataDir"] as? String { c.dataDirectory = dir }
             if let ports = json["ports"] as? [String: Int] { c.ports.merge(ports) { $1 } }
+            if let host = json["listenHost"] as? String { c.listenHost = host }
+            if let v = json["replicas"] {
+                guard let r = v as? [String: Int] else { throw LaunchError("\(path): replicas must map components to counts") }
+                c.replicas = r
+            }
+            if let v = json["addresses"] {
+                guard let a = v as? [String: [String]] else { throw LaunchError("\(path): addresses must map components to [\"host:port\"]") }
+                c.addresses = a
+            }
+            for name in databaseComponents {
+                guard let v = (json[name] as? [String: Any])?["database"] else { continue }
+                guard let location = v as? String, !location.isEmpty else { throw LaunchError("\(path): \(name).database must be a URL or path") }
+                c.databases[name] = location
+            }
             if let g = json["gateway"] as? [String: Any] { try c.gateway.apply(g, file: path) }
             if let l = json["loyalty"] as? [String: Any] { try c.loyalty.apply(l, file: path) }
             if let g = json["games"] as? [String: Any] { try c.games.apply(g, file: path) }
@@ -76,8 +154,14 @@ struct Configuration {
         let env = ProcessInfo.processInfo.environment
         if let dir = env["CROUPIER_DATA_DIR"], !dir.isEmpty { c.dataDirectory = dir }
         for name in components {
-            if let p = env["CROUPIER_\(name.uppercased())_PORT"].flatMap(Int.init) { c.ports[name] = p }
+            let prefix = "CROUPIER_\(name.uppercased())"
+            if let p = env["\(prefix)_PORT"].flatMap(Int.init) { c.ports[name] = p }
+            if let a = env["\(prefix)_ADDRS"], !a.isEmpty { c.addresses[name] = a.split(separator: ",").map(String.init) }
+            if let n = env["\(prefix)_REPLICAS"].flatMap(Int.init) { c.replicas[name] = n }
+            if databaseComponents.contains(name), let url = env["\(prefix)_DATABASE_URL"], !url.isEmpty { c.databases[name] = url }
         }
+        if let host = env["CROUPIER_LISTEN_HOST"], !host.isEmpty { c.listenHost = host }
+        try c.validateReplicas()
         try FileManager.default.createDirectory(atPath: c.dataDirectory, withIntermediateDirectories: true)
         if let addr = env["CROUPIER_GATEWAY_ADDR"], !addr.isEmpty { c.gateway.listen = addr }
         c.internalSecret = try secret(env: "CROUPIER_INTERNAL_SECRET", file: "internal-secret", in: c.dataDirectory)

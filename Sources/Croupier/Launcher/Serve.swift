@@ -29,10 +29,7 @@ enum Serve {
             services = role.services
             close = { role.stop() }
         case "rgs":
-            guard let gamesPort = config.ports["games"], gamesPort > 0 else {
-                throw LaunchError("rgs needs the games port (config ports or CROUPIER_GAMES_PORT)")
-            }
-            let games = WireChannel(host: "127.0.0.1", port: UInt16(gamesPort), secret: config.internalSecret, peerName: "rgs")
+            let games = try channel(to: "games", config, peerName: "rgs")
             let role = try RgsRole(path: config.databasePath("rgs"), games: games, log: { LogWriter.standardError.write($0) })
             try await role.start()
             services = role.services
@@ -46,7 +43,7 @@ enum Serve {
             // The importer calls the DiffQueue over Wire, as any other client would.
             let own = Mutex<WireChannel?>(nil)
             afterStart = { port in
-                let channel = WireChannel(host: "127.0.0.1", port: port, secret: config.internalSecret, peerName: "staging-importer")
+                let channel = WireChannel(host: config.reachableHost, port: port, secret: config.internalSecret, peerName: "staging-importer")
                 own.withLock { $0 = channel }
                 try await role.start(diffQueue: channel)
             }
@@ -62,10 +59,10 @@ enum Serve {
         let server = WireServer(name: component, services: services, secret: config.internalSecret, limits: limits, logger: { line in
             FileHandle.standardError.write(Data("[\(component)] \(line)\n".utf8))
         })
-        let port = try server.start(port: UInt16(config.ports[component] ?? 0))
+        let port = try server.start(host: config.listenHost, port: UInt16(config.ports[component] ?? 0))
         try await afterStart(port)
         // The launcher waits for this line.
-        FileHandle.standardOutput.write(Data("READY \(component) 127.0.0.1:\(port)\n".utf8))
+        FileHandle.standardOutput.write(Data("READY \(component) \(config.reachableHost):\(port)\n".utf8))
         await waitForTerminationSignal()
         FileHandle.standardError.write(Data("[\(component)] draining\n".utf8))
         await server.shutdown(timeout: .seconds(10))
@@ -87,15 +84,22 @@ extension Serve {
         .grpc_reflection_v1alpha_reflection,
     ]
 
+    /// A channel to another component: its one replica, or all of them
+    /// balanced (`ReplicaChannel`).
+    static func channel(to component: String, _ config: Configuration, peerName: String) throws -> any ClosableChannel {
+        let addresses = try config.replicaAddresses(component)
+        if addresses.count == 1 {
+            return WireChannel(host: addresses[0].host, port: addresses[0].port, secret: config.internalSecret, peerName: peerName)
+        }
+        return ReplicaChannel(name: component, addresses: addresses, secret: config.internalSecret, peerName: peerName)
+    }
+
     /// The largest request staging takes: an UploadImage with an image at its limit, and room for the other fields.
     static func stagingMessageLimit(_ config: Configuration) -> Int { max(4 << 20, config.staging.maxImageBytes + (1 << 20)) }
 
     static func gatewayConfig(_ config: Configuration) throws -> GatewayConfig {
-        let backends = try Configuration.backends.map { b -> GatewayConfig.Backend in
-            guard let port = config.ports[b.component], port > 0 else {
-                throw LaunchError("the gateway needs \(b.component)'s port (config ports or CROUPIER_\(b.component.uppercased())_PORT)")
-            }
-            return GatewayConfig.Backend(name: b.component, host: "127.0.0.1", port: UInt16(port), packages: b.packages)
+        let backends = try Configuration.backends.map { b in
+            GatewayConfig.Backend(name: b.component, replicas: try config.replicaAddresses(b.component), packages: b.packages)
         }
         var g = GatewayConfig(
             jwtSecret: config.gateway.jwtSecret, internalSecret: config.internalSecret, backends: backends, methods: methods,

@@ -13,13 +13,23 @@ enum Supervisor {
     final class Child: @unchecked Sendable {
         // Mutated only by the supervising task.
         let component: String
+        /// Which of the component's replicas, and how many there are.
+        let replica: Int
+        let replicas: Int
+        /// Environment of this child alone (a replica's own port, kept across its restarts).
+        var own: [String: String] = [:]
         var process: Process?
         var startedAt = ContinuousClock.now
         var backoff = RestartBackoff()
-        init(component: String, stableMillis: Int64) {
+        init(component: String, replica: Int = 0, of replicas: Int = 1, stableMillis: Int64) {
             self.component = component
+            self.replica = replica
+            self.replicas = replicas
             backoff.stableMillis = stableMillis
         }
+
+        /// "loyalty", or "loyalty-2" for the second of several.
+        var label: String { replicas == 1 ? component : "\(component)-\(replica + 1)" }
     }
 
     static func run(arguments: [String]) async throws -> Int32 {
@@ -28,20 +38,39 @@ enum Supervisor {
         let passThrough = option("--config", in: arguments).map { ["--config", $0] } ?? []
         say("croupier up: data directory \(config.dataDirectory)")
         let stableMillis = ProcessInfo.processInfo.environment["CROUPIER_RESTART_STABLE_SECONDS"].flatMap(Int64.init).map { $0 * 1000 } ?? 60_000
-        let children = Configuration.components.map { Child(component: $0, stableMillis: stableMillis) }
+        // Components listed by address run elsewhere; the others start here, each replica its own process.
+        let children = Configuration.components.filter { config.addresses[$0] == nil }.flatMap { c in
+            let n = config.replicas[c] ?? 1
+            return (0..<n).map { Child(component: c, replica: $0, of: n, stableMillis: stableMillis) }
+        }
         // Each child's bound port is handed to the children started after it
         // (and to its own restarts), so port 0 in a config works too.
         var initial = ProcessInfo.processInfo.environment
         initial["CROUPIER_SUPERVISOR_PID"] = String(getpid())
         let environment = Mutex(initial)
+        var replicaAddresses: [String: [String]] = [:]
         for child in children {
-            let env = environment.withLock { $0 }
+            // Replicas after the first take free ports; each keeps its port across restarts.
+            if child.replicas > 1 {
+                child.own["CROUPIER_REPLICA"] = child.label
+                if child.replica > 0 { child.own["CROUPIER_\(child.component.uppercased())_PORT"] = "0" }
+            }
+            let env = environment.withLock { $0 }.merging(child.own) { $1 }
             do {
                 let address = try await onBlockingThread { try start(child, executable: executable, arguments: passThrough, environment: env) }
-                say("  \(child.component) ready on \(address)")
-                environment.withLock { pin(child.component, address: address, in: &$0) }
+                say("  \(child.label) ready on \(address)")
+                if child.replicas == 1 {
+                    environment.withLock { pin(child.component, address: address, in: &$0) }
+                } else {
+                    pin(child.component, address: address, in: &child.own)
+                    replicaAddresses[child.component, default: []].append(address)
+                    if child.replica == child.replicas - 1 {
+                        let all = replicaAddresses[child.component, default: []].joined(separator: ",")
+                        environment.withLock { $0["CROUPIER_\(child.component.uppercased())_ADDRS"] = all }
+                    }
+                }
             } catch {
-                say("croupier up: \(child.component) failed to start; stopping the components already running")
+                say("croupier up: \(child.label) failed to start; stopping the components already running")
                 await stop(children)
                 throw error
             }
@@ -55,13 +84,13 @@ enum Supervisor {
                     let status = child.process?.terminationStatus ?? -1
                     let ran = (ContinuousClock.now - child.startedAt).components
                     let backoff = child.backoff.delayAfterExit(ranMillis: ran.seconds * 1000 + ran.attoseconds / 1_000_000_000_000_000)
-                    say("  \(child.component) exited (status \(status)); restart \(child.backoff.restarts) in \(backoff) ms")
+                    say("  \(child.label) exited (status \(status)); restart \(child.backoff.restarts) in \(backoff) ms")
                     try? await Task.sleep(for: .milliseconds(backoff))
-                    let env = environment.withLock { $0 }
+                    let env = environment.withLock { $0 }.merging(child.own) { $1 }
                     if let address = try? await onBlockingThread({
                         try start(child, executable: executable, arguments: passThrough, environment: env)
                     }) {
-                        say("  \(child.component) restarted on \(address)")
+                        say("  \(child.label) restarted on \(address)")
                     }
                 }
             }

@@ -25,7 +25,8 @@ public final class GamesRole: Sendable {
     public let consumer: RuntimeConsumer
     let settings: Settings
     let clock: any StorageClock
-    private let cleaner = Mutex<Task<Void, Never>?>(nil)
+    /// The runtime consumer and the cleaner: one process at a time runs them.
+    private let background = Mutex<Singleton?>(nil)
 
     public init(path: String, settings: Settings = Settings(), clock: any StorageClock = SystemClock(),
                 evaluator: any CapabilityEvaluator = StandingsEvaluator(), log: @escaping @Sendable (String) -> Void) throws {
@@ -46,23 +47,25 @@ public final class GamesRole: Sendable {
     /// Starts the workers (resuming unfinished operations), the consumer and the cleaner.
     public func start() async throws {
         try await worker.start(count: settings.workers)
-        consumer.start()
-        let (store, clock, interval) = (cleanup, clock, settings.cleanerInterval)
+        let (consumer, store, clock, interval) = (consumer, cleanup, clock, settings.cleanerInterval)
         let retention = MessageRetention(retention: settings.messageRetention)
-        cleaner.withLock {
-            $0 = Task {
-                while !Task.isCancelled {
-                    _ = try? await store.cleanMessages(receivedBefore: retention.cutoff(nowMillis: clock.nowMillis()))
-                    try? await Task.sleep(for: interval)
-                }
+        // Singletons: the consumer owns the runtime offset, and one cleaner is enough.
+        let singleton = Singleton(database: database, name: "games.background") {
+            consumer.start()
+            while !Task.isCancelled {
+                _ = try? await store.cleanMessages(receivedBefore: retention.cutoff(nowMillis: clock.nowMillis()))
+                try? await Task.sleep(for: interval)
             }
+            consumer.stop()
         }
+        background.withLock { $0 = singleton }
+        singleton.start()
     }
 
     public func stop() {
         worker.stop()
+        background.withLock { $0?.stop() }
         consumer.stop()
-        cleaner.withLock { $0?.cancel() }
         database.close()
     }
 

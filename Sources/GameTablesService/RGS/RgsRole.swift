@@ -1,4 +1,5 @@
 import Storage
+import Synchronization
 import Wire
 
 /// The RGS process: its database, the run driver and the outbox sender
@@ -10,10 +11,13 @@ public final class RgsRole: Sendable {
     public let runner: CleanupRunner
     public let sender: SliceSender
     public let watcher: OutcomeWatcher
+    let log: @Sendable (String) -> Void
+    private let chain = Mutex<Singleton?>(nil)
 
     /// - Parameter games: a channel to the Games process's GamesCleanup service.
     public init(path: String, games: any RPCChannel, clock: any StorageClock = SystemClock(),
                 options: Database.Options = Database.Options(), log: @escaping @Sendable (String) -> Void) throws {
+        self.log = log
         database = try Database(path: path, owner: "rgs", migrations: RgsSchema.migrations, options: options)
         estate = EstateStore(database: database)
         runs = CleanupRunStore(database: database, clock: clock)
@@ -26,13 +30,24 @@ public final class RgsRole: Sendable {
 
     /// Resumes every unfinished run, starts delivering the outbox and
     /// watching the operations Games accepted.
+    /// They are one singleton ("rgs.chain"): on a shared PostgreSQL database
+    /// only one process drives runs and delivers slices at a time.
     public func start() async throws {
-        try await runner.resume()
-        sender.start()
-        watcher.start()
+        let (runner, sender, watcher, log) = (runner, sender, watcher, log)
+        let singleton = Singleton(database: database, name: "rgs.chain") {
+            do { try await runner.resume() } catch { log("cleanup runs could not resume: \(error)") }
+            sender.start()
+            watcher.start()
+            while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
+            sender.stop()
+            watcher.stop()
+        }
+        chain.withLock { $0 = singleton }
+        singleton.start()
     }
 
     public func stop() {
+        chain.withLock { $0?.stop() }
         sender.stop()
         watcher.stop()
         database.close()

@@ -2,18 +2,22 @@ import Wire
 
 /// Everything the gateway needs to run, from `croupier`'s configuration.
 public struct GatewayConfig: Sendable {
-    /// A Wire service the gateway forwards to, and the proto packages it owns.
+    /// A Wire service the gateway forwards to (one replica or several,
+    /// balanced by a `ReplicaChannel`), and the proto packages it owns.
     public struct Backend: Sendable {
         public var name: String
-        public var host: String
-        public var port: UInt16
+        public var replicas: [(host: String, port: UInt16)]
         public var packages: [String]
 
-        public init(name: String, host: String, port: UInt16, packages: [String]) {
+        public init(name: String, replicas: [(host: String, port: UInt16)], packages: [String]) {
+            precondition(!replicas.isEmpty, "backend \(name) needs an address")
             self.name = name
-            self.host = host
-            self.port = port
+            self.replicas = replicas
             self.packages = packages
+        }
+
+        public init(name: String, host: String, port: UInt16, packages: [String]) {
+            self.init(name: name, replicas: [(host, port)], packages: packages)
         }
     }
 

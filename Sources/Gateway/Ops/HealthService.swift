@@ -41,6 +41,10 @@ struct HealthService: Grpc_Health_V1_Health.ServiceProtocol {
         for (b, channel) in backends {
             let s = (try? await ask(channel, "")) ?? .notServing
             out.statuses[b.name] = .with { $0.status = s }
+            // Each replica as the gateway's balancer sees it ("loyalty@127.0.0.1:7101").
+            for r in (channel as? ReplicaChannel)?.status ?? [] {
+                out.statuses["\(b.name)@\(r.address)"] = .with { $0.status = r.healthy ? .serving : .notServing }
+            }
         }
         return out
     }

@@ -143,16 +143,36 @@ struct Deployer: Sendable {
 
     /// At start: deploys a previous process left RUNNING end FAILED (production
     /// is unchanged: the swap is one transaction it never reached).
-    func recoverInterrupted() async throws -> Int {
+    ///
+    /// `onlyOrphaned`: only deploys whose holder is gone (its import-lock lease
+    /// ran out or was removed), as replicas sharing a database need: a
+    /// deploy another live process runs keeps its lease renewed.
+    func recoverInterrupted(onlyOrphaned: Bool = false) async throws -> Int {
         let (locks, events) = (self.locks, self.events)
         let now = clock.nowMillis()
+        if onlyOrphaned {
+            // Reads first: no write transaction when nothing is orphaned (the usual case).
+            let any = try await database.read { db in try Self.orphans(db, now: now) }
+            if any.isEmpty { return 0 }
+        }
         return try await database.write { tx in
-            let running = try tx.query("SELECT deploy_id, game_slug FROM deploys WHERE state = 'RUNNING'", [], { ($0.string(0), $0.string(1)) })
+            let running = onlyOrphaned ? try Self.orphans(tx.connection, now: now)
+                : try tx.query("SELECT deploy_id, game_slug FROM deploys WHERE state = 'RUNNING'", [], { ($0.string(0), $0.string(1)) })
             for (id, game) in running {
                 try Self.fail(tx, locks: locks, events: events, id: id, game: game,
                     error: "interrupted: the staging service stopped during the deploy; production is unchanged", now: now)
             }
             return running.count
         }
+    }
+
+    /// RUNNING deploys with no live import-lock lease of their own.
+    static func orphans(_ db: SQLConnection, now: Int64) throws -> [(String, String)] {
+        try db.query(
+            """
+            SELECT d.deploy_id, d.game_slug FROM deploys d
+            LEFT JOIN locks l ON l.game_slug = d.game_slug AND l.kind = 'import' AND l.holder = d.deploy_id AND l.expires_at > ?
+            WHERE d.state = 'RUNNING' AND l.holder IS NULL
+            """, [now], { ($0.string(0), $0.string(1)) })
     }
 }

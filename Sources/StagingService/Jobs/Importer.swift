@@ -35,11 +35,16 @@ final class Importer: Sendable {
         self.log = log
     }
 
-    /// Recovers what a previous process left, then merges queued runs as slots free up.
-    func start(diffQueue channel: any RPCChannel) async throws {
+    /// Recovers what a previous process left, then merges queued runs as
+    /// slots free up. `abandonReceiving`: every upload still RECEIVING was
+    /// this process's and is over (a database no other process shares);
+    /// otherwise only orphaned ones are, as they are found (`ImportStore.abandonOrphanedUploads`).
+    func start(diffQueue channel: any RPCChannel, abandonReceiving: Bool = true) async throws {
         diffQueue.withLock { $0 = .init(channel: channel) }
-        for (run, _) in try await store.runs(status: "RECEIVING") {
-            try await store.abandon(runID: run, reason: "the upload was interrupted (the service restarted)")
+        if abandonReceiving {
+            for (run, _) in try await store.runs(status: "RECEIVING") {
+                try await store.abandon(runID: run, reason: "the upload was interrupted (the service restarted)")
+            }
         }
         for (run, game) in try await store.runs(status: "QUEUED") {
             leases.hold(.init(game: game, kind: .importLock, holder: run))

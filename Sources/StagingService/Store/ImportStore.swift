@@ -109,6 +109,23 @@ public struct ImportStore: Sendable {
     }
 
     /// Runs by status, oldest first.
+    /// Fails the uploads whose receiver is gone: RECEIVING runs with no live
+    /// import-lock lease of their own (a receiving replica renews it).
+    @discardableResult
+    func abandonOrphanedUploads() async throws -> Int {
+        let now = clock.nowMillis()
+        let orphans = try await database.read { db in
+            try db.query(
+                """
+                SELECT r.run_id FROM import_runs r
+                LEFT JOIN locks l ON l.game_slug = r.game_slug AND l.kind = 'import' AND l.holder = r.run_id AND l.expires_at > ?
+                WHERE r.status = 'RECEIVING' AND l.holder IS NULL
+                """, [now], { $0.string(0) })
+        }
+        for run in orphans { try await abandon(runID: run, reason: "the upload was interrupted (its receiver stopped)") }
+        return orphans.count
+    }
+
     func runs(status: String) async throws -> [(runID: String, game: String)] {
         try await database.read { db in
             try db.query(

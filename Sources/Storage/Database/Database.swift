@@ -74,6 +74,12 @@ public final class Database: Sendable {
 
     deinit { close() }
 
+    /// The PostgreSQL URL (with its password) when the engine is PostgreSQL: for connections of one's own (`Singleton`).
+    var postgresURL: String? {
+        if case .postgres(let pool) = engine { return pool.url }
+        return nil
+    }
+
     public var dialect: Dialect {
         if case .postgres = engine { return .postgres }
         return .sqlite

@@ -174,7 +174,10 @@ final class ClientConnection: SocketConnection, @unchecked Sendable {
             if !frame.payload.isEmpty {
                 let t: Croupier_Wire_V1_Trailers = try decode(frame)
                 trailers = Metadata(wire: t.metadata)
-                if t.code != 0 { status = RPCError(StatusCode(wireValue: Int(t.code)), t.message, metadata: trailers) }
+                if t.code != 0 {
+                    status = RPCError(StatusCode(wireValue: Int(t.code)), t.message, metadata: trailers)
+                    status?.notProcessed = t.notProcessed
+                }
             }
             // Nothing follows TRAILERS on a stream: it leaves the table now.
             streams.withLock { $0.open.removeValue(for: frame.streamID) }?.received(status: status, trailers: trailers)

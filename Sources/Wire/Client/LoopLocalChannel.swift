@@ -3,7 +3,7 @@
 /// uses that loop's connection, so its frames are written, and its responses
 /// read and delivered, on the same thread — no hop per call. Calls from
 /// elsewhere are spread over the loops.
-public final class LoopLocalChannel: RPCChannel {
+public final class LoopLocalChannel: ClosableChannel {
     private let channels: [(loop: EventLoop, channel: WireChannel)]
     private let group: EventLoopGroup
 

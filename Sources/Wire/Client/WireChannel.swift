@@ -5,7 +5,7 @@ import Synchronization
 /// every call, connected on first use and again after a failure, with
 /// exponential backoff. While the peer is down, calls fail at once with
 /// UNAVAILABLE naming the peer and the error.
-public final class WireChannel: RPCChannel {
+public final class WireChannel: ClosableChannel {
     private struct State {
         var connections: [ClientConnection?]
         var connecting: [Task<ClientConnection, Error>?]
@@ -59,14 +59,19 @@ public final class WireChannel: RPCChannel {
     private enum Pick { case ready(ClientConnection), wait(Task<ClientConnection, Error>), fail(RPCError) }
 
     /// A connection that takes calls, connecting if needed (unless the call's
-    /// deadline has already passed: then it fails without waiting).
+    /// deadline has already passed: then it fails without waiting). Its
+    /// failures are `notProcessed`: nothing of the call was sent.
     private func connection(for options: CallOptions) async throws -> ClientConnection {
-        switch pick() {
-        case .ready(let c): return c
-        case .wait(let t):
-            try options.checkDeadlineAhead()
-            return try await t.value
-        case .fail(let e): throw e
+        do {
+            switch pick() {
+            case .ready(let c): return c
+            case .wait(let t):
+                try options.checkDeadlineAhead()
+                return try await t.value
+            case .fail(let e): throw e
+            }
+        } catch {
+            throw RPCError.from(error).markedNotProcessed
         }
     }
 
@@ -204,8 +209,13 @@ public final class WireChannel: RPCChannel {
         _ method: MethodDescriptor, _ request: [UInt8], _ options: CallOptions, on connection: ClientConnection,
         completion: UnaryClientCall.Completion?
     ) throws -> UnaryClientCall {
-        let deadline = try options.deadlineAhead()
-        try connection.checkRequestSize(request)
+        let deadline: (atNanos: Int64, leftMicros: UInt64)?
+        do {
+            deadline = try options.deadlineAhead()
+            try connection.checkRequestSize(request)
+        } catch {
+            throw RPCError.from(error).markedNotProcessed
+        }
         let start = Croupier_Wire_V1_CallStart(method, timeoutMicros: deadline?.leftMicros, metadata: options.metadata)
         guard let call = connection.openStream({ UnaryClientCall(id: $0, method: method, connection: connection, completion: completion) }, frames: { id, buffer in
             Frame.append(start, as: .callStart, stream: id, to: &buffer)
@@ -213,7 +223,7 @@ public final class WireChannel: RPCChannel {
             buffer.append(contentsOf: request)
             Frame.appendHeader(type: .endStream, stream: id, length: 0, to: &buffer)
         }) else {
-            throw RPCError(.unavailable, "connection to \(connection.target) is closing")
+            throw RPCError(.unavailable, "connection to \(connection.target) is closing").markedNotProcessed
         }
         if let deadline { call.startDeadline(atNanos: deadline.atNanos) }
         return call
@@ -266,7 +276,7 @@ final class ClientCall: RawClientCall {
                     }
                     if halfClose { Frame(.endStream, stream: id).encode(into: &buffer) }
                 }) else {
-                    throw RPCError(.unavailable, "connection to \(connection.target) is closing")
+                    throw RPCError(.unavailable, "connection to \(connection.target) is closing").markedNotProcessed
                 }
                 p = .open(s)
                 return s

@@ -322,6 +322,9 @@ public struct Croupier_Wire_V1_Trailers: ProtoMessage {
     public var code: Int32 = 0
     public var message: String = ""
     public var metadata: [Croupier_Wire_V1_MetadataEntry] = []
+    /// The server refused the call before any handler saw it (draining, too
+    /// many calls, unknown method): a client may send it again elsewhere.
+    public var notProcessed: Bool = false
     public var unknownFields = ProtoUnknownFields()
 
     public init() {}
@@ -332,6 +335,7 @@ public struct Croupier_Wire_V1_Trailers: ProtoMessage {
             case 1: try reader.decodeSingular(ProtoInt32.self, tag, into: &self.code, unknown: &unknownFields)
             case 2: try reader.decodeSingular(ProtoString.self, tag, into: &self.message, unknown: &unknownFields)
             case 3: try reader.decodeRepeated(ProtoMessageKind<Croupier_Wire_V1_MetadataEntry>.self, tag, into: &self.metadata, unknown: &unknownFields)
+            case 4: try reader.decodeSingular(ProtoBool.self, tag, into: &self.notProcessed, unknown: &unknownFields)
             default: try reader.keepUnknown(tag, in: &unknownFields)
             }
         }
@@ -341,6 +345,7 @@ public struct Croupier_Wire_V1_Trailers: ProtoMessage {
         writer.writeSingular(ProtoInt32.self, 1, self.code)
         writer.writeSingular(ProtoString.self, 2, self.message)
         writer.writeRepeated(ProtoMessageKind<Croupier_Wire_V1_MetadataEntry>.self, 3, self.metadata)
+        writer.writeSingular(ProtoBool.self, 4, self.notProcessed)
         writer.writeUnknown(unknownFields)
     }
 
@@ -349,6 +354,7 @@ public struct Croupier_Wire_V1_Trailers: ProtoMessage {
         size &+= ProtoSize.singular(ProtoInt32.self, 1, self.code)
         size &+= ProtoSize.singular(ProtoString.self, 2, self.message)
         size &+= ProtoSize.repeated(ProtoMessageKind<Croupier_Wire_V1_MetadataEntry>.self, 3, self.metadata)
+        size &+= ProtoSize.singular(ProtoBool.self, 4, self.notProcessed)
         return size
     }
 }
@@ -401,6 +407,6 @@ extension ProtoFileDescriptor {
         dependencies: [],
         symbols: ["croupier.wire.v1.MetadataEntry", "croupier.wire.v1.Settings", "croupier.wire.v1.AuthChallenge", "croupier.wire.v1.AuthResponse", "croupier.wire.v1.AuthOk", "croupier.wire.v1.CallStart", "croupier.wire.v1.ResponseHeaders", "croupier.wire.v1.Trailers", "croupier.wire.v1.GoAway", "croupier.wire.v1.GoAwayReason"],
         services: [],
-        base64: "Chtjcm91cGllci93aXJlL3YxL3dpcmUucHJvdG8SEGNyb3VwaWVyLndpcmUudjEiWgoNTWV0YWRhdGFFbnRyeRIQCgNrZXkYASABKAlSA2tleRIUCgR0ZXh0GAIgASgJSABSBHRleHQSGAoGYmluYXJ5GAMgASgMSABSBmJpbmFyeUIHCgV2YWx1ZSKNAQoIU2V0dGluZ3MSJAoObWF4X2ZyYW1lX3NpemUYASABKA1SDG1heEZyYW1lU2l6ZRI0ChZtYXhfY29uY3VycmVudF9zdHJlYW1zGAIgASgNUhRtYXhDb25jdXJyZW50U3RyZWFtcxIlCg5pbml0aWFsX3dpbmRvdxgDIAEoDVINaW5pdGlhbFdpbmRvdyIyCg1BdXRoQ2hhbGxlbmdlEiEKDHNlcnZlcl9ub25jZRgBIAEoDFILc2VydmVyTm9uY2UiYAoMQXV0aFJlc3BvbnNlEiEKDGNsaWVudF9ub25jZRgBIAEoDFILY2xpZW50Tm9uY2USEAoDbWFjGAIgASgMUgNtYWMSGwoJcGVlcl9uYW1lGAMgASgJUghwZWVyTmFtZSIaCgZBdXRoT2sSEAoDbWFjGAEgASgMUgNtYWMihwEKCUNhbGxTdGFydBIWCgZtZXRob2QYASABKAlSBm1ldGhvZBIlCg50aW1lb3V0X21pY3JvcxgCIAEoBFINdGltZW91dE1pY3JvcxI7CghtZXRhZGF0YRgDIAMoCzIfLmNyb3VwaWVyLndpcmUudjEuTWV0YWRhdGFFbnRyeVIIbWV0YWRhdGEiTgoPUmVzcG9uc2VIZWFkZXJzEjsKCG1ldGFkYXRhGAEgAygLMh8uY3JvdXBpZXIud2lyZS52MS5NZXRhZGF0YUVudHJ5UghtZXRhZGF0YSJ1CghUcmFpbGVycxISCgRjb2RlGAEgASgFUgRjb2RlEhgKB21lc3NhZ2UYAiABKAlSB21lc3NhZ2USOwoIbWV0YWRhdGEYAyADKAsyHy5jcm91cGllci53aXJlLnYxLk1ldGFkYXRhRW50cnlSCG1ldGFkYXRhIn4KBkdvQXdheRIkCg5sYXN0X3N0cmVhbV9pZBgBIAEoDVIMbGFzdFN0cmVhbUlkEjYKBnJlYXNvbhgCIAEoDjIeLmNyb3VwaWVyLndpcmUudjEuR29Bd2F5UmVhc29uUgZyZWFzb24SFgoGZGV0YWlsGAMgASgJUgZkZXRhaWwq+QEKDEdvQXdheVJlYXNvbhIbChdHT19BV0FZX1JFQVNPTl9OT19FUlJPUhAAEiEKHUdPX0FXQVlfUkVBU09OX1BST1RPQ09MX0VSUk9SEAESIgoeR09fQVdBWV9SRUFTT05fRlJBTUVfVE9PX0xBUkdFEAISIgoeR09fQVdBWV9SRUFTT05fVU5BVVRIRU5USUNBVEVEEAMSGgoWR09fQVdBWV9SRUFTT05fVElNRU9VVBAEEiQKIEdPX0FXQVlfUkVBU09OX0VOSEFOQ0VfWU9VUl9DQUxNEAUSHwobR09fQVdBWV9SRUFTT05fRkxPV19DT05UUk9MEAZiBnByb3RvMw=="
+        base64: "Chtjcm91cGllci93aXJlL3YxL3dpcmUucHJvdG8SEGNyb3VwaWVyLndpcmUudjEiWgoNTWV0YWRhdGFFbnRyeRIQCgNrZXkYASABKAlSA2tleRIUCgR0ZXh0GAIgASgJSABSBHRleHQSGAoGYmluYXJ5GAMgASgMSABSBmJpbmFyeUIHCgV2YWx1ZSKNAQoIU2V0dGluZ3MSJAoObWF4X2ZyYW1lX3NpemUYASABKA1SDG1heEZyYW1lU2l6ZRI0ChZtYXhfY29uY3VycmVudF9zdHJlYW1zGAIgASgNUhRtYXhDb25jdXJyZW50U3RyZWFtcxIlCg5pbml0aWFsX3dpbmRvdxgDIAEoDVINaW5pdGlhbFdpbmRvdyIyCg1BdXRoQ2hhbGxlbmdlEiEKDHNlcnZlcl9ub25jZRgBIAEoDFILc2VydmVyTm9uY2UiYAoMQXV0aFJlc3BvbnNlEiEKDGNsaWVudF9ub25jZRgBIAEoDFILY2xpZW50Tm9uY2USEAoDbWFjGAIgASgMUgNtYWMSGwoJcGVlcl9uYW1lGAMgASgJUghwZWVyTmFtZSIaCgZBdXRoT2sSEAoDbWFjGAEgASgMUgNtYWMihwEKCUNhbGxTdGFydBIWCgZtZXRob2QYASABKAlSBm1ldGhvZBIlCg50aW1lb3V0X21pY3JvcxgCIAEoBFINdGltZW91dE1pY3JvcxI7CghtZXRhZGF0YRgDIAMoCzIfLmNyb3VwaWVyLndpcmUudjEuTWV0YWRhdGFFbnRyeVIIbWV0YWRhdGEiTgoPUmVzcG9uc2VIZWFkZXJzEjsKCG1ldGFkYXRhGAEgAygLMh8uY3JvdXBpZXIud2lyZS52MS5NZXRhZGF0YUVudHJ5UghtZXRhZGF0YSKaAQoIVHJhaWxlcnMSEgoEY29kZRgBIAEoBVIEY29kZRIYCgdtZXNzYWdlGAIgASgJUgdtZXNzYWdlEjsKCG1ldGFkYXRhGAMgAygLMh8uY3JvdXBpZXIud2lyZS52MS5NZXRhZGF0YUVudHJ5UghtZXRhZGF0YRIjCg1ub3RfcHJvY2Vzc2VkGAQgASgIUgxub3RQcm9jZXNzZWQifgoGR29Bd2F5EiQKDmxhc3Rfc3RyZWFtX2lkGAEgASgNUgxsYXN0U3RyZWFtSWQSNgoGcmVhc29uGAIgASgOMh4uY3JvdXBpZXIud2lyZS52MS5Hb0F3YXlSZWFzb25SBnJlYXNvbhIWCgZkZXRhaWwYAyABKAlSBmRldGFpbCr5AQoMR29Bd2F5UmVhc29uEhsKF0dPX0FXQVlfUkVBU09OX05PX0VSUk9SEAASIQodR09fQVdBWV9SRUFTT05fUFJPVE9DT0xfRVJST1IQARIiCh5HT19BV0FZX1JFQVNPTl9GUkFNRV9UT09fTEFSR0UQAhIiCh5HT19BV0FZX1JFQVNPTl9VTkFVVEhFTlRJQ0FURUQQAxIaChZHT19BV0FZX1JFQVNPTl9USU1FT1VUEAQSJAogR09fQVdBWV9SRUFTT05fRU5IQU5DRV9ZT1VSX0NBTE0QBRIfChtHT19BV0FZX1JFQVNPTl9GTE9XX0NPTlRST0wQBmIGcHJvdG8z"
     )
 }

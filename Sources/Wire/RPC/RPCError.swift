@@ -5,6 +5,11 @@ public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
     public var message: String
     /// Trailing metadata sent with the status.
     public var metadata: Metadata
+    /// The call provably reached no handler: the client never sent it (no
+    /// connection, a closing one, a deadline already past), or the server
+    /// refused it before dispatch (draining, too many calls, an unknown
+    /// method). Sending it again, to another server, cannot do anything twice.
+    public var notProcessed = false
 
     public init(_ code: StatusCode, _ message: String, metadata: Metadata = Metadata()) {
         precondition(code != .ok, "an RPCError cannot carry OK")
@@ -14,6 +19,13 @@ public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     public var description: String { "\(code.name): \(message)" }
+
+    /// This status, marked as one that reached no handler.
+    public var markedNotProcessed: RPCError {
+        var e = self
+        e.notProcessed = true
+        return e
+    }
 }
 
 extension RPCError {

@@ -181,7 +181,9 @@ class ServerCall: ServerContext, @unchecked Sendable {
     }
 
     /// The TRAILERS frame ending stream `stream` with `status` (nil = OK).
-    static func appendTrailers(_ status: RPCError?, metadata: Metadata, stream: UInt32, to buffer: inout [UInt8]) {
+    static func appendTrailers(
+        _ status: RPCError?, metadata: Metadata, stream: UInt32, notProcessed: Bool = false, to buffer: inout [UInt8]
+    ) {
         guard status != nil || !metadata.isEmpty else {
             return Frame.appendHeader(type: .trailers, stream: stream, length: 0, to: &buffer)  // OK, nothing else: an empty Trailers message
         }
@@ -191,6 +193,7 @@ class ServerCall: ServerContext, @unchecked Sendable {
                 $0.message = status.message
             }
             $0.metadata = metadata.wireEntries
+            $0.notProcessed = notProcessed
         }, as: .trailers, stream: stream, to: &buffer)
     }
 

@@ -195,8 +195,9 @@ final class ServerConnection: SocketConnection, @unchecked Sendable {
         }
     }
 
+    /// Ends a call no handler saw, saying so (a client may send it elsewhere).
     private func refuse(_ id: UInt32, _ status: RPCError) {
-        write { ServerCall.appendTrailers(status, metadata: status.metadata, stream: id, to: &$0) }
+        write { ServerCall.appendTrailers(status, metadata: status.metadata, stream: id, notProcessed: true, to: &$0) }
     }
 
     // MARK: Lifecycle

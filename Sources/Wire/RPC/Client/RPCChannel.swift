@@ -40,6 +40,12 @@ public protocol RPCChannel: Sendable {
     ) -> UnaryCallHandle
 }
 
+/// A channel that holds connections until closed.
+public protocol ClosableChannel: RPCChannel {
+    /// Closes its connections; later calls fail with UNAVAILABLE.
+    func close()
+}
+
 /// A started call as a transport cancels it (ending it with CANCELLED).
 protocol CallCancelling: AnyObject, Sendable {
     func cancel()
