@@ -179,16 +179,20 @@ class Load:
             for _ in range(120):
                 r = self.retry(lambda: self.staging.GetImportRun(spb.GetImportRunRequest(import_run_id=run_id),
                                                                  metadata=reader, timeout=10), "run")
-                if r.status in (spb.SUCCEEDED, spb.FAILED):
+                if r.status in (spb.IMPORT_STATUS_SUCCEEDED, spb.IMPORT_STATUS_FAILED):
                     break
                 time.sleep(0.5)
-            if r.status != spb.SUCCEEDED:
-                failed.append("%s %s %s" % (run_id, spb.ImportRunStatus.Name(r.status), r.error))
+            if r.status != spb.IMPORT_STATUS_SUCCEEDED:
+                failed.append("%s %s %s" % (run_id, spb.ImportStatus.Name(r.status), r.error))
         streams = []
         for _ in range(3):  # the gateway spreads these over both staging replicas
             streams.append([(e.offset, e.type) for e in self.retry(
                 lambda: list(self.staging.WatchEvents(spb.WatchEventsRequest(game_slug=GAME, until_caught_up=True),
                                                       metadata=reader, timeout=60)), "events")])
+        # Events may still be appended while the streams are read (diffs of the last imports):
+        # the streams must agree up to the end of the shortest.
+        cut = min(s[-1][0] if s else 0 for s in streams)
+        streams = [[e for e in s if e[0] <= cut] for s in streams]
         offsets = [o for o, _ in streams[0]]
         return {
             "rewards": len(self.rewards), "ledger_rewards": sum(keys.values()), "lost": lost[:10],
