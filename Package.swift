@@ -38,6 +38,9 @@ let package = Package(
         // Storage on SQLite (group commit) or PostgreSQL (libpq): durable FIFO queue, event log, consumer offsets.
         .target(name: "Storage", dependencies: ["CSQLite", "CLibPQ", "COpenSSL"], path: "Sources/Storage"),
 
+        // A throwaway PostgreSQL cluster (initdb, a free port, stopped at exit) for tests and `croupier bench`.
+        .target(name: "LocalPostgres", path: "Sources/LocalPostgres"),
+
         // The gRPC-compatible HTTP/2 front door: nghttp2 + OpenSSL, auth, rate limits, routing to Wire services.
         .target(
             name: "Gateway", dependencies: ["Wire", "CNGHTTP2", "COpenSSL"], path: "Sources/Gateway",
@@ -65,10 +68,11 @@ let package = Package(
 
         // The one executable: serve, up, token, bench ...
         .executableTarget(
-            name: "Croupier", dependencies: ["Wire", "Storage", "Gateway", "LoyaltyService", "GameTablesService", "StagingService"], path: "Sources/Croupier", swiftSettings: callerExecutor),
+            name: "Croupier", dependencies: ["Wire", "Storage", "Gateway", "LoyaltyService", "GameTablesService", "StagingService", "LocalPostgres"],
+            path: "Sources/Croupier", swiftSettings: callerExecutor),
 
         // Helpers shared by the test targets that run real processes.
-        .target(name: "TestSupport", dependencies: ["Wire", "Storage"], path: "Tests/TestSupport", swiftSettings: callerExecutor),
+        .target(name: "TestSupport", dependencies: ["Wire", "Storage", "LocalPostgres"], path: "Tests/TestSupport", swiftSettings: callerExecutor),
         .testTarget(name: "WireTests", dependencies: ["Wire", "TestSupport"], path: "Tests/WireTests"),
         .testTarget(
             name: "StorageTests", dependencies: ["Storage", "CSQLite", "StorageCrashHelper", "TestSupport"], path: "Tests/StorageTests"),

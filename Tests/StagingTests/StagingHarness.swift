@@ -128,7 +128,7 @@ final class StagingHarness: @unchecked Sendable {
             found = try await events(game, after: offset).first { $0.type == "diff-change" }
             return found != nil
         }
-        guard let found else { throw TestEngineError("no diff of \(game) after offset \(offset); service log:\n\(log.all.suffix(20).joined(separator: "\n"))") }
+        guard let found else { throw TestFailure("no diff of \(game) after offset \(offset); service log:\n\(log.all.suffix(20).joined(separator: "\n"))") }
         return found
     }
 

@@ -19,6 +19,34 @@ final class EventLogTests: XCTestCase {
         XCTAssertEqual(events.first?.offset, offset)
     }
 
+    /// A subscriber wakes for an event another connection (on PostgreSQL,
+    /// another process would do the same) commits, through the database's
+    /// notification, not its poll: the poll here is ten minutes.
+    func testASubscriberWakesForAnotherWritersCommit() async throws {
+        let path = try temporaryDatabasePath()
+        let reader = try openTestDatabase(path)
+        guard reader.dialect == .postgres else {
+            throw XCTSkip("SQLite: one process writes a file, and its own commits raise the signal")
+        }
+        let writer = try openTestDatabase(path)
+        let subscription = EventLog(database: reader).subscribe(after: 0, poll: .seconds(600))
+        let first = Task { () -> [UInt8]? in
+            for try await e in subscription { return e.payload }
+            return nil
+        }
+        try await Task.sleep(for: .milliseconds(300))  // the subscriber is asleep on its signal
+        try await writer.write { tx in _ = try EventLog(database: writer).append(tx, stream: "s", type: "t", payload: [7]) }
+        let woke = Task {
+            try await Task.sleep(for: .seconds(30))
+            first.cancel()
+        }
+        let payload = try await first.value
+        woke.cancel()
+        XCTAssertEqual(payload, [7], "the subscriber did not wake for the other connection's commit")
+        writer.close()
+        reader.close()
+    }
+
     func testReadFiltersByStream() async throws {
         let db = try openTestDatabase(try temporaryDatabasePath())
         let log = EventLog(database: db)

@@ -1,4 +1,5 @@
 import Foundation
+import LocalPostgres
 import LoyaltyService
 import Storage
 import Wire
@@ -11,11 +12,12 @@ enum LoyaltyBenchmark {
     static let secret = WireBenchmark.secret
     static let inflight = 64
 
-    /// `croupier bench loyalty-server DIR MAX_BATCH`: the server process.
-    static func serve(directory: String, maxBatch: Int) async throws -> Never {
+    /// `croupier bench loyalty-server DIR MAX_BATCH [DATABASE_URL]`: the server process
+    /// (on the SQLite file in DIR, or on the PostgreSQL database given).
+    static func serve(directory: String, maxBatch: Int, database: String?) async throws -> Never {
         var options = Database.Options()
         options.maxBatch = maxBatch
-        let store = try LoyaltyStore(path: directory + "/loyalty.sqlite", options: options)
+        let store = try LoyaltyStore(path: database ?? directory + "/loyalty.sqlite", options: options)
         let server = WireServer(name: "loyalty-bench", services: [LoyaltyAPI(store: store, log: LoyaltyLog(sink: { _ in }))], secret: secret)
         let bound = try server.start(port: 0)
         FileHandle.standardOutput.write(Data("READY \(bound)\n".utf8))
@@ -34,23 +36,9 @@ enum LoyaltyBenchmark {
         var completions: CallRates
     }
 
-    /// One server with `maxBatch`, a fresh database: `calls` rewards, then `calls` slip completions.
-    static func measure(maxBatch: Int, calls: Int) async throws -> Figures {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("croupier-bench-loyalty-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let (server, ready) = try WireBenchmark.spawn(
-            CommandLine.arguments[0], ["bench", "loyalty-server", dir, String(maxBatch)], ready: "READY")
-        defer { server.terminate(); server.waitUntilExit() }
-        let port = UInt16(ready.split(separator: " ")[1])!
-        let channel = WireChannel(host: "127.0.0.1", port: port, secret: secret, peerName: "bench", connections: 2)
-        defer { channel.close() }
-        let client = Croupier_Loyalty_V1_LoyaltyService.Client(channel: channel)
-        let mode = maxBatch > 1 ? "group commit" : "one commit each"
-
-        progress("\(mode): \(calls) ManualReward")
-        // Each staff member issues 5 rewards (under the 10-a-minute limit); 1,000 players share them.
-        let rewards = try await measureCalls(inflight: inflight, total: calls, executor: channel.executor) { i in
+    /// `calls` ManualRewards from `inflight` callers through `client`: 1,000 players; each staff member issues 5.
+    static func rewards(_ client: Croupier_Loyalty_V1_LoyaltyService.Client, calls: Int, executor: (any TaskExecutor)?) async throws -> CallRates {
+        try await measureCalls(inflight: inflight, total: calls, executor: executor) { i in
             let staff = "staff-\(i / 5)"
             _ = try await client.manualReward(.with {
                 $0.playerId = "player-\(i % 1000)"
@@ -60,6 +48,36 @@ enum LoyaltyBenchmark {
                 $0.rewardId = "bench-\(i)"
             }, options: caller(staff, LoyaltyPermission.award))
         }
+    }
+
+    /// One server with `maxBatch`, a fresh database: `calls` rewards, then `calls` slip completions.
+    static func measure(maxBatch: Int, calls: Int) async throws -> Figures {
+        try await withServer(maxBatch: maxBatch) { client, channel in try await measure(client, channel, maxBatch: maxBatch, calls: calls) }
+    }
+
+    /// A loyalty server process with `maxBatch` on a fresh SQLite file, and a client of it, for `body`.
+    static func withServer<T>(
+        maxBatch: Int, _ body: (Croupier_Loyalty_V1_LoyaltyService.Client, WireChannel) async throws -> T
+    ) async throws -> T {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("croupier-bench-loyalty-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (server, ready) = try WireBenchmark.spawn(
+            CommandLine.arguments[0], ["bench", "loyalty-server", dir, String(maxBatch)], ready: "READY")
+        defer { server.terminate(); server.waitUntilExit() }
+        let port = UInt16(ready.split(separator: " ")[1])!
+        let channel = WireChannel(host: "127.0.0.1", port: port, secret: secret, peerName: "bench", connections: 2)
+        defer { channel.close() }
+        return try await body(Croupier_Loyalty_V1_LoyaltyService.Client(channel: channel), channel)
+    }
+
+    private static func measure(
+        _ client: Croupier_Loyalty_V1_LoyaltyService.Client, _ channel: WireChannel, maxBatch: Int, calls: Int
+    ) async throws -> Figures {
+        let mode = maxBatch > 1 ? "group commit" : "one commit each"
+        progress("\(mode): \(calls) ManualReward")
+        // Each staff member issues 5 rewards (under the 10-a-minute limit); 1,000 players share them.
+        let rewards = try await rewards(client, calls: calls, executor: channel.executor)
 
         progress("\(mode): starting \(calls) slips (not timed)")
         let pit = caller("pit", LoyaltyPermission.slip)
@@ -91,8 +109,13 @@ enum LoyaltyBenchmark {
 
     static func run(arguments: [String]) async throws -> Int32 {
         let calls = option("--calls", in: arguments).flatMap(Int.init) ?? 20_000
-        let out = option("--out", in: arguments) ?? "bench/results/loyalty.md"
         Posix.raiseDescriptorLimit()
+        switch option("--engine", in: arguments) ?? "sqlite" {
+        case "sqlite": break
+        case "postgres": return try await LoyaltyReplicaBenchmark.run(arguments: arguments, calls: calls)
+        case let other: throw LaunchError("--engine must be sqlite or postgres, not \(other)")
+        }
+        let out = option("--out", in: arguments) ?? "bench/results/loyalty.md"
         let on = try await measure(maxBatch: Database.Options().maxBatch, calls: calls)
         let off = try await measure(maxBatch: 1, calls: calls)
         func row(_ what: String, _ r: CallRates) -> String {

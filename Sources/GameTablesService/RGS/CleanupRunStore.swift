@@ -107,7 +107,7 @@ public struct CleanupRunStore: Sendable {
             try tx.execute(
                 "UPDATE cleanup_jobs SET state = ?, to_delete = ?, to_archive = ? WHERE run_id = ? AND server_id = ?",
                 [plan.slices.isEmpty ? "NOTHING_TO_DO" : "SENDING", plan.toDelete.count, plan.toArchive.count, runID, serverID])
-            tx.afterCommit { signal.signal() }
+            tx.wake(signal)
             return nil
         }
     }

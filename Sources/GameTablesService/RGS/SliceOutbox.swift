@@ -69,7 +69,7 @@ extension CleanupRunStore {
                     acknowledged_at = ?, last_error = ''
                 WHERE request_id = ? AND state = 'PENDING'
                 """, [operationID, status.rawValue, now, slice.requestID])
-            tx.afterCommit { signal.signal() }
+            tx.wake(signal)
         }
     }
 

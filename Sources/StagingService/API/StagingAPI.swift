@@ -37,7 +37,6 @@ public struct StagingAPI: Croupier_Staging_V1_StagingService.ServiceProtocol {
             throw error
         }
         try await role.imports.complete(runID: runID)
-        role.importer.wake()
         return .with {
             $0.importRunId = runID
             $0.entitiesReceived = Int64(received)

@@ -22,7 +22,8 @@ final class Importer: Sendable {
     private let diffQueue = Mutex<Croupier_Staging_V1_DiffQueue.Client?>(nil)
     /// Merges under way, by run: at most `maxConcurrent`, cancelled by `stop`.
     private let running = Mutex<[String: Task<Void, Never>]>([:])
-    private let wakeSignal = ChangeSignal()
+    /// A run was queued (in any replica) or a merge slot freed up.
+    private var wakeSignal: ChangeSignal { store.queued }
     private let task = Mutex<Task<Void, Never>?>(nil)
 
     init(store: ImportStore, leases: LeaseKeeper, maxConcurrent: Int = 2, pageSize: Int = 2_000,

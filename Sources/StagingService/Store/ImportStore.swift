@@ -77,9 +77,14 @@ public struct ImportStore: Sendable {
     }
 
     /// The upload is complete: the run waits for a merge slot.
+    /// Raised when a run is queued: wakes the importer, in whichever replica merges.
+    var queued: ChangeSignal { database.signal("imports_queued") }
+
     func complete(runID: String) async throws {
+        let queued = self.queued
         try await database.write { tx in
             try tx.execute("UPDATE import_runs SET status = 'QUEUED' WHERE run_id = ? AND status = 'RECEIVING'", [runID])
+            tx.wake(queued)
         }
     }
 

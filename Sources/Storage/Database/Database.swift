@@ -27,13 +27,13 @@ public final class Database: Sendable {
 
     enum Engine: Sendable {
         case sqlite(WriteBatcher, ReaderPool)
-        case postgres(PGPool)
+        case postgres(PGPool, PGListener)
     }
 
     /// The file path, or the PostgreSQL URL without its password.
     public let path: String
     private let engine: Engine
-    private let signals = KeyedSignals()
+    private let signals: KeyedSignals
 
     /// Whether `location` names a PostgreSQL database rather than a SQLite file.
     public static func isPostgresURL(_ location: String) -> Bool {
@@ -45,6 +45,8 @@ public final class Database: Sendable {
     /// `migrations`. Fails with a clear error if it is not a Croupier
     /// database, belongs to another owner, or was migrated by a newer build.
     public init(path location: String, owner: String, migrations: [Migration], options: Options = Options()) throws {
+        let signals = KeyedSignals()
+        self.signals = signals
         if Self.isPostgresURL(location) {
             let shown = PGConnection.redacted(location)
             path = shown
@@ -57,7 +59,7 @@ public final class Database: Sendable {
                 pool.close()
                 throw error
             }
-            engine = .postgres(pool)
+            engine = .postgres(pool, PGListener(url: location, signals: signals))
             return
         }
         path = location
@@ -76,7 +78,7 @@ public final class Database: Sendable {
 
     /// The PostgreSQL URL (with its password) when the engine is PostgreSQL: for connections of one's own (`Singleton`).
     var postgresURL: String? {
-        if case .postgres(let pool) = engine { return pool.url }
+        if case .postgres(let pool, _) = engine { return pool.url }
         return nil
     }
 
@@ -99,7 +101,7 @@ public final class Database: Sendable {
                         if let error { continuation.resume(throwing: error) } else { continuation.resume(returning: result.value!) }
                     }))
             }
-        case .postgres(let pool):
+        case .postgres(let pool, _):
             return try await withCheckedThrowingContinuation { continuation in
                 pool.submit { connection, error in
                     guard let connection else { return continuation.resume(throwing: error ?? StorageError.closed) }
@@ -114,7 +116,7 @@ public final class Database: Sendable {
         switch engine {
         case .sqlite(_, let readers):
             return try await readers.read(body)
-        case .postgres(let pool):
+        case .postgres(let pool, _):
             return try await withCheckedThrowingContinuation { continuation in
                 pool.submit { connection, error in
                     guard let connection else { return continuation.resume(throwing: error ?? StorageError.closed) }
@@ -128,7 +130,9 @@ public final class Database: Sendable {
     public func close() {
         switch engine {
         case .sqlite(let writer, _): writer.close()
-        case .postgres(let pool): pool.close()
+        case .postgres(let pool, let listener):
+            listener.stop()
+            pool.close()
         }
     }
 

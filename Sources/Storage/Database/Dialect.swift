@@ -25,6 +25,17 @@ public enum Dialect: Sendable {
 
 
     /// `sql` in this dialect (translations are cached).
+    /// Appended to a SELECT whose rows the transaction will update, so
+    /// concurrent transactions (other replicas' receivers) pass over rows
+    /// one of them already took instead of waiting for it and then losing a
+    /// serialization race. SQLite has one writer: nothing to add.
+    public var skippingLockedRows: String {
+        switch self {
+        case .sqlite: ""
+        case .postgres: " FOR UPDATE SKIP LOCKED"
+        }
+    }
+
     public func translate(_ sql: String, schema: Bool = false) -> String {
         guard self == .postgres else { return sql }
         let key = (schema ? "S" : "Q") + sql

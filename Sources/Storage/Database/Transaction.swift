@@ -6,6 +6,8 @@
 public final class Transaction {
     public let connection: SQLConnection
     var afterCommitHooks: [@Sendable () -> Void] = []
+    /// Named signals this transaction raises: PostgreSQL notifies them to other processes at commit.
+    var notifications: Set<String> = []
 
     init(connection: SQLConnection) { self.connection = connection }
 
@@ -44,6 +46,14 @@ public final class Transaction {
 
     public func queryFirst<T>(_ sql: String, _ arguments: [any SQLBindable] = [], _ map: (Row) throws -> T) throws -> T? {
         try connection.queryFirst(sql, arguments, map)
+    }
+
+    /// Raises `signal` once this transaction commits: in this process, and,
+    /// for a database's named signal on PostgreSQL, in every process
+    /// listening on the database (NOTIFY is delivered at commit, or never).
+    public func wake(_ signal: ChangeSignal) {
+        afterCommit { signal.signal() }
+        if let name = signal.name { notifications.insert(name) }
     }
 
     /// Runs `hook` once this transaction is durably committed; never if it rolls back.

@@ -80,7 +80,7 @@ public struct EventLog: Sendable {
                 [offset, stream, type, payload, clock.nowMillis()])
         }
         let signal = self.signal
-        tx.afterCommit { signal.signal() }
+        tx.wake(signal)
         return offset
     }
 

@@ -44,7 +44,7 @@ enum PGTransactions {
                     try connection.executeScript("BEGIN ISOLATION LEVEL SERIALIZABLE; SELECT pg_advisory_xact_lock_shared(\(writersLock))")
                 }
                 let value = try body(tx)
-                try connection.executeScript("COMMIT")
+                try connection.executeScript(commitScript(notifying: tx.notifications))
                 if alone { try connection.executeScript("SELECT pg_advisory_unlock(\(writersLock))") }
                 for hook in tx.afterCommitHooks { hook() }
                 return .success(value)
@@ -59,6 +59,15 @@ enum PGTransactions {
                 if !alone { usleep(UInt32.random(in: 50...(1_000 * UInt32(attempt)))) }
             }
         }
+    }
+
+    /// The channel every process of a database listens on (`PGListener`).
+    static let channel = "croupier"
+
+    /// COMMIT, preceded by a NOTIFY per named signal the transaction raised:
+    /// one round trip, and the notifications go out with the commit or not at all.
+    static func commitScript(notifying names: Set<String>) -> String {
+        names.sorted().map { "SELECT pg_notify('\(channel)', '\($0.replacingOccurrences(of: "'", with: "''"))'); " }.joined() + "COMMIT"
     }
 
     /// One snapshot for every query of `body`.

@@ -95,7 +95,7 @@ public struct DurableQueue: Sendable {
             """,
             [name, dedup, id, now + configuration.deduplicationWindowMillis])
         let signal = self.signal
-        tx.afterCommit { signal.signal() }
+        tx.wake(signal)
         return SendResult(messageID: id, duplicate: false)
     }
 
@@ -121,7 +121,7 @@ public struct DurableQueue: Sendable {
             while delivered.count < max {
                 let heads = try tx.query("""
                     SELECT id, group_id, body, receive_count, sent_at FROM queue_messages INDEXED BY queue_messages_heads
-                    WHERE queue = ? AND head = 1 AND visible_at <= ? ORDER BY id LIMIT ?
+                    WHERE queue = ? AND head = 1 AND visible_at <= ? ORDER BY id LIMIT ?\(tx.connection.dialect.skippingLockedRows)
                     """, [self.name, now, max - delivered.count]) {
                     (id: $0.int64(0), group: $0.string(1), body: $0.blob(2), count: $0.int(3), sentAt: $0.int64(4))
                 }
@@ -154,7 +154,7 @@ public struct DurableQueue: Sendable {
             guard n == 1 else { throw QueueError.receiptInvalid(messageID: message.id) }
             try self.promoteHead(tx, group: message.groupID)
             let signal = self.signal
-            tx.afterCommit { signal.signal() }  // the group's next message is now deliverable
+            tx.wake(signal)  // the group's next message is now deliverable
         }
     }
 
@@ -168,7 +168,7 @@ public struct DurableQueue: Sendable {
             guard n == 1 else { throw QueueError.receiptInvalid(messageID: message.id) }
             if timeoutMillis == 0 {
                 let signal = self.signal
-                tx.afterCommit { signal.signal() }
+                tx.wake(signal)
             }
         }
     }
@@ -201,7 +201,7 @@ public struct DurableQueue: Sendable {
                 [now, self.name, messageID, now])
             if n == 1 {
                 let signal = self.signal
-                tx.afterCommit { signal.signal() }
+                tx.wake(signal)
             }
             return n == 1
         }
@@ -277,7 +277,7 @@ public struct DurableQueue: Sendable {
                 moved += 1
             }
             let signal = self.signal
-            tx.afterCommit { signal.signal() }
+            tx.wake(signal)
             return moved
         }
     }

@@ -13,8 +13,11 @@ public final class ChangeSignal: Sendable {
     }
 
     private let state = Mutex(State())
+    /// A database's signal has a name: on PostgreSQL, a commit that raises it
+    /// notifies every process listening on that database (`Transaction.wake`).
+    public let name: String?
 
-    public init() {}
+    public init(name: String? = nil) { self.name = name }
 
     public var generation: UInt64 { state.withLock { $0.generation } }
 
@@ -72,10 +75,15 @@ public final class KeyedSignals: Sendable {
     public func signal(for key: String) -> ChangeSignal {
         table.withLock { t in
             if let s = t[key] { return s }
-            let s = ChangeSignal()
+            let s = ChangeSignal(name: key)
             t[key] = s
             return s
         }
+    }
+
+    /// Raises every live signal, keeping them (notifications may have been missed).
+    public func signalAll() {
+        for s in table.withLock({ Array($0.values) }) { s.signal() }
     }
 
     public func raise(_ key: String) { table.withLock { $0.removeValue(forKey: key) }?.signal() }

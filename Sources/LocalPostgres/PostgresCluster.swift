@@ -1,35 +1,7 @@
 import Foundation
-import Storage
 import Synchronization
 
-/// Which engine the storage-backed tests run on: SQLite files (the default),
-/// or a throwaway PostgreSQL cluster when `CROUPIER_TEST_ENGINE=postgres`
-/// (scripts/test runs the Storage and service suites both ways).
-public enum TestEngine {
-    public static var isPostgres: Bool { ProcessInfo.processInfo.environment["CROUPIER_TEST_ENGINE"] == "postgres" }
-
-    /// A fresh database location for one test: a SQLite file in a new temp
-    /// directory, or a new database in this process's PostgreSQL cluster.
-    public static func location(_ name: String) throws -> String {
-        if isPostgres { return try PostgresCluster.shared().createDatabase() }
-        return try makeTemporaryDirectory("db").appendingPathComponent("\(name).sqlite").path
-    }
-
-    /// The database kept with `directory`: the SQLite file `<name>.sqlite` in
-    /// it, or a PostgreSQL database made on first use and remembered in the
-    /// file `<name>.url`, so that reopening the directory reopens the same
-    /// database (a restart).
-    public static func location(_ name: String, in directory: URL) throws -> String {
-        guard isPostgres else { return directory.appendingPathComponent("\(name).sqlite").path }
-        let remembered = directory.appendingPathComponent("\(name).url")
-        if let url = try? String(contentsOf: remembered, encoding: .utf8) { return url }
-        let url = try PostgresCluster.shared().createDatabase()
-        try url.write(to: remembered, atomically: true, encoding: .utf8)
-        return url
-    }
-}
-
-/// A PostgreSQL cluster of this test process's own: `initdb` into a temp
+/// A PostgreSQL cluster of this process's own (tests, benchmarks): `initdb` into a temp
 /// directory as the unprivileged `postgres` user (when running as root),
 /// started on a free port on 127.0.0.1, stopped when the process exits.
 public final class PostgresCluster: Sendable {
@@ -83,7 +55,7 @@ public final class PostgresCluster: Sendable {
         let root = "/usr/lib/postgresql"
         let versions = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
         guard let newest = versions.compactMap(Int.init).max(), FileManager.default.fileExists(atPath: "\(root)/\(newest)/bin/initdb") else {
-            throw TestEngineError("PostgreSQL server binaries not found under \(root): run scripts/setup (Debian package postgresql)")
+            throw ClusterError("PostgreSQL server binaries not found under \(root): run scripts/setup (Debian package postgresql)")
         }
         return "\(root)/\(newest)/bin"
     }
@@ -98,7 +70,7 @@ public final class PostgresCluster: Sendable {
         let bound = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
         }
-        guard bound else { throw TestEngineError("no free port for PostgreSQL") }
+        guard bound else { throw ClusterError("no free port for PostgreSQL") }
         return UInt16(bigEndian: address.sin_port)
     }
 
@@ -115,10 +87,10 @@ public final class PostgresCluster: Sendable {
         defer { for p in cArgs { free(p) } }
         var pid = pid_t()
         let rc = posix_spawn(&pid, argv[0], &actions, nil, &cArgs, environ)
-        guard rc == 0 else { throw TestEngineError("cannot start \(tool): errno \(rc)") }
+        guard rc == 0 else { throw ClusterError("cannot start \(tool): errno \(rc)") }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        guard status == 0 else { throw TestEngineError("\(argv.joined(separator: " ")) exited with status \(status)") }
+        guard status == 0 else { throw ClusterError("\(argv.joined(separator: " ")) exited with status \(status)") }
     }
 
     /// Runs a tool to completion; as the `postgres` user when this process is root (initdb refuses root).
@@ -139,41 +111,12 @@ public final class PostgresCluster: Sendable {
         let data = capture ? out.fileHandleForReading.readDataToEndOfFile() : Data()
         p.waitUntilExit()
         let text = String(decoding: data, as: UTF8.self)
-        guard p.terminationStatus == 0 else { throw TestEngineError("\(tool) \(arguments.joined(separator: " ")) failed: \(text)") }
+        guard p.terminationStatus == 0 else { throw ClusterError("\(tool) \(arguments.joined(separator: " ")) failed: \(text)") }
         return text
     }
 }
 
-public struct TestEngineError: Error, CustomStringConvertible {
+public struct ClusterError: Error, CustomStringConvertible {
     public let description: String
     public init(_ description: String) { self.description = description }
-}
-
-/// Fault injection for both engines: every INSERT into `table` (those whose
-/// row satisfies `when`, a predicate over `NEW`, if given) fails with
-/// `message` until `removeInsertFailure` (a trigger; PostgreSQL's needs a function).
-public func injectInsertFailure(_ db: Database, table: String, name: String, message: String, when condition: String? = nil) async throws {
-    try await db.write { tx in
-        switch tx.connection.dialect {
-        case .sqlite:
-            let when = condition.map { " WHEN \($0)" } ?? ""
-            try tx.execute("CREATE TRIGGER \(name) BEFORE INSERT ON \(table)\(when) BEGIN SELECT RAISE(ABORT, '\(message)'); END")
-        case .postgres:
-            let when = condition.map { " WHEN (\($0))" } ?? ""
-            try tx.execute("CREATE FUNCTION \(name)() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION '\(message)'; END $$ LANGUAGE plpgsql")
-            try tx.execute("CREATE TRIGGER \(name) BEFORE INSERT ON \(table) FOR EACH ROW\(when) EXECUTE FUNCTION \(name)()")
-        }
-    }
-}
-
-public func removeInsertFailure(_ db: Database, table: String, name: String) async throws {
-    try await db.write { tx in
-        switch tx.connection.dialect {
-        case .sqlite:
-            try tx.execute("DROP TRIGGER \(name)")
-        case .postgres:
-            try tx.execute("DROP TRIGGER \(name) ON \(table)")
-            try tx.execute("DROP FUNCTION \(name)()")
-        }
-    }
 }
