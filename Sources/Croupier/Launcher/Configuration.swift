@@ -64,11 +64,6 @@ struct Configuration {
         ("rgs", ["croupier.gametables.v1.RgsCleanup"]), ("staging", ["croupier.staging.v1"]),
     ]
 
-    /// Components that cannot run replicas yet: their cleanup operations and
-    /// runs execute in the process that accepted them (their background work
-    /// is already a `Singleton`).
-    static let singleReplicaComponents: Set<String> = ["games", "rgs"]
-
     /// Components with a database of their own.
     static let databaseComponents: Set<String> = ["loyalty", "games", "rgs", "staging"]
 
@@ -107,12 +102,6 @@ struct Configuration {
             guard Self.components.contains(component) else { throw LaunchError("replicas: unknown component '\(component)'") }
             guard n >= 1, n <= 16 else { throw LaunchError("replicas.\(component) must be from 1 to 16, not \(n)") }
             guard n == 1 || component != "gateway" else { throw LaunchError("replicas.gateway: the gateway runs once per host") }
-            guard n == 1 || !Self.singleReplicaComponents.contains(component) else {
-                throw LaunchError("""
-                    replicas.\(component): games and rgs run one replica for now (a cleanup operation runs on the replica \
-                    that accepted it; see docs/scale-out.md)
-                    """)
-            }
             if n > 1, Self.databaseComponents.contains(component), !Self.isPostgres(databasePath(component)) {
                 throw LaunchError("""
                     replicas.\(component) is \(n), but \(component)'s database is a SQLite file, which one process owns; \

@@ -14,12 +14,16 @@ import Wire
 /// 4. `fail` marks it FAILED. Nothing of it was ever applied, so nothing is
 ///    reverted: another request's work is never undone.
 extension GamesCleanupStore {
-    /// Moves a RECEIVED or IN_PROGRESS operation to IN_PROGRESS, recording
-    /// which requested ids have no table; nil when there is nothing to run.
-    func begin(_ id: String) async throws -> CleanupOperation? {
+    /// Takes the operation's lease for `runner` and moves a RECEIVED or
+    /// IN_PROGRESS operation to IN_PROGRESS, recording which requested ids
+    /// have no table; nil when there is nothing to run here (final, or
+    /// another runner's lease is live).
+    func begin(_ id: String, runner: String, leaseMillis: Int64) async throws -> CleanupOperation? {
         let now = clock.nowMillis()
         return try await database.write { tx in
-            guard var op = try Self.operation(tx, id), op.status == .received || op.status == .inProgress else { return nil }
+            guard try Self.lease(tx, id, runner: runner, until: now + leaseMillis, now: now),
+                  var op = try Self.operation(tx, id), op.status == .received || op.status == .inProgress
+            else { return nil }
             if op.status == .received {
                 let list = SQLInList(op.requestedIDs)
                 let present = Set(try tx.query("SELECT id FROM game_tables WHERE id IN \(list.sql)", list.arguments) { $0.int64(0) })
@@ -32,6 +36,21 @@ extension GamesCleanupStore {
             }
             return op
         }
+    }
+
+    /// Renews `runner`'s lease on an operation it runs; false when the lease passed to another runner.
+    func renew(_ id: String, runner: String, leaseMillis: Int64) async throws -> Bool {
+        let now = clock.nowMillis()
+        return try await database.write { tx in try Self.lease(tx, id, runner: runner, until: now + leaseMillis, now: now) }
+    }
+
+    /// The lease on an unfinished operation, taken or renewed: its runner's own, or one that ran out.
+    static func lease(_ tx: Transaction, _ id: String, runner: String, until: Int64, now: Int64) throws -> Bool {
+        try tx.execute(
+            """
+            UPDATE operations SET runner = ?, lease_until = ?
+            WHERE operation_id = ? AND status IN ('RECEIVED', 'IN_PROGRESS') AND (runner = ? OR lease_until <= ?)
+            """, [runner, until, id, runner, now]) == 1
     }
 
     /// Checks one batch in a read transaction: throws `RowFailure` for a

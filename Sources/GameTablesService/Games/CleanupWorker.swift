@@ -1,4 +1,5 @@
 import Foundation
+import Storage
 import Synchronization
 import Wire
 
@@ -7,8 +8,12 @@ import Wire
 /// crash left unfinished).
 ///
 /// Guarantees:
-/// - one execution per operation at a time: a per-operation lock is held
-///   while it runs, and a second delivery of the same id is skipped;
+/// - one execution per operation at a time, across replicas: a runner takes
+///   the operation's lease in the database before it begins and renews it
+///   while checking batches; a second delivery of the same id (here or in
+///   another replica) is skipped while the lease is live; a runner that
+///   died leaves a lease that runs out, and the operation is run again
+///   (`orphanedOperationIDs`, swept by GamesRole's singleton);
 /// - all or nothing per request (CleanupApply.swift): batches of 100 are
 ///   checked one by one with the pause between them (holding no lock), then
 ///   the whole request becomes visible in one transaction, or none of it;
@@ -20,13 +25,22 @@ public final class CleanupWorker: Sendable {
     let pause: Duration
     let log: @Sendable (String) -> Void
     private let running = Mutex<[String: (checked: Int, batches: Int)]>([:])
+    /// Ids waiting in `queue` (a sweep finds them again; they wait once).
+    private let queued = Mutex<Set<String>>([])
     private let queue: AsyncStream<String>
     private let input: AsyncStream<String>.Continuation
     private let workers = Mutex<[Task<Void, Never>]>([])
 
-    public init(store: GamesCleanupStore, batchSize: Int = 100, pause: Duration = .milliseconds(500),
+    /// This process as an operation's runner, and how long its lease lasts unrenewed.
+    let runner = Singleton.processName + "/" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
+    let leaseMillis: Int64
+
+    struct LeaseLost: Error {}
+
+    public init(store: GamesCleanupStore, batchSize: Int = 100, pause: Duration = .milliseconds(500), leaseMillis: Int64 = 30_000,
                 log: @escaping @Sendable (String) -> Void) {
         self.store = store
+        self.leaseMillis = leaseMillis
         self.batchSize = batchSize
         self.pause = pause
         self.log = log
@@ -39,11 +53,14 @@ public final class CleanupWorker: Sendable {
         workers.withLock { w in
             for _ in 0..<count {
                 w.append(Task { [self] in
-                    for await id in queue { await self.execute(id) }
+                    for await id in queue {
+                        _ = queued.withLock { $0.remove(id) }
+                        await self.execute(id)
+                    }
                 })
             }
         }
-        for id in try await store.unfinishedOperationIDs() { input.yield(id) }
+        for id in try await store.unfinishedOperationIDs() { enqueue(id) }
     }
 
     public func stop() {
@@ -51,7 +68,11 @@ public final class CleanupWorker: Sendable {
         workers.withLock { $0.forEach { $0.cancel() } }
     }
 
-    public func enqueue(_ operationID: String) { input.yield(operationID) }
+    /// Queues an operation to run here, unless it already waits in this queue.
+    public func enqueue(_ operationID: String) {
+        guard queued.withLock({ $0.insert(operationID).inserted }) else { return }
+        input.yield(operationID)
+    }
 
     /// Batches checked so far and how many, while the operation runs here.
     public func progress(of operationID: String) -> (checked: Int, batches: Int)? {
@@ -73,13 +94,19 @@ public final class CleanupWorker: Sendable {
         defer { _ = running.withLock { $0.removeValue(forKey: operationID) } }
         var current: CleanupOperation?
         do {
-            guard let op = try await store.begin(operationID) else { return true }
+            // Nil: final already, or another runner (another replica) holds its lease.
+            guard let op = try await store.begin(operationID, runner: runner, leaseMillis: leaseMillis) else { return true }
+            var renewed = ContinuousClock.now
             current = op
             let missing = Set(op.missingIDs)
             let present = op.requestedIDs.filter { !missing.contains($0) }
             let batches = stride(from: 0, to: present.count, by: batchSize).map { Array(present[$0..<min($0 + batchSize, present.count)]) }
             for (index, batch) in batches.enumerated() {
                 if index > 0, pause > .zero { try await Task.sleep(for: pause) }
+                if ContinuousClock.now - renewed > .milliseconds(leaseMillis / 3) {
+                    guard try await store.renew(operationID, runner: runner, leaseMillis: leaseMillis) else { throw LeaseLost() }
+                    renewed = .now
+                }
                 try await store.checkBatch(batch)
                 running.withLock { $0[operationID] = (index + 1, batches.count) }
             }
@@ -97,6 +124,8 @@ public final class CleanupWorker: Sendable {
             }
         } catch is CancellationError {
             // Stopping: the operation stays IN_PROGRESS and resumes at the next start.
+        } catch is LeaseLost {
+            log(GamesLog.line("cleanup_operation_skipped", [("operation_id", operationID), ("reason", "its lease passed to another runner")]))
         } catch {
             log(GamesLog.line("cleanup_operation_error", [
                 ("operation_id", operationID), ("error", "\(error)"), ("next", "resumes at the next start"),

@@ -141,6 +141,16 @@ public struct GamesCleanupStore: Sendable {
     }
 
     /// Operations a worker still owes: RECEIVED or IN_PROGRESS (after a restart, too).
+    /// Unfinished operations no runner holds a live lease on (their runner died, or none began).
+    func orphanedOperationIDs() async throws -> [String] {
+        let now = clock.nowMillis()
+        return try await database.read { db in
+            try db.query(
+                "SELECT operation_id FROM operations WHERE status IN ('RECEIVED', 'IN_PROGRESS') AND lease_until <= ? ORDER BY seq",
+                [now], { $0.string(0) })
+        }
+    }
+
     public func unfinishedOperationIDs() async throws -> [String] {
         try await database.read { db in
             try db.query(

@@ -47,14 +47,26 @@ public final class GamesRole: Sendable {
     /// Starts the workers (resuming unfinished operations), the consumer and the cleaner.
     public func start() async throws {
         try await worker.start(count: settings.workers)
-        let (consumer, store, clock, interval) = (consumer, cleanup, clock, settings.cleanerInterval)
+        let (consumer, worker, store, clock, interval) = (consumer, worker, cleanup, clock, settings.cleanerInterval)
         let retention = MessageRetention(retention: settings.messageRetention)
-        // Singletons: the consumer owns the runtime offset, and one cleaner is enough.
+        // Singletons: the consumer owns the runtime offset, one cleaner is
+        // enough, and one sweeper re-runs operations whose runner died
+        // (in any replica: its lease ran out).
         let singleton = Singleton(database: database, name: "games.background") {
             consumer.start()
-            while !Task.isCancelled {
-                _ = try? await store.cleanMessages(receivedBefore: retention.cutoff(nowMillis: clock.nowMillis()))
-                try? await Task.sleep(for: interval)
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    while !Task.isCancelled {
+                        _ = try? await store.cleanMessages(receivedBefore: retention.cutoff(nowMillis: clock.nowMillis()))
+                        try? await Task.sleep(for: interval)
+                    }
+                }
+                group.addTask {
+                    while !Task.isCancelled {
+                        for id in (try? await store.orphanedOperationIDs()) ?? [] { worker.enqueue(id) }
+                        try? await Task.sleep(for: .seconds(2))
+                    }
+                }
             }
             consumer.stop()
         }

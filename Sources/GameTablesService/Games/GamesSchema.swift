@@ -70,6 +70,10 @@ enum GamesSchema {
                 OR (o.created_at = operations.created_at AND o.operation_id <= operations.operation_id));
             CREATE INDEX operations_seq ON operations (seq);
             """),
+        Migration("games", 4, "an operation runs under its runner's lease (replicas share the database)", """
+            ALTER TABLE operations ADD COLUMN runner TEXT NOT NULL DEFAULT '';
+            ALTER TABLE operations ADD COLUMN lease_until INTEGER NOT NULL DEFAULT 0;
+            """),
         Migration("runtime", 1, "games, stats, evaluations", """
             CREATE TABLE games (
                 game_id TEXT PRIMARY KEY,

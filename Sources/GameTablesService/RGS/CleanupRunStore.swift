@@ -21,8 +21,12 @@ public struct CleanupRunStore: Sendable {
 
     /// Creates a run (one PENDING job per active server of every environment
     /// that has one) or returns the existing run with this id.
+    /// Raised when a run is kicked off: wakes the runner, in whichever process drives runs.
+    var kicked: ChangeSignal { database.signal("cleanup_runs") }
+
     public func kickoff(runID: String, actor: ChangeActor = .service) async throws -> String {
         let now = clock.nowMillis()
+        let kicked = self.kicked
         return try await database.write { tx in
             if try tx.queryFirst("SELECT 1 FROM cleanup_runs WHERE run_id = ?", [runID], { _ in true }) != nil { return runID }
             let environments = try tx.query("SELECT environment_id FROM environments ORDER BY environment_id") { $0.string(0) }
@@ -43,6 +47,7 @@ public struct CleanupRunStore: Sendable {
                 VALUES (?, ?, ?, ?, ?, ?)
                 """,
                 [runID, ArchiveTime.of(dayContaining: now), now, skipped.joined(separator: ","), actor.principal, actor.correlationID])
+            tx.wake(kicked)
             return runID
         }
     }

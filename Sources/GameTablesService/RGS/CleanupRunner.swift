@@ -5,11 +5,14 @@ import Wire
 /// environment's servers one after another (seed 003's chained jobs). A
 /// server that fails is recorded and the chain moves on. Every step is a
 /// committed job state, so after a crash `resume` picks each chain up at
-/// its first PENDING server.
+/// its first PENDING server. It runs in one process at a time (RgsRole's
+/// "rgs.chain" singleton), which `run` keeps resuming as runs are kicked off
+/// in any replica.
 public final class CleanupRunner: Sendable {
     let runs: CleanupRunStore
     let log: @Sendable (String) -> Void
-    private let active = Mutex<Set<String>>([])
+    /// Chains running here, by (run, environment).
+    private let active = Mutex<[String: Task<Void, Never>]>([:])
 
     init(runs: CleanupRunStore, log: @escaping @Sendable (String) -> Void) {
         self.runs = runs
@@ -23,27 +26,47 @@ public final class CleanupRunner: Sendable {
         }
     }
 
+    /// Resumes every run now and whenever one is kicked off, until cancelled;
+    /// then stops the chains (each picks up at its next job wherever runs are driven next).
+    func run() async {
+        let kicked = runs.kicked
+        while !Task.isCancelled {
+            let generation = kicked.generation
+            do { try await resume() } catch { log("cleanup runs could not resume: \(error)") }
+            await kicked.wait(since: generation, timeout: .seconds(5))
+        }
+        for task in active.withLock({ Array($0.values) }) { task.cancel() }
+    }
+
     private func start(runID: String, environmentID: String) {
         let key = runID + "\u{0}" + environmentID
-        guard active.withLock({ $0.insert(key).inserted }) else { return }
-        Task { [self] in
-            defer { _ = active.withLock { $0.remove(key) } }
-            do {
-                while let server = try await runs.nextJob(runID: runID, environmentID: environmentID) {
-                    do {
-                        if let refused = try await runs.process(runID: runID, serverID: server) {
-                            failed(runID, server, refused)
-                        }
-                    } catch {
-                        failed(runID, server, "\(error)")
-                        try await runs.markFailed(runID: runID, serverID: server, reason: "\(error)")
-                    }
-                }
-            } catch {
-                log(GamesLog.line("cleanup_chain_stopped", service: "rgs", [
-                    ("run_id", runID), ("environment_id", environmentID), ("error", "\(error)"), ("next", "resumes at the next start"),
-                ]))
+        active.withLock { a in
+            guard a[key] == nil else { return }
+            a[key] = Task { [self] in
+                await chain(runID: runID, environmentID: environmentID)
+                _ = active.withLock { $0.removeValue(forKey: key) }
             }
+        }
+    }
+
+    private func chain(runID: String, environmentID: String) async {
+        do {
+            while !Task.isCancelled, let server = try await runs.nextJob(runID: runID, environmentID: environmentID) {
+                do {
+                    if let refused = try await runs.process(runID: runID, serverID: server) {
+                        failed(runID, server, refused)
+                    }
+                } catch is CancellationError {
+                    return  // this process stopped driving runs: the job stays PENDING for the next driver
+                } catch {
+                    failed(runID, server, "\(error)")
+                    try await runs.markFailed(runID: runID, serverID: server, reason: "\(error)")
+                }
+            }
+        } catch {
+            log(GamesLog.line("cleanup_chain_stopped", service: "rgs", [
+                ("run_id", runID), ("environment_id", environmentID), ("error", "\(error)"), ("next", "resumes at the next start"),
+            ]))
         }
     }
 

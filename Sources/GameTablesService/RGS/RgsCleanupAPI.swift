@@ -5,7 +5,6 @@ import Wire
 public struct RgsCleanupAPI: Croupier_Gametables_V1_RgsCleanup.ServiceProtocol {
     let estate: EstateStore
     let runs: CleanupRunStore
-    let runner: CleanupRunner
 
     public func loadEstate(
         request: RPCAsyncSequence<Croupier_Gametables_V1_EstateRecord>, context: ServerContext
@@ -59,8 +58,8 @@ public struct RgsCleanupAPI: Croupier_Gametables_V1_RgsCleanup.ServiceProtocol {
             throw RPCError(.invalidArgument, "run_id must be 1–128 characters without spaces or '/'")
         }
         let runID = request.runId.isEmpty ? "run_" + UUID().uuidString.lowercased() : request.runId
+        // The kickoff wakes the runner (RgsRole's singleton, in this process or another replica).
         _ = try await runs.kickoff(runID: runID, actor: ChangeActor(context))
-        try await runner.resume(runID: runID)
         return try await runs.run(runID)
     }
 

@@ -26,19 +26,18 @@ public final class RgsRole: Sendable {
         watcher = OutcomeWatcher(runs: runs, games: games, log: log)
     }
 
-    public var services: [any RPCService] { [RgsCleanupAPI(estate: estate, runs: runs, runner: runner)] }
+    public var services: [any RPCService] { [RgsCleanupAPI(estate: estate, runs: runs)] }
 
     /// Resumes every unfinished run, starts delivering the outbox and
     /// watching the operations Games accepted.
     /// They are one singleton ("rgs.chain"): on a shared PostgreSQL database
     /// only one process drives runs and delivers slices at a time.
     public func start() async throws {
-        let (runner, sender, watcher, log) = (runner, sender, watcher, log)
+        let (runner, sender, watcher) = (runner, sender, watcher)
         let singleton = Singleton(database: database, name: "rgs.chain") {
-            do { try await runner.resume() } catch { log("cleanup runs could not resume: \(error)") }
             sender.start()
             watcher.start()
-            while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
+            await runner.run()
             sender.stop()
             watcher.stop()
         }
