@@ -4,7 +4,14 @@ import Synchronization
 /// A PostgreSQL cluster of this process's own (tests, benchmarks): `initdb` into a temp
 /// directory as the unprivileged `postgres` user (when running as root),
 /// started on a free port on 127.0.0.1, stopped when the process exits.
+///
+/// The server drops a client it can no longer reach within seconds (TCP
+/// keepalives every second after 2 s idle, 3 unanswered), and ends a session
+/// left idle inside a transaction for 10 s, releasing its locks: a replica
+/// cut off mid-transaction blocks the others for that long, not for the
+/// kernel's two hours.
 public final class PostgresCluster: Sendable {
+    public let host: String
     public let port: UInt16
     public let directory: String
     let bin: String
@@ -24,25 +31,39 @@ public final class PostgresCluster: Sendable {
 
     static func stopShared() { instance.withLock { $0?.stop() } }
 
-    init() throws {
+    /// - Parameters:
+    ///   - host: the address it listens on (and its URLs name).
+    ///   - namespace: a network namespace to run the server in (`ip netns exec`).
+    ///   - clients: a CIDR whose hosts may connect (besides loopback), without a password.
+    public init(host: String = "127.0.0.1", namespace: String? = nil, clients: String? = nil) throws {
         bin = try Self.binDirectory()
+        self.host = host
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("croupier-pg-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         directory = dir
         if getuid() == 0 { try Self.run("/bin/chown", ["-R", "postgres:postgres", dir]) }
         try Self.run(bin + "/initdb", ["-D", dir + "/data", "-A", "trust", "-U", "croupier", "-E", "UTF8", "--no-sync"], asPostgres: true)
-        port = try Self.freePort()
-        let options = "-p \(port) -k \(dir) -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=on"
+        if let clients {
+            let hba = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/data/pg_hba.conf"))
+            hba.seekToEndOfFile()
+            hba.write(Data("host all all \(clients) trust\n".utf8))
+            try hba.close()
+        }
+        port = namespace == nil ? try Self.freePort() : 5432
+        let options = "-p \(port) -k \(dir) -c listen_addresses=\(host) -c max_connections=300 -c fsync=on"
+            + " -c tcp_keepalives_idle=2 -c tcp_keepalives_interval=1 -c tcp_keepalives_count=3"
+            + " -c idle_in_transaction_session_timeout=10s"
         // The server outlives pg_ctl and inherits its descriptors, so pg_ctl is spawned directly
         // (Foundation's Process would wait for a descriptor the server keeps open).
-        try Self.spawn(bin + "/pg_ctl", ["-D", dir + "/data", "-o", options, "-l", dir + "/server.log", "-w", "-t", "60", "start"])
+        try Self.spawn(bin + "/pg_ctl", ["-D", dir + "/data", "-o", options, "-l", dir + "/server.log", "-w", "-t", "60", "start"],
+                       namespace: namespace)
     }
 
-    public var baseURL: String { "postgresql://croupier@127.0.0.1:\(port)" }
+    public var baseURL: String { "postgresql://croupier@\(host):\(port)" }
 
     /// Creates an empty database and returns its URL.
     public func createDatabase(_ name: String = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")) throws -> String {
-        try Self.run(bin + "/createdb", ["-h", "127.0.0.1", "-p", String(port), "-U", "croupier", name])
+        try Self.run(bin + "/createdb", ["-h", host, "-p", String(port), "-U", "croupier", name])
         return baseURL + "/" + name
     }
 
@@ -75,8 +96,9 @@ public final class PostgresCluster: Sendable {
     }
 
     /// posix_spawn and waitpid, output to /dev/null, as the `postgres` user when root.
-    static func spawn(_ tool: String, _ arguments: [String]) throws {
-        let argv = (getuid() == 0 ? ["/usr/sbin/runuser", "-u", "postgres", "--", tool] : [tool]) + arguments
+    static func spawn(_ tool: String, _ arguments: [String], namespace: String? = nil) throws {
+        let argv = (namespace.map { ["/usr/sbin/ip", "netns", "exec", $0] } ?? [])
+            + (getuid() == 0 ? ["/usr/sbin/runuser", "-u", "postgres", "--", tool] : [tool]) + arguments
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }

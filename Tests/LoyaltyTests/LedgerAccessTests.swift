@@ -110,6 +110,37 @@ final class LedgerAccessTests: XCTestCase {
         await h.stop()
     }
 
+    /// The invariants a reward decides on hold when its writers race (on
+    /// PostgreSQL, across connections: each write locks the keys it decides
+    /// on): twenty rewards from one staff member at a limit of ten issue
+    /// exactly ten, and one reward id sent twenty times at once is issued once.
+    func testRacingRewardsKeepTheRateLimitAndIssueAnIdempotencyKeyOnce() async throws {
+        let h = try LoyaltyHarness()
+        let outcomes = try await withThrowingTaskGroup(of: StatusCode.self) { group in
+            for i in 0..<20 {
+                group.addTask {
+                    do {
+                        _ = try await h.reward("p\(i % 4)", 10, staff: "busy", rewardID: "busy-\(i)")
+                        return .ok
+                    } catch let e as RPCError { return e.code }
+                }
+            }
+            return try await group.reduce(into: [StatusCode]()) { $0.append($1) }
+        }
+        XCTAssertEqual(outcomes.filter { $0 == .ok }.count, 10, "\(outcomes)")
+        XCTAssertEqual(outcomes.filter { $0 == .resourceExhausted }.count, 10, "\(outcomes)")
+        let entries = try await withThrowingTaskGroup(of: Int64.self) { group in
+            for _ in 0..<20 { group.addTask { try await h.reward("p9", 25, staff: "once", rewardID: "the-one").entry?.entryId ?? -1 } }
+            return try await group.reduce(into: Set<Int64>()) { $0.insert($1) }
+        }
+        XCTAssertEqual(entries.count, 1, "one reward id became \(entries.count) entries")
+        let balance = try await h.balance("p9").balance
+        XCTAssertEqual(balance, 25)
+        let verified = try await h.verify()
+        XCTAssertTrue(verified.consistent)
+        await h.stop()
+    }
+
     func testARewardRacingACompletionBothCount() async throws {
         let h = try LoyaltyHarness()
         _ = try await h.startSlip("p1", id: "race-1", bet: 50)

@@ -78,7 +78,7 @@ extension LoyaltyStore {
     public func rebuild(playerID: String) async throws -> BalanceCheck {
         let schedule = settings.tiers
         let now = clock.nowMillis()
-        return try await database.write { tx in
+        return try await database.write(locking: [LoyaltyLocks.player(playerID)]) { tx in
             guard let check = try Self.checks(tx.connection, playerID: playerID, schedule: schedule).first else {
                 throw LoyaltyError.notFound("player \(playerID) has no loyalty account or ledger entries")
             }

@@ -57,6 +57,7 @@ enum LedgerRows {
     static func append(
         _ tx: Transaction, _ e: NewEntry, schedule: TierSchedule, nowMillis: Int64, alerts: AlertLog
     ) throws -> LedgerEntry {
+        try tx.lock(LoyaltyLocks.player(e.playerID))
         let before = try account(tx.connection, e.playerID)?.0 ?? .empty
         let after = try before.applying(e.points, schedule: schedule, playerID: e.playerID)
         let entryID = try tx.insert(

@@ -18,6 +18,10 @@ public final class LoyaltyStore: Sendable {
 
     public init(path: String, settings: LoyaltySettings = LoyaltySettings(), clock: any StorageClock = SystemClock(),
                 options: Database.Options = Database.Options()) throws {
+        // On PostgreSQL every write locks the keys it decides on (`LoyaltyLocks`), instead of
+        // SERIALIZABLE's retries: rewards and slips touch the ledger's indexes all at once.
+        var options = options
+        options.postgresWrites = .keyLocked
         database = try Database(path: path, owner: "loyalty", migrations: LoyaltySchema.migrations, options: options)
         alerts = AlertLog(events: EventLog(database: database, clock: clock))
         self.settings = settings
@@ -35,7 +39,7 @@ public final class LoyaltyStore: Sendable {
     /// existing slip (`replay`); a different slip under that id is ALREADY_EXISTS.
     public func startSlip(_ slip: RatingSlip, correlationID: String) async throws -> (RatingSlip, replay: Bool) {
         let now = clock.nowMillis()
-        return try await database.write { tx in
+        return try await database.write(locking: [LoyaltyLocks.slip(slip.slipID)]) { tx in
             if let existing = try SlipRows.slip(tx.connection, slip.slipID) {
                 guard existing.sameStart(as: slip) else {
                     throw LoyaltyError.alreadyExists(
@@ -60,7 +64,7 @@ public final class LoyaltyStore: Sendable {
         let now = clock.nowMillis()
         let schedule = settings.tiers
         let alerts = self.alerts
-        return try await database.write { tx in
+        return try await database.write(locking: [LoyaltyLocks.slip(slipID)]) { tx in
             guard var slip = try SlipRows.slip(tx.connection, slipID) else {
                 throw LoyaltyError.notFound("rating slip \(slipID) does not exist")
             }
@@ -89,7 +93,7 @@ public final class LoyaltyStore: Sendable {
         let now = clock.nowMillis()
         let schedule = settings.tiers
         let alerts = self.alerts
-        return try await database.write { tx in
+        return try await database.write(locking: [LoyaltyLocks.slip(slipID)]) { tx in
             guard let slip = try SlipRows.slip(tx.connection, slipID) else {
                 throw LoyaltyError.notFound("rating slip \(slipID) does not exist")
             }
@@ -121,7 +125,7 @@ public final class LoyaltyStore: Sendable {
         let key = reward.idempotencyKey(nowMillis: now)
         let settings = self.settings
         let alerts = self.alerts
-        return try await database.write { tx in
+        return try await database.write(locking: [LoyaltyLocks.reward(key), LoyaltyLocks.staff(reward.staffID)]) { tx in
             if let entry = try LedgerRows.entry(tx, key: key) {
                 try Self.checkSameReward(entry, reward)
                 return Accrual(entry: entry, replay: true)

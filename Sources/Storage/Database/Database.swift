@@ -20,9 +20,25 @@ public final class Database: Sendable {
         public var maxBatch: Int = 256
         public var busyTimeoutMillis: Int32 = 5_000
         /// Connections per process (PostgreSQL).
-        public var connections: Int = 6
+        public var connections: Int = 16
+        /// How write transactions are kept apart on PostgreSQL (SQLite has one writer).
+        public var postgresWrites: PostgresWrites = .serializable
 
         public init() {}
+    }
+
+    /// How PostgreSQL write transactions keep the stores' invariants.
+    public enum PostgresWrites: Sendable {
+        /// SERIALIZABLE, run again on a lost race: a store needs to declare
+        /// nothing. Transactions that read index ranges others insert into
+        /// (a count, a missed lookup) lose often under many writers.
+        case serializable
+        /// READ COMMITTED, with every invariant guarded by key locks the
+        /// store takes (`write(locking:)`, `Transaction.lock`): transactions
+        /// on the same keys run one after another, the others side by side,
+        /// and none is run again for a race it did not really have. Every
+        /// write of such a store must lock what it reads to decide.
+        case keyLocked
     }
 
     enum Engine: Sendable {
@@ -34,6 +50,7 @@ public final class Database: Sendable {
     public let path: String
     private let engine: Engine
     private let signals: KeyedSignals
+    private let mode: PostgresWrites
 
     /// Whether `location` names a PostgreSQL database rather than a SQLite file.
     public static func isPostgresURL(_ location: String) -> Bool {
@@ -47,6 +64,7 @@ public final class Database: Sendable {
     public init(path location: String, owner: String, migrations: [Migration], options: Options = Options()) throws {
         let signals = KeyedSignals()
         self.signals = signals
+        mode = options.postgresWrites
         if Self.isPostgresURL(location) {
             let shown = PGConnection.redacted(location)
             path = shown
@@ -89,8 +107,12 @@ public final class Database: Sendable {
 
     /// Runs `body` as one atomic transaction: it commits (durably) if `body`
     /// returns, and rolls back if it throws, rethrowing the error.
+    ///
+    /// `keys`: locks taken before the body runs (in sorted order, so two
+    /// writers never wait for each other crosswise): on PostgreSQL, writes
+    /// naming a common key run one at a time. SQLite runs every write alone.
     @discardableResult
-    public func write<T: Sendable>(_ body: @escaping @Sendable (Transaction) throws -> T) async throws -> T {
+    public func write<T: Sendable>(locking keys: [String] = [], _ body: @escaping @Sendable (Transaction) throws -> T) async throws -> T {
         switch engine {
         case .sqlite(let writer, _):
             return try await withCheckedThrowingContinuation { continuation in
@@ -102,10 +124,11 @@ public final class Database: Sendable {
                     }))
             }
         case .postgres(let pool, _):
+            let mode = self.mode
             return try await withCheckedThrowingContinuation { continuation in
                 pool.submit { connection, error in
                     guard let connection else { return continuation.resume(throwing: error ?? StorageError.closed) }
-                    continuation.resume(with: PGTransactions.write(connection, body))
+                    continuation.resume(with: PGTransactions.write(connection, mode: mode, keys: keys, body))
                 }
             }
         }

@@ -87,11 +87,7 @@ public final class Singleton: Sendable {
     }
 
     /// The advisory lock's two keys: Croupier's class, and the name's digest.
-    var lockKeys: (Int32, Int32) {
-        var h: UInt32 = 2_166_136_261  // FNV-1a
-        for b in name.utf8 { h = (h ^ UInt32(b)) &* 16_777_619 }
-        return (0x6372_6f75, Int32(bitPattern: h))
-    }
+    var lockKeys: (Int32, Int32) { (0x6372_6f75, PGTransactions.digest(name)) }
 
     /// The lock thread: connect, try the lock, run the work while it holds, until stopped.
     private func contend(url: String) {

@@ -48,6 +48,16 @@ public final class Transaction {
         try connection.queryFirst(sql, arguments, map)
     }
 
+    /// Waits for, and holds until the transaction ends, the lock on `key`:
+    /// on PostgreSQL, other transactions locking it wait (see
+    /// `Database.PostgresWrites.keyLocked`). Keys taken mid-transaction must
+    /// come after every key a concurrent transaction could hold while
+    /// waiting for this one (a fixed order of kinds). SQLite: nothing to do.
+    public func lock(_ key: String) throws {
+        guard connection.dialect == .postgres else { return }
+        try connection.execute("SELECT pg_advisory_xact_lock(\(PGTransactions.lockSQL(key)))")
+    }
+
     /// Raises `signal` once this transaction commits: in this process, and,
     /// for a database's named signal on PostgreSQL, in every process
     /// listening on the database (NOTIFY is delivered at commit, or never).

@@ -10,6 +10,7 @@ final class PGConnection {
     private var prepared: [String: String] = [:]
 
     init(url: String) throws {
+        let url = Self.withDeadPeerDetection(url)
         guard let conn = PQconnectdb(url) else { throw StorageError.connection("libpq could not allocate a connection") }
         guard PQstatus(conn) == CONNECTION_OK else {
             let message = String(cString: PQerrorMessage(conn)).trimmingCharacters(in: .whitespacesAndNewlines)
@@ -23,6 +24,17 @@ final class PGConnection {
     }
 
     deinit { PQfinish(handle) }
+
+    /// `url` with TCP keepalives and a send timeout, unless it sets its own:
+    /// a connection whose server became unreachable (a cut link, a vanished
+    /// host) fails within seconds instead of blocking for the kernel's
+    /// retransmission timeout, so its caller (a pool thread, a singleton's
+    /// lock) gives up and reconnects.
+    static func withDeadPeerDetection(_ url: String) -> String {
+        guard !url.contains("keepalives") else { return url }
+        let settings = "keepalives=1&keepalives_idle=5&keepalives_interval=2&keepalives_count=3&tcp_user_timeout=10000&connect_timeout=10"
+        return url + (url.contains("?") ? "&" : "?") + settings
+    }
 
     /// The URL without its password, for messages.
     static func redacted(_ url: String) -> String {

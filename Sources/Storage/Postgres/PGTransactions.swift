@@ -29,7 +29,11 @@ enum PGTransactions {
     /// so neither can make it the loser). A long transaction against a hot
     /// row (a lease heartbeat, the event counter) therefore costs one pause of
     /// the other writers, not an endless retry loop.
-    static func write<T>(_ connection: PGConnection, _ body: (Transaction) throws -> T) -> Result<T, any Error> {
+    static func write<T>(
+        _ connection: PGConnection, mode: Database.PostgresWrites, keys: [String], _ body: (Transaction) throws -> T
+    ) -> Result<T, any Error> {
+        let isolation = mode == .serializable ? "SERIALIZABLE" : "READ COMMITTED"
+        let keyLocks = Set(keys).sorted().map { ", pg_advisory_xact_lock(\(lockSQL($0)))" }.joined()
         let shared = SQLConnection(.postgres(connection))
         var attempt = 0
         while true {
@@ -37,11 +41,16 @@ enum PGTransactions {
             let alone = attempt > racingAttempts
             let tx = Transaction(connection: shared)
             do {
+                // Index scans even on small tables: a sequential scan takes a predicate lock on the whole
+                // table, and every concurrent SERIALIZABLE writer would conflict with it.
                 if alone {
                     try connection.executeScript("SELECT pg_advisory_lock(\(writersLock))")
-                    try connection.executeScript("BEGIN ISOLATION LEVEL SERIALIZABLE")
+                    try connection.executeScript("BEGIN ISOLATION LEVEL \(isolation); SET LOCAL enable_seqscan = off; SELECT 1\(keyLocks)")
                 } else {
-                    try connection.executeScript("BEGIN ISOLATION LEVEL SERIALIZABLE; SELECT pg_advisory_xact_lock_shared(\(writersLock))")
+                    try connection.executeScript("""
+                        BEGIN ISOLATION LEVEL \(isolation); SET LOCAL enable_seqscan = off; \
+                        SELECT pg_advisory_xact_lock_shared(\(writersLock))\(keyLocks)
+                        """)
                 }
                 let value = try body(tx)
                 try connection.executeScript(commitScript(notifying: tx.notifications))
@@ -60,6 +69,19 @@ enum PGTransactions {
             }
         }
     }
+
+    /// The two-int advisory lock of a store's key: the key class, and the key's digest.
+    static func lockSQL(_ key: String) -> String { "\(keyClass), \(digest(key))" }
+
+    /// A name's FNV-1a digest: the same in every process, for advisory lock keys.
+    static func digest(_ name: String) -> Int32 {
+        var h: UInt32 = 2_166_136_261
+        for b in name.utf8 { h = (h ^ UInt32(b)) &* 16_777_619 }
+        return Int32(bitPattern: h)
+    }
+
+    /// The class of key locks ("keys"), apart from the singletons' ("crou") and the writers' lock.
+    static let keyClass: Int32 = 0x6b65_7973
 
     /// The channel every process of a database listens on (`PGListener`).
     static let channel = "croupier"

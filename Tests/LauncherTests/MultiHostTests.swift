@@ -1,0 +1,137 @@
+import Foundation
+import LocalPostgres
+import XCTest
+
+/// The failover flow across hosts: network namespaces made by the test
+/// (`ip netns`, veth pairs on a bridge) stand for four machines. PostgreSQL
+/// runs on one; loyalty and staging replicas on two others (with interop,
+/// games and rgs on the first of them); the gateway on a fourth, calling the
+/// replicas by address. Mid-run one replica host's link is cut, later
+/// restored. The same guarantees must hold: nothing acknowledged lost or
+/// doubled, balances verify, the replicas serve one event history.
+final class MultiHostTests: XCTestCase {
+    static let jwtSecret = "multi-host-jwt-secret"
+    static let internalSecret = "multi-host-internal-secret"
+
+    /// One test's hosts: namespaces `<tag>-pg`, `-r1`, `-r2`, `-gw` on bridge `<tag>br`, 10.<n>.0.0/24.
+    final class Network {
+        let tag: String
+        let subnet: String
+        let hosts = ["pg", "r1", "r2", "gw"]
+
+        init() throws {
+            tag = "crp" + String(UInt32.random(in: 0..<0xFFFF), radix: 16)
+            subnet = "10.\(Int.random(in: 100..<200))"
+            try ip("link", "add", bridge, "type", "bridge")
+            try ip("addr", "add", "\(subnet).0.254/24", "dev", bridge)
+            try ip("link", "set", bridge, "up")
+            for (i, host) in hosts.enumerated() {
+                try ip("netns", "add", namespace(host))
+                try ip("link", "add", outside(host), "type", "veth", "peer", "name", "eth0", "netns", namespace(host))
+                try ip("link", "set", outside(host), "master", bridge)
+                try ip("link", "set", outside(host), "up")
+                try ip("-n", namespace(host), "addr", "add", "\(subnet).0.\(i + 1)/24", "dev", "eth0")
+                try ip("-n", namespace(host), "link", "set", "eth0", "up")
+                try ip("-n", namespace(host), "link", "set", "lo", "up")
+            }
+        }
+
+        var bridge: String { tag + "br" }
+        func namespace(_ host: String) -> String { "\(tag)-\(host)" }
+        func outside(_ host: String) -> String { "\(tag)\(host)" }
+        func address(_ host: String) -> String { "\(subnet).0.\(hosts.firstIndex(of: host)! + 1)" }
+
+        /// Cuts (or restores) a host's only link: its packets go nowhere, no connection is reset.
+        func link(_ host: String, up: Bool) throws { try ip("link", "set", outside(host), up ? "up" : "down") }
+
+        func tearDown() {
+            for host in hosts { _ = try? ip("netns", "del", namespace(host)) }
+            _ = try? ip("link", "del", bridge)
+        }
+
+        func ip(_ arguments: String...) throws {
+            let (status, out) = try runToEnd("/usr/sbin/ip", arguments)
+            guard status == 0 else { throw TestFailure("ip \(arguments.joined(separator: " ")): \(out)") }
+        }
+    }
+
+    func testReplicasOnOtherHostsSurviveACutLink() throws {
+        guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") else {
+            throw XCTSkip("needs root and iproute2 to make network namespaces")
+        }
+        let net = try Network()
+        defer { net.tearDown() }
+        let cluster = try PostgresCluster(host: net.address("pg"), namespace: net.namespace("pg"), clients: "\(net.subnet).0.0/24")
+        defer { cluster.stop() }
+        let (loyaltyDB, stagingDB) = (try cluster.createDatabase(), try cluster.createDatabase())
+
+        var processes: [Process] = []
+        defer { for p in processes where p.isRunning { kill(p.processIdentifier, SIGKILL) } }
+        let ports = ["interop": 7100, "loyalty": 7101, "games": 7102, "rgs": 7103, "staging": 7104]
+        let config = try makeTemporaryDirectory("multihost-config").path + "/config.json"
+        try """
+            {"loyalty": {"manualRewardsPerMinute": 1000000, "manualRewardAlertPerHour": 1000000},
+             "staging": {"leaseSeconds": 2.0, "diffRetryBaseSeconds": 0.05}}
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        func serve(_ component: String, on host: String, _ extra: [String: String] = [:]) throws {
+            let dir = try makeTemporaryDirectory("multihost-\(host)").path
+            var env = [
+                "CROUPIER_DATA_DIR": dir, "CROUPIER_INTERNAL_SECRET": Self.internalSecret, "CROUPIER_JWT_SECRET": Self.jwtSecret,
+                "CROUPIER_LISTEN_HOST": net.address(host), "CROUPIER_\(component.uppercased())_PORT": String(ports[component]!),
+                "CROUPIER_REPLICA": "\(component)@\(host)",
+                "CROUPIER_LOYALTY_DATABASE_URL": loyaltyDB, "CROUPIER_STAGING_DATABASE_URL": stagingDB,
+            ]
+            env.merge(extra) { $1 }
+            let (p, lines) = try launch(["ip", "netns", "exec", net.namespace(host), croupier, "serve", component, "--config", config],
+                                        executable: "/usr/bin/env", environment: env, withStandardError: true)
+            processes.append(p)
+            XCTAssertTrue(waitFor(lines, "READY \(component)", timeout: 60), "\(component)@\(host): \(lines.all)")
+        }
+        let r1 = net.address("r1"), r2 = net.address("r2")
+        try serve("interop", on: "r1")
+        try serve("games", on: "r1")
+        try serve("rgs", on: "r1", ["CROUPIER_GAMES_ADDRS": "\(r1):7102"])
+        for host in ["r1", "r2"] {
+            try serve("loyalty", on: host)
+            try serve("staging", on: host)
+        }
+        let gatewayAddress = "\(net.address("gw")):7000"
+        try serve("gateway", on: "gw", [
+            "CROUPIER_GATEWAY_ADDR": gatewayAddress,
+            "CROUPIER_INTEROP_ADDRS": "\(r1):7100", "CROUPIER_GAMES_ADDRS": "\(r1):7102", "CROUPIER_RGS_ADDRS": "\(r1):7103",
+            "CROUPIER_LOYALTY_ADDRS": "\(r1):7101,\(r2):7101", "CROUPIER_STAGING_ADDRS": "\(r1):7104,\(r2):7104",
+        ])
+
+        // The clients run on the bridge's side, as a user's machine would.
+        let stopFile = try makeTemporaryDirectory("multihost-load").path + "/stop"
+        let (load, output) = try launch(
+            ["python3", repositoryRoot.path + "/Tests/Conformance/failover_load.py", gatewayAddress,
+             "--jwt-secret", Self.jwtSecret, "--until", stopFile],
+            executable: "/usr/bin/env", environment: [:], withStandardError: true)
+        processes.append(load)
+        Thread.sleep(forTimeInterval: 5)
+        try net.link("r2", up: false)  // r2's replicas are cut off from PostgreSQL, the gateway and each other
+        Thread.sleep(forTimeInterval: 20)
+        try net.link("r2", up: true)
+        Thread.sleep(forTimeInterval: 8)
+        _ = FileManager.default.createFile(atPath: stopFile, contents: nil)
+        let end = Date().addingTimeInterval(300)
+        while load.isRunning && Date() < end { Thread.sleep(forTimeInterval: 0.2) }
+        XCTAssertFalse(load.isRunning, "the load did not finish: \(output.all.suffix(2_000))")
+
+        let json = try XCTUnwrap(output.all.split(separator: "\n").last(where: { $0.hasPrefix("{") }), output.all.suffix(3_000).description)
+        let result = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        print("multi-host load:", json)
+        XCTAssertEqual(result["errors"] as? [String], [], "client errors")
+        let rewards = try XCTUnwrap(result["rewards"] as? Int)
+        XCTAssertGreaterThan(rewards, 100, "too little load to mean anything")
+        XCTAssertEqual(result["ledger_rewards"] as? Int, rewards, "every acknowledged reward once in the ledger, nothing else")
+        XCTAssertEqual(result["lost"] as? [String], [], "acknowledged rewards lost")
+        XCTAssertEqual(result["duplicated"] as? [String], [], "rewards applied twice")
+        XCTAssertEqual(result["consistent"] as? Bool, true, "VerifyBalance, or a balance against the acknowledged rewards")
+        XCTAssertEqual(result["overrides_missing"] as? [String], [], "acknowledged overrides lost")
+        XCTAssertEqual(result["imports_failed"] as? [String], [], "acknowledged imports that did not merge")
+        XCTAssertEqual(result["event_streams_equal"] as? Bool, true, "replicas served different event streams")
+        XCTAssertEqual(result["event_offsets_unique"] as? Bool, true, "an event stream with a duplicate or out of order")
+    }
+}
