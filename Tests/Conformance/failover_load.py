@@ -173,7 +173,7 @@ class Load:
             e = self.retry(lambda: self.staging.GetEntity(spb.GetEntityRequest(game_slug=GAME, entity_type="card", slug=slug),
                                                           metadata=reader, timeout=10), "entity")
             if e.fields.get("rarity") != value:
-                missing.append(slug)
+                missing.append("%s: acknowledged %s, found %s" % (slug, value, e.fields.get("rarity")))
         failed = []
         for run_id in self.imports:
             for _ in range(120):

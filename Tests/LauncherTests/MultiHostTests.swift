@@ -77,10 +77,10 @@ final class MultiHostTests: XCTestCase {
             let dir = try makeTemporaryDirectory("multihost-\(host)").path
             var env = [
                 "CROUPIER_DATA_DIR": dir, "CROUPIER_INTERNAL_SECRET": Self.internalSecret, "CROUPIER_JWT_SECRET": Self.jwtSecret,
-                "CROUPIER_LISTEN_HOST": net.address(host), "CROUPIER_\(component.uppercased())_PORT": String(ports[component]!),
-                "CROUPIER_REPLICA": "\(component)@\(host)",
+                "CROUPIER_LISTEN_HOST": net.address(host), "CROUPIER_REPLICA": "\(component)@\(host)",
                 "CROUPIER_LOYALTY_DATABASE_URL": loyaltyDB, "CROUPIER_STAGING_DATABASE_URL": stagingDB,
             ]
+            if let port = ports[component] { env["CROUPIER_\(component.uppercased())_PORT"] = String(port) }
             env.merge(extra) { $1 }
             let (p, lines) = try launch(["ip", "netns", "exec", net.namespace(host), croupier, "serve", component, "--config", config],
                                         executable: "/usr/bin/env", environment: env, withStandardError: true)

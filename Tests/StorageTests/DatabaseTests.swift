@@ -62,6 +62,38 @@ final class DatabaseTests: XCTestCase {
         }
     }
 
+    /// A write whose caller gives up while it waits for its turn never runs
+    /// (a call past its deadline must not commit later); a cleanup write
+    /// made by an already-cancelled task does run.
+    func testAWriteAbandonedWhileQueuedNeverRuns() async throws {
+        var options = Database.Options()
+        options.connections = 1  // PostgreSQL: one connection, so the second write queues
+        let db = try openTestDatabase(try temporaryDatabasePath(), options: options)
+        let started = Flag()
+        let first = Task {
+            try await db.write { tx in
+                started.set()
+                usleep(500_000)  // holds the writer (SQLite) or the only connection (PostgreSQL)
+                try tx.execute("INSERT INTO items (label) VALUES ('first')")
+            }
+        }
+        while !started.isSet { try await Task.sleep(for: .milliseconds(5)) }
+        let queued = Task { try await db.write { tx in try tx.execute("INSERT INTO items (label) VALUES ('abandoned')") } }
+        try await Task.sleep(for: .milliseconds(50))
+        queued.cancel()
+        let outcome = await queued.result
+        try await first.value
+        if case .success = outcome { XCTFail("the abandoned write ran") }
+        let cleanup = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            return try await db.write { tx in try tx.execute("INSERT INTO items (label) VALUES ('cleanup')") }
+        }
+        _ = try await cleanup.value
+        let labels = try await db.read { try $0.query("SELECT label FROM items ORDER BY label", [], { $0.string(0) }) }
+        XCTAssertEqual(labels, ["cleanup", "first"])
+        db.close()
+    }
+
     func testAThrowingWriteChangesNothing() async throws {
         let db = try openTestDatabase(try temporaryDatabasePath())
         do {

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A service's database, on SQLite (a file: one writer thread with group
 /// commit, a pool of reader connections) or PostgreSQL (a `postgres://` URL:
@@ -111,26 +112,44 @@ public final class Database: Sendable {
     /// `keys`: locks taken before the body runs (in sorted order, so two
     /// writers never wait for each other crosswise): on PostgreSQL, writes
     /// naming a common key run one at a time. SQLite runs every write alone.
+    ///
+    /// A write whose task is cancelled while it waits for its transaction
+    /// to begin never runs (CancellationError): a call that ran out of time,
+    /// or whose client went away, must not change anything later, when a
+    /// newer write may already have been made (a write queued behind a lost
+    /// database link would otherwise commit once the link is back). One that
+    /// has begun finishes; one made by a task already cancelled (cleanup
+    /// after a failure) runs.
     @discardableResult
     public func write<T: Sendable>(locking keys: [String] = [], _ body: @escaping @Sendable (Transaction) throws -> T) async throws -> T {
-        switch engine {
-        case .sqlite(let writer, _):
-            return try await withCheckedThrowingContinuation { continuation in
-                let result = ResultSlot<T>()
-                writer.submit(WriteBatcher.Request(
-                    perform: { tx in result.value = try body(tx) },
-                    finish: { error in
-                        if let error { continuation.resume(throwing: error) } else { continuation.resume(returning: result.value!) }
-                    }))
-            }
-        case .postgres(let pool, _):
-            let mode = self.mode
-            return try await withCheckedThrowingContinuation { continuation in
-                pool.submit { connection, error in
-                    guard let connection else { return continuation.resume(throwing: error ?? StorageError.closed) }
-                    continuation.resume(with: PGTransactions.write(connection, mode: mode, keys: keys, body))
+        let abandoned = Flag()
+        let cleanup = Task.isCancelled
+        return try await withTaskCancellationHandler {
+            switch engine {
+            case .sqlite(let writer, _):
+                return try await withCheckedThrowingContinuation { continuation in
+                    let result = ResultSlot<T>()
+                    writer.submit(WriteBatcher.Request(
+                        perform: { tx in
+                            if abandoned.isSet { throw CancellationError() }
+                            result.value = try body(tx)
+                        },
+                        finish: { error in
+                            if let error { continuation.resume(throwing: error) } else { continuation.resume(returning: result.value!) }
+                        }))
+                }
+            case .postgres(let pool, _):
+                let mode = self.mode
+                return try await withCheckedThrowingContinuation { continuation in
+                    pool.submit { connection, error in
+                        guard !abandoned.isSet else { return continuation.resume(throwing: CancellationError()) }
+                        guard let connection else { return continuation.resume(throwing: error ?? StorageError.closed) }
+                        continuation.resume(with: PGTransactions.write(connection, mode: mode, keys: keys, body))
+                    }
                 }
             }
+        } onCancel: {
+            if !cleanup { abandoned.set() }
         }
     }
 
@@ -162,6 +181,14 @@ public final class Database: Sendable {
     /// The in-process signal for `name` (one per queue or log), raised after
     /// commits that wrote to it, so waiters wake without polling.
     public func signal(_ name: String) -> ChangeSignal { signals.signal(for: name) }
+}
+
+/// Set once, read from any thread (a write's caller gave up).
+public final class Flag: Sendable {
+    private let value = Atomic<Bool>(false)
+    public var isSet: Bool { value.load(ordering: .acquiring) }
+    public func set() { value.store(true, ordering: .releasing) }
+    public init() {}
 }
 
 /// Carries a write's result from the writer thread to its continuation.

@@ -42,4 +42,7 @@ public final class LoopLocalChannel: ClosableChannel {
     }
 
     public func close() { for c in channels { c.channel.close() } }
+
+    /// `WireChannel.abortConnections` on every loop's channel.
+    public func abortConnections() { for c in channels { c.channel.abortConnections() } }
 }

@@ -16,6 +16,12 @@ import Synchronization
 ///
 /// When every replica is ejected, calls still try them (in turn), so a
 /// whole-service restart is not held back by the health interval.
+///
+/// A replica that does not answer its health check at all (a cut link, a
+/// hung host) has its connections reset: calls on them fail at once with
+/// UNAVAILABLE, and frames still queued for it are dropped rather than
+/// delivered when the link returns, when their callers have long given up
+/// and may have sent newer writes elsewhere.
 public final class ReplicaChannel: ClosableChannel {
     /// One replica's address and how this channel sees it.
     public struct ReplicaStatus: Sendable, Equatable {
@@ -29,6 +35,8 @@ public final class ReplicaChannel: ClosableChannel {
         let channel: LoopLocalChannel
         let inFlight = Atomic<Int>(0)
         let healthy = Atomic<Bool>(true)
+        /// Health checks in a row that got no answer at all.
+        let silentChecks = Atomic<Int>(0)
 
         init(address: String, channel: LoopLocalChannel) {
             self.address = address
@@ -213,6 +221,9 @@ public final class ReplicaChannel: ClosableChannel {
         }
     }
 
+    /// Health checks in a row with no answer after which a replica's connections are reset.
+    static let silentLimit = 3
+
     /// Asks each replica for its health every `interval`, until cancelled.
     static func checkHealth(_ replicas: [Replica], every interval: Duration) async {
         while !Task.isCancelled {
@@ -224,8 +235,19 @@ public final class ReplicaChannel: ClosableChannel {
                             let answer = try await Grpc_Health_V1_Health.Client(channel: r.channel)
                                 .check(.init(), options: .timeout(interval))
                             serving = answer.status == .serving
+                            r.silentChecks.store(0, ordering: .relaxed)
+                        } catch let e as RPCError where e.code == .deadlineExceeded {
+                            // No answer at all, `silentLimit` times in a row (not one slow answer): the peer
+                            // or the link is gone. Reset the connections so the calls written to them fail
+                            // now and none is delivered when the link returns.
+                            serving = false
+                            if r.silentChecks.add(1, ordering: .relaxed).newValue >= silentLimit {
+                                r.silentChecks.store(0, ordering: .relaxed)
+                                r.channel.abortConnections()
+                            }
                         } catch {
                             serving = false
+                            r.silentChecks.store(0, ordering: .relaxed)
                         }
                         r.healthy.store(serving, ordering: .relaxed)
                     }

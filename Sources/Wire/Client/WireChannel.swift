@@ -229,6 +229,17 @@ public final class WireChannel: ClosableChannel {
         return call
     }
 
+    /// Resets every current connection (their calls fail with UNAVAILABLE,
+    /// and nothing still queued for the peer is delivered later); the next
+    /// call connects again.
+    public func abortConnections() {
+        let conns = state.withLock { s -> [ClientConnection] in
+            defer { s.connections = s.connections.map { _ in nil } }
+            return s.connections.compactMap { $0 }
+        }
+        for c in conns { c.abort() }
+    }
+
     /// Closes every connection; later calls fail with UNAVAILABLE.
     public func close() {
         let conns = state.withLock { s -> [ClientConnection] in

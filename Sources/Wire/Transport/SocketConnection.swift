@@ -195,6 +195,19 @@ class SocketConnection: LoopHandler, @unchecked Sendable {
     /// A framing or protocol error (loop thread): report and close.
     func fail(_ error: Error) { close() }
 
+    /// Closes the socket now, discarding whatever the kernel still holds to
+    /// send (SO_LINGER 0: a reset, not a delayed delivery), from any thread.
+    /// For a peer that stopped answering: frames written to it must not
+    /// arrive later, when the link comes back, long after their caller gave up.
+    final func abort() {
+        loop.execute { [self] in
+            guard !isClosed else { return }
+            var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+            _ = setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+            close()
+        }
+    }
+
     /// Closes the socket now (loop thread).
     func close() {
         guard !isClosed else { return }
