@@ -160,11 +160,15 @@ case "bench":
 case "up":
     if asksForHelp(arguments) {
         print("""
-            usage: croupier up [--config FILE]
+            usage: croupier up [--config FILE] [--replicas loyalty=3,staging=2]
               Starts every component as its own process, waits until each is ready, restarts a
               crashed one with backoff, and on Ctrl-C/SIGTERM stops them gracefully.
               Data directory ./var (CROUPIER_DATA_DIR); internal secret generated into it
               (CROUPIER_INTERNAL_SECRET). Components today: \(Configuration.components.joined(separator: ", ")).
+              Replicas: "replicas": {"loyalty": 3} (--replicas, CROUPIER_LOYALTY_REPLICAS) starts three loyalty
+              processes, which need a PostgreSQL database: "loyalty": {"database": "postgresql://…"}
+              (CROUPIER_LOYALTY_DATABASE_URL). "addresses": {"loyalty": ["host:port", …]} calls replicas
+              running elsewhere instead of starting any (docs/scale-out.md).
             """)
     } else {
         do { exit(try await Supervisor.run(arguments: Array(arguments.dropFirst()))) } catch { fail("\(error)") }

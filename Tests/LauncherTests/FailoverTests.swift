@@ -32,12 +32,7 @@ final class FailoverTests: XCTestCase {
         XCTAssertTrue(waitFor(lines, "all components running", timeout: 90), lines.all)
         let gateway = try XCTUnwrap(lines.all.components(separatedBy: "gateway ready on ").dropFirst().first?.split(separator: "\n").first)
 
-        let stopFile = dir + "/stop-load"
-        let (load, output) = try launch(
-            ["python3", repositoryRoot.path + "/Tests/Conformance/failover_load.py", String(gateway),
-             "--jwt-secret", Self.jwtSecret, "--until", stopFile],
-            executable: "/usr/bin/env", environment: [:], withStandardError: true)
-        defer { if load.isRunning { kill(load.processIdentifier, SIGKILL) } }
+        let load = try FailoverLoad(gateway: String(gateway), jwtSecret: Self.jwtSecret)
         Thread.sleep(forTimeInterval: 4)  // the clients get going
 
         for label in ["loyalty-1", "staging-1", "loyalty-2", "staging-2", "loyalty-3", "staging-1"] {
@@ -52,27 +47,7 @@ final class FailoverTests: XCTestCase {
             XCTAssertLessThan(Date(), deadline, "\(label) was not restarted: \(lines.all.suffix(2_000))")
             Thread.sleep(forTimeInterval: 2)  // load runs against the restarted replica
         }
-        _ = FileManager.default.createFile(atPath: stopFile, contents: nil)
-        let end = Date().addingTimeInterval(240)
-        while load.isRunning && Date() < end { Thread.sleep(forTimeInterval: 0.2) }
-        XCTAssertFalse(load.isRunning, "the load did not finish")
-
-        let json = try XCTUnwrap(output.all.split(separator: "\n").last(where: { $0.hasPrefix("{") }), output.all.suffix(3_000).description)
-        let result = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
-        print("failover load:", json)
-        XCTAssertEqual(result["errors"] as? [String], [], "client errors")
-        let rewards = try XCTUnwrap(result["rewards"] as? Int)
-        XCTAssertGreaterThan(rewards, 100, "too little load to mean anything")
-        XCTAssertEqual(result["ledger_rewards"] as? Int, rewards, "every acknowledged reward once in the ledger, nothing else")
-        XCTAssertEqual(result["lost"] as? [String], [], "acknowledged rewards lost")
-        XCTAssertEqual(result["duplicated"] as? [String], [], "rewards applied twice")
-        XCTAssertEqual(result["consistent"] as? Bool, true, "VerifyBalance, or a balance against the acknowledged rewards")
-        XCTAssertGreaterThan(result["overrides"] as? Int ?? 0, 0)
-        XCTAssertEqual(result["overrides_missing"] as? [String], [], "acknowledged overrides lost")
-        XCTAssertGreaterThan(result["imports"] as? Int ?? 0, 0)
-        XCTAssertEqual(result["imports_failed"] as? [String], [], "acknowledged imports that did not merge")
-        XCTAssertEqual(result["event_streams_equal"] as? Bool, true, "replicas served different event streams")
-        XCTAssertEqual(result["event_offsets_unique"] as? Bool, true, "an event stream with a duplicate or out of order")
+        try load.finishAndCheck("failover")
 
         // Staging's singleton: one term per owner, and it moved when its owner was killed.
         let database = try Database(path: stagingDB, owner: "staging", migrations: StagingRole.migrations)

@@ -11,8 +11,15 @@ final class GatewayEndToEndTests: XCTestCase {
         let dir = try makeTemporaryDirectory("gw").path
         let (certStatus, certOut) = try runToEnd(croupier, ["cert", "--dir", dir], environment: ["CROUPIER_DATA_DIR": dir])
         XCTAssertEqual(certStatus, 0, certOut)
+        // A service's config section; with CROUPIER_TEST_ENGINE=postgres, on a database of the test's cluster.
+        func section(_ component: String, _ settings: String = "") throws -> String {
+            var fields = settings.isEmpty ? [] : [settings]
+            if TestEngine.isPostgres { fields.append(#""database": "\#(try TestEngine.location(component))""#) }
+            return #""\#(component)": {\#(fields.joined(separator: ", "))}"#
+        }
         let config = """
-            {"dataDir": "\(dir)", "ports": {"interop": 0, "loyalty": 0, "games": 0, "rgs": 0, "staging": 0}, "games": {"batchPauseSeconds": 0.0},
+            {"dataDir": "\(dir)", "ports": {"interop": 0, "loyalty": 0, "games": 0, "rgs": 0, "staging": 0},
+             \(try section("games", #""batchPauseSeconds": 0.0"#)), \(try section("rgs")), \(try section("loyalty")), \(try section("staging")),
              "gateway": {"listen": "127.0.0.1:0", "tlsListen": "127.0.0.1:0",
                          "tlsCert": "\(dir)/gateway-cert.pem", "tlsKey": "\(dir)/gateway-key.pem",
                          "headerTimeoutSeconds": 1.0, "tlsHandshakeTimeoutSeconds": 1.0,

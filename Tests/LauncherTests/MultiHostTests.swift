@@ -103,35 +103,12 @@ final class MultiHostTests: XCTestCase {
         ])
 
         // The clients run on the bridge's side, as a user's machine would.
-        let stopFile = try makeTemporaryDirectory("multihost-load").path + "/stop"
-        let (load, output) = try launch(
-            ["python3", repositoryRoot.path + "/Tests/Conformance/failover_load.py", gatewayAddress,
-             "--jwt-secret", Self.jwtSecret, "--until", stopFile],
-            executable: "/usr/bin/env", environment: [:], withStandardError: true)
-        processes.append(load)
+        let load = try FailoverLoad(gateway: gatewayAddress, jwtSecret: Self.jwtSecret)
         Thread.sleep(forTimeInterval: 5)
         try net.link("r2", up: false)  // r2's replicas are cut off from PostgreSQL, the gateway and each other
         Thread.sleep(forTimeInterval: 20)
         try net.link("r2", up: true)
         Thread.sleep(forTimeInterval: 8)
-        _ = FileManager.default.createFile(atPath: stopFile, contents: nil)
-        let end = Date().addingTimeInterval(300)
-        while load.isRunning && Date() < end { Thread.sleep(forTimeInterval: 0.2) }
-        XCTAssertFalse(load.isRunning, "the load did not finish: \(output.all.suffix(2_000))")
-
-        let json = try XCTUnwrap(output.all.split(separator: "\n").last(where: { $0.hasPrefix("{") }), output.all.suffix(3_000).description)
-        let result = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
-        print("multi-host load:", json)
-        XCTAssertEqual(result["errors"] as? [String], [], "client errors")
-        let rewards = try XCTUnwrap(result["rewards"] as? Int)
-        XCTAssertGreaterThan(rewards, 100, "too little load to mean anything")
-        XCTAssertEqual(result["ledger_rewards"] as? Int, rewards, "every acknowledged reward once in the ledger, nothing else")
-        XCTAssertEqual(result["lost"] as? [String], [], "acknowledged rewards lost")
-        XCTAssertEqual(result["duplicated"] as? [String], [], "rewards applied twice")
-        XCTAssertEqual(result["consistent"] as? Bool, true, "VerifyBalance, or a balance against the acknowledged rewards")
-        XCTAssertEqual(result["overrides_missing"] as? [String], [], "acknowledged overrides lost")
-        XCTAssertEqual(result["imports_failed"] as? [String], [], "acknowledged imports that did not merge")
-        XCTAssertEqual(result["event_streams_equal"] as? Bool, true, "replicas served different event streams")
-        XCTAssertEqual(result["event_offsets_unique"] as? Bool, true, "an event stream with a duplicate or out of order")
+        try load.finishAndCheck("multi-host")
     }
 }

@@ -150,6 +150,14 @@ struct Configuration {
             if databaseComponents.contains(name), let url = env["\(prefix)_DATABASE_URL"], !url.isEmpty { c.databases[name] = url }
         }
         if let host = env["CROUPIER_LISTEN_HOST"], !host.isEmpty { c.listenHost = host }
+        // `up --replicas loyalty=3,staging=2` wins over the file and the environment.
+        if let flag = option("--replicas", in: arguments) {
+            for pair in flag.split(separator: ",") {
+                let parts = pair.split(separator: "=")
+                guard parts.count == 2, let n = Int(parts[1]) else { throw LaunchError("--replicas takes component=count pairs, e.g. loyalty=3,staging=2") }
+                c.replicas[String(parts[0])] = n
+            }
+        }
         try c.validateReplicas()
         try FileManager.default.createDirectory(atPath: c.dataDirectory, withIntermediateDirectories: true)
         if let addr = env["CROUPIER_GATEWAY_ADDR"], !addr.isEmpty { c.gateway.listen = addr }
