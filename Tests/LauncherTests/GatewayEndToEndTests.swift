@@ -17,8 +17,10 @@ final class GatewayEndToEndTests: XCTestCase {
             if TestEngine.isPostgres { fields.append(#""database": "\#(try TestEngine.location(component))""#) }
             return #""\#(component)": {\#(fields.joined(separator: ", "))}"#
         }
+        // On PostgreSQL every service also runs two replicas: the same checks pass through them.
+        let replicas = TestEngine.isPostgres ? #""replicas": {"loyalty": 2, "games": 2, "rgs": 2, "staging": 2},"# : ""
         let config = """
-            {"dataDir": "\(dir)", "ports": {"interop": 0, "loyalty": 0, "games": 0, "rgs": 0, "staging": 0},
+            {"dataDir": "\(dir)", "ports": {"interop": 0, "loyalty": 0, "games": 0, "rgs": 0, "staging": 0}, \(replicas)
              \(try section("games", #""batchPauseSeconds": 0.0"#)), \(try section("rgs")), \(try section("loyalty")), \(try section("staging")),
              "gateway": {"listen": "127.0.0.1:0", "tlsListen": "127.0.0.1:0",
                          "tlsCert": "\(dir)/gateway-cert.pem", "tlsKey": "\(dir)/gateway-key.pem",

@@ -176,6 +176,32 @@ final class ReplicaChannelTests: XCTestCase {
         await c.stop()
     }
 
+    /// The gateway's stream holds a call's handle and the call's completion
+    /// holds the stream: once the call ended, the completion must be gone,
+    /// or every stream would outlive its call.
+    func testAFinishedCallLetsGoOfItsCompletion() async throws {
+        let c = try Cluster(2)
+        final class Caller: Sendable {}
+        weak var released: Caller?
+        var handle: UnaryCallHandle?
+        do {
+            let caller = Caller()
+            released = caller
+            handle = await withCheckedContinuation { (done: CheckedContinuation<UnaryCallHandle, Never>) in
+                let box = Mutex<UnaryCallHandle?>(nil)
+                let h = c.channel.startUnary(Self.who, Grpc_Testing_Empty().serializedBytes(), options: CallOptions()) { _ in
+                    _ = caller
+                    while box.withLock({ $0 }) == nil { usleep(100) }
+                    done.resume(returning: box.withLock { $0! })
+                }
+                box.withLock { $0 = h }
+            }
+        }
+        XCTAssertNotNil(handle, "the caller still holds the handle, as a gateway stream does")
+        XCTAssertNil(released, "the finished call still holds its completion (and so its caller)")
+        await c.stop()
+    }
+
     func testOnlyUnsentOrRefusedUnavailableCallsAreRetryable() {
         XCTAssertTrue(ReplicaChannel.retryable(RPCError(.unavailable, "x").markedNotProcessed))
         XCTAssertTrue(ReplicaChannel.retryable(RPCError(.resourceExhausted, "x").markedNotProcessed))

@@ -154,7 +154,9 @@ public final class ReplicaChannel: ClosableChannel {
     }
 
     /// One unary call across replicas: the current attempt's handle, so a
-    /// cancel reaches whichever replica has it.
+    /// cancel reaches whichever replica has it. The completion is dropped
+    /// once called: its caller (a gateway stream) holds this call's handle,
+    /// and the completion holds the caller, a cycle that must end with the call.
     final class RetryingUnary: CallCancelling {
         private struct State {
             var tried = Set<Int>()
@@ -162,14 +164,14 @@ public final class ReplicaChannel: ClosableChannel {
             var attempt = 0
             var current: UnaryCallHandle?
             var cancelled = false
+            var completion: (@Sendable (Result<UnaryResponse, RPCError>) -> Void)?
         }
 
         private let channel: ReplicaChannel
         private let method: MethodDescriptor
         private let request: [UInt8]
         private let options: CallOptions
-        private let completion: @Sendable (Result<UnaryResponse, RPCError>) -> Void
-        private let state = Mutex(State())
+        private let state: Mutex<State>
 
         init(channel: ReplicaChannel, method: MethodDescriptor, request: [UInt8], options: CallOptions,
              completion: @escaping @Sendable (Result<UnaryResponse, RPCError>) -> Void) {
@@ -177,7 +179,18 @@ public final class ReplicaChannel: ClosableChannel {
             self.method = method
             self.request = request
             self.options = options
-            self.completion = completion
+            var initial = State()
+            initial.completion = completion
+            state = Mutex(initial)
+        }
+
+        /// Delivers the outcome, once, and lets go of the caller and the last attempt.
+        private func complete(_ result: Result<UnaryResponse, RPCError>) {
+            let completion = state.withLock { s -> (@Sendable (Result<UnaryResponse, RPCError>) -> Void)? in
+                defer { (s.completion, s.current) = (nil, nil) }
+                return s.completion
+            }
+            completion?(result)
         }
 
         /// Starts the next attempt, or reports `last` when no replica is left.
@@ -190,7 +203,7 @@ public final class ReplicaChannel: ClosableChannel {
             }
             guard let (i, attempt) = chosen else {
                 let cancelled = state.withLock { $0.cancelled }
-                completion(.failure(cancelled ? RPCError(.cancelled, "the call to \(method) was cancelled")
+                complete(.failure(cancelled ? RPCError(.cancelled, "the call to \(method) was cancelled")
                     : last ?? RPCError(.unavailable, "no replica of \(channel.name) is reachable")))
                 return
             }
@@ -202,10 +215,10 @@ public final class ReplicaChannel: ClosableChannel {
                     r.healthy.store(false, ordering: .relaxed)
                     return next(after: e)
                 }
-                completion(result)
+                complete(result)
             }
             let cancelNow = state.withLock { s -> Bool in
-                guard s.attempt == attempt else { return false }
+                guard s.attempt == attempt, s.completion != nil else { return false }
                 s.current = handle
                 return s.cancelled
             }
