@@ -38,8 +38,9 @@ enum LoyaltyReplicaBenchmark {
             - PostgreSQL: a throwaway cluster (initdb, fsync on, synchronous_commit on); each figure on a fresh database
             - load: \(LoyaltyBenchmark.inflight) concurrent callers, \(formatRate(Double(calls))) durable ManualRewards per figure
               (1,000 players; idempotency check, rate-limit count, ledger row, balance update: one SERIALIZABLE transaction each)
-            - replicas: each `croupier bench loyalty-server` process with a pool of \(Database.Options().connections) libpq connections;
-              the client balances over them with a ReplicaChannel (least in flight, health-checked)
+            - replicas: each `croupier bench loyalty-server` process with a pool of \(Database.Options().connections) libpq connections
+              and, with N > 1, no spin-polling (as `croupier up` runs replicas); the client balances over them with a
+              ReplicaChannel (least in flight, health-checked)
 
             | what | throughput | p50 | p99 | of in-process |
             | --- | --- | --- | --- | --- |
@@ -71,9 +72,10 @@ enum LoyaltyReplicaBenchmark {
         defer { for s in servers { s.terminate(); s.waitUntilExit() } }
         var addresses: [(host: String, port: UInt16)] = []
         for _ in 0..<n {
+            // As `croupier up` runs them: several replicas on one host do not spin-poll.
             let (server, ready) = try WireBenchmark.spawn(
                 CommandLine.arguments[0], ["bench", "loyalty-server", FileManager.default.temporaryDirectory.path, "256", database],
-                ready: "READY")
+                ready: "READY", environment: n > 1 ? ["CROUPIER_SPIN_MICROS": "0"] : [:])
             servers.append(server)
             addresses.append(("127.0.0.1", UInt16(ready.split(separator: " ")[1])!))
         }

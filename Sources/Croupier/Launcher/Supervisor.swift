@@ -53,6 +53,10 @@ enum Supervisor {
             // Replicas after the first take free ports; each keeps its port across restarts.
             if child.replicas > 1 {
                 child.own["CROUPIER_REPLICA"] = child.label
+                // Replicas on one host do not spin-poll their event loops: each carries 1/N of the
+                // load, and a spinning loop takes the CPU its siblings and the database need
+                // (bench/BENCHMARKS.md, "On PostgreSQL, with replicas"). An explicit setting wins.
+                if ProcessInfo.processInfo.environment["CROUPIER_SPIN_MICROS"] == nil { child.own["CROUPIER_SPIN_MICROS"] = "0" }
                 if child.replica > 0 { child.own["CROUPIER_\(child.component.uppercased())_PORT"] = "0" }
             }
             let env = environment.withLock { $0 }.merging(child.own) { $1 }

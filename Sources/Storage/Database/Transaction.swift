@@ -63,7 +63,7 @@ public final class Transaction {
     /// listening on the database (NOTIFY is delivered at commit, or never).
     public func wake(_ signal: ChangeSignal) {
         afterCommit { signal.signal() }
-        if let name = signal.name { notifications.insert(name) }
+        if connection.dialect == .postgres, let name = signal.name { notifications.insert(name) }
     }
 
     /// Runs `hook` once this transaction is durably committed; never if it rolls back.
