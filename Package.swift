@@ -68,7 +68,7 @@ let package = Package(
 
         // The one executable: serve, up, token, bench ...
         .executableTarget(
-            name: "Croupier", dependencies: ["Wire", "Storage", "Gateway", "LoyaltyService", "GameTablesService", "StagingService", "LocalPostgres"],
+            name: "Croupier", dependencies: ["Wire", "Storage", "Gateway", "LoyaltyService", "GameTablesService", "StagingService", "LocalPostgres", "CLibPQ"],
             path: "Sources/Croupier", swiftSettings: callerExecutor),
 
         // Helpers shared by the test targets that run real processes.
