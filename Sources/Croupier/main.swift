@@ -86,14 +86,15 @@ let benchmarks: [String: (help: String, run: ([String]) async throws -> Int32)] 
           --out FILE    where to record the table (default bench/results/gateway.md)
         """, { try await GatewayBenchmark.run(arguments: $0) }),
     "loyalty": ("""
-        usage: croupier bench loyalty [--calls N] [--engine sqlite|postgres] [--replicas 1,2,3] [--out FILE]
+        usage: croupier bench loyalty [--calls N] [--engine sqlite|postgres] [--replicas 1,2,3] [--rounds N] [--out FILE]
           Durable ManualReward and CompleteRatingSlip calls/s and p50/p99 over Wire from 64
           concurrent callers to a loyalty server process, with group commit and without it
           (one fsync per call) in the same run.
           --engine postgres: durable ManualReward calls/s and p99 against N loyalty replicas on one
           throwaway PostgreSQL cluster, balanced by a ReplicaChannel, for each N of --replicas; beside
           them, the same store called in process (the same statements over libpq, no RPC) and the
-          SQLite figure. Recorded in bench/results/loyalty-postgres.md.
+          SQLite figure; --rounds N interleaved rounds (default 3), medians reported.
+          Recorded in bench/results/loyalty-postgres.md.
           --calls N     calls per figure (default 20,000)
           --out FILE    where to record the table (default bench/results/loyalty.md)
         """, { try await LoyaltyBenchmark.run(arguments: $0) }),

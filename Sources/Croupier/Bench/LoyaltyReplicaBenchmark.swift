@@ -14,26 +14,36 @@ enum LoyaltyReplicaBenchmark {
     static func run(arguments: [String], calls: Int) async throws -> Int32 {
         let counts = (option("--replicas", in: arguments) ?? "1,2,3").split(separator: ",").compactMap { Int($0) }.filter { $0 >= 1 }
         guard !counts.isEmpty else { throw LaunchError("--replicas must list replica counts, e.g. 1,2,3") }
+        let rounds = max(1, option("--rounds", in: arguments).flatMap { Int($0) } ?? 3)
         let out = option("--out", in: arguments) ?? "bench/results/loyalty-postgres.md"
         LoyaltyBenchmark.progress("starting a throwaway PostgreSQL cluster")
         let cluster = try PostgresCluster.shared()
-        LoyaltyBenchmark.progress("bare libpq client (no RPC, no store): \(calls) rewards")
-        let bareDatabase = try cluster.createDatabase()
-        try LoyaltyStore(path: bareDatabase).close()  // the schema
-        let bare = try BareLibPQRewards.run(url: bareDatabase, calls: calls, threads: Database.Options().connections)
-        LoyaltyBenchmark.progress("in process (no RPC): \(calls) rewards")
-        let direct = try await inProcess(database: try cluster.createDatabase(), calls: calls)
-        var rows: [(Int, CallRates)] = []
-        for n in counts {
-            LoyaltyBenchmark.progress("\(n) replica(s): \(calls) rewards")
-            rows.append((n, try await replicas(n, database: try cluster.createDatabase(), calls: calls)))
+        // Every figure is measured once per round, the rounds interleaved, and the median reported:
+        // this VM's speed drifts by ±15% within minutes.
+        var bares: [CallRates] = [], directs: [CallRates] = [], sqlites: [CallRates] = []
+        var byCount: [Int: [CallRates]] = [:]
+        for round in 1...rounds {
+            LoyaltyBenchmark.progress("round \(round)/\(rounds): bare libpq client (no RPC, no store), \(calls) rewards")
+            let bareDatabase = try cluster.createDatabase()
+            try LoyaltyStore(path: bareDatabase).close()  // the schema
+            bares.append(try BareLibPQRewards.run(url: bareDatabase, calls: calls, threads: Database.Options().connections))
+            LoyaltyBenchmark.progress("round \(round)/\(rounds): in process (no RPC)")
+            directs.append(try await inProcess(database: try cluster.createDatabase(), calls: calls))
+            for n in counts {
+                LoyaltyBenchmark.progress("round \(round)/\(rounds): \(n) replica(s)")
+                byCount[n, default: []].append(try await replicas(n, database: try cluster.createDatabase(), calls: calls))
+            }
+            LoyaltyBenchmark.progress("round \(round)/\(rounds): SQLite, one server, group commit")
+            sqlites.append(try await LoyaltyBenchmark.withServer(maxBatch: Database.Options().maxBatch) { client, channel in
+                try await LoyaltyBenchmark.rewards(client, calls: calls, executor: channel.executor)
+            })
         }
-        LoyaltyBenchmark.progress("SQLite, one server, group commit: \(calls) rewards")
-        let sqlite = try await LoyaltyBenchmark.withServer(maxBatch: Database.Options().maxBatch) { client, channel in
-            try await LoyaltyBenchmark.rewards(client, calls: calls, executor: channel.executor)
-        }
-        func row(_ what: String, _ r: CallRates) -> String {
-            "| \(what) | \(formatRate(r.rps)) rewards/s | \(Int(r.p50)) µs | \(Int(r.p99)) µs | \(Int((r.rps / bare.rps * 100).rounded()))% |"
+        func median(_ runs: [CallRates]) -> CallRates { runs.sorted { $0.rps < $1.rps }[runs.count / 2] }
+        let (bare, direct, sqlite) = (median(bares), median(directs), median(sqlites))
+        let rows = counts.map { ($0, median(byCount[$0] ?? [])) }
+        let spread = { (runs: [CallRates]) in runs.map { formatRate($0.rps) }.joined(separator: " / ") }
+        func row(_ what: String, _ r: CallRates, _ runs: [CallRates]) -> String {
+            "| \(what) | \(formatRate(r.rps)) rewards/s | \(Int(r.p50)) µs | \(Int(r.p99)) µs | \(Int((r.rps / bare.rps * 100).rounded()))% | \(spread(runs)) |"
         }
         let report = """
             # croupier bench loyalty --engine postgres
@@ -41,18 +51,19 @@ enum LoyaltyReplicaBenchmark {
             - date: \(ISO8601DateFormatter().string(from: Date()))
             - machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, shared by the PostgreSQL server, the replicas and the client
             - PostgreSQL: a throwaway cluster (initdb, fsync on, synchronous_commit on); each figure on a fresh database
+            - rounds: \(rounds), interleaved; each row is the median round (all rounds in the last column)
             - load: \(LoyaltyBenchmark.inflight) concurrent callers, \(formatRate(Double(calls))) durable ManualRewards per figure
               (1,000 players; idempotency check, rate-limit count, ledger row, balance update: one SERIALIZABLE transaction each)
-            - replicas: each `croupier bench loyalty-server` process with a pool of \(Database.Options().connections) libpq connections
-              and, with N > 1, no spin-polling (as `croupier up` runs replicas); the client balances over them with a
-              ReplicaChannel (least in flight, health-checked)
+            - replicas: `croupier bench loyalty-server` processes configured as `croupier up` runs replicas: with N > 1,
+              \(Database.Options().connections) libpq connections shared (at least 4 each) and no spin-polling; the client
+              balances over them with a ReplicaChannel (least in flight, health-checked)
 
-            | what | throughput | p50 | p99 | of bare libpq |
-            | --- | --- | --- | --- | --- |
-            \(row("bare libpq client, the same statements, \(Database.Options().connections) connections (reference)", bare))
-            \(row("LoyaltyStore in process, no RPC", direct))
-            \(rows.map { row("\($0.0) replica\($0.0 == 1 ? "" : "s") over Wire", $0.1) }.joined(separator: "\n"))
-            \(row("SQLite, one server over Wire, group commit (reference)", sqlite))
+            | what | throughput | p50 | p99 | of bare libpq | every round |
+            | --- | --- | --- | --- | --- | --- |
+            \(row("bare libpq client, the same statements, \(Database.Options().connections) connections (reference)", bare, bares))
+            \(row("LoyaltyStore in process, no RPC", direct, directs))
+            \(rows.map { row("\($0.0) replica\($0.0 == 1 ? "" : "s") over Wire", $0.1, byCount[$0.0] ?? []) }.joined(separator: "\n"))
+            \(row("SQLite, one server over Wire, group commit (reference)", sqlite, sqlites))
 
             Aim (issue #24): 1 replica ≥ 70% of the bare libpq figure; the figure must not fall as replicas are added.
             """
@@ -78,10 +89,11 @@ enum LoyaltyReplicaBenchmark {
         defer { for s in servers { s.terminate(); s.waitUntilExit() } }
         var addresses: [(host: String, port: UInt16)] = []
         for _ in 0..<n {
-            // As `croupier up` runs them: several replicas on one host do not spin-poll.
+            // As `croupier up` runs them: several replicas on one host share the connections and do not spin-poll.
             let (server, ready) = try WireBenchmark.spawn(
                 CommandLine.arguments[0], ["bench", "loyalty-server", FileManager.default.temporaryDirectory.path, "256", database],
-                ready: "READY", environment: n > 1 ? ["CROUPIER_SPIN_MICROS": "0"] : [:])
+                ready: "READY",
+                environment: n > 1 ? ["CROUPIER_SPIN_MICROS": "0", "CROUPIER_PG_CONNECTIONS": String(Supervisor.replicaConnections(of: n))] : [:])
             servers.append(server)
             addresses.append(("127.0.0.1", UInt16(ready.split(separator: " ")[1])!))
         }

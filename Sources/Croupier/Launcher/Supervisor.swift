@@ -1,4 +1,5 @@
 import Foundation
+import Storage
 import Synchronization
 
 /// `croupier up`: every component as its own child process (`croupier serve
@@ -57,6 +58,7 @@ enum Supervisor {
                 // load, and a spinning loop takes the CPU its siblings and the database need
                 // (bench/BENCHMARKS.md, "On PostgreSQL, with replicas"). An explicit setting wins.
                 if ProcessInfo.processInfo.environment["CROUPIER_SPIN_MICROS"] == nil { child.own["CROUPIER_SPIN_MICROS"] = "0" }
+                child.own["CROUPIER_PG_CONNECTIONS"] = String(Supervisor.replicaConnections(of: child.replicas))
                 if child.replica > 0 { child.own["CROUPIER_\(child.component.uppercased())_PORT"] = "0" }
             }
             let env = environment.withLock { $0 }.merging(child.own) { $1 }
@@ -154,6 +156,11 @@ enum Supervisor {
         } else if let port = address.split(separator: ":").last {
             env["CROUPIER_\(component.uppercased())_PORT"] = String(port)
         }
+    }
+
+    /// Each replica's share of its component's database connections (`Database.Options.connections`, at least 4).
+    static func replicaConnections(of replicas: Int) -> Int {
+        max(4, Database.Options().connections / max(1, replicas))
     }
 
     static func say(_ line: String) {

@@ -20,8 +20,10 @@ public final class Database: Sendable {
         /// Most transactions folded into one commit; 1 disables group commit (SQLite).
         public var maxBatch: Int = 256
         public var busyTimeoutMillis: Int32 = 5_000
-        /// Connections per process (PostgreSQL).
-        public var connections: Int = 16
+        /// Connections per process (PostgreSQL): `CROUPIER_PG_CONNECTIONS` if set, else 16.
+        /// `croupier up` divides one budget among a component's replicas: the database's
+        /// cores, not the number of replicas, decide how many transactions it runs well at once.
+        public var connections: Int = ProcessInfo.processInfo.environment["CROUPIER_PG_CONNECTIONS"].flatMap { Int($0) }.map { max(1, $0) } ?? 16
         /// How write transactions are kept apart on PostgreSQL (SQLite has one writer).
         public var postgresWrites: PostgresWrites = .serializable
 
