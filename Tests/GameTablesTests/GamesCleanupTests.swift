@@ -179,6 +179,40 @@ final class GamesCleanupTests: XCTestCase {
         await h.stop()
     }
 
+    /// Replicas share the database: an operation another replica runs is
+    /// left to it while its lease is live (that replica may only be slow),
+    /// and taken over once the lease ran out (that replica died).
+    func testAnotherReplicaWaitsForTheRunnersLeaseThenTakesOver() async throws {
+        var settings = GameTablesHarness.fastSettings
+        settings.batchPause = .milliseconds(200)
+        let h = try await GameTablesHarness(settings: settings)
+        try await h.loadGameTables(Array(1...300))
+        let other = try GamesRole(path: h.games.database.path, settings: settings, clock: h.clock, log: { _ in })
+        let (op, _) = try await h.games.cleanup.receive(
+            requestID: "leased", action: .archive, ids: Array(1...300), archivedAtMillis: archivedAt, body: [])
+        let runner = Task { await h.games.worker.execute(op.operationID) }
+        try await eventually("the first runner under way") { (h.games.worker.progress(of: op.operationID)?.checked ?? 0) >= 1 }
+        _ = await other.worker.execute(op.operationID)
+        XCTAssertNil(other.worker.progress(of: op.operationID))
+        var status = try await h.games.cleanup.operation(op.operationID)?.status
+        XCTAssertEqual(status, .inProgress, "the other replica ran an operation whose runner holds its lease")
+        runner.cancel()  // the runner dies mid-operation; its lease stays until it runs out
+        _ = await runner.value
+        _ = await other.worker.execute(op.operationID)
+        status = try await h.games.cleanup.operation(op.operationID)?.status
+        XCTAssertEqual(status, .inProgress, "taken over before the dead runner's lease ran out")
+        h.clock.advance(seconds: 31)
+        _ = await other.worker.execute(op.operationID)
+        status = try await h.games.cleanup.operation(op.operationID)?.status
+        XCTAssertEqual(status, .deferred)
+        for id: Int64 in [1, 150, 300] {
+            let count = try await h.cleanup.listVersions(.with { $0.tableId = id }).versions.count
+            XCTAssertEqual(count, 1)
+        }
+        other.stop()
+        await h.stop()
+    }
+
     func testThePauseBetweenBatchesHoldsNoWriteLock() async throws {
         var settings = GameTablesHarness.fastSettings
         settings.batchPause = .seconds(2)

@@ -31,7 +31,8 @@ final class LauncherTests: XCTestCase {
         // Kill the child as a crash would; the launcher restarts it.
         let pgrep = Process()
         pgrep.executableURL = URL(fileURLWithPath: "/usr/bin/pgrep")
-        pgrep.arguments = ["-P", String(up.processIdentifier)]
+        // The interop child by its command line (pids wrap around: the first started is not always the lowest).
+        pgrep.arguments = ["-P", String(up.processIdentifier), "-f", "serve interop"]
         let pids = Pipe()
         pgrep.standardOutput = pids
         try pgrep.run()
