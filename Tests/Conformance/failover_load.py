@@ -52,6 +52,7 @@ class Load:
         self.lock = threading.Lock()
         self.rewards = {}      # reward_id -> (player, points, entry_id)
         self.overrides = {}    # slug -> value
+        self.override_acks = collections.defaultdict(list)  # slug -> [(value, acknowledged at, attempts)]
         self.imports = []      # run ids acknowledged
         self.retries = 0
 
@@ -123,9 +124,12 @@ class Load:
             value = "override-%s-%d" % (RUN, i)
             request = spb.CreateOverrideRequest(game_slug=GAME, entity_type="card", slug=slug, fields={"rarity": value})
             try:
+                sent = time.time()
+                before = self.retries
                 self.retry(lambda: self.staging.CreateOverride(request, metadata=md, timeout=10), "override " + slug)
                 with self.lock:
                     self.overrides[slug] = value
+                    self.override_acks[slug].append((value, round(sent, 3), round(time.time(), 3), self.retries - before))
             except AssertionError as e:
                 # NOT_FOUND until the first import has merged the card.
                 if "NOT_FOUND" not in str(e):
@@ -173,7 +177,14 @@ class Load:
             e = self.retry(lambda: self.staging.GetEntity(spb.GetEntityRequest(game_slug=GAME, entity_type="card", slug=slug),
                                                           metadata=reader, timeout=10), "entity")
             if e.fields.get("rarity") != value:
-                missing.append("%s: acknowledged %s, found %s" % (slug, value, e.fields.get("rarity")))
+                # What a failure needs to be traced: when each override of the card was sent and acknowledged
+                # (and how many retries it took), and when the card's entity-change events were written.
+                changes = [(ev.offset, ev.created_at_ms) for ev in self.retry(
+                    lambda: list(self.staging.WatchEvents(spb.WatchEventsRequest(game_slug=GAME, until_caught_up=True),
+                                                          metadata=reader, timeout=60)), "events")
+                    if ev.type == "entity-change" and ev.details.get("slug") == slug]
+                missing.append("%s: acknowledged %s, found %s; acks %s; entity-change events %s" % (
+                    slug, value, e.fields.get("rarity"), self.override_acks[slug], changes[-6:]))
         failed = []
         for run_id in self.imports:
             for _ in range(120):

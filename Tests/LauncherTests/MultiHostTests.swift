@@ -107,6 +107,10 @@ final class MultiHostTests: XCTestCase {
         Thread.sleep(forTimeInterval: 5)
         try net.link("r2", up: false)  // r2's replicas are cut off from PostgreSQL, the gateway and each other
         Thread.sleep(forTimeInterval: 20)
+        if ProcessInfo.processInfo.environment["CROUPIER_MULTIHOST_RESTORE"] != nil {  // the open bug's scenario, by hand
+            try net.link("r2", up: true)
+            Thread.sleep(forTimeInterval: 8)
+        }
         try load.finishAndCheck("multi-host")
         // Not restored: with the link back up mid-run, one run in three ended with an acknowledged
         // override replaced by an older value of the same field (issue #24, still open; docs/scale-out.md).
