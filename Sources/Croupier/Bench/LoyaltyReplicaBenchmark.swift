@@ -26,7 +26,8 @@ enum LoyaltyReplicaBenchmark {
             LoyaltyBenchmark.progress("round \(round)/\(rounds): bare libpq client (no RPC, no store), \(calls) rewards")
             let bareDatabase = try cluster.createDatabase()
             try LoyaltyStore(path: bareDatabase).close()  // the schema
-            bares.append(try BareLibPQRewards.run(url: bareDatabase, calls: calls, threads: Database.Options().connections))
+            // Its threads block in libpq: wait for them off the Swift pool.
+            bares.append(try await onBlockingThread { try BareLibPQRewards.run(url: bareDatabase, calls: calls, threads: Database.Options().connections) })
             LoyaltyBenchmark.progress("round \(round)/\(rounds): in process (no RPC)")
             directs.append(try await inProcess(database: try cluster.createDatabase(), calls: calls))
             for n in counts {
