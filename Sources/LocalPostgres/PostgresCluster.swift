@@ -81,7 +81,8 @@ public final class PostgresCluster: Sendable {
         return "\(root)/\(newest)/bin"
     }
 
-    static func freePort() throws -> UInt16 {
+    /// A port on 127.0.0.1 that nothing listens on (bound, then closed).
+    public static func freePort() throws -> UInt16 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var address = sockaddr_in()

@@ -50,7 +50,7 @@ final class GatewayEndToEndTests: XCTestCase {
         try python("staging_e2e.py", [h2c, "--jwt-secret", Self.jwtSecret], expect: "8 passed, 0 failed (staging)")
 
         // A second gateway whose backend is down: its port is a closed one.
-        let closed = try closedPort()
+        let closed = try PostgresCluster.freePort()
         let (down, downPort) = try startComponent("gateway", environment: env.merging([
             "CROUPIER_DATA_DIR": dir, "CROUPIER_INTEROP_PORT": String(closed), "CROUPIER_GATEWAY_ADDR": "127.0.0.1:0",
         ]) { $1 })
@@ -97,16 +97,4 @@ final class GatewayEndToEndTests: XCTestCase {
         return String(text[r.upperBound...].prefix { !$0.isWhitespace })
     }
 
-    /// A port nothing listens on (bound, then closed).
-    private func closedPort() throws -> UInt16 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-        return UInt16(bigEndian: addr.sin_port)
-    }
 }
