@@ -5,11 +5,10 @@ import Synchronization
 /// directory as the unprivileged `postgres` user (when running as root),
 /// started on a free port on 127.0.0.1, stopped when the process exits.
 ///
-/// The server drops a client it can no longer reach within seconds (TCP
-/// keepalives every second after 2 s idle, 3 unanswered), and ends a session
-/// left idle inside a transaction for 10 s, releasing its locks: a replica
-/// cut off mid-transaction blocks the others for that long, not for the
-/// kernel's two hours.
+/// The server keeps PostgreSQL's stock settings for dead clients: what
+/// bounds a vanished replica's hold on its locks is what Croupier's own
+/// connections ask of the server per session (`PGConnection`), so the tests
+/// see what a user's server would do.
 public final class PostgresCluster: Sendable {
     public let host: String
     public let port: UInt16
@@ -51,8 +50,6 @@ public final class PostgresCluster: Sendable {
         }
         port = namespace == nil ? try Self.freePort() : 5432
         let options = "-p \(port) -k \(dir) -c listen_addresses=\(host) -c max_connections=300 -c fsync=on"
-            + " -c tcp_keepalives_idle=2 -c tcp_keepalives_interval=1 -c tcp_keepalives_count=3"
-            + " -c idle_in_transaction_session_timeout=10s"
         // The server outlives pg_ctl and inherits its descriptors, so pg_ctl is spawned directly
         // (Foundation's Process would wait for a descriptor the server keeps open).
         try Self.spawn(bin + "/pg_ctl", ["-D", dir + "/data", "-o", options, "-l", dir + "/server.log", "-w", "-t", "60", "start"],
@@ -65,6 +62,14 @@ public final class PostgresCluster: Sendable {
     public func createDatabase(_ name: String = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")) throws -> String {
         try Self.run(bin + "/createdb", ["-h", host, "-p", String(port), "-U", "croupier", name])
         return baseURL + "/" + name
+    }
+
+    /// The path of one of the server's client tools (`psql`, `pg_dump`, ...).
+    public func tool(_ name: String) -> String { bin + "/" + name }
+
+    /// Runs SQL through `psql` against a database of this cluster (its URL) and returns what it printed.
+    public func psql(_ databaseURL: String, _ sql: String) throws -> String {
+        try Self.run(tool("psql"), [databaseURL, "-X", "-c", sql])
     }
 
     public func stop() {

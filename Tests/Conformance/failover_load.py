@@ -17,8 +17,10 @@ system exactly once. At the end it prints one line of JSON:
 """
 import argparse
 import collections
+import faulthandler
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -35,6 +37,14 @@ from loyalty_protos import loyalty_pb2 as lpb, loyalty_pb2_grpc as lrpc  # noqa:
 from staging_protos import staging_pb2 as spb, staging_pb2_grpc as srpc  # noqa: E402
 
 RUN = uuid.uuid4().hex[:6]
+START = time.time()
+# A test that gives up on this process sends SIGUSR1 first: every thread's stack goes to stderr.
+faulthandler.register(signal.SIGUSR1, all_threads=True)
+
+
+def progress(what):
+    """One line on stderr per phase, so a run that hangs shows where."""
+    print("[failover_load +%.1fs] %s" % (time.time() - START, what), file=sys.stderr, flush=True)
 PLAYERS = ["fo-%s-p%d" % (RUN, i) for i in range(8)]  # shared by every client: contention on each player's row
 GAME = "fo-" + RUN
 # What a client retries: the replica or the gateway's link to it went away, or the call timed out.
@@ -66,12 +76,14 @@ class Load:
     def retry(self, call, what):
         """`call()` until it succeeds; a non-transient error is a failure of the test."""
         delay = 0.05
-        for _ in range(400):
+        for attempt in range(400):
             try:
                 return call()
             except grpc.RpcError as e:
                 if e.code() not in TRANSIENT:
                     raise AssertionError("%s: %s %s" % (what, e.code(), e.details()))
+                if attempt % 20 == 19:
+                    progress("%s: attempt %d failed: %s %s" % (what, attempt + 1, e.code(), e.details()))
                 with self.lock:
                     self.retries += 1
                 time.sleep(delay)
@@ -155,6 +167,8 @@ class Load:
         return errors
 
     def verify(self):
+        progress("load stopped: %d rewards, %d overrides, %d imports, %d retries; checking" % (
+            len(self.rewards), len(self.overrides), len(self.imports), self.retries))
         admin = self.md("fo-auditor", ["loyalty:admin", "loyalty:view_all"])
         by_entry = {e.entry_id: e for e in self.retry(
             lambda: list(self.loyalty.ExportLedger(lpb.ExportLedgerRequest(), metadata=admin, timeout=60)), "export")}
@@ -171,6 +185,7 @@ class Load:
             expected = sum(points for (player, points, _) in self.rewards.values() if player == p)
             if acct.balance != expected:
                 balances_ok = False
+        progress("ledger and balances checked")
         reader = self.md("fo-reader", ["staging:read"])
         missing = []
         for slug, value in self.overrides.items():
@@ -185,6 +200,7 @@ class Load:
                     if ev.type == "entity-change" and ev.details.get("slug") == slug]
                 missing.append("%s: acknowledged %s, found %s; acks %s; entity-change events %s" % (
                     slug, value, e.fields.get("rarity"), self.override_acks[slug], changes[-6:]))
+        progress("overrides checked")
         failed = []
         for run_id in self.imports:
             for _ in range(120):
@@ -194,7 +210,9 @@ class Load:
                     break
                 time.sleep(0.5)
             if r.status != spb.IMPORT_STATUS_SUCCEEDED:
+                progress("import %s ended %s" % (run_id, spb.ImportStatus.Name(r.status)))
                 failed.append("%s %s %s" % (run_id, spb.ImportStatus.Name(r.status), r.error))
+        progress("imports checked")
         streams = []
         for _ in range(3):  # the gateway spreads these over both staging replicas
             streams.append([(e.offset, e.type) for e in self.retry(

@@ -23,11 +23,17 @@ final class FailoverLoad {
     /// every acknowledged reward once in the ledger (none lost, none doubled),
     /// balances that verify, every acknowledged override and import in place,
     /// one event history from every replica. Prints the figures under `label`.
-    func finishAndCheck(_ label: String, file: StaticString = #filePath, line: UInt = #line) throws {
+    /// `whenHung` runs first if the load does not finish, to print what it waits for.
+    func finishAndCheck(_ label: String, file: StaticString = #filePath, line: UInt = #line, whenHung: () throws -> Void = {}) throws {
         _ = FileManager.default.createFile(atPath: stopFile, contents: nil)
         let end = Date().addingTimeInterval(300)
         while process.isRunning && Date() < end { Thread.sleep(forTimeInterval: 0.2) }
-        XCTAssertFalse(process.isRunning, "the load did not finish: \(output.all.suffix(2_000))", file: file, line: line)
+        if process.isRunning {  // where it hangs: the script dumps every thread's stack on SIGUSR1
+            try whenHung()
+            kill(process.processIdentifier, SIGUSR1)
+            Thread.sleep(forTimeInterval: 1)
+        }
+        XCTAssertFalse(process.isRunning, "the load did not finish: \(output.all.suffix(12_000))", file: file, line: line)
         let json = try XCTUnwrap(output.all.split(separator: "\n").last(where: { $0.hasPrefix("{") }), output.all.suffix(3_000).description)
         let result = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
         print("\(label) load:", json)

@@ -20,8 +20,27 @@ final class PGConnection {
         handle = conn
         // Notices (e.g. "relation already exists, skipping") are not errors; keep them off stderr.
         PQsetNoticeProcessor(conn, { _, _ in }, nil)
-        try execute("SET client_min_messages = warning")
+        try executeScript(Self.sessionSettings)
     }
+
+    /// What each session asks of the server, whatever the server's own
+    /// configuration: warnings only, and the server's side of dead-peer
+    /// detection. A session holds locks (a singleton's, the writers' lock, a
+    /// transaction's rows), and while the server believes its client alive,
+    /// every other replica waits on them. If this process's host vanishes
+    /// (a cut link, a power loss), the server gives up on the session, and
+    /// its locks are released, within seconds:
+    /// - `tcp_user_timeout`: data it sent stays unacknowledged for 10 s.
+    ///   TCP keepalives never probe a socket with data in flight, so without
+    ///   this the kernel retransmits for about 15 minutes.
+    /// - keepalives after 5 s idle, every 2 s, 3 unanswered: an idle socket.
+    /// - `idle_in_transaction_session_timeout`: a client alive but stuck
+    ///   inside a transaction for 15 s (stopped, paused). Nothing here holds a
+    ///   transaction open while it waits: transaction bodies are synchronous.
+    static let sessionSettings = """
+        SET client_min_messages = warning; SET tcp_user_timeout = 10000; SET tcp_keepalives_idle = 5; \
+        SET tcp_keepalives_interval = 2; SET tcp_keepalives_count = 3; SET idle_in_transaction_session_timeout = 15000
+        """
 
     deinit { PQfinish(handle) }
 
