@@ -15,7 +15,7 @@ import Synchronization
 ///   the owner dies its session ends, PostgreSQL releases the lock, and a
 ///   survivor takes over at its next try: within `checkEvery` of the server
 ///   noticing (at once for a killed process, whose socket the kernel closes;
-///   within about 10 s for a host that vanished: `PGConnection.sessionSettings`).
+///   within about 5 s for a host that vanished: `PGConnection.sessionSettings`).
 ///
 /// Each term of ownership is recorded (`croupier_singleton_terms`: name,
 /// holder, when), so who ran what, and when it changed hands, can be read back.

@@ -30,16 +30,17 @@ final class PGConnection {
     /// every other replica waits on them. If this process's host vanishes
     /// (a cut link, a power loss), the server gives up on the session, and
     /// its locks are released, within seconds:
-    /// - `tcp_user_timeout`: data it sent stays unacknowledged for 10 s.
-    ///   TCP keepalives never probe a socket with data in flight, so without
-    ///   this the kernel retransmits for about 15 minutes.
-    /// - keepalives after 5 s idle, every 2 s, 3 unanswered: an idle socket.
+    /// - `tcp_user_timeout`: data it sent stays unacknowledged for 5 s (a
+    ///   live peer's kernel acknowledges within a round trip, however busy
+    ///   the process). TCP keepalives never probe a socket with data in
+    ///   flight, so without this the kernel retransmits for about 15 minutes.
+    /// - keepalives after 2 s idle, every second, 3 unanswered: an idle socket.
     /// - `idle_in_transaction_session_timeout`: a client alive but stuck
     ///   inside a transaction for 15 s (stopped, paused). Nothing here holds a
     ///   transaction open while it waits: transaction bodies are synchronous.
     static let sessionSettings = """
-        SET client_min_messages = warning; SET tcp_user_timeout = 10000; SET tcp_keepalives_idle = 5; \
-        SET tcp_keepalives_interval = 2; SET tcp_keepalives_count = 3; SET idle_in_transaction_session_timeout = 15000
+        SET client_min_messages = warning; SET tcp_user_timeout = 5000; SET tcp_keepalives_idle = 2; \
+        SET tcp_keepalives_interval = 1; SET tcp_keepalives_count = 3; SET idle_in_transaction_session_timeout = 15000
         """
 
     deinit { PQfinish(handle) }
