@@ -36,7 +36,7 @@ let package = Package(
         .target(name: "Wire", dependencies: ["CLinux", "COpenSSL"], path: "Sources/Wire", swiftSettings: callerExecutor),
 
         // Storage on SQLite (group commit) or PostgreSQL (libpq): durable FIFO queue, event log, consumer offsets.
-        .target(name: "Storage", dependencies: ["CSQLite", "CLibPQ", "COpenSSL"], path: "Sources/Storage"),
+        .target(name: "Storage", dependencies: ["CSQLite", "CLibPQ", "COpenSSL", "CLinux"], path: "Sources/Storage"),
 
         // A throwaway PostgreSQL cluster (initdb, a free port, stopped at exit) for tests and `croupier bench`.
         .target(name: "LocalPostgres", path: "Sources/LocalPostgres"),

@@ -94,6 +94,47 @@ final class DatabaseTests: XCTestCase {
         db.close()
     }
 
+    /// PostgreSQL: a write that waits on a lock held by another transaction
+    /// (another replica's, a cut-off replica's) when its caller gives up is
+    /// stopped there and rolled back; it does not commit once the lock is free.
+    func testAWriteAbandonedWhileItWaitsOnALockNeverCommits() async throws {
+        try XCTSkipUnless(TestEngine.isPostgres, "PostgreSQL: a begun SQLite write waits on nothing but the disk")
+        var options = Database.Options()
+        options.connections = 2
+        options.postgresWrites = .keyLocked
+        let db = try openTestDatabase(try temporaryDatabasePath(), options: options)
+        let (locked, release) = (Flag(), DispatchSemaphore(value: 0))
+        let holder = Task {
+            try await db.write(locking: ["k"]) { tx in
+                try tx.execute("INSERT INTO items (label) VALUES ('holder')")
+                locked.set()
+                release.wait()  // holds the lock on "k" until the test lets go
+            }
+        }
+        while !locked.isSet { try await Task.sleep(for: .milliseconds(5)) }
+        let waiting = Task { try await db.write(locking: ["k"]) { tx in try tx.execute("INSERT INTO items (label) VALUES ('late')") } }
+        try await Task.sleep(for: .milliseconds(200))  // it now waits on the lock inside PostgreSQL
+        waiting.cancel()
+        // Should the cancellation not reach it, let the holder go after a while: the late write then commits and fails the test.
+        let watchdog = Task {
+            try await Task.sleep(for: .seconds(10))
+            release.signal()
+        }
+        let outcome = await waiting.result
+        let stillHeld = (try? await db.read { try $0.queryFirst("SELECT count(*) FROM items") { $0.int(0) } }) == 0
+        watchdog.cancel()
+        release.signal()
+        try await holder.value
+        guard case .failure(let error) = outcome else { return XCTFail("the abandoned write committed") }
+        XCTAssertTrue(error is CancellationError, "\(error)")
+        XCTAssertTrue(stillHeld, "the abandoned write ended only once the lock was free")
+        // The connection it ran on serves the next write (no stray cancel reaches it).
+        try await db.write { tx in try tx.execute("INSERT INTO items (label) VALUES ('after')") }
+        let labels = try await db.read { try $0.query("SELECT label FROM items ORDER BY label", [], { $0.string(0) }) }
+        XCTAssertEqual(labels, ["after", "holder"])
+        db.close()
+    }
+
     func testAThrowingWriteChangesNothing() async throws {
         let db = try openTestDatabase(try temporaryDatabasePath())
         do {

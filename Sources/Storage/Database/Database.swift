@@ -115,16 +115,20 @@ public final class Database: Sendable {
     /// writers never wait for each other crosswise): on PostgreSQL, writes
     /// naming a common key run one at a time. SQLite runs every write alone.
     ///
-    /// A write whose task is cancelled while it waits for its transaction
-    /// to begin never runs (CancellationError): a call that ran out of time,
-    /// or whose client went away, must not change anything later, when a
-    /// newer write may already have been made (a write queued behind a lost
-    /// database link would otherwise commit once the link is back). One that
-    /// has begun finishes; one made by a task already cancelled (cleanup
-    /// after a failure) runs.
+    /// A write whose task is cancelled never commits after that (it throws
+    /// CancellationError): a call that ran out of time, or whose client went
+    /// away, must not change anything later, when a newer write may already
+    /// have been made. Queued, it never runs (a write queued behind a lost
+    /// database link would otherwise commit once the link is back). On
+    /// PostgreSQL, running, it is stopped where it waits (a lock held by
+    /// another replica's transaction, which would otherwise commit it once
+    /// freed) and rolled back; cancelled as its COMMIT goes out, it may
+    /// still commit. On SQLite a begun write finishes: it waits for nothing
+    /// but the disk. A write made by a task already cancelled (cleanup after
+    /// a failure) runs.
     @discardableResult
     public func write<T: Sendable>(locking keys: [String] = [], _ body: @escaping @Sendable (Transaction) throws -> T) async throws -> T {
-        let abandoned = Flag()
+        let abandoned = Abandonment()
         let cleanup = Task.isCancelled
         return try await withTaskCancellationHandler {
             switch engine {
@@ -144,14 +148,19 @@ public final class Database: Sendable {
                 let mode = self.mode
                 return try await withCheckedThrowingContinuation { continuation in
                     pool.submit { connection, error in
-                        guard !abandoned.isSet else { return continuation.resume(throwing: CancellationError()) }
-                        guard let connection else { return continuation.resume(throwing: error ?? StorageError.closed) }
-                        continuation.resume(with: PGTransactions.write(connection, mode: mode, keys: keys, body))
+                        guard let connection else {
+                            return continuation.resume(throwing: abandoned.isSet ? CancellationError() : error ?? StorageError.closed)
+                        }
+                        guard abandoned.attach(connection.interrupt) else { return continuation.resume(throwing: CancellationError()) }
+                        let result = PGTransactions.write(connection, mode: mode, keys: keys, body)
+                        connection.interrupt.end()
+                        if case .failure = result, abandoned.isSet { return continuation.resume(throwing: CancellationError()) }
+                        continuation.resume(with: result)
                     }
                 }
             }
         } onCancel: {
-            if !cleanup { abandoned.set() }
+            if !cleanup { abandoned.abandon() }
         }
     }
 
@@ -191,6 +200,35 @@ public final class Flag: Sendable {
     public var isSet: Bool { value.load(ordering: .acquiring) }
     public func set() { value.store(true, ordering: .releasing) }
     public init() {}
+}
+
+/// A write's caller gave up: the write must not commit from then on. On
+/// PostgreSQL it reaches the connection running the write, if one does.
+final class Abandonment: Sendable {
+    private let state = Mutex<(abandoned: Bool, running: (PGInterrupt, UInt64)?)>((false, nil))
+
+    var isSet: Bool { state.withLock { $0.abandoned } }
+
+    /// The caller gave up (any thread).
+    func abandon() {
+        let running = state.withLock { s in
+            s.abandoned = true
+            return s.running
+        }
+        if let (interrupt, ticket) = running { interrupt.fire(ticket) }
+    }
+
+    /// The write starts on the connection owning `interrupt`; false if the caller already gave up.
+    func attach(_ interrupt: PGInterrupt) -> Bool {
+        let ticket = interrupt.begin()
+        let attached = state.withLock { s in
+            guard !s.abandoned else { return false }
+            s.running = (interrupt, ticket)
+            return true
+        }
+        if !attached { interrupt.end() }
+        return attached
+    }
 }
 
 /// Carries a write's result from the writer thread to its continuation.

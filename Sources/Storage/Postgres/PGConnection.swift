@@ -8,6 +8,10 @@ import Foundation
 final class PGConnection {
     let handle: OpaquePointer
     private var prepared: [String: String] = [:]
+    /// Wakes a wait for the server; see `result(sent:)`.
+    let interrupt = PGInterrupt()
+    /// What `PQcancel` needs, made once per connection.
+    private let cancelRequest: OpaquePointer?
 
     init(url: String) throws {
         let url = Self.withDeadPeerDetection(url)
@@ -18,6 +22,7 @@ final class PGConnection {
             throw StorageError.connection("cannot connect to PostgreSQL (\(PGConnection.redacted(url))): \(message)")
         }
         handle = conn
+        cancelRequest = PQgetCancel(conn)
         // Notices (e.g. "relation already exists, skipping") are not errors; keep them off stderr.
         PQsetNoticeProcessor(conn, { _, _ in }, nil)
         try executeScript(Self.sessionSettings)
@@ -43,7 +48,10 @@ final class PGConnection {
         SET tcp_keepalives_interval = 1; SET tcp_keepalives_count = 3; SET idle_in_transaction_session_timeout = 15000
         """
 
-    deinit { PQfinish(handle) }
+    deinit {
+        if let cancelRequest { PQfreeCancel(cancelRequest) }
+        PQfinish(handle)
+    }
 
     /// `url` with TCP keepalives and a send timeout, unless it sets its own:
     /// a connection whose server became unreachable (a cut link, a vanished
@@ -67,7 +75,7 @@ final class PGConnection {
 
     /// Runs SQL with no parameters, possibly several statements (DDL, BEGIN/COMMIT).
     func executeScript(_ sql: String) throws {
-        let result = PQexec(handle, sql)
+        let result = result(sent: PQsendQuery(handle, sql))
         defer { PQclear(result) }
         try check(result, sql: sql)
     }
@@ -102,15 +110,15 @@ final class PGConnection {
             name = known
         } else {
             name = "s\(prepared.count)"
-            let result = PQprepare(handle, name, Dialect.postgres.translate(sql), 0, nil)
+            let result = result(sent: PQsendPrepare(handle, name, Dialect.postgres.translate(sql), 0, nil))
             defer { PQclear(result) }
             try check(result, sql: sql)
             prepared[sql] = name
         }
         let texts: [String?] = arguments.map { Self.text($0.sqlValue) }
-        let result = withCStrings(texts) { pointers in
-            PQexecPrepared(handle, name, Int32(pointers.count), pointers, nil, nil, 0)
-        }
+        let result = result(sent: withCStrings(texts) { pointers in
+            PQsendQueryPrepared(handle, name, Int32(pointers.count), pointers, nil, nil, 0)
+        })
         do {
             try check(result, sql: sql)
         } catch {
@@ -118,6 +126,42 @@ final class PGConnection {
             throw error
         }
         return result!
+    }
+
+    /// What `PQexec` would return for the command just sent (`sent` is the
+    /// send call's status): the last result, or the first error. It waits in
+    /// `poll` on the socket and on `interrupt`; woken by the interrupt, it
+    /// asks the server to cancel the statement (a lock wait ends at once
+    /// with SQLSTATE 57014) and goes on waiting for the outcome, which may
+    /// still be success if the statement finished first.
+    private func result(sent: Int32) -> OpaquePointer? {
+        guard sent == 1 else { return nil }
+        var kept: OpaquePointer?
+        var cancelSent = false
+        while true {
+            waiting: while PQisBusy(handle) != 0 {
+                var fds = [pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0),
+                           pollfd(fd: interrupt.fd, events: Int16(POLLIN), revents: 0)]
+                guard poll(&fds, 2, -1) >= 0 || errno == EINTR else { break waiting }
+                if fds[1].revents != 0 {
+                    interrupt.drain()
+                    if !cancelSent, let cancelRequest {
+                        cancelSent = true
+                        var message = [CChar](repeating: 0, count: 256)
+                        _ = PQcancel(cancelRequest, &message, Int32(message.count))
+                    }
+                }
+                // A failed read leaves the error for PQgetResult to return.
+                if fds[0].revents != 0 && PQconsumeInput(handle) == 0 { break waiting }
+            }
+            guard let next = PQgetResult(handle) else { return kept }
+            if let k = kept, PQresultStatus(k) == PGRES_FATAL_ERROR {
+                PQclear(next)
+            } else {
+                PQclear(kept)
+                kept = next
+            }
+        }
     }
 
     private func check(_ result: OpaquePointer?, sql: String) throws {

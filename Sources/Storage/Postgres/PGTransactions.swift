@@ -53,6 +53,8 @@ enum PGTransactions {
                         """)
                 }
                 let value = try body(tx)
+                // Its caller gave up (`Database.write`): roll back rather than commit late.
+                if connection.interrupt.isFired { throw CancellationError() }
                 try connection.executeScript(commitScript(notifying: tx.notifications))
                 if alone { try connection.executeScript("SELECT pg_advisory_unlock(\(writersLock))") }
                 for hook in tx.afterCommitHooks { hook() }
@@ -62,7 +64,9 @@ enum PGTransactions {
                     try? connection.executeScript("ROLLBACK")
                     if alone { try? connection.executeScript("SELECT pg_advisory_unlock(\(writersLock))") }
                 }
-                guard let storage = error as? StorageError, storage.isRetryableConflict, attempt < maxAttempts else {
+                // A cancel meant for an earlier job can land late, on this one's statement: run it again.
+                let strayCancel = (error as? StorageError)?.isCancelledStatement == true && !connection.interrupt.isFired
+                guard let storage = error as? StorageError, storage.isRetryableConflict || strayCancel, attempt < maxAttempts else {
                     return .failure(error)
                 }
                 if !alone { usleep(UInt32.random(in: 50...(1_000 * UInt32(attempt)))) }

@@ -43,6 +43,12 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// PostgreSQL cancelled the statement (`PQcancel`).
+    var isCancelledStatement: Bool {
+        if case .postgres(let state, _, _) = self { return state == "57014" }
+        return false
+    }
+
     /// The transaction lost a serialization race (or a deadlock) and can run again.
     var isRetryableConflict: Bool {
         if case .postgres(let state, _, _) = self { return state == "40001" || state == "40P01" }
