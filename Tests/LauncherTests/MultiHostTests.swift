@@ -13,7 +13,16 @@ final class MultiHostTests: XCTestCase {
     static let jwtSecret = "multi-host-jwt-secret"
     static let internalSecret = "multi-host-internal-secret"
 
-    func testReplicasOnOtherHostsSurviveACutLink() throws {
+    func testReplicasOnOtherHostsSurviveACutLink() throws { try runFlow(restoringTheLink: false) }
+
+    /// The link comes back mid-run: the cut replica's sessions, and the
+    /// calls it was serving, must not write anything stale once it can reach
+    /// PostgreSQL again (before dead sessions were ended within seconds and
+    /// abandoned writes were stopped where they waited, about one run in 16
+    /// ended with an acknowledged override replaced by an older value).
+    func testACutLinkRestoredMidRunWritesNothingStale() throws { try runFlow(restoringTheLink: true) }
+
+    private func runFlow(restoringTheLink: Bool) throws {
         guard TestNetwork.isAvailable else { throw XCTSkip("needs root and iproute2 to make network namespaces") }
         let net = try TestNetwork(hosts: ["pg", "r1", "r2", "gw"])
         defer { net.tearDown() }
@@ -63,11 +72,11 @@ final class MultiHostTests: XCTestCase {
         Thread.sleep(forTimeInterval: 5)
         try net.link("r2", up: false)  // r2's replicas are cut off from PostgreSQL, the gateway and each other
         Thread.sleep(forTimeInterval: 20)
-        if ProcessInfo.processInfo.environment["CROUPIER_MULTIHOST_RESTORE"] != nil {  // the open bug's scenario, by hand
+        if restoringTheLink {
             try net.link("r2", up: true)
             Thread.sleep(forTimeInterval: 8)
         }
-        try load.finishAndCheck("multi-host") {
+        try load.finishAndCheck(restoringTheLink ? "multi-host, link restored" : "multi-host") {
             // What a hang waits for: each server session, and the locks it holds or waits on.
             for db in [loyaltyDB, stagingDB] {
                 print(try cluster.psql(db, """
@@ -78,7 +87,5 @@ final class MultiHostTests: XCTestCase {
                     """))
             }
         }
-        // Not restored: with the link back up mid-run, one run in three ended with an acknowledged
-        // override replaced by an older value of the same field (issue #24, still open; docs/scale-out.md).
     }
 }
