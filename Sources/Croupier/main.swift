@@ -14,6 +14,7 @@ let usage = """
       up                 start every component as its own supervised process
       serve <component>  run one component in the foreground
       token              print a gateway token (JWT HS256) signed with the configured secret
+      json               convert messages between protobuf's binary encoding and proto3 JSON (a filter)
       cert               write a self-signed development TLS certificate and key for the gateway
       bench codec        benchmark the protobuf codec against Python protobuf (upb)
       bench storage      benchmark durable writes (group commit vs not), queue, event log
@@ -183,6 +184,20 @@ case "token":
             """)
     } else {
         do { exit(try Tools.token(arguments: Array(arguments.dropFirst()))) } catch { fail("\(error)") }
+    }
+case "json":
+    if arguments.count < 3 || asksForHelp(arguments) {
+        print("""
+            usage: croupier json to-json TYPE | to-binary TYPE [--ignore-unknown]
+              A filter over stdin, one message per line, in the canonical proto3 JSON mapping.
+              to-json: each line is a message's binary encoding in base64; prints its JSON.
+              to-binary: each line is JSON; prints the binary encoding in base64. Unknown fields are
+              refused unless --ignore-unknown. TYPE is a full name (croupier.loyalty.v1.LedgerEntry),
+              or - for lines of TYPE<tab>MESSAGE. A line that does not map prints `error: …` and the
+              exit status is 1.
+            """)
+    } else {
+        do { exit(try JSONTool.run(arguments: Array(arguments.dropFirst()))) } catch { fail("\(error)") }
     }
 case "cert":
     if asksForHelp(arguments) {

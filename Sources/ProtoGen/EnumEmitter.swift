@@ -1,3 +1,5 @@
+import Wire
+
 /// Emits an open proto3 enum: one case per value plus `unrecognized`.
 struct EnumEmitter {
     let access: String

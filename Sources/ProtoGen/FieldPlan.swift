@@ -1,3 +1,5 @@
+import Wire
+
 /// Everything the emitter needs to know about one field, decided once so the
 /// declaration, decoding, encoding and size code are generated from the same facts.
 struct FieldPlan {

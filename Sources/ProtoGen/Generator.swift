@@ -1,3 +1,4 @@
+import Wire
 import Foundation
 
 /// Turns a `FileDescriptorSet` into Swift source, one file per .proto.

@@ -1,3 +1,4 @@
+import Wire
 import Foundation
 
 /// What is generated where: the one list both `croupier-protogen` and the

@@ -1,3 +1,5 @@
+import Wire
+
 /// Emits a message as a Swift value type conforming to `ProtoMessage`,
 /// with its nested messages, enums and oneofs as nested types.
 struct MessageEmitter {

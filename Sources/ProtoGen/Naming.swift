@@ -1,3 +1,5 @@
+import Wire
+
 /// How proto names become Swift names. The rules follow the widely used
 /// swift-protobuf conventions so generated APIs look familiar:
 /// `grpc.testing.SimpleRequest` → `Grpc_Testing_SimpleRequest`,

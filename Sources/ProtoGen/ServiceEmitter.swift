@@ -1,3 +1,5 @@
+import Wire
+
 /// Emits, for one service, a namespace with its method descriptors, a typed
 /// server protocol (one requirement per method, shaped by call kind) and a
 /// typed client stub over any `RPCChannel`.

@@ -1,3 +1,5 @@
+import Wire
+
 /// Every message and enum in a descriptor set, by fully qualified proto name
 /// (with the leading dot protoc uses in `type_name`), with its Swift name.
 struct SymbolTable {

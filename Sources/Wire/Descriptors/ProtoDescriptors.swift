@@ -1,7 +1,6 @@
-import Wire
-
-// The parts of google/protobuf/descriptor.proto the generator reads, decoded
-// with the project's own codec. Field numbers are descriptor.proto's.
+// The parts of google/protobuf/descriptor.proto that the generator and the
+// JSON mapping read, decoded with the project's own codec. Field numbers are
+// descriptor.proto's.
 
 /// `FileDescriptorSet`, as `protoc --descriptor_set_out --include_imports` writes it.
 public struct FileDescriptorSet {
@@ -34,6 +33,14 @@ public struct FileDescriptor {
     public var comments: [[Int32]: String] = [:]
     /// The file's own encoding minus source info: what reflection serves.
     public var serializedWithoutSourceInfo: [UInt8] = []
+
+    /// One serialized `FileDescriptorProto` (what `ProtoFileDescriptor.serialized` holds).
+    public init(serialized bytes: [UInt8]) throws {
+        self = try bytes.withUnsafeBytes { buffer in
+            var reader = ProtoReader(buffer: buffer)
+            return try FileDescriptor(reader: &reader)
+        }
+    }
 
     init(reader: inout ProtoReader) throws {
         var kept = ProtoUnknownFields()
@@ -123,9 +130,9 @@ public struct MessageDescriptor {
 }
 
 public struct FieldDescriptor {
-    public enum Label: Int32 { case optional = 1, required = 2, repeated = 3 }
+    public enum Label: Int32, Sendable { case optional = 1, required = 2, repeated = 3 }
     /// descriptor.proto's FieldDescriptorProto.Type numbers.
-    public enum Kind: Int32 {
+    public enum Kind: Int32, Sendable {
         case double = 1, float, int64, uint64, int32, fixed64, fixed32, bool, string, group, message, bytes,
             uint32, `enum`, sfixed32, sfixed64, sint32, sint64
     }
@@ -138,6 +145,8 @@ public struct FieldDescriptor {
     public var typeName = ""
     public var oneofIndex: Int32?
     public var proto3Optional = false
+    /// The JSON name protoc gave it (lowerCamelCase unless `json_name` was set); empty if none was recorded.
+    public var jsonName = ""
     /// `[packed = false]` on a repeated scalar.
     public var packed: Bool?
 
@@ -161,12 +170,13 @@ public struct FieldDescriptor {
                     } else { try options.skipValue(t) }
                 }
             case 9: try reader.decodeOptional(ProtoInt32.self, tag, into: &oneofIndex, unknown: &unknown)
+            case 10: try reader.decodeSingular(ProtoString.self, tag, into: &jsonName, unknown: &unknown)
             case 17: try reader.decodeSingular(ProtoBool.self, tag, into: &proto3Optional, unknown: &unknown)
             default: try reader.skipValue(tag)
             }
         }
-        guard let label = Label(rawValue: labelRaw) else { throw GeneratorError.unsupported("label \(labelRaw) on \(name)") }
-        guard let kind = Kind(rawValue: kindRaw) else { throw GeneratorError.unsupported("type \(kindRaw) on \(name)") }
+        guard let label = Label(rawValue: labelRaw) else { throw DescriptorError("label \(labelRaw) on \(name)") }
+        guard let kind = Kind(rawValue: kindRaw) else { throw DescriptorError("type \(kindRaw) on \(name)") }
         self.label = label
         self.kind = kind
     }
@@ -234,18 +244,10 @@ public struct ServiceDescriptor {
     }
 }
 
-public enum GeneratorError: Error, CustomStringConvertible {
-    case unsupported(String)
-    case unknownType(String)
-    case missingFile(String)
-
-    public var description: String {
-        switch self {
-        case .unsupported(let s): return "unsupported: \(s)"
-        case .unknownType(let s): return "unknown type \(s)"
-        case .missingFile(let s): return "file \(s) is not in the descriptor set"
-        }
-    }
+/// A descriptor this codebase cannot represent.
+public struct DescriptorError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
 }
 
 extension ProtoReader {
