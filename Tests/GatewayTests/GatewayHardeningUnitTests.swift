@@ -106,10 +106,10 @@ final class GatewayHardeningUnitTests: XCTestCase {
         }, "canonical base64url")
     }
 
-    func testStrictJSONFindsRepeatedKeysAtAnyDepth() {
+    func testRepeatedKeysAreFoundAtAnyDepth() {
         func key(_ text: String) -> String {
-            guard let verdict = StrictJSON.repeatedKey(Array(text.utf8)) else { return "not JSON" }
-            return verdict.key.map { "repeats " + $0 } ?? "ok"
+            guard let parsed = try? JSONValue(parsing: text, depthLimit: 64) else { return "not JSON" }
+            return parsed.firstRepeatedKey.map { "repeats " + $0 } ?? "ok"
         }
         XCTAssertEqual(key(#"{"a":1,"b":[1,{"c":2}],"d":"x\"y"}"#), "ok")
         XCTAssertEqual(key(#"{"a":1,"b":{"c":1,"c":2}}"#), "repeats c")

@@ -70,8 +70,10 @@ public enum JWT {
     /// A token part that must be a JSON object, each key once.
     private static func object(_ part: Substring, _ name: String) throws(Refusal) -> [String: Any] {
         guard let bytes = decodeBase64URL(part) else { throw Refusal("malformed token \(name) (canonical base64url required)") }
-        guard let duplicate = StrictJSON.repeatedKey(bytes) else { throw Refusal("malformed token \(name): not JSON") }
-        if let key = duplicate.key { throw Refusal("token \(name) repeats the key \"\(key)\"") }
+        // Foundation's parser keeps one of two equal keys silently, and two parsers that keep
+        // different ones read one token two ways: a token that repeats a key is refused.
+        guard let parsed = try? JSONValue(parsing: bytes, depthLimit: 64) else { throw Refusal("malformed token \(name): not JSON") }
+        if let key = parsed.firstRepeatedKey { throw Refusal("token \(name) repeats the key \"\(key)\"") }
         guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else {
             throw Refusal("malformed token \(name): not a JSON object")
         }

@@ -56,6 +56,22 @@ extension JSONValue {
         self = try parser.parseDocument()
     }
 
+    /// The first key that some object holds twice (keys compare after
+    /// escapes are decoded: "a" and "\u0061" are one key), at any depth.
+    public var firstRepeatedKey: String? {
+        switch self {
+        case .array(let items): return items.lazy.compactMap(\.firstRepeatedKey).first
+        case .object(let members):
+            var keys = Set<String>()
+            for (key, value) in members {
+                if !keys.insert(key).inserted { return key }
+                if let inner = value.firstRepeatedKey { return inner }
+            }
+            return nil
+        default: return nil
+        }
+    }
+
     /// Compact JSON text.
     public var serialized: String {
         var out = ""
