@@ -188,13 +188,13 @@ case "token":
 case "json":
     if arguments.count < 3 || asksForHelp(arguments) {
         print("""
-            usage: croupier json to-json TYPE | to-binary TYPE [--ignore-unknown]
+            usage: croupier json to-json TYPE | to-binary TYPE [--ignore-unknown] [--descriptor-set FILE]
               A filter over stdin, one message per line, in the canonical proto3 JSON mapping.
               to-json: each line is a message's binary encoding in base64; prints its JSON.
               to-binary: each line is JSON; prints the binary encoding in base64. Unknown fields are
               refused unless --ignore-unknown. TYPE is a full name (croupier.loyalty.v1.LedgerEntry),
               or - for lines of TYPE<tab>MESSAGE. A line that does not map prints `error: …` and the
-              exit status is 1.
+              exit status is 1. --descriptor-set adds the messages of a protoc --descriptor_set_out file.
             """)
     } else {
         do { exit(try JSONTool.run(arguments: Array(arguments.dropFirst()))) } catch { fail("\(error)") }

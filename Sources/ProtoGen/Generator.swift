@@ -34,7 +34,7 @@ public struct Generator {
             w.line("import Wire")
         }
         let prefix = Naming.packagePrefix(file.package)
-        let emitter = MessageEmitter(symbols: symbols, comments: file.comments, access: access)
+        let emitter = MessageEmitter(symbols: symbols, comments: file.comments, access: access, fileStem: Naming.fileStem(file.name))
         for (i, e) in file.enums.enumerated() {
             w.line()
             EnumEmitter(access: access, comments: file.comments)
@@ -77,6 +77,9 @@ public struct Generator {
             w.line("    name: \(Naming.literal(file.name)),")
             w.line("    package: \(Naming.literal(file.package)),")
             w.line("    dependencies: \(list(file.dependencies)),")
+            if !file.dependencies.isEmpty {
+                w.line("    imports: [\(file.dependencies.map { "." + Naming.fileStem($0) }.joined(separator: ", "))],")
+            }
             w.line("    symbols: \(list(symbolNames)),")
             w.line("    services: \(list(services)),")
             w.line("    base64: \"\(Data(file.serializedWithoutSourceInfo).base64EncodedString())\"")

@@ -6,6 +6,8 @@ struct MessageEmitter {
     let symbols: SymbolTable
     let comments: [[Int32]: String]
     let access: String
+    /// The file's `ProtoFileDescriptor` member name.
+    let fileStem: String
 
     /// `declaredName` is the Swift name of the type: package-prefixed at top
     /// level, the plain proto name when nested.
@@ -25,6 +27,7 @@ struct MessageEmitter {
         w.doc(comments[path])
         try w.block("\(access) struct \(declaredName): ProtoMessage") { w in
             w.line("\(access) static let protoMessageName = \(Naming.literal(fullName))")
+            w.line("\(access) static var protoFile: ProtoFileDescriptor? { .\(fileStem) }")
             w.line()
             for (i, p) in plans.enumerated() { declare(p, path: path + [2, Int32(i)], into: &w) }
             for o in oneofs {

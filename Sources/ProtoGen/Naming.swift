@@ -16,7 +16,7 @@ enum Naming {
     ]
 
     /// Members every generated message has; a field with one of these names gets a suffix.
-    static let reservedMembers: Set<String> = ["unknownFields", "encodedSize", "protoMessageName", "merge", "encode"]
+    static let reservedMembers: Set<String> = ["unknownFields", "encodedSize", "protoMessageName", "protoFile", "merge", "encode"]
 
     /// `snake_case` or `SCREAMING_CASE` → `lowerCamelCase`.
     static func lowerCamel(_ name: String) -> String {

@@ -22,6 +22,7 @@ import json
 import math
 import os
 import random
+import struct
 import subprocess
 import sys
 
@@ -53,24 +54,41 @@ STRINGS = ["", "plain", "quote \" backslash \\ slash /", "ctl \x00\x01\x1f\n\t",
 BYTES = [b"", bytes(range(256)), b"\xff\xfe", b"a", b"ab"]
 
 
+KITCHEN_SINK = "croupier/codectest/v1/kitchen_sink.proto"  # a test proto with every field kind
+
+
+def kitchen_sink():
+    """Python classes and a descriptor set for the test-only kitchen-sink proto (Tests/Protos)."""
+    from grpc_tools import protoc
+    import tempfile
+    out = tempfile.mkdtemp(prefix="croupier_json_sink_")
+    protos = os.path.join(testkit.ROOT, "Tests", "Protos")
+    descriptor_set = os.path.join(out, "sink.pb")
+    if protoc.main(["protoc", "-I" + protos, "--python_out=" + out, "--descriptor_set_out=" + descriptor_set,
+                    "--include_imports", KITCHEN_SINK]) != 0:
+        raise SystemExit("protoc failed on " + KITCHEN_SINK)
+    sys.path.insert(0, out)
+    return __import__("croupier.codectest.v1.kitchen_sink_pb2", fromlist=["DESCRIPTOR"]), descriptor_set
+
+
 def load():
-    """Every message class of the compiled files, by full name."""
+    """Every message class of the compiled files and the kitchen sink, by full name; the sink's descriptor set."""
     classes = {}
+    sink, descriptor_set = kitchen_sink()
+    modules = [sink]
     for package, files, rewrite in FILES:
         testkit.compile_stubs(package, files, rewrite or (lambda text: text))
-        for _, name in files:
-            module = __import__("%s.%s_pb2" % (package, name), fromlist=["DESCRIPTOR"])
-            pool_file = module.DESCRIPTOR
-
-            def walk(desc):
-                if desc.GetOptions().map_entry:
-                    return
-                classes[desc.full_name] = getattr_path(module, desc)
-                for nested in desc.nested_types:
-                    walk(nested)
-            for desc in pool_file.message_types_by_name.values():
-                walk(desc)
-    return classes
+        modules += [__import__("%s.%s_pb2" % (package, name), fromlist=["DESCRIPTOR"]) for _, name in files]
+    for module in modules:
+        def walk(desc):
+            if desc.GetOptions().map_entry:
+                return
+            classes[desc.full_name] = getattr_path(module, desc)
+            for nested in desc.nested_types:
+                walk(nested)
+        for desc in module.DESCRIPTOR.message_types_by_name.values():
+            walk(desc)
+    return classes, descriptor_set
 
 
 def getattr_path(module, desc):
@@ -156,22 +174,45 @@ def instances(cls, seed):
     return out
 
 
-def same(a, b):
-    """JSON values equal, with numbers compared as numbers (NaN equal to NaN)."""
+def f32(x):
+    return struct.unpack("<f", struct.pack("<f", x))[0]
+
+
+def same(a, b, desc=None, field=None):
+    """JSON values equal, numbers compared as numbers (NaN equal to NaN; a float field's at float
+    precision: 1e-45 and 1.4013e-45 are the same float). `desc`: the message type of a and b."""
     if isinstance(a, bool) or isinstance(b, bool):
         return a is b
     if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        if field is not None and field.type == D.FieldDescriptor.TYPE_FLOAT:
+            a, b = f32(a), f32(b)
         return a == b or (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b))
     if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+        if a.keys() != b.keys():
+            return False
+        for k in a:
+            if desc is not None and field is None:  # a message: each member by its field
+                f = next((x for x in desc.fields if x.json_name == k), None)
+                if f is None:
+                    return False
+                entry = f.message_type if f.message_type is not None and f.message_type.GetOptions().map_entry else None
+                if entry is not None:  # a map: each value by the entry's value field
+                    vf = entry.fields_by_name["value"]
+                    if not all(same(a[k][m], b[k][m], vf.message_type, None if vf.message_type else vf) for m in a[k]):
+                        return False
+                elif not same(a[k], b[k], f.message_type, None if f.message_type else f):
+                    return False
+            elif not same(a[k], b[k]):
+                return False
+        return True
     if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(same(x, y, desc, field) for x, y in zip(a, b))
     return a == b
 
 
 def croupier(exe, mode, lines, extra=()):
     """Runs `croupier json MODE - [extra]` over TYPE<tab>payload lines; returns its output lines."""
-    p = subprocess.run([exe, "json", mode, "-"] + list(extra), input="\n".join(lines) + "\n", capture_output=True, text=True)
+    p = subprocess.run([exe, "json", mode, "-", "--descriptor-set", DESCRIPTOR_SET] + list(extra), input="\n".join(lines) + "\n", capture_output=True, text=True)
     out = p.stdout.split("\n")[:-1]
     if len(out) != len(lines):
         raise SystemExit("croupier json %s answered %d lines for %d: %s" % (mode, len(out), len(lines), p.stderr[-2000:]))
@@ -208,6 +249,7 @@ def variants(msg, canonical):
     return out
 
 
+DESCRIPTOR_SET = None
 INT64_TYPES = {D.FieldDescriptor.TYPE_INT64, D.FieldDescriptor.TYPE_UINT64, D.FieldDescriptor.TYPE_SINT64,
                D.FieldDescriptor.TYPE_FIXED64, D.FieldDescriptor.TYPE_SFIXED64}
 
@@ -280,8 +322,9 @@ def scalar_json(f):
 
 
 def main():
+    global DESCRIPTOR_SET
     exe = sys.argv[1]
-    classes = load()
+    classes, DESCRIPTOR_SET = load()
     failures = []
     to_json_lines, to_json_expect = [], []
     to_bin_lines, to_bin_expect = [], []
@@ -294,16 +337,17 @@ def main():
                 to_bin_lines.append("%s\t%s" % (name, text))
                 to_bin_expect.append((name, msg, text))
     for line, (name, msg, canonical) in zip(croupier(exe, "to-json", to_json_lines), to_json_expect):
-        if line.startswith("error:") or not same(json.loads(line), json.loads(canonical)):
-            failures.append("to-json %s: %s\n  croupier:    %s\n  json_format: %s" % (name, msg, line, canonical))
+        if line.startswith("error:") or not same(json.loads(line), json.loads(canonical), msg.DESCRIPTOR):
+            failures.append("to-json %s:\n  croupier:    %s\n  json_format: %s" % (name, line[:3000], canonical[:3000]))
     for line, (name, msg, text) in zip(croupier(exe, "to-binary", to_bin_lines), to_bin_expect):
         if line.startswith("error:"):
             failures.append("to-binary %s refused %s: %s" % (name, text, line))
             continue
         back = classes[name]()
         back.ParseFromString(base64.b64decode(line))
-        if not same(json.loads(json_format.MessageToJson(back, indent=None)), json.loads(json_format.MessageToJson(msg, indent=None))):
-            failures.append("to-binary %s: %s\n  gave %s" % (name, text, back))
+        if not same(json.loads(json_format.MessageToJson(back, indent=None)), json.loads(json_format.MessageToJson(msg, indent=None)),
+                    msg.DESCRIPTOR):
+            failures.append("to-binary %s: %s\n  gave %s" % (name, text[:3000], str(back)[:3000]))
     cases = refusals(classes)
     refused = accepted = stricter = 0
     for ignore in (False, True):

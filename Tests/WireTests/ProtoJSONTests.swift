@@ -13,9 +13,10 @@ final class ProtoJSONTests: XCTestCase {
         request.payload = Grpc_Testing_Payload()
         request.payload!.body = [0, 255]
         request.fillUsername = true
-        let text = try json.json(request)
+        let text = try request.jsonString()  // the generated type carries its .proto file's descriptor
         XCTAssertEqual(text, #"{"responseSize":314159,"payload":{"body":"AP8="},"fillUsername":true}"#)
-        XCTAssertEqual(try json.message(Grpc_Testing_SimpleRequest.self, fromJSON: text), request)
+        XCTAssertEqual(try Grpc_Testing_SimpleRequest(jsonString: text), request)
+        XCTAssertEqual(try json.json(request), text)
         // Proto names, an enum by number, an integer as a string: the same message.
         let other = #"{"response_size":"314159","payload":{"body":"AP8","type":0},"fill_username":true}"#
         XCTAssertEqual(try json.message(Grpc_Testing_SimpleRequest.self, fromJSON: other), request)

@@ -8,7 +8,9 @@ import Wire
 /// - `croupier json to-json TYPE`: base64 of the binary encoding in, JSON out.
 /// - `croupier json to-binary TYPE [--ignore-unknown]`: JSON in, base64 out.
 ///
-/// TYPE may be `-`: each line then starts with the type and a tab. A line
+/// TYPE may be `-`: each line then starts with the type and a tab.
+/// `--descriptor-set FILE` adds the messages of a `protoc --descriptor_set_out
+/// --include_imports` file to the compiled ones. A line
 /// that does not map is answered `error: <path>: <reason>`, and the exit
 /// status is 1 if any line failed.
 enum JSONTool {
@@ -17,9 +19,14 @@ enum JSONTool {
 
     static func run(arguments: [String]) throws -> Int32 {
         guard arguments.count >= 2, ["to-json", "to-binary"].contains(arguments[0]) else {
-            throw LaunchError("usage: croupier json to-json|to-binary TYPE|- [--ignore-unknown]")
+            throw LaunchError("usage: croupier json to-json|to-binary TYPE|- [--ignore-unknown] [--descriptor-set FILE]")
         }
-        let json = ProtoJSON(schema: try ProtoSchema(compiled: files))
+        var descriptors = try files.map { try FileDescriptor(serialized: $0.serialized) }
+        if let path = option("--descriptor-set", in: arguments) {
+            guard let data = FileManager.default.contents(atPath: path) else { throw LaunchError("cannot read \(path)") }
+            descriptors += try FileDescriptorSet(bytes: [UInt8](data)).files
+        }
+        let json = ProtoJSON(schema: ProtoSchema(files: descriptors))
         let toJSON = arguments[0] == "to-json"
         let fixedType = arguments[1] == "-" ? nil : arguments[1]
         let ignoreUnknown = arguments.contains("--ignore-unknown")
@@ -45,7 +52,7 @@ enum JSONTool {
                     print(Data(bytes).base64EncodedString())
                 }
             } catch {
-                print("error: \(error)")
+                print("error: " + "\(error)".replacingOccurrences(of: "\n", with: "\\n"))  // one line per message, always
                 failed = true
             }
         }

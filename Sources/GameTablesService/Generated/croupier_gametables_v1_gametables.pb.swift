@@ -134,6 +134,7 @@ public enum Croupier_Gametables_V1_GameStatus: ProtoEnum {
 
 public struct Croupier_Gametables_V1_Environment: ProtoMessage {
     public static let protoMessageName = "croupier.gametables.v1.Environment"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_gametables_v1_gametables }
 
     public var environmentId: String = ""
     public var name: String = ""
@@ -172,6 +173,7 @@ public struct Croupier_Gametables_V1_Environment: ProtoMessage {
 
 public struct Croupier_Gametables_V1_Server: ProtoMessage {
     public static let protoMessageName = "croupier.gametables.v1.Server"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_gametables_v1_gametables }
 
     public var serverId: String = ""
     public var environmentId: String = ""
@@ -209,6 +211,7 @@ public struct Croupier_Gametables_V1_Server: ProtoMessage {
 
 public struct Croupier_Gametables_V1_RgsTable: ProtoMessage {
     public static let protoMessageName = "croupier.gametables.v1.RgsTable"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_gametables_v1_gametables }
 
     public var tableId: String = ""
     public var serverId: String = ""
@@ -261,6 +264,7 @@ public struct Croupier_Gametables_V1_RgsTable: ProtoMessage {
 /// Aggregated GGR of one table over one period.
 public struct Croupier_Gametables_V1_Traffic: ProtoMessage {
     public static let protoMessageName = "croupier.gametables.v1.Traffic"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_gametables_v1_gametables }
 
     public var tableId: String = ""
     public var period: String = ""
@@ -302,6 +306,7 @@ public struct Croupier_Gametables_V1_Traffic: ProtoMessage {
 
 public struct Croupier_Gametables_V1_EstateRecord: ProtoMessage {
     public static let protoMessageName = "croupier.gametables.v1.EstateRecord"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_gametables_v1_gametables }
 
     public var record: OneOf_Record? = nil
     public var unknownFields = ProtoUnknownFields()
@@ -391,6 +396,7 @@ public struct Croupier_Gametables_V1_EstateRecord: ProtoMessage {
 
 public struct Croupier_Gametables_V1_LoadSummary: ProtoMessage {
     public static let protoMessageName = "croupier.gametables.v1.LoadSummary"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_gametables_v1_gametables }
 
     public var environments: Int64 = 0
     public var servers: Int64 = 0
@@ -432,6 +438,7 @@ public struct Croupier_Gametables_V1_LoadSummary: ProtoMessage {
 
 public struct Croupier_Gametables_V1_ListEnvironmentsRequest: ProtoMessage {
     public static let protoMessageName = "croupier.gametables.v1.ListEnvironmentsRequest"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_gametables_v1_gametables }
 
     public var unknownFields = ProtoUnknownFields()
 
@@ -456,6 +463,7 @@ public struct Croupier_Gametables_V1_ListEnvironmentsRequest: ProtoMessage {
 
 public struct Croupier_Gametables_V1_ListEnvironmentsResponse: ProtoMessage {
     public static let protoMessageName = "croupier.gametables.v1.ListEnvironmentsResponse"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_gametables_v1_gametables }
 
     public var environments: [Croupier_Gametables_V1_Environment] = []
     public var servers: [Croupier_Gametables_V1_Server] = []
@@ -489,6 +497,7 @@ public struct Croupier_Gametables_V1_ListEnvironmentsResponse: ProtoMessage {
 
 public struct Croupier_Gametables_V1_ListRgsTablesRequest: ProtoMessage {
     public static let protoMessageName = "croupier.gametables.v1.ListRgsTablesRequest"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_gametables_v1_gametables }
 
     public var serverId: String = ""
     public var unknownFields = ProtoUnknownFields()
@@ -518,6 +527,7 @@ public struct Croupier_Gametables_V1_ListRgsTablesRequest: ProtoMessage {
 
 public struct Croupier_Gametables_V1_ListRgsTablesResponse: ProtoMessage {
     public static let protoMessageName = "croupier.gametables.v1.ListRgsTablesResponse"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_gametables_v1_gametables }
 
     public var tables: [Croupier_Gametables_V1_RgsTable] = []
     public var unknownFields = ProtoUnknownFields()
@@ -547,6 +557,7 @@ public struct Croupier_Gametables_V1_ListRgsTablesResponse: ProtoMessage {
 
 public struct Croupier_Gametables_V1_KickoffCleanupRequest: ProtoMessage {
     public static let protoMessageName = "croupier.gametables.v1.KickoffCleanupRequest"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_gametables_v1_gametables }
 
     /// Optional caller-chosen run id, making a retried kickoff safe.
     public var runId: String = ""
@@ -577,6 +588,7 @@ public struct Croupier_Gametables_V1_KickoffCleanupRequest: ProtoMessage {
 
 public struct Croupier_Gametables_V1_ServerJob: ProtoMessage {
     public static let protoMessageName = "croupier.gametables.v1.ServerJob"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_gametables_v1_gametables }
 
     public var serverId: String = ""
     public var state: Croupier_Gametables_V1_JobState = .unspecified
@@ -649,6 +661,7 @@ public struct Croupier_Gametables_V1_ServerJob: ProtoMessage {
 /// them as they were, and the server's job is FAILED with the reason.
 public struct Croupier_Gametables_V1_SliceOutcome: ProtoMessage {
     public static let protoMessageName = "croupier.gametables.v1.SliceOutcome"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_gametables_v1_gametables }
 
     public var requestId: String = ""
     public var action: Croupier_Gametables_V1_CleanupAction = .unspecified
@@ -720,6 +733,7 @@ public struct Croupier_Gametables_V1_SliceOutcome: ProtoMessage {
 
 public struct Croupier_Gametables_V1_EnvironmentJob: ProtoMessage {
     public static let protoMessageName = "croupier.gametables.v1.EnvironmentJob"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_gametables_v1_gametables }
 
     public var environmentId: String = ""
     public var state: Croupier_Gametables_V1_JobState = .unspecified
@@ -757,6 +771,7 @@ public struct Croupier_Gametables_V1_EnvironmentJob: ProtoMessage {
 
 public struct Croupier_Gametables_V1_CleanupRun: ProtoMessage {
     public static let protoMessageName = "croupier.gametables.v1.CleanupRun"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_gametables_v1_gametables }
 
     public var runId: String = ""
     /// The one archived_at of the run: the kickoff day at 11:11:11 UTC.
@@ -808,6 +823,7 @@ public struct Croupier_Gametables_V1_CleanupRun: ProtoMessage {
 
 public struct Croupier_Gametables_V1_GetCleanupRunRequest: ProtoMessage {
     public static let protoMessageName = "croupier.gametables.v1.GetCleanupRunRequest"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_gametables_v1_gametables }
 
     public var runId: String = ""
     public var unknownFields = ProtoUnknownFields()
@@ -837,6 +853,7 @@ public struct Croupier_Gametables_V1_GetCleanupRunRequest: ProtoMessage {
 
 public struct Croupier_Gametables_V1_GameTable: ProtoMessage {
     public static let protoMessageName = "croupier.gametables.v1.GameTable"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_gametables_v1_gametables }
 
     public var id: Int64 = 0
     public var name: String = ""
@@ -887,6 +904,7 @@ public struct Croupier_Gametables_V1_GameTable: ProtoMessage {
 
 public struct Croupier_Gametables_V1_GetGameTablesRequest: ProtoMessage {
     public static let protoMessageName = "croupier.gametables.v1.GetGameTablesRequest"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_gametables_v1_gametables }
 
     public var ids: [Int64] = []
     public var unknownFields = ProtoUnknownFields()
@@ -916,6 +934,7 @@ public struct Croupier_Gametables_V1_GetGameTablesRequest: ProtoMessage {
 
 public struct Croupier_Gametables_V1_GetGameTablesResponse: ProtoMessage {
     public static let protoMessageName = "croupier.gametables.v1.GetGameTablesResponse"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_gametables_v1_gametables }
 
     public var tables: [Croupier_Gametables_V1_GameTable] = []
     /// Requested ids with no table.
@@ -950,6 +969,7 @@ public struct Croupier_Gametables_V1_GetGameTablesResponse: ProtoMessage {
 
 public struct Croupier_Gametables_V1_CleanupGameTablesRequest: ProtoMessage {
     public static let protoMessageName = "croupier.gametables.v1.CleanupGameTablesRequest"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_gametables_v1_gametables }
 
     /// The caller's id for this request; a retry with the same id returns the same operation.
     public var requestId: String = ""
@@ -1003,6 +1023,7 @@ public struct Croupier_Gametables_V1_CleanupGameTablesRequest: ProtoMessage {
 
 public struct Croupier_Gametables_V1_Operation: ProtoMessage {
     public static let protoMessageName = "croupier.gametables.v1.Operation"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_gametables_v1_gametables }
 
     public var operationId: String = ""
     public var requestId: String = ""
@@ -1107,6 +1128,7 @@ public struct Croupier_Gametables_V1_Operation: ProtoMessage {
 
 public struct Croupier_Gametables_V1_GetOperationRequest: ProtoMessage {
     public static let protoMessageName = "croupier.gametables.v1.GetOperationRequest"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_gametables_v1_gametables }
 
     public var operationId: String = ""
     /// Waits up to this long (at most 30,000) for the operation to reach
@@ -1142,6 +1164,7 @@ public struct Croupier_Gametables_V1_GetOperationRequest: ProtoMessage {
 
 public struct Croupier_Gametables_V1_PurgeArchivedRequest: ProtoMessage {
     public static let protoMessageName = "croupier.gametables.v1.PurgeArchivedRequest"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_gametables_v1_gametables }
 
     public var operationId: String = ""
     public var unknownFields = ProtoUnknownFields()
@@ -1171,6 +1194,7 @@ public struct Croupier_Gametables_V1_PurgeArchivedRequest: ProtoMessage {
 
 public struct Croupier_Gametables_V1_PurgeCleanupRunRequest: ProtoMessage {
     public static let protoMessageName = "croupier.gametables.v1.PurgeCleanupRunRequest"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_gametables_v1_gametables }
 
     public var runId: String = ""
     public var unknownFields = ProtoUnknownFields()
@@ -1200,6 +1224,7 @@ public struct Croupier_Gametables_V1_PurgeCleanupRunRequest: ProtoMessage {
 
 public struct Croupier_Gametables_V1_PurgeCleanupRunResponse: ProtoMessage {
     public static let protoMessageName = "croupier.gametables.v1.PurgeCleanupRunResponse"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_gametables_v1_gametables }
 
     /// The run's DELETE operations, after the purge (PROCESSED, or as they
     /// were when not DEFERRED).
@@ -1241,6 +1266,7 @@ public struct Croupier_Gametables_V1_PurgeCleanupRunResponse: ProtoMessage {
 
 public struct Croupier_Gametables_V1_ListOperationsRequest: ProtoMessage {
     public static let protoMessageName = "croupier.gametables.v1.ListOperationsRequest"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_gametables_v1_gametables }
 
     /// Filters; unset matches all.
     public var status: Croupier_Gametables_V1_OperationStatus = .unspecified
@@ -1288,6 +1314,7 @@ public struct Croupier_Gametables_V1_ListOperationsRequest: ProtoMessage {
 
 public struct Croupier_Gametables_V1_ListOperationsResponse: ProtoMessage {
     public static let protoMessageName = "croupier.gametables.v1.ListOperationsResponse"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_gametables_v1_gametables }
 
     /// Oldest first.
     public var operations: [Croupier_Gametables_V1_Operation] = []
@@ -1323,6 +1350,7 @@ public struct Croupier_Gametables_V1_ListOperationsResponse: ProtoMessage {
 
 public struct Croupier_Gametables_V1_ListIntegrationMessagesRequest: ProtoMessage {
     public static let protoMessageName = "croupier.gametables.v1.ListIntegrationMessagesRequest"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_gametables_v1_gametables }
 
     public var pageSize: Int32 = 0
     public var pageToken: String = ""
@@ -1356,6 +1384,7 @@ public struct Croupier_Gametables_V1_ListIntegrationMessagesRequest: ProtoMessag
 
 public struct Croupier_Gametables_V1_IntegrationMessage: ProtoMessage {
     public static let protoMessageName = "croupier.gametables.v1.IntegrationMessage"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_gametables_v1_gametables }
 
     public var messageId: Int64 = 0
     public var requestId: String = ""
@@ -1415,6 +1444,7 @@ public struct Croupier_Gametables_V1_IntegrationMessage: ProtoMessage {
 
 public struct Croupier_Gametables_V1_ListIntegrationMessagesResponse: ProtoMessage {
     public static let protoMessageName = "croupier.gametables.v1.ListIntegrationMessagesResponse"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_gametables_v1_gametables }
 
     public var messages: [Croupier_Gametables_V1_IntegrationMessage] = []
     public var nextPageToken: String = ""
@@ -1452,6 +1482,7 @@ public struct Croupier_Gametables_V1_ListIntegrationMessagesResponse: ProtoMessa
 
 public struct Croupier_Gametables_V1_ListVersionsRequest: ProtoMessage {
     public static let protoMessageName = "croupier.gametables.v1.ListVersionsRequest"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_gametables_v1_gametables }
 
     public var tableId: Int64 = 0
     public var unknownFields = ProtoUnknownFields()
@@ -1482,6 +1513,7 @@ public struct Croupier_Gametables_V1_ListVersionsRequest: ProtoMessage {
 /// One change to a table: who, what, when, before and after (JSON objects).
 public struct Croupier_Gametables_V1_Version: ProtoMessage {
     public static let protoMessageName = "croupier.gametables.v1.Version"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_gametables_v1_gametables }
 
     public var versionId: Int64 = 0
     public var tableId: Int64 = 0
@@ -1544,6 +1576,7 @@ public struct Croupier_Gametables_V1_Version: ProtoMessage {
 
 public struct Croupier_Gametables_V1_ListVersionsResponse: ProtoMessage {
     public static let protoMessageName = "croupier.gametables.v1.ListVersionsResponse"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_gametables_v1_gametables }
 
     public var versions: [Croupier_Gametables_V1_Version] = []
     public var unknownFields = ProtoUnknownFields()
@@ -1573,6 +1606,7 @@ public struct Croupier_Gametables_V1_ListVersionsResponse: ProtoMessage {
 
 public struct Croupier_Gametables_V1_RegisterGameRequest: ProtoMessage {
     public static let protoMessageName = "croupier.gametables.v1.RegisterGameRequest"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_gametables_v1_gametables }
 
     public var gameId: String = ""
     /// RUNNING (default) or PAUSED.
@@ -1613,6 +1647,7 @@ public struct Croupier_Gametables_V1_RegisterGameRequest: ProtoMessage {
 /// sent; the consumer decides what it can apply.
 public struct Croupier_Gametables_V1_RuntimeEvent: ProtoMessage {
     public static let protoMessageName = "croupier.gametables.v1.RuntimeEvent"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_gametables_v1_gametables }
 
     public var kind: String = ""
     public var fields: [String: String] = [:]
@@ -1646,6 +1681,7 @@ public struct Croupier_Gametables_V1_RuntimeEvent: ProtoMessage {
 
 public struct Croupier_Gametables_V1_PublishRuntimeEventsRequest: ProtoMessage {
     public static let protoMessageName = "croupier.gametables.v1.PublishRuntimeEventsRequest"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_gametables_v1_gametables }
 
     public var events: [Croupier_Gametables_V1_RuntimeEvent] = []
     public var unknownFields = ProtoUnknownFields()
@@ -1675,6 +1711,7 @@ public struct Croupier_Gametables_V1_PublishRuntimeEventsRequest: ProtoMessage {
 
 public struct Croupier_Gametables_V1_PublishRuntimeEventsResponse: ProtoMessage {
     public static let protoMessageName = "croupier.gametables.v1.PublishRuntimeEventsResponse"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_gametables_v1_gametables }
 
     public var entryIds: [Int64] = []
     public var unknownFields = ProtoUnknownFields()
@@ -1704,6 +1741,7 @@ public struct Croupier_Gametables_V1_PublishRuntimeEventsResponse: ProtoMessage 
 
 public struct Croupier_Gametables_V1_GetGameRequest: ProtoMessage {
     public static let protoMessageName = "croupier.gametables.v1.GetGameRequest"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_gametables_v1_gametables }
 
     public var gameId: String = ""
     public var unknownFields = ProtoUnknownFields()
@@ -1733,6 +1771,7 @@ public struct Croupier_Gametables_V1_GetGameRequest: ProtoMessage {
 
 public struct Croupier_Gametables_V1_RuntimeSnapshot: ProtoMessage {
     public static let protoMessageName = "croupier.gametables.v1.RuntimeSnapshot"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_gametables_v1_gametables }
 
     public var currentTurn: Int64 = 0
     public var runtimeStatus: String = ""
@@ -1774,6 +1813,7 @@ public struct Croupier_Gametables_V1_RuntimeSnapshot: ProtoMessage {
 
 public struct Croupier_Gametables_V1_PlayerStanding: ProtoMessage {
     public static let protoMessageName = "croupier.gametables.v1.PlayerStanding"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_gametables_v1_gametables }
 
     public var userId: String = ""
     public var rank: Int32 = 0
@@ -1819,6 +1859,7 @@ public struct Croupier_Gametables_V1_PlayerStanding: ProtoMessage {
 
 public struct Croupier_Gametables_V1_Game: ProtoMessage {
     public static let protoMessageName = "croupier.gametables.v1.Game"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_gametables_v1_gametables }
 
     public var gameId: String = ""
     public var status: Croupier_Gametables_V1_GameStatus = .unspecified
@@ -1869,6 +1910,7 @@ public struct Croupier_Gametables_V1_Game: ProtoMessage {
 
 public struct Croupier_Gametables_V1_PlayerStats: ProtoMessage {
     public static let protoMessageName = "croupier.gametables.v1.PlayerStats"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_gametables_v1_gametables }
 
     public var userId: String = ""
     public var initialPlanets: Int64 = 0
@@ -1922,6 +1964,7 @@ public struct Croupier_Gametables_V1_PlayerStats: ProtoMessage {
 
 public struct Croupier_Gametables_V1_GameStats: ProtoMessage {
     public static let protoMessageName = "croupier.gametables.v1.GameStats"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_gametables_v1_gametables }
 
     public var gameId: String = ""
     public var players: [Croupier_Gametables_V1_PlayerStats] = []
@@ -1955,6 +1998,7 @@ public struct Croupier_Gametables_V1_GameStats: ProtoMessage {
 
 public struct Croupier_Gametables_V1_GetConsumerStatusRequest: ProtoMessage {
     public static let protoMessageName = "croupier.gametables.v1.GetConsumerStatusRequest"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_gametables_v1_gametables }
 
     public var unknownFields = ProtoUnknownFields()
 
@@ -1979,6 +2023,7 @@ public struct Croupier_Gametables_V1_GetConsumerStatusRequest: ProtoMessage {
 
 public struct Croupier_Gametables_V1_ConsumerStatus: ProtoMessage {
     public static let protoMessageName = "croupier.gametables.v1.ConsumerStatus"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_gametables_v1_gametables }
 
     /// Entry id of the last event fully handled.
     public var offset: Int64 = 0

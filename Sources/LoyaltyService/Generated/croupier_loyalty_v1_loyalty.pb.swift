@@ -125,6 +125,7 @@ public enum Croupier_Loyalty_V1_AlertKind: ProtoEnum {
 /// How a table converts play into points.
 public struct Croupier_Loyalty_V1_GameSettings: ProtoMessage {
     public static let protoMessageName = "croupier.loyalty.v1.GameSettings"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_loyalty_v1_loyalty }
 
     /// House edge in percent: 1.5 means 1.5 %. In (0, 100].
     public var houseEdgePercent: Double = 0
@@ -165,6 +166,7 @@ public struct Croupier_Loyalty_V1_GameSettings: ProtoMessage {
 
 public struct Croupier_Loyalty_V1_RatingSlip: ProtoMessage {
     public static let protoMessageName = "croupier.loyalty.v1.RatingSlip"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_loyalty_v1_loyalty }
 
     public var slipId: String = ""
     public var playerId: String = ""
@@ -232,6 +234,7 @@ public struct Croupier_Loyalty_V1_RatingSlip: ProtoMessage {
 
 public struct Croupier_Loyalty_V1_StartRatingSlipRequest: ProtoMessage {
     public static let protoMessageName = "croupier.loyalty.v1.StartRatingSlipRequest"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_loyalty_v1_loyalty }
 
     /// Optional caller-chosen id ([A-Za-z0-9_-], 1–64), making retries safe;
     /// the service generates one when empty.
@@ -283,6 +286,7 @@ public struct Croupier_Loyalty_V1_StartRatingSlipRequest: ProtoMessage {
 
 public struct Croupier_Loyalty_V1_StartRatingSlipResponse: ProtoMessage {
     public static let protoMessageName = "croupier.loyalty.v1.StartRatingSlipResponse"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_loyalty_v1_loyalty }
 
     public var slip: Croupier_Loyalty_V1_RatingSlip? = nil
     /// The slip already existed with these same settings.
@@ -317,6 +321,7 @@ public struct Croupier_Loyalty_V1_StartRatingSlipResponse: ProtoMessage {
 
 public struct Croupier_Loyalty_V1_CompleteRatingSlipRequest: ProtoMessage {
     public static let protoMessageName = "croupier.loyalty.v1.CompleteRatingSlipRequest"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_loyalty_v1_loyalty }
 
     public var slipId: String = ""
     /// The final average bet, when it changed during play.
@@ -358,6 +363,7 @@ public struct Croupier_Loyalty_V1_CompleteRatingSlipRequest: ProtoMessage {
 /// What an accrual did to the player's account.
 public struct Croupier_Loyalty_V1_Accrual: ProtoMessage {
     public static let protoMessageName = "croupier.loyalty.v1.Accrual"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_loyalty_v1_loyalty }
 
     public var points: Int64 = 0
     public var balanceBefore: Int64 = 0
@@ -421,6 +427,7 @@ public struct Croupier_Loyalty_V1_Accrual: ProtoMessage {
 
 public struct Croupier_Loyalty_V1_CompleteRatingSlipResponse: ProtoMessage {
     public static let protoMessageName = "croupier.loyalty.v1.CompleteRatingSlipResponse"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_loyalty_v1_loyalty }
 
     public var slip: Croupier_Loyalty_V1_RatingSlip? = nil
     public var accrual: Croupier_Loyalty_V1_Accrual? = nil
@@ -454,6 +461,7 @@ public struct Croupier_Loyalty_V1_CompleteRatingSlipResponse: ProtoMessage {
 
 public struct Croupier_Loyalty_V1_RecoverSlipLoyaltyRequest: ProtoMessage {
     public static let protoMessageName = "croupier.loyalty.v1.RecoverSlipLoyaltyRequest"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_loyalty_v1_loyalty }
 
     public var slipId: String = ""
     public var unknownFields = ProtoUnknownFields()
@@ -483,6 +491,7 @@ public struct Croupier_Loyalty_V1_RecoverSlipLoyaltyRequest: ProtoMessage {
 
 public struct Croupier_Loyalty_V1_RecoverSlipLoyaltyResponse: ProtoMessage {
     public static let protoMessageName = "croupier.loyalty.v1.RecoverSlipLoyaltyResponse"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_loyalty_v1_loyalty }
 
     public var slip: Croupier_Loyalty_V1_RatingSlip? = nil
     /// `replay` is set when the gameplay entry already existed.
@@ -517,6 +526,7 @@ public struct Croupier_Loyalty_V1_RecoverSlipLoyaltyResponse: ProtoMessage {
 
 public struct Croupier_Loyalty_V1_ManualRewardRequest: ProtoMessage {
     public static let protoMessageName = "croupier.loyalty.v1.ManualRewardRequest"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_loyalty_v1_loyalty }
 
     public var playerId: String = ""
     /// Positive: a bonus; negative: an adjustment. |points| ≤ 10,000, never 0.
@@ -576,6 +586,7 @@ public struct Croupier_Loyalty_V1_ManualRewardRequest: ProtoMessage {
 
 public struct Croupier_Loyalty_V1_ManualRewardResponse: ProtoMessage {
     public static let protoMessageName = "croupier.loyalty.v1.ManualRewardResponse"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_loyalty_v1_loyalty }
 
     public var accrual: Croupier_Loyalty_V1_Accrual? = nil
     public var entry: Croupier_Loyalty_V1_LedgerEntry? = nil
@@ -609,6 +620,7 @@ public struct Croupier_Loyalty_V1_ManualRewardResponse: ProtoMessage {
 
 public struct Croupier_Loyalty_V1_GetPlayerLoyaltyRequest: ProtoMessage {
     public static let protoMessageName = "croupier.loyalty.v1.GetPlayerLoyaltyRequest"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_loyalty_v1_loyalty }
 
     public var playerId: String = ""
     public var unknownFields = ProtoUnknownFields()
@@ -638,6 +650,7 @@ public struct Croupier_Loyalty_V1_GetPlayerLoyaltyRequest: ProtoMessage {
 
 public struct Croupier_Loyalty_V1_PlayerLoyalty: ProtoMessage {
     public static let protoMessageName = "croupier.loyalty.v1.PlayerLoyalty"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_loyalty_v1_loyalty }
 
     public var playerId: String = ""
     public var balance: Int64 = 0
@@ -698,6 +711,7 @@ public struct Croupier_Loyalty_V1_PlayerLoyalty: ProtoMessage {
 
 public struct Croupier_Loyalty_V1_LedgerEntry: ProtoMessage {
     public static let protoMessageName = "croupier.loyalty.v1.LedgerEntry"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_loyalty_v1_loyalty }
 
     public var entryId: Int64 = 0
     public var playerId: String = ""
@@ -787,6 +801,7 @@ public struct Croupier_Loyalty_V1_LedgerEntry: ProtoMessage {
 
 public struct Croupier_Loyalty_V1_ListLedgerRequest: ProtoMessage {
     public static let protoMessageName = "croupier.loyalty.v1.ListLedgerRequest"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_loyalty_v1_loyalty }
 
     public var playerId: String = ""
     /// 1–500; 50 when 0.
@@ -835,6 +850,7 @@ public struct Croupier_Loyalty_V1_ListLedgerRequest: ProtoMessage {
 
 public struct Croupier_Loyalty_V1_ListLedgerResponse: ProtoMessage {
     public static let protoMessageName = "croupier.loyalty.v1.ListLedgerResponse"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_loyalty_v1_loyalty }
 
     public var entries: [Croupier_Loyalty_V1_LedgerEntry] = []
     /// Empty on the last page.
@@ -869,6 +885,7 @@ public struct Croupier_Loyalty_V1_ListLedgerResponse: ProtoMessage {
 
 public struct Croupier_Loyalty_V1_VerifyBalanceRequest: ProtoMessage {
     public static let protoMessageName = "croupier.loyalty.v1.VerifyBalanceRequest"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_loyalty_v1_loyalty }
 
     /// Empty: every player.
     public var playerId: String = ""
@@ -899,6 +916,7 @@ public struct Croupier_Loyalty_V1_VerifyBalanceRequest: ProtoMessage {
 
 public struct Croupier_Loyalty_V1_BalanceCheck: ProtoMessage {
     public static let protoMessageName = "croupier.loyalty.v1.BalanceCheck"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_loyalty_v1_loyalty }
 
     public var playerId: String = ""
     public var storedBalance: Int64 = 0
@@ -952,6 +970,7 @@ public struct Croupier_Loyalty_V1_BalanceCheck: ProtoMessage {
 
 public struct Croupier_Loyalty_V1_VerifyBalanceResponse: ProtoMessage {
     public static let protoMessageName = "croupier.loyalty.v1.VerifyBalanceResponse"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_loyalty_v1_loyalty }
 
     public var consistent: Bool = false
     public var playersChecked: Int64 = 0
@@ -990,6 +1009,7 @@ public struct Croupier_Loyalty_V1_VerifyBalanceResponse: ProtoMessage {
 
 public struct Croupier_Loyalty_V1_RebuildBalanceRequest: ProtoMessage {
     public static let protoMessageName = "croupier.loyalty.v1.RebuildBalanceRequest"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_loyalty_v1_loyalty }
 
     public var playerId: String = ""
     public var unknownFields = ProtoUnknownFields()
@@ -1019,6 +1039,7 @@ public struct Croupier_Loyalty_V1_RebuildBalanceRequest: ProtoMessage {
 
 public struct Croupier_Loyalty_V1_RebuildBalanceResponse: ProtoMessage {
     public static let protoMessageName = "croupier.loyalty.v1.RebuildBalanceResponse"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_loyalty_v1_loyalty }
 
     /// Stored against ledger values before the rebuild.
     public var before: Croupier_Loyalty_V1_BalanceCheck? = nil
@@ -1057,6 +1078,7 @@ public struct Croupier_Loyalty_V1_RebuildBalanceResponse: ProtoMessage {
 
 public struct Croupier_Loyalty_V1_ExportLedgerRequest: ProtoMessage {
     public static let protoMessageName = "croupier.loyalty.v1.ExportLedgerRequest"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_loyalty_v1_loyalty }
 
     /// [from_ms, to_ms); 0 leaves that side open.
     public var fromMs: Int64 = 0
@@ -1096,6 +1118,7 @@ public struct Croupier_Loyalty_V1_ExportLedgerRequest: ProtoMessage {
 
 public struct Croupier_Loyalty_V1_Alert: ProtoMessage {
     public static let protoMessageName = "croupier.loyalty.v1.Alert"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_loyalty_v1_loyalty }
 
     /// Position in the alert stream; resume with `after_offset` = the last one seen.
     public var offset: Int64 = 0
@@ -1158,6 +1181,7 @@ public struct Croupier_Loyalty_V1_Alert: ProtoMessage {
 
 public struct Croupier_Loyalty_V1_WatchAlertsRequest: ProtoMessage {
     public static let protoMessageName = "croupier.loyalty.v1.WatchAlertsRequest"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_loyalty_v1_loyalty }
 
     public var afterOffset: Int64 = 0
     /// End the stream once caught up instead of waiting for new alerts.
@@ -1192,6 +1216,7 @@ public struct Croupier_Loyalty_V1_WatchAlertsRequest: ProtoMessage {
 
 public struct Croupier_Loyalty_V1_GetRatingSlipRequest: ProtoMessage {
     public static let protoMessageName = "croupier.loyalty.v1.GetRatingSlipRequest"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_loyalty_v1_loyalty }
 
     public var slipId: String = ""
     public var unknownFields = ProtoUnknownFields()
@@ -1221,6 +1246,7 @@ public struct Croupier_Loyalty_V1_GetRatingSlipRequest: ProtoMessage {
 
 public struct Croupier_Loyalty_V1_RatingSlipView: ProtoMessage {
     public static let protoMessageName = "croupier.loyalty.v1.RatingSlipView"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_loyalty_v1_loyalty }
 
     public var slip: Croupier_Loyalty_V1_RatingSlip? = nil
     /// The slip's gameplay entry; absent while it is open, or if it closed without one.
@@ -1260,6 +1286,7 @@ public struct Croupier_Loyalty_V1_RatingSlipView: ProtoMessage {
 
 public struct Croupier_Loyalty_V1_ListRatingSlipsRequest: ProtoMessage {
     public static let protoMessageName = "croupier.loyalty.v1.ListRatingSlipsRequest"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_loyalty_v1_loyalty }
 
     /// Optional filters.
     public var playerId: String = ""
@@ -1316,6 +1343,7 @@ public struct Croupier_Loyalty_V1_ListRatingSlipsRequest: ProtoMessage {
 
 public struct Croupier_Loyalty_V1_ListRatingSlipsResponse: ProtoMessage {
     public static let protoMessageName = "croupier.loyalty.v1.ListRatingSlipsResponse"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_loyalty_v1_loyalty }
 
     public var slips: [Croupier_Loyalty_V1_RatingSlipView] = []
     public var nextPageToken: String = ""
@@ -1349,6 +1377,7 @@ public struct Croupier_Loyalty_V1_ListRatingSlipsResponse: ProtoMessage {
 
 public struct Croupier_Loyalty_V1_SearchLedgerRequest: ProtoMessage {
     public static let protoMessageName = "croupier.loyalty.v1.SearchLedgerRequest"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_loyalty_v1_loyalty }
 
     /// At least one; entries must match all that are given.
     public var correlationId: String = ""
@@ -1400,6 +1429,7 @@ public struct Croupier_Loyalty_V1_SearchLedgerRequest: ProtoMessage {
 
 public struct Croupier_Loyalty_V1_GetManualRewardFrequencyRequest: ProtoMessage {
     public static let protoMessageName = "croupier.loyalty.v1.GetManualRewardFrequencyRequest"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_loyalty_v1_loyalty }
 
     /// [from_ms, to_ms); 0 for to_ms means now. Optional staff filter.
     public var fromMs: Int64 = 0
@@ -1438,6 +1468,7 @@ public struct Croupier_Loyalty_V1_GetManualRewardFrequencyRequest: ProtoMessage 
 
 public struct Croupier_Loyalty_V1_StaffRewardCount: ProtoMessage {
     public static let protoMessageName = "croupier.loyalty.v1.StaffRewardCount"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_loyalty_v1_loyalty }
 
     public var staffId: String = ""
     public var rewards: Int64 = 0
@@ -1489,6 +1520,7 @@ public struct Croupier_Loyalty_V1_StaffRewardCount: ProtoMessage {
 
 public struct Croupier_Loyalty_V1_ManualRewardFrequency: ProtoMessage {
     public static let protoMessageName = "croupier.loyalty.v1.ManualRewardFrequency"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_loyalty_v1_loyalty }
 
     public var staff: [Croupier_Loyalty_V1_StaffRewardCount] = []
     public var unknownFields = ProtoUnknownFields()

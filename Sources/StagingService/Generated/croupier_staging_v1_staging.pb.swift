@@ -96,6 +96,7 @@ public enum Croupier_Staging_V1_ChangeKind: ProtoEnum {
 ///   product:   a sealed product
 public struct Croupier_Staging_V1_EntityInput: ProtoMessage {
     public static let protoMessageName = "croupier.staging.v1.EntityInput"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_staging_v1_staging }
 
     public var entityType: String = ""
     public var slug: String = ""
@@ -133,6 +134,7 @@ public struct Croupier_Staging_V1_EntityInput: ProtoMessage {
 
 public struct Croupier_Staging_V1_ImportOptions: ProtoMessage {
     public static let protoMessageName = "croupier.staging.v1.ImportOptions"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_staging_v1_staging }
 
     /// Free text shown on the run, e.g. the source feed.
     public var source: String = ""
@@ -163,6 +165,7 @@ public struct Croupier_Staging_V1_ImportOptions: ProtoMessage {
 
 public struct Croupier_Staging_V1_ImportStart: ProtoMessage {
     public static let protoMessageName = "croupier.staging.v1.ImportStart"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_staging_v1_staging }
 
     public var gameSlug: String = ""
     public var options: Croupier_Staging_V1_ImportOptions? = nil
@@ -196,6 +199,7 @@ public struct Croupier_Staging_V1_ImportStart: ProtoMessage {
 
 public struct Croupier_Staging_V1_EntityBatch: ProtoMessage {
     public static let protoMessageName = "croupier.staging.v1.EntityBatch"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_staging_v1_staging }
 
     public var entities: [Croupier_Staging_V1_EntityInput] = []
     public var unknownFields = ProtoUnknownFields()
@@ -225,6 +229,7 @@ public struct Croupier_Staging_V1_EntityBatch: ProtoMessage {
 
 public struct Croupier_Staging_V1_ImportGameRequest: ProtoMessage {
     public static let protoMessageName = "croupier.staging.v1.ImportGameRequest"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_staging_v1_staging }
 
     public var part: OneOf_Part? = nil
     public var unknownFields = ProtoUnknownFields()
@@ -284,6 +289,7 @@ public struct Croupier_Staging_V1_ImportGameRequest: ProtoMessage {
 
 public struct Croupier_Staging_V1_ImportGameResponse: ProtoMessage {
     public static let protoMessageName = "croupier.staging.v1.ImportGameResponse"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_staging_v1_staging }
 
     public var importRunId: String = ""
     public var entitiesReceived: Int64 = 0
@@ -317,6 +323,7 @@ public struct Croupier_Staging_V1_ImportGameResponse: ProtoMessage {
 
 public struct Croupier_Staging_V1_GetImportRunRequest: ProtoMessage {
     public static let protoMessageName = "croupier.staging.v1.GetImportRunRequest"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_staging_v1_staging }
 
     public var importRunId: String = ""
     public var unknownFields = ProtoUnknownFields()
@@ -346,6 +353,7 @@ public struct Croupier_Staging_V1_GetImportRunRequest: ProtoMessage {
 
 public struct Croupier_Staging_V1_ImportRun: ProtoMessage {
     public static let protoMessageName = "croupier.staging.v1.ImportRun"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_staging_v1_staging }
 
     public var importRunId: String = ""
     public var gameSlug: String = ""
@@ -421,6 +429,7 @@ public struct Croupier_Staging_V1_ImportRun: ProtoMessage {
 
 public struct Croupier_Staging_V1_CreateOverrideRequest: ProtoMessage {
     public static let protoMessageName = "croupier.staging.v1.CreateOverrideRequest"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_staging_v1_staging }
 
     public var gameSlug: String = ""
     public var entityType: String = ""
@@ -463,6 +472,7 @@ public struct Croupier_Staging_V1_CreateOverrideRequest: ProtoMessage {
 
 public struct Croupier_Staging_V1_CreateEntityRequest: ProtoMessage {
     public static let protoMessageName = "croupier.staging.v1.CreateEntityRequest"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_staging_v1_staging }
 
     public var gameSlug: String = ""
     public var entity: Croupier_Staging_V1_EntityInput? = nil
@@ -496,6 +506,7 @@ public struct Croupier_Staging_V1_CreateEntityRequest: ProtoMessage {
 
 public struct Croupier_Staging_V1_UploadImageRequest: ProtoMessage {
     public static let protoMessageName = "croupier.staging.v1.UploadImageRequest"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_staging_v1_staging }
 
     public var gameSlug: String = ""
     public var entityType: String = ""
@@ -542,6 +553,7 @@ public struct Croupier_Staging_V1_UploadImageRequest: ProtoMessage {
 
 public struct Croupier_Staging_V1_GetEntityRequest: ProtoMessage {
     public static let protoMessageName = "croupier.staging.v1.GetEntityRequest"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_staging_v1_staging }
 
     public var gameSlug: String = ""
     public var entityType: String = ""
@@ -579,6 +591,7 @@ public struct Croupier_Staging_V1_GetEntityRequest: ProtoMessage {
 
 public struct Croupier_Staging_V1_Entity: ProtoMessage {
     public static let protoMessageName = "croupier.staging.v1.Entity"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_staging_v1_staging }
 
     public var gameSlug: String = ""
     public var entityType: String = ""
@@ -643,6 +656,7 @@ public struct Croupier_Staging_V1_Entity: ProtoMessage {
 
 public struct Croupier_Staging_V1_ListEntitiesRequest: ProtoMessage {
     public static let protoMessageName = "croupier.staging.v1.ListEntitiesRequest"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_staging_v1_staging }
 
     public var gameSlug: String = ""
     /// Optional filter.
@@ -690,6 +704,7 @@ public struct Croupier_Staging_V1_ListEntitiesRequest: ProtoMessage {
 
 public struct Croupier_Staging_V1_ListEntitiesResponse: ProtoMessage {
     public static let protoMessageName = "croupier.staging.v1.ListEntitiesResponse"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_staging_v1_staging }
 
     public var entities: [Croupier_Staging_V1_Entity] = []
     public var nextPageToken: String = ""
@@ -723,6 +738,7 @@ public struct Croupier_Staging_V1_ListEntitiesResponse: ProtoMessage {
 
 public struct Croupier_Staging_V1_GenerateDiffRequest: ProtoMessage {
     public static let protoMessageName = "croupier.staging.v1.GenerateDiffRequest"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_staging_v1_staging }
 
     public var gameSlug: String = ""
     public var unknownFields = ProtoUnknownFields()
@@ -752,6 +768,7 @@ public struct Croupier_Staging_V1_GenerateDiffRequest: ProtoMessage {
 
 public struct Croupier_Staging_V1_GenerateDiffResponse: ProtoMessage {
     public static let protoMessageName = "croupier.staging.v1.GenerateDiffResponse"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_staging_v1_staging }
 
     /// "Diff generation queued".
     public var message: String = ""
@@ -790,6 +807,7 @@ public struct Croupier_Staging_V1_GenerateDiffResponse: ProtoMessage {
 
 public struct Croupier_Staging_V1_EnqueueDiffRequest: ProtoMessage {
     public static let protoMessageName = "croupier.staging.v1.EnqueueDiffRequest"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_staging_v1_staging }
 
     public var gameSlug: String = ""
     public var trigger: Croupier_Staging_V1_DiffTrigger = .unspecified
@@ -844,6 +862,7 @@ public struct Croupier_Staging_V1_EnqueueDiffRequest: ProtoMessage {
 
 public struct Croupier_Staging_V1_EnqueueDiffResponse: ProtoMessage {
     public static let protoMessageName = "croupier.staging.v1.EnqueueDiffResponse"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_staging_v1_staging }
 
     public var messageId: Int64 = 0
     public var duplicate: Bool = false
@@ -877,6 +896,7 @@ public struct Croupier_Staging_V1_EnqueueDiffResponse: ProtoMessage {
 
 public struct Croupier_Staging_V1_GetDiffRequest: ProtoMessage {
     public static let protoMessageName = "croupier.staging.v1.GetDiffRequest"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_staging_v1_staging }
 
     public var gameSlug: String = ""
     /// Paging over entries, ordered by (entity type, slug).
@@ -915,6 +935,7 @@ public struct Croupier_Staging_V1_GetDiffRequest: ProtoMessage {
 
 public struct Croupier_Staging_V1_TypeCounts: ProtoMessage {
     public static let protoMessageName = "croupier.staging.v1.TypeCounts"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_staging_v1_staging }
 
     public var entityType: String = ""
     public var added: Int64 = 0
@@ -956,6 +977,7 @@ public struct Croupier_Staging_V1_TypeCounts: ProtoMessage {
 
 public struct Croupier_Staging_V1_FieldChange: ProtoMessage {
     public static let protoMessageName = "croupier.staging.v1.FieldChange"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_staging_v1_staging }
 
     public var field: String = ""
     public var oldValue: String = ""
@@ -993,6 +1015,7 @@ public struct Croupier_Staging_V1_FieldChange: ProtoMessage {
 
 public struct Croupier_Staging_V1_DiffEntry: ProtoMessage {
     public static let protoMessageName = "croupier.staging.v1.DiffEntry"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_staging_v1_staging }
 
     public var entityType: String = ""
     public var slug: String = ""
@@ -1034,6 +1057,7 @@ public struct Croupier_Staging_V1_DiffEntry: ProtoMessage {
 
 public struct Croupier_Staging_V1_ExpansionImpact: ProtoMessage {
     public static let protoMessageName = "croupier.staging.v1.ExpansionImpact"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_staging_v1_staging }
 
     public var expansion: String = ""
     public var cardsBefore: Int64 = 0
@@ -1071,6 +1095,7 @@ public struct Croupier_Staging_V1_ExpansionImpact: ProtoMessage {
 
 public struct Croupier_Staging_V1_Diff: ProtoMessage {
     public static let protoMessageName = "croupier.staging.v1.Diff"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_staging_v1_staging }
 
     public var gameSlug: String = ""
     public var counts: [Croupier_Staging_V1_TypeCounts] = []
@@ -1137,6 +1162,7 @@ public struct Croupier_Staging_V1_Diff: ProtoMessage {
 
 public struct Croupier_Staging_V1_DeployRequest: ProtoMessage {
     public static let protoMessageName = "croupier.staging.v1.DeployRequest"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_staging_v1_staging }
 
     public var gameSlug: String = ""
     public var unknownFields = ProtoUnknownFields()
@@ -1166,6 +1192,7 @@ public struct Croupier_Staging_V1_DeployRequest: ProtoMessage {
 
 public struct Croupier_Staging_V1_DeployResponse: ProtoMessage {
     public static let protoMessageName = "croupier.staging.v1.DeployResponse"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_staging_v1_staging }
 
     public var upserted: Int64 = 0
     public var deleted: Int64 = 0
@@ -1199,6 +1226,7 @@ public struct Croupier_Staging_V1_DeployResponse: ProtoMessage {
 
 public struct Croupier_Staging_V1_GetLocksRequest: ProtoMessage {
     public static let protoMessageName = "croupier.staging.v1.GetLocksRequest"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_staging_v1_staging }
 
     public var gameSlug: String = ""
     public var unknownFields = ProtoUnknownFields()
@@ -1228,6 +1256,7 @@ public struct Croupier_Staging_V1_GetLocksRequest: ProtoMessage {
 
 public struct Croupier_Staging_V1_Lock: ProtoMessage {
     public static let protoMessageName = "croupier.staging.v1.Lock"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_staging_v1_staging }
 
     public var gameSlug: String = ""
     /// "import" or "diff".
@@ -1278,6 +1307,7 @@ public struct Croupier_Staging_V1_Lock: ProtoMessage {
 
 public struct Croupier_Staging_V1_GetLocksResponse: ProtoMessage {
     public static let protoMessageName = "croupier.staging.v1.GetLocksResponse"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_staging_v1_staging }
 
     public var locks: [Croupier_Staging_V1_Lock] = []
     public var unknownFields = ProtoUnknownFields()
@@ -1307,6 +1337,7 @@ public struct Croupier_Staging_V1_GetLocksResponse: ProtoMessage {
 
 public struct Croupier_Staging_V1_WatchEventsRequest: ProtoMessage {
     public static let protoMessageName = "croupier.staging.v1.WatchEventsRequest"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_staging_v1_staging }
 
     /// Empty: every game.
     public var gameSlug: String = ""
@@ -1346,6 +1377,7 @@ public struct Croupier_Staging_V1_WatchEventsRequest: ProtoMessage {
 
 public struct Croupier_Staging_V1_StagingEvent: ProtoMessage {
     public static let protoMessageName = "croupier.staging.v1.StagingEvent"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_staging_v1_staging }
 
     public var offset: Int64 = 0
     public var gameSlug: String = ""
@@ -1398,6 +1430,7 @@ public struct Croupier_Staging_V1_StagingEvent: ProtoMessage {
 
 public struct Croupier_Staging_V1_GetQueueStatsRequest: ProtoMessage {
     public static let protoMessageName = "croupier.staging.v1.GetQueueStatsRequest"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_staging_v1_staging }
 
     public var unknownFields = ProtoUnknownFields()
 
@@ -1422,6 +1455,7 @@ public struct Croupier_Staging_V1_GetQueueStatsRequest: ProtoMessage {
 
 public struct Croupier_Staging_V1_QueueStats: ProtoMessage {
     public static let protoMessageName = "croupier.staging.v1.QueueStats"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_staging_v1_staging }
 
     public var depth: Int64 = 0
     public var inFlight: Int64 = 0
@@ -1463,6 +1497,7 @@ public struct Croupier_Staging_V1_QueueStats: ProtoMessage {
 
 public struct Croupier_Staging_V1_ListDeadLettersRequest: ProtoMessage {
     public static let protoMessageName = "croupier.staging.v1.ListDeadLettersRequest"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_staging_v1_staging }
 
     public var limit: Int32 = 0
     public var unknownFields = ProtoUnknownFields()
@@ -1492,6 +1527,7 @@ public struct Croupier_Staging_V1_ListDeadLettersRequest: ProtoMessage {
 
 public struct Croupier_Staging_V1_DeadLetter: ProtoMessage {
     public static let protoMessageName = "croupier.staging.v1.DeadLetter"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_staging_v1_staging }
 
     public var messageId: Int64 = 0
     public var gameSlug: String = ""
@@ -1541,6 +1577,7 @@ public struct Croupier_Staging_V1_DeadLetter: ProtoMessage {
 
 public struct Croupier_Staging_V1_ListDeadLettersResponse: ProtoMessage {
     public static let protoMessageName = "croupier.staging.v1.ListDeadLettersResponse"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_staging_v1_staging }
 
     public var deadLetters: [Croupier_Staging_V1_DeadLetter] = []
     public var unknownFields = ProtoUnknownFields()
@@ -1570,6 +1607,7 @@ public struct Croupier_Staging_V1_ListDeadLettersResponse: ProtoMessage {
 
 public struct Croupier_Staging_V1_RedriveDeadLettersRequest: ProtoMessage {
     public static let protoMessageName = "croupier.staging.v1.RedriveDeadLettersRequest"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_staging_v1_staging }
 
     /// Empty: all of them.
     public var messageIds: [Int64] = []
@@ -1600,6 +1638,7 @@ public struct Croupier_Staging_V1_RedriveDeadLettersRequest: ProtoMessage {
 
 public struct Croupier_Staging_V1_RedriveDeadLettersResponse: ProtoMessage {
     public static let protoMessageName = "croupier.staging.v1.RedriveDeadLettersResponse"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_staging_v1_staging }
 
     public var redriven: Int64 = 0
     public var unknownFields = ProtoUnknownFields()
@@ -1631,6 +1670,7 @@ public struct Croupier_Staging_V1_RedriveDeadLettersResponse: ProtoMessage {
 /// equal maps are equal bytes.
 public struct Croupier_Staging_V1_FieldMap: ProtoMessage {
     public static let protoMessageName = "croupier.staging.v1.FieldMap"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_staging_v1_staging }
 
     public var values: [String: String] = [:]
     public var unknownFields = ProtoUnknownFields()
@@ -1660,6 +1700,7 @@ public struct Croupier_Staging_V1_FieldMap: ProtoMessage {
 
 public struct Croupier_Staging_V1_ListImportRunsRequest: ProtoMessage {
     public static let protoMessageName = "croupier.staging.v1.ListImportRunsRequest"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_staging_v1_staging }
 
     public var gameSlug: String = ""
     /// 1–1000; 100 when 0.
@@ -1698,6 +1739,7 @@ public struct Croupier_Staging_V1_ListImportRunsRequest: ProtoMessage {
 
 public struct Croupier_Staging_V1_ListImportRunsResponse: ProtoMessage {
     public static let protoMessageName = "croupier.staging.v1.ListImportRunsResponse"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_staging_v1_staging }
 
     public var runs: [Croupier_Staging_V1_ImportRun] = []
     public var nextPageToken: String = ""
@@ -1731,6 +1773,7 @@ public struct Croupier_Staging_V1_ListImportRunsResponse: ProtoMessage {
 
 public struct Croupier_Staging_V1_ListProductionEntitiesRequest: ProtoMessage {
     public static let protoMessageName = "croupier.staging.v1.ListProductionEntitiesRequest"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_staging_v1_staging }
 
     public var gameSlug: String = ""
     /// Optional filter.
@@ -1774,6 +1817,7 @@ public struct Croupier_Staging_V1_ListProductionEntitiesRequest: ProtoMessage {
 
 public struct Croupier_Staging_V1_ProductionEntity: ProtoMessage {
     public static let protoMessageName = "croupier.staging.v1.ProductionEntity"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_staging_v1_staging }
 
     public var entityType: String = ""
     public var slug: String = ""
@@ -1811,6 +1855,7 @@ public struct Croupier_Staging_V1_ProductionEntity: ProtoMessage {
 
 public struct Croupier_Staging_V1_ListProductionEntitiesResponse: ProtoMessage {
     public static let protoMessageName = "croupier.staging.v1.ListProductionEntitiesResponse"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_staging_v1_staging }
 
     public var entities: [Croupier_Staging_V1_ProductionEntity] = []
     public var nextPageToken: String = ""
@@ -1844,6 +1889,7 @@ public struct Croupier_Staging_V1_ListProductionEntitiesResponse: ProtoMessage {
 
 public struct Croupier_Staging_V1_ListDiffRequestsRequest: ProtoMessage {
     public static let protoMessageName = "croupier.staging.v1.ListDiffRequestsRequest"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_staging_v1_staging }
 
     /// 1–1000; 100 when 0.
     public var limit: Int32 = 0
@@ -1879,6 +1925,7 @@ public struct Croupier_Staging_V1_ListDiffRequestsRequest: ProtoMessage {
 
 public struct Croupier_Staging_V1_DiffRequestInfo: ProtoMessage {
     public static let protoMessageName = "croupier.staging.v1.DiffRequestInfo"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_staging_v1_staging }
 
     public var messageId: Int64 = 0
     public var gameSlug: String = ""
@@ -1934,6 +1981,7 @@ public struct Croupier_Staging_V1_DiffRequestInfo: ProtoMessage {
 
 public struct Croupier_Staging_V1_ListDiffRequestsResponse: ProtoMessage {
     public static let protoMessageName = "croupier.staging.v1.ListDiffRequestsResponse"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_staging_v1_staging }
 
     public var requests: [Croupier_Staging_V1_DiffRequestInfo] = []
     public var unknownFields = ProtoUnknownFields()
@@ -1963,6 +2011,7 @@ public struct Croupier_Staging_V1_ListDiffRequestsResponse: ProtoMessage {
 
 public struct Croupier_Staging_V1_ReleaseDiffRequestRequest: ProtoMessage {
     public static let protoMessageName = "croupier.staging.v1.ReleaseDiffRequestRequest"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_staging_v1_staging }
 
     public var messageId: Int64 = 0
     public var unknownFields = ProtoUnknownFields()
@@ -1992,6 +2041,7 @@ public struct Croupier_Staging_V1_ReleaseDiffRequestRequest: ProtoMessage {
 
 public struct Croupier_Staging_V1_ReleaseDiffRequestResponse: ProtoMessage {
     public static let protoMessageName = "croupier.staging.v1.ReleaseDiffRequestResponse"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_staging_v1_staging }
 
     public var unknownFields = ProtoUnknownFields()
 

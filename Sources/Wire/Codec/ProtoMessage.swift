@@ -14,6 +14,13 @@ public protocol ProtoMessage: Sendable, Equatable {
     /// Exact number of bytes `encode(to:)` writes.
     var encodedSize: Int { get }
     var unknownFields: ProtoUnknownFields { get set }
+    /// The .proto file that defines it (generated messages), for the JSON
+    /// mapping; nil for a hand-written message.
+    static var protoFile: ProtoFileDescriptor? { get }
+}
+
+extension ProtoMessage {
+    public static var protoFile: ProtoFileDescriptor? { nil }
 }
 
 extension ProtoMessage {

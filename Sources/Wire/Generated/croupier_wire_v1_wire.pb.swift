@@ -43,6 +43,7 @@ public enum Croupier_Wire_V1_GoAwayReason: ProtoEnum {
 /// carry `binary`, all others `text`.
 public struct Croupier_Wire_V1_MetadataEntry: ProtoMessage {
     public static let protoMessageName = "croupier.wire.v1.MetadataEntry"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_wire_v1_wire }
 
     public var key: String = ""
     public var value: OneOf_Value? = nil
@@ -105,6 +106,7 @@ public struct Croupier_Wire_V1_MetadataEntry: ProtoMessage {
 /// SETTINGS: each side's limits, sent once right after the preface.
 public struct Croupier_Wire_V1_Settings: ProtoMessage {
     public static let protoMessageName = "croupier.wire.v1.Settings"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_wire_v1_wire }
 
     /// Largest frame payload this side accepts, in bytes.
     public var maxFrameSize: UInt32 = 0
@@ -146,6 +148,7 @@ public struct Croupier_Wire_V1_Settings: ProtoMessage {
 /// AUTH_CHALLENGE (server → client).
 public struct Croupier_Wire_V1_AuthChallenge: ProtoMessage {
     public static let protoMessageName = "croupier.wire.v1.AuthChallenge"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_wire_v1_wire }
 
     public var serverNonce: [UInt8] = []
     public var unknownFields = ProtoUnknownFields()
@@ -176,6 +179,7 @@ public struct Croupier_Wire_V1_AuthChallenge: ProtoMessage {
 /// AUTH_RESPONSE (client → server).
 public struct Croupier_Wire_V1_AuthResponse: ProtoMessage {
     public static let protoMessageName = "croupier.wire.v1.AuthResponse"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_wire_v1_wire }
 
     public var clientNonce: [UInt8] = []
     /// HMAC-SHA256(secret, "croupier-wire/1 client" || server_nonce || client_nonce)
@@ -216,6 +220,7 @@ public struct Croupier_Wire_V1_AuthResponse: ProtoMessage {
 /// AUTH_OK (server → client): the server proves it knows the secret too.
 public struct Croupier_Wire_V1_AuthOk: ProtoMessage {
     public static let protoMessageName = "croupier.wire.v1.AuthOk"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_wire_v1_wire }
 
     /// HMAC-SHA256(secret, "croupier-wire/1 server" || client_nonce || server_nonce)
     public var mac: [UInt8] = []
@@ -247,6 +252,7 @@ public struct Croupier_Wire_V1_AuthOk: ProtoMessage {
 /// CALL_START (client → server): opens a call on a new stream.
 public struct Croupier_Wire_V1_CallStart: ProtoMessage {
     public static let protoMessageName = "croupier.wire.v1.CallStart"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_wire_v1_wire }
 
     /// "/package.Service/Method"
     public var method: String = ""
@@ -287,6 +293,7 @@ public struct Croupier_Wire_V1_CallStart: ProtoMessage {
 /// RESPONSE_HEADERS (server → client): optional initial metadata, before any MESSAGE.
 public struct Croupier_Wire_V1_ResponseHeaders: ProtoMessage {
     public static let protoMessageName = "croupier.wire.v1.ResponseHeaders"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_wire_v1_wire }
 
     public var metadata: [Croupier_Wire_V1_MetadataEntry] = []
     public var unknownFields = ProtoUnknownFields()
@@ -317,6 +324,7 @@ public struct Croupier_Wire_V1_ResponseHeaders: ProtoMessage {
 /// TRAILERS (server → client): ends the call.
 public struct Croupier_Wire_V1_Trailers: ProtoMessage {
     public static let protoMessageName = "croupier.wire.v1.Trailers"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_wire_v1_wire }
 
     /// Canonical gRPC status code, 0 = OK.
     public var code: Int32 = 0
@@ -362,6 +370,7 @@ public struct Croupier_Wire_V1_Trailers: ProtoMessage {
 /// GOAWAY (either side): the sender will accept no new calls.
 public struct Croupier_Wire_V1_GoAway: ProtoMessage {
     public static let protoMessageName = "croupier.wire.v1.GoAway"
+    public static var protoFile: ProtoFileDescriptor? { .croupier_wire_v1_wire }
 
     /// Highest stream id the sender processed or will process.
     public var lastStreamId: UInt32 = 0

@@ -3,6 +3,7 @@
 
 public struct Grpc_Health_V1_HealthCheckRequest: ProtoMessage {
     public static let protoMessageName = "grpc.health.v1.HealthCheckRequest"
+    public static var protoFile: ProtoFileDescriptor? { .grpc_health_v1_health }
 
     /// Service name, "" for the server as a whole.
     public var service: String = ""
@@ -33,6 +34,7 @@ public struct Grpc_Health_V1_HealthCheckRequest: ProtoMessage {
 
 public struct Grpc_Health_V1_HealthCheckResponse: ProtoMessage {
     public static let protoMessageName = "grpc.health.v1.HealthCheckResponse"
+    public static var protoFile: ProtoFileDescriptor? { .grpc_health_v1_health }
 
     public var status: Grpc_Health_V1_HealthCheckResponse.ServingStatus = .unknown
     public var unknownFields = ProtoUnknownFields()
@@ -92,6 +94,7 @@ public struct Grpc_Health_V1_HealthCheckResponse: ProtoMessage {
 
 public struct Grpc_Health_V1_HealthListRequest: ProtoMessage {
     public static let protoMessageName = "grpc.health.v1.HealthListRequest"
+    public static var protoFile: ProtoFileDescriptor? { .grpc_health_v1_health }
 
     public var unknownFields = ProtoUnknownFields()
 
@@ -116,6 +119,7 @@ public struct Grpc_Health_V1_HealthListRequest: ProtoMessage {
 
 public struct Grpc_Health_V1_HealthListResponse: ProtoMessage {
     public static let protoMessageName = "grpc.health.v1.HealthListResponse"
+    public static var protoFile: ProtoFileDescriptor? { .grpc_health_v1_health }
 
     /// Status of every service the server knows, by service name.
     public var statuses: [String: Grpc_Health_V1_HealthCheckResponse] = [:]

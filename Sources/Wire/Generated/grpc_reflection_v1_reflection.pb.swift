@@ -3,6 +3,7 @@
 
 public struct Grpc_Reflection_V1_ServerReflectionRequest: ProtoMessage {
     public static let protoMessageName = "grpc.reflection.v1.ServerReflectionRequest"
+    public static var protoFile: ProtoFileDescriptor? { .grpc_reflection_v1_reflection }
 
     public var host: String = ""
     public var messageRequest: OneOf_MessageRequest? = nil
@@ -107,6 +108,7 @@ public struct Grpc_Reflection_V1_ServerReflectionRequest: ProtoMessage {
 
 public struct Grpc_Reflection_V1_ExtensionRequest: ProtoMessage {
     public static let protoMessageName = "grpc.reflection.v1.ExtensionRequest"
+    public static var protoFile: ProtoFileDescriptor? { .grpc_reflection_v1_reflection }
 
     public var containingType: String = ""
     public var extensionNumber: Int32 = 0
@@ -140,6 +142,7 @@ public struct Grpc_Reflection_V1_ExtensionRequest: ProtoMessage {
 
 public struct Grpc_Reflection_V1_ServerReflectionResponse: ProtoMessage {
     public static let protoMessageName = "grpc.reflection.v1.ServerReflectionResponse"
+    public static var protoFile: ProtoFileDescriptor? { .grpc_reflection_v1_reflection }
 
     public var validHost: String = ""
     public var originalRequest: Grpc_Reflection_V1_ServerReflectionRequest? = nil
@@ -237,6 +240,7 @@ public struct Grpc_Reflection_V1_ServerReflectionResponse: ProtoMessage {
 
 public struct Grpc_Reflection_V1_FileDescriptorResponse: ProtoMessage {
     public static let protoMessageName = "grpc.reflection.v1.FileDescriptorResponse"
+    public static var protoFile: ProtoFileDescriptor? { .grpc_reflection_v1_reflection }
 
     /// Serialized FileDescriptorProto messages: the requested file and its dependencies.
     public var fileDescriptorProto: [[UInt8]] = []
@@ -267,6 +271,7 @@ public struct Grpc_Reflection_V1_FileDescriptorResponse: ProtoMessage {
 
 public struct Grpc_Reflection_V1_ExtensionNumberResponse: ProtoMessage {
     public static let protoMessageName = "grpc.reflection.v1.ExtensionNumberResponse"
+    public static var protoFile: ProtoFileDescriptor? { .grpc_reflection_v1_reflection }
 
     public var baseTypeName: String = ""
     public var extensionNumber: [Int32] = []
@@ -300,6 +305,7 @@ public struct Grpc_Reflection_V1_ExtensionNumberResponse: ProtoMessage {
 
 public struct Grpc_Reflection_V1_ListServiceResponse: ProtoMessage {
     public static let protoMessageName = "grpc.reflection.v1.ListServiceResponse"
+    public static var protoFile: ProtoFileDescriptor? { .grpc_reflection_v1_reflection }
 
     public var service: [Grpc_Reflection_V1_ServiceResponse] = []
     public var unknownFields = ProtoUnknownFields()
@@ -329,6 +335,7 @@ public struct Grpc_Reflection_V1_ListServiceResponse: ProtoMessage {
 
 public struct Grpc_Reflection_V1_ServiceResponse: ProtoMessage {
     public static let protoMessageName = "grpc.reflection.v1.ServiceResponse"
+    public static var protoFile: ProtoFileDescriptor? { .grpc_reflection_v1_reflection }
 
     public var name: String = ""
     public var unknownFields = ProtoUnknownFields()
@@ -358,6 +365,7 @@ public struct Grpc_Reflection_V1_ServiceResponse: ProtoMessage {
 
 public struct Grpc_Reflection_V1_ErrorResponse: ProtoMessage {
     public static let protoMessageName = "grpc.reflection.v1.ErrorResponse"
+    public static var protoFile: ProtoFileDescriptor? { .grpc_reflection_v1_reflection }
 
     /// A canonical gRPC status code.
     public var errorCode: Int32 = 0

@@ -3,6 +3,7 @@
 
 public struct Grpc_Testing_Empty: ProtoMessage {
     public static let protoMessageName = "grpc.testing.Empty"
+    public static var protoFile: ProtoFileDescriptor? { .grpc_testing_empty }
 
     public var unknownFields = ProtoUnknownFields()
 

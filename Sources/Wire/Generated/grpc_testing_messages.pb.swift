@@ -49,6 +49,7 @@ public enum Grpc_Testing_GrpclbRouteType: ProtoEnum {
 
 public struct Grpc_Testing_BoolValue: ProtoMessage {
     public static let protoMessageName = "grpc.testing.BoolValue"
+    public static var protoFile: ProtoFileDescriptor? { .grpc_testing_messages }
 
     public var value: Bool = false
     public var unknownFields = ProtoUnknownFields()
@@ -78,6 +79,7 @@ public struct Grpc_Testing_BoolValue: ProtoMessage {
 
 public struct Grpc_Testing_Payload: ProtoMessage {
     public static let protoMessageName = "grpc.testing.Payload"
+    public static var protoFile: ProtoFileDescriptor? { .grpc_testing_messages }
 
     public var type: Grpc_Testing_PayloadType = .compressable
     public var body: [UInt8] = []
@@ -112,6 +114,7 @@ public struct Grpc_Testing_Payload: ProtoMessage {
 /// A status the client asks the server to answer with.
 public struct Grpc_Testing_EchoStatus: ProtoMessage {
     public static let protoMessageName = "grpc.testing.EchoStatus"
+    public static var protoFile: ProtoFileDescriptor? { .grpc_testing_messages }
 
     public var code: Int32 = 0
     public var message: String = ""
@@ -145,6 +148,7 @@ public struct Grpc_Testing_EchoStatus: ProtoMessage {
 
 public struct Grpc_Testing_SimpleRequest: ProtoMessage {
     public static let protoMessageName = "grpc.testing.SimpleRequest"
+    public static var protoFile: ProtoFileDescriptor? { .grpc_testing_messages }
 
     public var responseType: Grpc_Testing_PayloadType = .compressable
     public var responseSize: Int32 = 0
@@ -214,6 +218,7 @@ public struct Grpc_Testing_SimpleRequest: ProtoMessage {
 
 public struct Grpc_Testing_SimpleResponse: ProtoMessage {
     public static let protoMessageName = "grpc.testing.SimpleResponse"
+    public static var protoFile: ProtoFileDescriptor? { .grpc_testing_messages }
 
     public var payload: Grpc_Testing_Payload? = nil
     public var username: String = ""
@@ -263,6 +268,7 @@ public struct Grpc_Testing_SimpleResponse: ProtoMessage {
 
 public struct Grpc_Testing_StreamingInputCallRequest: ProtoMessage {
     public static let protoMessageName = "grpc.testing.StreamingInputCallRequest"
+    public static var protoFile: ProtoFileDescriptor? { .grpc_testing_messages }
 
     public var payload: Grpc_Testing_Payload? = nil
     public var expectCompressed: Grpc_Testing_BoolValue? = nil
@@ -296,6 +302,7 @@ public struct Grpc_Testing_StreamingInputCallRequest: ProtoMessage {
 
 public struct Grpc_Testing_StreamingInputCallResponse: ProtoMessage {
     public static let protoMessageName = "grpc.testing.StreamingInputCallResponse"
+    public static var protoFile: ProtoFileDescriptor? { .grpc_testing_messages }
 
     public var aggregatedPayloadSize: Int32 = 0
     public var unknownFields = ProtoUnknownFields()
@@ -325,6 +332,7 @@ public struct Grpc_Testing_StreamingInputCallResponse: ProtoMessage {
 
 public struct Grpc_Testing_ResponseParameters: ProtoMessage {
     public static let protoMessageName = "grpc.testing.ResponseParameters"
+    public static var protoFile: ProtoFileDescriptor? { .grpc_testing_messages }
 
     public var size: Int32 = 0
     public var intervalUs: Int32 = 0
@@ -362,6 +370,7 @@ public struct Grpc_Testing_ResponseParameters: ProtoMessage {
 
 public struct Grpc_Testing_StreamingOutputCallRequest: ProtoMessage {
     public static let protoMessageName = "grpc.testing.StreamingOutputCallRequest"
+    public static var protoFile: ProtoFileDescriptor? { .grpc_testing_messages }
 
     public var responseType: Grpc_Testing_PayloadType = .compressable
     public var responseParameters: [Grpc_Testing_ResponseParameters] = []
@@ -407,6 +416,7 @@ public struct Grpc_Testing_StreamingOutputCallRequest: ProtoMessage {
 
 public struct Grpc_Testing_StreamingOutputCallResponse: ProtoMessage {
     public static let protoMessageName = "grpc.testing.StreamingOutputCallResponse"
+    public static var protoFile: ProtoFileDescriptor? { .grpc_testing_messages }
 
     public var payload: Grpc_Testing_Payload? = nil
     public var unknownFields = ProtoUnknownFields()
@@ -436,6 +446,7 @@ public struct Grpc_Testing_StreamingOutputCallResponse: ProtoMessage {
 
 public struct Grpc_Testing_ReconnectParams: ProtoMessage {
     public static let protoMessageName = "grpc.testing.ReconnectParams"
+    public static var protoFile: ProtoFileDescriptor? { .grpc_testing_messages }
 
     public var maxReconnectBackoffMs: Int32 = 0
     public var unknownFields = ProtoUnknownFields()
@@ -465,6 +476,7 @@ public struct Grpc_Testing_ReconnectParams: ProtoMessage {
 
 public struct Grpc_Testing_ReconnectInfo: ProtoMessage {
     public static let protoMessageName = "grpc.testing.ReconnectInfo"
+    public static var protoFile: ProtoFileDescriptor? { .grpc_testing_messages }
 
     public var passed: Bool = false
     public var backoffMs: [Int32] = []
@@ -498,6 +510,7 @@ public struct Grpc_Testing_ReconnectInfo: ProtoMessage {
 
 public struct Grpc_Testing_TestOrcaReport: ProtoMessage {
     public static let protoMessageName = "grpc.testing.TestOrcaReport"
+    public static var protoFile: ProtoFileDescriptor? { .grpc_testing_messages }
 
     public var cpuUtilization: Double = 0
     public var memoryUtilization: Double = 0

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// The canonical proto3 JSON mapping, driven by descriptors: any message of
 /// `schema` goes from its binary encoding to JSON and back, with no
@@ -20,6 +21,16 @@ public struct ProtoJSON: Sendable {
     public let schema: ProtoSchema
 
     public init(schema: ProtoSchema) { self.schema = schema }
+
+    /// The mapping for the messages of `file` and its imports, made once per file.
+    public static func forFile(_ file: ProtoFileDescriptor) throws -> ProtoJSON {
+        if let known = byFile.withLock({ $0[file.name] }) { return known }
+        let made = ProtoJSON(schema: try ProtoSchema(compiled: file.withImports))
+        byFile.withLock { $0[file.name] = made }
+        return made
+    }
+
+    private static let byFile = Mutex<[String: ProtoJSON]>([:])
 
     /// A generated message as JSON.
     public func json<M: ProtoMessage>(_ message: M) throws -> String {
@@ -123,7 +134,7 @@ public struct ProtoJSON: Sendable {
         guard let keyField = entry.field(number: 1), let valueField = entry.field(number: 2) else {
             throw ProtoJSONError(path: path, "map entry \(entry.name) lacks its key or value field")
         }
-        let decoded = try messageValue(bytes, entry, path: path)
+        let decoded = try messageValue(bytes, entry, path: path + "[]")
         guard case .object(let members) = decoded else { return ("", .null) }
         let key = members.first { $0.key == keyField.jsonName }?.value
         var value = members.first { $0.key == valueField.jsonName }?.value
@@ -246,5 +257,20 @@ extension ProtoSchema {
     func enumType(_ name: String) throws -> Enum {
         guard let e = enums[name] else { throw ProtoJSONError(path: "", "unknown enum type \(name)") }
         return e
+    }
+}
+
+extension ProtoMessage {
+    /// This message in the canonical proto3 JSON mapping (generated messages: see `protoFile`).
+    public func jsonString() throws -> String { try Self.json().json(self) }
+
+    /// A message from proto3 JSON; unknown fields refused unless `ignoringUnknownFields`.
+    public init(jsonString: String, ignoringUnknownFields: Bool = false) throws {
+        self = try Self.json().message(Self.self, fromJSON: jsonString, ignoringUnknownFields: ignoringUnknownFields)
+    }
+
+    private static func json() throws -> ProtoJSON {
+        guard let file = protoFile else { throw ProtoJSONError(path: "", "\(protoMessageName) carries no descriptor (not generated)") }
+        return try ProtoJSON.forFile(file)
     }
 }

@@ -79,7 +79,7 @@ private struct Encoding {
             }
             var seenKeys = Set<String>()
             for (key, item) in entries {
-                let at = "\(path)[\(key)]"
+                let at = "\(path)[\(JSONValue.string(key).serialized)]"
                 guard seenKeys.insert(key).inserted else { throw ProtoJSONError(path: at, "map key set twice") }
                 if case .null = item { throw ProtoJSONError(path: at, "a map value cannot be null") }
                 var pair = ByteSink()
@@ -138,7 +138,7 @@ private struct Encoding {
         case .float, .double:
             let v = try floating(value, path: path)
             if field.kind == .float {
-                guard !v.isFinite || abs(v) <= Double(Float.greatestFiniteMagnitude) else {
+                guard !v.isFinite || Float(v).isFinite else {  // 3.4028235e38 rounds to the largest float
                     throw ProtoJSONError(path: path, "\(v) is out of range for a float")
                 }
                 let f = Float(v)

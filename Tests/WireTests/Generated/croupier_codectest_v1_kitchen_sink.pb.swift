@@ -34,6 +34,7 @@ internal enum Croupier_Codectest_V1_Color: ProtoEnum {
 
 internal struct Croupier_Codectest_V1_Inner: ProtoMessage {
     internal static let protoMessageName = "croupier.codectest.v1.Inner"
+    internal static var protoFile: ProtoFileDescriptor? { .croupier_codectest_v1_kitchen_sink }
 
     internal var id: Int32 = 0
     internal var label: String = ""
@@ -71,6 +72,7 @@ internal struct Croupier_Codectest_V1_Inner: ProtoMessage {
 
 internal struct Croupier_Codectest_V1_KitchenSink: ProtoMessage {
     internal static let protoMessageName = "croupier.codectest.v1.KitchenSink"
+    internal static var protoFile: ProtoFileDescriptor? { .croupier_codectest_v1_kitchen_sink }
 
     internal var fDouble: Double = 0
     internal var fFloat: Float = 0
@@ -380,6 +382,7 @@ internal struct Croupier_Codectest_V1_KitchenSink: ProtoMessage {
 /// into it exercises unknown-field retention.
 internal struct Croupier_Codectest_V1_KitchenSinkSubset: ProtoMessage {
     internal static let protoMessageName = "croupier.codectest.v1.KitchenSinkSubset"
+    internal static var protoFile: ProtoFileDescriptor? { .croupier_codectest_v1_kitchen_sink }
 
     internal var fInt32: Int32 = 0
     internal var fString: String = ""
@@ -414,6 +417,7 @@ internal struct Croupier_Codectest_V1_KitchenSinkSubset: ProtoMessage {
 /// A chain for nesting-depth limits.
 internal struct Croupier_Codectest_V1_Node: ProtoMessage {
     internal static let protoMessageName = "croupier.codectest.v1.Node"
+    internal static var protoFile: ProtoFileDescriptor? { .croupier_codectest_v1_kitchen_sink }
 
     internal var child: Croupier_Codectest_V1_Node? {
         get { _child?.unwrapped }
