@@ -23,10 +23,13 @@ public final class Gateway: Sendable {
         /// What all connections together may make the gateway hold.
         let budget: BufferBudget
         let log: @Sendable (String) -> Void
+        /// The proto3 JSON mapping of every described message, for JSON calls.
+        let json: ProtoJSON
         let connections = Mutex<[ObjectIdentifier: HTTP2Connection]>([:])
 
-        init(config: GatewayConfig, router: Router) {
+        init(config: GatewayConfig, router: Router, json: ProtoJSON) {
             self.router = router
+            self.json = json
             policy = config.policy
             limiter = RateLimiter(rules: config.rateLimits)
             accessLog = AccessLog(sink: config.log)
@@ -68,9 +71,13 @@ public final class Gateway: Sendable {
                     accessLog.line("refused non-gRPC request \(method) \(path): \(why)", correlationID: correlationID)
                     stream.respondHTTP(status: status, contentType: "text/plain", body: Array((why + "\n").utf8))
                 case .status(let e):
-                stream.finish(
-                    trailers: GRPCResponseHeaders.trailers(code: e.code, message: e.message, metadata: e.metadata),
-                        headers: [("x-correlation-id", correlationID), ("grpc-accept-encoding", "identity")])
+                    if GRPCRequest.Framing(contentType: stream.requestHeaders.first { $0.name == "content-type" }?.value) == .json {
+                        JSONResponse.fail(stream, e, headers: [("x-correlation-id", correlationID)])
+                    } else {
+                        stream.finish(
+                            trailers: GRPCResponseHeaders.trailers(code: e.code, message: e.message, metadata: e.metadata),
+                            headers: [("x-correlation-id", correlationID), ("grpc-accept-encoding", "identity")])
+                    }
                 }
                 return
             }
@@ -78,9 +85,13 @@ public final class Gateway: Sendable {
             if stream.connection.isOverBudget {
                 // The client does not read what it asked for: no new work for it until it does.
                 let e = RPCError(.resourceExhausted, "this connection has \(stream.connection.bufferedBytes) bytes of responses unread; read them first")
-                stream.finish(
-                    trailers: GRPCResponseHeaders.trailers(code: e.code, message: e.message, metadata: e.metadata),
-                    headers: [("x-correlation-id", correlationID)])
+                if request.framing == .json {
+                    JSONResponse.fail(stream, e, headers: [("x-correlation-id", correlationID)])
+                } else {
+                    stream.finish(
+                        trailers: GRPCResponseHeaders.trailers(code: e.code, message: e.message, metadata: e.metadata),
+                        headers: [("x-correlation-id", correlationID)])
+                }
                 return
             }
             CallForwarder(gateway: self, stream: stream, request: request, correlationID: correlationID).start()
@@ -150,7 +161,7 @@ public final class Gateway: Sendable {
                 Grpc_Reflection_V1alpha_ServerReflection.name: local,
             ],
             backends: backends, methods: methods, internalMethods: config.internalMethods)
-        core = Core(config: config, router: router)
+        core = Core(config: config, router: router, json: ProtoJSON(schema: try ProtoSchema(compiled: config.files)))
     }
 
     /// Starts listening; returns the bound h2c port and TLS port (if configured).
@@ -223,7 +234,8 @@ public final class Gateway: Sendable {
                     core.connections.withLock { $0[ObjectIdentifier(c)] = c }
                     core.metrics.connectionOpened()
                     target.register(c, writable: tls != nil)
-                    if tls == nil { c.flushDeferred() }  // our SETTINGS go out at once
+                    // Our SETTINGS go out with the answer to the client's first bytes: an HTTP/1
+                    // client must get an HTTP/1 answer it can read (`refuseHTTP1`), not a binary frame.
                 }
             }
         }

@@ -212,7 +212,7 @@ class Checks:
         return 0
 
     def non_grpc_content_type(self):
-        out = self.nghttp("/grpc.testing.TestService/UnaryCall", b"{}", content_type="application/json")
+        out = self.nghttp("/grpc.testing.TestService/UnaryCall", b"{}", content_type="text/plain")
         assert ":status: 415" in out, out
 
     def unknown_service(self):

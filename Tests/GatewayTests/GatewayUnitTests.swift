@@ -78,8 +78,12 @@ final class GatewayUnitTests: XCTestCase {
             }
         }
         let base = [(":method", "POST"), (":path", "/a.B/C")]
-        XCTAssertEqual(rejection(base + [("content-type", "application/json")]), "http 415")
+        XCTAssertEqual(rejection(base + [("content-type", "text/plain")]), "http 415")
+        XCTAssertEqual(rejection(base + [("content-type", "application/grpc-web+proto")]), "http 415", "not yet")
         XCTAssertEqual(rejection(base), "http 415")
+        XCTAssertEqual(rejection(base + [("content-type", "application/json; charset=utf-8")]), "accepted", "a JSON call")
+        XCTAssertEqual(rejection(base + [("content-type", "application/json"), ("connect-timeout-ms", "soon")]), "INVALID_ARGUMENT")
+        XCTAssertEqual(rejection(base + [("content-type", "application/json"), ("content-encoding", "gzip")]), "UNIMPLEMENTED")
         XCTAssertEqual(rejection([(":method", "GET"), (":path", "/a.B/C"), ("content-type", "application/grpc")]), "http 405")
         XCTAssertEqual(rejection(base + [("content-type", "application/grpc"), ("grpc-encoding", "gzip")]), "UNIMPLEMENTED")
         XCTAssertEqual(rejection(base + [("content-type", "application/grpc"), ("grpc-timeout", "soon")]), "INTERNAL")

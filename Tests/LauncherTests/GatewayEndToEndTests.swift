@@ -48,6 +48,8 @@ final class GatewayEndToEndTests: XCTestCase {
         try python("gametables_e2e.py", [h2c, "--jwt-secret", Self.jwtSecret], expect: "7 passed, 0 failed (gametables)")
         // StagingService: a 10,000-entity import, live events, diff, deploy, override.
         try python("staging_e2e.py", [h2c, "--jwt-secret", Self.jwtSecret], expect: "8 passed, 0 failed (staging)")
+        // JSON calls with curl: the same policies, Connect's unary shape, refused bodies write nothing.
+        try python("json_gateway.py", [h2c, "--jwt-secret", Self.jwtSecret], expect: "9 passed, 0 failed (json)")
 
         // A second gateway whose backend is down: its port is a closed one.
         let closed = try PostgresCluster.freePort()
@@ -77,6 +79,9 @@ final class GatewayEndToEndTests: XCTestCase {
             XCTAssertNotNil(object["duration_ms"])
         }
         XCTAssertTrue(lines.all.contains(#""correlation_id":"req-12345678.abc_DEF""#), "a caller's correlation id is logged")
+        XCTAssertTrue(
+            accessLines.contains { $0.contains(#""correlation_id":"json-e2e-corr-1""#) && $0.contains(#""method":"/croupier.loyalty.v1.LoyaltyService/ManualReward""#) },
+            "a JSON call's access-log line carries its correlation id")
 
         kill(down.processIdentifier, SIGTERM)
         kill(up.processIdentifier, SIGTERM)

@@ -26,13 +26,20 @@ struct CallForwarder: Sendable {
     /// Starts forwarding (loop thread, request headers complete).
     func start() {
         gateway.metrics.callStarted()
+        if request.framing == .json { stream.rawBody = true }  // before any DATA, whatever the call's fate
         let admitted: Admitted
         do {
             admitted = try admit()
         } catch {
             return end(principal: nil, status: .from(error))
         }
-        if admitted.target.method.kind == .unary {
+        if request.framing == .json {
+            guard admitted.target.method.kind == .unary, let types = gateway.json.schema.methods[request.path] else {
+                return end(principal: admitted.principal, status: RPCError(
+                    .unimplemented, "\(request.path) streams: JSON calls are unary only (use gRPC or gRPC-Web for streams)"))
+            }
+            UnaryForward(forwarder: self, admitted: admitted, json: types).start()
+        } else if admitted.target.method.kind == .unary {
             UnaryForward(forwarder: self, admitted: admitted).start()
         } else {
             let task = Task(executorPreference: stream.loop) { await forwardStreaming(admitted) }
@@ -60,10 +67,20 @@ struct CallForwarder: Sendable {
     var baseHeaders: [(String, String)] { [("x-correlation-id", correlationID)] }
 
     /// Ends the call: the trailers (with `headers` first if the response has
-    /// not started), then metrics and the access-log line.
-    func end(principal: String?, status: RPCError?, trailers: Metadata = Metadata(), headers: [(String, String)]? = nil) {
+    /// not started), then metrics and the access-log line. A JSON call's
+    /// answer is `jsonBody` (its response message) or its error, whole.
+    func end(
+        principal: String?, status: RPCError?, trailers: Metadata = Metadata(), headers: [(String, String)]? = nil, jsonBody: [UInt8]? = nil
+    ) {
         let headers = headers ?? baseHeaders
-        if let status {
+        if request.framing == .json {
+            if let status {
+                JSONResponse.fail(stream, status, headers: headers)
+            } else {
+                stream.respondHTTP(
+                    status: 200, contentType: "application/json", body: jsonBody ?? [], headers: headers + GRPCResponseHeaders.fields(trailers))
+            }
+        } else if let status {
             stream.finish(trailers: GRPCResponseHeaders.trailers(code: status.code, message: status.message, metadata: status.metadata), headers: headers)
         } else {
             stream.finish(trailers: GRPCResponseHeaders.trailers(code: .ok, message: "", metadata: trailers), headers: headers)

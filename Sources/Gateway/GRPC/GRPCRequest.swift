@@ -1,8 +1,31 @@
 import Foundation
 import Wire
 
-/// A gRPC request as HTTP/2 headers describe it (PROTOCOL-HTTP2.md).
+/// A gRPC request as HTTP/2 headers describe it (PROTOCOL-HTTP2.md), or
+/// the same call as a JSON POST (Connect's unary shape: the body is the
+/// request message in proto3 JSON, the answer an HTTP status and JSON).
 struct GRPCRequest {
+    /// How the request and the response are written.
+    enum Framing {
+        /// `application/grpc`: length-prefixed messages, status in trailers.
+        case grpc
+        /// `application/json`: one JSON message each way, the status as an HTTP status.
+        case json
+
+        /// The framing a content type asks for; nil for neither.
+        init?(contentType: String?) {
+            guard let type = contentType?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased() else { return nil }
+            if type == "application/grpc" || type.hasPrefix("application/grpc+") {
+                self = .grpc
+            } else if type == "application/json" {
+                self = .json
+            } else {
+                return nil
+            }
+        }
+    }
+
+    let framing: Framing
     let path: String
     let service: String
     let method: String
@@ -24,10 +47,11 @@ struct GRPCRequest {
     static let reserved: Set<String> = [
         "content-type", "te", "grpc-timeout", "grpc-encoding", "grpc-accept-encoding", "authorization",
         "content-length", "host", "user-agent", "x-correlation-id", "grpc-message-type",
+        "accept", "accept-encoding", "content-encoding", "connect-protocol-version", "connect-timeout-ms",
     ]
 
     init(headers: [(name: String, value: String)]) throws(Rejection) {
-        var method: String?, path: String?, contentType: String?, timeout: String?, encoding: String?
+        var method: String?, path: String?, contentType: String?, timeout: String?, encoding: String?, jsonTimeout: String?
         var authorization: String?, correlation: String?, agent: String?
         var metadata = Metadata()
         for (name, value) in headers {
@@ -36,7 +60,8 @@ struct GRPCRequest {
             case ":path": path = value
             case "content-type": contentType = value
             case "grpc-timeout": timeout = value
-            case "grpc-encoding": encoding = value
+            case "grpc-encoding", "content-encoding": encoding = value
+            case "connect-timeout-ms": jsonTimeout = value
             case "authorization": authorization = value
             case "x-correlation-id": correlation = value
             case "user-agent": agent = value
@@ -53,10 +78,10 @@ struct GRPCRequest {
                 }
             }
         }
-        guard let contentType, contentType == "application/grpc" || contentType.hasPrefix("application/grpc+")
-            || contentType.hasPrefix("application/grpc;")
-        else { throw .http(415, "content-type must be application/grpc, got \(contentType ?? "none")") }
-        guard method == "POST" else { throw .http(405, "gRPC requests use POST") }
+        guard let framing = Framing(contentType: contentType) else {
+            throw .http(415, "content-type must be application/grpc or application/json, got \(contentType ?? "none")")
+        }
+        guard method == "POST" else { throw .http(405, "gRPC and JSON calls use POST") }
         guard let path, path.hasPrefix("/") else { throw .status(RPCError(.unimplemented, "missing :path")) }
         // "/service/method": exactly one more slash, with something on both sides.
         let bytes = path.utf8
@@ -68,7 +93,7 @@ struct GRPCRequest {
             throw .status(RPCError(.unimplemented, "malformed method path \(path)"))
         }
         if let encoding, encoding != "identity" {
-            throw .status(RPCError(.unimplemented, "grpc-encoding \(encoding) is not supported (identity only)"))
+            throw .status(RPCError(.unimplemented, "encoding \(encoding) is not supported (identity only)"))
         }
         var deadline: Duration?
         if let timeout {
@@ -76,7 +101,13 @@ struct GRPCRequest {
                 throw .status(RPCError(.internal, "malformed grpc-timeout \(timeout)"))
             }
             deadline = d
+        } else if let jsonTimeout, framing == .json {
+            guard jsonTimeout.count <= 10, let ms = Int64(jsonTimeout), ms >= 0 else {
+                throw .status(RPCError(.invalidArgument, "malformed connect-timeout-ms \(jsonTimeout)"))
+            }
+            deadline = .milliseconds(ms)
         }
+        self.framing = framing
         self.path = path
         service = String(path[serviceStart..<slash])
         self.method = String(path[methodStart...])

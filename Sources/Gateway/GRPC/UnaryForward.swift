@@ -16,11 +16,16 @@ final class UnaryForward: @unchecked Sendable {
 
     private let forwarder: CallForwarder
     private let admitted: CallForwarder.Admitted
+    /// A JSON call: its message types. The request is transcoded before it is
+    /// sent (a body that does not map is INVALID_ARGUMENT and reaches no
+    /// backend), the response after it comes back.
+    private let json: ProtoSchema.Method?
     private var phase = Phase.awaitingRequest
 
-    init(forwarder: CallForwarder, admitted: CallForwarder.Admitted) {
+    init(forwarder: CallForwarder, admitted: CallForwarder.Admitted, json: ProtoSchema.Method? = nil) {
         self.forwarder = forwarder
         self.admitted = admitted
+        self.json = json
     }
 
     func start() {
@@ -40,8 +45,17 @@ final class UnaryForward: @unchecked Sendable {
         guard messages.count == 1 else {
             return end(RPCError(.invalidArgument, "\(method) expects one request message, got \(messages.isEmpty ? "none" : "more")"))
         }
+        var message = messages[0]
+        if let json {
+            do {
+                let text = message.isEmpty ? "{}" : String(decoding: message, as: UTF8.self)
+                message = try forwarder.gateway.json.binary(fromJSON: text, type: json.input)
+            } catch {
+                return end(RPCError(.invalidArgument, "the request body is not a \(json.input) in JSON: \(error)"))
+            }
+        }
         let loop = forwarder.stream.loop
-        let handle = admitted.target.channel.startUnary(method, messages[0], options: admitted.options) { [self] outcome in
+        let handle = admitted.target.channel.startUnary(method, message, options: admitted.options) { [self] outcome in
             // A Wire backend completes on this loop; the gateway's in-process services do not.
             if loop.inLoop { answer(outcome) } else { loop.execute { self.answer(outcome) } }
         }
@@ -58,6 +72,12 @@ final class UnaryForward: @unchecked Sendable {
 
     private func answer(_ outcome: Result<UnaryResponse, RPCError>) {
         switch outcome {
+        case .success(let reply) where json != nil:
+            let body: String
+            do { body = try forwarder.gateway.json.json(fromBinary: reply.message, type: json!.output) } catch {
+                return end(RPCError(.internal, "the response does not map to JSON: \(error)"))
+            }
+            end(nil, trailers: reply.trailers, headers: forwarder.baseHeaders + GRPCResponseHeaders.fields(reply.headers), jsonBody: Array(body.utf8))
         case .success(let reply):
             let stream = forwarder.stream
             stream.sendHeaders(forwarder.baseHeaders + GRPCResponseHeaders.fields(reply.headers))
@@ -68,10 +88,10 @@ final class UnaryForward: @unchecked Sendable {
         }
     }
 
-    private func end(_ status: RPCError?, trailers: Metadata = Metadata()) {
+    private func end(_ status: RPCError?, trailers: Metadata = Metadata(), headers: [(String, String)]? = nil, jsonBody: [UInt8]? = nil) {
         if case .ended = phase { return }
         phase = .ended
         forwarder.stream.onReset = nil
-        forwarder.end(principal: admitted.principal, status: status, trailers: trailers)
+        forwarder.end(principal: admitted.principal, status: status, trailers: trailers, headers: headers, jsonBody: jsonBody)
     }
 }

@@ -55,6 +55,8 @@ final class HTTP2Connection: LoopHandler, @unchecked Sendable {
     private var session: OpaquePointer?
     private var streams: [Int32: HTTP2Stream] = [:]
     private var handshaken: Bool
+    /// Nothing has been read yet: the first bytes tell HTTP/2 from an HTTP/1 request.
+    private var firstRead = true
     private var pendingOut: [UInt8] = []
     private var flushQueued = false
     private var waitingForWritable = false
@@ -337,6 +339,10 @@ final class HTTP2Connection: LoopHandler, @unchecked Sendable {
             guard !isClosed, !terminating else { break }
             switch transport.read(into: buffer) {
             case .bytes(let n):
+                if firstRead {
+                    firstRead = false
+                    if Self.looksLikeHTTP1(UnsafeRawBufferPointer(rebasing: buffer[..<n])) { return refuseHTTP1() }
+                }
                 let r = nghttp2_session_mem_recv(session, buffer.baseAddress!.assumingMemoryBound(to: UInt8.self), n)
                 if r < 0 {
                     close("HTTP/2 protocol error: \(String(cString: nghttp2_strerror(Int32(r))))", flushFirst: true)
@@ -361,6 +367,22 @@ final class HTTP2Connection: LoopHandler, @unchecked Sendable {
         }
         flushSoon()
         if transport.hasBufferedInput { loop.execute { [self] in readable() } }
+    }
+
+    /// Whether a connection's first bytes are an HTTP/1 request line rather than the HTTP/2 preface.
+    static func looksLikeHTTP1(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        let methods = ["GET ", "POST ", "PUT ", "HEAD ", "DELETE ", "OPTIONS ", "PATCH "]
+        return methods.contains { m in bytes.count >= m.utf8.count && zip(m.utf8, bytes).allSatisfy { $0 == $1 } }
+    }
+
+    /// An HTTP/1 client (plain `curl -d`) gets an HTTP/1.1 answer it can read
+    /// saying what to do, instead of an HTTP/2 GOAWAY it takes for HTTP/0.9.
+    private func refuseHTTP1() {
+        let body = "This gateway speaks HTTP/2: h2c here (curl --http2-prior-knowledge), or h2 over TLS on its TLS port.\n"
+        let answer = "HTTP/1.1 505 HTTP Version Not Supported\r\ncontent-type: text/plain\r\ncontent-length: \(body.utf8.count)\r\n"
+            + "connection: close\r\n\r\n" + body
+        _ = Array(answer.utf8).withUnsafeBytes { transport.write($0) }
+        close("an HTTP/1 request: answered 505")
     }
 
     /// Ends the session for a flood: GOAWAY with `code` and the reason as

@@ -42,6 +42,8 @@ final class HTTP2Stream: @unchecked Sendable {
     /// Messages then bypass `requests`, and their credit is returned at once.
     var onWholeRequest: ((Result<[[UInt8]], RPCError>) -> Void)?
     private var wholeRequest: [[UInt8]] = []
+    /// The request body is one message as it stands (a JSON call), not length-prefixed gRPC messages.
+    var rawBody = false
     let startedAt = LoopClock.nowMillis()
 
     /// Bytes of request header fields so far; nil once the headers are complete.
@@ -89,6 +91,15 @@ final class HTTP2Stream: @unchecked Sendable {
         bytesIn += bytes.count
         hold(bytes.count)  // the bytes arrived within the window given: held until forwarded or dropped
         unreturnedCredit += bytes.count
+        if rawBody {  // taken whole by the unary forward; bounded like one gRPC message
+            if wholeRequest.isEmpty { wholeRequest.append([]) }
+            guard wholeRequest[0].count + bytes.count <= deframer.maxMessageBytes else {
+                throw RPCError(.resourceExhausted, "the request body exceeds \(deframer.maxMessageBytes) bytes")
+            }
+            wholeRequest[0].append(contentsOf: bytes)
+            returnCreditIfRoom()
+            return
+        }
         for m in try deframer.append(bytes) {
             if m.compressed { throw RPCError(.unimplemented, "compressed messages are not supported (grpc-encoding identity only)") }
             if onWholeRequest != nil {
@@ -110,6 +121,7 @@ final class HTTP2Stream: @unchecked Sendable {
     /// The client half-closed (END_STREAM).
     func requestEnded() {
         requestComplete = true
+        if rawBody && wholeRequest.isEmpty { wholeRequest = [[]] }  // an empty body is the empty message
         if deframer.hasPartialMessage {
             requestFailed(RPCError(.internal, "the request ended inside a gRPC message"))
         } else if let whole = onWholeRequest {
@@ -243,15 +255,18 @@ final class HTTP2Stream: @unchecked Sendable {
         resumeData()
     }
 
-    /// A plain HTTP answer for requests that are not gRPC (e.g. 415), or `/metrics`.
-    func respondHTTP(status: Int, contentType: String, body: [UInt8]) {
+    /// A plain HTTP answer: for requests that are not gRPC (e.g. 415),
+    /// `/metrics`, and JSON calls (`headers` after the content headers).
+    func respondHTTP(status: Int, contentType: String, body: [UInt8], headers: [(String, String)] = []) {
         guard response == .none, !closed else { return }
         response = .ended
         hold(body.count)
         out.append(contentsOf: body)
+        bytesOut += body.count
         pendingTrailers = nil
         connection.submitResponse(
-            stream: id, headers: [(":status", String(status)), ("content-type", contentType), ("content-length", String(body.count))],
+            stream: id,
+            headers: [(":status", String(status)), ("content-type", contentType), ("content-length", String(body.count))] + headers,
             withBody: !body.isEmpty)
     }
 

@@ -37,14 +37,30 @@ public struct ProtoSchema: Sendable {
         public func number(of name: String) -> Int32? { values.first { $0.name == name }?.number }
     }
 
+    /// A method's message types, by its path (`/package.Service/Method`).
+    public struct Method: Sendable {
+        public let input: String
+        public let output: String
+        public let clientStreaming: Bool
+        public let serverStreaming: Bool
+    }
+
     public private(set) var messages: [String: Message] = [:]
     public private(set) var enums: [String: Enum] = [:]
+    public private(set) var methods: [String: Method] = [:]
 
     public init(files: [FileDescriptor]) {
         for file in files {
             let prefix = file.package.isEmpty ? "" : file.package + "."
             for m in file.messages { add(m, named: prefix + m.name) }
             for e in file.enums { enums[prefix + e.name] = Enum(name: prefix + e.name, values: e.values) }
+            for s in file.services {
+                for m in s.methods {
+                    methods["/\(prefix)\(s.name)/\(m.name)"] = Method(
+                        input: String(m.inputType.drop { $0 == "." }), output: String(m.outputType.drop { $0 == "." }),
+                        clientStreaming: m.clientStreaming, serverStreaming: m.serverStreaming)
+                }
+            }
         }
     }
 
