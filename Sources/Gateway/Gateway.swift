@@ -25,11 +25,13 @@ public final class Gateway: Sendable {
         let log: @Sendable (String) -> Void
         /// The proto3 JSON mapping of every described message, for JSON calls.
         let json: ProtoJSON
+        let cors: CORSPolicy
         let connections = Mutex<[ObjectIdentifier: HTTP2Connection]>([:])
 
         init(config: GatewayConfig, router: Router, json: ProtoJSON) {
             self.router = router
             self.json = json
+            cors = CORSPolicy(origins: Set(config.corsOrigins))
             policy = config.policy
             limiter = RateLimiter(rules: config.rateLimits)
             accessLog = AccessLog(sink: config.log)
@@ -56,12 +58,22 @@ public final class Gateway: Sendable {
         func handle(_ stream: HTTP2Stream) {
             let path = stream.requestHeaders.first { $0.name == ":path" }?.value ?? ""
             let method = stream.requestHeaders.first { $0.name == ":method" }?.value ?? ""
+            if method == "OPTIONS" {  // a browser's CORS preflight
+                let (status, headers) = cors.preflight(
+                    origin: stream.requestHeaders.first { $0.name == "origin" }?.value,
+                    requestedHeaders: stream.requestHeaders.first { $0.name == "access-control-request-headers" }?.value)
+                stream.respondHTTP(status: status, contentType: "text/plain", body: [], headers: headers)
+                return
+            }
             if method == "GET" && (path == "/metrics" || path == "/healthz") {
                 let body = path == "/metrics" ? metrics.render() : "ok\n"
                 stream.respondHTTP(status: 200, contentType: "text/plain; version=0.0.4", body: Array(body.utf8))
                 return
             }
             let correlationID = CorrelationID.accept(stream.requestHeaders.first { $0.name == "x-correlation-id" }?.value)
+            let corsHeaders = cors.responseHeaders(origin: stream.requestHeaders.first { $0.name == "origin" }?.value)
+            // Answers, refusals included, are written the way the request was.
+            stream.framing = GRPCRequest.Framing(contentType: stream.requestHeaders.first { $0.name == "content-type" }?.value) ?? .grpc
             let request: GRPCRequest
             do {
                 request = try GRPCRequest(headers: stream.requestHeaders)
@@ -71,12 +83,12 @@ public final class Gateway: Sendable {
                     accessLog.line("refused non-gRPC request \(method) \(path): \(why)", correlationID: correlationID)
                     stream.respondHTTP(status: status, contentType: "text/plain", body: Array((why + "\n").utf8))
                 case .status(let e):
-                    if GRPCRequest.Framing(contentType: stream.requestHeaders.first { $0.name == "content-type" }?.value) == .json {
-                        JSONResponse.fail(stream, e, headers: [("x-correlation-id", correlationID)])
+                    if stream.framing == .json {
+                        JSONResponse.fail(stream, e, headers: [("x-correlation-id", correlationID)] + corsHeaders)
                     } else {
                         stream.finish(
                             trailers: GRPCResponseHeaders.trailers(code: e.code, message: e.message, metadata: e.metadata),
-                            headers: [("x-correlation-id", correlationID), ("grpc-accept-encoding", "identity")])
+                            headers: [("x-correlation-id", correlationID), ("grpc-accept-encoding", "identity")] + corsHeaders)
                     }
                 }
                 return

@@ -79,7 +79,9 @@ final class GatewayUnitTests: XCTestCase {
         }
         let base = [(":method", "POST"), (":path", "/a.B/C")]
         XCTAssertEqual(rejection(base + [("content-type", "text/plain")]), "http 415")
-        XCTAssertEqual(rejection(base + [("content-type", "application/grpc-web+proto")]), "http 415", "not yet")
+        XCTAssertEqual(rejection(base + [("content-type", "application/grpc-web+proto")]), "accepted", "gRPC-Web")
+        XCTAssertEqual(rejection(base + [("content-type", "application/grpc-web-text")]), "accepted", "gRPC-Web, base64")
+        XCTAssertEqual(rejection(base + [("content-type", "application/grpc-webby")]), "http 415")
         XCTAssertEqual(rejection(base), "http 415")
         XCTAssertEqual(rejection(base + [("content-type", "application/json; charset=utf-8")]), "accepted", "a JSON call")
         XCTAssertEqual(rejection(base + [("content-type", "application/json"), ("connect-timeout-ms", "soon")]), "INVALID_ARGUMENT")

@@ -24,7 +24,7 @@ final class GatewayEndToEndTests: XCTestCase {
              \(try section("games", #""batchPauseSeconds": 0.0"#)), \(try section("rgs")), \(try section("loyalty")), \(try section("staging")),
              "gateway": {"listen": "127.0.0.1:0", "tlsListen": "127.0.0.1:0",
                          "tlsCert": "\(dir)/gateway-cert.pem", "tlsKey": "\(dir)/gateway-key.pem",
-                         "headerTimeoutSeconds": 1.0, "tlsHandshakeTimeoutSeconds": 1.0,
+                         "headerTimeoutSeconds": 1.0, "tlsHandshakeTimeoutSeconds": 1.0, "corsOrigins": ["https://console.example"],
                          "permissions": {"/grpc.testing.TestService/CacheableUnaryCall": "interop:cache"},
                          "rateLimits": {"/grpc.testing.TestService/EmptyCall": {"limit": 3, "periodSeconds": 1},
                                         "/croupier.loyalty.v1.LoyaltyService/ManualReward": {"limit": 10, "periodSeconds": 3}}}}
@@ -41,6 +41,8 @@ final class GatewayEndToEndTests: XCTestCase {
         // The gRPC interop cases over h2c and TLS.
         try python("grpc_interop.py", [h2c], expect: "14 passed, 0 failed (h2c)")
         try python("grpc_interop.py", [tls, "--tls", dir + "/gateway-cert.pem"], expect: "14 passed, 0 failed (TLS)")
+        // gRPC-Web: the interop cases it can carry, binary and text, by a client written from the spec; CORS.
+        try python("grpc_web.py", [h2c, "--origin", "https://console.example"], expect: "13 passed, 0 failed (grpc-web)")
         // LoyaltyService: staff rewards, the player reads its own balance and ledger.
         try python("loyalty_e2e.py", [h2c, "--jwt-secret", Self.jwtSecret], expect: "11 passed, 0 failed (loyalty)")
         XCTAssertTrue(lines.all.contains(#""event":"manual_reward_issued""#), "the loyalty process logs its rewards")

@@ -40,6 +40,7 @@ struct Configuration {
         var permissions: [String: String] = LoyaltyPermission.gatewayDefaults.merging(StagingPermission.byMethod) { $1 }
         /// Idle connection, first request / header, TLS handshake (seconds).
         var timeouts = (idle: 300.0, header: 10.0, handshake: 10.0)
+        var corsOrigins: [String] = []
         /// Bytes all clients together, and one connection, may make the gateway hold.
         var bufferLimits = (total: 256 << 20, perConnection: 16 << 20)
         /// Keepalive enforcement (seconds between a client's PINGs with nothing sent in between).
@@ -252,6 +253,10 @@ extension Configuration.GatewaySettings {
         if let v = try seconds(g["minPingIntervalSeconds"], "gateway.minPingIntervalSeconds", file: file) { minPingIntervalSeconds = v }
         if let v = try bytes(g["maxBufferedBytes"], "gateway.maxBufferedBytes", file: file) { bufferLimits.total = v }
         if let v = try bytes(g["maxConnectionBufferedBytes"], "gateway.maxConnectionBufferedBytes", file: file) { bufferLimits.perConnection = v }
+        if let v = g["corsOrigins"] {
+            guard let list = v as? [String] else { throw LaunchError("\(file): gateway.corsOrigins must be a list of origins, e.g. [\"https://admin.example.com\"]") }
+            corsOrigins = list
+        }
         if let v = g["allowTokensWithoutExpiry"] {
             guard let b = v as? Bool else { throw LaunchError("\(file): gateway.allowTokensWithoutExpiry must be true or false") }
             allowTokensWithoutExpiry = b

@@ -114,6 +114,7 @@ extension Serve {
         (g.maxBufferedBytes, g.maxConnectionBufferedBytes) = config.gateway.bufferLimits
         g.minPingIntervalSeconds = config.gateway.minPingIntervalSeconds
         g.allowTokensWithoutExpiry = config.gateway.allowTokensWithoutExpiry
+        g.corsOrigins = config.gateway.corsOrigins
         if let cert = config.gateway.tlsCertificate, let key = config.gateway.tlsKey {
             let (host, port) = try splitAddress(config.gateway.tlsListen)
             g.tls = .init(host: host, port: port, certificateFile: cert, keyFile: key)

@@ -58,6 +58,8 @@ public struct GatewayConfig: Sendable {
     public var idleTimeoutSeconds = 300.0
     /// A connection must send its first request (a stream its headers) within this.
     public var headerTimeoutSeconds = 10.0
+    /// Web origins allowed to call from a browser (CORS); `*` for any; empty: none.
+    public var corsOrigins: [String] = []
     public var tlsHandshakeTimeoutSeconds = 10.0
     /// Request and response bytes all clients together may make the gateway hold.
     public var maxBufferedBytes = 256 << 20

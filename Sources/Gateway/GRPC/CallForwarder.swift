@@ -64,7 +64,7 @@ struct CallForwarder: Sendable {
     }
 
     /// The response headers every answer carries.
-    var baseHeaders: [(String, String)] { [("x-correlation-id", correlationID)] }
+    var baseHeaders: [(String, String)] { [("x-correlation-id", correlationID)] + gateway.cors.responseHeaders(origin: request.origin) }
 
     /// Ends the call: the trailers (with `headers` first if the response has
     /// not started), then metrics and the access-log line. A JSON call's

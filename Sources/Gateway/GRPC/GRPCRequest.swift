@@ -6,17 +6,33 @@ import Wire
 /// request message in proto3 JSON, the answer an HTTP status and JSON).
 struct GRPCRequest {
     /// How the request and the response are written.
-    enum Framing {
+    enum Framing: Equatable {
         /// `application/grpc`: length-prefixed messages, status in trailers.
         case grpc
+        /// `application/grpc-web(+proto)`, or with `text`, `application/grpc-web-text(+proto)`:
+        /// gRPC's messages, the status in a trailer frame at the end of the body; `-text` is base64.
+        case grpcWeb(text: Bool)
         /// `application/json`: one JSON message each way, the status as an HTTP status.
         case json
+
+        /// The response's content type.
+        var responseContentType: String {
+            switch self {
+            case .grpc: return "application/grpc"
+            case .grpcWeb(let text): return text ? "application/grpc-web-text+proto" : "application/grpc-web+proto"
+            case .json: return "application/json"
+            }
+        }
 
         /// The framing a content type asks for; nil for neither.
         init?(contentType: String?) {
             guard let type = contentType?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased() else { return nil }
             if type == "application/grpc" || type.hasPrefix("application/grpc+") {
                 self = .grpc
+            } else if type == "application/grpc-web" || type == "application/grpc-web+proto" {
+                self = .grpcWeb(text: false)
+            } else if type == "application/grpc-web-text" || type == "application/grpc-web-text+proto" {
+                self = .grpcWeb(text: true)
             } else if type == "application/json" {
                 self = .json
             } else {
@@ -35,6 +51,8 @@ struct GRPCRequest {
     let authorization: String?
     let correlationID: String?
     let userAgent: String?
+    /// The web page's origin, for a browser's call (CORS).
+    let origin: String?
 
     /// Why a request cannot be served: a plain HTTP status (not gRPC at all)
     /// or a gRPC status in a trailers-only response.
@@ -47,12 +65,13 @@ struct GRPCRequest {
     static let reserved: Set<String> = [
         "content-type", "te", "grpc-timeout", "grpc-encoding", "grpc-accept-encoding", "authorization",
         "content-length", "host", "user-agent", "x-correlation-id", "grpc-message-type",
-        "accept", "accept-encoding", "content-encoding", "connect-protocol-version", "connect-timeout-ms",
+        "accept", "accept-encoding", "content-encoding", "connect-protocol-version", "connect-timeout-ms", "x-grpc-web", "x-user-agent",
+        "origin", "referer",
     ]
 
     init(headers: [(name: String, value: String)]) throws(Rejection) {
         var method: String?, path: String?, contentType: String?, timeout: String?, encoding: String?, jsonTimeout: String?
-        var authorization: String?, correlation: String?, agent: String?
+        var authorization: String?, correlation: String?, agent: String?, origin: String?
         var metadata = Metadata()
         for (name, value) in headers {
             switch name {
@@ -65,6 +84,7 @@ struct GRPCRequest {
             case "authorization": authorization = value
             case "x-correlation-id": correlation = value
             case "user-agent": agent = value
+            case "origin": origin = value
             default:
                 if name.hasPrefix(":") || Self.reserved.contains(name) { continue }
                 if name.hasPrefix("x-croupier-") { continue }  // only the gateway sets these
@@ -79,7 +99,7 @@ struct GRPCRequest {
             }
         }
         guard let framing = Framing(contentType: contentType) else {
-            throw .http(415, "content-type must be application/grpc or application/json, got \(contentType ?? "none")")
+            throw .http(415, "content-type must be application/grpc, application/grpc-web(-text) or application/json, got \(contentType ?? "none")")
         }
         guard method == "POST" else { throw .http(405, "gRPC and JSON calls use POST") }
         guard let path, path.hasPrefix("/") else { throw .status(RPCError(.unimplemented, "missing :path")) }
@@ -116,6 +136,7 @@ struct GRPCRequest {
         self.authorization = authorization
         correlationID = correlation
         userAgent = agent
+        self.origin = origin
     }
 
     /// `grpc-timeout`: at most 8 digits and a unit H, M, S, m, u or n.

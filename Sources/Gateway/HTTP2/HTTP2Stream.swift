@@ -44,6 +44,12 @@ final class HTTP2Stream: @unchecked Sendable {
     private var wholeRequest: [[UInt8]] = []
     /// The request body is one message as it stands (a JSON call), not length-prefixed gRPC messages.
     var rawBody = false
+    /// How messages and the status are written both ways (set as the request's headers are read).
+    var framing = GRPCRequest.Framing.grpc {
+        didSet { base64In = framing == .grpcWeb(text: true) ? Base64Stream() : nil }
+    }
+    /// A grpc-web-text request body being decoded.
+    private var base64In: Base64Stream?
     let startedAt = LoopClock.nowMillis()
 
     /// Bytes of request header fields so far; nil once the headers are complete.
@@ -100,6 +106,16 @@ final class HTTP2Stream: @unchecked Sendable {
             returnCreditIfRoom()
             return
         }
+        if base64In != nil {
+            let decoded = try base64In!.append(bytes)
+            try decoded.withUnsafeBytes { try deframe($0) }
+        } else {
+            try deframe(bytes)
+        }
+        returnCreditIfRoom()
+    }
+
+    private func deframe(_ bytes: UnsafeRawBufferPointer) throws {
         for m in try deframer.append(bytes) {
             if m.compressed { throw RPCError(.unimplemented, "compressed messages are not supported (grpc-encoding identity only)") }
             if onWholeRequest != nil {
@@ -115,14 +131,13 @@ final class HTTP2Stream: @unchecked Sendable {
             queuedRequestBytes += m.payload.count
             requests.push(m.payload)
         }
-        returnCreditIfRoom()
     }
 
     /// The client half-closed (END_STREAM).
     func requestEnded() {
         requestComplete = true
         if rawBody && wholeRequest.isEmpty { wholeRequest = [[]] }  // an empty body is the empty message
-        if deframer.hasPartialMessage {
+        if deframer.hasPartialMessage || base64In?.hasPartialGroup == true {
             requestFailed(RPCError(.internal, "the request ended inside a gRPC message"))
         } else if let whole = onWholeRequest {
             onWholeRequest = nil
@@ -197,7 +212,7 @@ final class HTTP2Stream: @unchecked Sendable {
     func sendHeaders(_ headers: [(String, String)]) {
         guard response == .none, !closed else { return }
         response = .started
-        connection.submitResponse(stream: id, headers: [(":status", "200"), ("content-type", "application/grpc")] + headers, withBody: true)
+        connection.submitResponse(stream: id, headers: [(":status", "200"), ("content-type", framing.responseContentType)] + headers, withBody: true)
     }
 
     /// Queues one length-prefixed message (a unary response, whole). Throws
@@ -222,9 +237,19 @@ final class HTTP2Stream: @unchecked Sendable {
 
     private func tryQueue(_ payload: [UInt8]) -> Bool {
         guard connection.reserve(payload.count + 5) else { return false }
-        heldBytes += payload.count + 5
-        GRPCDeframer.appendPrefixed(payload, to: &out)
-        bytesOut += payload.count + 5
+        if framing == .grpcWeb(text: true) {
+            var frame: [UInt8] = []
+            GRPCDeframer.appendPrefixed(payload, to: &frame)
+            let text = GRPCWebFraming.text(frame)
+            connection.hold(text.count - frame.count)  // base64's third more, held as the rest is
+            heldBytes += text.count
+            out += text
+            bytesOut += text.count
+        } else {
+            heldBytes += payload.count + 5
+            GRPCDeframer.appendPrefixed(payload, to: &out)
+            bytesOut += payload.count + 5
+        }
         resumeData()
         return true
     }
@@ -244,10 +269,22 @@ final class HTTP2Stream: @unchecked Sendable {
     /// Ends the call with trailers; a trailers-only response if nothing was sent.
     func finish(trailers: [(String, String)], headers: [(String, String)] = []) {
         guard response != .ended, !closed else { return }
+        if case .grpcWeb(let text) = framing {  // the status goes at the end of the body
+            if response == .none { sendHeaders(headers) }
+            response = .ended
+            let frame = GRPCWebFraming.trailerFrame(trailers)
+            let bytes = text ? GRPCWebFraming.text(frame) : frame
+            hold(bytes.count)
+            out += bytes
+            bytesOut += bytes.count
+            pendingTrailers = nil
+            resumeData()
+            return
+        }
         if response == .none {
             response = .ended
             connection.submitResponse(
-                stream: id, headers: [(":status", "200"), ("content-type", "application/grpc")] + headers + trailers, withBody: false)
+                stream: id, headers: [(":status", "200"), ("content-type", framing.responseContentType)] + headers + trailers, withBody: false)
             return
         }
         response = .ended
