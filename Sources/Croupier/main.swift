@@ -14,6 +14,7 @@ let usage = """
       up                 start every component as its own supervised process
       serve <component>  run one component in the foreground
       token              print a gateway token (JWT HS256) signed with the configured secret
+      call               call any method through the gateway with JSON in and out (reflection; grpcurl's job)
       json               convert messages between protobuf's binary encoding and proto3 JSON (a filter)
       cert               write a self-signed development TLS certificate and key for the gateway
       bench codec        benchmark the protobuf codec against Python protobuf (upb)
@@ -184,6 +185,21 @@ case "token":
             """)
     } else {
         do { exit(try Tools.token(arguments: Array(arguments.dropFirst()))) } catch { fail("\(error)") }
+    }
+case "call":
+    if arguments.count < 2 || asksForHelp(arguments) {
+        print("""
+            usage: croupier call [--addr HOST:PORT] --list [SERVICE]
+                   croupier call [--addr HOST:PORT] --describe SYMBOL
+                   croupier call [--addr HOST:PORT] [--token T | --sub ID --perms a,b] [--header k:v]... [--timeout S] METHOD ['{json}']
+              Calls the gateway (default 127.0.0.1:7000, h2c) as any gRPC client does, learning types from its
+              reflection service. METHOD is package.Service/Method. The request is the JSON argument, else stdin;
+              a client-streaming method reads one JSON request per line of stdin. Each response message prints as
+              one line of JSON. --sub/--perms mint a token with the configured secret, as `croupier token` does.
+              A failed call prints its status, message and trailers on stderr and exits with the status code.
+            """)
+    } else {
+        do { exit(try CallTool.run(arguments: Array(arguments.dropFirst()))) } catch { fail("\(error)") }
     }
 case "json":
     if arguments.count < 3 || asksForHelp(arguments) {

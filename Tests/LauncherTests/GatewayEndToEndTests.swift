@@ -52,6 +52,7 @@ final class GatewayEndToEndTests: XCTestCase {
         try python("staging_e2e.py", [h2c, "--jwt-secret", Self.jwtSecret], expect: "8 passed, 0 failed (staging)")
         // JSON calls with curl: the same policies, Connect's unary shape, refused bodies write nothing.
         try python("json_gateway.py", [h2c, "--jwt-secret", Self.jwtSecret], expect: "9 passed, 0 failed (json)")
+        try checkCallTool(h2c, environment: env.merging(["CROUPIER_DATA_DIR": dir]) { $1 })
 
         // A second gateway whose backend is down: its port is a closed one.
         let closed = try PostgresCluster.freePort()
@@ -89,6 +90,63 @@ final class GatewayEndToEndTests: XCTestCase {
         kill(up.processIdentifier, SIGTERM)
         up.waitUntilExit()
         XCTAssertEqual(up.terminationStatus, 0)
+    }
+
+    /// `croupier call` against the running platform, as a person uses it: list, describe, a unary call, a
+    /// server stream, a client stream from stdin, and errors with their exit codes.
+    private func checkCallTool(_ gateway: String, environment: [String: String]) throws {
+        func call(_ arguments: [String], stdin: String = "") throws -> (status: Int32, out: String, err: String) {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: croupier)
+            p.arguments = ["call", "--addr", gateway] + arguments
+            p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+            let (input, output, error) = (Pipe(), Pipe(), Pipe())
+            (p.standardInput, p.standardOutput, p.standardError) = (input, output, error)
+            try p.run()
+            input.fileHandleForWriting.write(Data(stdin.utf8))
+            try input.fileHandleForWriting.close()
+            let out = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let err = String(decoding: error.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            return (p.terminationStatus, out, err)
+        }
+        let services = try call(["--list"])
+        XCTAssertEqual(services.status, 0, services.err)
+        XCTAssertTrue(services.out.contains("croupier.loyalty.v1.LoyaltyService\n") && services.out.contains("grpc.testing.TestService\n"), services.out)
+        let methods = try call(["--list", "croupier.loyalty.v1.LoyaltyService"])
+        XCTAssertTrue(methods.out.contains("croupier.loyalty.v1.LoyaltyService.ManualReward\n"), methods.out)
+        let described = try call(["--describe", "croupier.loyalty.v1.LoyaltyService.ExportLedger"])
+        XCTAssertEqual(described.out, "rpc ExportLedger(croupier.loyalty.v1.ExportLedgerRequest) returns (stream croupier.loyalty.v1.LedgerEntry);\n")
+        let message = try call(["--describe", "croupier.loyalty.v1.ManualRewardRequest"])
+        XCTAssertTrue(message.out.contains("int64 points = 2;  // JSON: points"), message.out)
+
+        // A unary call, the token minted from --sub/--perms with the configured secret.
+        let staff = "call-staff-\(UInt32.random(in: 0..<1_000_000))"
+        let reward = try call(["--sub", staff, "--perms", "loyalty:award", "croupier.loyalty.v1.LoyaltyService/ManualReward",
+                               #"{"playerId": "call-player", "points": 40, "reason": "Welcome back bonus", "staffId": "\#(staff)"}"#])
+        XCTAssertEqual(reward.status, 0, reward.err)
+        let entry = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(reward.out.utf8)) as? [String: Any])
+        XCTAssertEqual((entry["accrual"] as? [String: Any])?["points"] as? String, "40", reward.out)
+        // A server stream: one line per message, as they come.
+        let stream = try call(["grpc.testing.TestService/StreamingOutputCall", #"{"responseParameters": [{"size": 3}, {"size": 5}]}"#])
+        XCTAssertEqual(stream.out, #"{"payload":{"body":"AAAA"}}"# + "\n" + #"{"payload":{"body":"AAAAAAA="}}"# + "\n", stream.err)
+        // A client stream: one request per line of stdin.
+        let upload = try call(["grpc.testing.TestService.StreamingInputCall"], stdin: #"{"payload": {"body": "AAAA"}}"# + "\n" + #"{"payload": {"body": "AAAAAAAA"}}"# + "\n")
+        XCTAssertEqual(upload.out, #"{"aggregatedPayloadSize":9}"# + "\n", upload.err)
+        // Errors: the status name and message on stderr, the code as the exit status.
+        let refused = try call(["--sub", staff, "--perms", "loyalty:award", "croupier.loyalty.v1.LoyaltyService/ManualReward",
+                                #"{"playerId": "call-player", "points": 40, "reason": "short", "staffId": "\#(staff)"}"#])
+        XCTAssertEqual(refused.status, 3, refused.err)
+        XCTAssertTrue(refused.err.hasPrefix("ERROR: INVALID_ARGUMENT: reason must be at least 10 characters"), refused.err)
+        let anonymous = try call(["croupier.loyalty.v1.LoyaltyService/ManualReward", "{}"])
+        XCTAssertEqual(anonymous.status, 16, anonymous.err)
+        let status = try call(["--header", "x-grpc-test-echo-trailing-bin: q6ur", "grpc.testing.TestService/UnaryCall",
+                               #"{"responseStatus": {"code": 7, "message": "nope"}}"#])
+        XCTAssertEqual(status.status, 7, status.err)
+        XCTAssertTrue(status.err.contains("ERROR: PERMISSION_DENIED: nope") && status.err.contains("x-grpc-test-echo-trailing-bin"), status.err)
+        let typo = try call(["croupier.loyalty.v1.LoyaltyService/ManualReward", #"{"colour": "red"}"#])
+        XCTAssertNotEqual(typo.status, 0)
+        XCTAssertTrue(typo.err.contains(#"no field "colour""#), typo.err)
     }
 
     /// Runs a script of Tests/Conformance with python3; it must exit 0 and print `expect`.

@@ -6,16 +6,21 @@ import Gateway
 enum Tools {
     /// Prints an HS256 token signed with the gateway's configured secret.
     static func token(arguments: [String]) throws -> Int32 {
-        guard let subject = option("--sub", in: arguments), !subject.isEmpty else {
-            throw LaunchError("--sub ID is required")
-        }
+        guard let token = try mintToken(arguments: arguments) else { throw LaunchError("--sub ID is required") }
+        print(token)
+        return 0
+    }
+
+    /// A token for `--sub` with `--perms`, `--roles` and `--ttl`, signed with the
+    /// configured secret; nil without `--sub`.
+    static func mintToken(arguments: [String]) throws -> String? {
+        guard let subject = option("--sub", in: arguments), !subject.isEmpty else { return nil }
         let config = try Configuration.load(arguments: arguments)
         let list = { (name: String) in (option(name, in: arguments) ?? "").split(separator: ",").map(String.init) }
         guard let ttl = Int64(option("--ttl", in: arguments) ?? "3600"), ttl > 0 else { throw LaunchError("--ttl must be a positive number of seconds") }
         let now = Int64(Date().timeIntervalSince1970)
         let claims = JWT.Claims(subject: subject, permissions: list("--perms"), roles: list("--roles"), expires: now + ttl)
-        print(JWT.sign(claims, secret: config.gateway.jwtSecret))
-        return 0
+        return JWT.sign(claims, secret: config.gateway.jwtSecret)
     }
 
     /// Writes a self-signed development certificate and key.
