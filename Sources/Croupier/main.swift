@@ -197,6 +197,8 @@ case "call":
               a client-streaming method reads one JSON request per line of stdin. Each response message prints as
               one line of JSON. --sub/--perms mint a token with the configured secret, as `croupier token` does.
               A failed call prints its status, message and trailers on stderr and exits with the status code.
+              TLS (h2): --tls checks the gateway against the system's roots, --ca FILE against FILE (e.g. the
+              certificate `croupier cert` wrote), --insecure checks nothing.
             """)
     } else {
         do { exit(try CallTool.run(arguments: Array(arguments.dropFirst()))) } catch { fail("\(error)") }

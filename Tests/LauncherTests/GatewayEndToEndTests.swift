@@ -52,7 +52,7 @@ final class GatewayEndToEndTests: XCTestCase {
         try python("staging_e2e.py", [h2c, "--jwt-secret", Self.jwtSecret], expect: "8 passed, 0 failed (staging)")
         // JSON calls with curl: the same policies, Connect's unary shape, refused bodies write nothing.
         try python("json_gateway.py", [h2c, "--jwt-secret", Self.jwtSecret], expect: "9 passed, 0 failed (json)")
-        try checkCallTool(h2c, environment: env.merging(["CROUPIER_DATA_DIR": dir]) { $1 })
+        try checkCallTool(h2c, tls: tls, certificate: dir + "/gateway-cert.pem", environment: env.merging(["CROUPIER_DATA_DIR": dir]) { $1 })
 
         // A second gateway whose backend is down: its port is a closed one.
         let closed = try PostgresCluster.freePort()
@@ -94,11 +94,11 @@ final class GatewayEndToEndTests: XCTestCase {
 
     /// `croupier call` against the running platform, as a person uses it: list, describe, a unary call, a
     /// server stream, a client stream from stdin, and errors with their exit codes.
-    private func checkCallTool(_ gateway: String, environment: [String: String]) throws {
-        func call(_ arguments: [String], stdin: String = "") throws -> (status: Int32, out: String, err: String) {
+    private func checkCallTool(_ gateway: String, tls: String, certificate: String, environment: [String: String]) throws {
+        func call(_ arguments: [String], stdin: String = "", address: String? = nil) throws -> (status: Int32, out: String, err: String) {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: croupier)
-            p.arguments = ["call", "--addr", gateway] + arguments
+            p.arguments = ["call", "--addr", address ?? gateway] + arguments
             p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
             let (input, output, error) = (Pipe(), Pipe(), Pipe())
             (p.standardInput, p.standardOutput, p.standardError) = (input, output, error)
@@ -147,6 +147,16 @@ final class GatewayEndToEndTests: XCTestCase {
         let typo = try call(["croupier.loyalty.v1.LoyaltyService/ManualReward", #"{"colour": "red"}"#])
         XCTAssertNotEqual(typo.status, 0)
         XCTAssertTrue(typo.err.contains(#"no field "colour""#), typo.err)
+        // TLS: the gateway's certificate checked against the one `croupier cert` wrote; unchecked with
+        // --insecure; refused against the system's roots, which do not hold a self-signed certificate.
+        let checked = try call(["--ca", certificate, "grpc.testing.TestService/UnaryCall", "{}"], address: tls)
+        XCTAssertEqual(checked.status, 0, checked.err)
+        XCTAssertEqual(checked.out, "{}\n")
+        let unchecked = try call(["--insecure", "--list"], address: tls)
+        XCTAssertTrue(unchecked.out.contains("grpc.testing.TestService\n"), unchecked.err)
+        let untrusted = try call(["--tls", "--list"], address: tls)
+        XCTAssertNotEqual(untrusted.status, 0)
+        XCTAssertTrue(untrusted.err.contains("certificate verify failed"), untrusted.err)
     }
 
     /// Runs a script of Tests/Conformance with python3; it must exit 0 and print `expect`.

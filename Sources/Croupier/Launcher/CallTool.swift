@@ -6,6 +6,8 @@ import Wire
 /// services and message types from its reflection service, so it needs no
 /// .proto files, and speaks gRPC over HTTP/2 like any client.
 ///
+/// TLS (h2): `--tls` (the system's roots), `--ca FILE`, or `--insecure` (no check).
+///
 ///     croupier call [--addr H:P] --list [SERVICE]
 ///     croupier call [--addr H:P] --describe SYMBOL
 ///     croupier call [--addr H:P] [--token T | --sub S --perms a,b] [--header k:v]... [--timeout S] METHOD ['{json}']
@@ -18,7 +20,9 @@ import Wire
 enum CallTool {
     static func run(arguments: [String]) throws -> Int32 {
         let (host, port) = try splitAddress(option("--addr", in: arguments) ?? "127.0.0.1:7000")
-        let client = try GRPCHTTP2Client(host: host, port: port)
+        let tls = option("--ca", in: arguments) != nil || arguments.contains("--insecure") || arguments.contains("--tls")
+        let client = try GRPCHTTP2Client(
+            host: host, port: port, tls: tls ? (option("--ca", in: arguments), arguments.contains("--insecure")) : nil)
         let reflection = Reflection(client: client)
         if arguments.contains("--list") {
             let service = positional(arguments).first
@@ -86,7 +90,7 @@ enum CallTool {
 
     /// Arguments that are neither options nor their values.
     static func positional(_ arguments: [String]) -> [String] {
-        let flags: Set<String> = ["--list", "--insecure"]
+        let flags: Set<String> = ["--list", "--insecure", "--tls"]
         var out: [String] = []
         var i = 0
         while i < arguments.count {

@@ -2,7 +2,7 @@ import CNGHTTP2
 import Foundation
 import Wire
 
-/// A small blocking gRPC client over HTTP/2 cleartext (h2c), on nghttp2: what
+/// A small blocking gRPC client over HTTP/2 (h2c, or h2 over TLS), on nghttp2: what
 /// `croupier call` uses to reach the gateway the way any gRPC client does.
 /// One call at a time; response messages are handed over as they arrive, so
 /// a server stream prints as it goes.
@@ -25,6 +25,7 @@ public final class GRPCHTTP2Client {
     }
 
     private let fd: Int32
+    private let tls: ClientTLS?
     private var session: OpaquePointer?
     private let authority: String
     // The call in progress.
@@ -34,12 +35,20 @@ public final class GRPCHTTP2Client {
     private var inTrailers = false
     private var httpStatus = ""
     private var closed = false
-    private var deframeBuffer: [UInt8] = []
+    private var deframer = GRPCDeframer(maxMessageBytes: 64 << 20)
     private var onMessage: (([UInt8]) throws -> Void)?
     private var callbackError: Error?
 
-    public init(host: String, port: UInt16) throws {
-        fd = try Posix.connectBlocking(host: host, port: port)
+    /// `tls`: h2 over TLS, the server checked against `caFile` (else the system's roots) unless `insecure`.
+    public init(host: String, port: UInt16, tls: (caFile: String?, insecure: Bool)? = nil) throws {
+        let socket = try Posix.connectBlocking(host: host, port: port)
+        do {
+            self.tls = try tls.map { try ClientTLS(fd: socket, host: host, caFile: $0.caFile, insecure: $0.insecure) }
+        } catch {
+            close(socket)
+            throw error
+        }
+        fd = socket
         authority = "\(host):\(port)"
         var callbacks: OpaquePointer?
         nghttp2_session_callbacks_new(&callbacks)
@@ -93,7 +102,8 @@ public final class GRPCHTTP2Client {
             body += [0, UInt8(truncatingIfNeeded: n >> 24), UInt8(truncatingIfNeeded: n >> 16), UInt8(truncatingIfNeeded: n >> 8), UInt8(truncatingIfNeeded: n)]
             body += r
         }
-        (bodyOffset, outcome, inTrailers, httpStatus, closed, deframeBuffer, callbackError) = (0, Outcome(), false, "", false, [], nil)
+        (bodyOffset, outcome, inTrailers, httpStatus, closed, callbackError) = (0, Outcome(), false, "", false, nil)
+        deframer = GRPCDeframer(maxMessageBytes: 64 << 20)
         self.onMessage = onMessage
         var headers = [(":method", "POST"), (":scheme", "http"), (":authority", authority), (":path", path),
                        ("content-type", "application/grpc"), ("te", "trailers"), ("user-agent", "croupier-call")]
@@ -137,19 +147,27 @@ public final class GRPCHTTP2Client {
                 if n == 0 { break }
                 var sent = 0
                 while sent < n {
-                    let w = write(fd, data! + sent, n - sent)
+                    let w = send(UnsafeRawBufferPointer(start: data! + sent, count: n - sent))
                     if w < 0 && errno == EINTR { continue }
                     guard w > 0 else { throw Failure(description: "the connection to \(authority) was lost") }
                     sent += w
                 }
             }
             if closed { break }
-            let r = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            let r = buffer.withUnsafeMutableBytes { receive($0) }
             if r < 0 && errno == EINTR { continue }
             guard r > 0 else { throw Failure(description: "the gateway at \(authority) closed the connection") }
             let consumed = buffer.withUnsafeBytes { nghttp2_session_mem_recv(session, $0.baseAddress!.assumingMemoryBound(to: UInt8.self), r) }
             if consumed < 0 { throw callbackError ?? Failure(description: "HTTP/2 error: \(String(cString: nghttp2_strerror(Int32(consumed))))") }
         }
+    }
+
+    private func send(_ bytes: UnsafeRawBufferPointer) -> Int {
+        tls.map { $0.write(bytes) } ?? write(fd, bytes.baseAddress, bytes.count)
+    }
+
+    private func receive(_ buffer: UnsafeMutableRawBufferPointer) -> Int {
+        tls.map { $0.read(buffer) } ?? read(fd, buffer.baseAddress, buffer.count)
     }
 
     private func header(_ name: String, _ value: String, trailers: Bool) {
@@ -158,16 +176,14 @@ public final class GRPCHTTP2Client {
     }
 
     private func data(_ bytes: UnsafeRawBufferPointer) -> Int32 {
-        deframeBuffer.append(contentsOf: bytes)
-        while deframeBuffer.count >= 5 {
-            let length = Int(deframeBuffer[1]) << 24 | Int(deframeBuffer[2]) << 16 | Int(deframeBuffer[3]) << 8 | Int(deframeBuffer[4])
-            guard deframeBuffer.count >= 5 + length else { break }
-            let message = Array(deframeBuffer[5..<5 + length])
-            deframeBuffer.removeFirst(5 + length)
-            do { try onMessage?(message) } catch {
-                callbackError = error
-                return NGHTTP2_ERR_CALLBACK_FAILURE.rawValue
+        do {
+            for m in try deframer.append(bytes) {
+                guard !m.compressed else { throw Failure(description: "the server sent a compressed message (identity was asked for)") }
+                try onMessage?(m.payload)
             }
+        } catch {
+            callbackError = error
+            return NGHTTP2_ERR_CALLBACK_FAILURE.rawValue
         }
         return 0
     }
