@@ -17,13 +17,44 @@ enum GatewayBenchmark {
         var config = GatewayConfig(
             jwtSecret: jwtSecret, internalSecret: WireBenchmark.secret,
             backends: [.init(name: "bench", host: "127.0.0.1", port: backendPort, packages: ["bench"])],
-            methods: [WireBenchmark.echo], files: [], policy: AccessPolicy(publicServices: ["bench.Bench"], permissions: [:]),
+            methods: [WireBenchmark.echo], files: [benchFile, .grpc_testing_messages], policy: AccessPolicy(publicServices: ["bench.Bench"], permissions: [:]),
             rateLimits: [], log: { _ in })
         config.port = 0
         let gateway = try Gateway(config: config)
         let (port, _) = try gateway.start()
         FileHandle.standardOutput.write(Data("READY \(port)\n".utf8))
         while true { try await Task.sleep(for: .seconds(3600)) }
+    }
+
+    /// `bench.Bench`'s descriptor (one method, `Echo(grpc.testing.Payload) returns (grpc.testing.Payload)`),
+    /// encoded here rather than generated from a .proto: it is all the gateway needs to transcode JSON for it.
+    static let benchFile: ProtoFileDescriptor = {
+        func field(_ number: UInt8, _ bytes: [UInt8]) -> [UInt8] {
+            var length: [UInt8] = []
+            var n = bytes.count
+            repeat {
+                length.append(UInt8(n & 0x7F) | (n >= 0x80 ? 0x80 : 0))
+                n >>= 7
+            } while n > 0
+            return [number << 3 | 2] + length + bytes
+        }
+        func text(_ number: UInt8, _ s: String) -> [UInt8] { field(number, Array(s.utf8)) }
+        let method = text(1, "Echo") + text(2, ".grpc.testing.Payload") + text(3, ".grpc.testing.Payload")
+        let service = text(1, "Bench") + field(2, method)
+        let file = text(1, "bench/bench.proto") + text(2, "bench") + text(3, "grpc/testing/messages.proto") + field(6, service)
+            + text(12, "proto3")
+        return ProtoFileDescriptor(
+            name: "bench/bench.proto", package: "bench", dependencies: ["grpc/testing/messages.proto"], imports: [.grpc_testing_messages],
+            symbols: ["bench.Bench", "bench.Bench.Echo"], services: ["bench.Bench"], base64: Data(file).base64EncodedString())
+    }()
+
+    /// CPU seconds (user + system) a process has used.
+    static func cpuSeconds(_ pid: Int32) -> Double {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return 0 }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
     struct H2Load {
@@ -35,13 +66,14 @@ enum GatewayBenchmark {
 
     /// Runs h2load and parses its summary ("finished in …, N req/s", "time for request: min max mean").
     static func h2load(
-        port: UInt16, path: String = "/bench.Bench/Echo", body: String, clients: Int, streams: Int, requests: Int, token: String? = nil
+        port: UInt16, path: String = "/bench.Bench/Echo", body: String, clients: Int, streams: Int, requests: Int, token: String? = nil,
+        contentType: String = "application/grpc"
     ) throws -> H2Load {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/h2load")
         p.arguments = [
             "-n", String(requests), "-c", String(clients), "-m", String(streams), "-d", body,
-            "-H", "content-type: application/grpc", "-H", "te: trailers", "http://127.0.0.1:\(port)\(path)",
+            "-H", "content-type: \(contentType)", "-H", "te: trailers", "http://127.0.0.1:\(port)\(path)",
         ] + (token.map { ["-H", "authorization: Bearer \($0)"] } ?? [])
         let out = Pipe()
         p.standardOutput = out
@@ -157,6 +189,30 @@ enum GatewayBenchmark {
             print(row)
             rows.append(row)
         }
+        // The same call as JSON (Connect's unary shape) and as gRPC-Web, beside gRPC, at -c 16 -m 8: throughput,
+        // and the gateway's CPU per call (its /proc times around each measured run). What JSON adds per call
+        // over gRPC is the transcoding both ways: its share of the JSON call's CPU is the codec's share.
+        let jsonPath = bodyPath + ".json"
+        try Data(#"{"body":"\#(Data(repeating: 7, count: 32).base64EncodedString())"}"#.utf8).write(to: URL(fileURLWithPath: jsonPath))
+        defer { try? FileManager.default.removeItem(atPath: jsonPath) }
+        var framingRows: [String] = []
+        var grpcCPU = 0.0
+        for (label, contentType, file) in [("gRPC", "application/grpc", bodyPath), ("gRPC-Web", "application/grpc-web+proto", bodyPath),
+                                          ("JSON", "application/json", jsonPath)] {
+            _ = try h2load(port: gatewayPort, body: file, clients: 16, streams: 8, requests: WireBenchmark.warmupCalls(total), contentType: contentType)
+            let before = cpuSeconds(gateway.processIdentifier)
+            let r = try h2load(port: gatewayPort, body: file, clients: 16, streams: 8, requests: total, contentType: contentType)
+            let perCall = (cpuSeconds(gateway.processIdentifier) - before) / Double(total) * 1e6
+            if label == "gRPC" { grpcCPU = perCall }
+            let share = label == "JSON" ? String(format: "%.0f%% of the call's gateway CPU", 100 * max(0, perCall - grpcCPU) / perCall) : "–"
+            let row = "| \(label) | \(formatRate(r.rps))/s, mean \(Int(r.meanMicros)) µs (\(r.succeeded) × HTTP 200) | \(String(format: "%.1f", perCall)) µs | \(share) |"
+            print(row)
+            framingRows.append(row)
+        }
+        let metricsAfter = try fetchMetrics(port: gatewayPort)
+        guard !metricsAfter.contains("croupier_gateway_auth_failures_total{"),
+              !metricsAfter.split(separator: "\n").contains(where: { $0.hasPrefix("croupier_gateway_requests_total{") && !$0.contains("status=\"OK\"") })
+        else { throw LaunchError("the gateway refused benchmark calls:\n\(metricsAfter)") }
         let idleBefore = WireBenchmark.rssKiB(gateway.processIdentifier)
         let fds = try idleConnections(port: gatewayPort, count: 1_000)
         try await Task.sleep(for: .milliseconds(1_000))
@@ -177,6 +233,13 @@ enum GatewayBenchmark {
             | h2load shape | through the gateway (h2load) | direct over Wire | gateway / direct | h2load → grpc-go 1.33 server |
             | --- | --- | --- | --- | --- |
             \(rows.joined(separator: "\n"))
+
+            The same call in the three framings the gateway speaks, -c 16 -m 8, one after the other in this run
+            (the body: the same 34 bytes, or `{"body": "<base64>"}`):
+
+            | framing | through the gateway (h2load) | gateway CPU per call | JSON codec |
+            | --- | --- | --- | --- |
+            \(framingRows.joined(separator: "\n"))
 
             | what | figure |
             | --- | --- |
