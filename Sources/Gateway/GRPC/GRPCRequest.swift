@@ -26,6 +26,10 @@ struct GRPCRequest {
 
         /// The framing a content type asks for; nil for neither.
         init?(contentType: String?) {
+            if contentType == "application/grpc" {  // nearly every call: no allocation
+                self = .grpc
+                return
+            }
             guard let type = contentType?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased() else { return nil }
             if type == "application/grpc" || type.hasPrefix("application/grpc+") {
                 self = .grpc
