@@ -30,7 +30,10 @@ struct GRPCRequest {
                 self = .grpc
                 return
             }
-            guard let type = contentType?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased() else { return nil }
+            // The media type before any parameter, trimmed and lowercased, without Foundation (it is per call).
+            guard let contentType else { return nil }
+            let type = String(decoding: contentType.utf8.prefix { $0 != UInt8(ascii: ";") }.filter { $0 != 0x20 && $0 != 0x09 }
+                .map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }, as: UTF8.self)
             if type == "application/grpc" || type.hasPrefix("application/grpc+") {
                 self = .grpc
             } else if type == "application/grpc-web" || type == "application/grpc-web+proto" {

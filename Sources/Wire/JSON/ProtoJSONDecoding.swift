@@ -245,9 +245,10 @@ private struct Encoding {
 
     /// Standard or URL-safe base64, padded or not.
     static func base64(_ text: String) -> [UInt8]? {
-        var s = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        if s.count % 4 != 0 { s += String(repeating: "=", count: 4 - s.count % 4) }
-        return Data(base64Encoded: s).map { [UInt8]($0) }
+        // On the bytes: Foundation's string search costs more than the decoding.
+        var chars = text.utf8.map { $0 == UInt8(ascii: "-") ? UInt8(ascii: "+") : $0 == UInt8(ascii: "_") ? UInt8(ascii: "/") : $0 }
+        if chars.count % 4 != 0 { chars += [UInt8](repeating: UInt8(ascii: "="), count: 4 - chars.count % 4) }
+        return Data(base64Encoded: Data(chars)).map { [UInt8]($0) }
     }
 }
 
