@@ -64,7 +64,10 @@ struct CallForwarder: Sendable {
     }
 
     /// The response headers every answer carries.
-    var baseHeaders: [(String, String)] { [("x-correlation-id", correlationID)] + gateway.cors.responseHeaders(origin: request.origin) }
+    var baseHeaders: [(String, String)] {
+        gateway.cors.origins.isEmpty ? [("x-correlation-id", correlationID)]  // no CORS: one allocation, as before
+            : [("x-correlation-id", correlationID)] + gateway.cors.responseHeaders(origin: request.origin)
+    }
 
     /// Ends the call: the trailers (with `headers` first if the response has
     /// not started), then metrics and the access-log line. A JSON call's

@@ -30,7 +30,7 @@ enum JSONResponse {
     }
 
     static func errorBody(_ error: RPCError) -> [UInt8] {
-        Array(JSONValue.object([("code", .string(codeName(error.code))), ("message", .string(error.message))]).serialized.utf8)
+        JSONValue.object([("code", .string(codeName(error.code))), ("message", .string(error.message))]).serializedBytes
     }
 
     /// Ends `stream` with `error` as a JSON answer.

@@ -73,11 +73,11 @@ final class UnaryForward: @unchecked Sendable {
     private func answer(_ outcome: Result<UnaryResponse, RPCError>) {
         switch outcome {
         case .success(let reply) where json != nil:
-            let body: String
-            do { body = try forwarder.gateway.json.json(fromBinary: reply.message, type: json!.output) } catch {
+            let body: [UInt8]
+            do { body = try forwarder.gateway.json.jsonBytes(fromBinary: reply.message, type: json!.output) } catch {
                 return end(RPCError(.internal, "the response does not map to JSON: \(error)"))
             }
-            end(nil, trailers: reply.trailers, headers: forwarder.baseHeaders + GRPCResponseHeaders.fields(reply.headers), jsonBody: Array(body.utf8))
+            end(nil, trailers: reply.trailers, headers: forwarder.baseHeaders + GRPCResponseHeaders.fields(reply.headers), jsonBody: body)
         case .success(let reply):
             let stream = forwarder.stream
             stream.sendHeaders(forwarder.baseHeaders + GRPCResponseHeaders.fields(reply.headers))

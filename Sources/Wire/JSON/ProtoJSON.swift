@@ -48,6 +48,11 @@ public struct ProtoJSON: Sendable {
         try value(fromBinary: bytes, type: type).serialized
     }
 
+    /// The same JSON as UTF-8 bytes (a response body).
+    public func jsonBytes(fromBinary bytes: [UInt8], type: String) throws -> [UInt8] {
+        try value(fromBinary: bytes, type: type).serializedBytes
+    }
+
     public func value(fromBinary bytes: [UInt8], type: String) throws -> JSONValue {
         let message = try schema.message(type)
         return try bytes.withUnsafeBytes { buffer in
