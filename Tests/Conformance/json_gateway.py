@@ -142,6 +142,16 @@ class Checks:
         a = self.post("/croupier.loyalty.v1.LoyaltyService/NoSuchMethod", {}, self.token(self.player, []))
         assert a.status == 501 and a.json["code"] == "unimplemented", a
 
+    def json_calls_are_counted_in_the_metrics(self):
+        # The same counters as gRPC calls: every status the checks above produced, and the auth refusals.
+        raw = subprocess.run(["curl", "-sS", "--http2-prior-knowledge", self.url + "/metrics"], capture_output=True, check=True).stdout
+        text = raw.decode()
+        method = LOYALTY + "ManualReward"
+        for status in ["OK", "INVALID_ARGUMENT", "FAILED_PRECONDITION", "RESOURCE_EXHAUSTED", "UNAUTHENTICATED", "PERMISSION_DENIED"]:
+            line = 'croupier_gateway_requests_total{method="%s",status="%s"}' % (method, status)
+            assert line in text, "no %s count for JSON calls" % status
+        assert 'croupier_gateway_auth_failures_total{reason="missing_token"}' in text, text[-2000:]
+
     def an_http1_client_is_told_to_use_http2(self):
         # Plain `curl -d` speaks HTTP/1.1: it gets an HTTP/1.1 answer saying what to do (JSON over HTTP/1.1: not yet).
         raw = subprocess.run(["curl", "-sS", "-i", "-H", "content-type: application/json", "-d", "{}",
@@ -155,5 +165,5 @@ if __name__ == "__main__":
         "a_reward_and_its_balance_in_json", "no_token_is_401", "a_missing_permission_is_403",
         "bad_bodies_are_400_and_write_nothing", "an_unknown_field_is_400", "the_services_own_refusals_map_too",
         "the_rate_limit_says_when_to_retry", "streams_and_other_content_types_are_refused",
-        "an_http1_client_is_told_to_use_http2",
+        "json_calls_are_counted_in_the_metrics", "an_http1_client_is_told_to_use_http2",
     ])

@@ -51,7 +51,7 @@ final class GatewayEndToEndTests: XCTestCase {
         // StagingService: a 10,000-entity import, live events, diff, deploy, override.
         try python("staging_e2e.py", [h2c, "--jwt-secret", Self.jwtSecret], expect: "8 passed, 0 failed (staging)")
         // JSON calls with curl: the same policies, Connect's unary shape, refused bodies write nothing.
-        try python("json_gateway.py", [h2c, "--jwt-secret", Self.jwtSecret], expect: "9 passed, 0 failed (json)")
+        try python("json_gateway.py", [h2c, "--jwt-secret", Self.jwtSecret], expect: "10 passed, 0 failed (json)")
         try checkCallTool(h2c, tls: tls, certificate: dir + "/gateway-cert.pem", environment: env.merging(["CROUPIER_DATA_DIR": dir]) { $1 })
 
         // A second gateway whose backend is down: its port is a closed one.
