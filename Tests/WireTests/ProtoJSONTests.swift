@@ -42,6 +42,35 @@ final class ProtoJSONTests: XCTestCase {
         XCTAssertEqual(refusal(#"{"responseSize":1} x"#), "invalid JSON at byte 19: text after the value")
     }
 
+    /// A hostile binary message (a `croupier json` input, a response) nested 50,000 deep is
+    /// refused with an error, not followed down until the stack runs out.
+    func testDeeplyNestedBinaryIsRefusedNotFollowed() throws {
+        // KitchenSink.f_self (field 70) inside itself, built outside in: each level is a tag and a length.
+        let levels = 50_000
+        var lengths = [Int](repeating: 0, count: levels + 1)
+        func varint(_ n: Int) -> [UInt8] {
+            var out: [UInt8] = []
+            var v = n
+            repeat {
+                out.append(UInt8(v & 0x7F) | (v >= 0x80 ? 0x80 : 0))
+                v >>= 7
+            } while v > 0
+            return out
+        }
+        let tag: [UInt8] = [0xB2, 0x04]  // field 70, length-delimited
+        for k in 1...levels { lengths[k] = tag.count + varint(lengths[k - 1]).count + lengths[k - 1] }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(lengths[levels])
+        for k in stride(from: levels, through: 1, by: -1) { bytes += tag + varint(lengths[k - 1]) }
+        let json = try ProtoJSON.forFile(Croupier_Codectest_V1_KitchenSink.protoFile!)
+        XCTAssertThrowsError(try json.json(fromBinary: bytes, type: "croupier.codectest.v1.KitchenSink")) { error in
+            XCTAssertTrue("\(error)".contains("nested deeper than 100"), "\(error)")
+        }
+        // At the limit it maps.
+        let shallow = Array(bytes.suffix(lengths[100]))
+        XCTAssertNoThrow(try json.json(fromBinary: shallow, type: "croupier.codectest.v1.KitchenSink"))
+    }
+
     func testTheReaderRefusesWhatRFC8259Refuses() {
         for bad in ["01", "-", "1.", "1e", "[1,]", "{\"a\" 1}", "\"\\x\"", "\"\\ud800\"", "\"\\udc00x\"", "\"a\u{01}\"", "nul", "[", "\"\\u12\""] {
             XCTAssertThrowsError(try JSONValue(parsing: bad), bad)

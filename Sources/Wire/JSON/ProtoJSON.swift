@@ -57,7 +57,7 @@ public struct ProtoJSON: Sendable {
         let message = try schema.message(type)
         return try bytes.withUnsafeBytes { buffer in
             var reader = ProtoReader(buffer: buffer)
-            return try object(&reader, message, path: "")
+            return try object(&reader, message, path: "", depth: 0)
         }
     }
 
@@ -69,7 +69,11 @@ public struct ProtoJSON: Sendable {
         var maps: [Int: [(key: String, value: JSONValue)]] = [:]
     }
 
-    private func object(_ reader: inout ProtoReader, _ message: Message, path: String) throws -> JSONValue {
+    /// Messages nested deeper than this are refused (a hostile encoding must not exhaust the stack).
+    static let depthLimit = 100
+
+    private func object(_ reader: inout ProtoReader, _ message: Message, path: String, depth: Int) throws -> JSONValue {
+        guard depth <= Self.depthLimit else { throw ProtoJSONError(path: path, "messages nested deeper than \(Self.depthLimit)") }
         var seen = Seen()
         while let tag = try reader.nextTag() {
             guard let field = message.field(number: tag.fieldNumber) else {
@@ -88,12 +92,12 @@ public struct ProtoJSON: Sendable {
                 let bytes = try reader.readBytes()
                 let type = try schema.message(field.typeName)
                 if type.isMapEntry {
-                    let (key, value) = try mapEntry(bytes, type, path: at)
+                    let (key, value) = try mapEntry(bytes, type, path: at, depth: depth + 1)
                     var entries = seen.maps[field.number, default: []]
                     if let i = entries.firstIndex(where: { $0.key == key }) { entries[i].value = value } else { entries.append((key, value)) }
                     seen.maps[field.number] = entries
                 } else if field.isRepeated {
-                    seen.repeated[field.number, default: []].append(try messageValue(bytes, type, path: at))
+                    seen.repeated[field.number, default: []].append(try messageValue(bytes, type, path: at, depth: depth + 1))
                 } else {
                     seen.messages[field.number, default: []] += bytes
                 }
@@ -118,7 +122,8 @@ public struct ProtoJSON: Sendable {
             if let v = seen.singular[field.number] {
                 members.append((field.jsonName, v))
             } else if let bytes = seen.messages[field.number] {
-                members.append((field.jsonName, try messageValue(bytes, try schema.message(field.typeName), path: join(path, field.jsonName))))
+                members.append((field.jsonName, try messageValue(
+                    bytes, try schema.message(field.typeName), path: join(path, field.jsonName), depth: depth + 1)))
             } else if let items = seen.repeated[field.number], !items.isEmpty {
                 members.append((field.jsonName, .array(items)))
             } else if let entries = seen.maps[field.number], !entries.isEmpty {
@@ -128,18 +133,18 @@ public struct ProtoJSON: Sendable {
         return .object(members)
     }
 
-    private func messageValue(_ bytes: [UInt8], _ type: Message, path: String) throws -> JSONValue {
+    private func messageValue(_ bytes: [UInt8], _ type: Message, path: String, depth: Int) throws -> JSONValue {
         try bytes.withUnsafeBytes { buffer in
             var nested = ProtoReader(buffer: buffer)
-            return try object(&nested, type, path: path)
+            return try object(&nested, type, path: path, depth: depth)
         }
     }
 
-    private func mapEntry(_ bytes: [UInt8], _ entry: Message, path: String) throws -> (String, JSONValue) {
+    private func mapEntry(_ bytes: [UInt8], _ entry: Message, path: String, depth: Int) throws -> (String, JSONValue) {
         guard let keyField = entry.field(number: 1), let valueField = entry.field(number: 2) else {
             throw ProtoJSONError(path: path, "map entry \(entry.name) lacks its key or value field")
         }
-        let decoded = try messageValue(bytes, entry, path: path + "[]")
+        let decoded = try messageValue(bytes, entry, path: path + "[]", depth: depth)
         guard case .object(let members) = decoded else { return ("", .null) }
         let key = members.first { $0.key == keyField.jsonName }?.value
         var value = members.first { $0.key == valueField.jsonName }?.value
