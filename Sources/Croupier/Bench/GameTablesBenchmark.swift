@@ -31,16 +31,6 @@ enum GameTablesBenchmark {
         return dir
     }
 
-    /// CPU seconds (user + system) a child process has used so far.
-    static func cpuSeconds(_ p: Process) -> Double {
-        guard let stat = try? String(contentsOfFile: "/proc/\(p.processIdentifier)/stat", encoding: .utf8),
-            let tail = stat.split(separator: ")").last
-        else { return 0 }
-        let fields = tail.split(separator: " ")  // fields[0] is the state; utime and stime are the 12th and 13th
-        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
-        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
-    }
-
     struct CleanupFigures {
         var seconds: Double
         var gamesCPU: Double
@@ -85,7 +75,7 @@ enum GameTablesBenchmark {
             }
         }
         progress("cleanup run")
-        let (gamesCPU, rgsCPU) = (cpuSeconds(games), cpuSeconds(rgs))
+        let (gamesCPU, rgsCPU) = (WireBenchmark.cpuSeconds(games.processIdentifier), WireBenchmark.cpuSeconds(rgs.processIdentifier))
         let start = ContinuousClock.now
         _ = try await rgsClient.kickoffCleanup(.with { $0.runId = "bench" })
         var operations: Set<String> = []
@@ -107,7 +97,8 @@ enum GameTablesBenchmark {
             if !operations.isEmpty { try await Task.sleep(for: .milliseconds(20)) }
         }
         let seconds = StorageBenchmark.elapsedSeconds(since: start)
-        let figures = CleanupFigures(seconds: seconds, gamesCPU: cpuSeconds(games) - gamesCPU, rgsCPU: cpuSeconds(rgs) - rgsCPU)
+        let figures = CleanupFigures(seconds: seconds, gamesCPU: WireBenchmark.cpuSeconds(games.processIdentifier) - gamesCPU,
+                                     rgsCPU: WireBenchmark.cpuSeconds(rgs.processIdentifier) - rgsCPU)
         let check = try await gamesClient.getGameTables(.with { $0.ids = [1, total / 2, total] }).tables
         guard check.count == 3, check.allSatisfy({ !$0.active }) else { throw LaunchError("tables were not archived") }
         return figures

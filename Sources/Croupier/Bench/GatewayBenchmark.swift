@@ -48,15 +48,6 @@ enum GatewayBenchmark {
             symbols: ["bench.Bench", "bench.Bench.Echo"], services: ["bench.Bench"], base64: Data(file).base64EncodedString())
     }()
 
-    /// CPU seconds (user + system) a process has used.
-    static func cpuSeconds(_ pid: Int32) -> Double {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return 0 }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
-        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
-    }
-
     struct H2Load {
         let rps: Double
         let meanMicros: Double
@@ -200,9 +191,9 @@ enum GatewayBenchmark {
         for (label, contentType, file) in [("gRPC", "application/grpc", bodyPath), ("gRPC-Web", "application/grpc-web+proto", bodyPath),
                                           ("JSON", "application/json", jsonPath)] {
             _ = try h2load(port: gatewayPort, body: file, clients: 16, streams: 8, requests: WireBenchmark.warmupCalls(total), contentType: contentType)
-            let before = cpuSeconds(gateway.processIdentifier)
+            let before = WireBenchmark.cpuSeconds(gateway.processIdentifier)
             let r = try h2load(port: gatewayPort, body: file, clients: 16, streams: 8, requests: total, contentType: contentType)
-            let perCall = (cpuSeconds(gateway.processIdentifier) - before) / Double(total) * 1e6
+            let perCall = (WireBenchmark.cpuSeconds(gateway.processIdentifier) - before) / Double(total) * 1e6
             if label == "gRPC" { grpcCPU = perCall }
             let share = label == "gRPC" ? "–" : String(format: "%+.1f µs (%.0f%% of its CPU)", perCall - grpcCPU, 100 * max(0, perCall - grpcCPU) / perCall)
             let row = "| \(label) | \(formatRate(r.rps))/s, mean \(Int(r.meanMicros)) µs (\(r.succeeded) × HTTP 200) | \(String(format: "%.1f", perCall)) µs | \(share) |"
