@@ -10,7 +10,7 @@ import Wire
 /// work, the forwarding logic and the Wire client run without thread hops.
 public final class Gateway: Sendable {
     /// What every connection and call shares; immutable after start.
-    final class Core: HTTP2RequestHandler, @unchecked Sendable {
+    final class Core: GatewayRequestHandler, @unchecked Sendable {
         // @unchecked: every stored property is immutable and Sendable or internally locked.
         let router: Router
         let policy: AccessPolicy
@@ -18,7 +18,7 @@ public final class Gateway: Sendable {
         let metrics: Metrics
         let accessLog: AccessLog
         let tokens: TokenVerifier
-        let limits: HTTP2Limits
+        let limits: HTTPLimits
         let messageLimits: [String: Int]
         /// What all connections together may make the gateway hold.
         let budget: BufferBudget
@@ -26,7 +26,7 @@ public final class Gateway: Sendable {
         /// The proto3 JSON mapping of every described message, for JSON calls.
         let json: ProtoJSON
         let cors: CORSPolicy
-        let connections = Mutex<[ObjectIdentifier: HTTP2Connection]>([:])
+        let connections = Mutex<[ObjectIdentifier: GatewayConnection]>([:])
 
         init(config: GatewayConfig, router: Router, json: ProtoJSON) {
             self.router = router
@@ -36,7 +36,7 @@ public final class Gateway: Sendable {
             limiter = RateLimiter(rules: config.rateLimits)
             accessLog = AccessLog(sink: config.log)
             tokens = TokenVerifier(secret: config.jwtSecret, requireExpiry: !config.allowTokensWithoutExpiry)
-            var limits = HTTP2Limits()
+            var limits = HTTPLimits()
             limits.maxMessageBytes = config.maxMessageBytes
             limits.maxConcurrentStreams = config.maxConcurrentStreams
             limits.idleTimeoutMillis = Int64(config.idleTimeoutSeconds * 1000)
@@ -55,7 +55,7 @@ public final class Gateway: Sendable {
         }
 
         /// Request headers are complete (loop thread).
-        func handle(_ stream: HTTP2Stream) {
+        func handle(_ stream: CallStream) {
             let path = stream.requestHeaders.first { $0.name == ":path" }?.value ?? ""
             let method = stream.requestHeaders.first { $0.name == ":method" }?.value ?? ""
             if method == "OPTIONS" {  // a browser's CORS preflight
@@ -63,6 +63,13 @@ public final class Gateway: Sendable {
                     origin: stream.requestHeaders.first { $0.name == "origin" }?.value,
                     requestedHeaders: stream.requestHeaders.first { $0.name == "access-control-request-headers" }?.value)
                 stream.respondHTTP(status: status, contentType: "text/plain", body: [], headers: headers)
+                return
+            }
+            if stream.connection is HTTP1Connection,
+                GRPCRequest.Framing(contentType: stream.requestHeaders.first { $0.name == "content-type" }?.value) == .grpc
+            {
+                let why = "gRPC needs HTTP/2 (h2c here, or h2 over TLS); over HTTP/1.1 use gRPC-Web or JSON"
+                stream.respondHTTP(status: 505, contentType: "text/plain", body: Array((why + "\n").utf8))
                 return
             }
             if method == "GET" && (path == "/metrics" || path == "/healthz") {
@@ -124,10 +131,33 @@ public final class Gateway: Sendable {
             }
         }
 
-        func connectionClosed(_ c: HTTP2Connection) {
+        func connection(_ old: GatewayConnection, handedOverTo new: GatewayConnection) {
+            connections.withLock {
+                $0[ObjectIdentifier(old)] = nil
+                $0[ObjectIdentifier(new)] = new
+            }
+        }
+
+        func refused(peer: String, status: Int, reason: String) {
+            var line = JSONLine()
+            line.field("event", "HTTP/1.1 request refused")
+            line.field("peer", peer)
+            line.number("status", status)
+            line.field("reason", reason)
+            log(line.finish())
+        }
+
+        func connectionClosed(_ c: GatewayConnection) {
             connections.withLock { $0[ObjectIdentifier(c)] = nil }
             metrics.connectionClosed()
-            if let reason = c.closeReason { log(#"{"event":"connection closed","peer":"\#(c.peer)","reason":"\#(reason)"}"#) }
+            if let reason = c.closeReason {
+                var line = JSONLine()
+                line.field("event", "connection closed")
+                line.field("peer", c.peer)
+                line.field("protocol", c.httpVersion)
+                line.field("reason", reason)
+                log(line.finish())
+            }
         }
     }
 

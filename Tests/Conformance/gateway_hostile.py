@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The gateway under attack: raw HTTP/2 frames (Python `h2` for HPACK and
-hand-built frames for floods) and stock grpcio, one attack at a time. While
+hand-built frames for floods), raw HTTP/1.1 bytes (http1_attacks.py) and
+stock grpcio, one attack at a time. While
 each attack runs, a probe on its own connection keeps calling EmptyCall and
 must keep being answered, and the gateway's RSS must stay under its
 configured cap (plus the process's own baseline).
@@ -30,6 +31,7 @@ import hpack
 
 sys.path.insert(0, os.path.dirname(__file__))
 import grpc_interop  # noqa: E402
+import http1_attacks  # noqa: E402
 import testkit  # noqa: E402
 
 empty_pb2, messages_pb2, test_pb2_grpc = grpc_interop.load_stubs()
@@ -160,12 +162,7 @@ class Probe:
         self.thread.join()
 
 
-def rss_mib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    raise AssertionError("no VmRSS for %d" % pid)
+rss_mib = http1_attacks.rss_mib
 
 
 def cpu_seconds(pid):
@@ -174,7 +171,7 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-class Attacks:
+class Attacks(http1_attacks.HTTP1Attacks):
     def __init__(self, target, pid, secret, cap_mib):
         self.target = target
         self.pid = pid
@@ -508,6 +505,11 @@ class Attacks:
     def soak(self):
         soak(self)
 
+    def fetch_gauges(self):
+        """The gateway's streams, buffered bytes and calls in flight, from /metrics."""
+        return {line.split()[0]: float(line.split()[1]) for line in fetch_metrics(self.target).splitlines()
+                if line.startswith(("croupier_gateway_streams ", "croupier_gateway_buffered_bytes ", "croupier_gateway_in_flight "))}
+
 
 def soak(attacks, cycles=10000, workers=4):
     """Connect, call, close abruptly, `cycles` times over `workers` threads;
@@ -547,9 +549,7 @@ def soak(attacks, cycles=10000, workers=4):
     elapsed = time.time() - start
     assert not errors, errors[:3]
     time.sleep(1.5)
-    text = fetch_metrics(attacks.target)
-    gauges = {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
-              if line.startswith(("croupier_gateway_streams ", "croupier_gateway_buffered_bytes ", "croupier_gateway_in_flight "))}
+    gauges = attacks.fetch_gauges()
     after = rss_mib(attacks.pid)
     print("  soak: %d cycles in %.1f s, RSS %.0f -> %.0f MiB, %s" % (cycles, elapsed, before, after, gauges))
     assert gauges.get("croupier_gateway_streams", 99) <= 1, "streams still held after the soak: %s" % gauges
@@ -578,7 +578,7 @@ def fetch_metrics(target):
 
 ALL = ["disconnect_mid_call", "rapid_reset", "window_update_flood", "empty_data_flood", "settings_flood", "ping_policy",
        "idle_stream_and_keepalive", "zero_window_readers", "too_many_streams", "fd_exhaustion", "large_streamed_message",
-       "unknown_service_in_package", "metrics_cardinality", "strict_jwt", "interop_sizes", "soak"]
+       "unknown_service_in_package", "metrics_cardinality", "strict_jwt", "interop_sizes"] + http1_attacks.NAMES + ["soak"]
 
 
 def main():
@@ -587,7 +587,7 @@ def main():
     parser.add_argument("--gateway-pid", type=int, required=True)
     parser.add_argument("--jwt-secret", required=True)
     parser.add_argument("--cap-mib", type=int, required=True)
-    parser.add_argument("--only", default="")
+    parser.add_argument("--only", default=os.environ.get("HOSTILE_ONLY", ""))
     args = parser.parse_args()
     attacks = Attacks(args.target, args.gateway_pid, args.jwt_secret.encode(), args.cap_mib)
     names = [n for n in args.only.split(",") if n] or ALL

@@ -5,10 +5,17 @@ Python's `h2`: unary and server-streaming calls, the status and trailers in a
 trailer frame at the end of the body, and the `-text` variant's base64 both
 ways. Each case runs in both content types.
 
-  grpc_web.py HOST:PORT [--origin ORIGIN]
+With --http1.1 the same cases run over HTTP/1.1 with Python's http.client
+(one keep-alive connection for all of them, request bodies chunked for
+-text), as a browser on a plain-HTTP page calls; --tls CERT makes that
+HTTPS with ALPN http/1.1.
+
+  grpc_web.py HOST:PORT [--origin ORIGIN] [--http1.1 [--tls CERT]]
 """
 import base64
+import http.client
 import socket
+import ssl
 import os
 import struct
 import sys
@@ -60,8 +67,44 @@ class Reply:
         return int(self.trailers.get("grpc-status", self.headers.get("grpc-status", "-1")))
 
 
+class HTTP1:
+    """One HTTP/1.1 connection, kept alive across requests (reopened if the gateway closed it)."""
+    enabled = False
+    conn = None
+    cert = None
+
+    @classmethod
+    def request(cls, target, method, path, headers, body=None, chunked=False):
+        host, port = target.rsplit(":", 1)
+        if cls.conn is None:
+            if cls.cert:
+                ctx = ssl.create_default_context(cafile=cls.cert)
+                ctx.set_alpn_protocols(["http/1.1"])
+                cls.conn = http.client.HTTPSConnection(host, int(port), timeout=20, context=ctx)
+            else:
+                cls.conn = http.client.HTTPConnection(host, int(port), timeout=20)
+        if chunked:
+            cls.conn.request(method, path, body=iter([body[i:i + 7000] for i in range(0, len(body), 7000)]),
+                             headers=dict(headers), encode_chunked=True)
+        else:
+            cls.conn.request(method, path, body=body, headers=dict(headers))
+        reply = cls.conn.getresponse()
+        data = reply.read()
+        assert reply.version == 11, reply.version
+        if cls.cert:
+            assert cls.conn.sock.selected_alpn_protocol() == "http/1.1", cls.conn.sock.selected_alpn_protocol()
+        got = {k.lower(): v for k, v in reply.getheaders()}
+        if got.get("connection", "").lower() == "close":
+            cls.conn.close()
+            cls.conn = None
+        return reply.status, got, data
+
+
 def exchange(target, headers, body=b""):
-    """One HTTP/2 request over h2c; returns (status, headers, body)."""
+    """One HTTP/2 request over h2c (or HTTP/1.1 with --http1.1); returns (status, headers, body)."""
+    if HTTP1.enabled:
+        fields = dict(headers)
+        return HTTP1.request(target, fields.pop(":method"), fields.pop(":path"), fields.items(), body or None)
     host, port = target.rsplit(":", 1)
     sock = socket.create_connection((host, int(port)), timeout=20)
     conn = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
@@ -88,16 +131,22 @@ def exchange(target, headers, body=b""):
 
 
 def call(target, path, requests, text, metadata=()):
-    """One gRPC-Web call over h2c: `requests` (serialized messages) framed and sent, the answer read whole."""
+    """One gRPC-Web call over h2c (or HTTP/1.1): `requests` (serialized messages) framed and sent, the answer read whole."""
+    ctype = "application/grpc-web-text+proto" if text else "application/grpc-web+proto"
+    body = b"".join(struct.pack(">BI", 0, len(r)) + r for r in requests)
+    if text:
+        body = base64.b64encode(body)
+    if HTTP1.enabled:
+        status, headers, received = HTTP1.request(
+            target, "POST", path, [("content-type", ctype), ("accept", ctype), ("x-grpc-web", "1")] + list(metadata), body, chunked=text)
+        assert status == 200, "HTTP %s %r" % (status, headers)
+        assert headers.get("content-type") == ctype, headers
+        return Reply(status, headers, received, text)
     host, port = target.rsplit(":", 1)
     sock = socket.create_connection((host, int(port)), timeout=20)
     conn = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
     conn.initiate_connection()
     sock.sendall(conn.data_to_send())
-    ctype = "application/grpc-web-text+proto" if text else "application/grpc-web+proto"
-    body = b"".join(struct.pack(">BI", 0, len(r)) + r for r in requests)
-    if text:
-        body = base64.b64encode(body)
     sid = conn.get_next_available_stream_id()
     conn.send_headers(sid, [(":method", "POST"), (":scheme", "http"), (":authority", target), (":path", path),
                             ("content-type", ctype), ("accept", ctype), ("x-grpc-web", "1")] + list(metadata))
@@ -215,6 +264,8 @@ CASES = ["empty_unary", "large_unary", "server_streaming", "status_code_and_mess
 def main():
     target = sys.argv[1]
     origin = sys.argv[sys.argv.index("--origin") + 1] if "--origin" in sys.argv else None
+    HTTP1.enabled = "--http1.1" in sys.argv
+    HTTP1.cert = sys.argv[sys.argv.index("--tls") + 1] if "--tls" in sys.argv else None
     failed = 0
     for text in (False, True):
         checks = Checks(target, text)
@@ -235,7 +286,7 @@ def main():
         except Exception as e:  # noqa: BLE001
             failed += 1
             print("FAIL cors -", repr(e))
-    print("%d passed, %d failed (grpc-web)" % (total - failed, failed))
+    print("%d passed, %d failed (grpc-web%s)" % (total - failed, failed, " over HTTP/1.1" + (" TLS" if HTTP1.cert else "") if HTTP1.enabled else ""))
     sys.exit(1 if failed else 0)
 
 

@@ -3,7 +3,10 @@
 POST /package.Service/Method with a proto3 JSON body, Connect's unary shape
 back (an HTTP status mapped from the gRPC code, {"code", "message"} on error).
 
-  json_gateway.py HOST:PORT --jwt-secret SECRET
+  json_gateway.py HOST:PORT --jwt-secret SECRET [--http1.1]
+
+Over HTTP/2 (curl --http2-prior-knowledge) by default; with --http1.1 every
+check runs again as plain `curl -d` sends it.
 
 The same policies as gRPC: authentication, permissions, the rate limit with
 its retry hint, correlation ids. A body that does not map is refused before
@@ -41,8 +44,9 @@ class Answer:
 
 
 class Checks:
-    def __init__(self, target, secret):
+    def __init__(self, target, secret, http1):
         self.url = "http://" + target
+        self.version = "--http1.1" if http1 else "--http2-prior-knowledge"
         self.secret = secret
         self.player = "json-player-" + RUN
         self.staff = "json-staff-" + RUN
@@ -51,8 +55,8 @@ class Checks:
         return testkit.token(self.secret, {"sub": sub, "perms": perms, "exp": int(time.time()) + 600})
 
     def post(self, method, body, token=None, content_type="application/json", headers=()):
-        """curl over h2c (prior knowledge), as `curl -d` would send it."""
-        args = ["curl", "-sS", "-i", "--http2-prior-knowledge", "-X", "POST", "-H", "content-type: " + content_type,
+        """curl over h2c (prior knowledge) or HTTP/1.1, as `curl -d` would send it."""
+        args = ["curl", "-sS", "-i", self.version, "-X", "POST", "-H", "content-type: " + content_type,
                 "--data-binary", body if isinstance(body, str) else json.dumps(body)]
         if token:
             args += ["-H", "authorization: Bearer " + token]
@@ -144,7 +148,7 @@ class Checks:
 
     def json_calls_are_counted_in_the_metrics(self):
         # The same counters as gRPC calls: every status the checks above produced, and the auth refusals.
-        raw = subprocess.run(["curl", "-sS", "--http2-prior-knowledge", self.url + "/metrics"], capture_output=True, check=True).stdout
+        raw = subprocess.run(["curl", "-sS", self.version, self.url + "/metrics"], capture_output=True, check=True).stdout
         text = raw.decode()
         method = LOYALTY + "ManualReward"
         for status in ["OK", "INVALID_ARGUMENT", "FAILED_PRECONDITION", "RESOURCE_EXHAUSTED", "UNAUTHENTICATED", "PERMISSION_DENIED"]:
@@ -152,18 +156,27 @@ class Checks:
             assert line in text, "no %s count for JSON calls" % status
         assert 'croupier_gateway_auth_failures_total{reason="missing_token"}' in text, text[-2000:]
 
-    def an_http1_client_is_told_to_use_http2(self):
-        # Plain `curl -d` speaks HTTP/1.1: it gets an HTTP/1.1 answer saying what to do (JSON over HTTP/1.1: not yet).
-        raw = subprocess.run(["curl", "-sS", "-i", "-H", "content-type: application/json", "-d", "{}",
+    def plain_curl_works_and_grpc_needs_http2(self):
+        # `curl -d` with no options at all (HTTP/1.1) makes a JSON call.
+        raw = subprocess.run(["curl", "-sS", "-i", "-H", "content-type: application/json", "-H",
+                              "authorization: Bearer " + self.token(self.player, []), "-d", '{"playerId": "%s"}' % self.player,
                               self.url + LOYALTY + "GetPlayerLoyalty"], capture_output=True, check=True).stdout
         a = Answer(raw)
-        assert a.status == 505 and "--http2-prior-knowledge" in a.text, a
+        assert a.status == 200 and int(a.json["balance"]) >= 250, a
+        # gRPC itself over HTTP/1.1 is told what to use instead.
+        raw = subprocess.run(["curl", "-sS", "-i", "--http1.1", "-H", "content-type: application/grpc", "--data-binary", "x",
+                              self.url + LOYALTY + "GetPlayerLoyalty"], capture_output=True, check=True).stdout
+        a = Answer(raw)
+        assert a.status == 505 and "gRPC-Web or JSON" in a.text, a
 
 
 if __name__ == "__main__":
-    testkit.run_checks("json", Checks, [
+    http1 = "--http1.1" in sys.argv
+    if http1:
+        sys.argv.remove("--http1.1")
+    testkit.run_checks("json over HTTP/1.1" if http1 else "json", lambda target, secret: Checks(target, secret, http1), [
         "a_reward_and_its_balance_in_json", "no_token_is_401", "a_missing_permission_is_403",
         "bad_bodies_are_400_and_write_nothing", "an_unknown_field_is_400", "the_services_own_refusals_map_too",
         "the_rate_limit_says_when_to_retry", "streams_and_other_content_types_are_refused",
-        "json_calls_are_counted_in_the_metrics", "an_http1_client_is_told_to_use_http2",
+        "json_calls_are_counted_in_the_metrics", "plain_curl_works_and_grpc_needs_http2",
     ])

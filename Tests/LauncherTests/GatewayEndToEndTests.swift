@@ -43,6 +43,9 @@ final class GatewayEndToEndTests: XCTestCase {
         try python("grpc_interop.py", [tls, "--tls", dir + "/gateway-cert.pem"], expect: "14 passed, 0 failed (TLS)")
         // gRPC-Web: the interop cases it can carry, binary and text, by a client written from the spec; CORS.
         try python("grpc_web.py", [h2c, "--origin", "https://console.example"], expect: "13 passed, 0 failed (grpc-web)")
+        // The same over HTTP/1.1, as a browser on a plain-HTTP page calls, and over TLS with ALPN http/1.1.
+        try python("grpc_web.py", [h2c, "--origin", "https://console.example", "--http1.1"], expect: "13 passed, 0 failed (grpc-web over HTTP/1.1)")
+        try python("grpc_web.py", [tls, "--http1.1", "--tls", dir + "/gateway-cert.pem"], expect: "12 passed, 0 failed (grpc-web over HTTP/1.1 TLS)")
         // LoyaltyService: staff rewards, the player reads its own balance and ledger.
         try python("loyalty_e2e.py", [h2c, "--jwt-secret", Self.jwtSecret], expect: "11 passed, 0 failed (loyalty)")
         XCTAssertTrue(lines.all.contains(#""event":"manual_reward_issued""#), "the loyalty process logs its rewards")
@@ -52,6 +55,7 @@ final class GatewayEndToEndTests: XCTestCase {
         try python("staging_e2e.py", [h2c, "--jwt-secret", Self.jwtSecret], expect: "8 passed, 0 failed (staging)")
         // JSON calls with curl: the same policies, Connect's unary shape, refused bodies write nothing.
         try python("json_gateway.py", [h2c, "--jwt-secret", Self.jwtSecret], expect: "10 passed, 0 failed (json)")
+        try python("json_gateway.py", [h2c, "--jwt-secret", Self.jwtSecret, "--http1.1"], expect: "10 passed, 0 failed (json over HTTP/1.1)")
         try checkCallTool(h2c, tls: tls, certificate: dir + "/gateway-cert.pem", environment: env.merging(["CROUPIER_DATA_DIR": dir]) { $1 })
 
         // A second gateway whose backend is down: its port is a closed one.

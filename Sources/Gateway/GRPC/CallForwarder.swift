@@ -11,7 +11,7 @@ import Wire
 /// a task that pumps messages both ways.
 struct CallForwarder: Sendable {
     let gateway: Gateway.Core
-    let stream: HTTP2Stream
+    let stream: CallStream
     let request: GRPCRequest
     let correlationID: String
     let started = ContinuousClock.now

@@ -34,7 +34,7 @@ enum JSONResponse {
     }
 
     /// Ends `stream` with `error` as a JSON answer.
-    static func fail(_ stream: HTTP2Stream, _ error: RPCError, headers: [(String, String)]) {
+    static func fail(_ stream: CallStream, _ error: RPCError, headers: [(String, String)]) {
         stream.respondHTTP(
             status: httpStatus(error.code), contentType: "application/json", body: errorBody(error),
             headers: headers + GRPCResponseHeaders.fields(error.metadata))

@@ -106,7 +106,7 @@ final class Metrics: Sendable {
         out += "croupier_gateway_in_flight \(inFlight.load(ordering: .relaxed))\n"
         out += "# HELP croupier_gateway_streams HTTP/2 streams held in memory (this request's included).\n"
         out += "# TYPE croupier_gateway_streams gauge\n"
-        out += "croupier_gateway_streams \(HTTP2Stream.alive.load(ordering: .relaxed))\n"
+        out += "croupier_gateway_streams \(CallStream.alive.load(ordering: .relaxed))\n"
         out += "# HELP croupier_gateway_connections Open HTTP/2 connections.\n# TYPE croupier_gateway_connections gauge\n"
         out += "croupier_gateway_connections \(s.connections)\n"
         out += "# HELP croupier_gateway_buffered_bytes Bytes taken from the buffer budget for clients (per connection, in 16 KiB chunks).\n"

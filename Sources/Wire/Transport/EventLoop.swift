@@ -112,9 +112,37 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
         close(fd)
     }
 
+    /// Loop thread only: `handler` takes over the registered socket with the same fd.
+    public func replaceHandler(_ handler: LoopHandler) {
+        precondition(handlers[handler.fd] != nil, "replaceHandler: fd \(handler.fd) is not registered")
+        handlers[handler.fd] = handler
+    }
+
     /// Any thread: turns interest in writability on or off (epoll_ctl is thread-safe).
     public func setWriteInterest(_ fd: Int32, _ on: Bool) {
         var ev = epoll_event(events: events(writable: on), data: epoll_data_t(fd: fd))
+        epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev)
+    }
+
+    /// What a socket's reader wants reported.
+    public enum ReadInterest {
+        /// Input and the peer's hang-up.
+        case input
+        /// Only the peer's hang-up (a reader not taking input now still learns the client left).
+        case hangUp
+        /// Nothing (errors and a full hang-up are reported anyway).
+        case none
+    }
+
+    /// Any thread: sets what is reported for `fd`, reading and writing.
+    public func setInterest(_ fd: Int32, read: ReadInterest, writable: Bool) {
+        let r: UInt32
+        switch read {
+        case .input: r = EPOLLIN.rawValue | EPOLLRDHUP.rawValue
+        case .hangUp: r = EPOLLRDHUP.rawValue
+        case .none: r = 0
+        }
+        var ev = epoll_event(events: r | (writable ? EPOLLOUT.rawValue : 0), data: epoll_data_t(fd: fd))
         epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev)
     }
 

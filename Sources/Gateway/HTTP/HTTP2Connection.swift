@@ -2,92 +2,39 @@ import CNGHTTP2
 import Glibc
 import Wire
 
-/// Receives complete request headers (loop thread).
-protocol HTTP2RequestHandler: AnyObject, Sendable {
-    func handle(_ stream: HTTP2Stream)
-}
-
-/// Timeouts and sizes of the HTTP/2 endpoint.
-struct HTTP2Limits: Sendable {
-    var maxConcurrentStreams = 256
-    var initialWindowSize = 1 << 20
-    var connectionWindowSize = 4 << 20
-    var maxFrameSize = 16_384
-    var maxHeaderListBytes = 16 << 10
-    var maxMessageBytes = 4 << 20
-    var handshakeTimeoutMillis: Int64 = 10_000
-    var headerTimeoutMillis: Int64 = 10_000
-    var idleTimeoutMillis: Int64 = 300_000
-    /// Request and response bytes one connection may make the gateway hold.
-    var maxConnectionBufferedBytes = 16 << 20
-    /// Socket reads per connection per loop turn (64 KiB each): one client
-    /// that never stops sending cannot hold its loop.
-    var readsPerTurn = 2
-    var flood = FrameFloodGuard.Limits()
-}
-
-/// One HTTP/2 connection of the gateway: the socket (plain or TLS), an
-/// nghttp2 server session and its streams. Everything runs on the loop
-/// thread; output produced during a loop iteration leaves in one write.
-final class HTTP2Connection: LoopHandler, @unchecked Sendable {
+/// One HTTP/2 connection of the gateway: an nghttp2 server session and its
+/// streams over the socket. Everything runs on the loop thread; output
+/// produced during a loop iteration leaves in one write. A client whose
+/// first bytes are an HTTP/1 request (or that chose `http/1.1` by ALPN) is
+/// handed to an `HTTP1Connection`.
+final class HTTP2Connection: GatewayConnection, @unchecked Sendable {
     // @unchecked: loop-thread only.
-    let fd: Int32
-    let loop: EventLoop
-    let peer: String
-    /// Who a caller without a token is, for rate limits: its address without the port.
-    private(set) lazy var anonymousPrincipal = "anonymous@" + (peer.split(separator: ":").first.map(String.init) ?? "")
-    let limits: HTTP2Limits
-    private let transport: ByteTransport
-    private let handler: HTTP2RequestHandler
-    private let onClose: @Sendable (HTTP2Connection) -> Void
-    private let budget: BufferBudget
-    /// Bytes this connection's streams hold (`HTTP2Stream.heldBytes`, summed), and the most it ever held.
-    private(set) var bufferedBytes = 0
-    /// Bytes taken from the process budget for this connection: at least
-    /// `bufferedBytes`, taken and given back in chunks, so a small call
-    /// touches no shared counter at all.
-    private var budgetTaken = 0
-    static let budgetChunk = 16 << 10
-    private var peakBufferedBytes = 0
     private var flood: FrameFloodGuard
     /// A flood or protocol violation ended the session: read nothing more, send the GOAWAY, close.
     private var terminating = false
     private var session: OpaquePointer?
-    private var streams: [Int32: HTTP2Stream] = [:]
+    private var streams: [Int32: CallStream] = [:]
     private var handshaken: Bool
     /// Nothing has been read yet: the first bytes tell HTTP/2 from an HTTP/1 request.
     private var firstRead = true
     private var pendingOut: [UInt8] = []
-    private var flushQueued = false
-    private var waitingForWritable = false
-    private(set) var isClosed = false
-    let acceptedAt = LoopClock.nowMillis()
-    private var lastActivity = LoopClock.nowMillis()
     private var requestsSeen = 0
     private var draining = false
-    private(set) var closeReason: String?
 
     init(
-        fd: Int32, loop: EventLoop, peer: String, transport: ByteTransport, limits: HTTP2Limits,
-        budget: BufferBudget, handler: HTTP2RequestHandler, onClose: @escaping @Sendable (HTTP2Connection) -> Void
+        fd: Int32, loop: EventLoop, peer: String, transport: ByteTransport, limits: HTTPLimits,
+        budget: BufferBudget, handler: GatewayRequestHandler, onClose: @escaping @Sendable (GatewayConnection) -> Void
     ) {
-        self.budget = budget
         flood = FrameFloodGuard(limits: limits.flood, nowMillis: LoopClock.nowMillis())
-        self.fd = fd
-        self.loop = loop
-        self.peer = peer
-        self.transport = transport
-        self.limits = limits
-        self.handler = handler
-        self.onClose = onClose
         handshaken = transport is PlainTransport
+        super.init(fd: fd, loop: loop, peer: peer, transport: transport, limits: limits, budget: budget, handler: handler, onClose: onClose)
         session = makeSession()
     }
 
     deinit { if let session { nghttp2_session_del(session) } }
 
-    var openStreams: Int { streams.count }
-    var protocolName: String { transport.protocolName }
+    override var openStreams: Int { streams.count }
+    override var httpVersion: String { "HTTP/2" }
 
     // MARK: Session setup
 
@@ -140,7 +87,7 @@ final class HTTP2Connection: LoopHandler, @unchecked Sendable {
     // MARK: nghttp2 callbacks
 
     private func beginStream(_ id: Int32) -> Int32 {
-        streams[id] = HTTP2Stream(id: id, connection: self, maxMessageBytes: limits.maxMessageBytes)
+        streams[id] = CallStream(id: id, connection: self, maxMessageBytes: limits.maxMessageBytes)
         return 0
     }
 
@@ -214,56 +161,12 @@ final class HTTP2Connection: LoopHandler, @unchecked Sendable {
 
     // MARK: Used by streams
 
-    /// Counts bytes a stream holds already (received within the window it gave).
-    func hold(_ n: Int) {
-        bufferedBytes += n
-        peakBufferedBytes = max(peakBufferedBytes, bufferedBytes)
-        if bufferedBytes > budgetTaken, !isClosed {
-            let more = bufferedBytes - budgetTaken + Self.budgetChunk
-            budget.add(more)
-            budgetTaken += more
-        }
-    }
-
-    /// Takes room for `n` more response bytes, if this connection and the process have it.
-    func reserve(_ n: Int) -> Bool {
-        guard bufferedBytes + n <= limits.maxConnectionBufferedBytes, !isClosed else { return false }
-        if bufferedBytes + n > budgetTaken {
-            let needed = bufferedBytes + n - budgetTaken
-            if budget.reserve(needed + Self.budgetChunk) {
-                budgetTaken += needed + Self.budgetChunk
-            } else if budget.reserve(needed) {
-                budgetTaken += needed
-            } else {
-                return false
-            }
-        }
-        bufferedBytes += n
-        peakBufferedBytes = max(peakBufferedBytes, bufferedBytes)
-        return true
-    }
-
-    func release(_ n: Int) {
-        bufferedBytes -= n
-        if budgetTaken - bufferedBytes > 2 * Self.budgetChunk, !isClosed {
-            let spare = budgetTaken - bufferedBytes - Self.budgetChunk
-            budget.release(spare)
-            budgetTaken -= spare
-        }
-    }
-
-    /// Room to take more request bytes (else credit is withheld until there is).
-    var hasInboundRoom: Bool { bufferedBytes < limits.maxConnectionBufferedBytes && (bufferedBytes < budgetTaken || budget.hasRoom) }
-
     /// No call open and no request or response for `millis` (loop thread).
-    func isIdle(forMillis millis: Int64) -> Bool {
+    override func isIdle(forMillis millis: Int64) -> Bool {
         !isClosed && streams.isEmpty && loop.iterationMillis - lastActivity >= millis
     }
 
-    /// This connection holds all it may: new calls are refused until the client reads.
-    var isOverBudget: Bool { bufferedBytes >= limits.maxConnectionBufferedBytes }
-
-    func consume(stream id: Int32, bytes: Int) {
+    override func consume(stream id: Int32, bytes: Int) {
         guard let session, !isClosed else { return }
         nghttp2_session_consume(session, id, bytes)
         flushSoon()
@@ -276,7 +179,7 @@ final class HTTP2Connection: LoopHandler, @unchecked Sendable {
         flood.responseFrameSent()
     }
 
-    func submitResponse(stream id: Int32, headers: [(String, String)], withBody: Bool) {
+    override func submitResponse(stream id: Int32, headers: [(String, String)], withBody: Bool) {
         guard let session, !isClosed else { return }
         responseFrameSent()
         HeaderBlock.with(headers) { nva, count in
@@ -290,7 +193,7 @@ final class HTTP2Connection: LoopHandler, @unchecked Sendable {
         flushSoon()
     }
 
-    func resumeData(stream id: Int32) {
+    override func resumeData(stream id: Int32) {
         guard let session, !isClosed else { return }
         nghttp2_session_resume_data(session, id)
         flushSoon()
@@ -317,10 +220,12 @@ final class HTTP2Connection: LoopHandler, @unchecked Sendable {
 
     // MARK: Loop events
 
-    func readable() {
+    override func readable() {
         if !handshaken {
             switch transport.handshake() {
-            case .bytes: handshaken = true
+            case .bytes:
+                handshaken = true
+                if transport.negotiatedProtocol == "http/1.1" { return handOverToHTTP1(firstBytes: []) }
             case .wouldBlock(let wantsWrite):
                 if wantsWrite { waitForWritable() }
                 return
@@ -341,7 +246,8 @@ final class HTTP2Connection: LoopHandler, @unchecked Sendable {
             case .bytes(let n):
                 if firstRead {
                     firstRead = false
-                    if Self.looksLikeHTTP1(UnsafeRawBufferPointer(rebasing: buffer[..<n])) { return refuseHTTP1() }
+                    let bytes = UnsafeRawBufferPointer(rebasing: buffer[..<n])
+                    if Self.looksLikeHTTP1(bytes) { return handOverToHTTP1(firstBytes: Array(bytes)) }
                 }
                 let r = nghttp2_session_mem_recv(session, buffer.baseAddress!.assumingMemoryBound(to: UInt8.self), n)
                 if r < 0 {
@@ -375,14 +281,17 @@ final class HTTP2Connection: LoopHandler, @unchecked Sendable {
         return methods.contains { m in bytes.count >= m.utf8.count && zip(m.utf8, bytes).allSatisfy { $0 == $1 } }
     }
 
-    /// An HTTP/1 client (plain `curl -d`) gets an HTTP/1.1 answer it can read
-    /// saying what to do, instead of an HTTP/2 GOAWAY it takes for HTTP/0.9.
-    private func refuseHTTP1() {
-        let body = "This gateway speaks HTTP/2: h2c here (curl --http2-prior-knowledge), or h2 over TLS on its TLS port.\n"
-        let answer = "HTTP/1.1 505 HTTP Version Not Supported\r\ncontent-type: text/plain\r\ncontent-length: \(body.utf8.count)\r\n"
-            + "connection: close\r\n\r\n" + body
-        _ = Array(answer.utf8).withUnsafeBytes { transport.write($0) }
-        close("an HTTP/1 request: answered 505")
+    /// An HTTP/1.1 client (curl without `--http2`, a browser over plain
+    /// HTTP, or one that chose `http/1.1` by ALPN): an `HTTP1Connection`
+    /// serves it from here, starting with the bytes already read. Nothing has
+    /// been sent on this connection yet.
+    private func handOverToHTTP1(firstBytes: [UInt8]) {
+        let (budget, onClose) = shared
+        let successor = HTTP1Connection(
+            fd: fd, loop: loop, peer: peer, transport: transport, limits: limits, budget: budget, handler: handler, acceptedAt: acceptedAt,
+            onClose: onClose)
+        handOver(to: successor)
+        successor.start(firstBytes: firstBytes)
     }
 
     /// Ends the session for a flood: GOAWAY with `code` and the reason as
@@ -394,27 +303,14 @@ final class HTTP2Connection: LoopHandler, @unchecked Sendable {
         submitGoAway(code, reason)
     }
 
-    func writable() {
-        waitingForWritable = false
-        loop.setWriteInterest(fd, false)
+    override func writable() {
+        super.writable()
         if !handshaken { readable() } else { flushDeferred() }
     }
 
-    private func waitForWritable() {
-        guard !waitingForWritable else { return }
-        waitingForWritable = true
-        loop.setWriteInterest(fd, true)
-    }
-
-    private func flushSoon() {
-        guard !flushQueued, !isClosed else { return }
-        flushQueued = true
-        loop.flushLater(self)
-    }
-
     /// Serializes what nghttp2 has to send and writes it; the rest waits for EPOLLOUT.
-    func flushDeferred() {
-        flushQueued = false
+    override func flushDeferred() {
+        super.flushDeferred()
         guard !isClosed, let session, handshaken else { return }
         while pendingOut.count < 256 << 10 {
             var data: UnsafePointer<UInt8>?
@@ -426,19 +322,10 @@ final class HTTP2Connection: LoopHandler, @unchecked Sendable {
             if n == 0 { break }
             pendingOut.append(contentsOf: UnsafeBufferPointer(start: data, count: n))
         }
-        var sent = 0
-        while sent < pendingOut.count {
-            let r = pendingOut.withUnsafeBytes { transport.write(UnsafeRawBufferPointer(rebasing: $0[sent...])) }
-            switch r {
-            case .bytes(let n): sent += n
-            case .wouldBlock:
-                pendingOut.removeFirst(sent)
-                waitForWritable()
-                return
-            case .closed(let why):
-                close(why)
-                return
-            }
+        guard let sent = write(pendingOut) else { return }
+        if sent < pendingOut.count {
+            pendingOut.removeFirst(sent)
+            return
         }
         pendingOut.removeAll(keepingCapacity: pendingOut.capacity <= 1 << 20)
         if nghttp2_session_want_write(session) != 0 {
@@ -448,7 +335,7 @@ final class HTTP2Connection: LoopHandler, @unchecked Sendable {
         }
     }
 
-    func tick(nowMillis now: Int64) {
+    override func tick(nowMillis now: Int64) {
         guard !isClosed else { return }
         if !handshaken && now - acceptedAt > limits.handshakeTimeoutMillis {
             close("TLS handshake did not complete within \(limits.handshakeTimeoutMillis) ms")
@@ -465,17 +352,11 @@ final class HTTP2Connection: LoopHandler, @unchecked Sendable {
             close(closeReason, flushFirst: true)
             return
         }
-        // Room may have come back (here or in other connections): credit withheld and senders waiting for it.
-        if bufferedBytes < limits.maxConnectionBufferedBytes {
-            for s in streams.values {
-                if s.withholdsCredit { s.returnCreditIfRoom() }
-                s.wakeSender()
-            }
-        }
+        retryStalled(streams.values)
     }
 
     /// Graceful shutdown: GOAWAY (open calls finish, new streams are refused), then close.
-    func beginDrain() {
+    override func beginDrain() {
         guard !isClosed, !draining else { return }
         draining = true
         submitGoAway(NGHTTP2_NO_ERROR.rawValue, nil)
@@ -498,7 +379,7 @@ final class HTTP2Connection: LoopHandler, @unchecked Sendable {
     }
 
     /// Closes the socket (after sending what nghttp2 still has, if asked).
-    func close(_ reason: String?, flushFirst: Bool = false) {
+    override func close(_ reason: String?, flushFirst: Bool = false) {
         guard !isClosed else { return }
         if flushFirst, let session {
             var data: UnsafePointer<UInt8>?
@@ -509,19 +390,10 @@ final class HTTP2Connection: LoopHandler, @unchecked Sendable {
             }
             _ = pendingOut.withUnsafeBytes { transport.write($0) }
         }
-        isClosed = true
-        if closeReason == nil { closeReason = reason }
-        transport.close()
-        loop.deregisterAndClose(fd)
-        let open = streams.values
+        let open = Array(streams.values)
         streams = [:]
-        for s in open { s.didClose(reset: true) }
-        budget.release(budgetTaken)  // the streams gave back what they held; the connection gives back its share
-        budgetTaken = 0
         pendingOut = []
-        // A connection that held much gives it back to the system, not only to malloc.
-        if peakBufferedBytes >= 1 << 20 { Posix.returnFreeMemory() }
-        onClose(self)
+        closeSocket(reason, streams: open)
     }
 }
 

@@ -1,15 +1,17 @@
 import Synchronization
 import Wire
 
-/// One HTTP/2 request stream on the gateway. Loop thread only: the HTTP/2
+/// One request and its response on the gateway: an HTTP/2 stream, or one
+/// exchange of an HTTP/1.1 connection. Loop thread only: the connection's
 /// callbacks and the call's forwarder (a unary forward's completions, or a
 /// streaming call's task, which prefers the loop as its executor) are the
 /// only users.
 ///
-/// Inbound: DATA bytes become gRPC messages in `requests`; HTTP/2 credit is
-/// returned as the forwarder takes them, so a client cannot make the gateway
-/// buffer more than about `maxQueuedRequestBytes` plus one window.
-/// Outbound: response bytes wait in `out` until nghttp2 asks for them;
+/// Inbound: body bytes become gRPC messages in `requests`; credit (HTTP/2
+/// window updates, or HTTP/1.1 reading on) is returned as the forwarder
+/// takes them, so a client cannot make the gateway buffer more than about
+/// `maxQueuedRequestBytes` plus one window.
+/// Outbound: response bytes wait in `out` until the connection asks for them;
 /// `sendMessage` suspends while more than `maxQueuedResponseBytes` wait, so
 /// a client that reads slowly slows the backend instead of growing memory.
 ///
@@ -17,7 +19,7 @@ import Wire
 /// against its connection's and the process's budget (`hold`/`release`);
 /// credit is withheld and responses are refused or wait when they are spent,
 /// and whatever is still held is given back when the stream closes.
-final class HTTP2Stream: @unchecked Sendable {
+final class CallStream: @unchecked Sendable {
     static let maxQueuedRequestBytes = 1 << 20
     static let maxQueuedResponseBytes = 256 << 10
 
@@ -28,7 +30,7 @@ final class HTTP2Stream: @unchecked Sendable {
     /// closed, and must find it (closed, so every operation on it is a
     /// no-op) rather than freed memory. The connection drops its streams
     /// when it closes, so the cycle ends with the connection.
-    let connection: HTTP2Connection
+    let connection: GatewayConnection
     /// Request header fields in arrival order (pseudo-headers included).
     var requestHeaders: [(name: String, value: String)] = []
     let requests: MessageQueue
@@ -77,7 +79,7 @@ final class HTTP2Stream: @unchecked Sendable {
 
     deinit { Self.alive.subtract(1, ordering: .relaxed) }
 
-    init(id: Int32, connection: HTTP2Connection, maxMessageBytes: Int) {
+    init(id: Int32, connection: GatewayConnection, maxMessageBytes: Int) {
         Self.alive.add(1, ordering: .relaxed)
         self.id = id
         self.connection = connection

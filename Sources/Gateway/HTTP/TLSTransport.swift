@@ -1,7 +1,8 @@
 import COpenSSL
 import Foundation
 
-/// The server's TLS configuration: certificate, key, and ALPN `h2` only.
+/// The server's TLS configuration: certificate, key, and ALPN (`h2`
+/// preferred, `http/1.1` for gRPC-Web and JSON clients).
 final class TLSContext: @unchecked Sendable {
     // @unchecked: an SSL_CTX is safe to share once configured.
     let ctx: OpaquePointer
@@ -22,17 +23,24 @@ final class TLSContext: @unchecked Sendable {
         guard SSL_CTX_use_PrivateKey_file(ctx, keyFile, SSL_FILETYPE_PEM) == 1, SSL_CTX_check_private_key(ctx) == 1 else {
             throw Failure(description: "cannot load TLS key \(keyFile): \(TLSContext.lastError())")
         }
-        // ALPN: gRPC needs h2; a client that does not offer it is refused.
+        // ALPN: h2 if the client offers it (gRPC needs it), else http/1.1;
+        // a client offering neither is refused. One offering no ALPN at all is
+        // told apart by its first bytes, as on the plain port.
         SSL_CTX_set_alpn_select_cb(ctx, { _, out, outlen, input, inlen, _ in
+            var offered: [(at: Int, name: [UInt8])] = []
             var i = 0
             while i < Int(inlen) {
                 let len = Int(input![i])
-                if len == 2, i + 2 < Int(inlen), input![i + 1] == UInt8(ascii: "h"), input![i + 2] == UInt8(ascii: "2") {
-                    out!.pointee = input! + i + 1
-                    outlen!.pointee = 2
+                guard i + 1 + len <= Int(inlen) else { break }
+                offered.append((i + 1, Array(UnsafeBufferPointer(start: input! + i + 1, count: len))))
+                i += 1 + len
+            }
+            for wanted in [Array("h2".utf8), Array("http/1.1".utf8)] {
+                if let pick = offered.first(where: { $0.name == wanted }) {
+                    out!.pointee = input! + pick.at
+                    outlen!.pointee = UInt8(wanted.count)
                     return SSL_TLSEXT_ERR_OK
                 }
-                i += 1 + len
             }
             return SSL_TLSEXT_ERR_ALERT_FATAL
         }, nil)
@@ -53,6 +61,7 @@ final class TLSContext: @unchecked Sendable {
 final class TLSTransport: ByteTransport {
     private let ssl: OpaquePointer
     private var established = false
+    private(set) var negotiatedProtocol: String?
 
     init?(fd: Int32, context: TLSContext) {
         guard let ssl = SSL_new(context.ctx) else { return nil }
@@ -72,9 +81,7 @@ final class TLSTransport: ByteTransport {
             var proto: UnsafePointer<UInt8>?
             var len: UInt32 = 0
             SSL_get0_alpn_selected(ssl, &proto, &len)
-            guard len == 2, proto![0] == UInt8(ascii: "h"), proto![1] == UInt8(ascii: "2") else {
-                return .closed("client did not negotiate ALPN h2")
-            }
+            if let proto, len > 0 { negotiatedProtocol = String(decoding: UnsafeBufferPointer(start: proto, count: Int(len)), as: UTF8.self) }
             return .bytes(0)
         }
         return outcome(r)
@@ -103,7 +110,7 @@ final class TLSTransport: ByteTransport {
     }
 
     var protocolName: String {
-        established ? "\(String(cString: SSL_get_version(ssl))) h2" : "TLS (handshaking)"
+        established ? "\(String(cString: SSL_get_version(ssl))) \(negotiatedProtocol ?? "no ALPN")" : "TLS (handshaking)"
     }
 
     var hasBufferedInput: Bool { SSL_pending(ssl) > 0 }

@@ -2,7 +2,7 @@ import Synchronization
 
 /// The bytes the whole gateway process holds for its clients: request bytes
 /// not yet forwarded and response bytes not yet sent. Each connection counts
-/// its own share against its own cap (`HTTP2Limits.maxConnectionBufferedBytes`)
+/// its own share against its own cap (`HTTPLimits.maxConnectionBufferedBytes`)
 /// and takes it from here, against the process cap; what a client cannot
 /// make the gateway hold is what this refuses.
 final class BufferBudget: Sendable {

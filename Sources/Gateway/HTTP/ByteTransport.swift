@@ -18,6 +18,8 @@ protocol ByteTransport: AnyObject {
     func write(_ bytes: UnsafeRawBufferPointer) -> TransportResult
     /// A short description for logs, e.g. "h2c" or "TLSv1.3 h2".
     var protocolName: String { get }
+    /// The application protocol the client chose by ALPN ("h2", "http/1.1"), if any.
+    var negotiatedProtocol: String? { get }
     /// Input already read from the socket but not yet returned by `read` (TLS records): epoll will not report it.
     var hasBufferedInput: Bool { get }
     func close()
@@ -51,7 +53,8 @@ final class PlainTransport: ByteTransport {
         }
     }
 
-    var protocolName: String { "h2c" }
+    var protocolName: String { "plain" }
+    var negotiatedProtocol: String? { nil }
     var hasBufferedInput: Bool { false }
     func close() {}
 }
