@@ -24,13 +24,13 @@ public final class Gateway: Sendable {
         let budget: BufferBudget
         let log: @Sendable (String) -> Void
         /// The proto3 JSON mapping of every described message, for JSON calls.
-        let json: ProtoJSON
+        let json: JSONTranscoder
         let cors: CORSPolicy
         let connections = Mutex<[ObjectIdentifier: GatewayConnection]>([:])
 
         init(config: GatewayConfig, router: Router, json: ProtoJSON) {
             self.router = router
-            self.json = json
+            self.json = JSONTranscoder(mapping: json)
             cors = CORSPolicy(origins: Set(config.corsOrigins))
             policy = config.policy
             limiter = RateLimiter(rules: config.rateLimits)

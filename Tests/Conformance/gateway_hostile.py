@@ -137,6 +137,7 @@ class Probe:
     def __init__(self, target):
         self.target = target
         self.ok = 0
+        self.worst = 0.0  # the slowest answer, in seconds
         self.failures = []
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
@@ -146,7 +147,9 @@ class Probe:
         stub = test_pb2_grpc.TestServiceStub(channel)
         while not self.stop.is_set():
             try:
+                start = time.time()
                 stub.EmptyCall(empty_pb2.Empty(), timeout=5)
+                self.worst = max(self.worst, time.time() - start)
                 self.ok += 1
             except grpc.RpcError as e:
                 self.failures.append("%s: %s" % (e.code(), e.details()))
@@ -201,6 +204,7 @@ class Attacks(http1_attacks.HTTP1Attacks):
                 stop.set()
                 watcher.join()
         self.alive()
+        self.probe_worst = probe.worst
         assert not probe.failures, "the probe failed during the attack: %s" % probe.failures[:3]
         assert probe.ok >= 3, "the probe was answered only %d times during the attack" % probe.ok
         limit = self.baseline + self.cap_mib + 48

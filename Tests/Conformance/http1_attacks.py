@@ -225,5 +225,60 @@ class HTTP1Attacks:
         assert gauges.get("croupier_gateway_in_flight", 1) == 0 and gauges.get("croupier_gateway_streams", 99) <= 1, gauges
 
 
+    # 22. large JSON bodies (4 MB each way) from several clients, some hanging up
+    # mid-conversion: every call that stays is answered whole, and the probe
+    # is served meanwhile (the conversion runs off the event loops)
+    def http1_large_json_bodies(self):
+        import base64
+        import json
+        size = 3000000
+        body = json.dumps({"responseSize": size, "payload": {"body": base64.b64encode(b"\x01" * size).decode()}}).encode()
+        call = (b"POST /grpc.testing.TestService/UnaryCall HTTP/1.1\r\nHost: g\r\ncontent-type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n" % len(body)) + body
+        results, errors = [], []
+
+        def client(n):
+            try:
+                for i in range(6):
+                    s = connect(self.target, timeout=30)
+                    s.sendall(call)
+                    if (n + i) % 3 == 0:
+                        s.close()  # gone while its body is converted
+                        continue
+                    raw, _ = read_until_closed_or_answered(s)
+                    s.close()
+                    head, _, rest = raw.partition(b"\r\n\r\n")
+                    results.append((int(head.split()[1]), len(json.loads(rest)["payload"]["body"])))
+            except Exception as e:  # noqa: BLE001
+                errors.append(repr(e))
+
+        def attack():
+            threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        self.under_attack(attack)
+        print("  large JSON bodies: %d calls answered whole; the probe's slowest answer meanwhile took %.0f ms"
+              % (len(results), self.probe_worst * 1000))
+        assert not errors, errors[:3]
+        assert results and all(r == (200, len(base64.b64encode(b"\x01" * size))) for r in results), results[:3]
+
+
+def read_until_closed_or_answered(sock):
+    """One response with a Content-Length, read whole."""
+    data = bytearray()
+    while True:
+        end = data.find(b"\r\n\r\n")
+        if end >= 0:
+            length = [l for l in data[:end].decode("latin-1").lower().split("\r\n") if l.startswith("content-length:")]
+            if length and len(data) >= end + 4 + int(length[0].split(":")[1]):
+                return bytes(data), False
+        chunk = sock.recv(1 << 20)
+        if not chunk:
+            return bytes(data), True
+        data += chunk
+
+
 NAMES = ["http1_ambiguous_requests", "http1_slowloris", "http1_oversized_bodies", "http1_pipelining_without_reading",
-         "http1_hangup_mid_stream"]
+         "http1_hangup_mid_stream", "http1_large_json_bodies"]

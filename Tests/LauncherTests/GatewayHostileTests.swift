@@ -40,7 +40,7 @@ final class GatewayHostileTests: XCTestCase {
         ])
         print(output)
         XCTAssertEqual(status, 0, output)
-        XCTAssertTrue(output.contains("21 passed, 0 failed (hostile)"), output)
+        XCTAssertTrue(output.contains("22 passed, 0 failed (hostile)"), output)
         XCTAssertTrue(gateway.isRunning, "the gateway died: \(lines.all.suffix(2000))")
         XCTAssertFalse(lines.all.contains("Fatal error"), String(lines.all.suffix(2000)))
         XCTAssertTrue(lines.all.contains("shed: out of file descriptors"), "idle connections were shed when descriptors ran out")

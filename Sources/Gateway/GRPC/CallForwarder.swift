@@ -34,7 +34,7 @@ struct CallForwarder: Sendable {
             return end(principal: nil, status: .from(error))
         }
         if request.framing == .json {
-            guard admitted.target.method.kind == .unary, let types = gateway.json.schema.methods[request.path] else {
+            guard admitted.target.method.kind == .unary, let types = gateway.json.mapping.schema.methods[request.path] else {
                 return end(principal: admitted.principal, status: RPCError(
                     .unimplemented, "\(request.path) streams: JSON calls are unary only (use gRPC or gRPC-Web for streams)"))
             }

@@ -3,13 +3,16 @@ import Wire
 /// A unary call forwarded with no task (loop thread only): the request is
 /// taken whole when the client half-closes, sent with the channel's
 /// `startUnary`, and answered from its completion. A client reset before the
-/// request is complete ends the call at once; after, it cancels the backend
-/// call, whose completion then ends it. Exactly one ending either way.
+/// request is complete, or while a JSON message is being converted, ends the
+/// call at once; while the backend has it, it cancels the backend call, whose
+/// completion then ends it. Exactly one ending either way.
 final class UnaryForward: @unchecked Sendable {
     // @unchecked: `phase` is touched only on the stream's loop thread (HTTP/2
     // callbacks, and completions, which are brought to that loop).
     private enum Phase {
         case awaitingRequest
+        /// A JSON message is being converted (off the loop if it is large).
+        case converting
         case calling(UnaryCallHandle)
         case ended
     }
@@ -45,15 +48,27 @@ final class UnaryForward: @unchecked Sendable {
         guard messages.count == 1 else {
             return end(RPCError(.invalidArgument, "\(method) expects one request message, got \(messages.isEmpty ? "none" : "more")"))
         }
-        var message = messages[0]
-        if let json {
-            do {
-                let text = message.isEmpty ? "{}" : String(decoding: message, as: UTF8.self)
-                message = try forwarder.gateway.json.binary(fromJSON: text, type: json.input)
-            } catch {
-                return end(RPCError(.invalidArgument, "the request body is not a \(json.input) in JSON: \(error)"))
+        guard let json else { return call(messages[0]) }
+        phase = .converting
+        let body = messages[0]
+        forwarder.gateway.json.convert(size: body.count, on: forwarder.stream.loop, { mapping in
+            try mapping.binary(fromJSON: body.isEmpty ? "{}" : String(decoding: body, as: UTF8.self), type: json.input)
+        }, then: { [self] converted in
+            guard case .converting = phase else { return }  // the client went away meanwhile
+            switch converted {
+            case .success(let message):
+                phase = .awaitingRequest
+                call(message)
+            case .failure(let e as RPCError) where e.code == .resourceExhausted:
+                end(e)
+            case .failure(let error):
+                end(RPCError(.invalidArgument, "the request body is not a \(json.input) in JSON: \(error)"))
             }
-        }
+        })
+    }
+
+    private func call(_ message: [UInt8]) {
+        let method = admitted.target.method
         let loop = forwarder.stream.loop
         let handle = admitted.target.channel.startUnary(method, message, options: admitted.options) { [self] outcome in
             // A Wire backend completes on this loop; the gateway's in-process services do not.
@@ -64,7 +79,7 @@ final class UnaryForward: @unchecked Sendable {
 
     private func reset() {
         switch phase {
-        case .awaitingRequest: end(RPCError(.cancelled, "the client cancelled the call"))
+        case .awaitingRequest, .converting: end(RPCError(.cancelled, "the client cancelled the call"))
         case .calling(let handle): handle.cancel()
         case .ended: break
         }
@@ -73,11 +88,22 @@ final class UnaryForward: @unchecked Sendable {
     private func answer(_ outcome: Result<UnaryResponse, RPCError>) {
         switch outcome {
         case .success(let reply) where json != nil:
-            let body: [UInt8]
-            do { body = try forwarder.gateway.json.jsonBytes(fromBinary: reply.message, type: json!.output) } catch {
-                return end(RPCError(.internal, "the response does not map to JSON: \(error)"))
-            }
-            end(nil, trailers: reply.trailers, headers: forwarder.baseHeaders + GRPCResponseHeaders.fields(reply.headers), jsonBody: body)
+            guard case .calling = phase else { return }
+            phase = .converting
+            let (output, message) = (json!.output, reply.message)
+            forwarder.gateway.json.convert(size: message.count, on: forwarder.stream.loop, { mapping in
+                try mapping.jsonBytes(fromBinary: message, type: output)
+            }, then: { [self] converted in
+                guard case .converting = phase else { return }  // the client went away meanwhile
+                switch converted {
+                case .success(let body):
+                    end(nil, trailers: reply.trailers, headers: forwarder.baseHeaders + GRPCResponseHeaders.fields(reply.headers), jsonBody: body)
+                case .failure(let e as RPCError) where e.code == .resourceExhausted:
+                    end(e)
+                case .failure(let error):
+                    end(RPCError(.internal, "the response does not map to JSON: \(error)"))
+                }
+            })
         case .success(let reply):
             let stream = forwarder.stream
             stream.sendHeaders(forwarder.baseHeaders + GRPCResponseHeaders.fields(reply.headers))
