@@ -58,11 +58,11 @@ enum GatewayBenchmark {
     /// Runs h2load and parses its summary ("finished in …, N req/s", "time for request: min max mean").
     static func h2load(
         port: UInt16, path: String = "/bench.Bench/Echo", body: String, clients: Int, streams: Int, requests: Int, token: String? = nil,
-        contentType: String = "application/grpc"
+        contentType: String = "application/grpc", http1: Bool = false
     ) throws -> H2Load {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/h2load")
-        p.arguments = [
+        p.arguments = (http1 ? ["--h1"] : []) + [
             "-n", String(requests), "-c", String(clients), "-m", String(streams), "-d", body,
             "-H", "content-type: \(contentType)", "-H", "te: trailers", "http://127.0.0.1:\(port)\(path)",
         ] + (token.map { ["-H", "authorization: Bearer \($0)"] } ?? [])
@@ -188,11 +188,18 @@ enum GatewayBenchmark {
         defer { try? FileManager.default.removeItem(atPath: jsonPath) }
         var framingRows: [String] = []
         var grpcCPU = 0.0
-        for (label, contentType, file) in [("gRPC", "application/grpc", bodyPath), ("gRPC-Web", "application/grpc-web+proto", bodyPath),
-                                          ("JSON", "application/json", jsonPath)] {
-            _ = try h2load(port: gatewayPort, body: file, clients: 16, streams: 8, requests: WireBenchmark.warmupCalls(total), contentType: contentType)
+        // HTTP/1.1 carries one call at a time per connection: 128 connections, as many calls in flight as -c 16 -m 8.
+        for (label, contentType, file, http1) in [
+            ("gRPC", "application/grpc", bodyPath, false), ("gRPC-Web", "application/grpc-web+proto", bodyPath, false),
+            ("JSON", "application/json", jsonPath, false), ("gRPC-Web, HTTP/1.1 -c 128", "application/grpc-web+proto", bodyPath, true),
+            ("JSON, HTTP/1.1 -c 128", "application/json", jsonPath, true),
+        ] {
+            let (clients, streams) = http1 ? (128, 1) : (16, 8)
+            _ = try h2load(
+                port: gatewayPort, body: file, clients: clients, streams: streams, requests: WireBenchmark.warmupCalls(total), contentType: contentType,
+                http1: http1)
             let before = WireBenchmark.cpuSeconds(gateway.processIdentifier)
-            let r = try h2load(port: gatewayPort, body: file, clients: 16, streams: 8, requests: total, contentType: contentType)
+            let r = try h2load(port: gatewayPort, body: file, clients: clients, streams: streams, requests: total, contentType: contentType, http1: http1)
             let perCall = (WireBenchmark.cpuSeconds(gateway.processIdentifier) - before) / Double(total) * 1e6
             if label == "gRPC" { grpcCPU = perCall }
             let share = label == "gRPC" ? "–" : String(format: "%+.1f µs (%.0f%% of its CPU)", perCall - grpcCPU, 100 * max(0, perCall - grpcCPU) / perCall)
@@ -225,7 +232,8 @@ enum GatewayBenchmark {
             | --- | --- | --- | --- | --- |
             \(rows.joined(separator: "\n"))
 
-            The same call in the three framings the gateway speaks, -c 16 -m 8, one after the other in this run
+            The same call in the three framings the gateway speaks, -c 16 -m 8 over h2c, then gRPC-Web and JSON
+            over HTTP/1.1 (128 connections, one call at a time each), one after the other in this run
             (the body: the same 34 bytes, or `{"body": "<base64>"}`):
 
             | framing | through the gateway (h2load) | gateway CPU per call | more than gRPC (for JSON: transcoding both ways, the answer written whole) |
