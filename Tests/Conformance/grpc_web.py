@@ -3,7 +3,8 @@
 client written from the gRPC-Web spec (grpc/grpc doc/PROTOCOL-WEB.md) on
 Python's `h2`: unary and server-streaming calls, the status and trailers in a
 trailer frame at the end of the body, and the `-text` variant's base64 both
-ways. Each case runs in both content types.
+ways. Each case runs in both content types, with binary messages (+proto)
+and with proto3 JSON ones (+json, written and read by Python's json_format).
 
 With --http1.1 the same cases run over HTTP/1.1 with Python's http.client
 (one keep-alive connection for all of them, request bodies chunked for
@@ -21,6 +22,7 @@ import struct
 import sys
 import time
 
+from google.protobuf import json_format
 import h2.config
 import h2.connection
 import h2.events
@@ -130,9 +132,10 @@ def exchange(target, headers, body=b""):
                 return int(got.get(":status", "0")), got, bytes(data)
 
 
-def call(target, path, requests, text, metadata=()):
-    """One gRPC-Web call over h2c (or HTTP/1.1): `requests` (serialized messages) framed and sent, the answer read whole."""
-    ctype = "application/grpc-web-text+proto" if text else "application/grpc-web+proto"
+def call(target, path, requests, text, metadata=(), json=False):
+    """One gRPC-Web call over h2c (or HTTP/1.1): `requests` (serialized messages, or proto3 JSON with
+    `json`: application/grpc-web+json) framed and sent, the answer read whole."""
+    ctype = ("application/grpc-web-text+" if text else "application/grpc-web+") + ("json" if json else "proto")
     body = b"".join(struct.pack(">BI", 0, len(r)) + r for r in requests)
     if text:
         body = base64.b64encode(body)
@@ -192,43 +195,58 @@ def call(target, path, requests, text, metadata=()):
 
 
 class Checks:
-    def __init__(self, target, text):
+    def __init__(self, target, text, json=False):
         self.target = target
         self.text = text
+        self.json = json
+
+    def call(self, path, requests, response_type, metadata=()):
+        """`requests` (protobuf messages) as binary or as proto3 JSON (Python's json_format, independent of the
+        gateway's mapping); the answer's messages parsed back into `response_type`."""
+        if self.json:
+            wire = [json_format.MessageToJson(m).encode() for m in requests]
+        else:
+            wire = [m.SerializeToString() for m in requests]
+        r = call(self.target, path, wire, self.text, metadata, json=self.json)
+        if self.json:
+            r.messages = [json_format.Parse(m.decode(), response_type()) for m in r.messages]
+        else:
+            r.messages = [response_type.FromString(m) for m in r.messages]
+        return r
 
     def empty_unary(self):
-        r = call(self.target, TEST + "EmptyCall", [empty_pb2.Empty().SerializeToString()], self.text)
+        r = self.call(TEST + "EmptyCall", [empty_pb2.Empty()], empty_pb2.Empty)
         if r.status == 8:  # the end-to-end config limits EmptyCall to 3 per second: wait as the hint says, once
             time.sleep(int(r.trailers["retry-after-ms"]) / 1000.0)
-            r = call(self.target, TEST + "EmptyCall", [empty_pb2.Empty().SerializeToString()], self.text)
-        assert r.status == 0 and len(r.messages) == 1 and r.messages[0] == b"", (r.trailers, r.messages)
+            r = self.call(TEST + "EmptyCall", [empty_pb2.Empty()], empty_pb2.Empty)
+        assert r.status == 0 and len(r.messages) == 1 and r.messages[0] == empty_pb2.Empty(), (r.trailers, r.messages)
 
     def large_unary(self):
         req = messages_pb2.SimpleRequest(response_size=314159, payload=messages_pb2.Payload(body=b"\x00" * 271828))
-        r = call(self.target, TEST + "UnaryCall", [req.SerializeToString()], self.text)
+        r = self.call(TEST + "UnaryCall", [req], messages_pb2.SimpleResponse)
         assert r.status == 0, r.trailers
-        resp = messages_pb2.SimpleResponse.FromString(r.messages[0])
+        resp = r.messages[0]
         assert len(resp.payload.body) == 314159, len(resp.payload.body)
 
     def server_streaming(self):
         sizes = [31415, 9, 2653, 58979]
         req = messages_pb2.StreamingOutputCallRequest(
             response_parameters=[messages_pb2.ResponseParameters(size=s) for s in sizes])
-        r = call(self.target, TEST + "StreamingOutputCall", [req.SerializeToString()], self.text)
+        r = self.call(TEST + "StreamingOutputCall", [req], messages_pb2.StreamingOutputCallResponse)
         assert r.status == 0, r.trailers
-        got = [len(messages_pb2.StreamingOutputCallResponse.FromString(m).payload.body) for m in r.messages]
+        got = [len(m.payload.body) for m in r.messages]
         assert got == sizes, got
 
     def status_code_and_message(self):
         req = messages_pb2.SimpleRequest(response_status=messages_pb2.EchoStatus(code=2, message="test status message"))
-        r = call(self.target, TEST + "UnaryCall", [req.SerializeToString()], self.text)
+        r = self.call(TEST + "UnaryCall", [req], messages_pb2.SimpleResponse)
         assert r.status == 2 and r.trailers.get("grpc-message") == "test status message", r.trailers
         assert r.messages == [], "an error carries no message"
 
     def custom_metadata(self):
         req = messages_pb2.SimpleRequest(response_size=314159, payload=messages_pb2.Payload(body=b"\x00" * 271828))
         trailing = base64.b64encode(b"\xab\xab\xab").decode()
-        r = call(self.target, TEST + "UnaryCall", [req.SerializeToString()], self.text, metadata=[
+        r = self.call(TEST + "UnaryCall", [req], messages_pb2.SimpleResponse, metadata=[
             ("x-grpc-test-echo-initial", "test_initial_metadata_value"), ("x-grpc-test-echo-trailing-bin", trailing)])
         assert r.status == 0, r.trailers
         assert r.headers.get("x-grpc-test-echo-initial") == "test_initial_metadata_value", r.headers
@@ -236,9 +254,9 @@ class Checks:
         assert base64.b64decode(echoed + "=" * (-len(echoed) % 4)) == b"\xab\xab\xab", r.trailers
 
     def unimplemented(self):
-        r = call(self.target, "/grpc.testing.UnimplementedService/UnimplementedCall", [b""], self.text)
+        r = self.call("/grpc.testing.UnimplementedService/UnimplementedCall", [empty_pb2.Empty()], empty_pb2.Empty)
         assert r.status == 12, r.trailers
-        r = call(self.target, "/grpc.testing.NoSuchService/Call", [b""], self.text)
+        r = self.call("/grpc.testing.NoSuchService/Call", [empty_pb2.Empty()], empty_pb2.Empty)
         assert r.status == 12, r.trailers
 
 
@@ -267,17 +285,18 @@ def main():
     HTTP1.enabled = "--http1.1" in sys.argv
     HTTP1.cert = sys.argv[sys.argv.index("--tls") + 1] if "--tls" in sys.argv else None
     failed = 0
-    for text in (False, True):
-        checks = Checks(target, text)
+    variants = [(text, json) for json in (False, True) for text in (False, True)]
+    for text, json in variants:
+        checks = Checks(target, text, json)
         for name in CASES:
-            label = "%s (%s)" % (name, "grpc-web-text" if text else "grpc-web")
+            label = "%s (%s%s)" % (name, "grpc-web-text" if text else "grpc-web", "+json" if json else "")
             try:
                 getattr(checks, name)()
                 print("PASS", label)
             except Exception as e:  # noqa: BLE001
                 failed += 1
                 print("FAIL", label, "-", repr(e))
-    total = 2 * len(CASES)
+    total = len(variants) * len(CASES)
     if origin:
         total += 1
         try:

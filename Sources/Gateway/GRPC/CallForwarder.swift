@@ -33,16 +33,21 @@ struct CallForwarder: Sendable {
         } catch {
             return end(principal: nil, status: .from(error))
         }
-        if request.framing == .json {
-            guard admitted.target.method.kind == .unary, let types = gateway.json.mapping.schema.methods[request.path] else {
-                return end(principal: admitted.principal, status: RPCError(
-                    .unimplemented, "\(request.path) streams: JSON calls are unary only (use gRPC or gRPC-Web for streams)"))
+        var json: ProtoSchema.Method?
+        if request.framing == .json || request.framing.framesJSON {
+            json = gateway.json.mapping.schema.methods[request.path]
+            guard json != nil else {
+                return end(principal: admitted.principal, status: RPCError(.unimplemented, "\(request.path) has no descriptor to map JSON with"))
             }
-            UnaryForward(forwarder: self, admitted: admitted, json: types).start()
-        } else if admitted.target.method.kind == .unary {
-            UnaryForward(forwarder: self, admitted: admitted).start()
+            guard request.framing != .json || admitted.target.method.kind == .unary else {
+                return end(principal: admitted.principal, status: RPCError(
+                    .unimplemented, "\(request.path) streams: JSON calls are unary only (use gRPC-Web, +json or +proto, for streams)"))
+            }
+        }
+        if admitted.target.method.kind == .unary {
+            UnaryForward(forwarder: self, admitted: admitted, json: json).start()
         } else {
-            let task = Task(executorPreference: stream.loop) { await forwardStreaming(admitted) }
+            let task = Task(executorPreference: stream.loop) { await forwardStreaming(admitted, json: json) }
             stream.onReset = { task.cancel() }
         }
     }
@@ -97,11 +102,12 @@ struct CallForwarder: Sendable {
             peer: stream.connection.peer))
     }
 
-    /// A streaming call: messages both ways until the backend ends it.
-    private func forwardStreaming(_ admitted: Admitted) async {
+    /// A streaming call: messages both ways until the backend ends it (each
+    /// converted from and to proto3 JSON on the way, for gRPC-Web+json).
+    private func forwardStreaming(_ admitted: Admitted, json: ProtoSchema.Method?) async {
         do {
             let (trailers, unsent) = try await admitted.target.channel.withCall(admitted.target.method, options: admitted.options) { call in
-                try await pump(call)
+                try await pump(call, json: json)
             }
             end(principal: admitted.principal, status: nil, trailers: trailers, headers: unsent)
         } catch {
@@ -150,17 +156,21 @@ struct CallForwarder: Sendable {
     ///
     /// Also returns the response headers still to send (a trailers-only
     /// response when no message came back).
-    private func pump(_ call: any RawClientCall) async throws -> (Metadata, [(String, String)]) {
-        let (stream, baseHeaders) = (stream, baseHeaders)
+    private func pump(_ call: any RawClientCall, json: ProtoSchema.Method?) async throws -> (Metadata, [(String, String)]) {
+        let (stream, baseHeaders, transcoder) = (stream, baseHeaders, gateway.json)
         let unsent = try await withThrowingTaskGroup(of: [(String, String)]?.self) { group in
             group.addTask {
-                while let m = try await stream.nextRequest() { try await call.send(m) }
+                while var m = try await stream.nextRequest() {
+                    if let json { m = try await transcoder.binary(fromJSON: m, type: json.input, on: stream.loop) }
+                    try await call.send(m)
+                }
                 try await call.finishSending()
                 return nil
             }
             group.addTask {
                 var started = false
-                while let m = try await call.receive() {
+                while var m = try await call.receive() {
+                    if let json { m = try await transcoder.json(fromBinary: m, type: json.output, on: stream.loop) }
                     if !started {
                         started = true
                         stream.sendHeaders(baseHeaders + GRPCResponseHeaders.fields(call.responseHeaders))

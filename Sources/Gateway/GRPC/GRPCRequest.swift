@@ -11,15 +11,29 @@ struct GRPCRequest {
         case grpc
         /// `application/grpc-web(+proto)`, or with `text`, `application/grpc-web-text(+proto)`:
         /// gRPC's messages, the status in a trailer frame at the end of the body; `-text` is base64.
-        case grpcWeb(text: Bool)
+        /// With `json`, `application/grpc-web(-text)+json`: each message is proto3 JSON (the gateway
+        /// converts it both ways), so a page calls with no protobuf code, streams included.
+        case grpcWeb(text: Bool, json: Bool)
         /// `application/json`: one JSON message each way, the status as an HTTP status.
         case json
+
+        /// gRPC-Web's base64 variant.
+        var isText: Bool {
+            if case .grpcWeb(true, _) = self { return true }
+            return false
+        }
+
+        /// Messages are proto3 JSON inside gRPC(-Web) framing (not a JSON call's whole body).
+        var framesJSON: Bool {
+            if case .grpcWeb(_, true) = self { return true }
+            return false
+        }
 
         /// The response's content type.
         var responseContentType: String {
             switch self {
             case .grpc: return "application/grpc"
-            case .grpcWeb(let text): return text ? "application/grpc-web-text+proto" : "application/grpc-web+proto"
+            case .grpcWeb(let text, let json): return (text ? "application/grpc-web-text+" : "application/grpc-web+") + (json ? "json" : "proto")
             case .json: return "application/json"
             }
         }
@@ -37,9 +51,11 @@ struct GRPCRequest {
             if type == "application/grpc" || type.hasPrefix("application/grpc+") {
                 self = .grpc
             } else if type == "application/grpc-web" || type == "application/grpc-web+proto" {
-                self = .grpcWeb(text: false)
+                self = .grpcWeb(text: false, json: false)
             } else if type == "application/grpc-web-text" || type == "application/grpc-web-text+proto" {
-                self = .grpcWeb(text: true)
+                self = .grpcWeb(text: true, json: false)
+            } else if type == "application/grpc-web+json" || type == "application/grpc-web-text+json" {
+                self = .grpcWeb(text: type.hasPrefix("application/grpc-web-text"), json: true)
             } else if type == "application/json" {
                 self = .json
             } else {
@@ -106,7 +122,7 @@ struct GRPCRequest {
             }
         }
         guard let framing = Framing(contentType: contentType) else {
-            throw .http(415, "content-type must be application/grpc, application/grpc-web(-text) or application/json, got \(contentType ?? "none")")
+            throw .http(415, "content-type must be application/grpc, application/grpc-web(-text)(+proto|+json) or application/json, got \(contentType ?? "none")")
         }
         guard method == "POST" else { throw .http(405, "gRPC and JSON calls use POST") }
         guard let path, path.hasPrefix("/") else { throw .status(RPCError(.unimplemented, "missing :path")) }

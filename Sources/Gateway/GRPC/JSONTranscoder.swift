@@ -43,4 +43,37 @@ final class JSONTranscoder: Sendable {
             loop.execute { then(result) }
         }
     }
+
+    /// A request message in JSON as binary; INVALID_ARGUMENT naming the field if it does not map.
+    func binary(fromJSON message: [UInt8], type: String, on loop: EventLoop) async throws -> [UInt8] {
+        do {
+            return try await withCheckedThrowingContinuation { done in
+                convert(size: message.count, on: loop, { mapping in
+                    try mapping.binary(fromJSON: message.isEmpty ? "{}" : String(decoding: message, as: UTF8.self), type: type)
+                }, then: { done.resume(with: $0) })
+            }
+        } catch let e as RPCError {
+            throw e
+        } catch {
+            throw RPCError(.invalidArgument, Self.notJSON(type, error))
+        }
+    }
+
+    /// A response message as JSON; INTERNAL if it does not map.
+    func json(fromBinary message: [UInt8], type: String, on loop: EventLoop) async throws -> [UInt8] {
+        do {
+            return try await withCheckedThrowingContinuation { done in
+                convert(size: message.count, on: loop, { mapping in try mapping.jsonBytes(fromBinary: message, type: type) }, then: {
+                    done.resume(with: $0)
+                })
+            }
+        } catch let e as RPCError {
+            throw e
+        } catch {
+            throw RPCError(.internal, Self.notBinary(error))
+        }
+    }
+
+    static func notJSON(_ type: String, _ error: Error) -> String { "the request body is not a \(type) in JSON: \(error)" }
+    static func notBinary(_ error: Error) -> String { "the response does not map to JSON: \(error)" }
 }

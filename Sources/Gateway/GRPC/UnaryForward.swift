@@ -62,7 +62,7 @@ final class UnaryForward: @unchecked Sendable {
             case .failure(let e as RPCError) where e.code == .resourceExhausted:
                 end(e)
             case .failure(let error):
-                end(RPCError(.invalidArgument, "the request body is not a \(json.input) in JSON: \(error)"))
+                end(RPCError(.invalidArgument, JSONTranscoder.notJSON(json.input, error)))
             }
         })
     }
@@ -97,21 +97,28 @@ final class UnaryForward: @unchecked Sendable {
                 guard case .converting = phase else { return }  // the client went away meanwhile
                 switch converted {
                 case .success(let body):
-                    end(nil, trailers: reply.trailers, headers: forwarder.baseHeaders + GRPCResponseHeaders.fields(reply.headers), jsonBody: body)
+                    deliver(reply, message: body)
                 case .failure(let e as RPCError) where e.code == .resourceExhausted:
                     end(e)
                 case .failure(let error):
-                    end(RPCError(.internal, "the response does not map to JSON: \(error)"))
+                    end(RPCError(.internal, JSONTranscoder.notBinary(error)))
                 }
             })
         case .success(let reply):
-            let stream = forwarder.stream
-            stream.sendHeaders(forwarder.baseHeaders + GRPCResponseHeaders.fields(reply.headers))
-            do { try stream.queueMessage(reply.message) } catch { return end(.from(error)) }
-            end(nil, trailers: reply.trailers)
+            deliver(reply, message: reply.message)
         case .failure(let e):
             end(e)
         }
+    }
+
+    /// The answer: a JSON call's whole body, or the message (binary, or JSON for gRPC-Web+json) and trailers.
+    private func deliver(_ reply: UnaryResponse, message: [UInt8]) {
+        let headers = forwarder.baseHeaders + GRPCResponseHeaders.fields(reply.headers)
+        if forwarder.request.framing == .json { return end(nil, trailers: reply.trailers, headers: headers, jsonBody: message) }
+        let stream = forwarder.stream
+        stream.sendHeaders(headers)
+        do { try stream.queueMessage(message) } catch { return end(.from(error)) }
+        end(nil, trailers: reply.trailers)
     }
 
     private func end(_ status: RPCError?, trailers: Metadata = Metadata(), headers: [(String, String)]? = nil, jsonBody: [UInt8]? = nil) {

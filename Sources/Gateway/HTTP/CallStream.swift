@@ -48,7 +48,7 @@ final class CallStream: @unchecked Sendable {
     var rawBody = false
     /// How messages and the status are written both ways (set as the request's headers are read).
     var framing = GRPCRequest.Framing.grpc {
-        didSet { base64In = framing == .grpcWeb(text: true) ? Base64Stream() : nil }
+        didSet { base64In = framing.isText ? Base64Stream() : nil }
     }
     /// A grpc-web-text request body being decoded.
     private var base64In: Base64Stream?
@@ -239,7 +239,7 @@ final class CallStream: @unchecked Sendable {
 
     private func tryQueue(_ payload: [UInt8]) -> Bool {
         guard connection.reserve(payload.count + 5) else { return false }
-        if framing == .grpcWeb(text: true) {
+        if framing.isText {
             var frame: [UInt8] = []
             GRPCDeframer.appendPrefixed(payload, to: &frame)
             let text = GRPCWebFraming.text(frame)
@@ -271,7 +271,7 @@ final class CallStream: @unchecked Sendable {
     /// Ends the call with trailers; a trailers-only response if nothing was sent.
     func finish(trailers: [(String, String)], headers: [(String, String)] = []) {
         guard response != .ended, !closed else { return }
-        if case .grpcWeb(let text) = framing {  // the status goes at the end of the body
+        if case .grpcWeb(let text, _) = framing {  // the status goes at the end of the body
             if response == .none { sendHeaders(headers) }
             response = .ended
             let frame = GRPCWebFraming.trailerFrame(trailers)
