@@ -44,6 +44,7 @@ let package = Package(
         // The gRPC-compatible HTTP/2 front door: nghttp2 + OpenSSL, auth, rate limits, routing to Wire services.
         .target(
             name: "Gateway", dependencies: ["Wire", "CNGHTTP2", "COpenSSL"], path: "Sources/Gateway",
+            exclude: ["Console/site"],  // embedded as ConsoleAssets.swift (scripts/embed-console)
             swiftSettings: callerExecutor),
 
         // Seed 001: rating slips with atomic accrual, idempotent rewards, tiers, audited ledger.

@@ -26,6 +26,7 @@ public final class Gateway: Sendable {
         /// The proto3 JSON mapping of every described message, for JSON calls.
         let json: JSONTranscoder
         let cors: CORSPolicy
+        let console = ConsoleSite()
         let connections = Mutex<[ObjectIdentifier: GatewayConnection]>([:])
 
         init(config: GatewayConfig, router: Router, json: ProtoJSON) {
@@ -70,6 +71,11 @@ public final class Gateway: Sendable {
             {
                 let why = "gRPC needs HTTP/2 (h2c here, or h2 over TLS); over HTTP/1.1 use gRPC-Web or JSON"
                 stream.respondHTTP(status: 505, contentType: "text/plain", body: Array((why + "\n").utf8))
+                return
+            }
+            if method == "GET" && ConsoleSite.serves(path) {
+                let a = console.answer(path: path)
+                stream.respondHTTP(status: a.status, contentType: a.contentType, body: a.body, headers: a.headers)
                 return
             }
             if method == "GET" && (path == "/metrics" || path == "/healthz") {

@@ -437,6 +437,7 @@ final class HTTP1Connection: GatewayConnection, @unchecked Sendable {
         case 100: return "Continue"
         case 200: return "OK"
         case 204: return "No Content"
+        case 308: return "Permanent Redirect"
         case 400: return "Bad Request"
         case 401: return "Unauthorized"
         case 403: return "Forbidden"

@@ -1,0 +1,179 @@
+#!/usr/bin/env python3
+"""The operator console in a real browser: headless Chromium driven by
+Selenium against the gateway of a running platform. Each check acts as a
+user would (paste a token, fill a form, click) and asserts on the page's
+text, then saves a screenshot.
+
+  console_browser.py HOST:PORT --jwt-secret SECRET --screenshots DIR
+"""
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import testkit  # noqa: E402
+
+RUN = uuid.uuid4().hex[:8]
+LOYALTY = "/croupier.loyalty.v1.LoyaltyService/"
+
+
+class Checks:
+    def __init__(self, target, secret, screenshots):
+        self.url = "http://%s/console/" % target
+        self.base = "http://" + target
+        self.secret = secret
+        self.screenshots = screenshots
+        os.makedirs(screenshots, exist_ok=True)
+        options = webdriver.ChromeOptions()
+        options.binary_location = "/usr/bin/chromium"
+        for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1280,800"):
+            options.add_argument(arg)
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        self.browser = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+        self.wait = WebDriverWait(self.browser, 15)
+        self.staff = "console-staff-" + RUN
+        self.player = "console-player-" + RUN
+
+    def close(self):
+        self.browser.quit()
+
+    # --- helpers ---
+    def token(self, sub, perms):
+        return testkit.token(self.secret, {"sub": sub, "perms": perms, "exp": int(time.time()) + 600})
+
+    def sign_in(self, token):
+        self.browser.get(self.url)
+        box = self.wait.until(EC.presence_of_element_located((By.ID, "token-input")))
+        box.clear()
+        box.send_keys(token)
+        self.browser.find_element(By.ID, "token-use").click()
+
+    def text_of(self, test_id):
+        return self.browser.find_element(By.CSS_SELECTOR, '[data-test="%s"]' % test_id).text
+
+    def wait_text(self, test_id, contains):
+        selector = (By.CSS_SELECTOR, '[data-test="%s"]' % test_id)
+        try:
+            self.wait.until(EC.text_to_be_present_in_element(selector, contains))
+        except Exception:
+            shown = self.browser.find_elements(*selector)
+            raise AssertionError("%s never showed %r; it shows %r; console: %s" % (
+                test_id, contains, shown[0].text if shown else None, self.browser_log()))
+
+    def browser_log(self):
+        try:
+            return [e["message"] for e in self.browser.get_log("browser")][-5:]
+        except Exception:  # noqa: BLE001
+            return []
+
+    def fill(self, element_id, value):
+        e = self.browser.find_element(By.ID, element_id)
+        e.clear()
+        e.send_keys(value)
+
+    def screenshot(self, name):
+        self.browser.save_screenshot(os.path.join(self.screenshots, name + ".png"))
+
+    def balance_by_json(self):
+        """The player's balance and ledger length, read past the browser (a JSON call with curl)."""
+        def post(method, body):
+            out = subprocess.run(["curl", "-sS", "-H", "content-type: application/json", "-H",
+                                  "authorization: Bearer " + self.token(self.player, []), "-d", json.dumps(body),
+                                  self.base + LOYALTY + method], capture_output=True, check=True).stdout
+            return json.loads(out)
+        return int(post("GetPlayerLoyalty", {"playerId": self.player}).get("balance", "0")), \
+            len(post("ListLedger", {"playerId": self.player}).get("entries", []))
+
+    # --- checks ---
+    def a_staff_member_issues_a_reward_and_sees_the_new_balance(self):
+        self.sign_in(self.token(self.staff, ["loyalty:award", "loyalty:view_all"]))
+        self.wait_text("look-up", "Look up")
+        assert "Signed in as " + self.staff in self.browser.find_element(By.ID, "who").text
+        self.fill("reward-player", self.player)
+        self.fill("reward-points", "250")
+        self.fill("reward-reason", "Welcome back bonus")
+        self.browser.find_element(By.CSS_SELECTOR, '[data-test="issue-reward"]').click()
+        self.wait_text("reward-result", "balance 0 → 250")
+        self.wait_text("balance", "250")
+        self.wait_text("ledger-table", "MANUAL_BONUS")
+        assert "Welcome back bonus" in self.text_of("ledger-table")
+        self.screenshot("reward-issued")
+        assert self.balance_by_json() == (250, 1)
+
+    def a_five_character_reason_is_refused_before_it_is_sent(self):
+        self.fill("reward-player", self.player)
+        self.fill("reward-points", "40")
+        self.fill("reward-reason", "short")
+        self.browser.find_element(By.CSS_SELECTOR, '[data-test="issue-reward"]').click()
+        self.wait_text("reward-error", "reason must be at least 10 characters (got 5)")
+        self.screenshot("reward-refused")
+        assert self.balance_by_json() == (250, 1), "a refused reward changed the balance"
+
+    def errors_show_their_status_and_correlation_id(self):
+        bad = self.token(self.staff, ["loyalty:award", "loyalty:view_all"])
+        bad = bad[:-4] + ("AAAA" if not bad.endswith("AAAA") else "BBBB")  # the signature no longer matches
+        self.sign_in(bad)
+        self.fill("player-id", self.player)
+        self.browser.find_element(By.CSS_SELECTOR, '[data-test="look-up"]').click()
+        self.wait_text("player-error", "UNAUTHENTICATED")
+        text = self.text_of("player-error")
+        assert "correlation id " in text, text
+        self.screenshot("error-shown")
+
+    def a_player_sees_only_their_own_balance(self):
+        self.sign_in(self.token(self.player, []))
+        self.wait_text("balance", "250")
+        assert not self.browser.find_elements(By.CSS_SELECTOR, '[data-test="issue-reward"]'), "a player was offered the reward form"
+        assert self.browser.find_element(By.ID, "player-id").get_attribute("readonly") is not None
+        self.screenshot("player-view")
+
+    def usable_at_desktop_and_phone_widths(self):
+        self.sign_in(self.token(self.staff, ["loyalty:award", "loyalty:view_all", "loyalty:admin"]))
+        self.wait_text("alerts-state", "Live")
+        for width, height, name in ((1280, 800, "desktop"), (390, 844, "phone")):
+            self.browser.set_window_size(width, height)
+            time.sleep(0.3)
+            overflow = self.browser.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 0, "at %d px wide the page is %d px wider than the window" % (width, overflow)
+            button = self.browser.find_element(By.CSS_SELECTOR, '[data-test="issue-reward"]')
+            assert button.is_displayed() and button.size["width"] > 0, name
+            self.screenshot("layout-" + name)
+
+
+CHECKS = ["a_staff_member_issues_a_reward_and_sees_the_new_balance", "a_five_character_reason_is_refused_before_it_is_sent",
+          "errors_show_their_status_and_correlation_id", "a_player_sees_only_their_own_balance", "usable_at_desktop_and_phone_widths"]
+
+
+def main():
+    target = sys.argv[1]
+    secret = sys.argv[sys.argv.index("--jwt-secret") + 1].encode()
+    screenshots = sys.argv[sys.argv.index("--screenshots") + 1]
+    checks = Checks(target, secret, screenshots)
+    failed = 0
+    try:
+        for name in CHECKS:
+            try:
+                getattr(checks, name)()
+                print("PASS", name)
+            except Exception as e:  # noqa: BLE001
+                failed += 1
+                checks.screenshot("FAILED-" + name)
+                print("FAIL", name, "-", repr(e)[:2000])
+            sys.stdout.flush()
+    finally:
+        checks.close()
+    print("%d passed, %d failed (console)" % (len(CHECKS) - failed, failed))
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
