@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The operator console in a real browser: headless Chromium driven by
-Selenium against the gateway of a running platform. Each check acts as a
+Selenium against the gateway of a running platform (loyalty, then staging:
+import to 100%, deploy with progress, an override changing the diff live). Each check acts as a
 user would (paste a token, fill a form, click) and asserts on the page's
 text, then saves a screenshot.
 
@@ -42,6 +43,7 @@ class Checks:
         self.wait = WebDriverWait(self.browser, 15)
         self.staff = "console-staff-" + RUN
         self.player = "console-player-" + RUN
+        self.game = "console-game-" + RUN
 
     def close(self):
         self.browser.quit()
@@ -51,6 +53,7 @@ class Checks:
         return testkit.token(self.secret, {"sub": sub, "perms": perms, "exp": int(time.time()) + 600})
 
     def sign_in(self, token):
+        self.browser.set_window_size(1280, 800)
         self.browser.get(self.url)
         box = self.wait.until(EC.presence_of_element_located((By.ID, "token-input")))
         box.clear()
@@ -148,9 +151,53 @@ class Checks:
             assert button.is_displayed() and button.size["width"] > 0, name
             self.screenshot("layout-" + name)
 
+    # --- staging ---
+    def staging_sign_in_and_open(self):
+        self.sign_in(self.token("console-editor-" + RUN, ["staging:read", "staging:write", "staging:deploy", "staging:admin"]))
+        self.wait.until(EC.element_to_be_clickable((By.CSS_SELECTOR, '[data-section="staging"]'))).click()
+        self.fill("game-slug", self.game)
+        self.browser.find_element(By.CSS_SELECTOR, '[data-test="open-game"]').click()
+        self.wait_text("events-state", "Live")
+
+    def an_editor_imports_a_game_and_watches_it_reach_100_percent(self):
+        self.staging_sign_in_and_open()
+        path = os.path.join(self.screenshots, "..", "console-import-%s.json" % RUN)
+        with open(path, "w") as f:
+            json.dump([{"entityType": "card", "slug": "card-%d" % i, "fields": {"name": "Card %d" % i, "expansion": "set-%d" % (i % 4)}}
+                       for i in range(3000)], f)
+        self.browser.find_element(By.ID, "import-file").send_keys(os.path.abspath(path))
+        self.browser.find_element(By.CSS_SELECTOR, '[data-test="import"]').click()
+        self.wait_text("import-percent", "100%")
+        self.wait_text("import-state", "succeeded, 3000 of 3000 merged")
+        self.wait_text("runs-table", "SUCCEEDED")
+        self.wait_text("diff-counts", "3000")  # the import's diff: every card added
+        self.wait_text("locks", "No lock held")
+        self.screenshot("staging-imported")
+
+    def an_override_changes_the_diff_live(self):
+        self.fill("override-type", "card")
+        self.fill("override-slug", "card-42")
+        self.fill("override-field", "name")
+        self.fill("override-value", "Card 42 (errata from the console)")
+        self.browser.find_element(By.CSS_SELECTOR, '[data-test="override"]').click()
+        self.wait_text("override-result", "Override saved")
+        # Production now holds the deployed cards: the diff worker's event brings this one change to the page.
+        self.wait_text("diff-entries", "name: Card 42 → Card 42 (errata from the console)")
+        self.wait_text("events", "entity-change")
+        self.screenshot("staging-override")
+
+    def a_deploy_shows_its_progress_to_the_end(self):
+        self.browser.find_element(By.CSS_SELECTOR, '[data-test="deploy"]').click()
+        self.wait_text("deploy-state", "Deployed: 3000 written")
+        self.wait_text("deploy-percent", "100%")
+        self.wait_text("events", "state=succeeded")
+        self.screenshot("staging-deployed")
+
 
 CHECKS = ["a_staff_member_issues_a_reward_and_sees_the_new_balance", "a_five_character_reason_is_refused_before_it_is_sent",
-          "errors_show_their_status_and_correlation_id", "a_player_sees_only_their_own_balance", "usable_at_desktop_and_phone_widths"]
+          "errors_show_their_status_and_correlation_id", "a_player_sees_only_their_own_balance", "usable_at_desktop_and_phone_widths",
+          "an_editor_imports_a_game_and_watches_it_reach_100_percent", "a_deploy_shows_its_progress_to_the_end",
+          "an_override_changes_the_diff_live"]
 
 
 def main():

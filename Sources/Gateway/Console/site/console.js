@@ -3,8 +3,9 @@
 // module with { id, title, visible(claims), render(container, context) }.
 import { el } from "./ui.js";
 import loyalty from "./loyalty.js";
+import staging from "./staging.js";
 
-const SECTIONS = [loyalty];
+const SECTIONS = [loyalty, staging];
 const STORAGE_KEY = "croupier.console.token";
 
 /** The token's claims, read (not verified: the gateway verifies every call). */

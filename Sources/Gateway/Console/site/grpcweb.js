@@ -62,17 +62,31 @@ function percentDecoded(text) {
   try { return decodeURIComponent(text); } catch { return text; }
 }
 
+/** One frame per message, one after another: a client stream sent whole. */
+function frameAll(messages) {
+  const parts = messages.map(frame);
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
 /**
- * Calls `path` (/package.Service/Method) with `request`; resolves to the
+ * Calls `path` (/package.Service/Method) with `request` (an array of them
+ * for a client-streaming method, all sent in one body); resolves to the
  * response messages (or, with `onMessage`, hands each to it and resolves
  * to none) once the call ends OK, else rejects with an RPCError.
  */
 export async function call(path, request, { token, onMessage, signal } = {}) {
   const headers = { "content-type": "application/grpc-web+json", "x-grpc-web": "1" };
   if (token) headers.authorization = `Bearer ${token}`;
+  const body = Array.isArray(request) ? frameAll(request) : frame(request);
   let response;
   try {
-    response = await fetch(path, { method: "POST", headers, body: frame(request), signal });
+    response = await fetch(path, { method: "POST", headers, body, signal });
   } catch (e) {
     if (signal && signal.aborted) throw new RPCError(1, "cancelled");
     throw new RPCError(14, `the gateway cannot be reached: ${e.message}`);
@@ -80,7 +94,7 @@ export async function call(path, request, { token, onMessage, signal } = {}) {
   const correlationId = response.headers.get("x-correlation-id") || "";
   if (!response.ok) throw new RPCError(14, `HTTP ${response.status} ${await response.text()}`.trim(), correlationId);
   const reader = response.body.getReader();
-  const frames = new Frames();
+  const incoming = new Frames();
   const messages = [];
   let trailers = null;
   for (;;) {
@@ -91,8 +105,8 @@ export async function call(path, request, { token, onMessage, signal } = {}) {
       throw new RPCError(signal && signal.aborted ? 1 : 14, `the call was cut off: ${e.message}`, correlationId);
     }
     if (chunk.done) break;
-    frames.push(chunk.value);
-    for (const f of frames.take()) {
+    incoming.push(chunk.value);
+    for (const f of incoming.take()) {
       if (f.flag & 0x80) {
         trailers = trailersOf(f.payload);
       } else {

@@ -216,7 +216,8 @@ function alertsCard({ token, signal }) {
 export default {
   id: "loyalty",
   title: "Loyalty",
-  visible: () => true,  // every player may read their own balance and ledger
+  // Staff with a loyalty permission, and players (a token with no permission reads its own balance and ledger).
+  visible: (claims) => claims.perms.length === 0 || claims.perms.some((p) => p.startsWith("loyalty:")),
   render(container, context) {
     const { claims } = context;
     let reward = null;
