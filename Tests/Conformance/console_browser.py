@@ -56,6 +56,8 @@ class Checks:
         self.browser.set_window_size(1280, 800)
         self.browser.get(self.url)
         box = self.wait.until(EC.presence_of_element_located((By.ID, "token-input")))
+        errors = [m for m in self.browser_log() if "Uncaught" in m]
+        assert not errors, "the console's scripts failed to load: %s" % errors
         box.clear()
         box.send_keys(token)
         self.browser.find_element(By.ID, "token-use").click()
@@ -193,11 +195,76 @@ class Checks:
         self.wait_text("events", "state=succeeded")
         self.screenshot("staging-deployed")
 
+    # --- game tables ---
+    def grpc_web_json(self, path, messages, token):
+        """A call with JSON messages in gRPC-Web framing over HTTP/1.1 (client streams sent whole): the set-up
+        the console's own page cannot do (loading an estate)."""
+        import http.client
+        import struct
+        host, port = self.base[len("http://"):].rsplit(":", 1)
+        body = b"".join(struct.pack(">BI", 0, len(m)) + m for m in (json.dumps(x).encode() for x in messages))
+        c = http.client.HTTPConnection(host, int(port), timeout=20)
+        c.request("POST", path, body=body, headers={"content-type": "application/grpc-web+json", "authorization": "Bearer " + token})
+        data = c.getresponse().read()
+        c.close()
+        out, at = [], 0
+        while at < len(data):
+            flag, n = data[at], struct.unpack(">I", data[at + 1:at + 5])[0]
+            payload = data[at + 5:at + 5 + n]
+            at += 5 + n
+            if flag & 0x80:
+                assert b"grpc-status:0" in payload, payload
+            else:
+                out.append(json.loads(payload))
+        return out
+
+    def an_operator_purges_a_delete_operation_after_confirming_it(self):
+        ops = self.token("console-ops-" + RUN, [])
+        env, server, base = "console-env-" + RUN, "console-env-%s-s0" % RUN, 50_000_000 + int(RUN, 16) % 1_000_000 * 100
+        records = [{"environment": {"environmentId": env, "requiredCurrencies": ["EUR"]}},
+                   {"server": {"serverId": server, "environmentId": env, "active": True}}]
+        deletes = []
+        for t in range(24):
+            currency = "EUR" if t % 3 == 0 else "USD"
+            records.append({"table": {"tableId": "%s-t%d" % (server, t), "serverId": server, "boId": str(base + t), "currency": currency, "active": True}})
+            if currency == "USD" and t % 2 == 0:
+                records.append({"traffic": {"tableId": "%s-t%d" % (server, t), "period": "2026-10", "rounds": 5, "ggr": 12.5}})
+            elif currency == "USD":
+                deletes.append(base + t)
+        self.grpc_web_json("/croupier.gametables.v1.RgsCleanup/LoadEstate", records, ops)
+        self.grpc_web_json("/croupier.gametables.v1.GamesCleanup/LoadGameTables",
+                           [{"id": str(base + t), "name": "t%d" % t, "currency": "X", "active": True} for t in range(24)], ops)
+        self.sign_in(ops)
+        self.wait.until(EC.element_to_be_clickable((By.CSS_SELECTOR, '[data-section="gametables"]'))).click()
+        self.fill("run-id", "console-run-" + RUN)
+        self.browser.find_element(By.CSS_SELECTOR, '[data-test="kickoff"]').click()
+        self.wait_text("run-state", "done")
+        self.wait_text("run-servers", server)
+        assert "null" not in self.text_of("run"), self.text_of("run")
+        self.wait_text("operations-table", "DEFERRED")
+        rows = self.browser.find_elements(By.CSS_SELECTOR, '[data-test="operations-table"] tbody tr')
+        mine = [r for r in rows if "console-run-" + RUN in r.text]
+        assert any("ARCHIVE" in r.text for r in mine), [r.text for r in rows]
+        for r in mine:  # an ARCHIVE operation's tables had traffic: no purge is offered
+            assert ("DELETE" in r.text) == bool(r.find_elements(By.CSS_SELECTOR, '[data-test="purge"]')), r.text
+        # The run covers every environment: the operation for this test's tables is the DELETE one holding them.
+        listed = self.grpc_web_json("/croupier.gametables.v1.GamesCleanup/ListOperations", [{"runId": "console-run-" + RUN, "pageSize": 50}], ops)[0]
+        target = [o for o in listed["operations"] if o["action"] == "CLEANUP_ACTION_DELETE"
+                  and {int(i) for i in o.get("affectedIds", [])} == set(deletes)][0]["operationId"]
+        self.browser.find_element(By.CSS_SELECTOR, '[data-operation="%s"] [data-test="purge"]' % target).click()
+        self.wait_text("purge-question", "Hard-delete the %d archived tables" % len(deletes))
+        self.screenshot("gametables-confirm-purge")
+        self.browser.find_element(By.CSS_SELECTOR, '[data-test="confirm-purge"]').click()
+        self.wait_text("purge-result", "processed, %d tables deleted" % len(deletes))
+        gone = self.grpc_web_json("/croupier.gametables.v1.GamesCleanup/GetGameTables", [{"ids": [str(i) for i in deletes]}], ops)[0]
+        assert not gone.get("tables") and sorted(int(i) for i in gone.get("missingIds", [])) == sorted(deletes), gone
+        self.screenshot("gametables-purged")
+
 
 CHECKS = ["a_staff_member_issues_a_reward_and_sees_the_new_balance", "a_five_character_reason_is_refused_before_it_is_sent",
           "errors_show_their_status_and_correlation_id", "a_player_sees_only_their_own_balance", "usable_at_desktop_and_phone_widths",
           "an_editor_imports_a_game_and_watches_it_reach_100_percent", "a_deploy_shows_its_progress_to_the_end",
-          "an_override_changes_the_diff_live"]
+          "an_override_changes_the_diff_live", "an_operator_purges_a_delete_operation_after_confirming_it"]
 
 
 def main():

@@ -58,7 +58,7 @@ final class GatewayEndToEndTests: XCTestCase {
         try python("json_gateway.py", [h2c, "--jwt-secret", Self.jwtSecret, "--http1.1"], expect: "10 passed, 0 failed (json over HTTP/1.1)")
         // The console in headless Chromium; screenshots under .build/artifacts/console.
         try python("console_browser.py", [h2c, "--jwt-secret", Self.jwtSecret, "--screenshots", repositoryRoot.path + "/.build/artifacts/console"],
-                   expect: "8 passed, 0 failed (console)")
+                   expect: "9 passed, 0 failed (console)")
         try checkCallTool(h2c, tls: tls, certificate: dir + "/gateway-cert.pem", environment: env.merging(["CROUPIER_DATA_DIR": dir]) { $1 })
 
         // A second gateway whose backend is down: its port is a closed one.

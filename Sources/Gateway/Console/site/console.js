@@ -4,8 +4,9 @@
 import { el } from "./ui.js";
 import loyalty from "./loyalty.js";
 import staging from "./staging.js";
+import gametables from "./gametables.js";
 
-const SECTIONS = [loyalty, staging];
+const SECTIONS = [loyalty, staging, gametables];
 const STORAGE_KEY = "croupier.console.token";
 
 /** The token's claims, read (not verified: the gateway verifies every call). */

@@ -5,7 +5,7 @@
 // to 100%. Reading needs staging:read, importing and overrides
 // staging:write, deploying staging:deploy, the dead letters staging:admin.
 import { call, unary } from "./grpcweb.js";
-import { el, field, describeError, figure, table, time } from "./ui.js";
+import { el, field, fill, describeError, figure, table, time } from "./ui.js";
 
 const SERVICE = "/croupier.staging.v1.StagingService/";
 const BATCH = 1000;
@@ -126,7 +126,7 @@ function diffCard(game, { token, claims }) {
       const diff = await unary(SERVICE + "GetDiff", { gameSlug: game, pageSize: 50 }, { token });
       const entries = (diff.entries || []).map((d) => [d.entityType, d.slug, (d.change || "").replace("CHANGE_KIND_", ""),
         (d.fields || []).map((f) => `${f.field}: ${f.oldValue ?? ""} → ${f.newValue ?? ""}`).join("; ")]);
-      body.replaceChildren(
+      fill(body,
         el("p", { class: "muted", "data-test": "diff-summary" }, diff.empty ? "Staging and production agree."
           : `Generated ${time(diff.generatedAtMs)} (${(diff.trigger || "").replace("DIFF_TRIGGER_", "").toLowerCase()}) in ${diff.durationMs || 0} ms`),
         table(["type", "added", "changed", "removed"], (diff.counts || []).map((c) => [c.entityType, c.added || "0", c.changed || "0", c.removed || "0"]), "diff-counts"),

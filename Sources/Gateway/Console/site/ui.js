@@ -17,6 +17,11 @@ export function el(tag, attributes = {}, ...children) {
   return node;
 }
 
+/** Replaces `node`'s children; null and undefined ones (a part left out) are skipped. */
+export function fill(node, ...children) {
+  node.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined));
+}
+
 /** A labelled input (or `tag`); returns [wrapper, input]. */
 export function field(label, id, { tag = "input", grow = true, ...attributes } = {}) {
   const input = el(tag, { id, name: id, ...attributes });
