@@ -27,10 +27,13 @@ public final class Gateway: Sendable {
         let json: JSONTranscoder
         let cors: CORSPolicy
         let console = ConsoleSite()
+        /// The backends' figures, appended to the gateway's own at /metrics.
+        let services: ServiceMetrics
         let connections = Mutex<[ObjectIdentifier: GatewayConnection]>([:])
 
-        init(config: GatewayConfig, router: Router, json: ProtoJSON) {
+        init(config: GatewayConfig, router: Router, json: ProtoJSON, backends: [(name: String, channel: any RPCChannel)]) {
             self.router = router
+            services = ServiceMetrics(targets: backends)
             self.json = JSONTranscoder(mapping: json)
             cors = CORSPolicy(origins: Set(config.corsOrigins))
             policy = config.policy
@@ -78,9 +81,17 @@ public final class Gateway: Sendable {
                 stream.respondHTTP(status: a.status, contentType: a.contentType, body: a.body, headers: a.headers)
                 return
             }
-            if method == "GET" && (path == "/metrics" || path == "/healthz") {
-                let body = path == "/metrics" ? metrics.render() : "ok\n"
-                stream.respondHTTP(status: 200, contentType: "text/plain; version=0.0.4", body: Array(body.utf8))
+            if method == "GET" && path == "/healthz" {
+                stream.respondHTTP(status: 200, contentType: "text/plain", body: Array("ok\n".utf8))
+                return
+            }
+            if method == "GET" && path == "/metrics" {
+                let own = metrics.render()
+                let services = self.services
+                Task(executorPreference: stream.loop) {
+                    let text = own + (await services.current())
+                    stream.respondHTTP(status: 200, contentType: "text/plain; version=0.0.4", body: Array(text.utf8))
+                }
                 return
             }
             let correlationID = CorrelationID.accept(stream.requestHeaders.first { $0.name == "x-correlation-id" }?.value)
@@ -209,7 +220,9 @@ public final class Gateway: Sendable {
                 Grpc_Reflection_V1alpha_ServerReflection.name: local,
             ],
             backends: backends, methods: methods, internalMethods: config.internalMethods)
-        core = Core(config: config, router: router, json: ProtoJSON(schema: try ProtoSchema(compiled: config.files)))
+        core = Core(
+            config: config, router: router, json: ProtoJSON(schema: try ProtoSchema(compiled: config.files)),
+            backends: backends.map { (name: $0.0.name, channel: $0.1) })
     }
 
     /// Starts listening; returns the bound h2c port and TLS port (if configured).

@@ -26,6 +26,7 @@ public struct GenerationTarget: Sendable {
                 "grpc/testing/messages.proto",
                 "grpc/testing/test.proto",
                 "croupier/wire/v1/wire.proto",
+                "croupier/ops/v1/metrics.proto",
             ],
             access: "public"),
         GenerationTarget(

@@ -35,6 +35,7 @@ public final class StagingRole: Sendable {
     let worker: DiffWorker
     let deployer: Deployer
     let log: @Sendable (String) -> Void
+    public let metrics = StagingMetrics()
     /// On PostgreSQL: merging and recovery, run by one replica at a time.
     private let jobs = Mutex<Singleton?>(nil)
 
@@ -50,7 +51,7 @@ public final class StagingRole: Sendable {
         imports = ImportStore(database: database, locks: locks, clock: clock)
         importer = Importer(
             store: imports, leases: leases, maxConcurrent: settings.maxConcurrentMerges,
-            progressInterval: .milliseconds(settings.progressIntervalMillis), log: log)
+            progressInterval: .milliseconds(settings.progressIntervalMillis), merged: metrics.importDuration, log: log)
         requests = DiffRequests(queue: DurableQueue(
             database: database, configuration: DiffRequests.configuration(visibilityTimeoutMillis: settings.diffVisibilityMillis),
             clock: clock))
@@ -58,11 +59,18 @@ public final class StagingRole: Sendable {
         diffs = DiffStore(database: database, events: events, locks: locks, clock: clock)
         worker = DiffWorker(
             requests: requests, diffs: diffs, locks: locks, leases: leases, concurrency: settings.diffWorkers,
-            retryBaseMillis: settings.diffRetryBaseMillis, log: log)
-        deployer = Deployer(database: database, locks: locks, leases: leases, diffs: diffs, events: events, clock: clock)
+            retryBaseMillis: settings.diffRetryBaseMillis, produced: metrics.diffDuration, log: log)
+        deployer = Deployer(
+            database: database, locks: locks, leases: leases, diffs: diffs, events: events, clock: clock, swapped: metrics.deployDuration)
     }
 
-    public var services: [any RPCService] { [StagingAPI(role: self), DiffQueueAPI(requests: requests, database: database)] }
+    public var services: [any RPCService] {
+        let (metrics, queue, database) = (self.metrics, requests.queue, self.database)
+        return [
+            StagingAPI(role: self), DiffQueueAPI(requests: requests, database: database),
+            MetricsService { try await metrics.render(queue: queue, database: database) },
+        ]
+    }
 
     /// Starts leases, merges (the importer reaches the DiffQueue through
     /// `diffQueue`, a Wire channel to this service) and the diff worker.

@@ -133,6 +133,6 @@ final class GatewayHardeningUnitTests: XCTestCase {
         XCTAssertTrue(text.contains(#"croupier_gateway_requests_total{method="unknown",status="UNIMPLEMENTED"} 1000"#), text)
         XCTAssertFalse(text.contains("/x1.Y"), "an unknown path became a series")
         XCTAssertLessThan(text.utf8.count, 10_000)
-        XCTAssertEqual(Metrics.escape(#"a\b"c"# + "\nd"), #"a\\b\"c\nd"#)
+        XCTAssertEqual(PrometheusText.escape(#"a\b"c"# + "\nd"), #"a\\b\"c\nd"#)
     }
 }

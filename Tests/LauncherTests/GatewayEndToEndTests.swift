@@ -56,6 +56,8 @@ final class GatewayEndToEndTests: XCTestCase {
         // JSON calls with curl: the same policies, Connect's unary shape, refused bodies write nothing.
         try python("json_gateway.py", [h2c, "--jwt-secret", Self.jwtSecret], expect: "10 passed, 0 failed (json)")
         try python("json_gateway.py", [h2c, "--jwt-secret", Self.jwtSecret, "--http1.1"], expect: "10 passed, 0 failed (json over HTTP/1.1)")
+        // The services' metrics at the gateway's /metrics, scraped while imports queue up and drain.
+        try python("metrics_e2e.py", [h2c, "--jwt-secret", Self.jwtSecret], expect: "2 passed, 0 failed (metrics)")
         // The console in headless Chromium; screenshots under .build/artifacts/console.
         try python("console_browser.py", [h2c, "--jwt-secret", Self.jwtSecret, "--screenshots", repositoryRoot.path + "/.build/artifacts/console"],
                    expect: "9 passed, 0 failed (console)")

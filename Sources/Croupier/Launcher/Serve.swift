@@ -21,7 +21,11 @@ enum Serve {
         case "interop": services = [InteropTestService()]
         case "loyalty":
             let store = try LoyaltyStore(path: config.databasePath("loyalty"), settings: config.loyalty)
-            services = [LoyaltyAPI(store: store, log: LoyaltyLog(sink: { LogWriter.standardError.write($0) }))]
+            let metrics = LoyaltyMetrics()
+            services = [
+                LoyaltyAPI(store: store, log: LoyaltyLog(sink: { LogWriter.standardError.write($0) }, metrics: metrics)),
+                MetricsService { try await metrics.render(alerts: store.alerts) },
+            ]
             close = { store.close() }
         case "games":
             let role = try GamesRole(path: config.databasePath("games"), settings: config.games, log: { LogWriter.standardError.write($0) })

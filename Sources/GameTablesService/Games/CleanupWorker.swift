@@ -24,6 +24,8 @@ public final class CleanupWorker: Sendable {
     let batchSize: Int
     let pause: Duration
     let log: @Sendable (String) -> Void
+    /// Operations committed, timed from their start in this runner.
+    let timed: DurationHistogram
     private let running = Mutex<[String: (checked: Int, batches: Int)]>([:])
     /// Ids waiting in `queue` (a sweep finds them again; they wait once).
     private let queued = Mutex<Set<String>>([])
@@ -38,7 +40,8 @@ public final class CleanupWorker: Sendable {
     struct LeaseLost: Error {}
 
     public init(store: GamesCleanupStore, batchSize: Int = 100, pause: Duration = .milliseconds(500), leaseMillis: Int64 = 30_000,
-                log: @escaping @Sendable (String) -> Void) {
+                timed: DurationHistogram = DurationHistogram(), log: @escaping @Sendable (String) -> Void) {
+        self.timed = timed
         self.store = store
         self.leaseMillis = leaseMillis
         self.batchSize = batchSize
@@ -97,6 +100,7 @@ public final class CleanupWorker: Sendable {
             // Nil: final already, or another runner (another replica) holds its lease.
             guard let op = try await store.begin(operationID, runner: runner, leaseMillis: leaseMillis) else { return true }
             var renewed = ContinuousClock.now
+            let began = renewed
             current = op
             let missing = Set(op.missingIDs)
             let present = op.requestedIDs.filter { !missing.contains($0) }
@@ -111,6 +115,7 @@ public final class CleanupWorker: Sendable {
                 running.withLock { $0[operationID] = (index + 1, batches.count) }
             }
             try await store.commit(op, ids: present)
+            timed.observe(since: began)
         } catch let failure as RowFailure {
             guard let op = current else { return true }
             do {

@@ -25,6 +25,7 @@ public final class GamesRole: Sendable {
     public let consumer: RuntimeConsumer
     let settings: Settings
     let clock: any StorageClock
+    public let metrics = GameTablesMetrics()
     /// The runtime consumer and the cleaner: one process at a time runs them.
     private let background = Mutex<Singleton?>(nil)
 
@@ -32,7 +33,7 @@ public final class GamesRole: Sendable {
                 evaluator: any CapabilityEvaluator = StandingsEvaluator(), log: @escaping @Sendable (String) -> Void) throws {
         database = try Database(path: path, owner: "games", migrations: GamesSchema.migrations, options: settings.databaseOptions)
         cleanup = GamesCleanupStore(database: database, clock: clock)
-        worker = CleanupWorker(store: cleanup, pause: settings.batchPause, log: log)
+        worker = CleanupWorker(store: cleanup, pause: settings.batchPause, timed: metrics.operationDuration, log: log)
         runtime = RuntimeStore(database: database, clock: clock)
         consumer = RuntimeConsumer(store: runtime, evaluator: evaluator, batchSize: settings.runtimeBatchSize, log: log)
         self.settings = settings
@@ -40,8 +41,11 @@ public final class GamesRole: Sendable {
     }
 
     public var services: [any RPCService] {
-        [GamesCleanupAPI(store: cleanup, worker: worker, retention: MessageRetention(retention: settings.messageRetention)),
-         GameRuntimeAPI(store: runtime)]
+        let (metrics, database, runtime) = (self.metrics, self.database, self.runtime)
+        return [
+            GamesCleanupAPI(store: cleanup, worker: worker, retention: MessageRetention(retention: settings.messageRetention)),
+            GameRuntimeAPI(store: runtime), MetricsService { try await metrics.renderGames(database: database, runtime: runtime) },
+        ]
     }
 
     /// Starts the workers (resuming unfinished operations), the consumer and the cleaner.

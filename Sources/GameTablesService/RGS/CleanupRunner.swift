@@ -11,10 +11,13 @@ import Wire
 public final class CleanupRunner: Sendable {
     let runs: CleanupRunStore
     let log: @Sendable (String) -> Void
+    /// Server plans made here, timed.
+    let planned: DurationHistogram
     /// Chains running here, by (run, environment).
     private let active = Mutex<[String: Task<Void, Never>]>([:])
 
-    init(runs: CleanupRunStore, log: @escaping @Sendable (String) -> Void) {
+    init(runs: CleanupRunStore, planned: DurationHistogram = DurationHistogram(), log: @escaping @Sendable (String) -> Void) {
+        self.planned = planned
         self.runs = runs
         self.log = log
     }
@@ -53,9 +56,10 @@ public final class CleanupRunner: Sendable {
         do {
             while !Task.isCancelled, let server = try await runs.nextJob(runID: runID, environmentID: environmentID) {
                 do {
-                    if let refused = try await runs.process(runID: runID, serverID: server) {
-                        failed(runID, server, refused)
-                    }
+                    let began = ContinuousClock.now
+                    let refused = try await runs.process(runID: runID, serverID: server)
+                    planned.observe(since: began)
+                    if let refused { failed(runID, server, refused) }
                 } catch is CancellationError {
                     return  // this process stopped driving runs: the job stays PENDING for the next driver
                 } catch {

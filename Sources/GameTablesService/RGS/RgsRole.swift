@@ -12,6 +12,7 @@ public final class RgsRole: Sendable {
     public let sender: SliceSender
     public let watcher: OutcomeWatcher
     let log: @Sendable (String) -> Void
+    public let metrics = GameTablesMetrics()
     private let chain = Mutex<Singleton?>(nil)
 
     /// - Parameter games: a channel to the Games process's GamesCleanup service.
@@ -21,12 +22,15 @@ public final class RgsRole: Sendable {
         database = try Database(path: path, owner: "rgs", migrations: RgsSchema.migrations, options: options)
         estate = EstateStore(database: database)
         runs = CleanupRunStore(database: database, clock: clock)
-        runner = CleanupRunner(runs: runs, log: log)
+        runner = CleanupRunner(runs: runs, planned: metrics.planDuration, log: log)
         sender = SliceSender(runs: runs, games: games, log: log)
         watcher = OutcomeWatcher(runs: runs, games: games, log: log)
     }
 
-    public var services: [any RPCService] { [RgsCleanupAPI(estate: estate, runs: runs)] }
+    public var services: [any RPCService] {
+        let (metrics, database) = (self.metrics, self.database)
+        return [RgsCleanupAPI(estate: estate, runs: runs), MetricsService { try await metrics.renderRgs(database: database) }]
+    }
 
     /// Resumes every unfinished run, starts delivering the outbox and
     /// watching the operations Games accepted.

@@ -21,21 +21,6 @@ final class Metrics: Sendable {
     /// The label for `path`: itself if known, else `unknown`.
     func methodLabel(_ path: String) -> String { knownMethods.contains(path) ? path : Self.unknownMethod }
 
-    /// A label value in the exposition format: backslash, double quote and newline escaped.
-    static func escape(_ value: String) -> String {
-        guard value.contains(where: { $0 == "\\" || $0 == "\"" || $0 == "\n" }) else { return value }
-        var out = ""
-        for c in value {
-            switch c {
-            case "\\": out += "\\\\"
-            case "\"": out += "\\\""
-            case "\n": out += "\\n"
-            default: out.append(c)
-            }
-        }
-        return out
-    }
-
     static let latencyBuckets: [Double] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
     private struct PerMethod {
@@ -86,7 +71,7 @@ final class Metrics: Sendable {
         out += "# HELP croupier_gateway_requests_total gRPC calls by method and status.\n"
         out += "# TYPE croupier_gateway_requests_total counter\n"
         for (label, m) in s.methods.sorted(by: { $0.key < $1.key }) {
-            let method = Self.escape(label)
+            let method = PrometheusText.escape(label)
             for (code, n) in m.byStatus.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
                 out += "croupier_gateway_requests_total{method=\"\(method)\",status=\"\(code.name)\"} \(n)\n"
             }
@@ -94,7 +79,7 @@ final class Metrics: Sendable {
         out += "# HELP croupier_gateway_request_duration_seconds Call latency at the gateway.\n"
         out += "# TYPE croupier_gateway_request_duration_seconds histogram\n"
         for (label, m) in s.methods.sorted(by: { $0.key < $1.key }) {
-            let method = Self.escape(label)
+            let method = PrometheusText.escape(label)
             for (i, le) in Self.latencyBuckets.enumerated() {
                 out += "croupier_gateway_request_duration_seconds_bucket{method=\"\(method)\",le=\"\(le)\"} \(m.buckets[i])\n"
             }
@@ -115,12 +100,12 @@ final class Metrics: Sendable {
         out += "# HELP croupier_gateway_rate_limited_total Calls refused by a rate limit.\n"
         out += "# TYPE croupier_gateway_rate_limited_total counter\n"
         for (method, n) in s.rateLimited.sorted(by: { $0.key < $1.key }) {
-            out += "croupier_gateway_rate_limited_total{method=\"\(Self.escape(method))\"} \(n)\n"
+            out += "croupier_gateway_rate_limited_total{method=\"\(PrometheusText.escape(method))\"} \(n)\n"
         }
         out += "# HELP croupier_gateway_auth_failures_total Calls refused by authentication or permission checks.\n"
         out += "# TYPE croupier_gateway_auth_failures_total counter\n"
         for (reason, n) in s.authFailures.sorted(by: { $0.key < $1.key }) {
-            out += "croupier_gateway_auth_failures_total{reason=\"\(Self.escape(reason))\"} \(n)\n"
+            out += "croupier_gateway_auth_failures_total{reason=\"\(PrometheusText.escape(reason))\"} \(n)\n"
         }
         return out
     }

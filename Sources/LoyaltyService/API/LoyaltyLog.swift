@@ -4,10 +4,16 @@ import Wire
 /// accrual, reward, refusal and recovery, each with its correlation id.
 public struct LoyaltyLog: Sendable {
     let sink: @Sendable (String) -> Void
+    /// Counts every line by its event (a fixed set of names), for /metrics.
+    let metrics: LoyaltyMetrics?
 
-    public init(sink: @escaping @Sendable (String) -> Void) { self.sink = sink }
+    public init(sink: @escaping @Sendable (String) -> Void, metrics: LoyaltyMetrics? = nil) {
+        self.sink = sink
+        self.metrics = metrics
+    }
 
     func line(_ event: String, correlationID: String, _ fields: (inout JSONLine) -> Void) {
+        metrics?.count(event)
         var w = JSONLine()
         w.time("time")
         w.field("service", "loyalty")

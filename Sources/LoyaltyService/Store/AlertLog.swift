@@ -33,6 +33,9 @@ public struct AlertLog: Sendable {
     }
 
     /// Alerts after `offset`, oldest first.
+    /// Alerts kept, by kind.
+    public func countsByKind() async throws -> [String: Int] { try await events.countsByType(stream: Self.stream) }
+
     public func read(after offset: Int64, limit: Int) async throws -> [Alert] {
         try await events.read(after: offset, limit: limit, stream: Self.stream).map(AlertPayload.decode)
     }

@@ -25,6 +25,8 @@ struct Deployer: Sendable {
     let diffs: DiffStore
     let events: StagingEvents
     let clock: any StorageClock
+    /// Deploys that reached production, timed from their start.
+    var swapped = DurationHistogram()
     let pageSize = 2_000
 
     func deploy(game: String) async throws -> (upserted: Int, deleted: Int) {
@@ -52,8 +54,11 @@ struct Deployer: Sendable {
         held.forEach(leases.hold)
         defer { held.forEach(leases.drop) }
         do {
+            let began = ContinuousClock.now
             let copied = try await copyToPending(id: id, game: game, total: total)
-            return try await swap(id: id, game: game, startedAt: startedAt, copied: copied, total: total)
+            let done = try await swap(id: id, game: game, startedAt: startedAt, copied: copied, total: total)
+            swapped.observe(since: began)
+            return done
         } catch {
             try? await database.write { tx in try Self.fail(tx, locks: locks, events: events, id: id, game: game, error: "\(error)", now: clock.nowMillis()) }
             throw error

@@ -24,10 +24,13 @@ final class DiffWorker: Sendable {
     let concurrency: Int
     let retryBaseMillis: Int64
     let log: @Sendable (String) -> Void
+    /// Diffs stored, timed from the lock being taken.
+    let produced: DurationHistogram
     private let task = Mutex<Task<Void, Never>?>(nil)
 
     init(requests: DiffRequests, diffs: DiffStore, locks: LockStore, leases: LeaseKeeper, concurrency: Int = 2,
-         retryBaseMillis: Int64 = 1_000, log: @escaping @Sendable (String) -> Void) {
+         retryBaseMillis: Int64 = 1_000, produced: DurationHistogram = DurationHistogram(), log: @escaping @Sendable (String) -> Void) {
+        self.produced = produced
         self.requests = requests
         self.diffs = diffs
         self.locks = locks
@@ -73,6 +76,7 @@ final class DiffWorker: Sendable {
             } else {
                 try await diffs.storeFull(game: game, request: request, messageID: message.id, lockHolder: holder, started: started)
             }
+            produced.observe(since: started)
         } catch {
             try? await locks.release(game: game, .diff, holder: holder)
             throw error

@@ -25,9 +25,13 @@ final class Importer: Sendable {
     /// A run was queued (in any replica) or a merge slot freed up.
     private var wakeSignal: ChangeSignal { store.queued }
     private let task = Mutex<Task<Void, Never>?>(nil)
+    /// Merges that succeeded, timed from their start.
+    let merged: DurationHistogram
 
     init(store: ImportStore, leases: LeaseKeeper, maxConcurrent: Int = 2, pageSize: Int = 2_000,
-         progressInterval: Duration = .milliseconds(500), log: @escaping @Sendable (String) -> Void) {
+         progressInterval: Duration = .milliseconds(500), merged: DurationHistogram = DurationHistogram(),
+         log: @escaping @Sendable (String) -> Void) {
+        self.merged = merged
         self.store = store
         self.leases = leases
         self.maxConcurrent = maxConcurrent
@@ -93,6 +97,7 @@ final class Importer: Sendable {
         defer { leases.drop(held) }
         do {
             guard try await store.startMerge(runID: runID, game: game) else { return }
+            let began = ContinuousClock.now
             var overrides = ImportStore.OverrideSnapshot()
             let total = try await store.run(runID).entitiesReceived
             var after = 0
@@ -109,6 +114,7 @@ final class Importer: Sendable {
                 overrides = try await store.mergePage(runID: runID, game: game, page, overrides: overrides, progress: report)
             }
             try await store.finishMerge(runID: runID, game: game)
+            self.merged.observe(since: began)
             log("import \(runID) of \(game): merged \(merged) entities")
         } catch is CancellationError {
             // Stopping: the run stays RUNNING and is merged again at the next start.

@@ -115,6 +115,14 @@ public struct EventLog: Sendable {
         }
     }
 
+    /// How many events of each type `stream` holds (pruned ones are gone).
+    public func countsByType(stream: String) async throws -> [String: Int] {
+        let rows = try await database.read { db in
+            try db.query("SELECT type, COUNT(*) FROM events WHERE stream = ? GROUP BY type", [stream]) { ($0.string(0), $0.int(1)) }
+        }
+        return Dictionary(rows, uniquingKeysWith: +)
+    }
+
     /// Replays events after `after`, then follows new ones as they commit.
     public func subscribe(after: Int64, stream: String? = nil, batchSize: Int = 512, poll: Duration = .milliseconds(500))
         -> EventSubscription

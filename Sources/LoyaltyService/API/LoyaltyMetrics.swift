@@ -1,0 +1,28 @@
+import Synchronization
+import Wire
+
+/// What an operator of loyalty pages on (`croupier_loyalty_*`, scraped by
+/// the gateway for /metrics): accruals, rewards, refusals and tier upgrades
+/// as this process logged them (every log line counts under its event, a
+/// fixed set of names), and the alerts kept, by kind (from the database, so
+/// every replica agrees).
+public final class LoyaltyMetrics: Sendable {
+    private let events = Mutex<[String: Int]>([:])
+
+    public init() {}
+
+    func count(_ event: String) { events.withLock { $0[event, default: 0] += 1 } }
+
+    public func render(alerts: AlertLog) async throws -> String {
+        var out = PrometheusText()
+        out.metric("croupier_loyalty_events_total", .counter, "Accruals, rewards, replays, refusals and tier upgrades this process logged, by event.")
+        for (event, n) in events.withLock({ $0 }).sorted(by: { $0.key < $1.key }) {
+            out.sample("croupier_loyalty_events_total", [("event", event)], Double(n))
+        }
+        out.metric("croupier_loyalty_alerts", .gauge, "Alerts and notifications kept, by kind.")
+        for (kind, n) in try await alerts.countsByKind().sorted(by: { $0.key < $1.key }) {
+            out.sample("croupier_loyalty_alerts", [("kind", kind)], Double(n))
+        }
+        return out.text
+    }
+}

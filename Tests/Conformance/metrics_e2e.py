@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""The services' metrics through the gateway's /metrics, scraped while
+staging works: six imports started at once (at most two merge at a time, so
+runs queue), each ending in a diff request. A scraper reads /metrics every
+100 ms, as Prometheus would (faster); the import queue and the diff queue
+must be seen to rise and then fall back to zero, and the merge and diff
+duration histograms to count every run.
+
+  metrics_e2e.py HOST:PORT --jwt-secret SECRET
+"""
+import os
+import re
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+
+import grpc
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import testkit  # noqa: E402
+
+testkit.compile_stubs("metrics_staging_protos", [("croupier/staging/v1/staging.proto", "staging")])
+from metrics_staging_protos import staging_pb2 as pb, staging_pb2_grpc as rpc  # noqa: E402
+
+RUN = uuid.uuid4().hex[:8]
+GAMES = ["metrics-%s-%d" % (RUN, i) for i in range(6)]
+SAMPLE = re.compile(r'^([a-z_]+)(?:\{([^}]*)\})? (\S+)$')
+
+
+def scrape(url):
+    """Every sample of /metrics as {(name, labels): value}."""
+    text = urllib.request.urlopen(url, timeout=10).read().decode()
+    out = {}
+    for line in text.splitlines():
+        m = SAMPLE.match(line)
+        if m:
+            out[(m.group(1), m.group(2) or "")] = float(m.group(3))
+    return out
+
+
+class Checks:
+    def __init__(self, target, secret):
+        self.url = "http://%s/metrics" % target
+        self.stub = rpc.StagingServiceStub(grpc.insecure_channel(target))
+        claims = {"sub": "metrics-" + RUN, "perms": ["staging:read", "staging:write"], "exp": int(time.time()) + 600}
+        self.md = [("authorization", "Bearer " + testkit.token(secret, claims))]
+
+    def every_service_is_scraped(self):
+        s = scrape(self.url)
+        for service in ("loyalty", "games", "rgs", "staging"):
+            assert s.get(("croupier_service_scrape_up", 'service="%s"' % service)) == 1, (service, sorted(k for k in s if k[0].startswith("croupier_service")))
+        for name in ("croupier_staging_queue_depth", "croupier_rgs_outbox_backlog", "croupier_games_runtime_consumer_lag"):
+            assert any(k[0] == name for k in s), name
+
+    def queue_depth_rises_and_falls_during_imports(self):
+        before = scrape(self.url)
+        merges_before = before.get(("croupier_staging_import_merge_duration_seconds_count", ""), 0)
+        diffs_before = before.get(("croupier_staging_diff_duration_seconds_count", ""), 0)
+        seen = {"imports": 0, "diffs": 0}
+        stop = threading.Event()
+
+        def watch():
+            while not stop.is_set():
+                s = scrape(self.url)
+                imports = sum(s.get(("croupier_staging_import_runs", 'state="%s"' % st), 0) for st in ("queued", "running"))
+                diffs = s.get(("croupier_staging_queue_depth", 'queue="diff"'), 0) + s.get(("croupier_staging_queue_in_flight", 'queue="diff"'), 0)
+                seen["imports"] = max(seen["imports"], imports)
+                seen["diffs"] = max(seen["diffs"], diffs)
+                time.sleep(0.1)
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+
+        def upload(game):
+            def parts():
+                yield pb.ImportGameRequest(start=pb.ImportStart(game_slug=game, options=pb.ImportOptions(source="metrics")))
+                for b in range(12):
+                    yield pb.ImportGameRequest(batch=pb.EntityBatch(entities=[
+                        pb.EntityInput(entity_type="card", slug="card-%d" % (b * 1000 + i), fields={"name": "c", "expansion": "set-%d" % (i % 3)})
+                        for i in range(1000)]))
+            self.stub.ImportGame(parts(), metadata=self.md)
+        uploads = [threading.Thread(target=upload, args=(g,)) for g in GAMES]
+        for t in uploads:
+            t.start()
+        for t in uploads:
+            t.join()
+        # Done when every game's diff is there and both queues are empty again.
+        end = time.time() + 120
+        while time.time() < end:
+            ready = sum(1 for g in GAMES if self._has_diff(g))
+            s = scrape(self.url)
+            busy = sum(s.get(("croupier_staging_import_runs", 'state="%s"' % st), 0) for st in ("receiving", "queued", "running")) \
+                + s.get(("croupier_staging_queue_depth", 'queue="diff"'), 0) + s.get(("croupier_staging_queue_in_flight", 'queue="diff"'), 0)
+            if ready == len(GAMES) and busy == 0:
+                break
+            time.sleep(0.3)
+        stop.set()
+        watcher.join()
+        after = scrape(self.url)
+        print("  metrics: at most %d import runs queued or merging, %d diff requests waiting or in flight; then %s" % (
+            seen["imports"], seen["diffs"], "all zero" if busy == 0 else "still busy"))
+        assert seen["imports"] >= 2, "the import queue was never seen above 1: %s" % seen
+        assert seen["diffs"] >= 1, "the diff queue was never seen above 0: %s" % seen
+        assert busy == 0, "the queues did not drain: %s" % busy
+        assert after.get(("croupier_staging_import_merge_duration_seconds_count", ""), 0) >= merges_before + len(GAMES)
+        assert after.get(("croupier_staging_diff_duration_seconds_count", ""), 0) >= diffs_before + len(GAMES)
+
+    def _has_diff(self, game):
+        try:
+            self.stub.GetDiff(pb.GetDiffRequest(game_slug=game, page_size=1), metadata=self.md)
+            return True
+        except grpc.RpcError:
+            return False
+
+
+if __name__ == "__main__":
+    testkit.run_checks("metrics", Checks, ["every_service_is_scraped", "queue_depth_rises_and_falls_during_imports"])
