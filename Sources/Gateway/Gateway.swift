@@ -31,9 +31,9 @@ public final class Gateway: Sendable {
         let services: ServiceMetrics
         let connections = Mutex<[ObjectIdentifier: GatewayConnection]>([:])
 
-        init(config: GatewayConfig, router: Router, json: ProtoJSON, backends: [(name: String, channel: any RPCChannel)]) {
+        init(config: GatewayConfig, router: Router, json: ProtoJSON, scrapes: [ServiceMetrics.Replica]) {
             self.router = router
-            services = ServiceMetrics(targets: backends)
+            services = ServiceMetrics(replicas: scrapes)
             self.json = JSONTranscoder(mapping: json)
             cors = CORSPolicy(origins: Set(config.corsOrigins))
             policy = config.policy
@@ -130,7 +130,10 @@ public final class Gateway: Sendable {
                 }
                 return
             }
-            CallForwarder(gateway: self, stream: stream, request: request, correlationID: correlationID).start()
+            CallForwarder(
+                gateway: self, stream: stream, request: request, correlationID: correlationID,
+                trace: TraceContext.continuing(request.metadata[TraceContext.header])
+            ).start()
         }
 
         /// Out of descriptors: up to `count` of the oldest connections that
@@ -206,7 +209,6 @@ public final class Gateway: Sendable {
             }
             return ReplicaChannel(name: b.name, addresses: b.replicas, secret: config.internalSecret, peerName: "gateway", group: group)
         }
-        backendChannels = channels
         let backends = Array(zip(config.backends, channels.map { $0 as any RPCChannel }))
         let health = HealthService(backends: backends)
         let reflection = ReflectionService(files: config.files)
@@ -220,9 +222,20 @@ public final class Gateway: Sendable {
                 Grpc_Reflection_V1alpha_ServerReflection.name: local,
             ],
             backends: backends, methods: methods, internalMethods: config.internalMethods)
+        // Metrics are scraped from every replica (a balanced channel reaches one of them): a channel of its own each.
+        var scrapes: [ServiceMetrics.Replica] = []
+        var scrapeChannels: [any ClosableChannel] = []
+        for (b, channel) in zip(config.backends, channels) {
+            for r in b.replicas {
+                let own: any ClosableChannel = b.replicas.count == 1 ? channel
+                    : LoopLocalChannel(host: r.host, port: r.port, secret: config.internalSecret, peerName: "gateway-metrics", group: group)
+                if b.replicas.count > 1 { scrapeChannels.append(own) }
+                scrapes.append(.init(service: b.name, address: "\(r.host):\(r.port)", channel: own))
+            }
+        }
+        backendChannels = channels + scrapeChannels
         core = Core(
-            config: config, router: router, json: ProtoJSON(schema: try ProtoSchema(compiled: config.files)),
-            backends: backends.map { (name: $0.0.name, channel: $0.1) })
+            config: config, router: router, json: ProtoJSON(schema: try ProtoSchema(compiled: config.files)), scrapes: scrapes)
     }
 
     /// Starts listening; returns the bound h2c port and TLS port (if configured).

@@ -56,6 +56,8 @@ final class GatewayEndToEndTests: XCTestCase {
         // JSON calls with curl: the same policies, Connect's unary shape, refused bodies write nothing.
         try python("json_gateway.py", [h2c, "--jwt-secret", Self.jwtSecret], expect: "10 passed, 0 failed (json)")
         try python("json_gateway.py", [h2c, "--jwt-secret", Self.jwtSecret, "--http1.1"], expect: "10 passed, 0 failed (json over HTTP/1.1)")
+        // W3C trace context: one trace id in the log lines of every process a request reached.
+        try checkTraceContext(h2c, lines: lines)
         // The services' metrics at the gateway's /metrics, scraped while imports queue up and drain.
         try python("metrics_e2e.py", [h2c, "--jwt-secret", Self.jwtSecret], expect: "2 passed, 0 failed (metrics)")
         // The console in headless Chromium; screenshots under .build/artifacts/console.
@@ -174,6 +176,30 @@ final class GatewayEndToEndTests: XCTestCase {
         print(out)
         XCTAssertEqual(status, 0, out, file: file, line: line)
         XCTAssertTrue(out.contains(expect), out, file: file, line: line)
+    }
+
+    /// Calls with a chosen traceparent (trace_e2e.py); their trace id must be in the gateway's access
+    /// line, loyalty's reward line, and staging's import, merge and diff lines; a malformed one gets a new trace.
+    private func checkTraceContext(_ h2c: String, lines: Lines) throws {
+        let trace = (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+        let correlation = "trace-e2e-" + String(trace.prefix(8))
+        try python("trace_e2e.py", [h2c, "--jwt-secret", Self.jwtSecret, "--trace", trace, "--correlation", correlation],
+                   expect: "3 passed, 0 failed (trace)")
+        let traced = { (event: String) -> Bool in
+            lines.all.split(separator: "\n").contains { $0.contains("\"trace_id\":\"\(trace)\"") && $0.contains(event) }
+        }
+        for event in ["\"method\":\"/croupier.staging.v1.StagingService/ImportGame\"", "\"event\":\"import_received\"",
+                      "\"event\":\"import_merged\"", "\"event\":\"diff_produced\"", "\"event\":\"manual_reward_issued\"",
+                      "\"method\":\"/croupier.loyalty.v1.LoyaltyService/ManualReward\""] {
+            let deadline = Date().addingTimeInterval(20)
+            while !traced(event) && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
+            XCTAssertTrue(traced(event), "no \(event) line with trace id \(trace)")
+        }
+        // The malformed traceparent (an all-zero parent id) was replaced by a new trace, not passed on.
+        let bad = lines.all.split(separator: "\n").first { $0.contains("\"correlation_id\":\"\(correlation)-bad\"") && $0.contains("\"method\"") }
+        XCTAssertNotNil(bad, "no access line for the malformed traceparent's call")
+        XCTAssertFalse(bad?.contains("\"trace_id\":\"" + String(repeating: "ab", count: 16) + "\"") ?? true, "a malformed traceparent was kept")
+        XCTAssertTrue(bad?.contains("\"trace_id\":\"") ?? false, "no new trace id for the malformed traceparent: \(bad ?? "")")
     }
 
     private func address(after marker: String, in text: String) -> String? {

@@ -14,6 +14,8 @@ struct CallForwarder: Sendable {
     let stream: CallStream
     let request: GRPCRequest
     let correlationID: String
+    /// The caller's trace continued, or a new one: sent to the backend, named in the access log.
+    let trace: TraceContext
     let started = ContinuousClock.now
 
     /// What an admitted call needs: where it goes, with which options, for whom.
@@ -59,6 +61,9 @@ struct CallForwarder: Sendable {
         try rateLimit(request, principal: claims?.subject ?? stream.connection.anonymousPrincipal)
         var metadata = request.metadata
         metadata.set("x-correlation-id", correlationID)
+        metadata.set(TraceContext.header, trace.traceparent)
+        // The spec: a tracestate is kept only with the valid traceparent it came with.
+        if request.metadata[TraceContext.header].flatMap(TraceContext.init(traceparent:)) == nil { metadata.remove(TraceContext.stateHeader) }
         if let claims {
             metadata.set(ForwardedCaller.principalKey, claims.subject)
             metadata.set(ForwardedCaller.permissionsKey, claims.permissions.joined(separator: ","))
@@ -97,7 +102,7 @@ struct CallForwarder: Sendable {
         let seconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
         gateway.metrics.callEnded(method: request.path, status: status?.code ?? .ok, seconds: seconds)
         gateway.accessLog.call(.init(
-            correlationID: correlationID, principal: principal, method: request.path, status: (status?.code ?? .ok).name,
+            correlationID: correlationID, traceID: trace.traceID, principal: principal, method: request.path, status: (status?.code ?? .ok).name,
             message: status?.message ?? "", durationMillis: seconds * 1000, bytesIn: stream.bytesIn, bytesOut: stream.bytesOut,
             peer: stream.connection.peer))
     }

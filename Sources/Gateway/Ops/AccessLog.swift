@@ -9,6 +9,7 @@ struct AccessLog: Sendable {
 
     struct Entry {
         var correlationID: String
+        var traceID: String
         var principal: String?
         var method: String
         var status: String
@@ -23,6 +24,7 @@ struct AccessLog: Sendable {
         var w = JSONLine()
         w.time("time")
         w.field("correlation_id", e.correlationID)
+        w.field("trace_id", e.traceID)
         w.field("principal", e.principal)
         w.field("method", e.method)
         w.field("status", e.status)

@@ -1,25 +1,32 @@
 import Synchronization
 import Wire
 
-/// The backends' own figures for the gateway's /metrics: each backend
-/// process is asked over Wire (`croupier.ops.v1.Metrics/Scrape`, at most
-/// `timeout`, all at once) and its text follows the gateway's, with one
-/// `croupier_service_scrape_up` sample per backend saying whether it
-/// answered. A backend that exports nothing (UNIMPLEMENTED) is left out.
-/// With replicas, each scrape reaches one of them: figures read from the
-/// shared database agree across replicas, per-process counters do not.
+/// The backends' own figures for the gateway's /metrics: every replica of
+/// every backend is asked over Wire (`croupier.ops.v1.Metrics/Scrape`, at
+/// most `timeout`, all at once). Their texts are merged family by family,
+/// each sample labelled with its `replica` (the address it was scraped
+/// from), so per-process counters of two replicas are two series, not one
+/// that jumps between them; one `croupier_service_scrape_up{service,replica}`
+/// says whether each answered. A backend that exports nothing
+/// (UNIMPLEMENTED) is left out.
 ///
 /// One scrape serves every /metrics request for `maxAge`: a client asking
 /// for /metrics in a loop cannot make the gateway fan out more than one
 /// round of backend calls per second.
 final class ServiceMetrics: Sendable {
-    let targets: [(name: String, channel: any RPCChannel)]
+    struct Replica: Sendable {
+        let service: String
+        let address: String
+        let channel: any RPCChannel
+    }
+
+    let replicas: [Replica]
     let timeout: Duration
     let maxAge: Duration
     private let latest = Mutex<(started: ContinuousClock.Instant, scrape: Task<String, Never>)?>(nil)
 
-    init(targets: [(name: String, channel: any RPCChannel)], timeout: Duration = .seconds(1), maxAge: Duration = .seconds(1)) {
-        self.targets = targets
+    init(replicas: [Replica], timeout: Duration = .seconds(1), maxAge: Duration = .seconds(1)) {
+        self.replicas = replicas
         self.timeout = timeout
         self.maxAge = maxAge
     }
@@ -36,12 +43,12 @@ final class ServiceMetrics: Sendable {
     }
 
     private func scrape() async -> String {
-        let (targets, timeout) = (self.targets, self.timeout)
+        let (replicas, timeout) = (self.replicas, self.timeout)
         let answers = await withTaskGroup(of: (Int, Result<String, RPCError>).self) { group in
-            for (i, target) in targets.enumerated() {
+            for (i, r) in replicas.enumerated() {
                 group.addTask {
                     do {
-                        let reply = try await Croupier_Ops_V1_Metrics.Client(channel: target.channel).scrape(
+                        let reply = try await Croupier_Ops_V1_Metrics.Client(channel: r.channel).scrape(
                             Croupier_Ops_V1_ScrapeRequest(), options: CallOptions(deadline: .now + timeout))
                         return (i, .success(reply.text))
                     } catch {
@@ -54,19 +61,62 @@ final class ServiceMetrics: Sendable {
             return all.sorted { $0.0 < $1.0 }
         }
         var out = PrometheusText()
-        out.metric("croupier_service_scrape_up", .gauge, "Whether the backend answered the gateway's scrape of its metrics (1) or not (0).")
-        var texts = ""
+        out.metric("croupier_service_scrape_up", .gauge, "Whether a backend replica answered the gateway's scrape of its metrics (1) or not (0).")
+        var texts: [(replica: String, text: String)] = []
         for (i, result) in answers {
+            let r = replicas[i]
             switch result {
             case .success(let text):
-                out.sample("croupier_service_scrape_up", [("service", targets[i].name)], 1)
-                texts += text
+                out.sample("croupier_service_scrape_up", [("service", r.service), ("replica", r.address)], 1)
+                texts.append((r.address, text))
             case .failure(let e) where e.code == .unimplemented:
                 continue
             case .failure:
-                out.sample("croupier_service_scrape_up", [("service", targets[i].name)], 0)
+                out.sample("croupier_service_scrape_up", [("service", r.service), ("replica", r.address)], 0)
             }
         }
-        return out.text + texts
+        return out.text + Self.merge(texts)
+    }
+
+    /// Texts in the exposition format merged into one: each family's HELP
+    /// and TYPE once (where it first appears), then its samples from every
+    /// text, each with `replica="…"` added to its labels.
+    static func merge(_ texts: [(replica: String, text: String)]) -> String {
+        var order: [String] = []
+        var owner: [String: Int] = [:]  // the text whose HELP and TYPE lines a family keeps
+        var headers: [String: [Substring]] = [:]
+        var samples: [String: [String]] = [:]
+        for (index, (replica, text)) in texts.enumerated() {
+            let label = "replica=\"\(PrometheusText.escape(replica))\""
+            var family = ""
+            func enter(_ name: String) {
+                family = name
+                if owner[name] == nil {
+                    owner[name] = index
+                    order.append(name)
+                }
+            }
+            for line in text.split(separator: "\n") {
+                if line.hasPrefix("# ") {
+                    let words = line.split(separator: " ", maxSplits: 3)
+                    guard words.count >= 3 else { continue }
+                    enter(String(words[2]))
+                    if owner[family] == index { headers[family, default: []].append(line) }
+                    continue
+                }
+                guard let space = line.lastIndex(of: " ") else { continue }
+                let series = line[..<space]
+                if family.isEmpty { enter(String(series.prefix { $0 != "{" })) }
+                let labelled: String
+                if series.hasSuffix("}"), let open = series.firstIndex(of: "{") {
+                    let inner = series[series.index(after: open)..<series.index(before: series.endIndex)]
+                    labelled = "\(series[..<open]){\(inner.isEmpty ? "" : inner + ",")\(label)}"
+                } else {
+                    labelled = "\(series){\(label)}"
+                }
+                samples[family, default: []].append(labelled + line[space...])
+            }
+        }
+        return order.map { f in (headers[f] ?? []).map { $0 + "\n" }.joined() + (samples[f] ?? []).map { $0 + "\n" }.joined() }.joined()
     }
 }

@@ -19,6 +19,7 @@ public struct LoyaltyLog: Sendable {
         w.field("service", "loyalty")
         w.field("event", event)
         w.field("correlation_id", correlationID)
+        if let trace = TraceContext.current { w.field("trace_id", trace.traceID) }
         fields(&w)
         sink(w.finish())
     }

@@ -54,6 +54,12 @@ final class DiffWorker: Sendable {
             log("diff request \(message.id) is not decodable; dropped")
             return
         }
+        // An import's diff runs under the import's trace (kept with the run).
+        let trace = request.trigger == .import ? try? await ImportStore.trace(of: request.importRunId, in: diffs.database) : nil
+        try await TraceContext.$current.withValue(trace) { try await handleTraced(message, request) }
+    }
+
+    private func handleTraced(_ message: ReceivedMessage, _ request: Croupier_Staging_V1_EnqueueDiffRequest) async throws {
         let game = request.gameSlug
         let holder = "diff-\(message.id)"
         let locks = self.locks
@@ -77,6 +83,10 @@ final class DiffWorker: Sendable {
                 try await diffs.storeFull(game: game, request: request, messageID: message.id, lockHolder: holder, started: started)
             }
             produced.observe(since: started)
+            log(JSONLine.event(service: "staging", "diff_produced", [
+                ("game", game), ("trigger", request.trigger == .import ? "IMPORT" : "MANUAL"), ("import_run_id", request.importRunId),
+                ("message_id", String(message.id)),
+            ]))
         } catch {
             try? await locks.release(game: game, .diff, holder: holder)
             throw error

@@ -92,6 +92,12 @@ final class Importer: Sendable {
     }
 
     private func merge(runID: String, game: String) async {
+        // Under the upload's trace: its log lines, and the diff request it leads to, follow the same request.
+        let trace = try? await store.trace(of: runID)
+        await TraceContext.$current.withValue(trace) { await mergeTraced(runID: runID, game: game) }
+    }
+
+    private func mergeTraced(runID: String, game: String) async {
         let held = LeaseKeeper.Held(game: game, kind: .importLock, holder: runID)
         leases.hold(held)
         defer { leases.drop(held) }
@@ -115,7 +121,7 @@ final class Importer: Sendable {
             }
             try await store.finishMerge(runID: runID, game: game)
             self.merged.observe(since: began)
-            log("import \(runID) of \(game): merged \(merged) entities")
+            log(JSONLine.event(service: "staging", "import_merged", [("import_run_id", runID), ("game", game), ("entities", String(merged))]))
         } catch is CancellationError {
             // Stopping: the run stays RUNNING and is merged again at the next start.
         } catch StorageError.closed {
@@ -129,13 +135,15 @@ final class Importer: Sendable {
     /// Sends each finished run's diff request to the DiffQueue (over Wire) until acknowledged.
     private func deliverDiffRequests() async {
         guard let client = diffQueue.withLock({ $0 }), let owing = try? await store.runsOwingDiff() else { return }
-        for (run, game) in owing {
+        for (run, game, traceparent) in owing {
             do {
+                var options = CallOptions.timeout(.seconds(5))
+                if let trace = TraceContext(traceparent: traceparent) { options.metadata.set(TraceContext.header, trace.child().traceparent) }
                 let r = try await client.enqueueDiff(.with {
                     $0.gameSlug = game
                     $0.trigger = .import
                     $0.importRunId = run
-                }, options: .timeout(.seconds(5)))
+                }, options: options)
                 try await store.recordDiffRequest(runID: run, messageID: r.messageId)
             } catch {
                 log("diff request for import \(run) not delivered yet: \(error)")

@@ -41,7 +41,7 @@ public struct ImportStore: Sendable {
 
     /// Opens a run and takes the game's import lock for it; FAILED_PRECONDITION
     /// naming the run that holds the lock when another import is under way.
-    func begin(game: String, source: String) async throws -> String {
+    func begin(game: String, source: String, traceparent: String = "") async throws -> String {
         let runID = "run_" + UUID().uuidString.lowercased()
         let now = clock.nowMillis()
         let locks = self.locks
@@ -57,8 +57,8 @@ public struct ImportStore: Sendable {
                 WHERE game_slug = ? AND status IN ('RECEIVING', 'QUEUED', 'RUNNING')
                 """, [now, game])
             try tx.execute(
-                "INSERT INTO import_runs (run_id, game_slug, status, source, created_at) VALUES (?, ?, 'RECEIVING', ?, ?)",
-                [runID, game, source, now])
+                "INSERT INTO import_runs (run_id, game_slug, status, source, created_at, traceparent) VALUES (?, ?, 'RECEIVING', ?, ?, ?)",
+                [runID, game, source, now, traceparent])
             return runID
         }
     }
@@ -245,12 +245,21 @@ public struct ImportStore: Sendable {
     }
 
     /// SUCCEEDED runs whose diff request has not reached the DiffQueue yet.
-    func runsOwingDiff() async throws -> [(runID: String, game: String)] {
+    func runsOwingDiff() async throws -> [(runID: String, game: String, traceparent: String)] {
         try await database.read { db in
             try db.query(
-                "SELECT run_id, game_slug FROM import_runs WHERE status = 'SUCCEEDED' AND diff_message_id = 0 ORDER BY created_at",
-                [], { ($0.string(0), $0.string(1)) })
+                "SELECT run_id, game_slug, traceparent FROM import_runs WHERE status = 'SUCCEEDED' AND diff_message_id = 0 ORDER BY created_at",
+                [], { ($0.string(0), $0.string(1), $0.string(2)) })
         }
+    }
+
+    /// The trace of the call that uploaded `runID` (nil: none, or no such run).
+    func trace(of runID: String) async throws -> TraceContext? { try await Self.trace(of: runID, in: database) }
+
+    static func trace(of runID: String, in database: Database) async throws -> TraceContext? {
+        try await database.read { db in
+            try db.queryFirst("SELECT traceparent FROM import_runs WHERE run_id = ?", [runID]) { $0.string(0) }
+        }.flatMap(TraceContext.init(traceparent:))
     }
 
     func recordDiffRequest(runID: String, messageID: Int64) async throws {

@@ -133,5 +133,8 @@ enum StagingSchema {
                 PRIMARY KEY (deploy_id, entity_type, slug)
             ) WITHOUT ROWID;
             """),
+        Migration("staging", 4, "an import run keeps the W3C traceparent of the call that uploaded it (its merge and diff log under it)", """
+            ALTER TABLE import_runs ADD COLUMN traceparent TEXT NOT NULL DEFAULT '';
+            """),
     ]
 }

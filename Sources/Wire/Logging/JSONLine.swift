@@ -133,3 +133,18 @@ public struct JSONLine {
         return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
 }
+
+extension JSONLine {
+    /// A service's event line: time, service, event, the current trace id
+    /// (`TraceContext.current`, when there is one), then `fields` (empty
+    /// values left out).
+    public static func event(service: String, _ event: String, _ fields: [(String, String)]) -> String {
+        var w = JSONLine()
+        w.time("time")
+        w.field("service", service)
+        w.field("event", event)
+        if let trace = TraceContext.current { w.field("trace_id", trace.traceID) }
+        for (k, v) in fields where !v.isEmpty { w.field(k, v) }
+        return w.finish()
+    }
+}

@@ -63,6 +63,15 @@ class ServerCall: ServerContext, @unchecked Sendable {
     /// returns switches executors once more (see docs/wire-runtime.md), and
     /// a unary call is the hot path.
     final func runHandler() async {
+        // Under the call's trace (W3C traceparent) when it carries one, so the handler's log lines name it.
+        if let header = metadata[TraceContext.header], let trace = TraceContext(traceparent: header) {
+            await TraceContext.$current.withValue(trace) { await runHandlerBody() }
+        } else {
+            await runHandlerBody()
+        }
+    }
+
+    private func runHandlerBody() async {
         let status: RPCError?
         do {
             if let (request, body) = try takeUnary() {
@@ -89,7 +98,8 @@ class ServerCall: ServerContext, @unchecked Sendable {
         if let e = error as? RPCError { return e }
         if error is CancellationError { return RPCError(.cancelled, "the call was cancelled") }
         let id = metadata["x-correlation-id"] ?? "none"
-        connection.server.log("\(method.path) failed (correlation id \(id)): \(error)")
+        let trace = TraceContext.current.map { ", trace id \($0.traceID)" } ?? ""
+        connection.server.log("\(method.path) failed (correlation id \(id)\(trace)): \(error)")
         return RPCError(.internal, "\(method.path) failed inside the service; correlation id \(id)")
     }
 

@@ -1,0 +1,92 @@
+import Synchronization
+
+/// W3C Trace Context: the `traceparent` header (`00-<trace-id>-<parent-id>-<flags>`,
+/// lowercase hex) that lets one request be followed across processes. The
+/// gateway accepts a caller's (or starts one), every hop carries it in Wire
+/// metadata, and log lines name its trace id next to the correlation id.
+///
+/// `current` is the trace of the work running now: the Wire server sets it
+/// for a handler whose call carries one, and background jobs set it from
+/// what they stored with their work (an import run, a queued request).
+public struct TraceContext: Sendable, Equatable {
+    public static let header = "traceparent"
+    public static let stateHeader = "tracestate"
+
+    /// 32 lowercase hex digits, not all zero.
+    public let traceID: String
+    /// 16 lowercase hex digits, not all zero: the span that made this context.
+    public let spanID: String
+    /// 2 hex digits; bit 0 is "sampled".
+    public let flags: String
+
+    @TaskLocal public static var current: TraceContext?
+
+    /// Parses a `traceparent` value; nil if it is not a valid one (the spec's
+    /// rule: then start a new trace). A version above 00 is read by its
+    /// version-00 prefix, as the spec asks; version ff is invalid.
+    public init?(traceparent: String) {
+        let bytes = Array(traceparent.utf8)
+        guard bytes.count >= 55, bytes[2] == UInt8(ascii: "-"), bytes[35] == UInt8(ascii: "-"), bytes[52] == UInt8(ascii: "-") else { return nil }
+        let version = bytes[0..<2], trace = bytes[3..<35], span = bytes[36..<52], flags = bytes[53..<55]
+        guard [version, trace, span, flags].allSatisfy({ $0.allSatisfy(Self.isLowerHex) }), !version.elementsEqual("ff".utf8) else { return nil }
+        if version.elementsEqual("00".utf8) {
+            guard bytes.count == 55 else { return nil }
+        } else if bytes.count > 55 {
+            guard bytes[55] == UInt8(ascii: "-") else { return nil }
+        }
+        guard trace.contains(where: { $0 != UInt8(ascii: "0") }), span.contains(where: { $0 != UInt8(ascii: "0") }) else { return nil }
+        traceID = String(decoding: trace, as: UTF8.self)
+        spanID = String(decoding: span, as: UTF8.self)
+        self.flags = String(decoding: flags, as: UTF8.self)
+    }
+
+    private init(traceID: String, spanID: String, flags: String) {
+        self.traceID = traceID
+        self.spanID = spanID
+        self.flags = flags
+    }
+
+    /// A new trace (sampled).
+    public static func start() -> TraceContext {
+        TraceContext(traceID: hex(IDSource.next(), IDSource.next()), spanID: hex(IDSource.next()), flags: "01")
+    }
+
+    /// The same trace, one hop on: a new span id.
+    public func child() -> TraceContext { TraceContext(traceID: traceID, spanID: Self.hex(IDSource.next()), flags: flags) }
+
+    /// A caller's `traceparent` continued (a child span), or a new trace if it sent none or an invalid one.
+    public static func continuing(_ header: String?) -> TraceContext {
+        header.flatMap(TraceContext.init(traceparent:))?.child() ?? start()
+    }
+
+    /// The header value, version 00.
+    public var traceparent: String { "00-\(traceID)-\(spanID)-\(flags)" }
+
+    private static func isLowerHex(_ c: UInt8) -> Bool { (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66) }
+
+    /// Lowercase hex of `words`, 16 digits each.
+    private static func hex(_ words: UInt64...) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(words.count * 16)
+        for w in words {
+            for shift in stride(from: 60, through: 0, by: -4) { out.append(digits[Int((w >> UInt64(shift)) & 0xF)]) }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// Ids for traces and spans: unique and well spread, cheap enough to make per
+/// call (a counter from a random start, mixed by SplitMix64: no system call
+/// per id). They identify; they are not secrets. Never zero.
+enum IDSource {
+    private static let state = Atomic<UInt64>(UInt64.random(in: 1...UInt64.max))
+
+    static func next() -> UInt64 {
+        var z = state.wrappingAdd(0x9E37_79B9_7F4A_7C15, ordering: .relaxed).newValue
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        z ^= z >> 31
+        return z == 0 ? 1 : z
+    }
+}

@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""W3C trace context through the platform: calls made with a chosen
+`traceparent` (and a `tracestate`), whose trace id the calling Swift test
+then looks for in the log lines of every process the request reached: the
+gateway's access log, loyalty's reward line, and staging's import, merge and
+diff lines (the diff runs later, in a worker, under the import's trace).
+Also a call with a malformed traceparent, which must get a new trace.
+
+  trace_e2e.py HOST:PORT --jwt-secret SECRET --trace TRACE_ID --correlation ID
+"""
+import os
+import sys
+import time
+import uuid
+
+import grpc
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import testkit  # noqa: E402
+
+testkit.compile_stubs("trace_staging_protos", [("croupier/staging/v1/staging.proto", "staging")])
+testkit.compile_stubs("trace_loyalty_protos", [("croupier/loyalty/v1/loyalty.proto", "loyalty")])
+from trace_staging_protos import staging_pb2 as spb, staging_pb2_grpc as srpc  # noqa: E402
+from trace_loyalty_protos import loyalty_pb2 as lpb, loyalty_pb2_grpc as lrpc  # noqa: E402
+
+RUN = uuid.uuid4().hex[:8]
+
+
+class Checks:
+    def __init__(self, target, secret):
+        channel = grpc.insecure_channel(target)
+        self.staging = srpc.StagingServiceStub(channel)
+        self.loyalty = lrpc.LoyaltyServiceStub(channel)
+        self.secret = secret
+        self.correlation = OPTIONS["--correlation"]
+        self.traced = [("traceparent", "00-%s-%s-01" % (OPTIONS["--trace"], uuid.uuid4().hex[:16])), ("tracestate", "croupier=e2e"),
+                       ("x-correlation-id", self.correlation)]
+
+    def md(self, sub, perms):
+        claims = {"sub": sub, "perms": perms, "exp": int(time.time()) + 600}
+        return [("authorization", "Bearer " + testkit.token(self.secret, claims))]
+
+    def an_import_and_its_diff_carry_the_trace(self):
+        game = "trace-" + RUN
+        md = self.md("trace-editor", ["staging:read", "staging:write"]) + self.traced
+
+        def parts():
+            yield spb.ImportGameRequest(start=spb.ImportStart(game_slug=game, options=spb.ImportOptions(source="trace")))
+            yield spb.ImportGameRequest(batch=spb.EntityBatch(entities=[
+                spb.EntityInput(entity_type="card", slug="card-%d" % i, fields={"name": "c", "expansion": "s"}) for i in range(500)]))
+        self.staging.ImportGame(parts(), metadata=md)
+        end = time.time() + 60
+        while time.time() < end:
+            try:
+                self.staging.GetDiff(spb.GetDiffRequest(game_slug=game, page_size=1), metadata=md)
+                return
+            except grpc.RpcError as e:
+                if e.code() != grpc.StatusCode.NOT_FOUND:
+                    raise
+            time.sleep(0.2)
+        raise AssertionError("the import's diff never came")
+
+    def a_reward_carries_the_trace(self):
+        staff = "trace-staff-" + RUN
+        self.loyalty.ManualReward(lpb.ManualRewardRequest(
+            player_id="trace-player-" + RUN, points=5, reason="Traced welcome bonus", staff_id=staff),
+            metadata=self.md(staff, ["loyalty:award"]) + self.traced)
+
+    def a_malformed_traceparent_starts_a_new_trace(self):
+        md = self.md("trace-reader-" + RUN, []) + [("traceparent", "00-%s-0000000000000000-01" % ("ab" * 16)),
+                                                     ("x-correlation-id", self.correlation + "-bad")]
+        try:
+            self.loyalty.GetPlayerLoyalty(lpb.GetPlayerLoyaltyRequest(player_id="trace-reader-" + RUN), metadata=md)
+        except grpc.RpcError as e:
+            assert e.code() == grpc.StatusCode.NOT_FOUND, e  # a player with no points yet: the call itself is what counts
+
+
+def take_options(names):
+    """Removes `names` (each with its value) from the command line, which testkit reads; returns their values."""
+    found = {}
+    for name in names:
+        i = sys.argv.index(name)
+        found[name] = sys.argv[i + 1]
+        del sys.argv[i:i + 2]
+    return found
+
+
+if __name__ == "__main__":
+    OPTIONS = take_options(["--trace", "--correlation"])
+    testkit.run_checks("trace", Checks, ["an_import_and_its_diff_carry_the_trace", "a_reward_carries_the_trace",
+                                         "a_malformed_traceparent_starts_a_new_trace"])
