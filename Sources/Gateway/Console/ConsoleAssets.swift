@@ -160,18 +160,13 @@ enum ConsoleAssets {
             // operation's tables had traffic and are kept: no purge is offered), and
             // the runtime consumer's position and lag.
             import { unary } from "./grpcweb.js";
-            import { el, field, fill, describeError, figure, table, time } from "./ui.js";
+            import { el, errorLine, field, fill, figure, table, time } from "./ui.js";
 
             const RGS = "/croupier.gametables.v1.RgsCleanup/";
             const GAMES = "/croupier.gametables.v1.GamesCleanup/";
             const RUNTIME = "/croupier.gametables.v1.GameRuntime/";
 
             const short = (value, prefix) => (value || "").replace(prefix, "");
-
-            function errorLine(testId) {
-              const line = el("p", { class: "error", "data-test": testId, hidden: true });
-              return { line, show: (e) => { line.textContent = describeError(e); line.hidden = false; }, clear: () => { line.hidden = true; } };
-            }
 
             function runCard({ token, signal }, onRun) {
               const [idField, idInput] = field("Cleanup run id", "run-id", { value: sessionStorage.getItem("croupier.console.run") || "" });
@@ -480,7 +475,7 @@ enum ConsoleAssets {
             // everyone reads their own player, loyalty:view_all reads any and searches,
             // loyalty:award issues rewards, loyalty:admin recovers slips and watches alerts.
             import { call, unary } from "./grpcweb.js";
-            import { el, field, describeError, figure, table, time } from "./ui.js";
+            import { el, field, describeError, figure, progressBar, table, time } from "./ui.js";
 
             const SERVICE = "/croupier.loyalty.v1.LoyaltyService/";
 
@@ -513,13 +508,6 @@ enum ConsoleAssets {
             }
 
             const TIER_NAMES = { TIER_UNSPECIFIED: "–", BRONZE: "Bronze", SILVER: "Silver", GOLD: "Gold", PLATINUM: "Platinum" };
-
-            /** A bar `percent` full (its width set through the DOM: the page's CSP allows no inline style). */
-            function progressBar(percent) {
-              const fill = el("div");
-              fill.style.width = `${percent}%`;
-              return el("div", { class: "progress" }, fill);
-            }
 
             function ledgerRows(entries) {
               return (entries || []).map((e) => [time(e.createdAtMs), e.transactionType || "", e.points || "0", e.balanceAfter || "0",
@@ -719,25 +707,10 @@ enum ConsoleAssets {
             // to 100%. Reading needs staging:read, importing and overrides
             // staging:write, deploying staging:deploy, the dead letters staging:admin.
             import { call, unary } from "./grpcweb.js";
-            import { el, field, fill, describeError, figure, table, time } from "./ui.js";
+            import { el, errorLine, field, fill, describeError, figure, progressBar, table, time } from "./ui.js";
 
             const SERVICE = "/croupier.staging.v1.StagingService/";
             const BATCH = 1000;
-
-            function percentBar(percent, testId) {
-              const fill = el("div");
-              fill.style.width = `${Math.max(0, Math.min(100, percent))}%`;
-              return el("div", {}, el("div", { class: "value", "data-test": testId }, `${Math.floor(percent)}%`), el("div", { class: "progress" }, fill));
-            }
-
-            function errorLine(testId) {
-              const line = el("p", { class: "error", "data-test": testId, hidden: true });
-              return {
-                line,
-                show: (e) => { line.textContent = describeError(e); line.hidden = false; },
-                clear: () => { line.hidden = true; },
-              };
-            }
 
             /** The entities of an uploaded file: a JSON array of {entityType, slug, fields}. */
             export function entitiesOf(text) {
@@ -776,7 +749,7 @@ enum ConsoleAssets {
                     const run = await unary(SERVICE + "GetImportRun", { importRunId: runId }, { token });
                     const received = Number(run.entitiesReceived || 0);
                     const done = run.status === "IMPORT_STATUS_SUCCEEDED" ? received : Number(run.entitiesMerged || 0);
-                    progress.replaceChildren(percentBar(received ? (100 * done) / received : 0, "import-percent"));
+                    progress.replaceChildren(progressBar(received ? (100 * done) / received : 0, "import-percent"));
                     state.textContent = `Import run ${runId}: ${(run.status || "").replace("IMPORT_STATUS_", "").toLowerCase()}, ${done} of ${received} merged`;
                     if (run.status === "IMPORT_STATUS_FAILED") throw new Error(`the import failed: ${run.error}`);
                     if (run.status === "IMPORT_STATUS_SUCCEEDED") break;
@@ -912,7 +885,7 @@ enum ConsoleAssets {
               const onEvent = (d) => {
                 const total = Number(d.total || 0);
                 if (d.state === "running" || d.state === "succeeded") {
-                  progress.replaceChildren(percentBar(d.state === "succeeded" ? 100 : total ? (100 * Number(d.done || 0)) / total : 0, "deploy-percent"));
+                  progress.replaceChildren(progressBar(d.state === "succeeded" ? 100 : total ? (100 * Number(d.done || 0)) / total : 0, "deploy-percent"));
                 }
                 if (d.state === "failed") errors.show(new Error(`deploy ${d.deploy_id} failed: ${d.error || ""}`));
               };
@@ -1076,6 +1049,25 @@ enum ConsoleAssets {
                   el("thead", {}, el("tr", {}, columns.map((c) => el("th", {}, c)))),
                   el("tbody", {}, rows.map((r) => el("tr", {}, r.map((cell, i) =>
                     el("td", { class: i === r.length - 1 ? "wrap" : undefined }, cell === undefined || cell === null ? "" : String(cell))))))));
+            }
+
+            /** A line that shows a failed call's status (`show`) until cleared. */
+            export function errorLine(testId) {
+              const line = el("p", { class: "error", "data-test": testId, hidden: true });
+              return {
+                line,
+                show: (e) => { line.textContent = describeError(e); line.hidden = false; },
+                clear: () => { line.hidden = true; },
+              };
+            }
+
+            /** A bar `percent` full, with the figure above it when `testId` names it (the width is set through the DOM: the page's CSP allows no inline style). */
+            export function progressBar(percent, testId) {
+              const clamped = Math.max(0, Math.min(100, percent));
+              const fill = el("div");
+              fill.style.width = `${clamped}%`;
+              const bar = el("div", { class: "progress" }, fill);
+              return testId ? el("div", {}, el("div", { class: "value", "data-test": testId }, `${Math.floor(clamped)}%`), bar) : bar;
             }
 
             export function time(ms) {

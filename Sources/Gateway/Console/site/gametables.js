@@ -4,18 +4,13 @@
 // operation's tables had traffic and are kept: no purge is offered), and
 // the runtime consumer's position and lag.
 import { unary } from "./grpcweb.js";
-import { el, field, fill, describeError, figure, table, time } from "./ui.js";
+import { el, errorLine, field, fill, figure, table, time } from "./ui.js";
 
 const RGS = "/croupier.gametables.v1.RgsCleanup/";
 const GAMES = "/croupier.gametables.v1.GamesCleanup/";
 const RUNTIME = "/croupier.gametables.v1.GameRuntime/";
 
 const short = (value, prefix) => (value || "").replace(prefix, "");
-
-function errorLine(testId) {
-  const line = el("p", { class: "error", "data-test": testId, hidden: true });
-  return { line, show: (e) => { line.textContent = describeError(e); line.hidden = false; }, clear: () => { line.hidden = true; } };
-}
 
 function runCard({ token, signal }, onRun) {
   const [idField, idInput] = field("Cleanup run id", "run-id", { value: sessionStorage.getItem("croupier.console.run") || "" });

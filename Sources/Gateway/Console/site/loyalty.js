@@ -4,7 +4,7 @@
 // everyone reads their own player, loyalty:view_all reads any and searches,
 // loyalty:award issues rewards, loyalty:admin recovers slips and watches alerts.
 import { call, unary } from "./grpcweb.js";
-import { el, field, describeError, figure, table, time } from "./ui.js";
+import { el, field, describeError, figure, progressBar, table, time } from "./ui.js";
 
 const SERVICE = "/croupier.loyalty.v1.LoyaltyService/";
 
@@ -37,13 +37,6 @@ function newRewardId() {
 }
 
 const TIER_NAMES = { TIER_UNSPECIFIED: "–", BRONZE: "Bronze", SILVER: "Silver", GOLD: "Gold", PLATINUM: "Platinum" };
-
-/** A bar `percent` full (its width set through the DOM: the page's CSP allows no inline style). */
-function progressBar(percent) {
-  const fill = el("div");
-  fill.style.width = `${percent}%`;
-  return el("div", { class: "progress" }, fill);
-}
 
 function ledgerRows(entries) {
   return (entries || []).map((e) => [time(e.createdAtMs), e.transactionType || "", e.points || "0", e.balanceAfter || "0",

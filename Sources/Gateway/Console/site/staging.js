@@ -5,25 +5,10 @@
 // to 100%. Reading needs staging:read, importing and overrides
 // staging:write, deploying staging:deploy, the dead letters staging:admin.
 import { call, unary } from "./grpcweb.js";
-import { el, field, fill, describeError, figure, table, time } from "./ui.js";
+import { el, errorLine, field, fill, describeError, figure, progressBar, table, time } from "./ui.js";
 
 const SERVICE = "/croupier.staging.v1.StagingService/";
 const BATCH = 1000;
-
-function percentBar(percent, testId) {
-  const fill = el("div");
-  fill.style.width = `${Math.max(0, Math.min(100, percent))}%`;
-  return el("div", {}, el("div", { class: "value", "data-test": testId }, `${Math.floor(percent)}%`), el("div", { class: "progress" }, fill));
-}
-
-function errorLine(testId) {
-  const line = el("p", { class: "error", "data-test": testId, hidden: true });
-  return {
-    line,
-    show: (e) => { line.textContent = describeError(e); line.hidden = false; },
-    clear: () => { line.hidden = true; },
-  };
-}
 
 /** The entities of an uploaded file: a JSON array of {entityType, slug, fields}. */
 export function entitiesOf(text) {
@@ -62,7 +47,7 @@ function importCard(game, { token }, onRun) {
         const run = await unary(SERVICE + "GetImportRun", { importRunId: runId }, { token });
         const received = Number(run.entitiesReceived || 0);
         const done = run.status === "IMPORT_STATUS_SUCCEEDED" ? received : Number(run.entitiesMerged || 0);
-        progress.replaceChildren(percentBar(received ? (100 * done) / received : 0, "import-percent"));
+        progress.replaceChildren(progressBar(received ? (100 * done) / received : 0, "import-percent"));
         state.textContent = `Import run ${runId}: ${(run.status || "").replace("IMPORT_STATUS_", "").toLowerCase()}, ${done} of ${received} merged`;
         if (run.status === "IMPORT_STATUS_FAILED") throw new Error(`the import failed: ${run.error}`);
         if (run.status === "IMPORT_STATUS_SUCCEEDED") break;
@@ -198,7 +183,7 @@ function deployCard(game, { token }) {
   const onEvent = (d) => {
     const total = Number(d.total || 0);
     if (d.state === "running" || d.state === "succeeded") {
-      progress.replaceChildren(percentBar(d.state === "succeeded" ? 100 : total ? (100 * Number(d.done || 0)) / total : 0, "deploy-percent"));
+      progress.replaceChildren(progressBar(d.state === "succeeded" ? 100 : total ? (100 * Number(d.done || 0)) / total : 0, "deploy-percent"));
     }
     if (d.state === "failed") errors.show(new Error(`deploy ${d.deploy_id} failed: ${d.error || ""}`));
   };

@@ -50,6 +50,25 @@ export function table(columns, rows, testId) {
         el("td", { class: i === r.length - 1 ? "wrap" : undefined }, cell === undefined || cell === null ? "" : String(cell))))))));
 }
 
+/** A line that shows a failed call's status (`show`) until cleared. */
+export function errorLine(testId) {
+  const line = el("p", { class: "error", "data-test": testId, hidden: true });
+  return {
+    line,
+    show: (e) => { line.textContent = describeError(e); line.hidden = false; },
+    clear: () => { line.hidden = true; },
+  };
+}
+
+/** A bar `percent` full, with the figure above it when `testId` names it (the width is set through the DOM: the page's CSP allows no inline style). */
+export function progressBar(percent, testId) {
+  const clamped = Math.max(0, Math.min(100, percent));
+  const fill = el("div");
+  fill.style.width = `${clamped}%`;
+  const bar = el("div", { class: "progress" }, fill);
+  return testId ? el("div", {}, el("div", { class: "value", "data-test": testId }, `${Math.floor(clamped)}%`), bar) : bar;
+}
+
 export function time(ms) {
   const n = Number(ms || 0);
   return n > 0 ? new Date(n).toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z") : "";
