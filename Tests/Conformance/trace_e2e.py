@@ -20,8 +20,10 @@ import testkit  # noqa: E402
 
 testkit.compile_stubs("trace_staging_protos", [("croupier/staging/v1/staging.proto", "staging")])
 testkit.compile_stubs("trace_loyalty_protos", [("croupier/loyalty/v1/loyalty.proto", "loyalty")])
+testkit.compile_stubs("trace_gametables_protos", [("croupier/gametables/v1/gametables.proto", "gametables")])
 from trace_staging_protos import staging_pb2 as spb, staging_pb2_grpc as srpc  # noqa: E402
 from trace_loyalty_protos import loyalty_pb2 as lpb, loyalty_pb2_grpc as lrpc  # noqa: E402
+from trace_gametables_protos import gametables_pb2 as gpb, gametables_pb2_grpc as grpc_gt  # noqa: E402
 
 RUN = uuid.uuid4().hex[:8]
 
@@ -31,6 +33,8 @@ class Checks:
         channel = grpc.insecure_channel(target)
         self.staging = srpc.StagingServiceStub(channel)
         self.loyalty = lrpc.LoyaltyServiceStub(channel)
+        self.rgs = grpc_gt.RgsCleanupStub(channel)
+        self.games = grpc_gt.GamesCleanupStub(channel)
         self.secret = secret
         self.correlation = OPTIONS["--correlation"]
         self.traced = [("traceparent", "00-%s-%s-01" % (OPTIONS["--trace"], uuid.uuid4().hex[:16])), ("tracestate", "croupier=e2e"),
@@ -66,6 +70,27 @@ class Checks:
             player_id="trace-player-" + RUN, points=5, reason="Traced welcome bonus", staff_id=staff),
             metadata=self.md(staff, ["loyalty:award"]) + self.traced)
 
+    def a_cleanup_run_carries_the_trace_from_rgs_to_games(self):
+        # One server with two tables nobody plays: a DELETE slice goes through the outbox to Games, whose worker commits it.
+        md = self.md("trace-ops-" + RUN, [])
+        env, server, base = "trace-env-" + RUN, "trace-env-%s-s0" % RUN, 70_000_000 + int(RUN, 16) % 1_000_000 * 10
+        records = [gpb.EstateRecord(environment=gpb.Environment(environment_id=env, required_currencies=["EUR"])),
+                   gpb.EstateRecord(server=gpb.Server(server_id=server, environment_id=env, active=True))]
+        records += [gpb.EstateRecord(table=gpb.RgsTable(table_id="%s-t%d" % (server, t), server_id=server, bo_id=base + t, currency="USD",
+                                                        active=True)) for t in range(2)]
+        self.rgs.LoadEstate(iter(records), metadata=md)
+        self.games.LoadGameTables(iter([gpb.GameTable(id=base + t, name="t", currency="X", active=True) for t in range(2)]), metadata=md)
+        run = "trace-run-" + RUN
+        self.rgs.KickoffCleanup(gpb.KickoffCleanupRequest(run_id=run), metadata=md + self.traced)
+        end = time.time() + 60
+        while time.time() < end:
+            r = self.rgs.GetCleanupRun(gpb.GetCleanupRunRequest(run_id=run), metadata=md)
+            if r.state in (gpb.JOB_STATE_DONE, gpb.JOB_STATE_FAILED):
+                assert r.state == gpb.JOB_STATE_DONE, r
+                return
+            time.sleep(0.2)
+        raise AssertionError("the cleanup run never finished")
+
     def a_malformed_traceparent_starts_a_new_trace(self):
         md = self.md("trace-reader-" + RUN, []) + [("traceparent", "00-%s-0000000000000000-01" % ("ab" * 16)),
                                                      ("x-correlation-id", self.correlation + "-bad")]
@@ -88,4 +113,4 @@ def take_options(names):
 if __name__ == "__main__":
     OPTIONS = take_options(["--trace", "--correlation"])
     testkit.run_checks("trace", Checks, ["an_import_and_its_diff_carry_the_trace", "a_reward_carries_the_trace",
-                                         "a_malformed_traceparent_starts_a_new_trace"])
+                                         "a_cleanup_run_carries_the_trace_from_rgs_to_games", "a_malformed_traceparent_starts_a_new_trace"])

@@ -179,18 +179,20 @@ final class GatewayEndToEndTests: XCTestCase {
     }
 
     /// Calls with a chosen traceparent (trace_e2e.py); their trace id must be in the gateway's access
-    /// line, loyalty's reward line, and staging's import, merge and diff lines; a malformed one gets a new trace.
+    /// line, loyalty's reward line, staging's import, merge and diff lines, and the cleanup's lines in RGS
+    /// (kickoff) and Games (operation received from the outbox, committed by the worker); a malformed one gets a new trace.
     private func checkTraceContext(_ h2c: String, lines: Lines) throws {
         let trace = (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
         let correlation = "trace-e2e-" + String(trace.prefix(8))
         try python("trace_e2e.py", [h2c, "--jwt-secret", Self.jwtSecret, "--trace", trace, "--correlation", correlation],
-                   expect: "3 passed, 0 failed (trace)")
+                   expect: "4 passed, 0 failed (trace)")
         let traced = { (event: String) -> Bool in
             lines.all.split(separator: "\n").contains { $0.contains("\"trace_id\":\"\(trace)\"") && $0.contains(event) }
         }
         for event in ["\"method\":\"/croupier.staging.v1.StagingService/ImportGame\"", "\"event\":\"import_received\"",
                       "\"event\":\"import_merged\"", "\"event\":\"diff_produced\"", "\"event\":\"manual_reward_issued\"",
-                      "\"method\":\"/croupier.loyalty.v1.LoyaltyService/ManualReward\""] {
+                      "\"method\":\"/croupier.loyalty.v1.LoyaltyService/ManualReward\"", "\"event\":\"cleanup_kicked_off\"",
+                      "\"event\":\"cleanup_operation_received\"", "\"event\":\"cleanup_operation_committed\""] {
             let deadline = Date().addingTimeInterval(20)
             while !traced(event) && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
             XCTAssertTrue(traced(event), "no \(event) line with trace id \(trace)")

@@ -1,22 +1,30 @@
 import Wire
 
 /// Who made a change: the caller's principal (as the gateway forwards it,
-/// or `service` for a Wire peer acting for itself) and correlation id.
+/// or `service` for a Wire peer acting for itself), correlation id, and the
+/// W3C traceparent of the call (kept with the work, so the hops after it, an
+/// outbox delivery or a worker, continue the same trace).
 public struct ChangeActor: Sendable, Equatable {
     public var principal: String
     public var correlationID: String
+    public var traceparent: String
 
     public static let service = ChangeActor(principal: "service", correlationID: "")
 
-    public init(principal: String, correlationID: String) {
+    public init(principal: String, correlationID: String, traceparent: String = "") {
         self.principal = principal
         self.correlationID = correlationID
+        self.traceparent = traceparent
     }
 
     public init(_ context: ServerContext) {
         principal = ForwardedCaller(context.metadata).principal ?? "service"
         correlationID = context.metadata["x-correlation-id"] ?? ""
+        traceparent = TraceContext.current?.traceparent ?? ""
     }
+
+    /// The trace to continue, if the change came with one.
+    public var trace: TraceContext? { TraceContext(traceparent: traceparent) }
 }
 
 /// An async cleanup operation on the Games side:

@@ -86,6 +86,12 @@ public final class CleanupWorker: Sendable {
     /// execution of the same operation holds its lock (this delivery is skipped).
     @discardableResult
     public func execute(_ operationID: String) async -> Bool {
+        // Under the trace of the call that made the operation (kept with it).
+        let trace = try? await store.trace(of: operationID)
+        return await TraceContext.$current.withValue(trace) { await executeTraced(operationID) }
+    }
+
+    private func executeTraced(_ operationID: String) async -> Bool {
         guard running.withLock({ r in
             guard r[operationID] == nil else { return false }
             r[operationID] = (0, 0)
@@ -116,6 +122,10 @@ public final class CleanupWorker: Sendable {
             }
             try await store.commit(op, ids: present)
             timed.observe(since: began)
+            log(GamesLog.line("cleanup_operation_committed", [
+                ("operation_id", operationID), ("run_id", op.runID), ("action", op.action.rawValue), ("tables", String(present.count)),
+                ("correlation_id", op.actor.correlationID),
+            ]))
         } catch let failure as RowFailure {
             guard let op = current else { return true }
             do {

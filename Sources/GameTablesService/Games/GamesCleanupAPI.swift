@@ -64,6 +64,10 @@ public struct GamesCleanupAPI: Croupier_Gametables_V1_GamesCleanup.ServiceProtoc
             requestID: request.requestId, action: action, ids: request.ids, archivedAtMillis: request.archivedAtMs,
             body: request.serializedBytes(), runID: request.runId, actor: ChangeActor(context))
         guard isNew else { return GamesProto.operation(op) }
+        worker.log(GamesLog.line("cleanup_operation_received", [
+            ("operation_id", op.operationID), ("request_id", op.requestID), ("run_id", op.runID), ("action", op.action.rawValue),
+            ("principal", op.actor.principal), ("correlation_id", op.actor.correlationID),
+        ]))
         if request.async {
             worker.enqueue(op.operationID)
             return GamesProto.operation(op)

@@ -63,9 +63,10 @@ public struct GamesCleanupStore: Sendable {
         try tx.queryFirst("SELECT \(tableColumns) FROM game_tables WHERE id = ?", [id], table)
     }
 
+    /// The columns `operation` reads; a query that selects more puts them after these `operationColumnCount`.
     static let operationColumns = """
         operation_id, request_id, action, status, archived_at, requested_ids, affected_ids, missing_ids, failure, \
-        purge_failures, purged, created_at, updated_at, run_id, principal, correlation_id
+        purge_failures, purged, created_at, updated_at, run_id, principal, correlation_id, traceparent
         """
     static func operation(_ r: Row) -> CleanupOperation {
         CleanupOperation(
@@ -74,7 +75,15 @@ public struct GamesCleanupStore: Sendable {
             affectedIDs: IDList.decode(r.string(6)), missingIDs: IDList.decode(r.string(7)),
             failure: r.string(8), purgeFailures: IDList.decodeTexts(r.string(9)), purged: r.int(10),
             createdAtMillis: r.int64(11), updatedAtMillis: r.int64(12), runID: r.string(13),
-            actor: ChangeActor(principal: r.string(14), correlationID: r.string(15)))
+            actor: ChangeActor(principal: r.string(14), correlationID: r.string(15), traceparent: r.string(16)))
+    }
+    static let operationColumnCount = 17
+
+    /// The trace of the call that made operation `id` (nil: none kept, or no such operation).
+    func trace(of id: String) async throws -> TraceContext? {
+        try await database.read { db in
+            try db.queryFirst("SELECT traceparent FROM operations WHERE operation_id = ?", [id]) { $0.string(0) }
+        }.flatMap(TraceContext.init(traceparent:))
     }
 
     // MARK: Tables
@@ -119,10 +128,10 @@ public struct GamesCleanupStore: Sendable {
             try tx.execute(
                 """
                 INSERT INTO operations (operation_id, request_id, action, status, archived_at, requested_ids, created_at, updated_at,
-                    run_id, principal, correlation_id, seq)
-                VALUES (?, ?, ?, 'RECEIVED', ?, ?, ?, ?, ?, ?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM operations))
+                    run_id, principal, correlation_id, traceparent, seq)
+                VALUES (?, ?, ?, 'RECEIVED', ?, ?, ?, ?, ?, ?, ?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM operations))
                 """, [id, requestID, action.rawValue, archivedAtMillis, IDList.encode(ids), now, now, runID, actor.principal,
-                      actor.correlationID])
+                      actor.correlationID, actor.traceparent])
             try tx.execute(
                 "INSERT INTO integration_messages (request_id, operation_id, body, archived_at, received_at) VALUES (?, ?, ?, ?, ?)",
                 [requestID, id, body, archivedAtMillis, now])

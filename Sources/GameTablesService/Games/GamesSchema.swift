@@ -74,6 +74,9 @@ enum GamesSchema {
             ALTER TABLE operations ADD COLUMN runner TEXT NOT NULL DEFAULT '';
             ALTER TABLE operations ADD COLUMN lease_until INTEGER NOT NULL DEFAULT 0;
             """),
+        Migration("games", 5, "an operation keeps the W3C traceparent of the call that made it (its worker runs under it)", """
+            ALTER TABLE operations ADD COLUMN traceparent TEXT NOT NULL DEFAULT '';
+            """),
         Migration("runtime", 1, "games, stats, evaluations", """
             CREATE TABLE games (
                 game_id TEXT PRIMARY KEY,

@@ -63,7 +63,7 @@ extension GamesCleanupStore {
         let sql = "SELECT \(Self.operationColumns), seq FROM operations WHERE \(conditions.joined(separator: " AND ")) ORDER BY seq LIMIT ?"
         let arguments = values
         let rows = try await database.read { db in
-            try db.query(sql, arguments) { (Self.operation($0), $0.int64(16)) }
+            try db.query(sql, arguments) { (Self.operation($0), $0.int64(Self.operationColumnCount)) }
         }
         return (rows.map(\.0), rows.count == limit ? rows.last?.1 : nil)
     }

@@ -43,10 +43,11 @@ public struct CleanupRunStore: Sendable {
             }
             try tx.execute(
                 """
-                INSERT INTO cleanup_runs (run_id, archived_at, started_at, skipped_environments, principal, correlation_id)
-                VALUES (?, ?, ?, ?, ?, ?)
+                INSERT INTO cleanup_runs (run_id, archived_at, started_at, skipped_environments, principal, correlation_id, traceparent)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
                 """,
-                [runID, ArchiveTime.of(dayContaining: now), now, skipped.joined(separator: ","), actor.principal, actor.correlationID])
+                [runID, ArchiveTime.of(dayContaining: now), now, skipped.joined(separator: ","), actor.principal, actor.correlationID,
+                 actor.traceparent])
             tx.wake(kicked)
             return runID
         }

@@ -5,6 +5,7 @@ import Wire
 public struct RgsCleanupAPI: Croupier_Gametables_V1_RgsCleanup.ServiceProtocol {
     let estate: EstateStore
     let runs: CleanupRunStore
+    var log: @Sendable (String) -> Void = { _ in }
 
     public func loadEstate(
         request: RPCAsyncSequence<Croupier_Gametables_V1_EstateRecord>, context: ServerContext
@@ -59,7 +60,11 @@ public struct RgsCleanupAPI: Croupier_Gametables_V1_RgsCleanup.ServiceProtocol {
         }
         let runID = request.runId.isEmpty ? "run_" + UUID().uuidString.lowercased() : request.runId
         // The kickoff wakes the runner (RgsRole's singleton, in this process or another replica).
-        _ = try await runs.kickoff(runID: runID, actor: ChangeActor(context))
+        let actor = ChangeActor(context)
+        _ = try await runs.kickoff(runID: runID, actor: actor)
+        log(GamesLog.line("cleanup_kicked_off", service: "rgs", [
+            ("run_id", runID), ("principal", actor.principal), ("correlation_id", actor.correlationID),
+        ]))
         return try await runs.run(runID)
     }
 

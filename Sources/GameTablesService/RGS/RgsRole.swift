@@ -29,7 +29,7 @@ public final class RgsRole: Sendable {
 
     public var services: [any RPCService] {
         let (metrics, database) = (self.metrics, self.database)
-        return [RgsCleanupAPI(estate: estate, runs: runs), MetricsService { try await metrics.renderRgs(database: database) }]
+        return [RgsCleanupAPI(estate: estate, runs: runs, log: log), MetricsService { try await metrics.renderRgs(database: database) }]
     }
 
     /// Resumes every unfinished run, starts delivering the outbox and

@@ -84,5 +84,8 @@ enum RgsSchema {
             UPDATE cleanup_slices SET outcome = 'APPLIED' WHERE state = 'ACKNOWLEDGED';
             CREATE INDEX cleanup_slices_outcome ON cleanup_slices (state, outcome, request_id);
             """),
+        Migration("rgs", 3, "a run keeps the W3C traceparent of its kickoff (its slices carry it to Games)", """
+            ALTER TABLE cleanup_runs ADD COLUMN traceparent TEXT NOT NULL DEFAULT '';
+            """),
     ]
 }

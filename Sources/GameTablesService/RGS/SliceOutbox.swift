@@ -27,13 +27,14 @@ struct GamesOutcome: Sendable {
 /// until its operation is final, then settled on RGS in one transaction.
 extension CleanupRunStore {
     static let sliceColumns = """
-        s.request_id, s.run_id, s.server_id, s.action, s.bo_ids, s.archived_at, r.principal, r.correlation_id, s.operation_id
+        s.request_id, s.run_id, s.server_id, s.action, s.bo_ids, s.archived_at, r.principal, r.correlation_id, s.operation_id, r.traceparent
         """
     static func slice(_ r: Row) -> CleanupSlice {
         CleanupSlice(
             requestID: r.string(0), runID: r.string(1), serverID: r.string(2), action: .init(rawValue: r.string(3)) ?? .archive,
             boIDs: IDList.decode(r.string(4)), archivedAtMillis: r.int64(5),
-            actor: ChangeActor(principal: r.string(6).isEmpty ? "rgs" : r.string(6), correlationID: r.string(7)), operationID: r.string(8))
+            actor: ChangeActor(principal: r.string(6).isEmpty ? "rgs" : r.string(6), correlationID: r.string(7), traceparent: r.string(9)),
+            operationID: r.string(8))
     }
 
     /// Slices Games has not accepted yet.

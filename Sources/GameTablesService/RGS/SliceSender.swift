@@ -35,6 +35,7 @@ public final class SliceSender: Sendable {
         var metadata = Metadata()
         metadata.set(ForwardedCaller.principalKey, slice.actor.principal)
         if !slice.actor.correlationID.isEmpty { metadata.set("x-correlation-id", slice.actor.correlationID) }
+        if let trace = slice.actor.trace { metadata.set(TraceContext.header, trace.child().traceparent) }
         return metadata
     }
 
