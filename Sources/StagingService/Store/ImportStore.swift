@@ -146,6 +146,11 @@ public struct ImportStore: Sendable {
         let now = clock.nowMillis()
         let locks = self.locks
         return try await database.write { tx in
+            // A run that ended meanwhile (abandoned when its lease ran out, failed, merged) never runs
+            // again: its lock is not taken, and its status is not turned back to RUNNING.
+            guard let status = try tx.queryFirst("SELECT status FROM import_runs WHERE run_id = ?", [runID], { $0.string(0) }),
+                status == "QUEUED" || status == "RUNNING"
+            else { return false }
             guard try locks.acquire(tx, game: game, .importLock, holder: runID) else {
                 try tx.execute(
                     "UPDATE import_runs SET status = 'FAILED', error = 'another import took the lock', finished_at = ? WHERE run_id = ?",
