@@ -5,7 +5,7 @@ import to 100%, deploy with progress, an override changing the diff live). Each 
 user would (paste a token, fill a form, click) and asserts on the page's
 text, then saves a screenshot.
 
-  console_browser.py HOST:PORT --jwt-secret SECRET --screenshots DIR
+  console_browser.py HOST:PORT --jwt-secret SECRET --screenshots DIR --up-pid PID (croupier up, whose staging is killed once)
 """
 import json
 import os
@@ -56,6 +56,8 @@ class Checks:
         self.browser.set_window_size(1280, 800)
         self.browser.get(self.url)
         box = self.wait.until(EC.presence_of_element_located((By.ID, "token-input")))
+        # The page's module script attaches the buttons' handlers after the HTML is there: wait for it.
+        self.wait.until(lambda b: b.execute_script("return document.body.dataset.ready === '1'"))
         errors = [m for m in self.browser_log() if "Uncaught" in m]
         assert not errors, "the console's scripts failed to load: %s" % errors
         box.clear()
@@ -195,6 +197,38 @@ class Checks:
         self.wait_text("events", "state=succeeded")
         self.screenshot("staging-deployed")
 
+    def the_event_feed_resumes_after_staging_is_killed(self):
+        """SIGKILL every staging process of the platform (the supervisor restarts them): the page's feed says it is
+        reconnecting, comes back live, and continues after the last offset it showed: no event twice, none lost."""
+        import signal
+        self.wait_text("events-state", "Live")
+        before = self.feed_offsets()
+        pids = subprocess.run(["pgrep", "-P", str(self.up_pid), "-f", "serve staging"], capture_output=True, text=True).stdout.split()
+        assert pids, "no staging process under croupier up %d" % self.up_pid
+        for pid in pids:
+            os.kill(int(pid), signal.SIGKILL)
+        self.wait_text("events-state", "Reconnecting")
+        self.wait_text("events-state", "Live")
+        self.fill("override-value", "Card 42 (after the restart)")
+        self.browser.find_element(By.CSS_SELECTOR, '[data-test="override"]').click()
+        self.wait_text("override-result", "Override saved")
+        self.wait_text("events", "entity-change")
+        deadline = time.time() + 15
+        while time.time() < deadline and len(self.feed_offsets()) <= len(before):
+            time.sleep(0.2)
+        after = self.feed_offsets()
+        assert len(after) == len(set(after)), "an event shown twice after the reconnect: %s" % after
+        assert set(before) <= set(after) and max(after) > max(before), (before, after)
+        # None lost: the feed holds every event the service has for the game (read past the browser).
+        token = self.token("console-editor-" + RUN, ["staging:read"])
+        stored = [int(e["offset"]) for e in self.grpc_web_json(
+            "/croupier.staging.v1.StagingService/WatchEvents", [{"gameSlug": self.game, "untilCaughtUp": True}], token)]
+        assert sorted(after) == sorted(stored), "the feed %s, the service %s" % (sorted(after), sorted(stored))
+        self.screenshot("staging-feed-resumed")
+
+    def feed_offsets(self):
+        return [int(line.split()[0][1:]) for line in self.text_of("events").splitlines() if line.startswith("#")]
+
     # --- game tables ---
     def grpc_web_json(self, path, messages, token):
         """A call with JSON messages in gRPC-Web framing over HTTP/1.1 (client streams sent whole): the set-up
@@ -264,7 +298,8 @@ class Checks:
 CHECKS = ["a_staff_member_issues_a_reward_and_sees_the_new_balance", "a_five_character_reason_is_refused_before_it_is_sent",
           "errors_show_their_status_and_correlation_id", "a_player_sees_only_their_own_balance", "usable_at_desktop_and_phone_widths",
           "an_editor_imports_a_game_and_watches_it_reach_100_percent", "a_deploy_shows_its_progress_to_the_end",
-          "an_override_changes_the_diff_live", "an_operator_purges_a_delete_operation_after_confirming_it"]
+          "an_override_changes_the_diff_live", "the_event_feed_resumes_after_staging_is_killed",
+          "an_operator_purges_a_delete_operation_after_confirming_it"]
 
 
 def main():
@@ -272,6 +307,7 @@ def main():
     secret = sys.argv[sys.argv.index("--jwt-secret") + 1].encode()
     screenshots = sys.argv[sys.argv.index("--screenshots") + 1]
     checks = Checks(target, secret, screenshots)
+    checks.up_pid = int(sys.argv[sys.argv.index("--up-pid") + 1])
     failed = 0
     try:
         for name in CHECKS:

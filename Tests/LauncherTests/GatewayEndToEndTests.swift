@@ -61,8 +61,10 @@ final class GatewayEndToEndTests: XCTestCase {
         // The services' metrics at the gateway's /metrics, scraped while imports queue up and drain.
         try python("metrics_e2e.py", [h2c, "--jwt-secret", Self.jwtSecret], expect: "2 passed, 0 failed (metrics)")
         // The console in headless Chromium; screenshots under .build/artifacts/console.
-        try python("console_browser.py", [h2c, "--jwt-secret", Self.jwtSecret, "--screenshots", repositoryRoot.path + "/.build/artifacts/console"],
-                   expect: "9 passed, 0 failed (console)")
+        try python("console_browser.py", [
+            h2c, "--jwt-secret", Self.jwtSecret, "--screenshots", repositoryRoot.path + "/.build/artifacts/console",
+            "--up-pid", String(up.processIdentifier),
+        ], expect: "10 passed, 0 failed (console)")
         try checkCallTool(h2c, tls: tls, certificate: dir + "/gateway-cert.pem", environment: env.merging(["CROUPIER_DATA_DIR": dir]) { $1 })
 
         // A second gateway whose backend is down: its port is a closed one.

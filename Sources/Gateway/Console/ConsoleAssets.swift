@@ -144,6 +144,7 @@ enum ConsoleAssets {
                 input.value = saved;
                 use(saved);
               }
+              document.body.dataset.ready = "1";  // the buttons work from here on (tests wait for it)
             }
 
             start();

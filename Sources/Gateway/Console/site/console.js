@@ -88,6 +88,7 @@ function start() {
     input.value = saved;
     use(saved);
   }
+  document.body.dataset.ready = "1";  // the buttons work from here on (tests wait for it)
 }
 
 start();
