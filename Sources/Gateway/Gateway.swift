@@ -130,10 +130,7 @@ public final class Gateway: Sendable {
                 }
                 return
             }
-            CallForwarder(
-                gateway: self, stream: stream, request: request, correlationID: correlationID,
-                trace: TraceContext.continuing(request.metadata[TraceContext.header])
-            ).start()
+            CallForwarder(gateway: self, stream: stream, request: request, correlationID: correlationID).start()
         }
 
         /// Out of descriptors: up to `count` of the oldest connections that

@@ -12,7 +12,8 @@ final class TraceContextTests: XCTestCase {
         XCTAssertEqual(child.traceID, trace)
         XCTAssertNotEqual(child.spanID, t.spanID)
         XCTAssertEqual(TraceContext(traceparent: child.traceparent), child)
-        XCTAssertEqual(TraceContext.continuing(t.traceparent).traceID, trace)
+        XCTAssertEqual(TraceContext.continuing(t.traceparent).trace.traceID, trace)
+        XCTAssertTrue(TraceContext.continuing(t.traceparent).continued)
     }
 
     func testInvalidTraceparentsAreRefusedAndANewTraceStarts() {
@@ -22,7 +23,8 @@ final class TraceContextTests: XCTestCase {
             "0x-\(trace)-00f067aa0ba902b7-01", "00_\(trace)-00f067aa0ba902b7-01",
         ] {
             XCTAssertNil(TraceContext(traceparent: bad), bad)
-            XCTAssertNotEqual(TraceContext.continuing(bad).traceID, trace, bad)
+            XCTAssertNotEqual(TraceContext.continuing(bad).trace.traceID, trace, bad)
+            XCTAssertFalse(TraceContext.continuing(bad).continued, bad)
         }
         // A later version is read by its version-00 prefix.
         XCTAssertEqual(TraceContext(traceparent: "01-\(trace)-00f067aa0ba902b7-01-more")?.traceID, trace)

@@ -16,7 +16,17 @@ struct CallForwarder: Sendable {
     let correlationID: String
     /// The caller's trace continued, or a new one: sent to the backend, named in the access log.
     let trace: TraceContext
+    /// The caller sent a valid traceparent (so its tracestate goes on with it).
+    let continuesCallerTrace: Bool
     let started = ContinuousClock.now
+
+    init(gateway: Gateway.Core, stream: CallStream, request: GRPCRequest, correlationID: String) {
+        self.gateway = gateway
+        self.stream = stream
+        self.request = request
+        self.correlationID = correlationID
+        (trace, continuesCallerTrace) = TraceContext.continuing(request.metadata[TraceContext.header])
+    }
 
     /// What an admitted call needs: where it goes, with which options, for whom.
     struct Admitted {
@@ -63,7 +73,7 @@ struct CallForwarder: Sendable {
         metadata.set("x-correlation-id", correlationID)
         metadata.set(TraceContext.header, trace.traceparent)
         // The spec: a tracestate is kept only with the valid traceparent it came with.
-        if request.metadata[TraceContext.header].flatMap(TraceContext.init(traceparent:)) == nil { metadata.remove(TraceContext.stateHeader) }
+        if !continuesCallerTrace { metadata.remove(TraceContext.stateHeader) }
         if let claims {
             metadata.set(ForwardedCaller.principalKey, claims.subject)
             metadata.set(ForwardedCaller.permissionsKey, claims.permissions.joined(separator: ","))

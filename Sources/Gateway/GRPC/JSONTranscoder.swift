@@ -45,35 +45,34 @@ final class JSONTranscoder: Sendable {
     }
 
     /// A request message in JSON as binary; INVALID_ARGUMENT naming the field if it does not map.
-    func binary(fromJSON message: [UInt8], type: String, on loop: EventLoop) async throws -> [UInt8] {
-        do {
-            return try await withCheckedThrowingContinuation { done in
-                convert(size: message.count, on: loop, { mapping in
-                    try mapping.binary(fromJSON: message.isEmpty ? "{}" : String(decoding: message, as: UTF8.self), type: type)
-                }, then: { done.resume(with: $0) })
-            }
-        } catch let e as RPCError {
-            throw e
-        } catch {
-            throw RPCError(.invalidArgument, Self.notJSON(type, error))
-        }
+    func binary(
+        fromJSON message: [UInt8], type: String, on loop: EventLoop, then: @escaping @Sendable (Result<[UInt8], RPCError>) -> Void
+    ) {
+        convert(size: message.count, on: loop, { mapping in
+            try mapping.binary(fromJSON: message.isEmpty ? "{}" : String(decoding: message, as: UTF8.self), type: type)
+        }, then: { then($0.mapError { Self.status($0, else: .invalidArgument, "the request body is not a \(type) in JSON") }) })
     }
 
     /// A response message as JSON; INTERNAL if it does not map.
-    func json(fromBinary message: [UInt8], type: String, on loop: EventLoop) async throws -> [UInt8] {
-        do {
-            return try await withCheckedThrowingContinuation { done in
-                convert(size: message.count, on: loop, { mapping in try mapping.jsonBytes(fromBinary: message, type: type) }, then: {
-                    done.resume(with: $0)
-                })
-            }
-        } catch let e as RPCError {
-            throw e
-        } catch {
-            throw RPCError(.internal, Self.notBinary(error))
-        }
+    func json(
+        fromBinary message: [UInt8], type: String, on loop: EventLoop, then: @escaping @Sendable (Result<[UInt8], RPCError>) -> Void
+    ) {
+        convert(size: message.count, on: loop, { mapping in try mapping.jsonBytes(fromBinary: message, type: type) }, then: {
+            then($0.mapError { Self.status($0, else: .internal, "the response does not map to JSON") })
+        })
     }
 
-    static func notJSON(_ type: String, _ error: Error) -> String { "the request body is not a \(type) in JSON: \(error)" }
-    static func notBinary(_ error: Error) -> String { "the response does not map to JSON: \(error)" }
+    func binary(fromJSON message: [UInt8], type: String, on loop: EventLoop) async throws -> [UInt8] {
+        try await withCheckedThrowingContinuation { done in binary(fromJSON: message, type: type, on: loop) { done.resume(with: $0) } }
+    }
+
+    func json(fromBinary message: [UInt8], type: String, on loop: EventLoop) async throws -> [UInt8] {
+        try await withCheckedThrowingContinuation { done in json(fromBinary: message, type: type, on: loop) { done.resume(with: $0) } }
+    }
+
+    /// A refusal of the transcoder itself (RESOURCE_EXHAUSTED) as it is; a mapping error as `code` with `what`.
+    private static func status(_ error: Error, else code: StatusCode, _ what: String) -> RPCError {
+        if let e = error as? RPCError { return e }
+        return RPCError(code, "\(what): \(error)")
+    }
 }

@@ -50,21 +50,16 @@ final class UnaryForward: @unchecked Sendable {
         }
         guard let json else { return call(messages[0]) }
         phase = .converting
-        let body = messages[0]
-        forwarder.gateway.json.convert(size: body.count, on: forwarder.stream.loop, { mapping in
-            try mapping.binary(fromJSON: body.isEmpty ? "{}" : String(decoding: body, as: UTF8.self), type: json.input)
-        }, then: { [self] converted in
+        forwarder.gateway.json.binary(fromJSON: messages[0], type: json.input, on: forwarder.stream.loop) { [self] converted in
             guard case .converting = phase else { return }  // the client went away meanwhile
             switch converted {
             case .success(let message):
                 phase = .awaitingRequest
                 call(message)
-            case .failure(let e as RPCError) where e.code == .resourceExhausted:
+            case .failure(let e):
                 end(e)
-            case .failure(let error):
-                end(RPCError(.invalidArgument, JSONTranscoder.notJSON(json.input, error)))
             }
-        })
+        }
     }
 
     private func call(_ message: [UInt8]) {
@@ -90,20 +85,13 @@ final class UnaryForward: @unchecked Sendable {
         case .success(let reply) where json != nil:
             guard case .calling = phase else { return }
             phase = .converting
-            let (output, message) = (json!.output, reply.message)
-            forwarder.gateway.json.convert(size: message.count, on: forwarder.stream.loop, { mapping in
-                try mapping.jsonBytes(fromBinary: message, type: output)
-            }, then: { [self] converted in
+            forwarder.gateway.json.json(fromBinary: reply.message, type: json!.output, on: forwarder.stream.loop) { [self] converted in
                 guard case .converting = phase else { return }  // the client went away meanwhile
                 switch converted {
-                case .success(let body):
-                    deliver(reply, message: body)
-                case .failure(let e as RPCError) where e.code == .resourceExhausted:
-                    end(e)
-                case .failure(let error):
-                    end(RPCError(.internal, JSONTranscoder.notBinary(error)))
+                case .success(let body): deliver(reply, message: body)
+                case .failure(let e): end(e)
                 }
-            })
+            }
         case .success(let reply):
             deliver(reply, message: reply.message)
         case .failure(let e):

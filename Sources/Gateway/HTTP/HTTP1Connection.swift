@@ -1,4 +1,3 @@
-import Foundation
 import Wire
 
 /// One HTTP/1.1 connection of the gateway: requests one at a time, each a
@@ -195,11 +194,7 @@ final class HTTP1Connection: GatewayConnection, @unchecked Sendable {
 
     /// Fields that describe this connection, not the request (RFC 9110 §7.6.1): never passed on.
     private static func hopByHop(_ head: HTTP1RequestParser.Head) -> Set<String> {
-        var names: Set<String> = ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "expect", "trailer"]
-        for (name, value) in head.fields where name == "connection" {
-            for option in value.split(separator: ",") { names.insert(option.trimmingCharacters(in: .whitespaces).lowercased()) }
-        }
-        return names
+        Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "expect", "trailer"] + head.connectionOptions)
     }
 
     private func body(_ range: Range<Int>) {

@@ -20,6 +20,8 @@ struct HTTP1RequestParser {
         var keepAlive: Bool
         /// The client waits for `100 Continue` before sending its body.
         var expectsContinue: Bool
+        /// The `Connection` field's options, lowercased: `close`, and the names of other hop-by-hop fields.
+        var connectionOptions: [String] = []
 
         func field(_ name: String) -> String? { fields.first { $0.name == name }?.value }
     }
@@ -273,8 +275,8 @@ struct HTTP1RequestParser {
             case "transfer-encoding": codings += value.split(separator: ",").map { $0.trimmingSpaces.lowercased() }
             case "host": hosts += 1
             case "connection":
-                let options = value.split(separator: ",").map { $0.trimmingSpaces.lowercased() }
-                if options.contains("close") { head.keepAlive = false }
+                head.connectionOptions += value.split(separator: ",").map { $0.trimmingSpaces.lowercased() }
+                if head.connectionOptions.contains("close") { head.keepAlive = false }
             case "expect":
                 guard value.lowercased() == "100-continue" else { throw Refusal(status: 417, reason: "only 'expect: 100-continue' is understood") }
                 head.expectsContinue = head.minorVersion == 1

@@ -25,7 +25,13 @@ public struct TraceContext: Sendable, Equatable {
     /// rule: then start a new trace). A version above 00 is read by its
     /// version-00 prefix, as the spec asks; version ff is invalid.
     public init?(traceparent: String) {
-        let bytes = Array(traceparent.utf8)
+        // Read in place (a Wire server parses one per traced call): no copy of the header's bytes.
+        var header = traceparent
+        guard let parsed = header.withUTF8({ TraceContext(parsing: $0) }) else { return nil }
+        self = parsed
+    }
+
+    private init?(parsing bytes: UnsafeBufferPointer<UInt8>) {
         guard bytes.count >= 55, bytes[2] == UInt8(ascii: "-"), bytes[35] == UInt8(ascii: "-"), bytes[52] == UInt8(ascii: "-") else { return nil }
         let version = bytes[0..<2], trace = bytes[3..<35], span = bytes[36..<52], flags = bytes[53..<55]
         guard [version, trace, span, flags].allSatisfy({ $0.allSatisfy(Self.isLowerHex) }), !version.elementsEqual("ff".utf8) else { return nil }
@@ -54,9 +60,11 @@ public struct TraceContext: Sendable, Equatable {
     /// The same trace, one hop on: a new span id.
     public func child() -> TraceContext { TraceContext(traceID: traceID, spanID: Self.hex(IDSource.next()), flags: flags) }
 
-    /// A caller's `traceparent` continued (a child span), or a new trace if it sent none or an invalid one.
-    public static func continuing(_ header: String?) -> TraceContext {
-        header.flatMap(TraceContext.init(traceparent:))?.child() ?? start()
+    /// A caller's `traceparent` continued (a child span, `continued` true), or a new trace if it sent
+    /// none or an invalid one (then its `tracestate` must not be passed on).
+    public static func continuing(_ header: String?) -> (trace: TraceContext, continued: Bool) {
+        guard let caller = header.flatMap(TraceContext.init(traceparent:)) else { return (start(), false) }
+        return (caller.child(), true)
     }
 
     /// The header value, version 00.
