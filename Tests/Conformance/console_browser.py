@@ -5,16 +5,24 @@ import to 100%, deploy with progress, an override changing the diff live). Each 
 user would (paste a token, fill a form, click) and asserts on the page's
 text, then saves a screenshot.
 
-  console_browser.py HOST:PORT --jwt-secret SECRET --screenshots DIR --up-pid PID (croupier up, whose staging is killed once)
+  console_browser.py HOST:PORT --jwt-secret SECRET --screenshots DIR --up-pid PID --staging-db LOCATION
+
+PID is croupier up's (its staging processes are SIGKILLed); LOCATION is
+staging's database, a SQLite file or a PostgreSQL URL, where a check makes
+the diffs table refuse the test game's rows (a real storage failure).
 """
 import json
 import os
+import signal
+import sqlite3
 import subprocess
 import sys
 import time
 import uuid
 
+import grpc
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
@@ -22,6 +30,9 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import testkit  # noqa: E402
+
+testkit.compile_stubs("console_staging_protos", [("croupier/staging/v1/staging.proto", "staging")])
+from console_staging_protos import staging_pb2 as spb, staging_pb2_grpc as srpc  # noqa: E402
 
 RUN = uuid.uuid4().hex[:8]
 LOYALTY = "/croupier.loyalty.v1.LoyaltyService/"
@@ -67,10 +78,17 @@ class Checks:
     def text_of(self, test_id):
         return self.browser.find_element(By.CSS_SELECTOR, '[data-test="%s"]' % test_id).text
 
-    def wait_text(self, test_id, contains):
+    def wait_text(self, test_id, contains, timeout=15):
+        """Waits until an element marked `test_id` (any of them: a run shows one table per environment) shows `contains`."""
         selector = (By.CSS_SELECTOR, '[data-test="%s"]' % test_id)
+
+        def shown(browser):
+            try:
+                return any(contains in e.text for e in browser.find_elements(*selector))
+            except StaleElementReferenceException:
+                return False  # re-rendered while read: look again
         try:
-            self.wait.until(EC.text_to_be_present_in_element(selector, contains))
+            WebDriverWait(self.browser, timeout).until(shown)
         except Exception:
             shown = self.browser.find_elements(*selector)
             raise AssertionError("%s never showed %r; it shows %r; console: %s" % (
@@ -82,12 +100,27 @@ class Checks:
         except Exception:  # noqa: BLE001
             return []
 
+    def click(self, selector, timeout=15):
+        """Clicks what `selector` finds, found again if a poll re-rendered it between finding and clicking."""
+        deadline = time.time() + timeout
+        while True:
+            try:
+                WebDriverWait(self.browser, max(0.1, deadline - time.time())).until(
+                    EC.element_to_be_clickable((By.CSS_SELECTOR, selector))).click()
+                return
+            except StaleElementReferenceException:
+                if time.time() > deadline:
+                    raise
+
     def fill(self, element_id, value):
         e = self.browser.find_element(By.ID, element_id)
         e.clear()
         e.send_keys(value)
 
-    def screenshot(self, name):
+    def screenshot(self, name, showing=None):
+        """Saves the window; with `showing` (a data-test), scrolled to that element first."""
+        if showing:
+            self.browser.execute_script("arguments[0].scrollIntoView()", self.browser.find_element(By.CSS_SELECTOR, '[data-test="%s"]' % showing))
         self.browser.save_screenshot(os.path.join(self.screenshots, name + ".png"))
 
     def balance_by_json(self):
@@ -200,13 +233,9 @@ class Checks:
     def the_event_feed_resumes_after_staging_is_killed(self):
         """SIGKILL every staging process of the platform (the supervisor restarts them): the page's feed says it is
         reconnecting, comes back live, and continues after the last offset it showed: no event twice, none lost."""
-        import signal
         self.wait_text("events-state", "Live")
         before = self.feed_offsets()
-        pids = subprocess.run(["pgrep", "-P", str(self.up_pid), "-f", "serve staging"], capture_output=True, text=True).stdout.split()
-        assert pids, "no staging process under croupier up %d" % self.up_pid
-        for pid in pids:
-            os.kill(int(pid), signal.SIGKILL)
+        self.kill_staging()
         self.wait_text("events-state", "Reconnecting")
         self.wait_text("events-state", "Live")
         self.fill("override-value", "Card 42 (after the restart)")
@@ -225,6 +254,107 @@ class Checks:
             "/croupier.staging.v1.StagingService/WatchEvents", [{"gameSlug": self.game, "untilCaughtUp": True}], token)]
         assert sorted(after) == sorted(stored), "the feed %s, the service %s" % (sorted(after), sorted(stored))
         self.screenshot("staging-feed-resumed")
+
+    def kill_staging(self):
+        """SIGKILLs every staging process of the platform; croupier up restarts them."""
+        pids = subprocess.run(["pgrep", "-P", str(self.up_pid), "-f", "serve staging"], capture_output=True, text=True).stdout.split()
+        assert pids, "no staging process under croupier up %d" % self.up_pid
+        for pid in pids:
+            os.kill(int(pid), signal.SIGKILL)
+
+    def storage_fault(self, fault):
+        """A storage fault on the staging database, for diff rows of this test's game: "fail" (the insert is refused),
+        "stall" (the insert takes a few seconds, as on a stalled disk) or None (mended)."""
+        name, where = "console_diff_fault", "NEW.game_slug = '%s'" % self.game
+        if self.staging_db.startswith("postgres"):
+            body = {"fail": "RAISE EXCEPTION 'injected storage failure';", "stall": "PERFORM pg_sleep(3); RETURN NEW;"}
+            sql = ("CREATE FUNCTION %s() RETURNS trigger AS $$ BEGIN %s END $$ LANGUAGE plpgsql; "
+                   "CREATE TRIGGER %s BEFORE INSERT ON diffs FOR EACH ROW WHEN (%s) EXECUTE FUNCTION %s()"
+                   % (name, body[fault], name, where, name) if fault else "DROP TRIGGER %s ON diffs; DROP FUNCTION %s()" % (name, name))
+            subprocess.run(["psql", self.staging_db, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql], check=True, capture_output=True)
+            return
+        db = sqlite3.connect(self.staging_db, timeout=30)
+        if fault == "fail":
+            db.execute("CREATE TRIGGER %s BEFORE INSERT ON diffs WHEN %s BEGIN SELECT RAISE(ABORT, 'injected storage failure'); END"
+                       % (name, where))
+        elif fault == "stall":  # SQLite cannot sleep: the trigger counts to 5 million (a second or two), through a view
+            db.executescript("""
+                CREATE VIEW %s_work AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 5000000) SELECT count(*) AS n FROM c;
+                CREATE TRIGGER %s BEFORE INSERT ON diffs WHEN %s BEGIN SELECT n FROM %s_work; END;
+                """ % (name, name, where, name))
+        else:
+            db.executescript("DROP TRIGGER %s; DROP VIEW IF EXISTS %s_work;" % (name, name))
+        db.commit()
+        db.close()
+
+    def diff_events_after(self, offset):
+        return [line for line in self.text_of("events").splitlines()
+                if line.startswith("#") and int(line.split()[0][1:]) > offset and " diff-change " in line]
+
+    def an_operator_redrives_a_dead_letter(self):
+        """While the database refuses the game's diff rows, a requested diff fails 3 times and is dead-lettered; once the
+        storage is mended, the operator redrives it from the page and the diff is produced."""
+        self.wait_text("events-state", "Live")
+        self.storage_fault("fail")
+        try:
+            self.click('[data-test="generate-diff"]')
+            self.wait_text("generate-result", "(request ")
+            request = self.text_of("generate-result").rsplit("(request ", 1)[1].rstrip(")")
+            # Receives 1, 2 and 3 fail (retried after 1 s and 2 s, then 4 s), the 4th delivery moves it to the dead letters.
+            self.wait_text("dead-table", request, timeout=40)
+            self.wait_text("queue-dead", "1")
+            self.screenshot("staging-dead-letter", showing="queue")
+        finally:
+            self.storage_fault(None)
+        before = max(self.feed_offsets())
+        self.click('[data-test="redrive"][data-message="%s"]' % request)
+        self.wait_text("dead-letters", "No dead letters.")
+        deadline = time.time() + 30
+        while time.time() < deadline and not self.diff_events_after(before):
+            time.sleep(0.2)
+        assert self.diff_events_after(before), "no diff after the redrive: %s" % self.text_of("events")
+        self.wait_text("queue-dead", "0")
+        self.screenshot("staging-redriven", showing="queue")
+
+    def an_operator_releases_a_request_a_crash_left_in_flight(self):
+        """Staging is SIGKILLed while its worker produces a diff: the request stays in flight for the visibility timeout
+        (30 minutes). The page lists it in flight; Release makes it deliverable at once, and the diff is produced (the
+        diff lock's holder is the request itself, so its redelivery takes the lock back without waiting for the lease)."""
+        md = [("authorization", "Bearer " + self.token("console-editor-" + RUN, ["staging:read", "staging:write"]))]
+        stub = srpc.StagingServiceStub(grpc.insecure_channel(self.base[len("http://"):]))
+        after = max([e.offset for e in stub.WatchEvents(spb.WatchEventsRequest(game_slug=self.game, until_caught_up=True), metadata=md)] or [0])
+        events = stub.WatchEvents(spb.WatchEventsRequest(game_slug=self.game, after_offset=after), metadata=md)
+        self.storage_fault("stall")  # the diff's write takes seconds: the kill lands inside it
+        try:
+            asked = stub.GenerateDiff(spb.GenerateDiffRequest(game_slug=self.game), metadata=md)
+            for e in events:  # kill the moment the worker holds the game's diff lock
+                if e.type == "lock-change" and e.details["kind"] == "diff" and e.details["state"] == "acquired":
+                    self.kill_staging()
+                    break
+            events.cancel()
+        finally:
+            self.storage_fault(None)
+        deadline, live = time.time() + 30, []
+        while time.time() < deadline:
+            try:
+                live = stub.ListDiffRequests(spb.ListDiffRequestsRequest(limit=100), metadata=md).requests
+                break
+            except grpc.RpcError:
+                time.sleep(0.2)  # staging restarting
+        assert [r.message_id for r in live if r.in_flight] == [asked.message_id], "not left in flight: %s" % live
+        request = str(asked.message_id)
+        release = '[data-test="release"][data-message="%s"]' % request
+        self.wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, release)))
+        self.screenshot("staging-stranded", showing="queue")
+        self.click(release)
+        # Handled at once: without Release, it would come back only after the 30-minute visibility timeout.
+        self.wait_text("diff-requests", "No request waiting or in flight.", timeout=30)
+        # Its diff exists exactly once: the killed attempt's transaction left nothing.
+        diffs = [e for e in stub.WatchEvents(spb.WatchEventsRequest(game_slug=self.game, until_caught_up=True), metadata=md)
+                 if e.type == "diff-change" and e.details["message_id"] == request]
+        assert len(diffs) == 1, "request %s produced %d diffs" % (request, len(diffs))
+        self.wait_text("events", "message_id=%s " % request)
+        self.screenshot("staging-released", showing="queue")
 
     def feed_offsets(self):
         return [int(line.split()[0][1:]) for line in self.text_of("events").splitlines() if line.startswith("#")]
@@ -298,7 +428,8 @@ class Checks:
 CHECKS = ["a_staff_member_issues_a_reward_and_sees_the_new_balance", "a_five_character_reason_is_refused_before_it_is_sent",
           "errors_show_their_status_and_correlation_id", "a_player_sees_only_their_own_balance", "usable_at_desktop_and_phone_widths",
           "an_editor_imports_a_game_and_watches_it_reach_100_percent", "a_deploy_shows_its_progress_to_the_end",
-          "an_override_changes_the_diff_live", "the_event_feed_resumes_after_staging_is_killed",
+          "an_override_changes_the_diff_live", "the_event_feed_resumes_after_staging_is_killed", "an_operator_redrives_a_dead_letter",
+          "an_operator_releases_a_request_a_crash_left_in_flight",
           "an_operator_purges_a_delete_operation_after_confirming_it"]
 
 
@@ -308,6 +439,7 @@ def main():
     screenshots = sys.argv[sys.argv.index("--screenshots") + 1]
     checks = Checks(target, secret, screenshots)
     checks.up_pid = int(sys.argv[sys.argv.index("--up-pid") + 1])
+    checks.staging_db = sys.argv[sys.argv.index("--staging-db") + 1]
     failed = 0
     try:
         for name in CHECKS:

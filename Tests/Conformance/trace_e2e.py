@@ -4,9 +4,10 @@
 then looks for in the log lines of every process the request reached: the
 gateway's access log, loyalty's reward line, and staging's import, merge and
 diff lines (the diff runs later, in a worker, under the import's trace).
+An override made under a second trace gets its own diff under that trace.
 Also a call with a malformed traceparent, which must get a new trace.
 
-  trace_e2e.py HOST:PORT --jwt-secret SECRET --trace TRACE_ID --correlation ID
+  trace_e2e.py HOST:PORT --jwt-secret SECRET --trace TRACE_ID --override-trace TRACE_ID --correlation ID
 """
 import os
 import sys
@@ -64,6 +65,26 @@ class Checks:
             time.sleep(0.2)
         raise AssertionError("the import's diff never came")
 
+    def an_override_and_its_diff_carry_the_overrides_trace(self):
+        """The override's diff request waits in the queue; the worker that takes it logs under the override's trace."""
+        game = "trace-" + RUN
+        md = self.md("trace-editor", ["staging:read", "staging:write"])
+        before = self.last_offset(game, md)
+        self.staging.CreateOverride(spb.CreateOverrideRequest(game_slug=game, entity_type="card", slug="card-7", fields={"name": "traced"}),
+                                    metadata=md + [("traceparent", "00-%s-%s-01" % (OPTIONS["--override-trace"], uuid.uuid4().hex[:16]))])
+        end = time.time() + 60
+        while time.time() < end:
+            if any(e.type == "diff-change" and e.details["trigger"] == "MANUAL" for e in self.events(game, md, before)):
+                return
+            time.sleep(0.2)
+        raise AssertionError("the override's diff never came")
+
+    def events(self, game, md, after=0):
+        return list(self.staging.WatchEvents(spb.WatchEventsRequest(game_slug=game, after_offset=after, until_caught_up=True), metadata=md))
+
+    def last_offset(self, game, md):
+        return max([e.offset for e in self.events(game, md)] or [0])
+
     def a_reward_carries_the_trace(self):
         staff = "trace-staff-" + RUN
         self.loyalty.ManualReward(lpb.ManualRewardRequest(
@@ -111,6 +132,7 @@ def take_options(names):
 
 
 if __name__ == "__main__":
-    OPTIONS = take_options(["--trace", "--correlation"])
-    testkit.run_checks("trace", Checks, ["an_import_and_its_diff_carry_the_trace", "a_reward_carries_the_trace",
+    OPTIONS = take_options(["--trace", "--override-trace", "--correlation"])
+    testkit.run_checks("trace", Checks, ["an_import_and_its_diff_carry_the_trace", "an_override_and_its_diff_carry_the_overrides_trace",
+                                         "a_reward_carries_the_trace",
                                          "a_cleanup_run_carries_the_trace_from_rgs_to_games", "a_malformed_traceparent_starts_a_new_trace"])

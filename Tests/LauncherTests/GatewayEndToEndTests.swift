@@ -12,9 +12,14 @@ final class GatewayEndToEndTests: XCTestCase {
         let (certStatus, certOut) = try runToEnd(croupier, ["cert", "--dir", dir], environment: ["CROUPIER_DATA_DIR": dir])
         XCTAssertEqual(certStatus, 0, certOut)
         // A service's config section; with CROUPIER_TEST_ENGINE=postgres, on a database of the test's cluster.
+        var databases: [String: String] = [:]
         func section(_ component: String, _ settings: String = "") throws -> String {
             var fields = settings.isEmpty ? [] : [settings]
-            if TestEngine.isPostgres { fields.append(#""database": "\#(try TestEngine.location(component))""#) }
+            databases[component] = dir + "/\(component).sqlite"  // croupier up's default: <dataDir>/<component>.sqlite
+            if TestEngine.isPostgres {
+                databases[component] = try TestEngine.location(component)
+                fields.append(#""database": "\#(databases[component]!)""#)
+            }
             return #""\#(component)": {\#(fields.joined(separator: ", "))}"#
         }
         // On PostgreSQL every service also runs two replicas: the same checks pass through them.
@@ -63,8 +68,8 @@ final class GatewayEndToEndTests: XCTestCase {
         // The console in headless Chromium; screenshots under .build/artifacts/console.
         try python("console_browser.py", [
             h2c, "--jwt-secret", Self.jwtSecret, "--screenshots", repositoryRoot.path + "/.build/artifacts/console",
-            "--up-pid", String(up.processIdentifier),
-        ], expect: "10 passed, 0 failed (console)")
+            "--up-pid", String(up.processIdentifier), "--staging-db", try XCTUnwrap(databases["staging"]),
+        ], expect: "12 passed, 0 failed (console)")
         try checkCallTool(h2c, tls: tls, certificate: dir + "/gateway-cert.pem", environment: env.merging(["CROUPIER_DATA_DIR": dir]) { $1 })
 
         // A second gateway whose backend is down: its port is a closed one.
@@ -184,20 +189,33 @@ final class GatewayEndToEndTests: XCTestCase {
     /// line, loyalty's reward line, staging's import, merge and diff lines, and the cleanup's lines in RGS
     /// (kickoff) and Games (operation received from the outbox, committed by the worker); a malformed one gets a new trace.
     private func checkTraceContext(_ h2c: String, lines: Lines) throws {
-        let trace = (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+        let newTraceID = { (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined() }
+        let (trace, overrideTrace) = (newTraceID(), newTraceID())
         let correlation = "trace-e2e-" + String(trace.prefix(8))
-        try python("trace_e2e.py", [h2c, "--jwt-secret", Self.jwtSecret, "--trace", trace, "--correlation", correlation],
-                   expect: "4 passed, 0 failed (trace)")
-        let traced = { (event: String) -> Bool in
-            lines.all.split(separator: "\n").contains { $0.contains("\"trace_id\":\"\(trace)\"") && $0.contains(event) }
+        try python("trace_e2e.py", [h2c, "--jwt-secret", Self.jwtSecret, "--trace", trace, "--override-trace", overrideTrace,
+                                    "--correlation", correlation],
+                   expect: "5 passed, 0 failed (trace)")
+        // Log lines reach the test a little after the calls' effects are visible: wait for each.
+        let traced = { (event: String, trace: String) -> Bool in
+            let deadline = Date().addingTimeInterval(20)
+            while Date() < deadline {
+                if lines.all.split(separator: "\n").contains(where: { $0.contains("\"trace_id\":\"\(trace)\"") && $0.contains(event) }) {
+                    return true
+                }
+                Thread.sleep(forTimeInterval: 0.1)
+            }
+            return false
         }
         for event in ["\"method\":\"/croupier.staging.v1.StagingService/ImportGame\"", "\"event\":\"import_received\"",
                       "\"event\":\"import_merged\"", "\"event\":\"diff_produced\"", "\"event\":\"manual_reward_issued\"",
                       "\"method\":\"/croupier.loyalty.v1.LoyaltyService/ManualReward\"", "\"event\":\"cleanup_kicked_off\"",
-                      "\"event\":\"cleanup_operation_received\"", "\"event\":\"cleanup_operation_committed\""] {
-            let deadline = Date().addingTimeInterval(20)
-            while !traced(event) && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
-            XCTAssertTrue(traced(event), "no \(event) line with trace id \(trace)")
+                      "\"event\":\"cleanup_server_planned\"", "\"event\":\"cleanup_operation_received\"",
+                      "\"event\":\"cleanup_operation_committed\""] {
+            XCTAssertTrue(traced(event, trace), "no \(event) line with trace id \(trace)")
+        }
+        // The override's diff request waited in the queue with the override's trace; the worker logged under it.
+        for event in ["\"method\":\"/croupier.staging.v1.StagingService/CreateOverride\"", "\"trigger\":\"MANUAL\""] {
+            XCTAssertTrue(traced(event, overrideTrace), "no \(event) line with the override's trace id \(overrideTrace)")
         }
         // The malformed traceparent (an all-zero parent id) was replaced by a new trace, not passed on.
         let bad = lines.all.split(separator: "\n").first { $0.contains("\"correlation_id\":\"\(correlation)-bad\"") && $0.contains("\"method\"") }

@@ -182,6 +182,33 @@ final class DurableQueueTests: XCTestCase {
         XCTAssertEqual(v12, 0)
     }
 
+    /// A message is delivered with its sender's trace header, on every
+    /// delivery and after a redrive; the header is no part of de-duplication
+    /// (the same body sent under another trace is the same message).
+    func testTraceHeaderTravelsWithTheMessage() async throws {
+        let traced = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        let sent = try await queue.send(group: "g", body: body("traced"), traceHeader: traced)
+        let again = try await queue.send(group: "g", body: body("traced"), traceHeader: "00-" + String(repeating: "1", count: 32) + "-00f067aa0ba902b7-01")
+        XCTAssertEqual(again, SendResult(messageID: sent.messageID, duplicate: true))
+        try await queue.send(group: "h", body: body("untraced"))
+        var got = try await queue.receive(max: 10)
+        XCTAssertEqual(got.map(text), ["traced", "untraced"])
+        XCTAssertEqual(got.map(\.traceHeader), [traced, nil])
+        try await queue.delete(got[1])
+        for _ in 1...2 {
+            clock.advance(millis: 30_001)
+            got = try await queue.receive(max: 1)
+            XCTAssertEqual(got.first?.traceHeader, traced, "a redelivery keeps the header")
+        }
+        clock.advance(millis: 30_001)
+        let none = try await queue.receive(max: 1)
+        XCTAssertEqual(none, [], "dead-lettered after 3 receives")
+        let moved = try await queue.redrive()
+        XCTAssertEqual(moved, 1)
+        got = try await queue.receive(max: 1)
+        XCTAssertEqual(got.map(\.traceHeader), [traced], "a redriven message keeps its sender's trace")
+    }
+
     /// A redriven message is sent again at the end of its group: the group's
     /// in-flight message stays the only one out.
     func testRedriveRespectsTheGroupsInFlightMessage() async throws {

@@ -71,17 +71,33 @@ public struct CleanupRunStore: Sendable {
         }
     }
 
+    /// What planning one server's job came to.
+    enum ServerPlan: Equatable {
+        case planned(toDelete: Int, toArchive: Int, slices: Int)
+        /// The plan was refused (the job is FAILED), for this reason.
+        case refused(String)
+        /// The job was no longer PENDING (another driver took it).
+        case notPending
+    }
+
+    /// The trace of the call that kicked `runID` off (nil: none kept, or no such run).
+    func trace(of runID: String) async throws -> TraceContext? {
+        try await database.read { db in
+            try db.queryFirst("SELECT traceparent FROM cleanup_runs WHERE run_id = ?", [runID]) { $0.string(0) }
+        }.flatMap(TraceContext.init(traceparent:))
+    }
+
     /// Plans one server's cleanup in one transaction and queues its slices
     /// (each with the RGS tables it settles) in the outbox. No RGS table
     /// changes here: each slice's tables change once Games has applied it.
-    /// A refused plan marks the job FAILED and is returned as the reason.
-    func process(runID: String, serverID: String) async throws -> String? {
+    /// A refused plan marks the job FAILED.
+    func process(runID: String, serverID: String) async throws -> ServerPlan {
         let signal = slicesQueued
-        return try await database.write { tx -> String? in
+        return try await database.write { tx -> ServerPlan in
             guard let (env, state) = try tx.queryFirst(
                 "SELECT environment_id, state FROM cleanup_jobs WHERE run_id = ? AND server_id = ?", [runID, serverID],
                 { ($0.string(0), $0.string(1)) }), state == "PENDING"
-            else { return nil }
+            else { return .notPending }
             let archivedAt = try tx.queryFirst("SELECT archived_at FROM cleanup_runs WHERE run_id = ?", [runID]) { $0.int64(0) } ?? 0
             let required = Set(try tx.queryFirst(
                 "SELECT required_currencies FROM environments WHERE environment_id = ?", [env], { $0.string(0) })?
@@ -100,7 +116,7 @@ public struct CleanupRunStore: Sendable {
             } catch let e as RPCError {
                 try tx.execute(
                     "UPDATE cleanup_jobs SET state = 'FAILED', failure = ? WHERE run_id = ? AND server_id = ?", [e.message, runID, serverID])
-                return e.message
+                return .refused(e.message)
             }
             for (n, slice) in plan.slices.enumerated() {
                 try tx.execute(
@@ -114,7 +130,7 @@ public struct CleanupRunStore: Sendable {
                 "UPDATE cleanup_jobs SET state = ?, to_delete = ?, to_archive = ? WHERE run_id = ? AND server_id = ?",
                 [plan.slices.isEmpty ? "NOTHING_TO_DO" : "SENDING", plan.toDelete.count, plan.toArchive.count, runID, serverID])
             tx.wake(signal)
-            return nil
+            return .planned(toDelete: plan.toDelete.count, toArchive: plan.toArchive.count, slices: plan.slices.count)
         }
     }
 

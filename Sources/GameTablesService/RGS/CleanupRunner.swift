@@ -52,14 +52,28 @@ public final class CleanupRunner: Sendable {
         }
     }
 
+    /// Under the kickoff's trace: every line of the chain, and the slices it queues, follow the call that started the run.
     private func chain(runID: String, environmentID: String) async {
+        let trace = try? await runs.trace(of: runID)
+        await TraceContext.$current.withValue(trace) { await chainTraced(runID: runID, environmentID: environmentID) }
+    }
+
+    private func chainTraced(runID: String, environmentID: String) async {
         do {
             while !Task.isCancelled, let server = try await runs.nextJob(runID: runID, environmentID: environmentID) {
                 do {
                     let began = ContinuousClock.now
-                    let refused = try await runs.process(runID: runID, serverID: server)
+                    let outcome = try await runs.process(runID: runID, serverID: server)
                     planned.observe(since: began)
-                    if let refused { failed(runID, server, refused) }
+                    switch outcome {
+                    case .planned(let toDelete, let toArchive, let slices):
+                        log(GamesLog.line("cleanup_server_planned", service: "rgs", [
+                            ("run_id", runID), ("server_id", server), ("to_delete", String(toDelete)), ("to_archive", String(toArchive)),
+                            ("slices", String(slices)),
+                        ]))
+                    case .refused(let reason): failed(runID, server, reason)
+                    case .notPending: break
+                    }
                 } catch is CancellationError {
                     return  // this process stopped driving runs: the job stays PENDING for the next driver
                 } catch {

@@ -56,7 +56,12 @@ public final class OutcomeWatcher: Sendable {
         }
     }
 
+    /// Under the run's trace, so a failure names the request that started the run.
     private func report(_ slice: CleanupSlice, _ outcome: GamesOutcome) {
+        TraceContext.$current.withValue(slice.actor.trace) { reportTraced(slice, outcome) }
+    }
+
+    private func reportTraced(_ slice: CleanupSlice, _ outcome: GamesOutcome) {
         let fields = [("run_id", slice.runID), ("server_id", slice.serverID), ("request_id", slice.requestID), ("operation_id", slice.operationID)]
         if outcome.status == .failed {
             log(GamesLog.line("cleanup_operation_failed_on_games", service: "rgs", fields + [("reason", outcome.failure)]))

@@ -39,8 +39,12 @@ public final class SliceSender: Sendable {
         return metadata
     }
 
-    /// False when the slice could not be delivered and will be retried.
+    /// False when the slice could not be delivered and will be retried. Under the run's trace, as its log lines are.
     private func send(_ slice: CleanupSlice) async -> Bool {
+        await TraceContext.$current.withValue(slice.actor.trace) { await sendTraced(slice) }
+    }
+
+    private func sendTraced(_ slice: CleanupSlice) async -> Bool {
         let request = Croupier_Gametables_V1_CleanupGameTablesRequest.with {
             $0.requestId = slice.requestID
             $0.ids = slice.boIDs

@@ -54,9 +54,8 @@ final class DiffWorker: Sendable {
             log("diff request \(message.id) is not decodable; dropped")
             return
         }
-        // An import's diff runs under the import's trace (kept with the run).
-        let trace = request.trigger == .import ? try? await ImportStore.trace(of: request.importRunId, in: diffs.database) : nil
-        try await TraceContext.$current.withValue(trace) { try await handleTraced(message, request) }
+        // Under the trace of the call that asked for it (an import's upload, an override, GenerateDiff).
+        try await TraceContext.$current.withValue(DiffRequests.trace(of: message)) { try await handleTraced(message, request) }
     }
 
     private func handleTraced(_ message: ReceivedMessage, _ request: Croupier_Staging_V1_EnqueueDiffRequest) async throws {

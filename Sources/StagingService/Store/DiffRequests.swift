@@ -16,16 +16,28 @@ public struct DiffRequests: Sendable {
         return c
     }
 
-    /// Validates and enqueues inside the caller's transaction (the outbox of manual mutations).
+    /// Enqueues inside the caller's transaction (the outbox of manual
+    /// mutations). The caller reads `traceHeader` before its transaction: a
+    /// write closure runs on the database's writer, outside the call's task.
     @discardableResult
-    func send(_ tx: Transaction, _ r: Croupier_Staging_V1_EnqueueDiffRequest) throws -> SendResult {
-        try queue.send(tx, group: r.gameSlug, body: r.serializedBytes(), scope: Self.scope(r))
+    func send(_ tx: Transaction, _ r: Croupier_Staging_V1_EnqueueDiffRequest, traceHeader: String?) throws -> SendResult {
+        try queue.send(tx, group: r.gameSlug, body: r.serializedBytes(), scope: Self.scope(r), traceHeader: traceHeader)
     }
 
     /// Validates and enqueues in a transaction of its own.
     public func send(_ r: Croupier_Staging_V1_EnqueueDiffRequest) async throws -> SendResult {
         try Self.validate(r)
-        return try await queue.send(group: r.gameSlug, body: r.serializedBytes(), scope: Self.scope(r))
+        return try await queue.send(group: r.gameSlug, body: r.serializedBytes(), scope: Self.scope(r), traceHeader: Self.traceHeader)
+    }
+
+    /// A request goes with the trace of the call that made it (an import's
+    /// upload, an override, an operator's GenerateDiff): the worker that
+    /// produces its diff, later and maybe in another replica, logs under it.
+    static var traceHeader: String? { TraceContext.current?.traceparent }
+
+    /// The trace a received request was sent under.
+    static func trace(of message: ReceivedMessage) -> TraceContext? {
+        message.traceHeader.flatMap(TraceContext.init(traceparent:))
     }
 
     /// An import's request collapses with any earlier one for the same run

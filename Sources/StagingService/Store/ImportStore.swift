@@ -259,9 +259,7 @@ public struct ImportStore: Sendable {
     }
 
     /// The trace of the call that uploaded `runID` (nil: none, or no such run).
-    func trace(of runID: String) async throws -> TraceContext? { try await Self.trace(of: runID, in: database) }
-
-    static func trace(of runID: String, in database: Database) async throws -> TraceContext? {
+    func trace(of runID: String) async throws -> TraceContext? {
         try await database.read { db in
             try db.queryFirst("SELECT traceparent FROM import_runs WHERE run_id = ?", [runID]) { $0.string(0) }
         }.flatMap(TraceContext.init(traceparent:))

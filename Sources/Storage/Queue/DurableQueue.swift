@@ -16,7 +16,10 @@
 ///   queue on its next delivery attempt instead of being delivered; redrive
 ///   sends it again at the end of its group;
 /// - `send(_:…)` inside the caller's transaction is an outbox: the message
-///   exists if and only if the caller's transaction committed.
+///   exists if and only if the caller's transaction committed;
+/// - a message may carry its sender's trace header (a W3C traceparent, as
+///   SQS's AWSTraceHeader attribute): delivered with it, kept by redrive,
+///   and no part of de-duplication.
 public struct DurableQueue: Sendable {
     public let configuration: QueueConfiguration
     let database: Database
@@ -51,6 +54,9 @@ public struct DurableQueue: Sendable {
                 PRIMARY KEY (queue, dedup_id)
             );
             """),
+        Migration("queue", 2, "a message carries its sender's trace header (SQS AWSTraceHeader)", """
+            ALTER TABLE queue_messages ADD COLUMN trace_header TEXT;
+            """),
     ]
 
     public init(database: Database, configuration: QueueConfiguration, clock: any StorageClock = SystemClock()) {
@@ -67,7 +73,8 @@ public struct DurableQueue: Sendable {
     /// Enqueues inside the caller's transaction (outbox).
     @discardableResult
     public func send(
-        _ tx: Transaction, group: String, body: [UInt8], deduplicationID: String? = nil, scope: DeduplicationScope = .window
+        _ tx: Transaction, group: String, body: [UInt8], deduplicationID: String? = nil, scope: DeduplicationScope = .window,
+        traceHeader: String? = nil
     ) throws -> SendResult {
         guard !group.isEmpty else { throw QueueError.emptyGroupID }
         guard body.count <= configuration.maxMessageBytes else {
@@ -86,8 +93,8 @@ public struct DurableQueue: Sendable {
         let groupIsEmpty = try tx.queryFirst(
             "SELECT 1 FROM queue_messages WHERE queue = ? AND group_id = ? AND dead = 0 LIMIT 1", [name, group], { _ in true }) == nil
         let id = try tx.insert(
-            "INSERT INTO queue_messages (queue, group_id, body, sent_at, visible_at, head) VALUES (?, ?, ?, ?, ?, ?)",
-            [name, group, body, now, now, groupIsEmpty], returning: "id")
+            "INSERT INTO queue_messages (queue, group_id, body, sent_at, visible_at, head, trace_header) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [name, group, body, now, now, groupIsEmpty, traceHeader], returning: "id")
         try tx.execute(
             """
             INSERT INTO queue_dedup (queue, dedup_id, message_id, expires_at) VALUES (?, ?, ?, ?)
@@ -102,9 +109,11 @@ public struct DurableQueue: Sendable {
     /// Enqueues in a transaction of its own.
     @discardableResult
     public func send(
-        group: String, body: [UInt8], deduplicationID: String? = nil, scope: DeduplicationScope = .window
+        group: String, body: [UInt8], deduplicationID: String? = nil, scope: DeduplicationScope = .window, traceHeader: String? = nil
     ) async throws -> SendResult {
-        try await database.write { tx in try self.send(tx, group: group, body: body, deduplicationID: deduplicationID, scope: scope) }
+        try await database.write { tx in
+            try self.send(tx, group: group, body: body, deduplicationID: deduplicationID, scope: scope, traceHeader: traceHeader)
+        }
     }
 
     // MARK: Receiving
@@ -120,10 +129,10 @@ public struct DurableQueue: Sendable {
             var delivered: [ReceivedMessage] = []
             while delivered.count < max {
                 let heads = try tx.query("""
-                    SELECT id, group_id, body, receive_count, sent_at FROM queue_messages INDEXED BY queue_messages_heads
+                    SELECT id, group_id, body, receive_count, sent_at, trace_header FROM queue_messages INDEXED BY queue_messages_heads
                     WHERE queue = ? AND head = 1 AND visible_at <= ? ORDER BY id LIMIT ?\(tx.connection.dialect.skippingLockedRows)
                     """, [self.name, now, max - delivered.count]) {
-                    (id: $0.int64(0), group: $0.string(1), body: $0.blob(2), count: $0.int(3), sentAt: $0.int64(4))
+                    (id: $0.int64(0), group: $0.string(1), body: $0.blob(2), count: $0.int(3), sentAt: $0.int64(4), trace: $0.optionalString(5))
                 }
                 var killed = false
                 for h in heads {
@@ -139,7 +148,8 @@ public struct DurableQueue: Sendable {
                         "UPDATE queue_messages SET receive_count = receive_count + 1, visible_at = ?, receipt = ? WHERE id = ?",
                         [now + timeout, receipt, h.id])
                     delivered.append(ReceivedMessage(
-                        id: h.id, groupID: h.group, body: h.body, receiveCount: h.count + 1, receipt: receipt, sentAtMillis: h.sentAt))
+                        id: h.id, groupID: h.group, body: h.body, receiveCount: h.count + 1, receipt: receipt, sentAtMillis: h.sentAt,
+                        traceHeader: h.trace))
                 }
                 if !killed || heads.isEmpty { break }
             }
@@ -265,14 +275,14 @@ public struct DurableQueue: Sendable {
                 "SELECT id FROM queue_messages WHERE queue = ? AND dead = 1 ORDER BY id", [self.name]) { $0.int64(0) }
             var moved = 0
             for id in selected {
-                guard let (group, body) = try tx.queryFirst(
-                    "SELECT group_id, body FROM queue_messages WHERE queue = ? AND id = ? AND dead = 1", [self.name, id],
-                    { ($0.string(0), $0.blob(1)) })
+                guard let (group, body, trace) = try tx.queryFirst(
+                    "SELECT group_id, body, trace_header FROM queue_messages WHERE queue = ? AND id = ? AND dead = 1", [self.name, id],
+                    { ($0.string(0), $0.blob(1), $0.optionalString(2)) })
                 else { continue }
                 try tx.execute("DELETE FROM queue_messages WHERE id = ?", [id])
                 try tx.execute(
-                    "INSERT INTO queue_messages (queue, group_id, body, sent_at, visible_at) VALUES (?, ?, ?, ?, ?)",
-                    [self.name, group, body, now, now])
+                    "INSERT INTO queue_messages (queue, group_id, body, sent_at, visible_at, trace_header) VALUES (?, ?, ?, ?, ?, ?)",
+                    [self.name, group, body, now, now, trace])
                 try self.promoteHeadIfNone(tx, group: group)
                 moved += 1
             }

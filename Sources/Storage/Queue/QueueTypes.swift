@@ -59,6 +59,8 @@ public struct ReceivedMessage: Sendable, Equatable {
     /// Proves this receive; needed to delete the message or change its visibility.
     public let receipt: String
     public let sentAtMillis: Int64
+    /// The sender's trace header (a W3C traceparent), if it gave one.
+    public let traceHeader: String?
 }
 
 public struct DeadLetter: Sendable, Equatable {

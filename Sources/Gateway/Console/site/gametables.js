@@ -41,7 +41,7 @@ function runCard({ token, signal }, onRun) {
     fill(view,
       el("p", { "data-test": "run-state" }, `Run ${run.runId}: ${short(run.state, "JOB_STATE_").toLowerCase()}, archive time ${time(run.archivedAtMs)}`),
       ...(run.environments || []).map((env) => el("div", {},
-        el("h2", {}, `${env.environmentId}: ${short(env.state, "JOB_STATE_").toLowerCase()}`),
+        el("h3", {}, `${env.environmentId}: ${short(env.state, "JOB_STATE_").toLowerCase()}`),
         table(["server", "state", "to delete", "to archive", "slices sent", "acknowledged", "of", "failure"],
           (env.servers || []).map((s) => [s.serverId, short(s.state, "JOB_STATE_"), s.toDelete || "0", s.toArchive || "0",
             s.slicesSent || "0", s.slicesAcknowledged || "0", s.slices || "0", s.failure || ""]), "run-servers"))),

@@ -3,7 +3,8 @@
 // events, a deploy's progress comes from its deploy-status events. Imports
 // upload a JSON file of entities as one client stream and follow the run
 // to 100%. Reading needs staging:read, importing and overrides
-// staging:write, deploying staging:deploy, the dead letters staging:admin.
+// staging:write, deploying staging:deploy; redriving dead letters and
+// releasing a request stranded in flight need staging:admin.
 import { call, unary } from "./grpcweb.js";
 import { el, errorLine, field, fill, describeError, figure, progressBar, table, time } from "./ui.js";
 
@@ -115,7 +116,7 @@ function diffCard(game, { token, claims }) {
         el("p", { class: "muted", "data-test": "diff-summary" }, diff.empty ? "Staging and production agree."
           : `Generated ${time(diff.generatedAtMs)} (${(diff.trigger || "").replace("DIFF_TRIGGER_", "").toLowerCase()}) in ${diff.durationMs || 0} ms`),
         table(["type", "added", "changed", "removed"], (diff.counts || []).map((c) => [c.entityType, c.added || "0", c.changed || "0", c.removed || "0"]), "diff-counts"),
-        (diff.impact || []).length ? el("div", {}, el("h2", {}, "Impact"),
+        (diff.impact || []).length ? el("div", {}, el("h3", {}, "Impact"),
           table(["expansion", "cards before", "cards after"], diff.impact.map((i) => [i.expansion, i.cardsBefore || "0", i.cardsAfter || "0"]), "diff-impact")) : null,
         table(["type", "slug", "change", "fields"], entries, "diff-entries"));
     } catch (e) {
@@ -127,7 +128,7 @@ function diffCard(game, { token, claims }) {
     errors.clear();
     try {
       const answer = await unary(SERVICE + "GenerateDiff", { gameSlug: game }, { token });
-      note.textContent = answer.message || "Diff requested";
+      note.textContent = `${answer.message || "Diff requested"} (request ${answer.messageId})`;
       note.hidden = false;
     } catch (e) { errors.show(e); }
   } }, "Generate diff") : null;
@@ -190,43 +191,65 @@ function deployCard(game, { token }) {
   return { card: el("div", { class: "card" }, el("h2", {}, "Deploy"), el("div", { class: "row" }, button), errors.line, state, progress), onEvent };
 }
 
+/**
+ * The diff queue, polled: its figures, its live requests (an in-flight one
+ * a crashed worker left can be released at once instead of waiting out the
+ * visibility timeout) and its dead letters (redriven one by one or all).
+ */
 function queueCard({ token, claims, signal }) {
   const errors = errorLine("queue-error");
   const figures = el("div", { class: "figures", "data-test": "queue" });
+  const live = el("div", { "data-test": "diff-requests" });
   const dead = el("div", { "data-test": "dead-letters" });
+  const admin = claims.can("staging:admin");
+  const act = (label, testId, message, run) => el("button", { type: "button", class: "secondary", "data-test": testId, "data-message": message,
+    onclick: async (event) => {
+      event.target.disabled = true;
+      try { await run(); await load(); } catch (e) { errors.show(e); event.target.disabled = false; }
+    } }, label);
+  const trigger = (r) => String((r && r.trigger) || "").replace("DIFF_TRIGGER_", "") + (r && r.entitySlug ? ` ${r.entityType}/${r.entitySlug}` : "");
   const load = async () => {
     try {
       const s = await unary(SERVICE + "GetQueueStats", {}, { token });
       figures.replaceChildren(figure("Depth", s.depth || "0", "queue-depth"), figure("In flight", s.inFlight || "0", "queue-in-flight"),
         figure("Oldest", `${Math.round(Number(s.oldestAgeMs || 0) / 1000)} s`, "queue-oldest"), figure("Dead letters", s.deadLetters || "0", "queue-dead"));
-      if (!claims.can("staging:admin")) return;
+      const requests = (await unary(SERVICE + "ListDiffRequests", { limit: 50 }, { token })).requests || [];
+      fill(live, el("h3", {}, "Requests"), requests.length ? table(["message", "game", "trigger", "receives", "state", ""], requests.map((r) => [
+        r.messageId, r.gameSlug, trigger(r.request), r.receiveCount || "0",
+        r.inFlight ? `in flight until ${time(r.visibleAtMs)}` : Number(r.visibleAtMs || 0) > Date.now() ? `retry at ${time(r.visibleAtMs)}` : "waiting",
+        admin && r.inFlight ? act("Release", "release", r.messageId, () => unary(SERVICE + "ReleaseDiffRequest", { messageId: r.messageId }, { token })) : "",
+      ]), "requests-table") : el("p", { class: "muted" }, "No request waiting or in flight."));
+      if (!admin) return errors.clear();
       const letters = (await unary(SERVICE + "ListDeadLetters", { limit: 50 }, { token })).deadLetters || [];
-      dead.replaceChildren(letters.length ? el("div", { class: "table-wrap" }, el("table", { "data-test": "dead-table" },
-        el("thead", {}, el("tr", {}, ["message", "game", "receives", "died", ""].map((c) => el("th", {}, c)))),
-        el("tbody", {}, letters.map((l) => el("tr", {}, el("td", {}, l.messageId), el("td", {}, l.gameSlug), el("td", {}, l.receiveCount || "0"),
-          el("td", {}, time(l.diedAtMs)), el("td", {}, el("button", { type: "button", class: "secondary", onclick: async () => {
-            try {
-              await unary(SERVICE + "RedriveDeadLetters", { messageIds: [l.messageId] }, { token });
-              await load();
-            } catch (e) { errors.show(e); }
-          } }, "Redrive"))))))) : el("p", { class: "muted" }, "No dead letters."));
+      fill(dead, el("h3", {}, "Dead letters"), letters.length ? [
+        table(["message", "game", "trigger", "receives", "died", ""], letters.map((l) => [
+          l.messageId, l.gameSlug, trigger(l.request), l.receiveCount || "0", time(l.diedAtMs),
+          act("Redrive", "redrive", l.messageId, () => unary(SERVICE + "RedriveDeadLetters", { messageIds: [l.messageId] }, { token })),
+        ]), "dead-table"),
+        el("div", { class: "row" }, act("Redrive all", "redrive-all", "", () => unary(SERVICE + "RedriveDeadLetters", {}, { token }))),
+      ] : el("p", { class: "muted" }, "No dead letters."));
       errors.clear();
     } catch (e) { errors.show(e); }
   };
   const timer = setInterval(load, 2000);
   signal.addEventListener("abort", () => clearInterval(timer));
   load();
-  return el("div", { class: "card" }, el("h2", {}, "Diff queue"), errors.line, figures, dead);
+  return el("div", { class: "card" }, el("h2", {}, "Diff queue"), errors.line, figures, live, dead);
 }
 
-/** The game's events, live: resumed after the last offset seen whenever the stream breaks. */
-function eventsCard(game, { token, signal }, onEvent) {
+/**
+ * The game's events, live: resumed after the last offset seen whenever the
+ * stream breaks; `onReconnect` runs when it is back (the other cards reload:
+ * their last reads may have failed while the service was away).
+ */
+function eventsCard(game, { token, signal }, onEvent, onReconnect) {
   const feed = el("ul", { class: "feed", "data-test": "events" });
   const state = el("p", { class: "muted", "data-test": "events-state" }, "Connecting…");
   let afterOffset = 0;
   (async () => {
     while (!signal.aborted) {
       try {
+        if (state.textContent.startsWith("Reconnecting")) onReconnect();
         state.textContent = "Live";
         await call(SERVICE + "WatchEvents", { gameSlug: game, afterOffset: String(afterOffset) }, {
           token, signal, onMessage: (e) => {
@@ -263,7 +286,7 @@ function renderGame(container, game, context) {
     if (e.type === "diff-change") diff.load();
     if (e.type === "deploy-status" && deploy) deploy.onEvent(e.details || {});
     if (e.type === "lock-change" && (e.details || {}).state === "released") runs.load();
-  }));
+  }, () => { runs.load(); locks.load(); diff.load(); }));
   container.replaceChildren(el("div", { class: "grid" }, cards));
   runs.load();
   locks.load();

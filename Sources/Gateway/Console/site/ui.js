@@ -41,13 +41,13 @@ export function figure(label, value, testId) {
     el("div", { class: "value", "data-test": testId }, value === undefined || value === null ? "–" : String(value)));
 }
 
-/** A table of `rows` (arrays of cell text) under `columns`. */
+/** A table of `rows` (arrays of cells: text, or an element such as a button) under `columns`. */
 export function table(columns, rows, testId) {
   return el("div", { class: "table-wrap" },
     el("table", { "data-test": testId },
       el("thead", {}, el("tr", {}, columns.map((c) => el("th", {}, c)))),
       el("tbody", {}, rows.map((r) => el("tr", {}, r.map((cell, i) =>
-        el("td", { class: i === r.length - 1 ? "wrap" : undefined }, cell === undefined || cell === null ? "" : String(cell))))))));
+        el("td", { class: i === r.length - 1 ? "wrap" : undefined }, cell instanceof Node ? cell : cell === undefined || cell === null ? "" : String(cell))))))));
 }
 
 /** A line that shows a failed call's status (`show`) until cleared. */
