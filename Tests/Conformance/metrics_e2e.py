@@ -31,7 +31,7 @@ SAMPLE = re.compile(r'^([a-z_]+)(?:\{([^}]*)\})? (\S+)$')
 
 def scrape(url):
     """Every sample of /metrics as {(name, labels): value}, the replicas' samples of a series summed
-    (each replica's series carries a `replica` label, dropped here)."""
+    (each replica's series of a process's own figure carries a `replica` label, dropped here)."""
     text = urllib.request.urlopen(url, timeout=10).read().decode()
     out = {}
     for line in text.splitlines():
@@ -57,6 +57,25 @@ class Checks:
             assert up and up[0] >= 1, (service, sorted(k for k in s if k[0].startswith("croupier_service")))
         for name in ("croupier_staging_queue_depth", "croupier_rgs_outbox_backlog", "croupier_games_runtime_consumer_lag"):
             assert any(k[0] == name for k in s), name
+
+    def database_figures_come_once_and_process_figures_per_replica(self):
+        """A figure read from a service's database is the same in every replica: it is served once, unlabelled, so a sum
+        counts each queued message once. A process's own figure comes from every replica, each labelled."""
+        text = urllib.request.urlopen(self.url, timeout=10).read().decode()
+
+        def series(name):
+            return [line.rsplit(" ", 1)[0] for line in text.splitlines() if line.startswith(name + "{") or line.startswith(name + " ")]
+        for name in ("croupier_staging_queue_depth", "croupier_staging_import_runs", "croupier_rgs_outbox_backlog",
+                     "croupier_games_operations", "croupier_games_runtime_consumer_lag", "croupier_loyalty_alerts"):
+            found = series(name)
+            assert found and not any("replica=" in s for s in found), (name, found)
+            assert len(found) == len(set(found)), "%s served more than once: %s" % (name, found)
+        up = [s for s in series("croupier_service_scrape_up") if 'service="staging"' in s]
+        for name in ("croupier_staging_diff_duration_seconds_count", "croupier_games_operation_duration_seconds_count",
+                     "croupier_rgs_cleanup_plan_duration_seconds_count"):
+            found = series(name)
+            assert found and all("replica=" in s for s in found), (name, found)
+        assert len(series("croupier_staging_diff_duration_seconds_count")) == len(up), "one series per staging replica"
 
     def queue_depth_rises_and_falls_during_imports(self):
         before = scrape(self.url)
@@ -120,4 +139,5 @@ class Checks:
 
 
 if __name__ == "__main__":
-    testkit.run_checks("metrics", Checks, ["every_service_is_scraped", "queue_depth_rises_and_falls_during_imports"])
+    testkit.run_checks("metrics", Checks, ["every_service_is_scraped", "database_figures_come_once_and_process_figures_per_replica",
+                                           "queue_depth_rises_and_falls_during_imports"])

@@ -43,4 +43,30 @@ final class ServiceMetricsTests: XCTestCase {
 
             """)
     }
+
+    /// A service's database figures (the same in every replica) go in once and unlabelled, beside the labelled ones.
+    func testADatabaseTextIsMergedWithoutAReplicaLabel() {
+        let process = """
+            # HELP a_total Things.
+            # TYPE a_total counter
+            a_total 1
+
+            """
+        let database = """
+            # HELP q_depth Waiting.
+            # TYPE q_depth gauge
+            q_depth{queue="diff"} 4
+
+            """
+        XCTAssertEqual(ServiceMetrics.merge([("h:1", process), (nil, database), ("h:2", process)]), """
+            # HELP a_total Things.
+            # TYPE a_total counter
+            a_total{replica="h:1"} 1
+            a_total{replica="h:2"} 1
+            # HELP q_depth Waiting.
+            # TYPE q_depth gauge
+            q_depth{queue="diff"} 4
+
+            """)
+    }
 }

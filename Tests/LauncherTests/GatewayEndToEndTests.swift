@@ -64,7 +64,7 @@ final class GatewayEndToEndTests: XCTestCase {
         // W3C trace context: one trace id in the log lines of every process a request reached.
         try checkTraceContext(h2c, lines: lines)
         // The services' metrics at the gateway's /metrics, scraped while imports queue up and drain.
-        try python("metrics_e2e.py", [h2c, "--jwt-secret", Self.jwtSecret], expect: "2 passed, 0 failed (metrics)")
+        try python("metrics_e2e.py", [h2c, "--jwt-secret", Self.jwtSecret], expect: "3 passed, 0 failed (metrics)")
         // The console in headless Chromium; screenshots under .build/artifacts/console.
         try python("console_browser.py", [
             h2c, "--jwt-secret", Self.jwtSecret, "--screenshots", repositoryRoot.path + "/.build/artifacts/console",

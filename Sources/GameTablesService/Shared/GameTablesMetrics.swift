@@ -13,32 +13,32 @@ public final class GameTablesMetrics: Sendable {
 
     public init() {}
 
-    func renderGames(database: Database, runtime: RuntimeStore) async throws -> String {
-        var out = PrometheusText()
+    func renderGames(database: Database, runtime: RuntimeStore) async throws -> ServiceFigures {
+        var figures = ServiceFigures()
         let counts = try await Self.counts(database, "SELECT status, COUNT(*) FROM operations WHERE status IN ('RECEIVED', 'IN_PROGRESS', 'DEFERRED') GROUP BY status")
-        out.metric("croupier_games_operations", .gauge, "Cleanup operations not yet final, by status (DEFERRED: archived, waiting for a purge).")
+        figures.database.metric("croupier_games_operations", .gauge, "Cleanup operations not yet final, by status (DEFERRED: archived, waiting for a purge).")
         for status in ["RECEIVED", "IN_PROGRESS", "DEFERRED"] {
-            out.sample("croupier_games_operations", [("status", status.lowercased())], Double(counts[status] ?? 0))
+            figures.database.sample("croupier_games_operations", [("status", status.lowercased())], Double(counts[status] ?? 0))
         }
-        operationDuration.render(into: &out, "croupier_games_operation_duration_seconds", "Time from an operation's start to its commit.")
         let c = try await runtime.consumerStatus()
-        out.single("croupier_games_runtime_consumer_lag", .gauge, "Runtime events not yet consumed.", Double(c.lag))
-        out.single("croupier_games_runtime_consumer_offset", .gauge, "The last runtime event consumed.", Double(c.offset))
-        out.single("croupier_games_runtime_events_skipped", .gauge, "Runtime events skipped as undecodable, since the start.", Double(c.skipped))
-        return out.text
+        figures.database.single("croupier_games_runtime_consumer_lag", .gauge, "Runtime events not yet consumed.", Double(c.lag))
+        figures.database.single("croupier_games_runtime_consumer_offset", .gauge, "The last runtime event consumed.", Double(c.offset))
+        figures.database.single("croupier_games_runtime_events_skipped", .gauge, "Runtime events skipped as undecodable, since the start.", Double(c.skipped))
+        operationDuration.render(into: &figures.process, "croupier_games_operation_duration_seconds", "Time from an operation's start to its commit.")
+        return figures
     }
 
-    func renderRgs(database: Database) async throws -> String {
-        var out = PrometheusText()
+    func renderRgs(database: Database) async throws -> ServiceFigures {
+        var figures = ServiceFigures()
         let slices = try await Self.counts(database, "SELECT state, COUNT(*) FROM cleanup_slices WHERE state = 'PENDING' GROUP BY state")
-        out.single("croupier_rgs_outbox_backlog", .gauge, "Slices written to the outbox and not yet acknowledged by Games.", Double(slices["PENDING"] ?? 0))
+        figures.database.single("croupier_rgs_outbox_backlog", .gauge, "Slices written to the outbox and not yet acknowledged by Games.", Double(slices["PENDING"] ?? 0))
         let jobs = try await Self.counts(database, "SELECT state, COUNT(*) FROM cleanup_jobs WHERE state IN ('PENDING', 'SENDING') GROUP BY state")
-        out.metric("croupier_rgs_cleanup_jobs", .gauge, "Server cleanup jobs not yet final, by state.")
+        figures.database.metric("croupier_rgs_cleanup_jobs", .gauge, "Server cleanup jobs not yet final, by state.")
         for state in ["PENDING", "SENDING"] {
-            out.sample("croupier_rgs_cleanup_jobs", [("state", state.lowercased())], Double(jobs[state] ?? 0))
+            figures.database.sample("croupier_rgs_cleanup_jobs", [("state", state.lowercased())], Double(jobs[state] ?? 0))
         }
-        planDuration.render(into: &out, "croupier_rgs_cleanup_plan_duration_seconds", "Time to plan one server's cleanup and write its slices.")
-        return out.text
+        planDuration.render(into: &figures.process, "croupier_rgs_cleanup_plan_duration_seconds", "Time to plan one server's cleanup and write its slices.")
+        return figures
     }
 
     private static func counts(_ database: Database, _ sql: String) async throws -> [String: Int] {

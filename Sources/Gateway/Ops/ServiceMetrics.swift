@@ -3,12 +3,15 @@ import Wire
 
 /// The backends' own figures for the gateway's /metrics: every replica of
 /// every backend is asked over Wire (`croupier.ops.v1.Metrics/Scrape`, at
-/// most `timeout`, all at once). Their texts are merged family by family,
-/// each sample labelled with its `replica` (the address it was scraped
-/// from), so per-process counters of two replicas are two series, not one
-/// that jumps between them; one `croupier_service_scrape_up{service,replica}`
-/// says whether each answered. A backend that exports nothing
-/// (UNIMPLEMENTED) is left out.
+/// most `timeout`, all at once). Their texts are merged family by family:
+/// - a process's own figures with each sample labelled with its `replica`
+///   (the address it was scraped from), so per-process counters of two
+///   replicas are two series, not one that jumps between them;
+/// - figures read from a service's database (the same in every replica)
+///   once per service, from the first replica that answered, unlabelled, so
+///   a sum over them counts each queued message once.
+/// One `croupier_service_scrape_up{service,replica}` says whether each
+/// replica answered. A backend that exports nothing (UNIMPLEMENTED) is left out.
 ///
 /// One scrape serves every /metrics request for `maxAge`: a client asking
 /// for /metrics in a loop cannot make the gateway fan out more than one
@@ -44,31 +47,33 @@ final class ServiceMetrics: Sendable {
 
     private func scrape() async -> String {
         let (replicas, timeout) = (self.replicas, self.timeout)
-        let answers = await withTaskGroup(of: (Int, Result<String, RPCError>).self) { group in
+        let answers = await withTaskGroup(of: (Int, Result<Croupier_Ops_V1_ScrapeResponse, RPCError>).self) { group in
             for (i, r) in replicas.enumerated() {
                 group.addTask {
                     do {
                         let reply = try await Croupier_Ops_V1_Metrics.Client(channel: r.channel).scrape(
                             Croupier_Ops_V1_ScrapeRequest(), options: CallOptions(deadline: .now + timeout))
-                        return (i, .success(reply.text))
+                        return (i, .success(reply))
                     } catch {
                         return (i, .failure(.from(error)))
                     }
                 }
             }
-            var all: [(Int, Result<String, RPCError>)] = []
+            var all: [(Int, Result<Croupier_Ops_V1_ScrapeResponse, RPCError>)] = []
             for await a in group { all.append(a) }
             return all.sorted { $0.0 < $1.0 }
         }
         var out = PrometheusText()
         out.metric("croupier_service_scrape_up", .gauge, "Whether a backend replica answered the gateway's scrape of its metrics (1) or not (0).")
-        var texts: [(replica: String, text: String)] = []
+        var texts: [(replica: String?, text: String)] = []
+        var databaseRead: Set<String> = []  // services whose database figures are in
         for (i, result) in answers {
             let r = replicas[i]
             switch result {
-            case .success(let text):
+            case .success(let reply):
                 out.sample("croupier_service_scrape_up", [("service", r.service), ("replica", r.address)], 1)
-                texts.append((r.address, text))
+                texts.append((r.address, reply.text))
+                if databaseRead.insert(r.service).inserted { texts.append((nil, reply.databaseText)) }
             case .failure(let e) where e.code == .unimplemented:
                 continue
             case .failure:
@@ -80,14 +85,14 @@ final class ServiceMetrics: Sendable {
 
     /// Texts in the exposition format merged into one: each family's HELP
     /// and TYPE once (where it first appears), then its samples from every
-    /// text, each with `replica="…"` added to its labels.
-    static func merge(_ texts: [(replica: String, text: String)]) -> String {
+    /// text, each with `replica="…"` added to its labels when the text has one.
+    static func merge(_ texts: [(replica: String?, text: String)]) -> String {
         var order: [String] = []
         var owner: [String: Int] = [:]  // the text whose HELP and TYPE lines a family keeps
         var headers: [String: [Substring]] = [:]
         var samples: [String: [String]] = [:]
         for (index, (replica, text)) in texts.enumerated() {
-            let label = "replica=\"\(PrometheusText.escape(replica))\""
+            let label = replica.map { "replica=\"\(PrometheusText.escape($0))\"" }
             var family = ""
             func enter(_ name: String) {
                 family = name
@@ -108,11 +113,13 @@ final class ServiceMetrics: Sendable {
                 let series = line[..<space]
                 if family.isEmpty { enter(String(series.prefix { $0 != "{" })) }
                 let labelled: String
-                if series.hasSuffix("}"), let open = series.firstIndex(of: "{") {
+                if let label, series.hasSuffix("}"), let open = series.firstIndex(of: "{") {
                     let inner = series[series.index(after: open)..<series.index(before: series.endIndex)]
                     labelled = "\(series[..<open]){\(inner.isEmpty ? "" : inner + ",")\(label)}"
-                } else {
+                } else if let label {
                     labelled = "\(series){\(label)}"
+                } else {
+                    labelled = String(series)
                 }
                 samples[family, default: []].append(labelled + line[space...])
             }

@@ -13,16 +13,16 @@ public final class LoyaltyMetrics: Sendable {
 
     func count(_ event: String) { events.withLock { $0[event, default: 0] += 1 } }
 
-    public func render(alerts: AlertLog) async throws -> String {
-        var out = PrometheusText()
-        out.metric("croupier_loyalty_events_total", .counter, "Accruals, rewards, replays, refusals and tier upgrades this process logged, by event.")
+    public func render(alerts: AlertLog) async throws -> ServiceFigures {
+        var figures = ServiceFigures()
+        figures.process.metric("croupier_loyalty_events_total", .counter, "Accruals, rewards, replays, refusals and tier upgrades this process logged, by event.")
         for (event, n) in events.withLock({ $0 }).sorted(by: { $0.key < $1.key }) {
-            out.sample("croupier_loyalty_events_total", [("event", event)], Double(n))
+            figures.process.sample("croupier_loyalty_events_total", [("event", event)], Double(n))
         }
-        out.metric("croupier_loyalty_alerts", .gauge, "Alerts and notifications kept, by kind.")
+        figures.database.metric("croupier_loyalty_alerts", .gauge, "Alerts and notifications kept, by kind.")
         for (kind, n) in try await alerts.countsByKind().sorted(by: { $0.key < $1.key }) {
-            out.sample("croupier_loyalty_alerts", [("kind", kind)], Double(n))
+            figures.database.sample("croupier_loyalty_alerts", [("kind", kind)], Double(n))
         }
-        return out.text
+        return figures
     }
 }

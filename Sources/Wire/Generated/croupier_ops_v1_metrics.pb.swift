@@ -32,7 +32,13 @@ public struct Croupier_Ops_V1_ScrapeResponse: ProtoMessage {
 
     /// Prometheus text exposition format 0.0.4: HELP and TYPE lines, then samples.
     /// Metric names start with croupier_<service>_; label values are bounded sets.
+    /// This process's own figures (counters, durations): the gateway labels
+    /// them with the replica they came from.
     public var text: String = ""
+    /// Figures read from the service's database (queue depth, backlog, jobs by
+    /// state), the same in every replica of the service: the gateway serves them
+    /// once per service, from one replica that answered, with no replica label.
+    public var databaseText: String = ""
     public var unknownFields = ProtoUnknownFields()
 
     public init() {}
@@ -41,6 +47,7 @@ public struct Croupier_Ops_V1_ScrapeResponse: ProtoMessage {
         while let tag = try reader.nextTag() {
             switch tag.fieldNumber {
             case 1: try reader.decodeSingular(ProtoString.self, tag, into: &self.text, unknown: &unknownFields)
+            case 2: try reader.decodeSingular(ProtoString.self, tag, into: &self.databaseText, unknown: &unknownFields)
             default: try reader.keepUnknown(tag, in: &unknownFields)
             }
         }
@@ -48,12 +55,14 @@ public struct Croupier_Ops_V1_ScrapeResponse: ProtoMessage {
 
     public func encode(to writer: inout ProtoWriter) {
         writer.writeSingular(ProtoString.self, 1, self.text)
+        writer.writeSingular(ProtoString.self, 2, self.databaseText)
         writer.writeUnknown(unknownFields)
     }
 
     public var encodedSize: Int {
         var size = unknownFields.bytes.count
         size &+= ProtoSize.singular(ProtoString.self, 1, self.text)
+        size &+= ProtoSize.singular(ProtoString.self, 2, self.databaseText)
         return size
     }
 }
@@ -99,6 +108,6 @@ extension ProtoFileDescriptor {
         dependencies: [],
         symbols: ["croupier.ops.v1.ScrapeRequest", "croupier.ops.v1.ScrapeResponse", "croupier.ops.v1.Metrics", "croupier.ops.v1.Metrics.Scrape"],
         services: ["croupier.ops.v1.Metrics"],
-        base64: "Ch1jcm91cGllci9vcHMvdjEvbWV0cmljcy5wcm90bxIPY3JvdXBpZXIub3BzLnYxIg8KDVNjcmFwZVJlcXVlc3QiJAoOU2NyYXBlUmVzcG9uc2USEgoEdGV4dBgBIAEoCVIEdGV4dDJUCgdNZXRyaWNzEkkKBlNjcmFwZRIeLmNyb3VwaWVyLm9wcy52MS5TY3JhcGVSZXF1ZXN0Gh8uY3JvdXBpZXIub3BzLnYxLlNjcmFwZVJlc3BvbnNlYgZwcm90bzM="
+        base64: "Ch1jcm91cGllci9vcHMvdjEvbWV0cmljcy5wcm90bxIPY3JvdXBpZXIub3BzLnYxIg8KDVNjcmFwZVJlcXVlc3QiSQoOU2NyYXBlUmVzcG9uc2USEgoEdGV4dBgBIAEoCVIEdGV4dBIjCg1kYXRhYmFzZV90ZXh0GAIgASgJUgxkYXRhYmFzZVRleHQyVAoHTWV0cmljcxJJCgZTY3JhcGUSHi5jcm91cGllci5vcHMudjEuU2NyYXBlUmVxdWVzdBofLmNyb3VwaWVyLm9wcy52MS5TY3JhcGVSZXNwb25zZWIGcHJvdG8z"
     )
 }
