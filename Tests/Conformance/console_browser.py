@@ -209,6 +209,9 @@ class Checks:
         self.wait_text("runs-table", "SUCCEEDED")
         self.wait_text("diff-counts", "3000")  # the import's diff: every card added
         self.wait_text("locks", "No lock held")
+        # The games list (polled) shows the game with its latest run.
+        self.wait_text("games-table", "%s run_" % self.game)
+        self.wait_text("games-table", "SUCCEEDED 3000 of 3000")
         self.screenshot("staging-imported")
 
     def an_override_changes_the_diff_live(self):
@@ -293,7 +296,11 @@ class Checks:
 
     def an_operator_redrives_a_dead_letter(self):
         """While the database refuses the game's diff rows, a requested diff fails 3 times and is dead-lettered; once the
-        storage is mended, the operator redrives it from the page and the diff is produced."""
+        storage is mended, the operator redrives it from the page and the diff is produced. (The game is opened again
+        from the games list first.)"""
+        self.fill("game-slug", "")
+        self.click('[data-test="open"][data-game="%s"]' % self.game)
+        assert self.browser.find_element(By.ID, "game-slug").get_attribute("value") == self.game
         self.wait_text("events-state", "Live")
         self.storage_fault("fail")
         try:

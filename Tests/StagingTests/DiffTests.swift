@@ -278,6 +278,31 @@ final class StagingOperatorViewTests: XCTestCase {
         side.close()
         await h.stop()
     }
+
+    /// Every game, imported or made by hand, once, in slug order and paged; each with its latest run.
+    func testGamesAreListedWithTheirLatestRun() async throws {
+        let h = try await StagingHarness()
+        let empty = try await h.client.listGames(.init())
+        XCTAssertEqual(empty.games, [])
+        for game in ["b-game", "a-game", "c-game"] { _ = try await h.waitForRun(try await h.importGame(game, StagingHarness.cards(2))) }
+        let latest = try await h.importGame("a-game", StagingHarness.cards(3))
+        _ = try await h.waitForRun(latest)
+        _ = try await h.client.createEntity(.with {
+            $0.gameSlug = "by-hand"
+            $0.entity = .with { $0.entityType = "card"; $0.slug = "only"; $0.fields = ["name": "Only"] }
+        })
+        let page1 = try await h.client.listGames(.with { $0.pageSize = 2 })
+        XCTAssertEqual(page1.games.map(\.gameSlug), ["a-game", "b-game"])
+        XCTAssertEqual(page1.games.first?.latestRun?.importRunId, latest)
+        XCTAssertEqual(page1.games.first?.latestRun?.entitiesMerged, 3)
+        let page2 = try await h.client.listGames(.with { $0.pageSize = 2; $0.pageToken = page1.nextPageToken })
+        XCTAssertEqual(page2.games.map(\.gameSlug), ["by-hand", "c-game"])
+        XCTAssertNil(page2.games.first?.latestRun, "a game made by hand has no import run")
+        XCTAssertEqual(page2.nextPageToken, "")
+        let (tooMany, _) = await statusOf { try await h.client.listGames(.with { $0.pageSize = 1001 }) }
+        XCTAssertEqual(tooMany, .invalidArgument)
+        await h.stop()
+    }
 }
 
 /// Every service: a storage failure reaches the client as INTERNAL with a

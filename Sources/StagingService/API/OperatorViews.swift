@@ -1,11 +1,36 @@
 import Storage
 import Wire
 
-/// What an operator needs to see and do beyond the seed's calls: a game's
-/// import runs, production as deployed, the diff queue's live requests, and
-/// releasing a request a crashed worker left in flight.
+/// What an operator needs to see and do beyond the seed's calls: the games,
+/// a game's import runs, production as deployed, the diff queue's live
+/// requests, and releasing a request a crashed worker left in flight.
 extension StagingAPI {
     typealias M = Croupier_Staging_V1_StagingService.Method
+
+    public func listGames(
+        request: Croupier_Staging_V1_ListGamesRequest, context: ServerContext
+    ) async throws -> Croupier_Staging_V1_ListGamesResponse {
+        try StagingPermission.require(M.listGames, context)
+        let size = try Self.pageSize(request.pageSize)
+        let after = request.pageToken.isEmpty ? "" : try PageToken.decode(request.pageToken).0
+        let (games, more) = try await role.database.read { db in
+            let slugs = try EntityRows.games(db, after: after, limit: size + 1)
+            let page = try slugs.prefix(size).map { slug in
+                let latest = try db.queryFirst(
+                    "SELECT \(ImportStore.runColumns) FROM import_runs WHERE game_slug = ? ORDER BY created_at DESC, run_id DESC LIMIT 1",
+                    [slug], ImportStore.run)
+                return Croupier_Staging_V1_GameSummary.with { g in
+                    g.gameSlug = slug
+                    if let latest { g.latestRun = latest }
+                }
+            }
+            return (page, slugs.count > size)
+        }
+        return .with {
+            $0.games = games
+            if more, let last = games.last { $0.nextPageToken = PageToken.encode(last.gameSlug, "") }
+        }
+    }
 
     public func listImportRuns(
         request: Croupier_Staging_V1_ListImportRunsRequest, context: ServerContext

@@ -17,7 +17,7 @@ public enum StagingPermission {
         var table: [String: String] = [:]
         for m in [
             M.getImportRun, M.getEntity, M.listEntities, M.getDiff, M.getLocks, M.watchEvents, M.getQueueStats, M.listImportRuns,
-            M.listProductionEntities, M.listDiffRequests,
+            M.listProductionEntities, M.listDiffRequests, M.listGames,
         ] { table[m.path] = read }
         for m in [M.importGame, M.createOverride, M.createEntity, M.uploadImage, M.generateDiff] { table[m.path] = write }
         table[M.deploy.path] = deploy

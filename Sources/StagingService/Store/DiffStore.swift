@@ -257,7 +257,7 @@ enum PageToken {
 
     static func decode(_ token: String) throws -> (String, String) {
         if token.isEmpty { return ("", "") }
-        let parts = token.split(separator: "/", maxSplits: 1).map(String.init)
+        let parts = token.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
         guard parts.count == 2 else { throw RPCError(.invalidArgument, "page_token '\(token.prefix(100))' is not one this service issued") }
         return (parts[0], parts[1])
     }

@@ -69,6 +69,25 @@ enum EntityRows {
         return try rows.compactMap { try entity(db, game: game, type: $0.0, slug: $0.1) }
     }
 
+    /// Game slugs after `after`, in order, at most `limit`: every game with
+    /// entities or import runs. Each table is read by a loose index scan (one
+    /// index probe per game, not a pass over every entity).
+    static func games(_ db: SQLConnection, after: String, limit: Int) throws -> [String] {
+        func next(_ table: String) -> String {
+            """
+            WITH RECURSIVE g(slug) AS (
+                SELECT (SELECT min(game_slug) FROM \(table) WHERE game_slug > ?)
+                UNION ALL
+                SELECT (SELECT min(game_slug) FROM \(table) WHERE game_slug > g.slug) FROM g WHERE g.slug IS NOT NULL
+            )
+            SELECT slug FROM g WHERE slug IS NOT NULL LIMIT ?
+            """
+        }
+        let entities = try db.query(next("staging_entities"), [after, limit]) { $0.string(0) }
+        let runs = try db.query(next("import_runs"), [after, limit]) { $0.string(0) }
+        return Array(Set(entities + runs).sorted().prefix(limit))
+    }
+
     static func gameExists(_ db: SQLConnection, _ game: String) throws -> Bool {
         try db.queryFirst("SELECT 1 FROM staging_entities WHERE game_slug = ? LIMIT 1", [game], { _ in true }) != nil
             || db.queryFirst("SELECT 1 FROM import_runs WHERE game_slug = ? LIMIT 1", [game], { _ in true }) != nil

@@ -66,6 +66,28 @@ function importCard(game, { token }, onRun) {
     file, el("div", { class: "row" }, button), errors.line, state, progress);
 }
 
+/** Every game staging holds, with its latest import run (polled: a run's progress shows here too); Open picks one. */
+function gamesList({ token, signal }, open) {
+  const errors = errorLine("games-error");
+  const list = el("div", { "data-test": "games" });
+  const load = async () => {
+    try {
+      const games = (await unary(SERVICE + "ListGames", { pageSize: 100 }, { token })).games || [];
+      fill(list, games.length ? table(["game", "latest import", "status", "merged", "created", ""], games.map((g) => {
+        const r = g.latestRun || {};
+        return [g.gameSlug, r.importRunId || "none", (r.status || "").replace("IMPORT_STATUS_", ""),
+          r.importRunId ? `${r.entitiesMerged || 0} of ${r.entitiesReceived || 0}` : "", time(r.createdAtMs),
+          el("button", { type: "button", class: "secondary", "data-test": "open", "data-game": g.gameSlug, onclick: () => open(g.gameSlug) }, "Open")];
+      }), "games-table") : el("p", { class: "muted" }, "No game yet: name one above and import it."));
+      errors.clear();
+    } catch (e) { errors.show(e); }
+  };
+  const timer = setInterval(load, 3000);
+  signal.addEventListener("abort", () => clearInterval(timer));
+  load();
+  return el("div", {}, errors.line, list);
+}
+
 function runsCard(game, { token }) {
   const errors = errorLine("runs-error");
   const list = el("div", { "data-test": "runs" });
@@ -301,7 +323,8 @@ export default {
     const [gameField, gameInput] = field("Game", "game-slug", { placeholder: "game slug", value: sessionStorage.getItem("croupier.console.game") || "" });
     const gameView = el("div", { "data-test": "game-view" });
     let gameAbort = null;
-    const open = () => {
+    const open = (picked) => {
+      if (typeof picked === "string") gameInput.value = picked;
       const game = gameInput.value.trim();
       if (!game) return;
       sessionStorage.setItem("croupier.console.game", game);
@@ -311,7 +334,9 @@ export default {
       renderGame(gameView, game, { ...context, signal: gameAbort.signal });
     };
     container.append(
-      el("div", { class: "card" }, el("div", { class: "row" }, gameField, el("button", { type: "button", "data-test": "open-game", onclick: open }, "Open"))),
+      el("div", { class: "card" }, el("h2", {}, "Games"),
+        el("div", { class: "row" }, gameField, el("button", { type: "button", "data-test": "open-game", onclick: open }, "Open")),
+        gamesList(context, open)),
       el("div", { class: "grid" }, queueCard(context)),
       gameView);
     if (gameInput.value) open();
