@@ -196,10 +196,13 @@ final class GatewayEndToEndTests: XCTestCase {
                                     "--correlation", correlation],
                    expect: "5 passed, 0 failed (trace)")
         // Log lines reach the test a little after the calls' effects are visible: wait for each.
-        let traced = { (event: String, trace: String) -> Bool in
+        let traced = { (event: String, trace: String, correlation: String?) -> Bool in
             let deadline = Date().addingTimeInterval(20)
             while Date() < deadline {
-                if lines.all.split(separator: "\n").contains(where: { $0.contains("\"trace_id\":\"\(trace)\"") && $0.contains(event) }) {
+                if lines.all.split(separator: "\n").contains(where: { line in
+                    line.contains("\"trace_id\":\"\(trace)\"") && line.contains(event)
+                        && (correlation.map { line.contains("\"correlation_id\":\"\($0)\"") } ?? true)
+                }) {
                     return true
                 }
                 Thread.sleep(forTimeInterval: 0.1)
@@ -211,11 +214,12 @@ final class GatewayEndToEndTests: XCTestCase {
                       "\"method\":\"/croupier.loyalty.v1.LoyaltyService/ManualReward\"", "\"event\":\"cleanup_kicked_off\"",
                       "\"event\":\"cleanup_server_planned\"", "\"event\":\"cleanup_operation_received\"",
                       "\"event\":\"cleanup_operation_committed\""] {
-            XCTAssertTrue(traced(event, trace), "no \(event) line with trace id \(trace)")
+            // The same request's correlation id is on every line, next to its trace id: in the work that outlived the call too.
+            XCTAssertTrue(traced(event, trace, correlation), "no \(event) line with trace id \(trace) and correlation id \(correlation)")
         }
         // The override's diff request waited in the queue with the override's trace; the worker logged under it.
         for event in ["\"method\":\"/croupier.staging.v1.StagingService/CreateOverride\"", "\"trigger\":\"MANUAL\""] {
-            XCTAssertTrue(traced(event, overrideTrace), "no \(event) line with the override's trace id \(overrideTrace)")
+            XCTAssertTrue(traced(event, overrideTrace, nil), "no \(event) line with the override's trace id \(overrideTrace)")
         }
         // The malformed traceparent (an all-zero parent id) was replaced by a new trace, not passed on.
         let bad = lines.all.split(separator: "\n").first { $0.contains("\"correlation_id\":\"\(correlation)-bad\"") && $0.contains("\"method\"") }

@@ -182,23 +182,24 @@ final class DurableQueueTests: XCTestCase {
         XCTAssertEqual(v12, 0)
     }
 
-    /// A message is delivered with its sender's trace header, on every
-    /// delivery and after a redrive; the header is no part of de-duplication
-    /// (the same body sent under another trace is the same message).
-    func testTraceHeaderTravelsWithTheMessage() async throws {
-        let traced = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-        let sent = try await queue.send(group: "g", body: body("traced"), traceHeader: traced)
-        let again = try await queue.send(group: "g", body: body("traced"), traceHeader: "00-" + String(repeating: "1", count: 32) + "-00f067aa0ba902b7-01")
+    /// A message is delivered with its origin (trace header and correlation
+    /// id), on every delivery and after a redrive; the origin is no part of
+    /// de-duplication (the same body sent by another request is the same message).
+    func testTheOriginTravelsWithTheMessage() async throws {
+        let traced = MessageOrigin(traceHeader: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", correlationID: "corr-1")
+        let sent = try await queue.send(group: "g", body: body("traced"), origin: traced)
+        let again = try await queue.send(group: "g", body: body("traced"), origin: MessageOrigin(
+            traceHeader: "00-" + String(repeating: "1", count: 32) + "-00f067aa0ba902b7-01", correlationID: "corr-2"))
         XCTAssertEqual(again, SendResult(messageID: sent.messageID, duplicate: true))
         try await queue.send(group: "h", body: body("untraced"))
         var got = try await queue.receive(max: 10)
         XCTAssertEqual(got.map(text), ["traced", "untraced"])
-        XCTAssertEqual(got.map(\.traceHeader), [traced, nil])
+        XCTAssertEqual(got.map(\.origin), [traced, MessageOrigin()])
         try await queue.delete(got[1])
         for _ in 1...2 {
             clock.advance(millis: 30_001)
             got = try await queue.receive(max: 1)
-            XCTAssertEqual(got.first?.traceHeader, traced, "a redelivery keeps the header")
+            XCTAssertEqual(got.first?.origin, traced, "a redelivery keeps the origin")
         }
         clock.advance(millis: 30_001)
         let none = try await queue.receive(max: 1)
@@ -206,7 +207,7 @@ final class DurableQueueTests: XCTestCase {
         let moved = try await queue.redrive()
         XCTAssertEqual(moved, 1)
         got = try await queue.receive(max: 1)
-        XCTAssertEqual(got.map(\.traceHeader), [traced], "a redriven message keeps its sender's trace")
+        XCTAssertEqual(got.map(\.origin), [traced], "a redriven message keeps its origin")
     }
 
     /// A redriven message is sent again at the end of its group: the group's

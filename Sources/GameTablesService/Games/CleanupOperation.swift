@@ -19,12 +19,12 @@ public struct ChangeActor: Sendable, Equatable {
 
     public init(_ context: ServerContext) {
         principal = ForwardedCaller(context.metadata).principal ?? "service"
-        correlationID = context.metadata["x-correlation-id"] ?? ""
+        correlationID = context.metadata[RequestContext.correlationHeader] ?? ""
         traceparent = TraceContext.current?.traceparent ?? ""
     }
 
-    /// The trace to continue, if the change came with one.
-    public var trace: TraceContext? { TraceContext(traceparent: traceparent) }
+    /// The request the change came with: the work that follows it runs under it.
+    public var request: RequestContext { RequestContext(correlationID: correlationID, traceparent: traceparent) }
 }
 
 /// An async cleanup operation on the Games side:

@@ -86,9 +86,9 @@ public final class CleanupWorker: Sendable {
     /// execution of the same operation holds its lock (this delivery is skipped).
     @discardableResult
     public func execute(_ operationID: String) async -> Bool {
-        // Under the trace of the call that made the operation (kept with it).
-        let trace = try? await store.trace(of: operationID)
-        return await TraceContext.$current.withValue(trace) { await executeTraced(operationID) }
+        // Under the call that made the operation (kept with it): its correlation id and trace.
+        let request = (try? await store.request(of: operationID)) ?? RequestContext()
+        return await request.run { await executeTraced(operationID) }
     }
 
     private func executeTraced(_ operationID: String) async -> Bool {
@@ -124,7 +124,6 @@ public final class CleanupWorker: Sendable {
             timed.observe(since: began)
             log(GamesLog.line("cleanup_operation_committed", [
                 ("operation_id", operationID), ("run_id", op.runID), ("action", op.action.rawValue), ("tables", String(present.count)),
-                ("correlation_id", op.actor.correlationID),
             ]))
         } catch let failure as RowFailure {
             guard let op = current else { return true }
@@ -132,7 +131,7 @@ public final class CleanupWorker: Sendable {
                 try await store.fail(op, reason: failure.description)
                 log(GamesLog.line("cleanup_operation_failed", [
                     ("operation_id", operationID), ("request_id", op.requestID), ("run_id", op.runID), ("reason", failure.description),
-                    ("principal", op.actor.principal), ("correlation_id", op.actor.correlationID),
+                    ("principal", op.actor.principal),
                 ]))
             } catch {
                 log(GamesLog.line("cleanup_operation_error", [("operation_id", operationID), ("error", "\(error)")]))

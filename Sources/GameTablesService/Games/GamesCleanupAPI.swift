@@ -66,7 +66,7 @@ public struct GamesCleanupAPI: Croupier_Gametables_V1_GamesCleanup.ServiceProtoc
         guard isNew else { return GamesProto.operation(op) }
         worker.log(GamesLog.line("cleanup_operation_received", [
             ("operation_id", op.operationID), ("request_id", op.requestID), ("run_id", op.runID), ("action", op.action.rawValue),
-            ("principal", op.actor.principal), ("correlation_id", op.actor.correlationID),
+            ("principal", op.actor.principal),
         ]))
         if request.async {
             worker.enqueue(op.operationID)

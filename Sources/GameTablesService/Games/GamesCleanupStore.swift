@@ -79,11 +79,13 @@ public struct GamesCleanupStore: Sendable {
     }
     static let operationColumnCount = 17
 
-    /// The trace of the call that made operation `id` (nil: none kept, or no such operation).
-    func trace(of id: String) async throws -> TraceContext? {
+    /// The call that made operation `id`: its correlation id and trace (empty: none kept, or no such operation).
+    func request(of id: String) async throws -> RequestContext {
         try await database.read { db in
-            try db.queryFirst("SELECT traceparent FROM operations WHERE operation_id = ?", [id]) { $0.string(0) }
-        }.flatMap(TraceContext.init(traceparent:))
+            try db.queryFirst("SELECT correlation_id, traceparent FROM operations WHERE operation_id = ?", [id]) {
+                RequestContext(correlationID: $0.string(0), traceparent: $0.string(1))
+            }
+        } ?? RequestContext()
     }
 
     // MARK: Tables

@@ -80,11 +80,13 @@ public struct CleanupRunStore: Sendable {
         case notPending
     }
 
-    /// The trace of the call that kicked `runID` off (nil: none kept, or no such run).
-    func trace(of runID: String) async throws -> TraceContext? {
+    /// The call that kicked `runID` off: its correlation id and trace (empty: none kept, or no such run).
+    func request(of runID: String) async throws -> RequestContext {
         try await database.read { db in
-            try db.queryFirst("SELECT traceparent FROM cleanup_runs WHERE run_id = ?", [runID]) { $0.string(0) }
-        }.flatMap(TraceContext.init(traceparent:))
+            try db.queryFirst("SELECT correlation_id, traceparent FROM cleanup_runs WHERE run_id = ?", [runID]) {
+                RequestContext(correlationID: $0.string(0), traceparent: $0.string(1))
+            }
+        } ?? RequestContext()
     }
 
     /// Plans one server's cleanup in one transaction and queues its slices

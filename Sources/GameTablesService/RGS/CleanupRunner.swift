@@ -52,10 +52,10 @@ public final class CleanupRunner: Sendable {
         }
     }
 
-    /// Under the kickoff's trace: every line of the chain, and the slices it queues, follow the call that started the run.
+    /// Under the kickoff's correlation id and trace: every line of the chain follows the call that started the run.
     private func chain(runID: String, environmentID: String) async {
-        let trace = try? await runs.trace(of: runID)
-        await TraceContext.$current.withValue(trace) { await chainTraced(runID: runID, environmentID: environmentID) }
+        let request = (try? await runs.request(of: runID)) ?? RequestContext()
+        await request.run { await chainTraced(runID: runID, environmentID: environmentID) }
     }
 
     private func chainTraced(runID: String, environmentID: String) async {

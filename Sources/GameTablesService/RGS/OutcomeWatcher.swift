@@ -56,9 +56,9 @@ public final class OutcomeWatcher: Sendable {
         }
     }
 
-    /// Under the run's trace, so a failure names the request that started the run.
+    /// Under the run's request, so a failure names the call that started the run.
     private func report(_ slice: CleanupSlice, _ outcome: GamesOutcome) {
-        TraceContext.$current.withValue(slice.actor.trace) { reportTraced(slice, outcome) }
+        slice.actor.request.run { reportTraced(slice, outcome) }
     }
 
     private func reportTraced(_ slice: CleanupSlice, _ outcome: GamesOutcome) {

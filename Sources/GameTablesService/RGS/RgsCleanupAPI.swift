@@ -63,7 +63,7 @@ public struct RgsCleanupAPI: Croupier_Gametables_V1_RgsCleanup.ServiceProtocol {
         let actor = ChangeActor(context)
         _ = try await runs.kickoff(runID: runID, actor: actor)
         log(GamesLog.line("cleanup_kicked_off", service: "rgs", [
-            ("run_id", runID), ("principal", actor.principal), ("correlation_id", actor.correlationID),
+            ("run_id", runID), ("principal", actor.principal),
         ]))
         return try await runs.run(runID)
     }

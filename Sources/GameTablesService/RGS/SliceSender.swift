@@ -34,14 +34,13 @@ public final class SliceSender: Sendable {
     static func metadata(_ slice: CleanupSlice) -> Metadata {
         var metadata = Metadata()
         metadata.set(ForwardedCaller.principalKey, slice.actor.principal)
-        if !slice.actor.correlationID.isEmpty { metadata.set("x-correlation-id", slice.actor.correlationID) }
-        if let trace = slice.actor.trace { metadata.set(TraceContext.header, trace.child().traceparent) }
+        slice.actor.request.propagate(into: &metadata)
         return metadata
     }
 
-    /// False when the slice could not be delivered and will be retried. Under the run's trace, as its log lines are.
+    /// False when the slice could not be delivered and will be retried. Under the run's request, as its log lines are.
     private func send(_ slice: CleanupSlice) async -> Bool {
-        await TraceContext.$current.withValue(slice.actor.trace) { await sendTraced(slice) }
+        await slice.actor.request.run { await sendTraced(slice) }
     }
 
     private func sendTraced(_ slice: CleanupSlice) async -> Bool {

@@ -17,7 +17,7 @@ public struct StagingAPI: Croupier_Staging_V1_StagingService.ServiceProtocol {
         try EntityRules.checkGame(start.gameSlug)
         let game = start.gameSlug
         let runID = try await role.imports.begin(
-            game: game, source: start.options?.source ?? "", traceparent: TraceContext.current?.traceparent ?? "")
+            game: game, source: start.options?.source ?? "", request: RequestContext.current)
         let held = LeaseKeeper.Held(game: game, kind: .importLock, holder: runID)
         role.leases.hold(held)
         var received = 0
@@ -40,7 +40,6 @@ public struct StagingAPI: Croupier_Staging_V1_StagingService.ServiceProtocol {
         try await role.imports.complete(runID: runID)
         role.log(JSONLine.event(service: "staging", "import_received", [
             ("import_run_id", runID), ("game", game), ("entities", String(received)),
-            ("correlation_id", context.metadata["x-correlation-id"] ?? ""),
         ]))
         return .with {
             $0.importRunId = runID

@@ -54,8 +54,8 @@ final class DiffWorker: Sendable {
             log("diff request \(message.id) is not decodable; dropped")
             return
         }
-        // Under the trace of the call that asked for it (an import's upload, an override, GenerateDiff).
-        try await TraceContext.$current.withValue(DiffRequests.trace(of: message)) { try await handleTraced(message, request) }
+        // Under the call that asked for it (an import's upload, an override, GenerateDiff): its correlation id and trace.
+        try await DiffRequests.context(of: message).run { try await handleTraced(message, request) }
     }
 
     private func handleTraced(_ message: ReceivedMessage, _ request: Croupier_Staging_V1_EnqueueDiffRequest) async throws {

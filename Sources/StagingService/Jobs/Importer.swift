@@ -92,9 +92,9 @@ final class Importer: Sendable {
     }
 
     private func merge(runID: String, game: String) async {
-        // Under the upload's trace: its log lines, and the diff request it leads to, follow the same request.
-        let trace = try? await store.trace(of: runID)
-        await TraceContext.$current.withValue(trace) { await mergeTraced(runID: runID, game: game) }
+        // Under the upload's correlation id and trace: its log lines, and the diff request it leads to, follow the same request.
+        let request = (try? await store.request(of: runID)) ?? RequestContext()
+        await request.run { await mergeTraced(runID: runID, game: game) }
     }
 
     private func mergeTraced(runID: String, game: String) async {
@@ -135,10 +135,10 @@ final class Importer: Sendable {
     /// Sends each finished run's diff request to the DiffQueue (over Wire) until acknowledged.
     private func deliverDiffRequests() async {
         guard let client = diffQueue.withLock({ $0 }), let owing = try? await store.runsOwingDiff() else { return }
-        for (run, game, traceparent) in owing {
+        for (run, game, request) in owing {
             do {
                 var options = CallOptions.timeout(.seconds(5))
-                if let trace = TraceContext(traceparent: traceparent) { options.metadata.set(TraceContext.header, trace.child().traceparent) }
+                request.propagate(into: &options.metadata)
                 let r = try await client.enqueueDiff(.with {
                     $0.gameSlug = game
                     $0.trigger = .import

@@ -17,27 +17,31 @@ public struct DiffRequests: Sendable {
     }
 
     /// Enqueues inside the caller's transaction (the outbox of manual
-    /// mutations). The caller reads `traceHeader` before its transaction: a
+    /// mutations). The caller reads `origin` before its transaction: a
     /// write closure runs on the database's writer, outside the call's task.
     @discardableResult
-    func send(_ tx: Transaction, _ r: Croupier_Staging_V1_EnqueueDiffRequest, traceHeader: String?) throws -> SendResult {
-        try queue.send(tx, group: r.gameSlug, body: r.serializedBytes(), scope: Self.scope(r), traceHeader: traceHeader)
+    func send(_ tx: Transaction, _ r: Croupier_Staging_V1_EnqueueDiffRequest, origin: MessageOrigin) throws -> SendResult {
+        try queue.send(tx, group: r.gameSlug, body: r.serializedBytes(), scope: Self.scope(r), origin: origin)
     }
 
     /// Validates and enqueues in a transaction of its own.
     public func send(_ r: Croupier_Staging_V1_EnqueueDiffRequest) async throws -> SendResult {
         try Self.validate(r)
-        return try await queue.send(group: r.gameSlug, body: r.serializedBytes(), scope: Self.scope(r), traceHeader: Self.traceHeader)
+        return try await queue.send(group: r.gameSlug, body: r.serializedBytes(), scope: Self.scope(r), origin: Self.origin)
     }
 
-    /// A request goes with the trace of the call that made it (an import's
-    /// upload, an override, an operator's GenerateDiff): the worker that
-    /// produces its diff, later and maybe in another replica, logs under it.
-    static var traceHeader: String? { TraceContext.current?.traceparent }
+    /// A request goes with the call that made it (an import's upload, an
+    /// override, an operator's GenerateDiff): its correlation id and trace.
+    /// The worker that produces its diff, later and maybe in another
+    /// replica, logs under them.
+    static var origin: MessageOrigin {
+        let request = RequestContext.current
+        return MessageOrigin(traceHeader: request.trace?.traceparent, correlationID: request.correlationID)
+    }
 
-    /// The trace a received request was sent under.
-    static func trace(of message: ReceivedMessage) -> TraceContext? {
-        message.traceHeader.flatMap(TraceContext.init(traceparent:))
+    /// The request a received diff request was sent for.
+    static func context(of message: ReceivedMessage) -> RequestContext {
+        RequestContext(correlationID: message.origin.correlationID, traceparent: message.origin.traceHeader)
     }
 
     /// An import's request collapses with any earlier one for the same run

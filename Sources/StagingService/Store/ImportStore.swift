@@ -41,7 +41,7 @@ public struct ImportStore: Sendable {
 
     /// Opens a run and takes the game's import lock for it; FAILED_PRECONDITION
     /// naming the run that holds the lock when another import is under way.
-    func begin(game: String, source: String, traceparent: String = "") async throws -> String {
+    func begin(game: String, source: String, request: RequestContext = RequestContext()) async throws -> String {
         let runID = "run_" + UUID().uuidString.lowercased()
         let now = clock.nowMillis()
         let locks = self.locks
@@ -57,8 +57,10 @@ public struct ImportStore: Sendable {
                 WHERE game_slug = ? AND status IN ('RECEIVING', 'QUEUED', 'RUNNING')
                 """, [now, game])
             try tx.execute(
-                "INSERT INTO import_runs (run_id, game_slug, status, source, created_at, traceparent) VALUES (?, ?, 'RECEIVING', ?, ?, ?)",
-                [runID, game, source, now, traceparent])
+                """
+                INSERT INTO import_runs (run_id, game_slug, status, source, created_at, traceparent, correlation_id)
+                VALUES (?, ?, 'RECEIVING', ?, ?, ?, ?)
+                """, [runID, game, source, now, request.trace?.traceparent ?? "", request.correlationID ?? ""])
             return runID
         }
     }
@@ -250,19 +252,23 @@ public struct ImportStore: Sendable {
     }
 
     /// SUCCEEDED runs whose diff request has not reached the DiffQueue yet.
-    func runsOwingDiff() async throws -> [(runID: String, game: String, traceparent: String)] {
+    func runsOwingDiff() async throws -> [(runID: String, game: String, request: RequestContext)] {
         try await database.read { db in
             try db.query(
-                "SELECT run_id, game_slug, traceparent FROM import_runs WHERE status = 'SUCCEEDED' AND diff_message_id = 0 ORDER BY created_at",
-                [], { ($0.string(0), $0.string(1), $0.string(2)) })
+                """
+                SELECT run_id, game_slug, correlation_id, traceparent FROM import_runs
+                WHERE status = 'SUCCEEDED' AND diff_message_id = 0 ORDER BY created_at
+                """, [], { ($0.string(0), $0.string(1), RequestContext(correlationID: $0.string(2), traceparent: $0.string(3))) })
         }
     }
 
-    /// The trace of the call that uploaded `runID` (nil: none, or no such run).
-    func trace(of runID: String) async throws -> TraceContext? {
+    /// The call that uploaded `runID`: its correlation id and trace (empty: none kept, or no such run).
+    func request(of runID: String) async throws -> RequestContext {
         try await database.read { db in
-            try db.queryFirst("SELECT traceparent FROM import_runs WHERE run_id = ?", [runID]) { $0.string(0) }
-        }.flatMap(TraceContext.init(traceparent:))
+            try db.queryFirst("SELECT correlation_id, traceparent FROM import_runs WHERE run_id = ?", [runID]) {
+                RequestContext(correlationID: $0.string(0), traceparent: $0.string(1))
+            }
+        } ?? RequestContext()
     }
 
     func recordDiffRequest(runID: String, messageID: Int64) async throws {

@@ -17,7 +17,7 @@ public struct ManualChanges: Sendable {
 
     /// Overrides fields of an existing entity; the overrides also win over any later import.
     public func override(game: String, type: String, slug: String, fields: [String: String]) async throws -> StagingEntity {
-        let (now, trace) = (clock.nowMillis(), DiffRequests.traceHeader)
+        let (now, origin) = (clock.nowMillis(), DiffRequests.origin)
         return try await database.write { tx in
             guard let entity = try EntityRows.entity(tx.connection, game: game, type: type, slug: slug) else {
                 throw RPCError(.notFound, "\(type) \(slug) does not exist in \(game)")
@@ -37,7 +37,7 @@ public struct ManualChanges: Sendable {
                 UPDATE staging_entities SET fields = ?, updated_at = ?, expansion = ?
                 WHERE game_slug = ? AND entity_type = ? AND slug = ?
                 """, [FieldBlob.encode(effective), now, FieldBlob.expansion(type: type, fields: effective), game, type, slug])
-            try publish(tx, game: game, type: type, slug: slug, change: "updated", trace: trace)
+            try publish(tx, game: game, type: type, slug: slug, change: "updated", origin: origin)
             return try EntityRows.entity(tx.connection, game: game, type: type, slug: slug)!
         }
     }
@@ -45,7 +45,7 @@ public struct ManualChanges: Sendable {
     /// Creates an entity by hand: origin `manual` (an import never removes it),
     /// all its fields kept as overrides.
     public func create(game: String, _ e: Croupier_Staging_V1_EntityInput) async throws -> StagingEntity {
-        let (now, trace) = (clock.nowMillis(), DiffRequests.traceHeader)
+        let (now, origin) = (clock.nowMillis(), DiffRequests.origin)
         return try await database.write { tx in
             if try EntityRows.entity(tx.connection, game: game, type: e.entityType, slug: e.slug) != nil {
                 throw RPCError(.alreadyExists, "\(e.entityType) \(e.slug) already exists in \(game); override its fields instead")
@@ -62,7 +62,7 @@ public struct ManualChanges: Sendable {
                 VALUES (?, ?, ?, ?, ?, 'manual', 0, ?, ?)
                 """, [game, e.entityType, e.slug, FieldBlob.encode([:]), FieldBlob.encode(e.fields), now,
                       FieldBlob.expansion(type: e.entityType, fields: e.fields)])
-            try publish(tx, game: game, type: e.entityType, slug: e.slug, change: "created", trace: trace)
+            try publish(tx, game: game, type: e.entityType, slug: e.slug, change: "created", origin: origin)
             return try EntityRows.entity(tx.connection, game: game, type: e.entityType, slug: e.slug)!
         }
     }
@@ -85,8 +85,8 @@ public struct ManualChanges: Sendable {
         try tx.queryFirst("SELECT coalesce(max(seq), 0) + 1 FROM overrides WHERE game_slug = ?", [game], { $0.int64(0) }) ?? 1
     }
 
-    /// The change's event, and its diff request (with the trace of the call that made the change).
-    private func publish(_ tx: Transaction, game: String, type: String, slug: String, change: String, trace: String?) throws {
+    /// The change's event, and its diff request (with the call that made the change as its origin).
+    private func publish(_ tx: Transaction, game: String, type: String, slug: String, change: String, origin: MessageOrigin) throws {
         let offset = try events.append(tx, game: game, .entityChange, [
             "entity_type": type, "slug": slug, "change": change, "source": "manual",
         ])
@@ -96,6 +96,6 @@ public struct ManualChanges: Sendable {
             $0.entityType = type
             $0.entitySlug = slug
             $0.changeId = String(offset)
-        }, traceHeader: trace)
+        }, origin: origin)
     }
 }

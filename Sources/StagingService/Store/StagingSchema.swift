@@ -136,5 +136,8 @@ enum StagingSchema {
         Migration("staging", 4, "an import run keeps the W3C traceparent of the call that uploaded it (its merge and diff log under it)", """
             ALTER TABLE import_runs ADD COLUMN traceparent TEXT NOT NULL DEFAULT '';
             """),
+        Migration("staging", 5, "an import run keeps the correlation id of the call that uploaded it", """
+            ALTER TABLE import_runs ADD COLUMN correlation_id TEXT NOT NULL DEFAULT '';
+            """),
     ]
 }

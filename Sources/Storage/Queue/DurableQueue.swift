@@ -17,9 +17,9 @@
 ///   sends it again at the end of its group;
 /// - `send(_:…)` inside the caller's transaction is an outbox: the message
 ///   exists if and only if the caller's transaction committed;
-/// - a message may carry its sender's trace header (a W3C traceparent, as
-///   SQS's AWSTraceHeader attribute): delivered with it, kept by redrive,
-///   and no part of de-duplication.
+/// - a message may carry its origin, the request that sent it (a W3C
+///   traceparent, as SQS's AWSTraceHeader attribute, and a correlation id):
+///   delivered with it, kept by redrive, and no part of de-duplication.
 public struct DurableQueue: Sendable {
     public let configuration: QueueConfiguration
     let database: Database
@@ -57,6 +57,9 @@ public struct DurableQueue: Sendable {
         Migration("queue", 2, "a message carries its sender's trace header (SQS AWSTraceHeader)", """
             ALTER TABLE queue_messages ADD COLUMN trace_header TEXT;
             """),
+        Migration("queue", 3, "a message carries its sender's correlation id", """
+            ALTER TABLE queue_messages ADD COLUMN correlation_id TEXT;
+            """),
     ]
 
     public init(database: Database, configuration: QueueConfiguration, clock: any StorageClock = SystemClock()) {
@@ -74,7 +77,7 @@ public struct DurableQueue: Sendable {
     @discardableResult
     public func send(
         _ tx: Transaction, group: String, body: [UInt8], deduplicationID: String? = nil, scope: DeduplicationScope = .window,
-        traceHeader: String? = nil
+        origin: MessageOrigin = MessageOrigin()
     ) throws -> SendResult {
         guard !group.isEmpty else { throw QueueError.emptyGroupID }
         guard body.count <= configuration.maxMessageBytes else {
@@ -93,8 +96,10 @@ public struct DurableQueue: Sendable {
         let groupIsEmpty = try tx.queryFirst(
             "SELECT 1 FROM queue_messages WHERE queue = ? AND group_id = ? AND dead = 0 LIMIT 1", [name, group], { _ in true }) == nil
         let id = try tx.insert(
-            "INSERT INTO queue_messages (queue, group_id, body, sent_at, visible_at, head, trace_header) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [name, group, body, now, now, groupIsEmpty, traceHeader], returning: "id")
+            """
+            INSERT INTO queue_messages (queue, group_id, body, sent_at, visible_at, head, trace_header, correlation_id)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """, [name, group, body, now, now, groupIsEmpty, origin.traceHeader, origin.correlationID], returning: "id")
         try tx.execute(
             """
             INSERT INTO queue_dedup (queue, dedup_id, message_id, expires_at) VALUES (?, ?, ?, ?)
@@ -109,10 +114,10 @@ public struct DurableQueue: Sendable {
     /// Enqueues in a transaction of its own.
     @discardableResult
     public func send(
-        group: String, body: [UInt8], deduplicationID: String? = nil, scope: DeduplicationScope = .window, traceHeader: String? = nil
+        group: String, body: [UInt8], deduplicationID: String? = nil, scope: DeduplicationScope = .window, origin: MessageOrigin = MessageOrigin()
     ) async throws -> SendResult {
         try await database.write { tx in
-            try self.send(tx, group: group, body: body, deduplicationID: deduplicationID, scope: scope, traceHeader: traceHeader)
+            try self.send(tx, group: group, body: body, deduplicationID: deduplicationID, scope: scope, origin: origin)
         }
     }
 
@@ -129,10 +134,11 @@ public struct DurableQueue: Sendable {
             var delivered: [ReceivedMessage] = []
             while delivered.count < max {
                 let heads = try tx.query("""
-                    SELECT id, group_id, body, receive_count, sent_at, trace_header FROM queue_messages INDEXED BY queue_messages_heads
+                    SELECT id, group_id, body, receive_count, sent_at, trace_header, correlation_id FROM queue_messages INDEXED BY queue_messages_heads
                     WHERE queue = ? AND head = 1 AND visible_at <= ? ORDER BY id LIMIT ?\(tx.connection.dialect.skippingLockedRows)
                     """, [self.name, now, max - delivered.count]) {
-                    (id: $0.int64(0), group: $0.string(1), body: $0.blob(2), count: $0.int(3), sentAt: $0.int64(4), trace: $0.optionalString(5))
+                    (id: $0.int64(0), group: $0.string(1), body: $0.blob(2), count: $0.int(3), sentAt: $0.int64(4),
+                     origin: MessageOrigin(traceHeader: $0.optionalString(5), correlationID: $0.optionalString(6)))
                 }
                 var killed = false
                 for h in heads {
@@ -149,7 +155,7 @@ public struct DurableQueue: Sendable {
                         [now + timeout, receipt, h.id])
                     delivered.append(ReceivedMessage(
                         id: h.id, groupID: h.group, body: h.body, receiveCount: h.count + 1, receipt: receipt, sentAtMillis: h.sentAt,
-                        traceHeader: h.trace))
+                        origin: h.origin))
                 }
                 if !killed || heads.isEmpty { break }
             }
@@ -275,14 +281,16 @@ public struct DurableQueue: Sendable {
                 "SELECT id FROM queue_messages WHERE queue = ? AND dead = 1 ORDER BY id", [self.name]) { $0.int64(0) }
             var moved = 0
             for id in selected {
-                guard let (group, body, trace) = try tx.queryFirst(
-                    "SELECT group_id, body, trace_header FROM queue_messages WHERE queue = ? AND id = ? AND dead = 1", [self.name, id],
-                    { ($0.string(0), $0.blob(1), $0.optionalString(2)) })
+                guard let (group, body, trace, correlation) = try tx.queryFirst(
+                    "SELECT group_id, body, trace_header, correlation_id FROM queue_messages WHERE queue = ? AND id = ? AND dead = 1",
+                    [self.name, id], { ($0.string(0), $0.blob(1), $0.optionalString(2), $0.optionalString(3)) })
                 else { continue }
                 try tx.execute("DELETE FROM queue_messages WHERE id = ?", [id])
                 try tx.execute(
-                    "INSERT INTO queue_messages (queue, group_id, body, sent_at, visible_at, trace_header) VALUES (?, ?, ?, ?, ?, ?)",
-                    [self.name, group, body, now, now, trace])
+                    """
+                    INSERT INTO queue_messages (queue, group_id, body, sent_at, visible_at, trace_header, correlation_id)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """, [self.name, group, body, now, now, trace, correlation])
                 try self.promoteHeadIfNone(tx, group: group)
                 moved += 1
             }

@@ -59,8 +59,23 @@ public struct ReceivedMessage: Sendable, Equatable {
     /// Proves this receive; needed to delete the message or change its visibility.
     public let receipt: String
     public let sentAtMillis: Int64
-    /// The sender's trace header (a W3C traceparent), if it gave one.
-    public let traceHeader: String?
+    /// The request that sent it, as far as the sender said.
+    public let origin: MessageOrigin
+}
+
+/// The request a message was sent for (SQS keeps the trace as the
+/// AWSTraceHeader system attribute): it goes with the message, so the
+/// consumer's log lines name the request that asked for the work. No part
+/// of de-duplication.
+public struct MessageOrigin: Sendable, Equatable {
+    /// A W3C traceparent.
+    public var traceHeader: String?
+    public var correlationID: String?
+
+    public init(traceHeader: String? = nil, correlationID: String? = nil) {
+        self.traceHeader = traceHeader
+        self.correlationID = correlationID
+    }
 }
 
 public struct DeadLetter: Sendable, Equatable {

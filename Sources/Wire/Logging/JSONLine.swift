@@ -135,16 +135,22 @@ public struct JSONLine {
 }
 
 extension JSONLine {
-    /// A service's event line: time, service, event, the current trace id
-    /// (`TraceContext.current`, when there is one), then `fields` (empty
-    /// values left out).
+    /// A service's event line: time, service, event, the request it serves
+    /// (`RequestContext.current`: correlation id and trace id, when known),
+    /// then `fields` (empty values left out).
     public static func event(service: String, _ event: String, _ fields: [(String, String)]) -> String {
         var w = JSONLine()
         w.time("time")
         w.field("service", service)
         w.field("event", event)
-        if let trace = TraceContext.current { w.field("trace_id", trace.traceID) }
+        w.request(RequestContext.current)
         for (k, v) in fields where !v.isEmpty { w.field(k, v) }
         return w.finish()
+    }
+
+    /// The request's correlation id and trace id, each when known.
+    public mutating func request(_ context: RequestContext) {
+        if let id = context.correlationID { field("correlation_id", id) }
+        if let trace = context.trace { field("trace_id", trace.traceID) }
     }
 }

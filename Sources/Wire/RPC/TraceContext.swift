@@ -5,9 +5,10 @@ import Synchronization
 /// gateway accepts a caller's (or starts one), every hop carries it in Wire
 /// metadata, and log lines name its trace id next to the correlation id.
 ///
-/// `current` is the trace of the work running now: the Wire server sets it
-/// for a handler whose call carries one, and background jobs set it from
-/// what they stored with their work (an import run, a queued request).
+/// `current` is the trace of the work running now (`RequestContext.current`'s):
+/// the Wire server sets it for a handler whose call carries one, and
+/// background jobs set it from what they stored with their work (an import
+/// run, a queued request).
 public struct TraceContext: Sendable, Equatable {
     public static let header = "traceparent"
     public static let stateHeader = "tracestate"
@@ -19,7 +20,7 @@ public struct TraceContext: Sendable, Equatable {
     /// 2 hex digits; bit 0 is "sampled".
     public let flags: String
 
-    @TaskLocal public static var current: TraceContext?
+    public static var current: TraceContext? { RequestContext.current.trace }
 
     /// Parses a `traceparent` value; nil if it is not a valid one (the spec's
     /// rule: then start a new trace). A version above 00 is read by its

@@ -63,11 +63,12 @@ class ServerCall: ServerContext, @unchecked Sendable {
     /// returns switches executors once more (see docs/wire-runtime.md), and
     /// a unary call is the hot path.
     final func runHandler() async {
-        // Under the call's trace (W3C traceparent) when it carries one, so the handler's log lines name it.
-        if let header = metadata[TraceContext.header], let trace = TraceContext(traceparent: header) {
-            await TraceContext.$current.withValue(trace) { await runHandlerBody() }
-        } else {
+        // Under the call's correlation id and trace (W3C traceparent) when it carries them, so the handler's log lines name them.
+        let context = RequestContext(metadata)
+        if context.isEmpty {
             await runHandlerBody()
+        } else {
+            await context.run { await runHandlerBody() }
         }
     }
 
@@ -97,7 +98,7 @@ class ServerCall: ServerContext, @unchecked Sendable {
     private func clientStatus(_ error: any Error) -> RPCError {
         if let e = error as? RPCError { return e }
         if error is CancellationError { return RPCError(.cancelled, "the call was cancelled") }
-        let id = metadata["x-correlation-id"] ?? "none"
+        let id = metadata[RequestContext.correlationHeader] ?? "none"
         let trace = TraceContext.current.map { ", trace id \($0.traceID)" } ?? ""
         connection.server.log("\(method.path) failed (correlation id \(id)\(trace)): \(error)")
         return RPCError(.internal, "\(method.path) failed inside the service; correlation id \(id)")
