@@ -179,14 +179,34 @@ class Checks:
     def usable_at_desktop_and_phone_widths(self):
         self.sign_in(self.token(self.staff, ["loyalty:award", "loyalty:view_all", "loyalty:admin"]))
         self.wait_text("alerts-state", "Live")
+        self.fits("loyalty", '[data-test="issue-reward"]')
+
+    def fits(self, section, control):
+        """At 1280×800 and 390×844 the page is no wider than the window (wide tables scroll inside their cards) and
+        `control` is on screen to use."""
         for width, height, name in ((1280, 800, "desktop"), (390, 844, "phone")):
             self.browser.set_window_size(width, height)
             time.sleep(0.3)
             overflow = self.browser.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
-            assert overflow <= 0, "at %d px wide the page is %d px wider than the window" % (width, overflow)
-            button = self.browser.find_element(By.CSS_SELECTOR, '[data-test="issue-reward"]')
-            assert button.is_displayed() and button.size["width"] > 0, name
-            self.screenshot("layout-" + name)
+            assert overflow <= 0, "%s at %d px wide: the page is %d px wider than the window" % (section, width, overflow)
+            button = self.browser.find_element(By.CSS_SELECTOR, control)
+            self.browser.execute_script("arguments[0].scrollIntoView()", button)
+            assert button.is_displayed() and 0 < button.size["width"] <= width, (section, name)
+            self.screenshot("layout-%s-%s" % (section, name))
+        self.browser.set_window_size(1280, 800)
+
+    def staging_and_game_tables_fit_desktop_and_phone_widths(self):
+        """Every staging card (with the game open: runs, locks, diff, queue, events) and the game tables section."""
+        self.staging_sign_in_and_open()
+        self.wait_text("runs-table", "SUCCEEDED")
+        self.fits("staging", '[data-test="deploy"]')
+        self.sign_in(self.token("console-ops-" + RUN, []))
+        self.wait.until(EC.element_to_be_clickable((By.CSS_SELECTOR, '[data-section="gametables"]'))).click()
+        self.fill("run-id", "console-run-" + RUN)
+        self.click('[data-test="show-run"]')
+        self.wait_text("run-state", "done")
+        self.wait_text("operations-table", "console-run-" + RUN)
+        self.fits("gametables", '[data-test="kickoff"]')
 
     # --- staging ---
     def staging_sign_in_and_open(self):
@@ -437,7 +457,7 @@ CHECKS = ["a_staff_member_issues_a_reward_and_sees_the_new_balance", "a_five_cha
           "an_editor_imports_a_game_and_watches_it_reach_100_percent", "a_deploy_shows_its_progress_to_the_end",
           "an_override_changes_the_diff_live", "the_event_feed_resumes_after_staging_is_killed", "an_operator_redrives_a_dead_letter",
           "an_operator_releases_a_request_a_crash_left_in_flight",
-          "an_operator_purges_a_delete_operation_after_confirming_it"]
+          "an_operator_purges_a_delete_operation_after_confirming_it", "staging_and_game_tables_fit_desktop_and_phone_widths"]
 
 
 def main():
