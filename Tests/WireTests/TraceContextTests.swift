@@ -28,6 +28,8 @@ final class TraceContextTests: XCTestCase {
         }
         // A later version is read by its version-00 prefix.
         XCTAssertEqual(TraceContext(traceparent: "01-\(trace)-00f067aa0ba902b7-01-more")?.traceID, trace)
+        XCTAssertEqual(TraceContext(traceparent: "01-\(trace)-00f067aa0ba902b7-01-more")?.traceparent, "00-\(trace)-00f067aa0ba902b7-01")
+        XCTAssertEqual(TraceContext(traceparent: "01-\(trace)-00f067aa0ba902b7-01")?.flags, "01")
     }
 
     func testANewTraceIsWellFormed() {
@@ -35,5 +37,9 @@ final class TraceContextTests: XCTestCase {
         XCTAssertEqual(TraceContext(traceparent: t.traceparent), t)
         XCTAssertEqual(t.traceID.count, 32)
         XCTAssertEqual(t.spanID.count, 16)
+        XCTAssertEqual(t.flags, "01")
+        let child = t.child()
+        XCTAssertEqual([child.traceID, child.flags], [t.traceID, t.flags])
+        XCTAssertEqual(TraceContext(traceparent: child.traceparent), child)
     }
 }

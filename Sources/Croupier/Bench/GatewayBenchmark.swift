@@ -173,7 +173,7 @@ enum GatewayBenchmark {
                 throw LaunchError("the gateway refused benchmark calls:\n\(metrics)")
             }
             peakUnderLoad = max(peakUnderLoad, WireBenchmark.rssKiB(gateway.processIdentifier))
-            let w = try await WireBenchmark.measure(port: backendPort, conns: clients, inflight: clients * streams, total: calls, deadline: false)
+            let w = try await WireBenchmark.measure(port: backendPort, conns: clients, inflight: clients * streams, total: calls, callers: .tasks)
             let go = try grpcGo.map { _ in try load(port: grpcGoPort, path: "/bench.Bench/Unary") }
             let goText = go.map { "\(formatRate($0.rps))/s, mean \(Int($0.meanMicros)) µs" } ?? "n/a"
             let row = "| -c \(clients) -m \(streams)\(withToken ? ", bearer token" : "") | \(formatRate(g.rps))/s, mean \(Int(g.meanMicros)) µs, max \(Int(g.maxMicros)) µs (\(g.succeeded) × HTTP 200) | \(formatRate(w.rps))/s, p50 \(Int(w.p50)) µs, p99 \(Int(w.p99)) µs | \(String(format: "%.0f%%", 100 * g.rps / w.rps)) | \(goText) |"

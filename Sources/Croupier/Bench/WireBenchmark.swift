@@ -43,8 +43,8 @@ enum WireBenchmark {
     }
 
     /// `total` echo calls with `inflight` outstanding over `conns` connections,
-    /// after a warm-up; with `deadline`, every call carries a 5 s deadline.
-    static func measure(port: UInt16, conns: Int, inflight: Int, total: Int, deadline: Bool) async throws -> CallRates {
+    /// after a warm-up, each with the options `callers` gives.
+    static func measure(port: UInt16, conns: Int, inflight: Int, total: Int, callers: Callers) async throws -> CallRates {
         let channel = WireChannel(host: "127.0.0.1", port: port, secret: secret, peerName: "bench", connections: conns)
         defer { channel.close() }
         let request = Grpc_Testing_Payload.with { $0.body = Array(repeating: 7, count: 32) }
@@ -55,7 +55,7 @@ enum WireBenchmark {
                 var latencies: [Double] = []
                 while turns.next() != nil {
                     let t0 = LoopClock.now()
-                    let _: Grpc_Testing_Payload = try await channel.unary(echo, request, options: deadline ? .timeout(.seconds(5)) : CallOptions())
+                    let _: Grpc_Testing_Payload = try await channel.unary(echo, request, options: callers.options())
                     latencies.append(microseconds(sinceNanos: t0))
                 }
                 return latencies
@@ -135,6 +135,10 @@ enum WireBenchmark {
         case tasks
         /// The same, with a 5 s deadline on every call.
         case tasksWithDeadlines
+        /// The same, every call carrying a correlation id and a traceparent,
+        /// as the gateway forwards them: the server parses both and runs the
+        /// handler under them (`RequestContext`).
+        case tasksWithRequestContext
         /// No tasks: callers on the loop, chained by `startUnary` completions.
         case onLoop
 
@@ -143,14 +147,31 @@ enum WireBenchmark {
             switch self {
             case .tasks: "tasks"
             case .tasksWithDeadlines: "deadline"
+            case .tasksWithRequestContext: "traced"
             case .onLoop: "loop"
             }
         }
+
+        /// One call's options.
+        func options() -> CallOptions {
+            switch self {
+            case .tasksWithDeadlines: return .timeout(.seconds(5))
+            case .tasksWithRequestContext: return Self.traced
+            case .tasks, .onLoop: return CallOptions()
+            }
+        }
+
+        private static let traced: CallOptions = {
+            var options = CallOptions()
+            RequestContext(correlationID: "bench-0123456789abcdef0123456789abcdef", trace: TraceContext.start()).propagate(into: &options.metadata)
+            return options
+        }()
 
         var label: String {
             switch self {
             case .tasks: ""
             case .tasksWithDeadlines: ", 5 s deadline each"
+            case .tasksWithRequestContext: ", a correlation id and traceparent on each (the server runs the handler under them)"
             case .onLoop: ", callers on the loop (`startUnary`, no tasks)"
             }
         }
@@ -373,7 +394,8 @@ enum WireBenchmark {
         // The last shapes repeat 1 x 64 with a deadline on every call (timers
         // armed and cancelled per call), and with callers on the loop instead of tasks.
         let shapes: [(Int, Int, Callers)] = [
-            (1, 1, .tasks), (1, 16, .tasks), (1, 64, .tasks), (4, 16, .tasks), (4, 64, .tasks), (1, 64, .tasksWithDeadlines), (1, 64, .onLoop),
+            (1, 1, .tasks), (1, 16, .tasks), (1, 64, .tasks), (4, 16, .tasks), (4, 64, .tasks), (1, 64, .tasksWithDeadlines),
+            (1, 64, .tasksWithRequestContext), (1, 64, .onLoop),
         ]
         let onlyCallers = option("--callers", in: arguments)
         for (conns, inflight, callers) in shapes
@@ -386,7 +408,7 @@ enum WireBenchmark {
                 let (serverBefore, clientBefore) = (cpuSeconds(server.processIdentifier), cpuSeconds(getpid()))
                 let w = callers == .onLoop
                     ? try await measureOnLoop(port: port, inflight: inflight, total: calls)
-                    : try await measure(port: port, conns: conns, inflight: inflight, total: calls, deadline: callers == .tasksWithDeadlines)
+                    : try await measure(port: port, conns: conns, inflight: inflight, total: calls, callers: callers)
                 // CPU per measured call; the warm-up's calls are counted too (see `measure`).
                 let measured = Double(calls + warmupCalls(calls)) / 1e6
                 wire.append((w, (cpuSeconds(server.processIdentifier) - serverBefore) / measured,

@@ -11,6 +11,23 @@ extension Metadata {
         }
     }
 
+    /// Appends one `croupier.wire.v1.MetadataEntry` read in place (key 1,
+    /// then text 2 or binary 3): a server reads a call's metadata straight
+    /// into its entries, with no message per entry on the way.
+    mutating func appendWireEntry(_ reader: inout ProtoReader) throws {
+        var key = ""
+        var value = Value.text("")
+        while let tag = try reader.nextTag() {
+            switch (tag.fieldNumber, tag.wireType) {
+            case (1, .lengthDelimited): key = try reader.readString(fieldNumber: 1)
+            case (2, .lengthDelimited): value = .text(try reader.readString(fieldNumber: 2))
+            case (3, .lengthDelimited): value = .binary(try reader.readBytes())
+            default: try reader.skipValue(tag)
+            }
+        }
+        append((key, value))
+    }
+
     var wireEntries: [Croupier_Wire_V1_MetadataEntry] {
         entries.map { e in
             Croupier_Wire_V1_MetadataEntry.with {

@@ -106,9 +106,12 @@ public struct ProtoReader {
     @inlinable
     public mutating func readString(fieldNumber: Int) throws -> String {
         let n = try readLength()
-        let raw = UnsafeRawBufferPointer(start: base + position, count: n)
+        let bytes = UnsafeRawBufferPointer(start: base + position, count: n).bindMemory(to: UInt8.self)
         position &+= n
-        guard let s = String(validating: raw.bindMemory(to: UInt8.self), as: UTF8.self) else {
+        // ASCII (ids, slugs, metadata) is valid UTF-8 as it stands: decoding
+        // it skips the generic validating path, which costs a metadata lookup per string.
+        if bytes.allSatisfy({ $0 < 0x80 }) { return String(decoding: bytes, as: UTF8.self) }
+        guard let s = String(validating: bytes, as: UTF8.self) else {
             throw ProtoDecodingError.invalidUTF8(fieldNumber: fieldNumber)
         }
         return s

@@ -19,15 +19,21 @@ public struct Metadata: Sendable, Equatable, Sequence {
     public var count: Int { entries.count }
 
     public mutating func add(_ key: String, _ value: String) {
-        entries.append((key.lowercased(), .text(value)))
+        entries.append((Self.lowercased(key), .text(value)))
     }
 
     public mutating func add(_ key: String, binary value: [UInt8]) {
-        entries.append((key.lowercased(), .binary(value)))
+        entries.append((Self.lowercased(key), .binary(value)))
     }
 
     public mutating func append(_ entry: (key: String, value: Value)) {
-        entries.append((entry.key.lowercased(), entry.value))
+        entries.append((Self.lowercased(entry.key), entry.value))
+    }
+
+    /// Keys are compared in lower case; one already so (as senders and
+    /// lookups almost always write them) is kept without a copy.
+    static func lowercased(_ key: String) -> String {
+        key.utf8.contains { ($0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z")) || $0 >= 0x80 } ? key.lowercased() : key
     }
 
     /// Replaces every value of `key` with one value.
@@ -37,7 +43,7 @@ public struct Metadata: Sendable, Equatable, Sequence {
     }
 
     public mutating func remove(_ key: String) {
-        let k = key.lowercased()
+        let k = Self.lowercased(key)
         entries.removeAll { $0.key == k }
     }
 
@@ -48,13 +54,13 @@ public struct Metadata: Sendable, Equatable, Sequence {
 
     /// The first text value of `key`.
     public subscript(key: String) -> String? {
-        let k = key.lowercased()
+        let k = Self.lowercased(key)
         for e in entries where e.key == k { if case .text(let s) = e.value { return s } }
         return nil
     }
 
     public func values(_ key: String) -> [Value] {
-        let k = key.lowercased()
+        let k = Self.lowercased(key)
         return entries.filter { $0.key == k }.map(\.value)
     }
 

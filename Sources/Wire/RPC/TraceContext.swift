@@ -13,12 +13,17 @@ public struct TraceContext: Sendable, Equatable {
     public static let header = "traceparent"
     public static let stateHeader = "tracestate"
 
+    /// The header value, version 00 (`00-<trace-id>-<parent-id>-<flags>`):
+    /// kept whole, as it arrived when it arrived as version 00, so a Wire
+    /// server reading one per call neither copies nor splits it.
+    public let traceparent: String
+
     /// 32 lowercase hex digits, not all zero.
-    public let traceID: String
+    public var traceID: String { part(3..<35) }
     /// 16 lowercase hex digits, not all zero: the span that made this context.
-    public let spanID: String
+    public var spanID: String { part(36..<52) }
     /// 2 hex digits; bit 0 is "sampled".
-    public let flags: String
+    public var flags: String { part(53..<55) }
 
     public static var current: TraceContext? { RequestContext.current.trace }
 
@@ -26,40 +31,38 @@ public struct TraceContext: Sendable, Equatable {
     /// rule: then start a new trace). A version above 00 is read by its
     /// version-00 prefix, as the spec asks; version ff is invalid.
     public init?(traceparent: String) {
-        // Read in place (a Wire server parses one per traced call): no copy of the header's bytes.
+        // Checked in place: no copy of the header's bytes.
         var header = traceparent
-        guard let parsed = header.withUTF8({ TraceContext(parsing: $0) }) else { return nil }
-        self = parsed
+        guard let version00 = header.withUTF8({ Self.check($0) }) else { return nil }
+        self.traceparent = version00 ? traceparent : "00" + String(traceparent.utf8.dropFirst(2).prefix(53))!
     }
 
-    private init?(parsing bytes: UnsafeBufferPointer<UInt8>) {
+    /// Nil if `bytes` is not a valid traceparent; else whether it is version 00 exactly (55 bytes).
+    private static func check(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool? {
         guard bytes.count >= 55, bytes[2] == UInt8(ascii: "-"), bytes[35] == UInt8(ascii: "-"), bytes[52] == UInt8(ascii: "-") else { return nil }
         let version = bytes[0..<2], trace = bytes[3..<35], span = bytes[36..<52], flags = bytes[53..<55]
         guard [version, trace, span, flags].allSatisfy({ $0.allSatisfy(Self.isLowerHex) }), !version.elementsEqual("ff".utf8) else { return nil }
-        if version.elementsEqual("00".utf8) {
+        let isVersion00 = version.elementsEqual("00".utf8)
+        if isVersion00 {
             guard bytes.count == 55 else { return nil }
         } else if bytes.count > 55 {
             guard bytes[55] == UInt8(ascii: "-") else { return nil }
         }
         guard trace.contains(where: { $0 != UInt8(ascii: "0") }), span.contains(where: { $0 != UInt8(ascii: "0") }) else { return nil }
-        traceID = String(decoding: trace, as: UTF8.self)
-        spanID = String(decoding: span, as: UTF8.self)
-        self.flags = String(decoding: flags, as: UTF8.self)
+        return isVersion00
     }
 
-    private init(traceID: String, spanID: String, flags: String) {
-        self.traceID = traceID
-        self.spanID = spanID
-        self.flags = flags
-    }
+    private init(header: String) { traceparent = header }
 
     /// A new trace (sampled).
     public static func start() -> TraceContext {
-        TraceContext(traceID: hex(IDSource.next(), IDSource.next()), spanID: hex(IDSource.next()), flags: "01")
+        TraceContext(header: "00-" + hex(IDSource.next(), IDSource.next()) + "-" + hex(IDSource.next()) + "-01")
     }
 
     /// The same trace, one hop on: a new span id.
-    public func child() -> TraceContext { TraceContext(traceID: traceID, spanID: Self.hex(IDSource.next()), flags: flags) }
+    public func child() -> TraceContext {
+        TraceContext(header: String(traceparent.utf8.prefix(36))! + Self.hex(IDSource.next()) + "-" + flags)
+    }
 
     /// A caller's `traceparent` continued (a child span, `continued` true), or a new trace if it sent
     /// none or an invalid one (then its `tracestate` must not be passed on).
@@ -68,8 +71,11 @@ public struct TraceContext: Sendable, Equatable {
         return (caller.child(), true)
     }
 
-    /// The header value, version 00.
-    public var traceparent: String { "00-\(traceID)-\(spanID)-\(flags)" }
+    /// Bytes `range` of the header (ASCII: offsets are characters).
+    private func part(_ range: Range<Int>) -> String {
+        let utf8 = traceparent.utf8
+        return String(utf8[utf8.index(utf8.startIndex, offsetBy: range.lowerBound)..<utf8.index(utf8.startIndex, offsetBy: range.upperBound)])!
+    }
 
     private static func isLowerHex(_ c: UInt8) -> Bool { (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66) }
 

@@ -124,7 +124,7 @@ final class ServerConnection: SocketConnection, @unchecked Sendable {
         }
         let deadline: Int64? = callStart.timeoutMicros > 0
             ? LoopClock.now() &+ Int64(clamping: min(callStart.timeoutMicros, WireLimits.longestTimeoutMicros)) &* 1000 : nil
-        let metadata = callStart.metadata.isEmpty ? Metadata() : Metadata(wire: callStart.metadata)
+        let metadata = callStart.metadata
         let call: ServerCall
         if entry.method.kind == .unary, let body = entry.unary {
             call = UnaryServerCall(id: id, method: entry.method, metadata: metadata, deadline: deadline, connection: self, body: body)
@@ -159,13 +159,13 @@ final class ServerConnection: SocketConnection, @unchecked Sendable {
 
     /// The fields of a CALL_START, read in place: the method is looked up by
     /// its bytes; its name is only made into a String when it is unknown.
-    private func parseCallStart(_ frame: FrameView) throws -> (entry: MethodTable.Entry?, unknownMethod: String, timeoutMicros: UInt64, metadata: [Croupier_Wire_V1_MetadataEntry]) {
+    private func parseCallStart(_ frame: FrameView) throws -> (entry: MethodTable.Entry?, unknownMethod: String, timeoutMicros: UInt64, metadata: Metadata) {
         do {
             var reader = ProtoReader(buffer: frame.payload)
             var entry: MethodTable.Entry?
             var method = ""
             var timeout: UInt64 = 0
-            var metadata: [Croupier_Wire_V1_MetadataEntry] = []
+            var metadata = Metadata()
             while let tag = try reader.nextTag() {
                 switch (tag.fieldNumber, tag.wireType) {
                 case (1, .lengthDelimited):
@@ -181,11 +181,7 @@ final class ServerConnection: SocketConnection, @unchecked Sendable {
                     reader.position += n
                 case (2, .varint): timeout = try reader.readVarint()
                 case (3, .lengthDelimited):
-                    metadata.append(try reader.readNested { r in
-                        var m = Croupier_Wire_V1_MetadataEntry()
-                        try m.merge(from: &r)
-                        return m
-                    })
+                    try reader.readNested { r in try metadata.appendWireEntry(&r) }
                 default: try reader.skipValue(tag)
                 }
             }
