@@ -156,7 +156,7 @@ public final class WireChannel: ClosableChannel {
         let connection = try await connection(for: options)
         let deadline = try options.deadlineAhead()
         let call = ClientCall(
-            method: method, start: Croupier_Wire_V1_CallStart(method, timeoutMicros: deadline?.leftMicros, metadata: options.metadata),
+            method: method, start: CallStartEncoding(method, timeoutMicros: deadline?.leftMicros, metadata: options.metadata),
             connection: connection)
         if method.kind.clientStreams { try call.open() }
         let timer = deadline.map { d in
@@ -216,7 +216,7 @@ public final class WireChannel: ClosableChannel {
         } catch {
             throw RPCError.from(error).markedNotProcessed
         }
-        let start = Croupier_Wire_V1_CallStart(method, timeoutMicros: deadline?.leftMicros, metadata: options.metadata)
+        let start = CallStartEncoding(method, timeoutMicros: deadline?.leftMicros, metadata: options.metadata)
         guard let call = connection.openStream({ UnaryClientCall(id: $0, method: method, connection: connection, completion: completion) }, frames: { id, buffer in
             Frame.append(start, as: .callStart, stream: id, to: &buffer)
             Frame.appendHeader(type: .message, stream: id, length: request.count, to: &buffer)
@@ -262,10 +262,10 @@ final class ClientCall: RawClientCall {
 
     private let method: MethodDescriptor
     private let connection: ClientConnection
-    private let callStart: Croupier_Wire_V1_CallStart
+    private let callStart: CallStartEncoding
     private let phase = Mutex(Phase.corked(messages: []))
 
-    init(method: MethodDescriptor, start: Croupier_Wire_V1_CallStart, connection: ClientConnection) {
+    init(method: MethodDescriptor, start: CallStartEncoding, connection: ClientConnection) {
         self.method = method
         self.connection = connection
         callStart = start
@@ -360,13 +360,3 @@ final class ClientCall: RawClientCall {
     }
 }
 
-extension Croupier_Wire_V1_CallStart {
-    /// The CALL_START of a call to `method`: its path, the time left until
-    /// the deadline, and the metadata.
-    init(_ method: MethodDescriptor, timeoutMicros: UInt64?, metadata: Metadata) {
-        self.init()
-        self.method = method.path
-        if let timeoutMicros { self.timeoutMicros = timeoutMicros }
-        if !metadata.isEmpty { self.metadata = metadata.wireEntries }
-    }
-}
