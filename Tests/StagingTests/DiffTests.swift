@@ -1,5 +1,5 @@
 import Foundation
-import StagingService
+@testable import StagingService
 import Storage
 import Synchronization
 import Wire
@@ -301,6 +301,21 @@ final class StagingOperatorViewTests: XCTestCase {
         XCTAssertEqual(page2.nextPageToken, "")
         let (tooMany, _) = await statusOf { try await h.client.listGames(.with { $0.pageSize = 1001 }) }
         XCTAssertEqual(tooMany, .invalidArgument)
+        // The games are found by index probes, one per game, never by reading every entity: in SQLite's plan each next
+        // slug is a correlated subquery that SEARCHes the index (a DISTINCT over the table would be one SEARCH through
+        // every row, and no subquery), and no step SCANs the table.
+        if !TestEngine.isPostgres {
+            let side = try h.sideDoor()
+            for table in ["staging_entities", "import_runs"] {
+                let plan = try await side.read { db in
+                    try db.query("EXPLAIN QUERY PLAN " + EntityRows.gameSlugsSQL(table), ["", 100]) { $0.string(3) }
+                }
+                XCTAssertFalse(plan.contains { $0.hasPrefix("SCAN \(table)") }, "\(table) read whole: \(plan)")
+                XCTAssertTrue(plan.contains { $0.hasPrefix("SEARCH \(table)") }, "\(table) not probed: \(plan)")
+                XCTAssertTrue(plan.contains { $0.hasPrefix("CORRELATED SCALAR SUBQUERY") }, "\(table) not probed per game: \(plan)")
+            }
+            side.close()
+        }
         await h.stop()
     }
 }

@@ -19,8 +19,9 @@ public struct ChangeActor: Sendable, Equatable {
 
     public init(_ context: ServerContext) {
         principal = ForwardedCaller(context.metadata).principal ?? "service"
-        correlationID = context.metadata[RequestContext.correlationHeader] ?? ""
-        traceparent = TraceContext.current?.traceparent ?? ""
+        let request = RequestContext.current  // the call's, bound by the Wire server
+        correlationID = request.correlationID ?? ""
+        traceparent = request.trace?.traceparent ?? ""
     }
 
     /// The request the change came with: the work that follows it runs under it.

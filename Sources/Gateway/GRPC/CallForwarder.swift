@@ -112,7 +112,7 @@ struct CallForwarder: Sendable {
         let seconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
         gateway.metrics.callEnded(method: request.path, status: status?.code ?? .ok, seconds: seconds)
         gateway.accessLog.call(.init(
-            correlationID: correlationID, traceID: trace.traceID, principal: principal, method: request.path, status: (status?.code ?? .ok).name,
+            request: RequestContext(correlationID: correlationID, trace: trace), principal: principal, method: request.path, status: (status?.code ?? .ok).name,
             message: status?.message ?? "", durationMillis: seconds * 1000, bytesIn: stream.bytesIn, bytesOut: stream.bytesOut,
             peer: stream.connection.peer))
     }

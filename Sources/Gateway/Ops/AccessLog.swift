@@ -8,8 +8,8 @@ struct AccessLog: Sendable {
     let sink: @Sendable (String) -> Void
 
     struct Entry {
-        var correlationID: String
-        var traceID: String
+        /// The call's correlation id and trace.
+        var request: RequestContext
         var principal: String?
         var method: String
         var status: String
@@ -23,8 +23,7 @@ struct AccessLog: Sendable {
     func call(_ e: Entry) {
         var w = JSONLine()
         w.time("time")
-        w.field("correlation_id", e.correlationID)
-        w.field("trace_id", e.traceID)
+        w.request(e.request)
         w.field("principal", e.principal)
         w.field("method", e.method)
         w.field("status", e.status)

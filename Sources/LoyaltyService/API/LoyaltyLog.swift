@@ -18,8 +18,7 @@ public struct LoyaltyLog: Sendable {
         w.time("time")
         w.field("service", "loyalty")
         w.field("event", event)
-        w.field("correlation_id", correlationID)
-        if let trace = TraceContext.current { w.field("trace_id", trace.traceID) }
+        w.request(RequestContext(correlationID: correlationID, trace: TraceContext.current))
         fields(&w)
         sink(w.finish())
     }

@@ -73,19 +73,23 @@ enum EntityRows {
     /// entities or import runs. Each table is read by a loose index scan (one
     /// index probe per game, not a pass over every entity).
     static func games(_ db: SQLConnection, after: String, limit: Int) throws -> [String] {
-        func next(_ table: String) -> String {
-            """
-            WITH RECURSIVE g(slug) AS (
-                SELECT (SELECT min(game_slug) FROM \(table) WHERE game_slug > ?)
-                UNION ALL
-                SELECT (SELECT min(game_slug) FROM \(table) WHERE game_slug > g.slug) FROM g WHERE g.slug IS NOT NULL
-            )
-            SELECT slug FROM g WHERE slug IS NOT NULL LIMIT ?
-            """
-        }
-        let entities = try db.query(next("staging_entities"), [after, limit]) { $0.string(0) }
-        let runs = try db.query(next("import_runs"), [after, limit]) { $0.string(0) }
+        let entities = try db.query(gameSlugsSQL("staging_entities"), [after, limit]) { $0.string(0) }
+        let runs = try db.query(gameSlugsSQL("import_runs"), [after, limit]) { $0.string(0) }
         return Array(Set(entities + runs).sorted().prefix(limit))
+    }
+
+    /// The distinct game slugs of `table` after `?`, at most `?`: each the
+    /// smallest slug above the last, found through the index that leads with
+    /// `game_slug` (parameters: after, limit).
+    static func gameSlugsSQL(_ table: String) -> String {
+        """
+        WITH RECURSIVE g(slug) AS (
+            SELECT (SELECT min(game_slug) FROM \(table) WHERE game_slug > ?)
+            UNION ALL
+            SELECT (SELECT min(game_slug) FROM \(table) WHERE game_slug > g.slug) FROM g WHERE g.slug IS NOT NULL
+        )
+        SELECT slug FROM g WHERE slug IS NOT NULL LIMIT ?
+        """
     }
 
     static func gameExists(_ db: SQLConnection, _ game: String) throws -> Bool {

@@ -41,7 +41,9 @@ public struct TraceContext: Sendable, Equatable {
     private static func check(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool? {
         guard bytes.count >= 55, bytes[2] == UInt8(ascii: "-"), bytes[35] == UInt8(ascii: "-"), bytes[52] == UInt8(ascii: "-") else { return nil }
         let version = bytes[0..<2], trace = bytes[3..<35], span = bytes[36..<52], flags = bytes[53..<55]
-        guard [version, trace, span, flags].allSatisfy({ $0.allSatisfy(Self.isLowerHex) }), !version.elementsEqual("ff".utf8) else { return nil }
+        guard version.allSatisfy(Self.isLowerHex), trace.allSatisfy(Self.isLowerHex), span.allSatisfy(Self.isLowerHex),
+            flags.allSatisfy(Self.isLowerHex), !version.elementsEqual("ff".utf8)
+        else { return nil }
         let isVersion00 = version.elementsEqual("00".utf8)
         if isVersion00 {
             guard bytes.count == 55 else { return nil }
@@ -56,12 +58,29 @@ public struct TraceContext: Sendable, Equatable {
 
     /// A new trace (sampled).
     public static func start() -> TraceContext {
-        TraceContext(header: "00-" + hex(IDSource.next(), IDSource.next()) + "-" + hex(IDSource.next()) + "-01")
+        TraceContext(header: String(unsafeUninitializedCapacity: 55) { out in
+            write("00-", into: out, at: 0)
+            writeHex(IDSource.next(), into: out, at: 3)
+            writeHex(IDSource.next(), into: out, at: 19)
+            out[35] = UInt8(ascii: "-")
+            writeHex(IDSource.next(), into: out, at: 36)
+            write("-01", into: out, at: 52)
+            return 55
+        })
     }
 
-    /// The same trace, one hop on: a new span id.
+    /// The same trace, one hop on: a new span id. (The gateway makes one per
+    /// call: the header is written once, in place.)
     public func child() -> TraceContext {
-        TraceContext(header: String(traceparent.utf8.prefix(36))! + Self.hex(IDSource.next()) + "-" + flags)
+        var parent = traceparent
+        return TraceContext(header: parent.withUTF8 { parent in
+            String(unsafeUninitializedCapacity: 55) { out in
+                for i in 0..<36 { out[i] = parent[i] }  // "00-<trace-id>-"
+                Self.writeHex(IDSource.next(), into: out, at: 36)
+                for i in 52..<55 { out[i] = parent[i] }  // "-<flags>"
+                return 55
+            }
+        })
     }
 
     /// A caller's `traceparent` continued (a child span, `continued` true), or a new trace if it sent
@@ -79,15 +98,16 @@ public struct TraceContext: Sendable, Equatable {
 
     private static func isLowerHex(_ c: UInt8) -> Bool { (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66) }
 
-    /// Lowercase hex of `words`, 16 digits each.
-    private static func hex(_ words: UInt64...) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out = [UInt8]()
-        out.reserveCapacity(words.count * 16)
-        for w in words {
-            for shift in stride(from: 60, through: 0, by: -4) { out.append(digits[Int((w >> UInt64(shift)) & 0xF)]) }
+    /// `word` as 16 lowercase hex digits at `offset`.
+    private static func writeHex(_ word: UInt64, into out: UnsafeMutableBufferPointer<UInt8>, at offset: Int) {
+        for i in 0..<16 {
+            let nibble = UInt8(truncatingIfNeeded: word >> UInt64(60 - 4 * i)) & 0xF
+            out[offset + i] = nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
         }
-        return String(decoding: out, as: UTF8.self)
+    }
+
+    private static func write(_ ascii: StaticString, into out: UnsafeMutableBufferPointer<UInt8>, at offset: Int) {
+        for i in 0..<ascii.utf8CodeUnitCount { out[offset + i] = ascii.utf8Start[i] }
     }
 }
 
