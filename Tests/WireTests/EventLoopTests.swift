@@ -108,7 +108,7 @@ final class EventLoopTests: XCTestCase {
         func flushDeferred() {}
     }
 
-    /// A loop polls for a while after an iteration that had events, then
+    /// A loop polls after an iteration that had events, then
     /// sleeps: once traffic stops it makes no more polls. Spins that find
     /// nothing back off (1, 2, 4 … busy iterations skip spinning), so sparse
     /// traffic costs few spins; a loop made with no spin time never polls.
@@ -138,7 +138,11 @@ final class EventLoopTests: XCTestCase {
                 // Spins after bursts 1, 3 and 6 (each finds nothing, so the next 1, 2, 4 skip).
                 XCTAssertGreaterThanOrEqual(spins, 1)
                 XCTAssertLessThanOrEqual(spins, 4, "fruitless spins back off")
-                XCTAssertGreaterThan(polls, spins)
+                // Each spin polls at least once; how many more times depends
+                // on the scheduler (a spin that was preempted gives way after
+                // one poll), so repeated polling is proved by SpinPolicyTests
+                // with a clock of its own, not here.
+                XCTAssertGreaterThanOrEqual(polls, spins)
             }
             loop.execute { loop.deregisterAndClose(sink.fd) }
             close(peer)
