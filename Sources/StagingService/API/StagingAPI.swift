@@ -30,6 +30,7 @@ public struct StagingAPI: Croupier_Staging_V1_StagingService.ServiceProtocol {
                 for e in batch.entities { try EntityRules.check(e) }
                 let report = progress.due(done: received + batch.entities.count) ? "received \(received + batch.entities.count)" : nil
                 try await role.imports.receive(runID: runID, game: game, firstSeq: received + 1, batch.entities, progress: report)
+                role.leases.hold(held)  // again: a lease that ran out and was taken back by `receive` is kept from here on
                 received += batch.entities.count
             }
         } catch {
@@ -37,7 +38,12 @@ public struct StagingAPI: Croupier_Staging_V1_StagingService.ServiceProtocol {
             try? await role.imports.abandon(runID: runID, reason: "the upload broke off after \(received) entities: \(error)")
             throw error
         }
-        try await role.imports.complete(runID: runID)
+        do {
+            try await role.imports.complete(runID: runID, game: game)
+        } catch {
+            role.leases.drop(held)
+            throw error
+        }
         role.log(JSONLine.event(service: "staging", "import_received", [
             ("import_run_id", runID), ("game", game), ("entities", String(received)),
         ]))

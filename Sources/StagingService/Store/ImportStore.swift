@@ -65,10 +65,12 @@ public struct ImportStore: Sendable {
         }
     }
 
-    /// Stores one batch of the upload (with a progress report on the run's lock, if given).
+    /// Stores one batch of the upload (with a progress report on the run's lock, if given);
+    /// ABORTED, storing nothing, when the run was given up meanwhile (`keepReceiving`).
     func receive(runID: String, game: String, firstSeq: Int, _ entities: [Croupier_Staging_V1_EntityInput], progress: String? = nil) async throws {
         let locks = self.locks
         try await database.write { tx in
+            try Self.keepReceiving(tx, runID: runID, game: game, locks: locks)
             if let progress { try locks.renew(tx, game: game, .importLock, holder: runID, progress: progress) }
             try tx.insertRows(
                 into: "import_data", columns: ["run_id", "seq", "entity_type", "slug", "fields"],
@@ -82,28 +84,53 @@ public struct ImportStore: Sendable {
     /// Raised when a run is queued: wakes the importer, in whichever replica merges.
     var queued: ChangeSignal { database.signal("imports_queued") }
 
-    func complete(runID: String) async throws {
-        let queued = self.queued
+    /// The upload is complete: the run is QUEUED, in the transaction that
+    /// checks it is still this upload's (`keepReceiving`), so a run is
+    /// acknowledged only if it will be merged; otherwise ABORTED.
+    func complete(runID: String, game: String) async throws {
+        let (queued, locks) = (self.queued, self.locks)
         try await database.write { tx in
+            try Self.keepReceiving(tx, runID: runID, game: game, locks: locks)
             try tx.execute("UPDATE import_runs SET status = 'QUEUED' WHERE run_id = ? AND status = 'RECEIVING'", [runID])
             tx.wake(queued)
+        }
+    }
+
+    /// The upload may go on: the run is still RECEIVING, and it holds its
+    /// game's import lock (renewed here; taken again if its lease ran out
+    /// while nobody else took it, as under a stalled heartbeat). Otherwise
+    /// ABORTED: the run was given up (its lease ran out and it was found
+    /// orphaned, or another import of the game took over), and what the
+    /// client sent must be sent again as a new import.
+    private static func keepReceiving(_ tx: Transaction, runID: String, game: String, locks: LockStore) throws {
+        let run = try tx.queryFirst("SELECT status, error FROM import_runs WHERE run_id = ?", [runID]) { ($0.string(0), $0.string(1)) }
+        guard let run, run.0 == "RECEIVING" else {
+            throw RPCError(.aborted, "import run \(runID) was given up (\(run?.1 ?? "it no longer exists")); send the import again")
+        }
+        guard try locks.acquire(tx, game: game, .importLock, holder: runID) else {
+            throw RPCError(.aborted, "import run \(runID) lost the import lock of \(game) to another run; send the import again")
         }
     }
 
     /// The upload broke off (or the process died during it): no merge, no
     /// partial data; the run is FAILED and the lock released.
     func abandon(runID: String, reason: String) async throws {
-        let now = clock.nowMillis()
-        let locks = self.locks
-        try await database.write { tx in
-            guard let game = try tx.queryFirst("SELECT game_slug FROM import_runs WHERE run_id = ?", [runID], { $0.string(0) })
-            else { return }
-            try tx.execute("DELETE FROM import_data WHERE run_id = ?", [runID])
-            try tx.execute(
-                "UPDATE import_runs SET status = 'FAILED', error = ?, finished_at = ? WHERE run_id = ? AND status IN ('RECEIVING', 'QUEUED', 'RUNNING')",
-                [reason, now, runID])
-            try locks.release(tx, game: game, .importLock, holder: runID)
-        }
+        let (locks, clock) = (self.locks, self.clock)
+        try await database.write { tx in try Self.fail(tx, runID: runID, reason: reason, now: clock.nowMillis(), locks: locks) }
+    }
+
+    /// Ends a run that has not ended: FAILED with `reason`, the upload's rows
+    /// deleted, its lock released. The run's row is updated first: a
+    /// concurrent `receive` either committed before (its rows are deleted
+    /// here) or finds the run FAILED and stores nothing.
+    private static func fail(_ tx: Transaction, runID: String, reason: String, now: Int64, locks: LockStore) throws {
+        guard let game = try tx.queryFirst("SELECT game_slug FROM import_runs WHERE run_id = ?", [runID], { $0.string(0) })
+        else { return }
+        try tx.execute(
+            "UPDATE import_runs SET status = 'FAILED', error = ?, finished_at = ? WHERE run_id = ? AND status IN ('RECEIVING', 'QUEUED', 'RUNNING')",
+            [reason, now, runID])
+        try tx.execute("DELETE FROM import_data WHERE run_id = ?", [runID])
+        try locks.release(tx, game: game, .importLock, holder: runID)
     }
 
     public func run(_ runID: String) async throws -> Croupier_Staging_V1_ImportRun {
@@ -115,23 +142,42 @@ public struct ImportStore: Sendable {
         }
     }
 
-    /// Runs by status, oldest first.
     /// Fails the uploads whose receiver is gone: RECEIVING runs with no live
     /// import-lock lease of their own (a receiving replica renews it).
     @discardableResult
     func abandonOrphanedUploads() async throws -> Int {
-        let now = clock.nowMillis()
-        let orphans = try await database.read { db in
-            try db.query(
-                """
-                SELECT r.run_id FROM import_runs r
-                LEFT JOIN locks l ON l.game_slug = r.game_slug AND l.kind = 'import' AND l.holder = r.run_id AND l.expires_at > ?
-                WHERE r.status = 'RECEIVING' AND l.holder IS NULL
-                """, [now], { $0.string(0) })
-        }
-        for run in orphans { try await abandon(runID: run, reason: "the upload was interrupted (its receiver stopped)") }
-        return orphans.count
+        var abandoned = 0
+        for run in try await orphanedUploads() where try await abandonIfOrphaned(run) { abandoned += 1 }
+        return abandoned
     }
+
+    /// RECEIVING runs with no live lease of their own, as read now.
+    func orphanedUploads() async throws -> [String] {
+        let now = clock.nowMillis()
+        return try await database.read { db in try db.query(Self.orphanedSQL, [now], { $0.string(0) }) }
+    }
+
+    /// Fails `runID` if it is still an orphan, checked again in the
+    /// transaction that fails it: between the read and this write its
+    /// receiver may have renewed the lease, or completed the upload and
+    /// been acknowledged (failing it then lost an acknowledged import).
+    func abandonIfOrphaned(_ runID: String) async throws -> Bool {
+        let (locks, clock) = (self.locks, self.clock)
+        return try await database.write { tx in
+            let now = clock.nowMillis()
+            guard try tx.queryFirst(Self.orphanedSQL + " AND r.run_id = ?", [now, runID], { _ in true }) != nil else { return false }
+            try Self.fail(tx, runID: runID, reason: "the upload was interrupted (its receiver stopped)", now: now, locks: locks)
+            return true
+        }
+    }
+
+    private static let orphanedSQL = """
+        SELECT r.run_id FROM import_runs r
+        LEFT JOIN locks l ON l.game_slug = r.game_slug AND l.kind = 'import' AND l.holder = r.run_id AND l.expires_at > ?
+        WHERE r.status = 'RECEIVING' AND l.holder IS NULL
+        """
+
+    /// Runs by status, oldest first.
 
     func runs(status: String) async throws -> [(runID: String, game: String)] {
         try await database.read { db in

@@ -126,7 +126,10 @@ public struct LockStore: Sendable {
 
 /// Renews the leases this process holds until they are released, every
 /// third of the lease, and expires the leases whose holders died;
-/// progress reports are throttled by their writers.
+/// progress reports are throttled by their writers. A lease found released
+/// or taken by another holder is no longer kept (an upload's lease is kept
+/// here until its run is merged, maybe by another replica; without this its
+/// entry stayed, renewed in vain every turn, for the life of the process).
 final class LeaseKeeper: Sendable {
     struct Held: Hashable { let game: String; let kind: LockStore.Kind; let holder: String }
 
@@ -138,6 +141,7 @@ final class LeaseKeeper: Sendable {
 
     func hold(_ h: Held) { _ = held.withLock { $0.insert(h) } }
     func drop(_ h: Held) { _ = held.withLock { $0.remove(h) } }
+    var heldCount: Int { held.withLock { $0.count } }
 
     func start() {
         let interval = Duration.milliseconds(max(10, locks.leaseMillis / 3))
@@ -145,7 +149,7 @@ final class LeaseKeeper: Sendable {
             while !Task.isCancelled {
                 try? await Task.sleep(for: interval)
                 for h in held.withLock({ Array($0) }) {
-                    _ = try? await locks.heartbeat(game: h.game, h.kind, holder: h.holder)
+                    if (try? await locks.heartbeat(game: h.game, h.kind, holder: h.holder)) == false { drop(h) }
                 }
                 // Leases of holders that died (in this process's past life or elsewhere) end with an event.
                 _ = try? await locks.expireStale()
