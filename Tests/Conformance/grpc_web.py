@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The gRPC interop cases that gRPC-Web can carry, through the gateway, by a
 client written from the gRPC-Web spec (grpc/grpc doc/PROTOCOL-WEB.md) on
-Python's `h2`: unary and server-streaming calls, the status and trailers in a
+Python's `h2`: unary, server-streaming, client-streaming and bidi calls (full
+duplex ping-pong over HTTP/2), the status and trailers in a
 trailer frame at the end of the body, and the `-text` variant's base64 both
 ways. Each case runs in both content types, with binary messages (+proto)
 and with proto3 JSON ones (+json, written and read by Python's json_format).
@@ -145,53 +146,89 @@ def call(target, path, requests, text, metadata=(), json=False):
         assert status == 200, "HTTP %s %r" % (status, headers)
         assert headers.get("content-type") == ctype, headers
         return Reply(status, headers, received, text)
-    host, port = target.rsplit(":", 1)
-    sock = socket.create_connection((host, int(port)), timeout=20)
-    conn = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
-    conn.initiate_connection()
-    sock.sendall(conn.data_to_send())
-    sid = conn.get_next_available_stream_id()
-    conn.send_headers(sid, [(":method", "POST"), (":scheme", "http"), (":authority", target), (":path", path),
-                            ("content-type", ctype), ("accept", ctype), ("x-grpc-web", "1")] + list(metadata))
-    status, headers, received, ended = None, {}, bytearray(), False
+    stream = H2Call(target, path, ctype, metadata)
+    stream.send(body)
+    return stream.finish()
 
-    def pump():
-        nonlocal status, headers, ended
-        data = sock.recv(65536)
+
+class H2Call:
+    """One gRPC-Web call over h2c, kept open: request bytes sent as the caller gives them
+    (within HTTP/2 flow control), the answer read as it comes, so a call can be full duplex."""
+
+    def __init__(self, target, path, ctype, metadata=()):
+        host, port = target.rsplit(":", 1)
+        self.ctype, self.text = ctype, "-text+" in ctype
+        self.sock = socket.create_connection((host, int(port)), timeout=20)
+        self.conn = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+        self.conn.initiate_connection()
+        self.sock.sendall(self.conn.data_to_send())
+        self.sid = self.conn.get_next_available_stream_id()
+        self.conn.send_headers(self.sid, [(":method", "POST"), (":scheme", "http"), (":authority", target), (":path", path),
+                                          ("content-type", ctype), ("accept", ctype), ("x-grpc-web", "1")] + list(metadata))
+        self.status, self.headers, self.received, self.ended = None, {}, bytearray(), False
+        self.taken = 0  # answer messages handed out by next_message
+
+    def pump(self):
+        data = self.sock.recv(65536)
         if not data:
             raise AssertionError("the gateway closed the connection")
-        for event in conn.receive_data(data):
+        for event in self.conn.receive_data(data):
             if isinstance(event, h2.events.ResponseReceived):
-                headers = {k: v for k, v in event.headers}
-                status = int(headers[":status"])
+                self.headers = {k: v for k, v in event.headers}
+                self.status = int(self.headers[":status"])
             elif isinstance(event, h2.events.DataReceived):
-                received.extend(event.data)
-                conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+                self.received.extend(event.data)
+                self.conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
             elif isinstance(event, h2.events.TrailersReceived):
                 raise AssertionError("gRPC-Web carries no HTTP trailers: %r" % event.headers)
             elif isinstance(event, h2.events.StreamEnded):
-                ended = True
+                self.ended = True
             elif isinstance(event, h2.events.StreamReset):
                 raise AssertionError("stream reset: %r" % event)
-        sock.sendall(conn.data_to_send())
+        self.sock.sendall(self.conn.data_to_send())
 
-    sent = 0
-    while sent < len(body):  # within the flow-control window
-        room = min(conn.local_flow_control_window(sid), conn.max_outbound_frame_size, len(body) - sent)
-        if room == 0:
-            pump()
-            continue
-        conn.send_data(sid, body[sent:sent + room])
-        sent += room
-        sock.sendall(conn.data_to_send())
-    conn.end_stream(sid)
-    sock.sendall(conn.data_to_send())
-    while not ended:
-        pump()
-    sock.close()
-    assert status == 200, "HTTP %s %r" % (status, headers)
-    assert headers.get("content-type") == ctype, headers
-    return Reply(status, headers, bytes(received), text)
+    def send(self, body):
+        """Request bytes, already framed (and base64 for -text), sent within the flow-control window."""
+        sent = 0
+        while sent < len(body):
+            room = min(self.conn.local_flow_control_window(self.sid), self.conn.max_outbound_frame_size, len(body) - sent)
+            if room == 0:
+                self.pump()
+                continue
+            self.conn.send_data(self.sid, body[sent:sent + room])
+            sent += room
+            self.sock.sendall(self.conn.data_to_send())
+
+    def next_message(self):
+        """The answer's next message, waiting for it while the request stays open."""
+        while True:
+            body = bytes(self.received)
+            if self.text:  # whole padded groups only: the rest is still on its way
+                body = b"".join(base64.b64decode(body[i:i + 4]) for i in range(0, len(body) - len(body) % 4, 4))
+            at, seen = 0, 0
+            while at + 5 <= len(body):
+                flag, length = body[at], struct.unpack(">I", body[at + 1:at + 5])[0]
+                if at + 5 + length > len(body):
+                    break
+                assert not flag & 0x80, "the call ended early: %r" % body[at + 5:at + 5 + length]
+                if seen == self.taken:
+                    self.taken += 1
+                    return body[at + 5:at + 5 + length]
+                seen += 1
+                at += 5 + length
+            assert not self.ended, "the stream ended without another message"
+            self.pump()
+
+    def finish(self):
+        """Half-closes the request and reads the answer to its end."""
+        self.conn.end_stream(self.sid)
+        self.sock.sendall(self.conn.data_to_send())
+        while not self.ended:
+            self.pump()
+        self.sock.close()
+        assert self.status == 200, "HTTP %s %r" % (self.status, self.headers)
+        assert self.headers.get("content-type") == self.ctype, self.headers
+        return Reply(self.status, self.headers, bytes(self.received), self.text)
 
 
 class Checks:
@@ -200,18 +237,17 @@ class Checks:
         self.text = text
         self.json = json
 
+    def wire(self, message):
+        """A protobuf message as binary or as proto3 JSON (Python's json_format, independent of the gateway's mapping)."""
+        return json_format.MessageToJson(message).encode() if self.json else message.SerializeToString()
+
+    def parse(self, raw, response_type):
+        return json_format.Parse(raw.decode(), response_type()) if self.json else response_type.FromString(raw)
+
     def call(self, path, requests, response_type, metadata=()):
-        """`requests` (protobuf messages) as binary or as proto3 JSON (Python's json_format, independent of the
-        gateway's mapping); the answer's messages parsed back into `response_type`."""
-        if self.json:
-            wire = [json_format.MessageToJson(m).encode() for m in requests]
-        else:
-            wire = [m.SerializeToString() for m in requests]
-        r = call(self.target, path, wire, self.text, metadata, json=self.json)
-        if self.json:
-            r.messages = [json_format.Parse(m.decode(), response_type()) for m in r.messages]
-        else:
-            r.messages = [response_type.FromString(m) for m in r.messages]
+        """`requests` (protobuf messages) sent whole, then the answer's messages parsed back into `response_type`."""
+        r = call(self.target, path, [self.wire(m) for m in requests], self.text, metadata, json=self.json)
+        r.messages = [self.parse(m, response_type) for m in r.messages]
         return r
 
     def empty_unary(self):
@@ -236,6 +272,40 @@ class Checks:
         assert r.status == 0, r.trailers
         got = [len(m.payload.body) for m in r.messages]
         assert got == sizes, got
+
+    def client_streaming(self):
+        reqs = [messages_pb2.StreamingInputCallRequest(payload=messages_pb2.Payload(body=b"\x00" * n))
+                for n in (27182, 8, 1828, 45904)]
+        r = self.call(TEST + "StreamingInputCall", reqs, messages_pb2.StreamingInputCallResponse)
+        assert r.status == 0, r.trailers
+        assert [m.aggregated_payload_size for m in r.messages] == [74922], r.messages
+
+    def duplex_requests(self):
+        return [messages_pb2.StreamingOutputCallRequest(response_parameters=[messages_pb2.ResponseParameters(size=size)],
+                                                        payload=messages_pb2.Payload(body=b"\x00" * n))
+                for size, n in zip(DUPLEX_SIZES, (27182, 8, 1828, 45904))]
+
+    def bidi_requests_first(self):
+        """FullDuplexCall with every request sent before any answer is read: what a client
+        without a duplex transport (a browser's fetch, HTTP/1.1) can do with a bidi method."""
+        r = self.call(TEST + "FullDuplexCall", self.duplex_requests(), messages_pb2.StreamingOutputCallResponse)
+        assert r.status == 0, r.trailers
+        assert [len(m.payload.body) for m in r.messages] == DUPLEX_SIZES, [len(m.payload.body) for m in r.messages]
+
+    def ping_pong(self):
+        """FullDuplexCall over HTTP/2, one request at a time, each answer read before the next request is
+        sent (the interop case): the gateway relays each message as it comes, both ways. With -text each
+        request frame is base64'd on its own, so padding falls mid-body."""
+        ctype = ("application/grpc-web-text+" if self.text else "application/grpc-web+") + ("json" if self.json else "proto")
+        stream = H2Call(self.target, TEST + "FullDuplexCall", ctype)
+        for size, request in zip(DUPLEX_SIZES, self.duplex_requests()):
+            wire = self.wire(request)
+            frame = struct.pack(">BI", 0, len(wire)) + wire
+            stream.send(base64.b64encode(frame) if self.text else frame)
+            answer = self.parse(stream.next_message(), messages_pb2.StreamingOutputCallResponse)
+            assert len(answer.payload.body) == size, (size, len(answer.payload.body))
+        r = stream.finish()
+        assert r.status == 0 and len(r.messages) == len(DUPLEX_SIZES), (r.trailers, len(r.messages))
 
     def status_code_and_message(self):
         req = messages_pb2.SimpleRequest(response_status=messages_pb2.EchoStatus(code=2, message="test status message"))
@@ -276,7 +346,12 @@ def cors(target, origin):
     assert "access-control-allow-origin" not in r.headers, r.headers
 
 
-CASES = ["empty_unary", "large_unary", "server_streaming", "status_code_and_message", "custom_metadata", "unimplemented"]
+DUPLEX_SIZES = [31415, 9, 2653, 58979]
+CASES = ["empty_unary", "large_unary", "server_streaming", "client_streaming", "bidi_requests_first", "status_code_and_message",
+         "custom_metadata", "unimplemented"]
+# Full duplex needs a transport that sends and reads at once: HTTP/2 here (http.client, like a browser's
+# fetch over HTTP/1.1, sends the whole body before it reads).
+DUPLEX_CASES = ["ping_pong"]
 
 
 def main():
@@ -286,9 +361,10 @@ def main():
     HTTP1.cert = sys.argv[sys.argv.index("--tls") + 1] if "--tls" in sys.argv else None
     failed = 0
     variants = [(text, json) for json in (False, True) for text in (False, True)]
+    cases = CASES if HTTP1.enabled else CASES + DUPLEX_CASES
     for text, json in variants:
         checks = Checks(target, text, json)
-        for name in CASES:
+        for name in cases:
             label = "%s (%s%s)" % (name, "grpc-web-text" if text else "grpc-web", "+json" if json else "")
             try:
                 getattr(checks, name)()
@@ -296,7 +372,7 @@ def main():
             except Exception as e:  # noqa: BLE001
                 failed += 1
                 print("FAIL", label, "-", repr(e))
-    total = len(variants) * len(CASES)
+    total = len(variants) * len(cases)
     if origin:
         total += 1
         try:

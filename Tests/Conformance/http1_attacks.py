@@ -202,7 +202,54 @@ class HTTP1Attacks:
         assert closed and len(got) == count and set(got) == {200}, (len(got), set(got), closed)
         assert len(raw) > 3 * (self.cap_mib << 20), "the answers (%d bytes) are too small to test the cap" % len(raw)
 
-    # 21. clients that hang up on a gRPC-Web stream over HTTP/1.1: every call is cancelled, nothing is held
+    # 21. a client that pipelines 12,000 CORS preflights (answers with no
+    # body, ended at once, so no call's flow control holds them back) and
+    # reads nothing: once 256 KiB of answers wait the gateway stops reading,
+    # so the client's sending stalls (TCP holds it back) long before all
+    # 50 MiB of answers are made, and the gateway does not grow; every answer
+    # comes, in order, once the client reads
+    def http1_pipelined_preflights_without_reading(self):
+        count = 12000
+        s = connect(self.target, timeout=30)
+        # The requested headers are echoed in the answer: 4 KiB of them make each answer that big.
+        asked = ",".join("x-h%04d" % i for i in range(512))
+        preflight = (b"OPTIONS /grpc.testing.TestService/UnaryCall HTTP/1.1\r\nHost: g\r\nOrigin: https://console.example\r\n"
+                     b"Access-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: %s\r\n%%s\r\n" % asked.encode())
+        requests = (preflight % b"") * (count - 1) + preflight % b"Connection: close\r\n"
+        sent = [0]
+
+        def send_all():
+            view = memoryview(requests)
+            while sent[0] < len(requests):
+                sent[0] += s.send(view[sent[0]:sent[0] + 65536])
+        sender = threading.Thread(target=send_all, daemon=True)
+        seen = {}
+
+        def attack():
+            before = rss_mib(self.pid)
+            sender.start()
+            # Until the sending stalls for half a second (the gateway stopped reading), or ends.
+            last, still_since, deadline = -1, time.time(), time.time() + 30
+            while sender.is_alive() and time.time() < deadline:
+                time.sleep(0.05)
+                if sent[0] != last:
+                    last, still_since = sent[0], time.time()
+                elif time.time() - still_since >= 0.5:
+                    break
+            seen.update(sent=sent[0], grown=rss_mib(self.pid) - before)
+            return read_until_closed(s, limit=1 << 40)
+        raw, closed = self.under_attack(attack)
+        sender.join(5)
+        s.close()
+        got = statuses(raw)
+        print("  pipelined preflights: sending stalled at %.1f of %.1f MiB, the gateway grew %.1f MiB meanwhile; then %d answers, %.0f MiB"
+              % (seen["sent"] / 1048576.0, len(requests) / 1048576.0, seen["grown"], len(got), len(raw) / 1048576.0))
+        assert seen["sent"] < len(requests) / 2, "the gateway read %d of %d bytes while nobody read its answers" % (seen["sent"], len(requests))
+        assert seen["grown"] < 16, "the gateway grew %.1f MiB while nobody read its answers" % seen["grown"]
+        assert closed and len(got) == count and set(got) == {204}, (len(got), set(got), closed)
+        assert len(raw) > 40 << 20, "the answers (%d bytes) are too small to test the cap" % len(raw)
+
+    # 22. clients that hang up on a gRPC-Web stream over HTTP/1.1: every call is cancelled, nothing is held
     def http1_hangup_mid_stream(self):
         # {size 100} at once, then 49 × {size 100, interval 200 ms}: about 10 s
         watch = bytes([0x12, 0x02, 0x08, 0x64]) + bytes([0x12, 0x06, 0x08, 0x64, 0x10, 0xc0, 0x9a, 0x0c]) * 49
@@ -225,7 +272,7 @@ class HTTP1Attacks:
         assert gauges.get("croupier_gateway_in_flight", 1) == 0 and gauges.get("croupier_gateway_streams", 99) <= 1, gauges
 
 
-    # 22. large JSON bodies (4 MB each way) from several clients, some hanging up
+    # 23. large JSON bodies (4 MB each way) from several clients, some hanging up
     # mid-conversion: every call that stays is answered whole, and the probe
     # is served meanwhile (the conversion runs off the event loops)
     def http1_large_json_bodies(self):
@@ -281,4 +328,4 @@ def read_until_closed_or_answered(sock):
 
 
 NAMES = ["http1_ambiguous_requests", "http1_slowloris", "http1_oversized_bodies", "http1_pipelining_without_reading",
-         "http1_hangup_mid_stream", "http1_large_json_bodies"]
+         "http1_pipelined_preflights_without_reading", "http1_hangup_mid_stream", "http1_large_json_bodies"]

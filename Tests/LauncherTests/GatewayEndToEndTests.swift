@@ -47,10 +47,10 @@ final class GatewayEndToEndTests: XCTestCase {
         try python("grpc_interop.py", [h2c], expect: "14 passed, 0 failed (h2c)")
         try python("grpc_interop.py", [tls, "--tls", dir + "/gateway-cert.pem"], expect: "14 passed, 0 failed (TLS)")
         // gRPC-Web: the interop cases it can carry, binary and text, by a client written from the spec; CORS.
-        try python("grpc_web.py", [h2c, "--origin", "https://console.example"], expect: "25 passed, 0 failed (grpc-web)")
+        try python("grpc_web.py", [h2c, "--origin", "https://console.example"], expect: "37 passed, 0 failed (grpc-web)")
         // The same over HTTP/1.1, as a browser on a plain-HTTP page calls, and over TLS with ALPN http/1.1.
-        try python("grpc_web.py", [h2c, "--origin", "https://console.example", "--http1.1"], expect: "25 passed, 0 failed (grpc-web over HTTP/1.1)")
-        try python("grpc_web.py", [tls, "--http1.1", "--tls", dir + "/gateway-cert.pem"], expect: "24 passed, 0 failed (grpc-web over HTTP/1.1 TLS)")
+        try python("grpc_web.py", [h2c, "--origin", "https://console.example", "--http1.1"], expect: "33 passed, 0 failed (grpc-web over HTTP/1.1)")
+        try python("grpc_web.py", [tls, "--http1.1", "--tls", dir + "/gateway-cert.pem"], expect: "32 passed, 0 failed (grpc-web over HTTP/1.1 TLS)")
         // LoyaltyService: staff rewards, the player reads its own balance and ledger.
         try python("loyalty_e2e.py", [h2c, "--jwt-secret", Self.jwtSecret], expect: "11 passed, 0 failed (loyalty)")
         XCTAssertTrue(lines.all.contains(#""event":"manual_reward_issued""#), "the loyalty process logs its rewards")

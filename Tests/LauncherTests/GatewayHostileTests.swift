@@ -21,6 +21,7 @@ final class GatewayHostileTests: XCTestCase {
         let config = """
             {"ports": {"interop": \(interopPort), "loyalty": 1, "games": 1, "rgs": 1, "staging": 1},
              "gateway": {"listen": "127.0.0.1:0", "idleTimeoutSeconds": 3, "headerTimeoutSeconds": 5, "minPingIntervalSeconds": 1,
+                         "corsOrigins": ["https://console.example"],
                          "maxBufferedBytes": \(Self.capMiB << 20), "maxConnectionBufferedBytes": \(8 << 20),
                          "permissions": {"/grpc.testing.TestService/CacheableUnaryCall": "interop:cache"}}}
             """
@@ -40,7 +41,7 @@ final class GatewayHostileTests: XCTestCase {
         ])
         print(output)
         XCTAssertEqual(status, 0, output)
-        XCTAssertTrue(output.contains("22 passed, 0 failed (hostile)"), output)
+        XCTAssertTrue(output.contains("23 passed, 0 failed (hostile)"), output)
         XCTAssertTrue(gateway.isRunning, "the gateway died: \(lines.all.suffix(2000))")
         XCTAssertFalse(lines.all.contains("Fatal error"), String(lines.all.suffix(2000)))
         XCTAssertTrue(lines.all.contains("shed: out of file descriptors"), "idle connections were shed when descriptors ran out")

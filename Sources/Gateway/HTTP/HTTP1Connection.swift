@@ -128,6 +128,7 @@ final class HTTP1Connection: GatewayConnection, @unchecked Sendable {
                     if e.response != .ended && e.unconsumed >= limits.initialWindowSize { return }  // the call has not taken the body yet
                 } else if pendingOut.count >= Self.outputCap {
                     waitingForClientToRead = true
+                    headStartedAt = nil  // the gateway holds the next head back, not the client: no 408 for it
                     return
                 }
                 guard let event = try parser.next(input, at: &parsed) else { return }
@@ -326,6 +327,7 @@ final class HTTP1Connection: GatewayConnection, @unchecked Sendable {
             if !pendingOut.isEmpty { flushSoon() }
         } else if waitingForClientToRead {
             waitingForClientToRead = false
+            if parsed < input.count { headStartedAt = loop.iterationMillis }
             resumeInput()
         }
     }
