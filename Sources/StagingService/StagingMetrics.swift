@@ -31,6 +31,8 @@ public final class StagingMetrics: Sendable {
         figures.database.sample("croupier_staging_queue_oldest_age_seconds", [("queue", "diff")], Double(q.oldestAgeMillis) / 1000)
         figures.database.metric("croupier_staging_queue_dead_letters", .gauge, "Messages dead-lettered and not redriven, per queue.")
         figures.database.sample("croupier_staging_queue_dead_letters", [("queue", "diff")], Double(q.deadLetters))
+        figures.database.metric("croupier_staging_queue_paused", .gauge, "1 while an operator has paused the queue (nothing is delivered), per queue.")
+        figures.database.sample("croupier_staging_queue_paused", [("queue", "diff")], q.pause == nil ? 0 : 1)
         figures.database.metric("croupier_staging_import_runs", .gauge, "Import runs not finished, by state (receiving their upload, queued for a merge, merging).")
         for state in ["RECEIVING", "QUEUED", "RUNNING"] {
             figures.database.sample("croupier_staging_import_runs", [("state", state.lowercased())], Double(counts[state] ?? 0))

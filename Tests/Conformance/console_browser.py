@@ -343,6 +343,34 @@ class Checks:
         self.wait_text("queue-dead", "0")
         self.screenshot("staging-redriven", showing="queue")
 
+    def an_operator_pauses_and_resumes_the_diff_queue(self):
+        """Pause on the queue card: the state says who paused it; a diff asked for meanwhile waits in the requests
+        table and none is produced; Resume produces it."""
+        self.wait_text("events-state", "Live")
+        self.click('[data-test="pause-queue"]')
+        try:
+            self.wait_text("queue-state", "paused")
+            self.wait_text("queue-paused-by", "Paused by console-editor-" + RUN)
+            before = max(self.feed_offsets())
+            self.click('[data-test="generate-diff"]')
+            self.wait_text("generate-result", "(request ")
+            request = self.text_of("generate-result").rsplit("(request ", 1)[1].rstrip(")")
+            self.wait_text("requests-table", request)
+            row = [line for line in self.text_of("requests-table").splitlines() if line.startswith(request)]
+            assert row and "waiting" in row[0] and self.game in row[0], self.text_of("requests-table")
+            time.sleep(1)  # a worker that ignored the pause has had time for the diff
+            assert not self.diff_events_after(before), "a diff while paused: %s" % self.text_of("events")
+            self.screenshot("staging-queue-paused", showing="queue")
+            self.click('[data-test="resume-queue"]')
+            self.wait_text("queue-state", "running")
+        finally:  # never leave the platform's queue paused for the checks after this one
+            token = self.token("console-admin-" + RUN, ["staging:admin"])
+            self.grpc_web_json("/croupier.staging.v1.StagingService/SetDiffQueuePaused", [{"paused": False}], token)
+        deadline = time.time() + 30
+        while time.time() < deadline and not self.diff_events_after(before):
+            time.sleep(0.2)
+        assert self.diff_events_after(before), "no diff after the resume: %s" % self.text_of("events")
+
     def an_operator_releases_a_request_a_crash_left_in_flight(self):
         """Staging is SIGKILLed while its worker produces a diff: the request stays in flight for the visibility timeout
         (30 minutes). The page lists it in flight; Release makes it deliverable at once, and the diff is produced (the
@@ -456,7 +484,7 @@ CHECKS = ["a_staff_member_issues_a_reward_and_sees_the_new_balance", "a_five_cha
           "errors_show_their_status_and_correlation_id", "a_player_sees_only_their_own_balance", "usable_at_desktop_and_phone_widths",
           "an_editor_imports_a_game_and_watches_it_reach_100_percent", "a_deploy_shows_its_progress_to_the_end",
           "an_override_changes_the_diff_live", "the_event_feed_resumes_after_staging_is_killed", "an_operator_redrives_a_dead_letter",
-          "an_operator_releases_a_request_a_crash_left_in_flight",
+          "an_operator_pauses_and_resumes_the_diff_queue", "an_operator_releases_a_request_a_crash_left_in_flight",
           "an_operator_purges_a_delete_operation_after_confirming_it", "staging_and_game_tables_fit_desktop_and_phone_widths"]
 
 

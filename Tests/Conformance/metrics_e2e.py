@@ -2,9 +2,12 @@
 """The services' metrics through the gateway's /metrics, scraped while
 staging works: six imports started at once (at most two merge at a time, so
 runs queue), each ending in a diff request. A scraper reads /metrics every
-100 ms, as Prometheus would (faster); the import queue and the diff queue
-must be seen to rise and then fall back to zero, and the merge and diff
-duration histograms to count every run.
+100 ms, as Prometheus would (faster); the import queue must be seen to rise
+and fall back to zero. The diff queue is paused by an admin meanwhile (as
+an operator holds work back during an incident), so its depth is seen to
+reach one request per game, whatever the machine's speed; once resumed it
+falls back to zero, and the merge and diff duration histograms count every
+run.
 
   metrics_e2e.py HOST:PORT --jwt-secret SECRET
 """
@@ -49,6 +52,8 @@ class Checks:
         self.stub = rpc.StagingServiceStub(grpc.insecure_channel(target))
         claims = {"sub": "metrics-" + RUN, "perms": ["staging:read", "staging:write"], "exp": int(time.time()) + 600}
         self.md = [("authorization", "Bearer " + testkit.token(secret, claims))]
+        admin = {"sub": "metrics-admin-" + RUN, "perms": ["staging:admin"], "exp": int(time.time()) + 600}
+        self.admin = [("authorization", "Bearer " + testkit.token(secret, admin))]
 
     def every_service_is_scraped(self):
         s = scrape(self.url)
@@ -81,20 +86,43 @@ class Checks:
         before = scrape(self.url)
         merges_before = before.get(("croupier_staging_import_merge_duration_seconds_count", ""), 0)
         diffs_before = before.get(("croupier_staging_diff_duration_seconds_count", ""), 0)
-        seen = {"imports": 0, "diffs": 0}
+        seen = {"imports": 0}
         stop = threading.Event()
 
         def watch():
             while not stop.is_set():
                 s = scrape(self.url)
                 imports = sum(s.get(("croupier_staging_import_runs", 'state="%s"' % st), 0) for st in ("queued", "running"))
-                diffs = s.get(("croupier_staging_queue_depth", 'queue="diff"'), 0) + s.get(("croupier_staging_queue_in_flight", 'queue="diff"'), 0)
                 seen["imports"] = max(seen["imports"], imports)
-                seen["diffs"] = max(seen["diffs"], diffs)
                 time.sleep(0.1)
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
+        # What earlier checks queued is done first: the paused queue then holds only this check's requests.
+        end = time.time() + 60
+        while time.time() < end and self._diff_queue_busy(scrape(self.url)):
+            time.sleep(0.2)
+        paused = self.stub.SetDiffQueuePaused(pb.SetDiffQueuePausedRequest(paused=True), metadata=self.admin)
+        assert paused.paused and paused.paused_by == "metrics-admin-" + RUN, paused
+        try:
+            busy, held = self._imports_with_the_diff_queue_paused()
+        finally:
+            self.stub.SetDiffQueuePaused(pb.SetDiffQueuePausedRequest(paused=False), metadata=self.admin)
+        stop.set()
+        watcher.join()
+        after = scrape(self.url)
+        print("  metrics: at most %d import runs queued or merging; %d diff requests held while paused; then %s" % (
+            seen["imports"], held, "all zero" if busy == 0 else "still busy"))
+        assert seen["imports"] >= 2, "the import queue was never seen above 1: %s" % seen
+        assert held == len(GAMES), "the paused diff queue held %d requests, not one per game (%d)" % (held, len(GAMES))
+        assert busy == 0, "the queues did not drain: %s" % busy
+        assert after.get(("croupier_staging_queue_paused", 'queue="diff"')) == 0, "still paused after the resume"
+        merges = after.get(("croupier_staging_import_merge_duration_seconds_count", ""), 0) - merges_before
+        diffs = after.get(("croupier_staging_diff_duration_seconds_count", ""), 0) - diffs_before
+        assert merges >= len(GAMES) and diffs >= len(GAMES), "merges %d, diffs %d timed over every replica" % (merges, diffs)
 
+    def _imports_with_the_diff_queue_paused(self):
+        """Uploads every game; waits until each one's diff request waits in the paused queue (the scraped depth),
+        resumes, and waits until every diff is there and the queues are empty. Returns (busy at the end, held)."""
         def upload(game):
             def parts():
                 yield pb.ImportGameRequest(start=pb.ImportStart(game_slug=game, options=pb.ImportOptions(source="metrics")))
@@ -108,27 +136,36 @@ class Checks:
             t.start()
         for t in uploads:
             t.join()
+        held, end = 0, time.time() + 120
+        while time.time() < end:
+            s = scrape(self.url)
+            # The gateway serves a scrape up to 1 s old, and staging, busy merging, may miss a scrape's deadline:
+            # only a scrape taken since the pause counts.
+            if s.get(("croupier_staging_queue_paused", 'queue="diff"')) != 1:
+                time.sleep(0.2)
+                continue
+            assert s.get(("croupier_staging_queue_in_flight", 'queue="diff"'), 0) == 0, "a request was delivered while paused"
+            held = s.get(("croupier_staging_queue_depth", 'queue="diff"'), 0)
+            if held >= len(GAMES):
+                break
+            time.sleep(0.2)
+        assert not any(self._has_diff(g) for g in GAMES), "a diff was produced while the queue was paused"
+        self.stub.SetDiffQueuePaused(pb.SetDiffQueuePausedRequest(paused=False), metadata=self.admin)
         # Done when every game's diff is there and both queues are empty again.
-        end = time.time() + 120
+        busy, end = -1, time.time() + 120
         while time.time() < end:
             ready = sum(1 for g in GAMES if self._has_diff(g))
             s = scrape(self.url)
             busy = sum(s.get(("croupier_staging_import_runs", 'state="%s"' % st), 0) for st in ("receiving", "queued", "running")) \
-                + s.get(("croupier_staging_queue_depth", 'queue="diff"'), 0) + s.get(("croupier_staging_queue_in_flight", 'queue="diff"'), 0)
+                + self._diff_queue_busy(s)
             if ready == len(GAMES) and busy == 0:
                 break
             time.sleep(0.3)
-        stop.set()
-        watcher.join()
-        after = scrape(self.url)
-        print("  metrics: at most %d import runs queued or merging, %d diff requests waiting or in flight; then %s" % (
-            seen["imports"], seen["diffs"], "all zero" if busy == 0 else "still busy"))
-        assert seen["imports"] >= 2, "the import queue was never seen above 1: %s" % seen
-        assert seen["diffs"] >= 1, "the diff queue was never seen above 0: %s" % seen
-        assert busy == 0, "the queues did not drain: %s" % busy
-        merges = after.get(("croupier_staging_import_merge_duration_seconds_count", ""), 0) - merges_before
-        diffs = after.get(("croupier_staging_diff_duration_seconds_count", ""), 0) - diffs_before
-        assert merges >= len(GAMES) and diffs >= len(GAMES), "merges %d, diffs %d timed over every replica" % (merges, diffs)
+        return busy, held
+
+    @staticmethod
+    def _diff_queue_busy(s):
+        return s.get(("croupier_staging_queue_depth", 'queue="diff"'), 0) + s.get(("croupier_staging_queue_in_flight", 'queue="diff"'), 0)
 
     def _has_diff(self, game):
         try:

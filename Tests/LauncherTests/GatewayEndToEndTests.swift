@@ -69,7 +69,7 @@ final class GatewayEndToEndTests: XCTestCase {
         try python("console_browser.py", [
             h2c, "--jwt-secret", Self.jwtSecret, "--screenshots", repositoryRoot.path + "/.build/artifacts/console",
             "--up-pid", String(up.processIdentifier), "--staging-db", try XCTUnwrap(databases["staging"]),
-        ], expect: "13 passed, 0 failed (console)")
+        ], expect: "14 passed, 0 failed (console)")
         try checkCallTool(h2c, tls: tls, certificate: dir + "/gateway-cert.pem", environment: env.merging(["CROUPIER_DATA_DIR": dir]) { $1 })
 
         // A second gateway whose backend is down: its port is a closed one.

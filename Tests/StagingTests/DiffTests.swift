@@ -85,6 +85,44 @@ final class DiffTests: XCTestCase {
         await h.stop()
     }
 
+    /// An admin pauses the diff queue: requests are accepted and wait (none
+    /// reaches a worker, none is retried towards the dead letters); resumed,
+    /// they are produced. Pausing needs staging:admin, and names its author.
+    func testAPausedQueueHoldsDiffRequestsUntilResumed() async throws {
+        let h = try await StagingHarness()
+        _ = try await h.waitForRun(try await h.importGame("held", StagingHarness.cards(3)))
+        _ = try await h.waitForDiff("held")
+        func caller(_ perms: String) -> CallOptions {
+            var m = Metadata()
+            m.set(ForwardedCaller.principalKey, "ops-alice")
+            m.set(ForwardedCaller.permissionsKey, perms)
+            return CallOptions(metadata: m)
+        }
+        let (refused, _) = await statusOf { _ = try await h.client.setDiffQueuePaused(.with { $0.paused = true }, options: caller("staging:write")) }
+        XCTAssertEqual(refused, .permissionDenied)
+        let paused = try await h.client.setDiffQueuePaused(.with { $0.paused = true }, options: caller("staging:admin"))
+        XCTAssertTrue(paused.paused)
+        XCTAssertEqual(paused.pausedBy, "ops-alice")
+        XCTAssertGreaterThan(paused.pausedAtMs, 0)
+        let offset = try await h.lastOffset()
+        _ = try await h.client.createOverride(.with { $0.gameSlug = "held"; $0.entityType = "card"; $0.slug = "c1"; $0.fields = ["name": "Held"] })
+        _ = try await h.client.generateDiff(.with { $0.gameSlug = "held" })
+        try await Task.sleep(for: .milliseconds(500))  // 25 retry periods of 20 ms: time enough for a worker that ignored the pause
+        let waiting = try await h.client.getQueueStats(.init())
+        XCTAssertEqual(waiting.depth, 2, "both requests wait")
+        XCTAssertEqual(waiting.inFlight + waiting.deadLetters, 0)
+        let none = try await h.events("held", after: offset).filter { $0.type == "diff-change" }
+        XCTAssertEqual(none, [], "no diff while paused")
+        let resumed = try await h.client.setDiffQueuePaused(.with { $0.paused = false }, options: caller("staging:admin"))
+        XCTAssertFalse(resumed.paused)
+        _ = try await h.waitForDiff("held", after: offset)
+        try await eventually("the queue to drain") {
+            let s = try await h.client.getQueueStats(.init())
+            return s.depth + s.inFlight == 0
+        }
+        await h.stop()
+    }
+
     func testTheFastPathEqualsAFullRecompute() async throws {
         let h = try await StagingHarness()
         let run = try await h.importGame("fast", StagingHarness.cards(300))

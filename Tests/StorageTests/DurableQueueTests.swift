@@ -269,6 +269,42 @@ final class DurableQueueTests: XCTestCase {
         XCTAssertEqual(v15, QueueStats(depth: 2, inFlight: 1, oldestAgeMillis: 1_500, deadLetters: 0))
     }
 
+    /// A paused queue delivers nothing, to this process or another on the
+    /// same database (a replica, the next process after a restart), while
+    /// sends go on and a message already in flight finishes; resumed, it
+    /// delivers in order. A second pause keeps the first one's time and author.
+    func testAPausedQueueDeliversNothingUntilResumed() async throws {
+        try await queue.send(group: "g", body: body("one"))
+        let inFlight = try await queue.receive(max: 1)
+        let pausedAt = clock.nowMillis()
+        let paused = try await queue.pause(by: "ops-alice")
+        XCTAssertTrue(paused)
+        clock.advance(millis: 10)
+        let pausedAgain = try await queue.pause(by: "ops-bob")
+        XCTAssertFalse(pausedAgain)
+        try await queue.delete(inFlight[0])
+        try await queue.send(group: "g", body: body("two"))
+        try await queue.send(group: "h", body: body("three"))
+        let whilePaused = try await queue.receive(max: 10)
+        XCTAssertEqual(whilePaused, [])
+        let stats = try await queue.stats()
+        XCTAssertEqual(stats, QueueStats(depth: 2, inFlight: 0, oldestAgeMillis: 0, deadLetters: 0, pause: QueuePause(atMillis: pausedAt, by: "ops-alice")))
+
+        let other = try openTestDatabase(db.path)
+        let elsewhere = DurableQueue(database: other, configuration: queue.configuration, clock: clock)
+        let otherReceives = try await elsewhere.receive(max: 10)
+        XCTAssertEqual(otherReceives, [], "another process sees the pause")
+        let resumed = try await elsewhere.resume()
+        XCTAssertTrue(resumed)
+        let resumedAgain = try await elsewhere.resume()
+        XCTAssertFalse(resumedAgain)
+        other.close()
+        let delivered = try await queue.receive(max: 10).map(text)
+        XCTAssertEqual(delivered, ["two", "three"])
+        let after = try await queue.stats().pause
+        XCTAssertNil(after)
+    }
+
     /// Outbox: the message exists if and only if the caller's transaction committed.
     func testSendInsideTransactionCommitsWithIt() async throws {
         let queue = self.queue!

@@ -920,11 +920,13 @@ enum ConsoleAssets {
             /**
              * The diff queue, polled: its figures, its live requests (an in-flight one
              * a crashed worker left can be released at once instead of waiting out the
-             * visibility timeout) and its dead letters (redriven one by one or all).
+             * visibility timeout) and its dead letters (redriven one by one or all). An
+             * admin may pause it (requests wait; none reaches a worker) and resume it.
              */
             function queueCard({ token, claims, signal }) {
               const errors = errorLine("queue-error");
               const figures = el("div", { class: "figures", "data-test": "queue" });
+              const pausing = el("div", { class: "row" });
               const live = el("div", { "data-test": "diff-requests" });
               const dead = el("div", { "data-test": "dead-letters" });
               const admin = claims.can("staging:admin");
@@ -938,7 +940,11 @@ enum ConsoleAssets {
                 try {
                   const s = await unary(SERVICE + "GetQueueStats", {}, { token });
                   figures.replaceChildren(figure("Depth", s.depth || "0", "queue-depth"), figure("In flight", s.inFlight || "0", "queue-in-flight"),
-                    figure("Oldest", `${Math.round(Number(s.oldestAgeMs || 0) / 1000)} s`, "queue-oldest"), figure("Dead letters", s.deadLetters || "0", "queue-dead"));
+                    figure("Oldest", `${Math.round(Number(s.oldestAgeMs || 0) / 1000)} s`, "queue-oldest"), figure("Dead letters", s.deadLetters || "0", "queue-dead"),
+                    figure("State", s.paused ? "paused" : "running", "queue-state"));
+                  fill(pausing, admin ? act(s.paused ? "Resume" : "Pause", s.paused ? "resume-queue" : "pause-queue", "",
+                    () => unary(SERVICE + "SetDiffQueuePaused", { paused: !s.paused }, { token })) : null,
+                    s.paused ? el("span", { class: "muted", "data-test": "queue-paused-by" }, `Paused by ${s.pausedBy} since ${time(s.pausedAtMs)}`) : null);
                   const requests = (await unary(SERVICE + "ListDiffRequests", { limit: 50 }, { token })).requests || [];
                   fill(live, el("h3", {}, "Requests"), requests.length ? table(["message", "game", "trigger", "receives", "state", ""], requests.map((r) => [
                     r.messageId, r.gameSlug, trigger(r.request), r.receiveCount || "0",
@@ -960,7 +966,7 @@ enum ConsoleAssets {
               const timer = setInterval(load, 2000);
               signal.addEventListener("abort", () => clearInterval(timer));
               load();
-              return el("div", { class: "card" }, el("h2", {}, "Diff queue"), errors.line, figures, live, dead);
+              return el("div", { class: "card" }, el("h2", {}, "Diff queue"), errors.line, figures, pausing, live, dead);
             }
 
             /**

@@ -3,7 +3,8 @@ import Wire
 
 /// What an operator needs to see and do beyond the seed's calls: the games,
 /// a game's import runs, production as deployed, the diff queue's live
-/// requests, and releasing a request a crashed worker left in flight.
+/// requests, releasing a request a crashed worker left in flight, and
+/// pausing the diff queue.
 extension StagingAPI {
     typealias M = Croupier_Staging_V1_StagingService.Method
 
@@ -108,6 +109,22 @@ extension StagingAPI {
             throw RPCError(.failedPrecondition, "diff request \(request.messageId) is not in flight (waiting, done or dead-lettered)")
         }
         return .init()
+    }
+
+    public func setDiffQueuePaused(
+        request: Croupier_Staging_V1_SetDiffQueuePausedRequest, context: ServerContext
+    ) async throws -> Croupier_Staging_V1_QueueStats {
+        try StagingPermission.require(M.setDiffQueuePaused, context)
+        let queue = role.requests.queue
+        if request.paused {
+            let by = ForwardedCaller(context.metadata).principal ?? "service"
+            if try await queue.pause(by: by) {
+                role.log(JSONLine.event(service: "staging", "diff_queue_paused", [("by", by)]))
+            }
+        } else if try await queue.resume() {
+            role.log(JSONLine.event(service: "staging", "diff_queue_resumed", []))
+        }
+        return Self.proto(try await queue.stats())
     }
 
     /// 1–1000, 100 for 0.

@@ -201,12 +201,20 @@ public struct StagingAPI: Croupier_Staging_V1_StagingService.ServiceProtocol {
 
     public func getQueueStats(request: Croupier_Staging_V1_GetQueueStatsRequest, context: ServerContext) async throws -> Croupier_Staging_V1_QueueStats {
         try StagingPermission.require(Croupier_Staging_V1_StagingService.Method.getQueueStats, context)
-        let s = try await role.requests.queue.stats()
-        return .with {
+        return Self.proto(try await role.requests.queue.stats())
+    }
+
+    static func proto(_ s: QueueStats) -> Croupier_Staging_V1_QueueStats {
+        .with {
             $0.depth = Int64(s.depth)
             $0.inFlight = Int64(s.inFlight)
             $0.oldestAgeMs = s.oldestAgeMillis
             $0.deadLetters = Int64(s.deadLetters)
+            if let pause = s.pause {
+                $0.paused = true
+                $0.pausedAtMs = pause.atMillis
+                $0.pausedBy = pause.by
+            }
         }
     }
 

@@ -21,7 +21,7 @@ public enum StagingPermission {
         ] { table[m.path] = read }
         for m in [M.importGame, M.createOverride, M.createEntity, M.uploadImage, M.generateDiff] { table[m.path] = write }
         table[M.deploy.path] = deploy
-        for m in [M.listDeadLetters, M.redriveDeadLetters, M.releaseDiffRequest] { table[m.path] = admin }
+        for m in [M.listDeadLetters, M.redriveDeadLetters, M.releaseDiffRequest, M.setDiffQueuePaused] { table[m.path] = admin }
         return table
     }()
 

@@ -19,7 +19,12 @@
 ///   exists if and only if the caller's transaction committed;
 /// - a message may carry its origin, the request that sent it (a W3C
 ///   traceparent, as SQS's AWSTraceHeader attribute, and a correlation id):
-///   delivered with it, kept by redrive, and no part of de-duplication.
+///   delivered with it, kept by redrive, and no part of de-duplication;
+/// - an operator may pause the queue (Sidekiq's quiet, Oban's pause): from
+///   the pause's commit no message is delivered, by any process sharing
+///   the database, until it is resumed; sends are still accepted, and
+///   messages already in flight finish. The pause is stored, so it outlives
+///   restarts.
 public struct DurableQueue: Sendable {
     public let configuration: QueueConfiguration
     let database: Database
@@ -59,6 +64,13 @@ public struct DurableQueue: Sendable {
             """),
         Migration("queue", 3, "a message carries its sender's correlation id", """
             ALTER TABLE queue_messages ADD COLUMN correlation_id TEXT;
+            """),
+        Migration("queue", 4, "a queue can be paused: a row while it is", """
+            CREATE TABLE queue_pauses (
+                queue TEXT PRIMARY KEY,
+                paused_at INTEGER NOT NULL,
+                paused_by TEXT NOT NULL
+            );
             """),
     ]
 
@@ -131,6 +143,7 @@ public struct DurableQueue: Sendable {
         return try await database.write { tx in
             let now = self.clock.nowMillis()
             try self.dropExpired(tx, now: now)
+            if try self.pause(tx.connection) != nil { return [] }
             var delivered: [ReceivedMessage] = []
             while delivered.count < max {
                 let heads = try tx.query("""
@@ -223,6 +236,38 @@ public struct DurableQueue: Sendable {
         }
     }
 
+    // MARK: Pausing
+
+    /// Stops deliveries until `resume`; false if the queue was already paused
+    /// (the first pause's time and author are kept).
+    @discardableResult
+    public func pause(by who: String) async throws -> Bool {
+        try await database.write { tx in
+            try tx.execute(
+                "INSERT INTO queue_pauses (queue, paused_at, paused_by) VALUES (?, ?, ?) ON CONFLICT (queue) DO NOTHING",
+                [self.name, self.clock.nowMillis(), who]) == 1
+        }
+    }
+
+    /// Deliveries go on (waiting consumers are woken); false if the queue was not paused.
+    @discardableResult
+    public func resume() async throws -> Bool {
+        try await database.write { tx in
+            let resumed = try tx.execute("DELETE FROM queue_pauses WHERE queue = ?", [self.name]) == 1
+            if resumed {
+                let signal = self.signal
+                tx.wake(signal)
+            }
+            return resumed
+        }
+    }
+
+    private func pause(_ db: SQLConnection) throws -> QueuePause? {
+        try db.queryFirst("SELECT paused_at, paused_by FROM queue_pauses WHERE queue = ?", [name]) {
+            QueuePause(atMillis: $0.int64(0), by: $0.string(1))
+        }
+    }
+
     // MARK: Observing and dead letters
 
     /// Live messages (waiting and in flight) oldest first, after `afterID` for paging.
@@ -242,7 +287,8 @@ public struct DurableQueue: Sendable {
     public func stats() async throws -> QueueStats {
         let now = clock.nowMillis()
         return try await database.read { db in
-            try db.queryFirst("""
+            let pause = try self.pause(db)
+            return try db.queryFirst("""
                 SELECT
                   coalesce(sum(CASE WHEN dead = 0 AND visible_at <= ?2 THEN 1 ELSE 0 END), 0),
                   coalesce(sum(CASE WHEN dead = 0 AND visible_at > ?2 THEN 1 ELSE 0 END), 0),
@@ -251,7 +297,7 @@ public struct DurableQueue: Sendable {
                 FROM queue_messages WHERE queue = ?1
                 """, [self.name, now]) {
                 QueueStats(depth: $0.int(0), inFlight: $0.int(1),
-                    oldestAgeMillis: $0.optionalInt64(2).map { max(0, now - $0) } ?? 0, deadLetters: $0.int(3))
+                    oldestAgeMillis: $0.optionalInt64(2).map { max(0, now - $0) } ?? 0, deadLetters: $0.int(3), pause: pause)
             }!
         }
     }

@@ -95,12 +95,26 @@ public struct QueueStats: Sendable, Equatable {
     /// Age of the oldest live message, 0 when empty.
     public let oldestAgeMillis: Int64
     public let deadLetters: Int
+    /// Set while the queue is paused.
+    public let pause: QueuePause?
 
-    public init(depth: Int, inFlight: Int, oldestAgeMillis: Int64, deadLetters: Int) {
+    public init(depth: Int, inFlight: Int, oldestAgeMillis: Int64, deadLetters: Int, pause: QueuePause? = nil) {
         self.depth = depth
         self.inFlight = inFlight
         self.oldestAgeMillis = oldestAgeMillis
         self.deadLetters = deadLetters
+        self.pause = pause
+    }
+}
+
+/// Who paused a queue, and when.
+public struct QueuePause: Sendable, Equatable {
+    public let atMillis: Int64
+    public let by: String
+
+    public init(atMillis: Int64, by: String) {
+        self.atMillis = atMillis
+        self.by = by
     }
 }
 
