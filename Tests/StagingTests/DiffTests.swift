@@ -92,12 +92,7 @@ final class DiffTests: XCTestCase {
         let h = try await StagingHarness()
         _ = try await h.waitForRun(try await h.importGame("held", StagingHarness.cards(3)))
         _ = try await h.waitForDiff("held")
-        func caller(_ perms: String) -> CallOptions {
-            var m = Metadata()
-            m.set(ForwardedCaller.principalKey, "ops-alice")
-            m.set(ForwardedCaller.permissionsKey, perms)
-            return CallOptions(metadata: m)
-        }
+        func caller(_ perms: String) -> CallOptions { StagingHarness.caller("ops-alice", permissions: perms) }
         let (refused, _) = await statusOf { _ = try await h.client.setDiffQueuePaused(.with { $0.paused = true }, options: caller("staging:write")) }
         XCTAssertEqual(refused, .permissionDenied)
         let paused = try await h.client.setDiffQueuePaused(.with { $0.paused = true }, options: caller("staging:admin"))
@@ -228,12 +223,7 @@ final class StagingPermissionTests: XCTestCase {
         let h = try await StagingHarness()
         _ = try await h.waitForRun(try await h.importGame("perm", StagingHarness.cards(3)))
         _ = try await h.waitForDiff("perm")
-        func options(_ perms: String) -> CallOptions {
-            var m = Metadata()
-            m.set(ForwardedCaller.principalKey, "alice")
-            m.set(ForwardedCaller.permissionsKey, perms)
-            return CallOptions(metadata: m)
-        }
+        func options(_ perms: String) -> CallOptions { StagingHarness.caller("alice", permissions: perms) }
         let editor = options("staging:read,staging:write")
         _ = try await h.client.getDiff(.with { $0.gameSlug = "perm" }, options: editor)
         _ = try await h.client.createOverride(.with { $0.gameSlug = "perm"; $0.entityType = "card"; $0.slug = "c1"; $0.fields = ["name": "x"] }, options: editor)

@@ -31,12 +31,7 @@ final class ImportRunEndTests: XCTestCase {
     /// ("its receiver stopped"), and the import was lost.
     func testAnUploadGivenUpMeanwhileIsRefusedNeverAcknowledged() async throws {
         let h = try await StagingHarness()
-        // The receiver's lease lapses only as the sweeper sees it (its clock is an hour on), not as the role's own sweep does.
-        let (receiver, sweeper) = (h.imports(clockAhead: .seconds(3600)), h.imports(clockAhead: .seconds(7200)))
-        let run = try await receiver.begin(game: "given-up", source: "test")
-        try await receiver.receive(runID: run, game: "given-up", firstSeq: 1, StagingHarness.cards(5))
-        let orphans = try await sweeper.orphanedUploads()
-        XCTAssertEqual(orphans, [run])
+        let (run, receiver, sweeper) = try await h.uploadWhoseLeaseLapsed(game: "given-up")
         let abandoned = try await sweeper.abandonIfOrphaned(run)
         XCTAssertTrue(abandoned)
         let (more, _) = await statusOf { try await receiver.receive(runID: run, game: "given-up", firstSeq: 6, StagingHarness.cards(5)) }
@@ -59,11 +54,7 @@ final class ImportRunEndTests: XCTestCase {
     /// failed it, QUEUED as it was, and an acknowledged import was lost.
     func testAnUploadThatCompletesAfterTheSweepReadItIsMerged() async throws {
         let h = try await StagingHarness()
-        let (receiver, late) = (h.imports(clockAhead: .seconds(3600)), h.imports(clockAhead: .seconds(7200)))
-        let run = try await receiver.begin(game: "raced", source: "test")
-        try await receiver.receive(runID: run, game: "raced", firstSeq: 1, StagingHarness.cards(5))
-        let orphans = try await late.orphanedUploads()
-        XCTAssertEqual(orphans, [run])
+        let (run, _, late) = try await h.uploadWhoseLeaseLapsed(game: "raced")
         try await late.complete(runID: run, game: "raced")  // its lease had run out as this clock sees it: taken back
         let abandoned = try await late.abandonIfOrphaned(run)
         XCTAssertFalse(abandoned, "a completed upload was failed")
@@ -71,6 +62,34 @@ final class ImportRunEndTests: XCTestCase {
         XCTAssertEqual(merged.status, .succeeded, merged.error)
         XCTAssertEqual(merged.entitiesMerged, 5)
         await h.stop()
+    }
+
+    /// An acknowledged run whose lease ran out while it waited for a merge slot
+    /// (its keeper stalled) is not failed by the game's next import: that
+    /// import is refused until the run has merged. An upload whose lease ran
+    /// out is over, and the next import starts. Before, the next import
+    /// failed the queued run too, and an acknowledged import never merged.
+    func testTheNextImportWaitsForAQueuedRunWhoseLeaseRanOut() async throws {
+        let directory = try makeTemporaryDirectory("staging-queued-lapse")
+        let clock = ManualClock(1_800_000_000_000)
+        // A role that is never started: no importer merges the queued run, no keeper renews a lease.
+        let role = try StagingRole(path: TestEngine.location("staging", in: directory), settings: StagingHarness.fast, clock: clock, log: { _ in })
+        let queued = try await role.imports.begin(game: "waits", source: "test")
+        try await role.imports.receive(runID: queued, game: "waits", firstSeq: 1, StagingHarness.cards(5))
+        try await role.imports.complete(runID: queued, game: "waits")
+        let uploading = try await role.imports.begin(game: "gone", source: "test")
+        clock.advance(seconds: 60)
+        let (code, message) = await statusOf { _ = try await role.imports.begin(game: "waits", source: "test") }
+        XCTAssertEqual(code, .failedPrecondition)
+        XCTAssertTrue(message.contains(queued), message)
+        let stillQueued = try await role.imports.run(queued).status
+        XCTAssertEqual(stillQueued, .queued)
+        let next = try await role.imports.begin(game: "gone", source: "test")
+        XCTAssertNotEqual(next, uploading)
+        let abandoned = try await role.imports.run(uploading)
+        XCTAssertEqual(abandoned.status, .failed)
+        XCTAssertEqual(abandoned.error, "abandoned: its import lock expired")
+        role.stop()
     }
 
     /// The lease keeper lets go of a lock that is no longer its holder's (a
@@ -86,6 +105,19 @@ final class ImportRunEndTests: XCTestCase {
 }
 
 extension StagingHarness {
+    /// An upload under way (5 entities received) whose lease has lapsed as
+    /// `late` sees it, which finds it orphaned: `receiver`'s clock is an
+    /// hour on and `late`'s two, so the role's own sweep, on the real
+    /// clock, sees the lease live and leaves the run to the test.
+    func uploadWhoseLeaseLapsed(game: String) async throws -> (run: String, receiver: ImportStore, late: ImportStore) {
+        let (receiver, late) = (imports(clockAhead: .seconds(3600)), imports(clockAhead: .seconds(7200)))
+        let run = try await receiver.begin(game: game, source: "test")
+        try await receiver.receive(runID: run, game: game, firstSeq: 1, StagingHarness.cards(5))
+        let orphans = try await late.orphanedUploads()
+        XCTAssertEqual(orphans, [run])
+        return (run, receiver, late)
+    }
+
     /// The role's import store, on a clock `ahead` of the real one.
     func imports(clockAhead ahead: Duration) -> ImportStore {
         struct Ahead: StorageClock {

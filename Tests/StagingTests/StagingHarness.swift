@@ -39,6 +39,14 @@ final class StagingHarness: @unchecked Sendable {
 
     var client: Croupier_Staging_V1_StagingService.Client { .init(channel: channel) }
 
+    /// Options of a call the gateway forwards for `principal` holding `permissions` (comma-separated).
+    static func caller(_ principal: String, permissions: String) -> CallOptions {
+        var m = Metadata()
+        m.set(ForwardedCaller.principalKey, principal)
+        m.set(ForwardedCaller.permissionsKey, permissions)
+        return CallOptions(metadata: m)
+    }
+
     func stop() async {
         channel.close()
         selfChannel.close()

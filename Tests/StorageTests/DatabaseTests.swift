@@ -16,7 +16,7 @@ final class DatabaseTests: XCTestCase {
         let rows = try await db.read { c in
             try c.query("SELECT component, version FROM croupier_migrations ORDER BY component") { "\($0.string(0))/\($0.int(1))" }
         }
-        XCTAssertEqual(rows, ["events/1", "events/2", "offsets/1", "queue/1", "queue/2", "queue/3", "test/1"])
+        XCTAssertEqual(rows, ["events/1", "events/2", "offsets/1", "queue/1", "queue/2", "queue/3", "queue/4", "test/1"])
         let count = try await db.read { try $0.queryFirst("SELECT count(*) FROM items") { $0.int(0) } }
         XCTAssertEqual(count, 1)
         if !TestEngine.isPostgres {

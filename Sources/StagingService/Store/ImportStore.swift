@@ -40,7 +40,8 @@ public struct ImportStore: Sendable {
     }
 
     /// Opens a run and takes the game's import lock for it; FAILED_PRECONDITION
-    /// naming the run that holds the lock when another import is under way.
+    /// naming the run that holds the lock, or the run still to merge, when
+    /// another import is under way.
     func begin(game: String, source: String, request: RequestContext = RequestContext()) async throws -> String {
         let runID = "run_" + UUID().uuidString.lowercased()
         let now = clock.nowMillis()
@@ -50,11 +51,18 @@ public struct ImportStore: Sendable {
                 let holder = try locks.holder(tx, game: game, .importLock) ?? "another run"
                 throw RPCError(.failedPrecondition, "an import of \(game) is already under way: \(holder)")
             }
-            // Runs whose lease ran out (their process died) are over.
+            // An uploaded run (QUEUED, or RUNNING) is stored whole and was acknowledged: it merges
+            // whatever its lease says (a stalled heartbeat let it run out), and this import waits for it.
+            if let pending = try tx.queryFirst(
+                "SELECT run_id FROM import_runs WHERE game_slug = ? AND status IN ('QUEUED', 'RUNNING') LIMIT 1", [game], { $0.string(0) })
+            {
+                throw RPCError(.failedPrecondition, "an import of \(game) is already under way: \(pending) is still to merge")
+            }
+            // Uploads whose lease ran out (their receiver died) are over.
             try tx.execute(
                 """
                 UPDATE import_runs SET status = 'FAILED', error = 'abandoned: its import lock expired', finished_at = ?
-                WHERE game_slug = ? AND status IN ('RECEIVING', 'QUEUED', 'RUNNING')
+                WHERE game_slug = ? AND status = 'RECEIVING'
                 """, [now, game])
             try tx.execute(
                 """
@@ -178,7 +186,6 @@ public struct ImportStore: Sendable {
         """
 
     /// Runs by status, oldest first.
-
     func runs(status: String) async throws -> [(runID: String, game: String)] {
         try await database.read { db in
             try db.query(
