@@ -99,10 +99,10 @@ final class Importer: Sendable {
 
     private func mergeTraced(runID: String, game: String) async {
         let held = LeaseKeeper.Held(game: game, kind: .importLock, holder: runID)
-        leases.hold(held)
         defer { leases.drop(held) }
         do {
             guard try await store.startMerge(runID: runID, game: game) else { return }
+            leases.hold(held)  // once the lock is the run's: the keeper lets go of a lock its holder does not have
             let began = ContinuousClock.now
             var overrides = ImportStore.OverrideSnapshot()
             let total = try await store.run(runID).entitiesReceived
