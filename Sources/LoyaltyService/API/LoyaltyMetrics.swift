@@ -19,9 +19,11 @@ public final class LoyaltyMetrics: Sendable {
         for (event, n) in events.withLock({ $0 }).sorted(by: { $0.key < $1.key }) {
             figures.process.sample("croupier_loyalty_events_total", [("event", event)], Double(n))
         }
+        // Every kind, 0 included: an alert rule on a series that does not exist yet never fires.
         figures.database.metric("croupier_loyalty_alerts", .gauge, "Alerts and notifications kept, by kind.")
-        for (kind, n) in try await alerts.countsByKind().sorted(by: { $0.key < $1.key }) {
-            figures.database.sample("croupier_loyalty_alerts", [("kind", kind)], Double(n))
+        let counts = try await alerts.countsByKind()
+        for kind in Alert.Kind.allCases.map(\.rawValue).sorted() {
+            figures.database.sample("croupier_loyalty_alerts", [("kind", kind)], Double(counts[kind] ?? 0))
         }
         return figures
     }

@@ -3,7 +3,7 @@ import Wire
 
 /// Something staff or the player should hear about.
 public struct Alert: Sendable, Equatable {
-    public enum Kind: String, Sendable {
+    public enum Kind: String, Sendable, CaseIterable {
         case manualRewardFrequency = "MANUAL_REWARD_FREQUENCY"
         case tierUpgrade = "TIER_UPGRADE"
         case staffIDMismatch = "STAFF_ID_MISMATCH"
