@@ -268,6 +268,22 @@ class Checks:
         assert during - before < 48, "gateway grew from %.0f to %.0f MiB while the client did not read" % (before, during)
         print("  gateway RSS %.0f MiB before, %.0f MiB with a stalled 200 MiB stream" % (before, during))
 
+    def pipelined_heads_held_back_are_not_timed_out(self):
+        """HTTP/1.1: while its answers go unread the gateway stops reading pipelined requests (256 KiB of
+        answers wait). A head it holds back is the gateway's wait, not a slow client's: the client reads only
+        after twice the 1 s header timeout, and every answer comes, none a 408."""
+        import http1_attacks
+        count = 4000
+        requests = http1_attacks.pipelined_preflights(count)
+        s = http1_attacks.connect(self.target, timeout=30)
+        sent, _ = http1_attacks.send_until_stalled(s, requests)
+        time.sleep(2)
+        raw, closed = http1_attacks.read_until_closed(s, limit=1 << 40)
+        s.close()
+        got = http1_attacks.statuses(raw)
+        assert sent < len(requests), "the gateway read every request: none was held back, nothing was tested"
+        assert closed and len(got) == count and set(got) == {204}, (len(got), sorted(set(got)))
+
     def graceful_drain_finishes_in_flight_calls(self):
         if not self.gateway_pid:
             return

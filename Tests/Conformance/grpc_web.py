@@ -133,10 +133,14 @@ def exchange(target, headers, body=b""):
                 return int(got.get(":status", "0")), got, bytes(data)
 
 
+def content_type(text, json):
+    return ("application/grpc-web-text+" if text else "application/grpc-web+") + ("json" if json else "proto")
+
+
 def call(target, path, requests, text, metadata=(), json=False):
     """One gRPC-Web call over h2c (or HTTP/1.1): `requests` (serialized messages, or proto3 JSON with
     `json`: application/grpc-web+json) framed and sent, the answer read whole."""
-    ctype = ("application/grpc-web-text+" if text else "application/grpc-web+") + ("json" if json else "proto")
+    ctype = content_type(text, json)
     body = b"".join(struct.pack(">BI", 0, len(r)) + r for r in requests)
     if text:
         body = base64.b64encode(body)
@@ -296,8 +300,7 @@ class Checks:
         """FullDuplexCall over HTTP/2, one request at a time, each answer read before the next request is
         sent (the interop case): the gateway relays each message as it comes, both ways. With -text each
         request frame is base64'd on its own, so padding falls mid-body."""
-        ctype = ("application/grpc-web-text+" if self.text else "application/grpc-web+") + ("json" if self.json else "proto")
-        stream = H2Call(self.target, TEST + "FullDuplexCall", ctype)
+        stream = H2Call(self.target, TEST + "FullDuplexCall", content_type(self.text, self.json))
         for size, request in zip(DUPLEX_SIZES, self.duplex_requests()):
             wire = self.wire(request)
             frame = struct.pack(">BI", 0, len(wire)) + wire

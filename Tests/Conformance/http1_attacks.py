@@ -59,6 +59,36 @@ def statuses(raw):
     return out
 
 
+def pipelined_preflights(count):
+    """`count` CORS preflights back to back, the last closing the connection. Each asks for 4 KiB of
+    request headers, which the answer echoes: no call holds an answer back, and each is that big."""
+    asked = ",".join("x-h%04d" % i for i in range(512))
+    preflight = (b"OPTIONS /grpc.testing.TestService/UnaryCall HTTP/1.1\r\nHost: g\r\nOrigin: https://console.example\r\n"
+                 b"Access-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: %s\r\n%%s\r\n" % asked.encode())
+    return (preflight % b"") * (count - 1) + preflight % b"Connection: close\r\n"
+
+
+def send_until_stalled(sock, data, stall=0.5, timeout=30):
+    """Sends `data` from a thread and reads nothing, until the sending stalls for `stall` seconds (the peer
+    stopped reading: TCP holds the rest back) or ends. Returns (bytes sent by then, the sending thread)."""
+    sent = [0]
+
+    def send_all():
+        view = memoryview(data)
+        while sent[0] < len(data):
+            sent[0] += sock.send(view[sent[0]:sent[0] + 65536])
+    sender = threading.Thread(target=send_all, daemon=True)
+    sender.start()
+    last, still_since, deadline = -1, time.time(), time.time() + timeout
+    while sender.is_alive() and time.time() < deadline:
+        time.sleep(0.05)
+        if sent[0] != last:
+            last, still_since = sent[0], time.time()
+        elif time.time() - still_since >= stall:
+            break
+    return sent[0], sender
+
+
 # A JSON call whose body is still to come: the gateway waits for it.
 JSON_CALL = b"POST /grpc.testing.TestService/UnaryCall HTTP/1.1\r\nHost: g\r\ncontent-type: application/json\r\n"
 
@@ -211,35 +241,15 @@ class HTTP1Attacks:
     def http1_pipelined_preflights_without_reading(self):
         count = 12000
         s = connect(self.target, timeout=30)
-        # The requested headers are echoed in the answer: 4 KiB of them make each answer that big.
-        asked = ",".join("x-h%04d" % i for i in range(512))
-        preflight = (b"OPTIONS /grpc.testing.TestService/UnaryCall HTTP/1.1\r\nHost: g\r\nOrigin: https://console.example\r\n"
-                     b"Access-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: %s\r\n%%s\r\n" % asked.encode())
-        requests = (preflight % b"") * (count - 1) + preflight % b"Connection: close\r\n"
-        sent = [0]
-
-        def send_all():
-            view = memoryview(requests)
-            while sent[0] < len(requests):
-                sent[0] += s.send(view[sent[0]:sent[0] + 65536])
-        sender = threading.Thread(target=send_all, daemon=True)
+        requests = pipelined_preflights(count)
         seen = {}
 
         def attack():
             before = rss_mib(self.pid)
-            sender.start()
-            # Until the sending stalls for half a second (the gateway stopped reading), or ends.
-            last, still_since, deadline = -1, time.time(), time.time() + 30
-            while sender.is_alive() and time.time() < deadline:
-                time.sleep(0.05)
-                if sent[0] != last:
-                    last, still_since = sent[0], time.time()
-                elif time.time() - still_since >= 0.5:
-                    break
-            seen.update(sent=sent[0], grown=rss_mib(self.pid) - before)
+            seen["sent"], _ = send_until_stalled(s, requests)
+            seen["grown"] = rss_mib(self.pid) - before
             return read_until_closed(s, limit=1 << 40)
         raw, closed = self.under_attack(attack)
-        sender.join(5)
         s.close()
         got = statuses(raw)
         print("  pipelined preflights: sending stalled at %.1f of %.1f MiB, the gateway grew %.1f MiB meanwhile; then %d answers, %.0f MiB"

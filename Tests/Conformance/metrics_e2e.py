@@ -104,9 +104,10 @@ class Checks:
         paused = self.stub.SetDiffQueuePaused(pb.SetDiffQueuePausedRequest(paused=True), metadata=self.admin)
         assert paused.paused and paused.paused_by == "metrics-admin-" + RUN, paused
         try:
-            busy, held = self._imports_with_the_diff_queue_paused()
-        finally:
+            held = self._held_while_paused()
+        finally:  # resumed even when a check failed: later checks need the queue
             self.stub.SetDiffQueuePaused(pb.SetDiffQueuePausedRequest(paused=False), metadata=self.admin)
+        busy = self._drained()
         stop.set()
         watcher.join()
         after = scrape(self.url)
@@ -120,9 +121,9 @@ class Checks:
         diffs = after.get(("croupier_staging_diff_duration_seconds_count", ""), 0) - diffs_before
         assert merges >= len(GAMES) and diffs >= len(GAMES), "merges %d, diffs %d timed over every replica" % (merges, diffs)
 
-    def _imports_with_the_diff_queue_paused(self):
-        """Uploads every game; waits until each one's diff request waits in the paused queue (the scraped depth),
-        resumes, and waits until every diff is there and the queues are empty. Returns (busy at the end, held)."""
+    def _held_while_paused(self):
+        """Uploads every game, then waits until each one's diff request waits in the paused queue (the scraped
+        depth); nothing may be delivered meanwhile. Returns the depth seen."""
         def upload(game):
             def parts():
                 yield pb.ImportGameRequest(start=pb.ImportStart(game_slug=game, options=pb.ImportOptions(source="metrics")))
@@ -150,8 +151,10 @@ class Checks:
                 break
             time.sleep(0.2)
         assert not any(self._has_diff(g) for g in GAMES), "a diff was produced while the queue was paused"
-        self.stub.SetDiffQueuePaused(pb.SetDiffQueuePausedRequest(paused=False), metadata=self.admin)
-        # Done when every game's diff is there and both queues are empty again.
+        return held
+
+    def _drained(self):
+        """Waits until every game's diff is there and both queues are empty again; returns what is still busy."""
         busy, end = -1, time.time() + 120
         while time.time() < end:
             ready = sum(1 for g in GAMES if self._has_diff(g))
@@ -161,7 +164,7 @@ class Checks:
             if ready == len(GAMES) and busy == 0:
                 break
             time.sleep(0.3)
-        return busy, held
+        return busy
 
     @staticmethod
     def _diff_queue_busy(s):

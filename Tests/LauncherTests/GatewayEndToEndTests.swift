@@ -88,7 +88,7 @@ final class GatewayEndToEndTests: XCTestCase {
         try python("gateway_checks.py", [
             h2c, "--jwt-secret", Self.jwtSecret, "--down", downAddress,
             "--cli-token", token.trimmingCharacters(in: .whitespacesAndNewlines), "--gateway-pid", gatewayPID, "--tls-target", tls,
-        ], expect: "31 passed, 0 failed")
+        ], expect: "32 passed, 0 failed")
 
         // Every call left one JSON access-log line carrying its correlation id (services log their own events too).
         let accessLines = lines.all.split(separator: "\n").filter { $0.hasPrefix("{") && $0.contains("\"bytes_in\"") }

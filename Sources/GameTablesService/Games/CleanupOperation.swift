@@ -18,7 +18,7 @@ public struct ChangeActor: Sendable, Equatable {
     }
 
     public init(_ context: ServerContext) {
-        principal = ForwardedCaller(context.metadata).principal ?? "service"
+        principal = ForwardedCaller(context.metadata).author
         let request = RequestContext.current  // the call's, bound by the Wire server
         correlationID = request.correlationID ?? ""
         traceparent = request.trace?.traceparent ?? ""

@@ -117,7 +117,7 @@ extension StagingAPI {
         try StagingPermission.require(M.setDiffQueuePaused, context)
         let queue = role.requests.queue
         if request.paused {
-            let by = ForwardedCaller(context.metadata).principal ?? "service"
+            let by = ForwardedCaller(context.metadata).author
             if try await queue.pause(by: by) {
                 role.log(JSONLine.event(service: "staging", "diff_queue_paused", [("by", by)]))
             }

@@ -33,15 +33,11 @@ public struct StagingAPI: Croupier_Staging_V1_StagingService.ServiceProtocol {
                 role.leases.hold(held)  // again: a lease that ran out and was taken back by `receive` is kept from here on
                 received += batch.entities.count
             }
-        } catch {
-            role.leases.drop(held)
-            try? await role.imports.abandon(runID: runID, reason: "the upload broke off after \(received) entities: \(error)")
-            throw error
-        }
-        do {
             try await role.imports.complete(runID: runID, game: game)
         } catch {
+            // Not acknowledged: the run ends here (a run given up meanwhile is FAILED already, and stays as it is).
             role.leases.drop(held)
+            try? await role.imports.abandon(runID: runID, reason: "the upload broke off after \(received) entities: \(error)")
             throw error
         }
         role.log(JSONLine.event(service: "staging", "import_received", [

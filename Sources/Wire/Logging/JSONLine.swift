@@ -149,14 +149,14 @@ extension JSONLine {
     }
 
     /// The request's correlation id and trace id, each when known (the
-    /// trace id copied from the traceparent's bytes: hex needs no escaping,
+    /// trace id's bytes copied from the traceparent: hex needs no escaping,
     /// and no String is made for it).
     public mutating func request(_ context: RequestContext) {
         if let id = context.correlationID { field("correlation_id", id) }
         if let trace = context.trace {
             appendKey("trace_id")
             bytes.append(UInt8(ascii: "\""))
-            bytes.append(contentsOf: trace.traceparent.utf8.dropFirst(3).prefix(32))
+            bytes.append(contentsOf: trace.traceIDUTF8)
             bytes.append(UInt8(ascii: "\""))
         }
     }

@@ -11,6 +11,10 @@ public struct ForwardedCaller: Sendable, Equatable {
     public let principal: String?
     public let permissions: Set<String>
 
+    /// Who to record as the author of a change: the principal, or "service"
+    /// for a call from another service (no principal, a proven peer).
+    public var author: String { principal ?? "service" }
+
     public init(_ metadata: Metadata) {
         principal = metadata[Self.principalKey].flatMap { $0.isEmpty ? nil : $0 }
         permissions = Set((metadata[Self.permissionsKey] ?? "").split(separator: ",").map(String.init))

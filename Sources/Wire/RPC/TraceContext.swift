@@ -19,7 +19,9 @@ public struct TraceContext: Sendable, Equatable {
     public let traceparent: String
 
     /// 32 lowercase hex digits, not all zero.
-    public var traceID: String { part(3..<35) }
+    public var traceID: String { String(traceIDUTF8)! }
+    /// The trace id's bytes in the header, for writers that copy them (a log line) rather than make a String.
+    public var traceIDUTF8: Substring.UTF8View { utf8(3..<35) }
     /// 16 lowercase hex digits, not all zero: the span that made this context.
     public var spanID: String { part(36..<52) }
     /// 2 hex digits; bit 0 is "sampled".
@@ -91,9 +93,11 @@ public struct TraceContext: Sendable, Equatable {
     }
 
     /// Bytes `range` of the header (ASCII: offsets are characters).
-    private func part(_ range: Range<Int>) -> String {
+    private func part(_ range: Range<Int>) -> String { String(utf8(range))! }
+
+    private func utf8(_ range: Range<Int>) -> Substring.UTF8View {
         let utf8 = traceparent.utf8
-        return String(utf8[utf8.index(utf8.startIndex, offsetBy: range.lowerBound)..<utf8.index(utf8.startIndex, offsetBy: range.upperBound)])!
+        return traceparent[utf8.index(utf8.startIndex, offsetBy: range.lowerBound)..<utf8.index(utf8.startIndex, offsetBy: range.upperBound)].utf8
     }
 
     private static func isLowerHex(_ c: UInt8) -> Bool { (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66) }
